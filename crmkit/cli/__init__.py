@@ -1,0 +1,125 @@
+"""The crmkit command line: a thin shell over the library.
+
+Commands parse options and render; all logic lives in plain functions elsewhere.
+Every ``CrmkitError`` becomes one line on stderr and its exit code here, inside
+the app, so CliRunner tests see exactly what users see. ``--debug`` (or
+``CRMKIT_DEBUG=1``) re-raises with the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from crmkit import __version__
+from crmkit.errors import EXIT_ERROR, CrmkitError
+
+import polars as pl
+
+
+class State:
+    """Shared per-invocation settings, on ``ctx.obj``."""
+
+    def __init__(self) -> None:
+        self.debug = bool(os.environ.get("CRMKIT_DEBUG"))
+        self.config_path: str | None = None
+        self._config = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            from crmkit.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+def _debug_requested(ctx: click.Context) -> bool:
+    state = ctx.obj if isinstance(ctx.obj, State) else None
+    return bool(state and state.debug) or "--debug" in sys.argv or bool(os.environ.get("CRMKIT_DEBUG"))
+
+
+def _silence_stdout() -> None:
+    # Python would complain again when flushing stdout at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+class CrmkitGroup(TyperGroup):
+    """Turns library errors into one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CrmkitError as exc:
+            if _debug_requested(ctx):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+            if isinstance(exc, BrokenPipeError):  # `crmkit segment | head`: not an error
+                _silence_stdout()
+                ctx.exit(0)
+            if _debug_requested(ctx):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(
+                f"Error: {type(exc).__name__}: {first} (run with --debug for the traceback)",
+                err=True,
+            )
+            ctx.exit(EXIT_ERROR)
+
+
+app = typer.Typer(
+    cls=CrmkitGroup,
+    help="Customer-relationship analytics over flat files: import CSV exports into a "
+    "Parquet store, segment customers with YAML rules (RFM, lifecycle, value), report KPIs.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # customer data is personal data
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"crmkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="Settings file (default: ./crmkit.yaml or $CRMKIT_CONFIG).", metavar="FILE"),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    state = State()
+    state.debug = state.debug or debug
+    state.config_path = config
+    ctx.obj = state
+
+
+def _register() -> None:
+    # One module per command group; each exposes ``register(app)``.
+    from crmkit.cli import imports, info
+
+    for module in (imports, info):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,43 @@
+"""Options shared by several commands (one definition, same names everywhere)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmkit.cli import State
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="Store directory (default: 'store:' in crmkit.yaml, else ./crmkit-store).", metavar="DIR"),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="table | csv | json | parquet | xlsx (default: table at a terminal, CSV in a pipe, else from --out's extension).",
+    ),
+]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Write to FILE instead of stdout.", metavar="FILE")
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="YYYY-MM-DD: count everything on or before this date (default: latest transaction date).", metavar="DATE"),
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="canonical=source column mapping, repeatable (e.g. --map amount=实付金额).", metavar="CANON=SRC"),
+]
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, State) else State()
+
+
+def store_dir(ctx: typer.Context, store: Path | None) -> Path:
+    return store if store is not None else state(ctx).config.store

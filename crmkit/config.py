@@ -1,0 +1,126 @@
+"""crmkit.yaml: project settings (store location, column mapping, targets, ...).
+
+Looked up as ``--config FILE``, else ``$CRMKIT_CONFIG``, else ``./crmkit.yaml``.
+Missing file = all defaults. Loaded with ``yaml.safe_load`` only. Relative paths in
+the file (``store:``) are relative to the file's own directory, so a cron job can
+run from anywhere.
+
+Top-level keys (each section documented where it is used):
+
+- ``store``: store directory (default ``./crmkit-store``)
+- ``columns``: ``{customers: {canonical: source}, transactions: {...}, ...}``
+- ``import``: defaults for import flags (``encoding``, ``sep``, ``date_format``)
+- ``rules``: list of rule files used by default
+- ``targets``: KPI targets (see docs/kpi.md)
+- ``clv``: ``discount_rate``, ``margin``, ``time_unit``, ``horizon``
+- ``report``: report defaults (``period``, ``stale_days``)
+- ``service``: ``sla_hours``, ``score_scale``
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from crmkit.errors import ConfigError, did_you_mean
+
+CONFIG_NAME = "crmkit.yaml"
+DEFAULT_STORE = "crmkit-store"
+KNOWN_KEYS = {
+    "version",
+    "store",
+    "columns",
+    "import",
+    "rules",
+    "targets",
+    "clv",
+    "report",
+    "service",
+}
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def resolve(self, value: str | os.PathLike) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def store(self) -> Path:
+        if "store" in self.data:
+            return self.resolve(self.data["store"])
+        return Path(DEFAULT_STORE)
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.data.get(name) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"section '{name}' must be a mapping, got {type(value).__name__}",
+                file=str(self.path),
+                hint=f"write it as '{name}:' followed by indented 'key: value' lines",
+            )
+        return value
+
+    def columns(self, table: str) -> dict[str, str]:
+        """Column mapping {canonical: source} for one table."""
+        cols = self.section("columns")
+        mapping = cols.get(table) or {}
+        if not isinstance(mapping, dict):
+            raise ConfigError(
+                f"columns.{table} must map canonical names to source headers",
+                file=str(self.path),
+                hint="e.g. 'columns: {transactions: {amount: 实付金额}}'",
+            )
+        return {str(k): str(v) for k, v in mapping.items()}
+
+
+def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise ConfigError(
+                "config file not found", file=str(p), hint="check the --config path"
+            )
+        return p
+    env = os.environ.get("CRMKIT_CONFIG")
+    if env:
+        return find_config(env)
+    p = Path.cwd() / CONFIG_NAME
+    return p if p.is_file() else None
+
+
+def load_config(explicit: str | os.PathLike | None = None) -> Config:
+    path = find_config(explicit)
+    if path is None:
+        return Config()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(
+            f"YAML syntax error: {getattr(exc, 'problem', exc)}",
+            file=str(path),
+            line=(mark.line + 1) if mark else None,
+            hint="fix the YAML (indentation, quotes, colons)",
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError("config is not UTF-8 text", file=str(path), hint="save it as UTF-8") from None
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a mapping of settings", file=str(path))
+    for key in data:
+        if key not in KNOWN_KEYS:
+            raise ConfigError(
+                f"unknown setting '{key}'", file=str(path), hint=did_you_mean(str(key), KNOWN_KEYS)
+            )
+    return Config(path=path, data=data)

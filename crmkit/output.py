@@ -1,0 +1,146 @@
+"""The one place that writes result tables: csv | json | parquet | xlsx.
+
+Terminal tables are rendered by ``crmkit.cli.render`` (rich); this module has no
+terminal code so library users and tests can call it directly.
+
+- Column names and values are the same in every format.
+- Machine formats keep numbers as numbers and dates as ISO 8601.
+- CSV and XLSX are opened in spreadsheets: text cells that start with ``= + - @``
+  (or a tab / carriage return) are prefixed with ``'`` so they display as text and
+  never run as a formula (OWASP "CSV injection"). Numeric columns are untouched,
+  so negative amounts stay numbers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+import polars as pl
+
+from crmkit.errors import UsageError
+
+FORMATS = ("table", "csv", "json", "parquet", "xlsx")
+_EXT = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".xlsx": "xlsx", ".txt": "table"}
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def resolve_format(fmt: str | None, out: str | os.PathLike | None, *, isatty: bool) -> str:
+    """Explicit ``--format`` wins; else the ``--out`` extension; else table at a
+    terminal and CSV when stdout is a pipe or file."""
+    if fmt:
+        fmt = fmt.lower()
+        if fmt not in FORMATS:
+            raise UsageError(
+                f"unknown format '{fmt}'", hint="use one of: " + ", ".join(FORMATS)
+            )
+        if fmt in ("parquet", "xlsx") and out is None:
+            raise UsageError(f"--format {fmt} is binary and needs --out FILE", hint="add --out FILE")
+        return fmt
+    if out is not None:
+        ext = Path(out).suffix.lower()
+        if ext in _EXT:
+            return _EXT[ext]
+        raise UsageError(
+            f"cannot tell the format from the file name '{out}'",
+            hint="use --format csv|json|parquet|xlsx or a .csv/.json/.parquet/.xlsx name",
+        )
+    return "table" if isatty else "csv"
+
+
+def neutralise_formulas(df: pl.DataFrame) -> pl.DataFrame:
+    """Prefix ``'`` to text cells a spreadsheet would read as a formula."""
+    text_cols = [n for n, t in df.schema.items() if t in (pl.String, pl.Categorical) or isinstance(t, pl.Enum)]
+    if not text_cols:
+        return df
+    return df.with_columns(
+        pl.when(pl.col(c).cast(pl.String).str.contains(_FORMULA_START))
+        .then(pl.lit("'") + pl.col(c).cast(pl.String))
+        .otherwise(pl.col(c).cast(pl.String))
+        .alias(c)
+        for c in text_cols
+    )
+
+
+def to_records(df: pl.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts: dates/datetimes ISO strings, numbers as numbers."""
+    temporal = [n for n, t in df.schema.items() if t.is_temporal()]
+    if temporal:
+        df = df.with_columns(pl.col(temporal).cast(pl.String))
+    return df.to_dicts()
+
+
+def csv_text(df: pl.DataFrame) -> str:
+    return neutralise_formulas(df).write_csv()
+
+
+def _atomic_path(out: Path):
+    """Write next to the target, then rename: a reader never sees half a file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_frame(
+    df: pl.DataFrame,
+    *,
+    fmt: str,
+    out: str | os.PathLike | None = None,
+    stream: IO[str] | None = None,
+    sheet: str = "data",
+) -> None:
+    """Write ``df`` as ``fmt`` to ``out`` (atomically) or to ``stream`` (stdout)."""
+    if fmt == "table":
+        raise UsageError("table output is for terminals", hint="use --format csv or json with --out")
+    if out is None:
+        stream = stream or sys.stdout
+        if fmt == "csv":
+            stream.write(csv_text(df))
+        elif fmt == "json":
+            json.dump(to_records(df), stream, ensure_ascii=False, indent=2, default=str)
+            stream.write("\n")
+        else:
+            raise UsageError(f"--format {fmt} needs --out FILE", hint="add --out FILE")
+        return
+    out = Path(out)
+    tmp = _atomic_path(out)
+    try:
+        if fmt == "csv":
+            tmp.write_text(csv_text(df), encoding="utf-8")
+        elif fmt == "json":
+            tmp.write_text(
+                json.dumps(to_records(df), ensure_ascii=False, indent=2, default=str) + "\n",
+                encoding="utf-8",
+            )
+        elif fmt == "parquet":
+            df.write_parquet(tmp)
+        elif fmt == "xlsx":
+            write_xlsx({sheet: df}, tmp)
+        else:
+            raise UsageError(f"unknown format '{fmt}'", hint="use one of: " + ", ".join(FORMATS))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_xlsx(sheets: Mapping[str, pl.DataFrame], out: str | os.PathLike | io.BytesIO) -> None:
+    """One worksheet per frame (names cut to Excel's 31 characters)."""
+    import xlsxwriter
+
+    with xlsxwriter.Workbook(out) as wb:
+        for name, df in sheets.items():
+            safe = neutralise_formulas(df)
+            safe.write_excel(
+                workbook=wb,
+                worksheet=name[:31],
+                autofit=True,
+                float_precision=2,
+                dtype_formats={pl.Date: "yyyy-mm-dd", pl.Datetime: "yyyy-mm-dd hh:mm:ss"},
+            )

@@ -1,0 +1,149 @@
+"""Canonical tables, their columns, types and the source headers we recognise.
+
+A source file's headers are matched to canonical names in this order:
+1. ``--map canonical=source`` flags, 2. ``columns:`` in crmkit.yaml,
+3. the built-in aliases below (case, spaces, ``-`` and ``_`` ignored).
+Unmatched source columns are kept as attributes under a normalised snake_case
+name (customers) or dropped with a note (other tables keep only known columns
+plus attributes listed in ``EXTRA_KEPT``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: type[pl.DataType] | pl.DataType
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    kind: str = "text"  # text | id | date | datetime | money | number
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    name: str
+    key: str | None  # dedupe / upsert key
+    columns: tuple[Column, ...]
+    keep_extra: bool = False  # keep unrecognised columns as attributes
+    mode: str = "append"  # append (skip known keys) | upsert (replace rows by key)
+    derived: dict = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+def norm_header(text: str) -> str:
+    """Header normal form for matching: lower case, no spaces/_/-/BOM/quotes."""
+    return re.sub(r"[\s_\-\ufeff\"'()（）]+", "", str(text)).lower()
+
+
+def snake(text: str) -> str:
+    """A safe snake_case column name for an unrecognised attribute header.
+    Chinese headers stay as they are (they are valid column names)."""
+    s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(text).strip())
+    s = re.sub(r"[^\w]+", "_", s, flags=re.UNICODE).strip("_").lower()
+    return s or "column"
+
+
+CUSTOMER_ID_ALIASES = (
+    "customer_id", "customerid", "cust_id", "custid", "customer", "customer_no", "customer_number",
+    "client_id", "member_id", "user_id", "account_id",
+    "客户编号", "客户id", "客户ID", "客户代码", "客户号", "会员id", "会员ID", "会员编号", "用户id", "用户ID",
+)
+
+CUSTOMERS = TableSchema(
+    name="customers",
+    key="customer_id",
+    mode="upsert",
+    keep_extra=True,
+    columns=(
+        Column("customer_id", pl.String, True, CUSTOMER_ID_ALIASES, "id"),
+        Column("name", pl.String, False, ("name", "customer_name", "company", "company_name", "客户名称", "客户名", "姓名", "公司名称", "名称"), "text"),
+        Column("signup_date", pl.Date, False, ("signup_date", "created", "created_at", "registration_date", "join_date", "注册日期", "注册时间", "创建时间", "开户日期"), "date"),
+        Column("region", pl.String, False, ("region", "area", "territory", "区域", "地区", "大区"), "text"),
+        Column("city", pl.String, False, ("city", "城市"), "text"),
+        Column("country", pl.String, False, ("country", "国家"), "text"),
+        Column("industry", pl.String, False, ("industry", "sector", "行业"), "text"),
+        Column("size", pl.String, False, ("size", "company_size", "规模", "企业规模"), "text"),
+        Column("owner", pl.String, False, ("owner", "sales_rep", "salesperson", "account_manager", "rep", "负责人", "销售", "销售代表", "客户经理", "业务员"), "text"),
+        Column("channel", pl.String, False, ("channel", "source", "lead_source", "渠道", "来源"), "text"),
+        Column("email", pl.String, False, ("email", "e-mail", "邮箱", "电子邮件"), "text"),
+        Column("phone", pl.String, False, ("phone", "mobile", "tel", "电话", "手机", "手机号"), "text"),
+    ),
+)
+
+TRANSACTIONS = TableSchema(
+    name="transactions",
+    key="transaction_id",
+    mode="append",
+    columns=(
+        Column("transaction_id", pl.String, False, ("transaction_id", "order_id", "orderid", "order_no", "order_number", "invoice", "invoiceno", "invoice_no", "invoice_id", "txn_id", "订单号", "订单编号", "订单id", "订单ID", "单号", "交易号", "流水号"), "id"),
+        Column("customer_id", pl.String, True, CUSTOMER_ID_ALIASES, "id"),
+        Column("date", pl.Date, True, ("date", "order_date", "invoicedate", "invoice_date", "purchase_date", "transaction_date", "created_at", "订单日期", "下单时间", "下单日期", "交易日期", "日期", "成交日期", "付款时间"), "date"),
+        Column("amount", pl.Float64, True, ("amount", "revenue", "total", "sales", "order_amount", "order_total", "value", "金额", "订单金额", "实付金额", "成交金额", "销售额", "总金额", "交易金额"), "money"),
+        Column("quantity", pl.Float64, False, ("quantity", "qty", "units", "数量", "件数"), "number"),
+        Column("unit_price", pl.Float64, False, ("unit_price", "unitprice", "price", "单价"), "money"),
+        Column("product", pl.String, False, ("product", "product_name", "item", "sku", "stockcode", "description", "商品", "商品名称", "产品", "产品名称"), "text"),
+        Column("category", pl.String, False, ("category", "product_category", "类别", "品类", "分类", "商品类别"), "text"),
+    ),
+    # amount = unit_price * quantity when the file has no amount column
+    derived={"amount": ("unit_price", "quantity")},
+)
+
+TABLES: dict[str, TableSchema] = {"customers": CUSTOMERS, "transactions": TRANSACTIONS}
+
+
+def register_table(schema: TableSchema) -> None:
+    """Other modules (feedback, tickets) add their tables here."""
+    TABLES[schema.name] = schema
+
+
+def match_columns(
+    headers: list[str],
+    schema: TableSchema,
+    mapping: dict[str, str] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """Map canonical name -> source header. Returns (mapping, unmatched headers).
+
+    ``mapping`` (explicit, from flags/config) wins over aliases. Raises KeyError
+    naming a mapped source header that is not in the file.
+    """
+    mapping = dict(mapping or {})
+    result: dict[str, str] = {}
+    used: set[str] = set()
+    by_norm: dict[str, str] = {}
+    for h in headers:
+        by_norm.setdefault(norm_header(h), h)
+    for canon, source in mapping.items():
+        if source in headers:
+            hit = source
+        else:
+            hit = by_norm.get(norm_header(source))
+        if hit is None:
+            raise KeyError(source)
+        result[canon] = hit
+        used.add(hit)
+    for col in schema.columns:
+        if col.name in result:
+            continue
+        for alias in (col.name, *col.aliases):
+            hit = by_norm.get(norm_header(alias))
+            if hit is not None and hit not in used:
+                result[col.name] = hit
+                used.add(hit)
+                break
+    unmatched = [h for h in headers if h not in used]
+    return result, unmatched
