@@ -12,14 +12,12 @@ import os
 import sys
 from typing import Annotated, Any
 
-import click
+import polars as pl
 import typer
 from typer.core import TyperGroup
 
 from crmkit import __version__
 from crmkit.errors import EXIT_ERROR, CrmkitError
-
-import polars as pl
 
 
 class State:
@@ -39,7 +37,7 @@ class State:
         return self._config
 
 
-def _debug_requested(ctx: click.Context) -> bool:
+def _debug_requested(ctx: typer.Context) -> bool:
     state = ctx.obj if isinstance(ctx.obj, State) else None
     return bool(state and state.debug) or "--debug" in sys.argv or bool(os.environ.get("CRMKIT_DEBUG"))
 
@@ -53,13 +51,13 @@ def _silence_stdout() -> None:
 class CrmkitGroup(TyperGroup):
     """Turns library errors into one-line messages and exit codes."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CrmkitError as exc:
             if _debug_requested(ctx):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            typer.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
             if isinstance(exc, BrokenPipeError):  # `crmkit segment | head`: not an error
@@ -68,7 +66,7 @@ class CrmkitGroup(TyperGroup):
             if _debug_requested(ctx):
                 raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            click.echo(
+            typer.echo(
                 f"Error: {type(exc).__name__}: {first} (run with --debug for the traceback)",
                 err=True,
             )
