@@ -1,0 +1,564 @@
+"""Reading real-world CSV exports into canonical, typed rows plus a rejects table.
+
+``read_source`` does the work shared by ``crmkit import`` and by commands that
+read CSV files directly (``crmkit segment --transactions FILE``):
+
+1. encoding: a BOM wins; else UTF-8 if the file decodes as UTF-8; else
+   charset-normalizer's best guess (GBK/GB2312 are read as their superset
+   GB18030). ``--encoding`` forces one. Non-UTF-8 files are transcoded once, in
+   streaming chunks, to a temporary UTF-8 file that Polars then scans.
+2. separator: the one of ``, ; TAB |`` that splits the first lines into the same
+   number (> 1) of fields; ``--sep`` forces one.
+3. headers are matched to canonical columns (``crmkit.schema.match_columns``).
+4. a fast pass over the raw lines finds records with the wrong number of fields
+   (quoted separators are discounted); files with quoted line breaks fall back
+   to Python's csv module for exact line numbers.
+5. one lazy scan parses every field (dates, money, numbers) with Polars
+   expressions; each row either parses completely or becomes a reject with its
+   source line number, the column and the reason. Nothing is dropped silently.
+
+Line numbers are physical lines of the source file; the header is line 1.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from crmkit.errors import InputError, UsageError
+from crmkit.schema import TableSchema, match_columns, snake
+
+SAMPLE_BYTES = 1 << 20
+SEPARATORS = (",", ";", "\t", "|")
+_SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+LINE = "line"
+RAW = "raw_line"  # the source line as written, for rows with the wrong number of fields
+REASON = "reason"
+COLUMN = "column"
+
+# --- field parsers (Polars expressions) -----------------------------------------------
+
+_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+_DATE_RE = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?" + _TIME + "$"
+_COMPACT_DATE_RE = r"^(\d{4})(\d{2})(\d{2})$"
+# 1234.50  1,234.50  -12  .5 ; currency marks and spaces are removed first
+_MONEY_RE = r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?$"
+_MONEY_RE_COMMA = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)?(?:,\d+)?$"
+_CURRENCY = r"[\s¥￥$€£]|RMB|CNY|USD|EUR|元"
+
+
+def _blank_to_null(e: pl.Expr) -> pl.Expr:
+    s = e.str.strip_chars()
+    return pl.when(s == "").then(None).otherwise(s)
+
+
+def date_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
+    """Parse dates; null where the text is not a date.
+
+    Recognised without a format: ``2024-01-05``, ``2024/1/5``, ``2024.1.5``,
+    ``2024年1月5日``, ``20240105``, each optionally followed by a time
+    (``13:45``, ``13:45:00``, ISO ``T...``), which is dropped. Day-first or
+    month-first forms (``05/01/2024``) are ambiguous and need ``--date-format``.
+    """
+    s = raw.str.strip_chars()
+    if date_format:
+        if any(t in date_format for t in ("%H", "%I", "%M", "%S", "%T", "%R")):
+            return s.str.to_datetime(date_format, strict=False).dt.date()
+        return s.str.to_date(date_format, strict=False)
+    parts = s.str.extract_groups(_DATE_RE)
+    iso = pl.concat_str(
+        [parts.struct.field("1"), parts.struct.field("2"), parts.struct.field("3")], separator="-"
+    )
+    compact = s.str.extract_groups(_COMPACT_DATE_RE)
+    iso_compact = pl.concat_str(
+        [compact.struct.field("1"), compact.struct.field("2"), compact.struct.field("3")], separator="-"
+    )
+    return pl.coalesce(iso, iso_compact).str.to_date("%Y-%m-%d", strict=False)
+
+
+def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
+    """Parse amounts: ``1,234.50``, ``¥1,234.50``, ``-12``, ``(12.00)`` (= -12.00).
+
+    Anything else (``12..5``, ``abc``, ``1.234,50`` without ``--decimal-comma``)
+    is null, so the row is rejected rather than silently misread.
+    """
+    s = raw.str.strip_chars()
+    paren = s.str.contains(r"^\(.*\)$")
+    body = s.str.replace(r"^\((.*)\)$", "$1").str.replace_all(_CURRENCY, "")
+    # allow the sign before or after a currency mark: "-¥12" and "¥-12"
+    if decimal_comma:
+        ok = body.str.contains(_MONEY_RE_COMMA) & body.str.contains(r"\d")
+        number = body.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    else:
+        ok = body.str.contains(_MONEY_RE) & body.str.contains(r"\d")
+        number = body.str.replace_all(",", "", literal=True)
+    value = pl.when(ok).then(number).otherwise(None).cast(pl.Float64, strict=False)
+    return pl.when(paren).then(-value).otherwise(value)
+
+
+def number_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
+    return money_expr(raw, decimal_comma=decimal_comma)
+
+
+# --- detection ------------------------------------------------------------------------
+
+
+@dataclass
+class SourceInfo:
+    path: Path
+    encoding: str
+    sep: str
+    headers: list[str]
+    mapping: dict[str, str]  # canonical -> source header
+    extra: dict[str, str] = field(default_factory=dict)  # kept attribute -> source header
+    ignored: list[str] = field(default_factory=list)  # source headers not imported
+    derived: list[str] = field(default_factory=list)  # canonical columns computed, e.g. amount
+    utf8_path: Path | None = None  # the file Polars reads (a transcoded copy for non-UTF-8)
+
+    @property
+    def sep_name(self) -> str:
+        return _SEP_NAMES.get(self.sep, repr(self.sep))
+
+
+def check_file(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", file=str(p), hint="check the path and the current directory")
+    if p.is_dir():
+        raise InputError("is a directory, not a file", file=str(p), hint="give the CSV file inside it")
+    if not os.access(p, os.R_OK):
+        raise InputError("file is not readable", file=str(p), hint="check its permissions")
+    if p.stat().st_size == 0:
+        raise InputError("file is empty", file=str(p), hint="export the data again; a header row and data rows are needed")
+    return p
+
+
+_GB = {"gbk", "gb2312", "gb18030", "hz", "cp936"}
+
+
+def detect_encoding(path: Path, forced: str | None = None) -> str:
+    """Return a Python codec name for the file."""
+    if forced:
+        try:
+            name = codecs.lookup(forced).name
+        except LookupError:
+            raise UsageError(
+                f"unknown encoding '{forced}'", hint="use e.g. utf-8, utf-8-sig, gbk, gb18030, latin-1"
+            ) from None
+        return "gb18030" if name in _GB else name
+    with open(path, "rb") as fh:
+        sample = fh.read(SAMPLE_BYTES)
+        at_eof = len(sample) < SAMPLE_BYTES
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_eof)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if _looks_chinese(sample, at_eof):
+        return "gb18030"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample, cp_isolation=None).best()
+    if best is None:
+        raise InputError(
+            "cannot tell the text encoding",
+            file=str(path),
+            hint="give it with --encoding (e.g. --encoding gbk or --encoding latin-1)",
+        )
+    name = codecs.lookup(best.encoding).name
+    return "gb18030" if name in _GB or name.replace("_", "") in _GB else name
+
+
+def _looks_chinese(sample: bytes, at_eof: bool) -> bool:
+    """GBK/GB18030 exports are the common non-UTF-8 case here. Statistical
+    detectors often call short Chinese samples Korean (cp949) or Big5, so we
+    accept GB18030 first when it decodes the sample strictly and nearly every
+    non-ASCII character it yields is a common CJK ideograph or CJK punctuation."""
+    try:
+        text = codecs.getincrementaldecoder("gb18030")().decode(sample, final=at_eof)
+    except UnicodeDecodeError:
+        return False
+    wide = [ch for ch in text if ord(ch) > 127]
+    if not wide:
+        return False
+    cjk = sum(
+        1 for ch in wide
+        if "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
+    )
+    return cjk / len(wide) >= 0.9
+
+
+def _decoded_sample(path: Path, encoding: str, n_lines: int = 60) -> list[str]:
+    with open(path, encoding=encoding, newline="", errors="strict") as fh:
+        try:
+            text = fh.read(SAMPLE_BYTES // 4)
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"cannot decode the file as {encoding} ({exc.reason})",
+                file=str(path),
+                hint="give the right one with --encoding (e.g. gbk, utf-8, latin-1)",
+            ) from None
+    text = text.lstrip("\ufeff")
+    lines = text.splitlines()
+    if len(text) == SAMPLE_BYTES // 4 and len(lines) > 1:
+        lines = lines[:-1]  # last line may be cut
+    return lines[:n_lines]
+
+
+def detect_separator(lines: list[str], forced: str | None = None) -> str:
+    if forced:
+        sep = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(forced, forced)
+        if len(sep) != 1:
+            raise UsageError(f"separator must be one character, got '{forced}'", hint="e.g. --sep ';' or --sep tab")
+        return sep
+    lines = [ln for ln in lines if ln.strip()]
+    best, best_score = ",", (-1, -1)
+    for sep in SEPARATORS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        if not counts or counts[0] < 2:
+            continue
+        header = counts[0]
+        consistent = sum(1 for c in counts if c == header)
+        score = (consistent, header)
+        if score > best_score:
+            best, best_score = sep, score
+    return best
+
+
+def _headers(lines: list[str], sep: str, path: Path) -> list[str]:
+    if not lines:
+        raise InputError("file has no header row", file=str(path), hint="the first line must name the columns")
+    row = next(csv.reader([lines[0]], delimiter=sep))
+    headers = [h.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, h in enumerate(row)]
+    seen: dict[str, int] = {}
+    out = []
+    for h in headers:
+        if h in seen:
+            seen[h] += 1
+            h = f"{h}_{seen[h]}"
+        else:
+            seen[h] = 1
+        out.append(h)
+    return out
+
+
+def transcode_to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
+    """Stream-decode ``path`` into a UTF-8 temp file; one-line error with the line
+    number of the first byte that does not decode."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="src-", suffix=".csv", dir=tmp_dir)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    line = 1
+    try:
+        with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
+            first = True
+            while True:
+                chunk = src.read(16 << 20)
+                try:
+                    text = decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as exc:
+                    bad_line = line + chunk[: exc.start].count(b"\n")
+                    raise InputError(
+                        f"bytes that are not valid {encoding} ({exc.reason})",
+                        file=str(path),
+                        line=bad_line,
+                        hint="give the right encoding with --encoding (e.g. gbk, utf-8, latin-1)",
+                    ) from None
+                if first:
+                    text = text.lstrip("\ufeff")
+                    first = False
+                dst.write(text.encode("utf-8"))
+                line += chunk.count(b"\n")
+                if not chunk:
+                    break
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def inspect_source(
+    path: str | os.PathLike,
+    schema: TableSchema,
+    *,
+    mapping: dict[str, str] | None = None,
+    encoding: str | None = None,
+    sep: str | None = None,
+) -> SourceInfo:
+    """Detect encoding, separator and the column mapping; no data read yet."""
+    p = check_file(path)
+    enc = detect_encoding(p, encoding)
+    lines = _decoded_sample(p, enc)
+    if not any(ln.strip() for ln in lines):
+        raise InputError("file has no data rows", file=str(p), hint="export the data again with its header row")
+    separator = detect_separator(lines, sep)
+    headers = _headers(lines, separator, p)
+    try:
+        matched, unmatched = match_columns(headers, schema, mapping)
+    except KeyError as exc:
+        raise InputError(
+            f"mapped column '{exc.args[0]}' is not in the file",
+            file=str(p),
+            hint="headers found: " + ", ".join(headers),
+        ) from None
+    unknown = set(mapping or {}) - set(schema.names)
+    if unknown and not schema.keep_extra:
+        from crmkit.errors import did_you_mean
+
+        name = sorted(unknown)[0]
+        raise UsageError(
+            f"'{name}' is not a {schema.name} column",
+            hint=did_you_mean(name, schema.names),
+        )
+    derived: list[str] = []
+    for target, (a, b) in schema.derived.items():
+        if target not in matched and a in matched and b in matched:
+            derived.append(target)
+    missing = [c.name for c in schema.columns if c.required and c.name not in matched and c.name not in derived]
+    if missing:
+        col = missing[0]
+        if len(headers) == 1 and separator == ",":
+            hint = "only one column found: is the separator right? try --sep ';' or --sep tab"
+        else:
+            hint = f"map it with --map {col}=<header> (headers found: {', '.join(headers)})"
+        raise InputError(f"no {col} column recognised", file=str(p), hint=hint)
+    extra: dict[str, str] = {}
+    ignored: list[str] = []
+    for h in unmatched:
+        if schema.keep_extra:
+            name = snake(h)
+            while name in schema.names or name in extra:
+                name += "_"
+            extra[name] = h
+        else:
+            ignored.append(h)
+    for canon in mapping or {}:
+        if canon not in schema.names and schema.keep_extra:
+            extra[canon] = matched.pop(canon)
+    return SourceInfo(
+        path=p, encoding=enc, sep=separator, headers=headers, mapping=matched,
+        extra=extra, ignored=ignored, derived=derived,
+    )
+
+
+# --- the parse ------------------------------------------------------------------------
+
+
+@dataclass
+class Parsed:
+    info: SourceInfo
+    rows: pl.LazyFrame  # LINE + raw source columns (c0..) + parsed canonical columns + REASON/COLUMN
+    canonical: list[str]  # canonical column names present (in schema order, then extras)
+    raw_names: list[str]  # internal raw column names, aligned with info.headers
+    rows_read: int
+    blank_lines: int
+
+
+def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, int, int] | None:
+    """Records whose field count differs from the header's, via one fast pass
+    over raw lines. Returns (problems[rec, found], records, blank) or None when
+    the file has quoted line breaks (then records != lines)."""
+    n = len(info.headers)
+    lines = pl.scan_csv(
+        src, has_header=False, separator="\x01", quote_char=None,
+        schema={"l": pl.String}, skip_rows=1, raise_if_empty=False,
+    ).with_row_index("rec")
+    text = pl.col("l").str.strip_chars_end("\r")
+    has_quote = text.str.contains('"', literal=True)
+    stripped = pl.when(has_quote).then(text.str.replace_all(r'"[^"]*"', "")).otherwise(text)
+    found = stripped.str.count_matches(info.sep, literal=True) + 1
+    odd = has_quote & (text.str.count_matches('"', literal=True) % 2 == 1)
+    stats, problems = pl.collect_all(
+        [
+            lines.select(
+                pl.len().alias("records"),
+                odd.sum().alias("odd"),
+                (text.is_null() | (text.str.strip_chars() == "")).sum().alias("blank"),
+            ),
+            lines.filter(text.is_not_null() & (text.str.strip_chars() != "") & (found != n)).select(
+                "rec", found.cast(pl.UInt32).alias("found"), text.alias(RAW)
+            ),
+        ]
+    )
+    if stats["odd"][0]:
+        return None
+    return problems, int(stats["records"][0]), int(stats["blank"][0])
+
+
+def _field_count_problems_slow(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, pl.DataFrame, int, int]:
+    """Exact record -> line mapping with Python's csv module (quoted line breaks)."""
+    n = len(info.headers)
+    recs, founds, starts, raws = [], [], [], []
+    blank = 0
+    with open(src, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh, delimiter=info.sep)
+        next(reader, None)
+        prev_end = reader.line_num
+        i = 0
+        for row in reader:
+            start = prev_end + 1
+            prev_end = reader.line_num
+            starts.append(start)
+            if not row or all(not f.strip() for f in row):
+                if not row:
+                    blank += 1
+                    # csv skips nothing for blank lines: it returns [] -> Polars sees a null row
+            elif len(row) != n:
+                recs.append(i)
+                founds.append(len(row))
+                buf = io.StringIO()
+                csv.writer(buf, delimiter=info.sep, lineterminator="").writerow(row)
+                raws.append(buf.getvalue())
+            i += 1
+    problems = pl.DataFrame(
+        {"rec": recs, "found": founds, RAW: raws},
+        schema={"rec": pl.UInt32, "found": pl.UInt32, RAW: pl.String},
+    )
+    line_map = pl.DataFrame({"rec": range(len(starts)), LINE: starts}, schema={"rec": pl.UInt32, LINE: pl.Int64})
+    return problems, line_map, len(starts), blank
+
+
+def read_source(
+    path: str | os.PathLike,
+    schema: TableSchema,
+    *,
+    mapping: dict[str, str] | None = None,
+    encoding: str | None = None,
+    sep: str | None = None,
+    date_format: str | None = None,
+    decimal_comma: bool = False,
+    tmp_dir: str | os.PathLike | None = None,
+) -> Parsed:
+    """Inspect and lazily parse one CSV file. Call ``cleanup(parsed)`` afterwards
+    to remove a transcoded temporary copy."""
+    info = inspect_source(path, schema, mapping=mapping, encoding=encoding, sep=sep)
+    src = info.path
+    if info.encoding not in ("utf-8", "utf-8-sig"):
+        src = transcode_to_utf8(info.path, info.encoding, Path(tmp_dir or tempfile.gettempdir()))
+        info.utf8_path = src
+    fast = _field_count_problems(info, src)
+    if fast is not None:
+        problems, records, blank = fast
+        line_map = None
+    else:
+        problems, line_map, records, blank = _field_count_problems_slow(info, src)
+
+    raw_names = [f"__c{i}" for i in range(len(info.headers))]
+    scan = pl.scan_csv(
+        src, has_header=False, skip_rows=1, separator=info.sep,
+        schema=dict.fromkeys(raw_names, pl.String), truncate_ragged_lines=True,
+        raise_if_empty=False, encoding="utf8",
+    ).with_row_index("__rec")
+    if line_map is None:
+        scan = scan.with_columns((pl.col("__rec").cast(pl.Int64) + 2).alias(LINE))
+    else:
+        scan = scan.join(line_map.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left")
+    scan = scan.join(problems.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left")
+    # blank lines are not rows
+    scan = scan.filter(pl.any_horizontal(pl.col(raw_names).str.strip_chars() != "").fill_null(False))
+
+    raw_of = {h: r for h, r in zip(info.headers, raw_names, strict=True)}
+    parsed: dict[str, pl.Expr] = {}
+    checks: list[tuple[pl.Expr, str, str]] = []  # (is_bad, column, reason)
+    n_fields = len(info.headers)
+    checks.append((
+        pl.col("found").is_not_null(),
+        "*",
+        pl.format("wrong number of fields: expected {}, found {}", pl.lit(n_fields), pl.col("found")),
+    ))
+    for col in schema.columns:
+        if col.name not in info.mapping:
+            continue
+        src_header = info.mapping[col.name]
+        raw = pl.col(raw_of[src_header])
+        text = _blank_to_null(raw)
+        if col.kind == "date":
+            value = date_expr(raw, date_format)
+            hint = " (use --date-format, e.g. %d/%m/%Y)" if date_format is None else f" (expected {date_format})"
+            checks.append((text.is_not_null() & value.is_null(), src_header, pl.lit("unparseable date" + hint)))
+        elif col.kind in ("money", "number"):
+            value = money_expr(raw, decimal_comma=decimal_comma)
+            what = "amount" if col.kind == "money" else "number"
+            checks.append((text.is_not_null() & value.is_null(), src_header, pl.lit(f"unparseable {what}")))
+        else:
+            value = text
+        if col.required:
+            checks.append((text.is_null(), src_header, pl.lit(f"missing {col.name}")))
+        parsed[col.name] = value.cast(col.dtype)
+    for target in info.derived:
+        a, b = schema.derived[target]
+        parsed[target] = (parsed[a] * parsed[b]).round(2)
+        for part in (a, b):
+            checks.append((parsed[part].is_null(), info.mapping[part], pl.lit(f"missing {part} (needed for {target})")))
+    for name, header in info.extra.items():
+        parsed[name] = _blank_to_null(pl.col(raw_of[header]))
+
+    # The first failing check names the row's reason; checks are ordered by importance.
+    reason = pl.lit(None, pl.String)
+    column = pl.lit(None, pl.String)
+    for bad, colname, why in reversed(checks):
+        reason = pl.when(bad).then(why).otherwise(reason)
+        column = pl.when(bad).then(pl.lit(colname)).otherwise(column)
+    canonical = [c.name for c in schema.columns if c.name in parsed] + list(info.extra)
+    rows = scan.select(
+        pl.col(LINE).cast(pl.Int64),
+        *[pl.col(r) for r in raw_names],
+        *[parsed[name].alias(name) for name in canonical],
+        reason.alias(REASON),
+        column.alias(COLUMN),
+        pl.col(RAW),
+    )
+    return Parsed(
+        info=info, rows=rows, canonical=canonical, raw_names=raw_names,
+        rows_read=records - blank, blank_lines=blank,
+    )
+
+
+def rejects_frame(parsed: Parsed, rows: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """Rejected rows as the user gave them: line, column, reason, original fields."""
+    rows = parsed.rows.filter(pl.col(REASON).is_not_null()) if rows is None else rows
+    return rows.select(
+        LINE, COLUMN, REASON,
+        *[pl.col(r).alias(h) for r, h in zip(parsed.raw_names, _unique_headers(parsed.info.headers), strict=True)],
+        RAW,
+    ).sort(LINE)
+
+
+def _unique_headers(headers: list[str]) -> list[str]:
+    reserved = {LINE, COLUMN, REASON, RAW}
+    return [h if h not in reserved else f"{h}_" for h in headers]
+
+
+def valid_frame(parsed: Parsed) -> pl.LazyFrame:
+    return parsed.rows.filter(pl.col(REASON).is_null()).select(parsed.canonical)
+
+
+def cleanup(parsed: Parsed) -> None:
+    if parsed.info.utf8_path is not None:
+        parsed.info.utf8_path.unlink(missing_ok=True)
+
+
+def read_csv_text(text: str, schema: TableSchema, tmp_dir: Path, **kw) -> Parsed:
+    """Test/helper convenience: parse CSV given as a string."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, p = tempfile.mkstemp(suffix=".csv", dir=tmp_dir)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+    return read_source(p, schema, **kw)
+
+
+__all__ = [
+    "Parsed", "SourceInfo", "read_source", "inspect_source", "rejects_frame", "valid_frame",
+    "cleanup", "date_expr", "money_expr", "detect_encoding", "detect_separator",
+]

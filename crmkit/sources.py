@@ -1,0 +1,135 @@
+"""The one place commands open their inputs: a store, or CSV/Parquet files.
+
+``load_tables`` returns canonical LazyFrames ``{"customers": ..., "transactions": ...}``
+(see ``crmkit.schema``) whichever way the data was given, so every analysis
+command reads data the same way.
+
+CSV files given directly are parsed exactly as ``crmkit import`` would parse them
+(same column mapping, encodings, date and amount formats); rows that would be
+rejected are left out and reported through ``warn`` with their count and the
+first line, so nothing disappears silently. Parquet files are read as they are,
+with headers matched to canonical names by the same aliases.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from crmkit.config import Config
+from crmkit.errors import InputError, UsageError
+from crmkit.ingest import LINE, REASON, read_source
+from crmkit.schema import TABLES, match_columns
+from crmkit.store import Store, empty_table
+
+Warn = Callable[[str], None]
+
+
+def _read_parquet(path: Path, table: str, mapping: dict[str, str] | None) -> pl.LazyFrame:
+    schema = TABLES[table]
+    lf = pl.scan_parquet(path)
+    headers = list(lf.collect_schema().names())
+    try:
+        matched, _ = match_columns(headers, schema, mapping)
+    except KeyError as exc:
+        raise InputError(f"mapped column '{exc.args[0]}' is not in the file", file=str(path)) from None
+    missing = [c.name for c in schema.columns if c.required and c.name not in matched]
+    if missing:
+        raise InputError(
+            f"no {missing[0]} column recognised", file=str(path),
+            hint=f"map it with --map {missing[0]}=<column> (columns: {', '.join(headers)})",
+        )
+    rename = {src: canon for canon, src in matched.items() if src != canon}
+    lf = lf.rename(rename)
+    casts = {c.name: c.dtype for c in schema.columns if c.name in matched}
+    return lf.with_columns(pl.col(n).cast(t) for n, t in casts.items())
+
+
+def read_table_file(
+    path: str | os.PathLike,
+    table: str,
+    *,
+    mapping: dict[str, str] | None = None,
+    warn: Warn | None = None,
+    tmp_dir: str | os.PathLike | None = None,
+    **csv_options,
+) -> pl.LazyFrame:
+    """One canonical table from a CSV or Parquet file."""
+    p = Path(path)
+    if p.suffix.lower() in (".parquet", ".pq"):
+        if not p.is_file():
+            raise InputError("file not found", file=str(p), hint="check the path")
+        return _read_parquet(p, table, mapping)
+    parsed = read_source(p, TABLES[table], mapping=mapping, tmp_dir=tmp_dir, **csv_options)
+    # Collect now: the source may be a transcoded temp copy that must not outlive this call.
+    rows = parsed.rows.collect()
+    if parsed.info.utf8_path is not None:
+        parsed.info.utf8_path.unlink(missing_ok=True)
+    bad = rows.filter(pl.col(REASON).is_not_null())
+    if bad.height and warn:
+        first = bad.sort(LINE).row(0, named=True)
+        warn(
+            f"{p}: {bad.height:,} of {rows.height:,} rows skipped (first: line {first[LINE]}: "
+            f"{first[REASON]}); run 'crmkit import' for a rejects file"
+        )
+    good = rows.filter(pl.col(REASON).is_null()).select(parsed.canonical)
+    schema = TABLES[table]
+    if schema.key and schema.key not in good.columns:
+        good = good.with_columns(pl.format("{}:{}", pl.lit(p.name), pl.int_range(1, pl.len() + 1)).alias(schema.key))
+    for c in schema.columns:
+        if c.name not in good.columns:
+            good = good.with_columns(pl.lit(None, dtype=c.dtype).alias(c.name))
+    if schema.mode == "upsert":
+        good = good.unique(subset=schema.key, keep="last", maintain_order=True)
+    else:
+        good = good.unique(subset=schema.key, keep="first", maintain_order=True)
+    return good.lazy()
+
+
+def load_tables(
+    *,
+    config: Config | None = None,
+    store: str | os.PathLike | None = None,
+    customers: str | os.PathLike | None = None,
+    transactions: str | os.PathLike | None = None,
+    mapping: dict[str, str] | None = None,
+    warn: Warn | None = None,
+    require_transactions: bool = True,
+) -> dict[str, pl.LazyFrame]:
+    """Canonical ``customers`` and ``transactions`` LazyFrames.
+
+    Files given directly win over the store; with ``--transactions`` alone the
+    customers table is empty (customers are then those seen in transactions).
+    """
+    config = config or Config()
+    if customers is not None or transactions is not None:
+        if transactions is None and require_transactions:
+            raise UsageError(
+                "--customers needs --transactions too", hint="give both files, or use --store DIR"
+            )
+        out: dict[str, pl.LazyFrame] = {}
+        for table, path in (("customers", customers), ("transactions", transactions)):
+            if path is None:
+                out[table] = empty_table(table)
+                continue
+            names = set(TABLES[table].names)
+            table_map = {**config.columns(table), **{k: v for k, v in (mapping or {}).items() if k in names}}
+            out[table] = read_table_file(path, table, mapping=table_map, warn=warn)
+        return out
+    st = Store(store if store is not None else config.store)
+    txns = st.require("transactions") if require_transactions else st.scan("transactions")
+    return {"customers": st.scan("customers"), "transactions": txns}
+
+
+def parse_mapping(pairs: list[str] | None) -> dict[str, str]:
+    """``["amount=实付金额", ...]`` -> ``{"amount": "实付金额"}``."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        canon, sep, source = pair.partition("=")
+        if not sep or not canon.strip() or not source.strip():
+            raise UsageError(f"bad --map '{pair}'", hint="write it as canonical=source, e.g. --map amount=实付金额")
+        out[canon.strip()] = source.strip()
+    return out

@@ -1,0 +1,497 @@
+"""The store: plain Parquet tables plus ``manifest.json``.
+
+Layout (any Parquet reader can use the table folders directly)::
+
+    STORE/
+      manifest.json              schema version, crmkit version, files per table, import log
+      customers/part-*.parquet   one file (upserts rewrite it)
+      transactions/part-*.parquet  one part per import (appends)
+      _rejects/<table>-<time>.csv  rejected rows: line, column, reason, original fields
+      _tmp/                      work files, never read as data
+      .lock                      advisory lock (released by the OS if a process dies)
+
+Safety:
+- Every write goes to ``_tmp`` first and is renamed into place; the manifest is
+  replaced last (write + fsync + rename), so it always names a complete set of
+  files. A crash at any point leaves the previous manifest in force; files it
+  does not name (a part renamed in just before the crash) are removed by the
+  next write under the lock, so the table folders hold exactly the manifest's files
+  whenever no import is running.
+- One writer at a time: ``filelock`` on ``.lock``; a second import waits up to
+  ``wait`` seconds and then stops with a clear message. The OS releases the lock of
+  a killed process, so a stale lock never blocks.
+- Re-importing: transactions skip ``transaction_id`` values already stored (a file
+  without an order id column gets ids ``<sha256 prefix>:<line>`` from its content
+  hash, so importing the same file again adds nothing); customers upsert by
+  ``customer_id``; ``replace=True`` replaces the table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from crmkit import __version__
+from crmkit.errors import StoreError, ThresholdError
+from crmkit.ingest import (
+    LINE,
+    REASON,
+    Parsed,
+    cleanup,
+    read_source,
+    rejects_frame,
+)
+from crmkit.schema import TABLES, TableSchema
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+TMP = "_tmp"
+REJECTS = "_rejects"
+
+Progress = Callable[[str], None]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(8 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class ImportResult:
+    table: str
+    source: str
+    sha256: str
+    encoding: str
+    separator: str
+    mapping: dict[str, str]
+    rows_read: int = 0
+    imported: int = 0
+    rejected: int = 0
+    duplicates: int = 0  # same key twice in the file (later copies skipped, listed in rejects)
+    already_stored: int = 0  # keys already in the store (skipped)
+    updated: int = 0  # customers replaced by a newer row (upsert)
+    orphans: int = 0  # transactions whose customer is not in the customers table
+    ignored_columns: list[str] = field(default_factory=list)
+    rejects_file: str | None = None
+    mode: str = "append"
+    started_at: str = ""
+    finished_at: str = ""
+    seconds: float = 0.0
+
+    @property
+    def reject_rate(self) -> float:
+        return self.rejected / self.rows_read if self.rows_read else 0.0
+
+
+def empty_table(table: str) -> pl.LazyFrame:
+    """A table with no rows and the canonical schema."""
+    schema = TABLES.get(table)
+    return pl.LazyFrame(schema={c.name: c.dtype for c in schema.columns} if schema else {})
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    # -- reading ------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def manifest(self) -> dict:
+        if not self.exists():
+            return {
+                "schema_version": SCHEMA_VERSION,
+                "crmkit_version": __version__,
+                "tables": {},
+                "imports": [],
+            }
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StoreError(
+                f"manifest is unreadable ({exc})",
+                file=str(self.manifest_path),
+                hint="restore it from a backup, or re-import into a new --store",
+            ) from None
+        if data.get("schema_version", 0) > SCHEMA_VERSION:
+            raise StoreError(
+                f"store was written by a newer crmkit (schema {data['schema_version']})",
+                file=str(self.manifest_path),
+                hint="upgrade crmkit",
+            )
+        return data
+
+    def tables(self) -> list[str]:
+        return sorted(self.manifest().get("tables", {}))
+
+    def has(self, table: str) -> bool:
+        return bool(self.manifest().get("tables", {}).get(table, {}).get("files"))
+
+    def files(self, table: str) -> list[Path]:
+        entry = self.manifest().get("tables", {}).get(table, {})
+        return [self.path / f for f in entry.get("files", [])]
+
+    def scan(self, table: str) -> pl.LazyFrame:
+        """The table as a LazyFrame (canonical columns). Empty frame with the
+        canonical schema when the table has no data yet."""
+        files = self.files(table)
+        if not files:
+            return empty_table(table)
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise StoreError(
+                f"data file listed in the manifest is missing: {missing[0].name}",
+                file=str(self.path),
+                hint="the store was changed by hand; re-import with --replace",
+            )
+        return pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore") if len(files) > 1 else pl.scan_parquet(files)
+
+    def require(self, table: str) -> pl.LazyFrame:
+        if not self.exists():
+            raise StoreError(
+                "no store here",
+                file=str(self.path),
+                hint="import data first: crmkit import transactions FILE --store DIR (or pass --store)",
+            )
+        if not self.has(table):
+            raise StoreError(
+                f"the store has no {table}",
+                file=str(self.path),
+                hint=f"import them: crmkit import {table} FILE --store {self.path}",
+            )
+        return self.scan(table)
+
+    # -- writing ------------------------------------------------------------------
+    def lock(self, wait: float = 60.0, on_wait: Progress | None = None):
+        from filelock import FileLock, Timeout
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.path / LOCK))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait:
+                on_wait(f"store {self.path} is busy with another import; waiting up to {wait:g}s")
+            try:
+                lock.acquire(timeout=wait)
+            except Timeout:
+                raise StoreError(
+                    f"store is locked by another crmkit import (waited {wait:g}s)",
+                    file=str(self.path),
+                    hint="try again when it finishes, or raise --wait",
+                ) from None
+        return lock
+
+    def _write_manifest(self, data: dict) -> None:
+        tmp = self.path / TMP / f"manifest-{uuid.uuid4().hex}.json"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        _fsync_write(tmp, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))
+        os.replace(tmp, self.manifest_path)
+
+    def recover(self) -> None:
+        """Under the lock: remove work files and table files the manifest does not
+        name (left by an import that was killed between rename and manifest)."""
+        shutil.rmtree(self.path / TMP, ignore_errors=True)
+        manifest = self.manifest()
+        listed = {f for t in manifest.get("tables", {}).values() for f in t.get("files", [])}
+        for table in TABLES:
+            folder = self.path / table
+            if folder.is_dir():
+                for f in folder.glob("*.parquet"):
+                    if f"{table}/{f.name}" not in listed:
+                        f.unlink(missing_ok=True)
+
+    def _commit(self, table: str, *, add: list[Path], drop_all: bool, result: ImportResult, rows: int) -> None:
+        """Move finished files into the table folder and publish a new manifest."""
+        manifest = self.manifest()
+        folder = self.path / table
+        folder.mkdir(parents=True, exist_ok=True)
+        entry = manifest.setdefault("tables", {}).setdefault(table, {"files": []})
+        old = list(entry.get("files", []))
+        moved: list[Path] = []
+        try:
+            new_names = []
+            for f in add:
+                stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+                dest = folder / f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+                os.replace(f, dest)
+                moved.append(dest)
+                new_names.append(f"{table}/{dest.name}")
+            entry["files"] = new_names if drop_all else old + new_names
+            entry["rows"] = rows
+            manifest["crmkit_version"] = __version__
+            manifest["schema_version"] = SCHEMA_VERSION
+            manifest.setdefault("imports", []).append(asdict(result))
+            self._write_manifest(manifest)
+        except BaseException:
+            for m in moved:
+                m.unlink(missing_ok=True)
+            raise
+        if drop_all:
+            for name in old:
+                (self.path / name).unlink(missing_ok=True)
+
+    def tmp_file(self, suffix: str) -> Path:
+        d = self.path / TMP
+        d.mkdir(parents=True, exist_ok=True)
+        return d / f"{uuid.uuid4().hex}{suffix}"
+
+
+def _hash_in_background(path: Path) -> tuple[threading.Thread, dict]:
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["sha256"] = sha256_file(path)
+        except OSError as exc:  # pragma: no cover - the main read fails first
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, box
+
+
+def import_file(
+    store: Store,
+    table: str,
+    path: str | os.PathLike,
+    *,
+    mapping: dict[str, str] | None = None,
+    encoding: str | None = None,
+    sep: str | None = None,
+    date_format: str | None = None,
+    decimal_comma: bool = False,
+    replace: bool = False,
+    max_reject_rate: float | None = None,
+    wait: float = 60.0,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import one CSV file into ``table`` of ``store``; see the module docstring.
+
+    Raises ``ThresholdError`` *after* committing the good rows when more than
+    ``max_reject_rate`` of the rows were rejected.
+    """
+    schema = TABLES[table]
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    started_at = _now()
+    lock = store.lock(wait=wait, on_wait=say)
+    try:
+        store.recover()
+        say(f"reading {path}")
+        parsed = read_source(
+            path, schema, mapping=mapping, encoding=encoding, sep=sep,
+            date_format=date_format, decimal_comma=decimal_comma, tmp_dir=store.path / TMP,
+        )
+        hasher, box = _hash_in_background(parsed.info.path)
+
+        def sha() -> str:  # hashing runs beside the Polars work; joined when needed
+            hasher.join()
+            if "error" in box:
+                raise box["error"]
+            return box["sha256"]
+
+        try:
+            result = ImportResult(
+                table=table, source=str(Path(path).resolve()), sha256="",
+                encoding=parsed.info.encoding, separator=parsed.info.sep_name,
+                mapping=dict(parsed.info.mapping), rows_read=parsed.rows_read,
+                ignored_columns=list(parsed.info.ignored),
+                mode="replace" if replace else schema.mode, started_at=started_at,
+            )
+            say("checking and writing rows")
+            if schema.mode == "upsert":
+                files, rows = _write_upsert(store, schema, parsed, result, sha, replace=replace)
+            else:
+                files, rows = _write_append(store, schema, parsed, result, sha, replace=replace)
+            result.finished_at = _now()
+            result.seconds = round(time.perf_counter() - started, 3)
+            store._commit(table, add=files, drop_all=replace or schema.mode == "upsert", result=result, rows=rows)
+        finally:
+            cleanup(parsed)
+            shutil.rmtree(store.path / TMP, ignore_errors=True)
+    finally:
+        lock.release()
+    if max_reject_rate is not None and result.reject_rate > max_reject_rate:
+        exc = ThresholdError(
+            f"{result.rejected:,} of {result.rows_read:,} rows rejected "
+            f"({result.reject_rate:.1%} > --max-reject-rate {max_reject_rate:.1%}); "
+            f"the {result.imported:,} good rows were imported",
+            file=str(path),
+            hint=f"see {result.rejects_file}" if result.rejects_file else None,
+        )
+        exc.result = result
+        raise exc
+    return result
+
+
+def _write_rejects(store: Store, table: str, rejects: pl.DataFrame, result: ImportResult) -> None:
+    if rejects.height == 0:
+        return
+    folder = store.path / REJECTS
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    dest = folder / f"{table}-{stamp}-{result.sha256[:8]}.csv"
+    tmp = store.tmp_file(".csv")
+    # UTF-8 with BOM so Excel shows Chinese text correctly; formulas neutralised.
+    from crmkit.output import csv_text
+
+    _fsync_write(tmp, ("\ufeff" + csv_text(rejects)).encode("utf-8"))
+    os.replace(tmp, dest)
+    result.rejects_file = str(dest)
+
+
+def _write_append(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool):
+    key = schema.key
+    rows = parsed.rows
+    if key not in parsed.info.mapping:
+        result.sha256 = sha()
+        # No order id column: ids from the file's content hash and the line, so
+        # re-importing the same file is recognised row by row.
+        rows = rows.with_columns(
+            pl.when(pl.col(REASON).is_null())
+            .then(pl.format("{}:{}", pl.lit(result.sha256[:12]), pl.col(LINE)))
+            .alias(key)
+        )
+    canonical = [c.name for c in schema.columns if c.name in parsed.canonical or c.name == key]
+    all_cols = [c.name for c in schema.columns]
+    # later copies of a key within the file: skipped, listed in rejects
+    first_line = pl.when(pl.col(REASON).is_null()).then(pl.col(LINE)).min().over(key)
+    rows = rows.with_columns(
+        pl.when(pl.col(REASON).is_null() & (pl.col(LINE) != first_line))
+        .then(pl.format("duplicate {} (first on line {})", pl.lit(key), first_line))
+        .otherwise(pl.col(REASON))
+        .alias(REASON),
+        pl.when(pl.col(REASON).is_null() & (pl.col(LINE) != first_line))
+        .then(pl.lit(parsed.info.mapping.get(key, key)))
+        .otherwise(pl.col("column"))
+        .alias("column"),
+    )
+    good = rows.filter(pl.col(REASON).is_null()).select(
+        *[pl.col(c) if c in canonical else pl.lit(None, dtype=schema.column(c).dtype).alias(c) for c in all_cols]
+    )
+    existing = store.scan(schema.name) if (store.has(schema.name) and not replace) else None
+    new = good.join(existing.select(key), on=key, how="anti") if existing is not None else good
+    part = store.tmp_file(".parquet")
+    bad = rows.filter(pl.col(REASON).is_not_null())
+    counts = good.select(pl.len().alias("good"))
+    if store.has("customers"):
+        known = store.scan("customers").select("customer_id").unique()
+        orphans = new.join(known, on="customer_id", how="anti").select(pl.len().alias("orphans"))
+    else:
+        orphans = pl.LazyFrame({"orphans": [0]}, schema={"orphans": pl.UInt32})
+    _, rejected, counted, orphan_count = pl.collect_all(
+        [new.sink_parquet(part, lazy=True), rejects_frame(parsed, bad), counts, orphans]
+    )
+    result.sha256 = sha()
+    imported = pl.scan_parquet(part).select(pl.len()).collect().item()
+    result.imported = imported
+    result.duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
+    result.rejected = rejected.height - result.duplicates
+    result.already_stored = int(counted["good"][0]) - imported
+    result.orphans = int(orphan_count["orphans"][0])
+    _write_rejects(store, schema.name, rejected, result)
+    total = imported + (0 if replace or existing is None else store.manifest()["tables"][schema.name].get("rows", 0))
+    if imported == 0:
+        part.unlink(missing_ok=True)
+        return [], total
+    return [part], total
+
+
+def _write_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool):
+    key = schema.key
+    rows = parsed.rows.collect()
+    result.sha256 = sha()
+    # the last row for a key wins within the file (newest export line)
+    last_line = pl.when(pl.col(REASON).is_null()).then(pl.col(LINE)).max().over(key)
+    rows = rows.with_columns(
+        pl.when(pl.col(REASON).is_null() & (pl.col(LINE) != last_line))
+        .then(pl.format("duplicate {} (superseded by line {})", pl.lit(key), last_line))
+        .otherwise(pl.col(REASON))
+        .alias(REASON)
+    )
+    good = rows.filter(pl.col(REASON).is_null()).select(parsed.canonical)
+    rejected = rejects_frame(parsed, rows.filter(pl.col(REASON).is_not_null()).lazy()).collect()
+    result.duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
+    result.rejected = rejected.height - result.duplicates
+    if store.has(schema.name) and not replace:
+        old = store.scan(schema.name).collect()
+        result.updated = old.join(good.select(key), on=key, how="semi").height
+        # columns this file lacks keep their stored values for updated customers
+        keep_cols = [c for c in old.columns if c not in good.columns]
+        updated = good.join(old.select(key, *keep_cols), on=key, how="left") if keep_cols else good
+        untouched = old.join(good.select(key), on=key, how="anti")
+        table = pl.concat([untouched, updated], how="diagonal_relaxed")
+    else:
+        table = good
+    result.imported = good.height
+    part = store.tmp_file(".parquet")
+    table.write_parquet(part)
+    _write_rejects(store, schema.name, rejected, result)
+    return [part], table.height
+
+
+# -- info ---------------------------------------------------------------------------
+
+
+def store_info(store: Store) -> dict:
+    """Tables with row counts, customers, transaction date range, last imports."""
+    if not store.exists():
+        raise StoreError(
+            "no store here", file=str(store.path),
+            hint="import data first: crmkit import transactions FILE --store DIR",
+        )
+    manifest = store.manifest()
+    tables = []
+    for name, entry in sorted(manifest.get("tables", {}).items()):
+        files = [store.path / f for f in entry.get("files", [])]
+        size = sum(f.stat().st_size for f in files if f.is_file())
+        tables.append({"table": name, "rows": entry.get("rows", 0), "files": len(files), "bytes": size})
+    info: dict = {
+        "store": str(store.path),
+        "schema_version": manifest.get("schema_version"),
+        "crmkit_version": manifest.get("crmkit_version"),
+        "tables": tables,
+    }
+    if store.has("transactions"):
+        stats = store.scan("transactions").select(
+            pl.col("date").min().alias("first_date"),
+            pl.col("date").max().alias("last_date"),
+            pl.col("customer_id").n_unique().alias("buying_customers"),
+            pl.col("amount").sum().round(2).alias("revenue"),
+        ).collect().row(0, named=True)
+        info.update(stats)
+    if store.has("customers"):
+        info["customers"] = store.scan("customers").select(pl.len()).collect().item()
+    info["imports"] = manifest.get("imports", [])[-10:]
+    return info
