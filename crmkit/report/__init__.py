@@ -1,0 +1,72 @@
+"""Reports: tidy Polars frames that management reads every week.
+
+One module per report, each a plain function from LazyFrames to a LazyFrame
+(nothing is collected until a renderer writes it):
+
+- :mod:`crmkit.report.kpi`      KPIs for a period vs the previous one (+ targets)
+- :mod:`crmkit.report.segments` segment sizes/revenue now and before, migration matrix
+- :mod:`crmkit.report.cohorts`  acquisition cohorts x periods since acquisition
+- :mod:`crmkit.report.owners`   per-owner scorecard
+- :mod:`crmkit.report.targets`  ``targets:`` in crmkit.yaml, attainment
+- :mod:`crmkit.report.actions`  per-owner action lists from the rules' ``action``
+- :mod:`crmkit.report.weekly`   the cron bundle (HTML + XLSX + CSVs)
+- :mod:`crmkit.report.html`     the self-contained HTML renderer
+
+Every report covers the *reporting period*: the last complete week/month/quarter/
+year ending on or before the as-of date (:func:`crmkit.periods.reporting_period`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import polars as pl
+
+from crmkit.errors import StoreError, UsageError, did_you_mean
+from crmkit.periods import parse_date
+
+CID = "customer_id"
+
+
+def resolve_as_of(transactions: pl.LazyFrame, as_of: str | date | None) -> date:
+    """The as-of date: the one given, else the latest transaction date."""
+    if as_of is not None:
+        return parse_date(as_of)
+    latest = transactions.select(pl.col("date").max()).collect().item()
+    if latest is None:
+        raise StoreError("there are no transactions to report on", hint="import transactions first, or check --transactions")
+    return latest
+
+
+def with_dimensions(
+    customers: pl.LazyFrame,
+    transactions: pl.LazyFrame,
+    *,
+    by: Sequence[str],
+    as_of: date,
+    rules: Sequence[str] | None = None,
+) -> pl.LazyFrame:
+    """``customers`` with every ``by`` column: a customer attribute as it is, or a
+    classification (``segment``, ``lifecycle_stage``, ...) as of ``as_of``."""
+    by = list(by)
+    names = customers.collect_schema().names()
+    missing = [b for b in by if b not in names]
+    if not missing:
+        return customers
+    from crmkit.report.segments import classify
+
+    seg = classify(customers, transactions, as_of=as_of, rules=rules)
+    seg_names = seg.collect_schema().names()
+    for b in missing:
+        if b not in seg_names:
+            choices = [n for n in names if n != CID] + [c for c in classification_columns(seg_names)]
+            raise UsageError(f"unknown --by dimension '{b}'", hint=did_you_mean(b, choices))
+    keep = [c for c in names if c not in missing]
+    return seg.select(CID, *missing).join(customers.select(keep), on=CID, how="full", coalesce=True)
+
+
+def classification_columns(names: Sequence[str]) -> list[str]:
+    """The classification columns of a segmentation frame (strings, not features)."""
+    known = ("segment", "lifecycle_stage", "value_tier", "regularity", "rfm_segment", "cn_segment")
+    return [n for n in names if n in known or n.endswith("_segment") or n.endswith("_tier") or n.endswith("_stage")]

@@ -1,0 +1,112 @@
+"""Acquisition cohorts x periods since acquisition.
+
+A customer's cohort is the period (month by default, or week/quarter/year) of
+their first purchase (first transaction with a positive amount). For cohort
+``c`` and offset ``k`` (0 = the acquisition period itself):
+
+- ``customers``: cohort customers with at least one purchase in period ``c + k``;
+- ``retention_pct``: customers / cohort_size x 100 (offset 0 is always 100);
+- ``revenue``: all amounts (refunds included) of the cohort's customers dated in
+  period ``c + k``.
+
+Only complete periods count: the last period is the reporting period (the last
+complete period ending on or before the as-of date). Offsets with no purchase
+show 0 customers, not a missing row. Transactions dated before a customer's acquisition
+period (a refund with no earlier purchase) belong to no cohort cell; customers
+with refunds only belong to no cohort.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from crmkit.periods import Period, bounds, check_period, index_expr, index_of, label
+
+CID = "customer_id"
+
+COLUMNS = (
+    "cohort",
+    "cohort_start",
+    "cohort_size",
+    "period_offset",
+    "period_start",
+    "customers",
+    "retention_pct",
+    "revenue",
+)
+
+
+def cohort_table(
+    transactions: pl.LazyFrame,
+    *,
+    period: Period,
+    kind: str = "month",
+    cohorts: int = 12,
+) -> pl.LazyFrame:
+    """Long table, one row per (cohort, offset): the columns in :data:`COLUMNS`.
+
+    ``period`` is the reporting period: the last cohort and the last offset end
+    with it. ``cohorts`` limits the table to the latest N cohorts.
+    """
+    kind = check_period(kind)
+    end = period.end
+    # the cohort period containing the report's end date if it is complete, else the one before
+    last = index_of(end, kind)
+    if bounds(last, kind)[1] != end:
+        last -= 1
+    first_idx = last - cohorts + 1
+    tx = (
+        transactions.select(CID, "date", "amount")
+        .filter(pl.col("date") <= pl.lit(bounds(last, kind)[1]))
+        .with_columns(index_expr("date", kind).alias("_idx"))
+    )
+    acq = tx.filter(pl.col("amount") > 0).group_by(CID).agg(pl.col("_idx").min().alias("_cohort"))
+    acq = acq.filter(pl.col("_cohort") >= first_idx)
+    sizes = acq.group_by("_cohort").agg(pl.len().cast(pl.Int64).alias("cohort_size"))
+    cells = (
+        tx.join(acq, on=CID, how="inner")
+        .with_columns((pl.col("_idx") - pl.col("_cohort")).alias("period_offset"))
+        .filter(pl.col("period_offset") >= 0)
+        .group_by("_cohort", "period_offset")
+        .agg(
+            pl.col(CID).filter(pl.col("amount") > 0).n_unique().cast(pl.Int64).alias("customers"),
+            pl.col("amount").sum().alias("revenue"),
+        )
+    )
+    # the full grid, so a period without purchases shows 0 rather than vanishing
+    grid_rows = [(c, k) for c in range(first_idx, last + 1) for k in range(0, last - c + 1)]
+    meta = pl.LazyFrame(
+        {
+            "_cohort": [c for c, _ in grid_rows],
+            "period_offset": [k for _, k in grid_rows],
+            "cohort": [label(c, kind) for c, _ in grid_rows],
+            "cohort_start": [bounds(c, kind)[0] for c, _ in grid_rows],
+            "period_start": [bounds(c + k, kind)[0] for c, k in grid_rows],
+        },
+        schema={
+            "_cohort": pl.Int64,
+            "period_offset": pl.Int64,
+            "cohort": pl.String,
+            "cohort_start": pl.Date,
+            "period_start": pl.Date,
+        },
+    )
+    return (
+        meta.join(sizes, on="_cohort", how="inner")
+        .join(cells, on=["_cohort", "period_offset"], how="left")
+        .with_columns(
+            pl.col("customers").fill_null(0),
+            pl.col("revenue").fill_null(0.0).round(2),
+        )
+        .with_columns((pl.col("customers") / pl.col("cohort_size") * 100).round(2).alias("retention_pct"))
+        .sort("_cohort", "period_offset")
+        .select(COLUMNS)
+    )
+
+
+def retention_matrix(cohorts: pl.DataFrame, *, value: str = "retention_pct") -> pl.DataFrame:
+    """Wide view for reading: one row per cohort, one column per offset."""
+    if cohorts.is_empty():
+        return pl.DataFrame({"cohort": [], "cohort_size": []}, schema={"cohort": pl.String, "cohort_size": pl.Int64})
+    wide = cohorts.pivot(on="period_offset", index=["cohort", "cohort_size"], values=value, sort_columns=False)
+    return wide.rename({c: f"p{c}" for c in wide.columns if c not in ("cohort", "cohort_size")})
