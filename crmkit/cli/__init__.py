@@ -110,9 +110,9 @@ def _root(
 
 def _register() -> None:
     # One module per command group; each exposes ``register(app)``.
-    from crmkit.cli import imports, info, report
+    from crmkit.cli import clv, imports, info, report
 
-    for module in (imports, info, report):
+    for module in (imports, info, report, clv):
         module.register(app)
 
 
