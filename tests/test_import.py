@@ -1,0 +1,470 @@
+"""crmkit import: encodings, dialects, aliases, rejects, idempotence, atomicity, locks.
+
+Expected values are written out by hand from the small files built in each test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from crmkit.cli import app
+from crmkit.errors import EXIT_DATA, EXIT_STORE, EXIT_THRESHOLD, EXIT_USAGE
+from crmkit.store import Store
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def snapshot(store: Path) -> dict[str, str]:
+    """Every file under the store (except the lock) with its content hash."""
+    if not store.exists():
+        return {}
+    return {
+        str(p.relative_to(store)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(store.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+def txns(store: Path) -> pl.DataFrame:
+    return Store(store).scan("transactions").collect().sort("transaction_id")
+
+
+def rejects(store: Path) -> pl.DataFrame:
+    files = sorted((store / "_rejects").glob("*.csv"))
+    assert files, "no rejects file written"
+    return pl.read_csv(files[-1], infer_schema=False)
+
+
+# --- dialects and encodings ---------------------------------------------------------------
+
+
+def test_utf8_bom_chinese_headers(tmp_path):
+    src = write(
+        tmp_path / "t.csv",
+        "\ufeff订单号,客户编号,订单日期,订单金额,数量,商品\n"
+        "A1,C1,2024-01-05,\"1,234.50\",2,笔记本\n"
+        "A2,C2,2024-02-01,99.90,1,鼠标\n"
+        "A3,C1,2024-02-03,-99.90,1,鼠标\n",
+    )
+    r = run("import", "transactions", src, "--store", tmp_path / "s")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""  # data only on stdout; the summary is on stderr
+    assert "imported                    3" in r.stderr
+    df = txns(tmp_path / "s")
+    assert df["transaction_id"].to_list() == ["A1", "A2", "A3"]
+    assert df["customer_id"].to_list() == ["C1", "C2", "C1"]
+    assert df["date"].to_list() == [dt.date(2024, 1, 5), dt.date(2024, 2, 1), dt.date(2024, 2, 3)]
+    assert df["amount"].to_list() == [1234.50, 99.90, -99.90]
+    assert df["quantity"].to_list() == [2.0, 1.0, 1.0]
+    assert df["product"].to_list() == ["笔记本", "鼠标", "鼠标"]
+
+
+def test_gbk_chinese_headers_formats(tmp_path):
+    src = write(
+        tmp_path / "gbk.csv",
+        "订单号,客户ID,下单时间,金额,数量\n"
+        "G1,C1,2026年3月5日,\"￥1,234.50\",1\n"
+        "G2,C2,2026/3/5 14:30,(12.00),1\n"
+        "G3,C3,2026-03-06 09:15:00,¥8,2\n",
+        encoding="gb18030",
+    )
+    r = run("import", "transactions", src, "--store", tmp_path / "s")
+    assert r.exit_code == 0, r.stderr
+    assert "gb18030" in r.stderr
+    df = txns(tmp_path / "s")
+    assert df["date"].to_list() == [dt.date(2026, 3, 5), dt.date(2026, 3, 5), dt.date(2026, 3, 6)]
+    assert df["amount"].to_list() == [1234.50, -12.00, 8.00]
+
+
+def test_pure_gbk_bytes_detected(tmp_path):
+    # encoded with the narrower GBK codec, as Excel on a Chinese Windows writes it
+    src = write(tmp_path / "g.csv", "客户编号,订单日期,金额\nC1,2024-01-05,10\n", encoding="gbk")
+    r = run("import", "transactions", src, "--store", tmp_path / "s")
+    assert r.exit_code == 0, r.stderr
+    assert txns(tmp_path / "s")["amount"].to_list() == [10.0]
+
+
+def test_semicolon_unit_price_times_quantity(tmp_path):
+    src = write(
+        tmp_path / "semi.csv",
+        "InvoiceNo;CustomerID;InvoiceDate;Quantity;UnitPrice\n"
+        "536365;17850;2024-12-01 08:26:00;6;2.55\n"
+        "536366;17850;2024-12-01 08:28:00;3;1.85\n"
+        "C536379;14527;2024-12-01 09:41:00;-1;27.50\n",
+    )
+    r = run("import", "transactions", src, "--store", tmp_path / "s")
+    assert r.exit_code == 0, r.stderr
+    assert "semicolon" in r.stderr
+    df = txns(tmp_path / "s")
+    assert df["amount"].to_list() == [15.30, 5.55, -27.50]  # 6*2.55, 3*1.85, -1*27.50
+
+
+def test_tab_separated(tmp_path):
+    src = write(tmp_path / "t.tsv", "order_id\tcustomer_id\tdate\tamount\nT1\tC1\t2024-01-05\t5.5\n")
+    r = run("import", "transactions", src, "--store", tmp_path / "s")
+    assert r.exit_code == 0, r.stderr
+    assert txns(tmp_path / "s")["amount"].to_list() == [5.5]
+
+
+def test_forced_sep_and_date_format(tmp_path):
+    src = write(tmp_path / "d.csv", "id|cust|day|total\nX1|C1|05/01/2024|3\n")
+    r = run(
+        "import", "transactions", src, "--store", tmp_path / "s", "--sep", "|",
+        "--date-format", "%d/%m/%Y", "--map", "transaction_id=id", "--map", "customer_id=cust",
+        "--map", "date=day", "--map", "amount=total",
+    )
+    assert r.exit_code == 0, r.stderr
+    assert txns(tmp_path / "s")["date"].to_list() == [dt.date(2024, 1, 5)]
+
+
+def test_columns_mapping_from_config(tmp_path, monkeypatch):
+    (tmp_path / "crmkit.yaml").write_text(
+        "store: mystore\ncolumns:\n  transactions:\n    amount: 实付\n    customer_id: 买家\n", encoding="utf-8"
+    )
+    src = write(tmp_path / "t.csv", "订单号,买家,日期,实付,应付\nA,B1,2024-01-01,7.5,9\n")
+    monkeypatch.chdir(tmp_path)
+    r = run("import", "transactions", src)
+    assert r.exit_code == 0, r.stderr
+    df = Store(tmp_path / "mystore").scan("transactions").collect()
+    assert df["customer_id"].to_list() == ["B1"] and df["amount"].to_list() == [7.5]
+
+
+def test_european_decimal_comma(tmp_path):
+    src = write(tmp_path / "e.csv", "order_id;customer_id;date;amount\nE1;C1;2024-01-05;1.234,50\n")
+    store = tmp_path / "s"
+    # without the flag the value is rejected rather than misread as 1.2345
+    assert run("import", "transactions", src, "--store", store).exit_code == 0
+    assert txns(store).height == 0
+    assert rejects(store)["reason"].to_list() == ["unparseable amount"]
+    r = run("import", "transactions", src, "--store", store, "--decimal-comma")
+    assert r.exit_code == 0, r.stderr
+    assert txns(store)["amount"].to_list() == [1234.50]
+
+
+# --- rejects and duplicates ---------------------------------------------------------------
+
+
+BROKEN = (
+    "order_id,customer_id,date,amount\n"  # line 1
+    "B1,C1,2024-01-05,10.00\n"  # 2 ok
+    "B2,,2024-01-05,10.00\n"  # 3 missing customer id
+    "B3,C2,2024-13-45,10.00\n"  # 4 bad date
+    "B4,C3,yesterday,10.00\n"  # 5 bad date
+    "B5,C4,2024-01-06,abc\n"  # 6 bad amount
+    "B6,C5,2024-01-06,12..5\n"  # 7 bad amount
+    "B7,C6,2024-01-06\n"  # 8 too few fields
+    "B8,C7,2024-01-06,1,extra\n"  # 9 too many fields
+    "B1,C1,2024-01-07,11.00\n"  # 10 duplicate of line 2
+    "\n"  # 11 blank: not a row
+    "B9,C8,\"2024-01-08\",\"1,000\"\n"  # 12 ok
+)
+
+
+def test_rejects_have_line_column_reason_and_original_fields(tmp_path):
+    src = write(tmp_path / "b.csv", BROKEN)
+    store = tmp_path / "s"
+    r = run("import", "transactions", src, "--store", store)
+    assert r.exit_code == 0, r.stderr
+    assert txns(store)["transaction_id"].to_list() == ["B1", "B9"]
+    assert txns(store)["amount"].to_list() == [10.0, 1000.0]
+    rej = rejects(store)
+    got = list(zip(rej["line"].cast(int), rej["column"], rej["reason"], strict=True))
+    assert got == [
+        (3, "customer_id", "missing customer_id"),
+        (4, "date", "unparseable date (use --date-format, e.g. %d/%m/%Y)"),
+        (5, "date", "unparseable date (use --date-format, e.g. %d/%m/%Y)"),
+        (6, "amount", "unparseable amount"),
+        (7, "amount", "unparseable amount"),
+        (8, "*", "wrong number of fields: expected 4, found 3"),
+        (9, "*", "wrong number of fields: expected 4, found 5"),
+        (10, "order_id", "duplicate transaction_id (first on line 2)"),
+    ]
+    # the user's values are kept as given, including the field the row had too many
+    assert rej.filter(pl.col("line") == "6")["amount"].item() == "abc"
+    assert rej.filter(pl.col("line") == "9")["raw_line"].item() == "B8,C7,2024-01-06,1,extra"
+    imp = Store(store).manifest()["imports"][-1]
+    assert (imp["rows_read"], imp["imported"], imp["rejected"], imp["duplicates"]) == (10, 2, 7, 1)
+    assert imp["rows_read"] == imp["imported"] + imp["rejected"] + imp["duplicates"]
+
+
+def test_quoted_line_breaks_keep_true_line_numbers(tmp_path):
+    src = write(
+        tmp_path / "q.csv",
+        'order_id,customer_id,date,amount,product\n'
+        'Q1,C1,2024-01-05,1,"two\nlines"\n'  # lines 2-3
+        'Q2,C1,bad,1,x\n'  # line 4
+        'Q3,C1,2024-01-05,1,"a,b"\n',  # line 5
+    )
+    store = tmp_path / "s"
+    assert run("import", "transactions", src, "--store", store).exit_code == 0
+    assert txns(store)["product"].to_list() == ["two\nlines", "a,b"]
+    assert rejects(store)["line"].to_list() == ["4"]
+
+
+def test_max_reject_rate_fails_but_keeps_good_rows(tmp_path):
+    src = write(tmp_path / "b.csv", BROKEN)
+    r = run("import", "transactions", src, "--store", tmp_path / "s", "--max-reject-rate", "0.5")
+    assert r.exit_code == EXIT_THRESHOLD
+    assert "7 of 10 rows rejected (70.0% > --max-reject-rate 50.0%)" in r.stderr
+    assert r.stderr.count("Error:") == 1
+    assert txns(tmp_path / "s").height == 2
+    ok = run("import", "transactions", src, "--store", tmp_path / "s2", "--max-reject-rate", "0.8")
+    assert ok.exit_code == 0
+
+
+def test_orphans_counted(tmp_path):
+    store = tmp_path / "s"
+    write(tmp_path / "c.csv", "customer_id,name\nC1,甲\n")
+    write(tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-01,1\nB,C9,2024-01-01,1\nC,C8,2024-01-01,1\n")
+    assert run("import", "customers", tmp_path / "c.csv", "--store", store).exit_code == 0
+    r = run("import", "transactions", tmp_path / "t.csv", "--store", store)
+    assert Store(store).manifest()["imports"][-1]["orphans"] == 2
+    assert "orphans                     2" in r.stderr
+
+
+# --- re-running ---------------------------------------------------------------------------
+
+
+def test_reimport_same_file_adds_nothing(tmp_path):
+    src = write(tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-01,1\nB,C2,2024-01-02,2\n")
+    store = tmp_path / "s"
+    assert run("import", "transactions", src, "--store", store).exit_code == 0
+    before = {k: v for k, v in snapshot(store).items() if k.startswith("transactions/")}
+    r = run("import", "transactions", src, "--store", store)
+    assert r.exit_code == 0
+    assert "already stored              2" in r.stderr
+    after = {k: v for k, v in snapshot(store).items() if k.startswith("transactions/")}
+    assert before == after
+    assert txns(store).height == 2
+    # an overlapping export adds only the new order
+    write(tmp_path / "t2.csv", "order_id,customer_id,date,amount\nB,C2,2024-01-02,2\nC,C3,2024-01-03,3\n")
+    run("import", "transactions", tmp_path / "t2.csv", "--store", store)
+    assert txns(store)["transaction_id"].to_list() == ["A", "B", "C"]
+
+
+def test_reimport_without_order_ids_is_idempotent(tmp_path):
+    # CDNOW-like: no order id; two identical same-day purchases are both real
+    src = write(tmp_path / "t.csv", "customer_id,date,amount\n1,1997-01-01,29.33\n1,1997-01-01,29.33\n")
+    store = tmp_path / "s"
+    run("import", "transactions", src, "--store", store)
+    run("import", "transactions", src, "--store", store)
+    df = txns(store)
+    assert df.height == 2
+    assert df["amount"].sum() == pytest.approx(58.66)
+
+
+def test_customers_upsert_and_replace(tmp_path):
+    store = tmp_path / "s"
+    write(tmp_path / "c1.csv", "客户编号,客户名称,区域,负责人\nC1,甲公司,华东,张伟\nC2,乙公司,华南,李娜\n")
+    write(tmp_path / "c2.csv", "customer_id,region\nC2,华北\nC3,西南\n")
+    assert run("import", "customers", tmp_path / "c1.csv", "--store", store).exit_code == 0
+    r = run("import", "customers", tmp_path / "c2.csv", "--store", store)
+    assert r.exit_code == 0, r.stderr
+    df = Store(store).scan("customers").collect().sort("customer_id")
+    assert df["customer_id"].to_list() == ["C1", "C2", "C3"]
+    assert df["region"].to_list() == ["华东", "华北", "西南"]  # C2 updated
+    assert df["name"].to_list() == ["甲公司", "乙公司", None]  # kept: the new file has no name column
+    assert df["owner"].to_list() == ["张伟", "李娜", None]
+    assert Store(store).manifest()["imports"][-1]["updated"] == 1
+    assert len(list((store / "customers").glob("*.parquet"))) == 1
+    run("import", "customers", tmp_path / "c2.csv", "--store", store, "--replace")
+    assert Store(store).scan("customers").collect()["customer_id"].sort().to_list() == ["C2", "C3"]
+
+
+def test_customer_extra_attributes_kept(tmp_path):
+    write(tmp_path / "c.csv", "customer_id,Credit Limit,会员等级\nC1,5000,金卡\n")
+    run("import", "customers", tmp_path / "c.csv", "--store", tmp_path / "s")
+    df = Store(tmp_path / "s").scan("customers").collect()
+    assert df.row(0, named=True) == {"customer_id": "C1", "credit_limit": "5000", "会员等级": "金卡"}
+
+
+def test_transactions_replace(tmp_path):
+    store = tmp_path / "s"
+    write(tmp_path / "a.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-01,1\n")
+    write(tmp_path / "b.csv", "order_id,customer_id,date,amount\nB,C1,2024-01-02,2\n")
+    run("import", "transactions", tmp_path / "a.csv", "--store", store)
+    run("import", "transactions", tmp_path / "b.csv", "--store", store, "--replace")
+    assert txns(store)["transaction_id"].to_list() == ["B"]
+    assert len(list((store / "transactions").glob("*.parquet"))) == 1
+
+
+# --- safety -------------------------------------------------------------------------------
+
+
+def _good_store(tmp_path) -> Path:
+    store = tmp_path / "s"
+    write(tmp_path / "a.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-01,1\n")
+    write(tmp_path / "c.csv", "customer_id,name\nC1,x\n")
+    run("import", "transactions", tmp_path / "a.csv", "--store", store)
+    run("import", "customers", tmp_path / "c.csv", "--store", store)
+    return store
+
+
+@pytest.mark.parametrize("table", ["transactions", "customers"])
+@pytest.mark.parametrize("where", ["manifest", "sink", "rename"])
+def test_failure_mid_import_leaves_store_unchanged(tmp_path, monkeypatch, table, where):
+    import os
+
+    import crmkit.store as store_mod
+
+    store = _good_store(tmp_path)
+    before = snapshot(store)
+    write(tmp_path / "b.csv", "order_id,customer_id,date,amount,name\nB,C2,2024-01-02,2,y\n")
+
+    def boom(*a, **k):
+        raise OSError("disk full (injected)")
+
+    if where == "manifest":
+        monkeypatch.setattr(store_mod.Store, "_write_manifest", boom)
+    elif where == "sink":
+        monkeypatch.setattr(store_mod.pl, "collect_all", boom)
+        monkeypatch.setattr(store_mod.pl.DataFrame, "write_parquet", boom)
+    else:
+        real = os.replace
+        calls = {"n": 0}
+
+        def flaky(a, b):  # the part lands, then the process "dies" before the manifest
+            calls["n"] += 1
+            if Path(b).name == "manifest.json":
+                raise OSError("killed (injected)")
+            return real(a, b)
+
+        monkeypatch.setattr(store_mod.os, "replace", flaky)
+    r = run("import", table, tmp_path / "b.csv", "--store", store)
+    assert r.exit_code != 0
+    assert "injected" in r.stderr and "Traceback" not in r.stderr
+    monkeypatch.undo()
+    assert snapshot(store) == before
+    # and the next import works normally
+    assert run("import", table, tmp_path / "b.csv", "--store", store).exit_code == 0
+
+
+def test_leftover_part_from_killed_import_is_cleaned(tmp_path):
+    store = _good_store(tmp_path)
+    stray = store / "transactions" / "part-killed.parquet"
+    pl.DataFrame({"transaction_id": ["Z"]}).write_parquet(stray)
+    (store / "_tmp").mkdir(exist_ok=True)
+    (store / "_tmp" / "half.parquet").write_bytes(b"PAR1 half")
+    write(tmp_path / "n.csv", "order_id,customer_id,date,amount\nN,C1,2024-01-03,3\n")
+    assert run("import", "transactions", tmp_path / "n.csv", "--store", store).exit_code == 0
+    assert not stray.exists() and not (store / "_tmp").exists()
+    # the folder holds exactly the manifest's files: plain Parquet readers agree with crmkit
+    globbed = pl.read_parquet(store / "transactions" / "*.parquet").sort("transaction_id")
+    assert globbed["transaction_id"].to_list() == ["A", "N"]
+
+
+def test_lock_held_by_another_import(tmp_path):
+    from filelock import FileLock
+
+    store = _good_store(tmp_path)
+    write(tmp_path / "n.csv", "order_id,customer_id,date,amount\nN,C1,2024-01-03,3\n")
+    with FileLock(str(store / ".lock")):
+        r = run("import", "transactions", tmp_path / "n.csv", "--store", store, "--wait", "0.2")
+    assert r.exit_code == EXIT_STORE
+    assert "store is locked by another crmkit import (waited 0.2s)" in r.stderr
+    # a lock file left behind (process gone) does not block
+    assert (store / ".lock").exists()
+    assert run("import", "transactions", tmp_path / "n.csv", "--store", store, "--wait", "0").exit_code == 0
+
+
+def test_manifest_records_source_and_counts(tmp_path):
+    src = write(tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-01,1\n")
+    run("import", "transactions", src, "--store", tmp_path / "s")
+    m = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert m["schema_version"] == 1 and m["crmkit_version"]
+    imp = m["imports"][0]
+    assert imp["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert imp["source"] == str(src.resolve())
+    assert imp["imported"] == 1 and imp["finished_at"]
+    assert m["tables"]["transactions"]["rows"] == 1
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+def _one_line_error(r, code, *needles):
+    assert r.exit_code == code, (r.exit_code, r.stderr)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_error_missing_file(tmp_path):
+    r = run("import", "transactions", tmp_path / "nope.csv", "--store", tmp_path / "s")
+    _one_line_error(r, EXIT_DATA, "nope.csv", "file not found")
+
+
+def test_error_empty_file(tmp_path):
+    r = run("import", "transactions", write(tmp_path / "e.csv", ""), "--store", tmp_path / "s")
+    _one_line_error(r, EXIT_DATA, "e.csv", "file is empty")
+
+
+def test_error_directory(tmp_path):
+    r = run("import", "transactions", tmp_path, "--store", tmp_path / "s")
+    _one_line_error(r, EXIT_DATA, "is a directory")
+
+
+def test_error_no_customer_id(tmp_path):
+    src = write(tmp_path / "x.csv", "foo,bar,date,amount\n1,2,2024-01-01,3\n")
+    r = run("import", "transactions", src, "--store", tmp_path / "s")
+    _one_line_error(r, EXIT_DATA, "x.csv", "no customer_id column recognised", "--map customer_id=", "foo, bar")
+    assert not (tmp_path / "s" / "manifest.json").exists()
+
+
+def test_error_wrong_forced_encoding(tmp_path):
+    src = write(tmp_path / "g.csv", "客户编号,订单日期,金额\nC1,2024-01-05,10\n", encoding="gbk")
+    r = run("import", "transactions", src, "--store", tmp_path / "s", "--encoding", "utf-8")
+    _one_line_error(r, EXIT_DATA, "g.csv", "cannot decode the file as utf-8", "--encoding")
+
+
+def test_error_bad_map_and_encoding_name(tmp_path):
+    src = write(tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-01,1\n")
+    _one_line_error(run("import", "transactions", src, "--store", tmp_path / "s", "--map", "amount"), EXIT_USAGE, "bad --map")
+    _one_line_error(
+        run("import", "transactions", src, "--store", tmp_path / "s", "--map", "amount=nope"),
+        EXIT_DATA, "mapped column 'nope' is not in the file",
+    )
+    _one_line_error(
+        run("import", "transactions", src, "--store", tmp_path / "s", "--encoding", "klingon"),
+        EXIT_USAGE, "unknown encoding 'klingon'",
+    )
+
+
+def test_debug_shows_traceback(tmp_path):
+    r = runner.invoke(app, ["--debug", "import", "transactions", str(tmp_path / "nope.csv")])
+    assert r.exit_code != 0 and r.exception is not None
+
+
+# --- info ---------------------------------------------------------------------------------
+
+
+def test_info_json(tmp_path):
+    store = _good_store(tmp_path)
+    r = run("info", "--store", store, "--json")
+    assert r.exit_code == 0, r.stderr
+    facts = json.loads(r.stdout)
+    assert {t["table"]: t["rows"] for t in facts["tables"]} == {"customers": 1, "transactions": 1}
+    assert facts["first_date"] == "2024-01-01" and facts["customers"] == 1
+    assert len(facts["imports"]) == 2
+
+
+def test_info_without_store(tmp_path):
+    _one_line_error(run("info", "--store", tmp_path / "none"), EXIT_STORE, "no store here", "crmkit import")
