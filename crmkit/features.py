@@ -1,0 +1,190 @@
+"""Per-customer features as of a date: one row per customer, as a LazyFrame.
+
+Public API (stable; the reports and CLV modules build on it):
+
+- ``build_features(customers, transactions, *, as_of=None, extra=None, clv_options=None)
+  -> pl.LazyFrame``: one row per customer (the union of the customers table and every
+  customer seen in transactions up to ``as_of``) with the columns in ``FEATURES`` followed
+  by every customer attribute column. ``extra`` asks for optional expensive columns
+  (``p_alive``, ``expected_purchases``, ``expected_avg_value``, ``clv``: computed by
+  ``crmkit.clv.clv_features``, only when asked for).
+- ``latest_date(transactions) -> date | None``: the default as-of date (latest
+  transaction date; ``None`` when there are no dated transactions).
+- ``FEATURES``: ``{column: definition}``, the documented feature columns (docs/features.md
+  holds the same definitions, written so a reader can recompute them by hand).
+
+Definitions in one sentence each (``D`` = as-of date; only transactions dated on or
+before ``D`` count; a *purchase* is a transaction with ``amount > 0``; refunds and
+returns are negative amounts and are not purchases):
+
+    recency_days        D - last_purchase_date, in days (null if no purchase)
+    frequency           number of distinct transaction_id among purchases (0 if none)
+    monetary            sum of all amounts, refunds included (net revenue)
+    avg_order_value     monetary / frequency (null if frequency is 0)
+    first_purchase_date earliest purchase date
+    last_purchase_date  latest purchase date
+    tenure_days         D - first_purchase_date, in days
+    orders_90d          purchases (distinct transaction_id) with D - 90 < date <= D
+    revenue_90d         sum of amounts (refunds included) with D - 90 < date <= D
+    orders_365d         as orders_90d over D - 365 < date <= D
+    revenue_365d        as revenue_90d over D - 365 < date <= D
+    mean_days_between_purchases  (last - first purchase date) / (frequency - 1),
+                        null if frequency < 2
+    last_gap_days       days between the latest purchase date and the latest earlier
+                        purchase date (null if fewer than two purchase dates)
+    refund_amount       total refunded, as a positive number (-sum of negative amounts)
+    known_customer      true if the customer is in the customers table
+
+Money columns are rounded to 2 decimals (cents).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from crmkit.errors import RulesError
+
+FEATURES: dict[str, str] = {
+    "customer_id": "customer id (customers table or transactions)",
+    "recency_days": "as-of date minus last purchase date, in days; null if no purchase",
+    "frequency": "distinct transaction_id with amount > 0 on or before as-of; 0 if none",
+    "monetary": "sum of all amounts on or before as-of, refunds included (net revenue)",
+    "avg_order_value": "monetary / frequency; null if frequency is 0",
+    "first_purchase_date": "earliest date with amount > 0",
+    "last_purchase_date": "latest date with amount > 0",
+    "tenure_days": "as-of date minus first purchase date, in days",
+    "orders_90d": "purchases (distinct transaction_id, amount > 0) with as_of - 90 < date <= as_of",
+    "revenue_90d": "sum of amounts (refunds included) with as_of - 90 < date <= as_of",
+    "orders_365d": "purchases with as_of - 365 < date <= as_of",
+    "revenue_365d": "sum of amounts (refunds included) with as_of - 365 < date <= as_of",
+    "mean_days_between_purchases": "(last - first purchase date) / (frequency - 1); null if frequency < 2",
+    "last_gap_days": "days from the previous purchase date to the last purchase date; null if fewer than 2 purchase dates",
+    "refund_amount": "total refunded as a positive number: -(sum of negative amounts)",
+    "known_customer": "true if the customer is in the customers table",
+}
+
+# Optional columns from crmkit.clv (issue 5), joined only when asked for.
+CLV_COLUMNS: dict[str, str] = {
+    "p_alive": "probability the customer is still active (BG/NBD), from crmkit.clv",
+    "expected_purchases": "expected purchases over the CLV horizon (BG/NBD), from crmkit.clv",
+    "expected_avg_value": "expected average order value (Gamma-Gamma), from crmkit.clv",
+    "clv": "expected customer lifetime value over the horizon, from crmkit.clv",
+}
+
+MONEY = ("monetary", "avg_order_value", "revenue_90d", "revenue_365d", "refund_amount")
+_COUNTS = ("frequency", "orders_90d", "orders_365d")
+_ZERO_MONEY = ("monetary", "revenue_90d", "revenue_365d", "refund_amount")
+
+
+def latest_date(transactions: pl.LazyFrame) -> date | None:
+    """The latest transaction date (the default as-of date), or None if there is none."""
+    value = transactions.select(pl.col("date").max()).collect().item()
+    return value
+
+
+def _days(expr: pl.Expr) -> pl.Expr:
+    return expr.dt.total_days().cast(pl.Int64)
+
+
+def build_features(
+    customers: pl.LazyFrame | None,
+    transactions: pl.LazyFrame,
+    *,
+    as_of: date | None = None,
+    extra: set[str] | None = None,
+    clv_options: dict | None = None,
+) -> pl.LazyFrame:
+    """One row per customer as of ``as_of`` (default: the latest transaction date).
+
+    ``customers`` may be None (customers seen in transactions only). Transactions
+    after ``as_of`` are ignored. See the module docstring for each column.
+    """
+    if as_of is None:
+        as_of = latest_date(transactions) or date.today()
+    extra = set(extra or ())
+    unknown = extra - set(CLV_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown extra feature(s): {sorted(unknown)}; valid: {sorted(CLV_COLUMNS)}")
+
+    as_of_lit = pl.lit(as_of, dtype=pl.Date)
+    tx = transactions.filter(pl.col("date") <= as_of_lit)
+    amount = pl.col("amount")
+    buy = amount > 0
+    d = pl.col("date")
+    in90 = d > pl.lit(as_of - timedelta(days=90))
+    in365 = d > pl.lit(as_of - timedelta(days=365))
+    tid = pl.col("transaction_id")
+    last_buy = d.filter(buy).max()
+
+    agg = tx.group_by("customer_id").agg(
+        tid.filter(buy).n_unique().cast(pl.Int64).alias("frequency"),
+        amount.sum().alias("monetary"),
+        d.filter(buy).min().alias("first_purchase_date"),
+        last_buy.alias("last_purchase_date"),
+        tid.filter(buy & in90).n_unique().cast(pl.Int64).alias("orders_90d"),
+        amount.filter(in90).sum().alias("revenue_90d"),
+        tid.filter(buy & in365).n_unique().cast(pl.Int64).alias("orders_365d"),
+        amount.filter(in365).sum().alias("revenue_365d"),
+        d.filter(buy & (d < last_buy)).max().alias("_prev_purchase_date"),
+        amount.filter(amount < 0).sum().abs().alias("refund_amount"),
+    )
+
+    if customers is None:
+        customers = pl.LazyFrame(schema={"customer_id": pl.String})
+    cust_schema = customers.collect_schema()
+    taken = set(FEATURES) | set(CLV_COLUMNS)
+    renames = {c: f"{c}_attr" for c in cust_schema.names() if c != "customer_id" and c in taken}
+    if renames:
+        customers = customers.rename(renames)
+    attrs = [renames.get(c, c) for c in cust_schema.names() if c != "customer_id"]
+    customers = customers.with_columns(pl.lit(True).alias("known_customer"))
+
+    lf = customers.join(agg, on="customer_id", how="full", coalesce=True)
+    first, last = pl.col("first_purchase_date"), pl.col("last_purchase_date")
+    freq = pl.col("frequency").fill_null(0)
+    lf = lf.with_columns(
+        freq.alias("frequency"),
+        *(pl.col(c).fill_null(0) for c in _COUNTS[1:]),
+        *(pl.col(c).fill_null(0.0).round(2) for c in _ZERO_MONEY),
+        pl.col("known_customer").fill_null(False),
+        _days(as_of_lit - last).alias("recency_days"),
+        _days(as_of_lit - first).alias("tenure_days"),
+        pl.when(freq > 0)
+        .then(pl.col("monetary").fill_null(0.0) / freq)
+        .round(2)
+        .alias("avg_order_value"),
+        pl.when(freq >= 2)
+        .then(_days(last - first).cast(pl.Float64) / (freq - 1))
+        .alias("mean_days_between_purchases"),
+        _days(last - pl.col("_prev_purchase_date")).alias("last_gap_days"),
+    )
+    cols = [c for c in FEATURES] + attrs
+    if extra:
+        lf = _join_clv(lf, transactions, as_of=as_of, extra=extra, options=clv_options or {})
+        cols += [c for c in CLV_COLUMNS if c in extra]
+    return lf.select(cols)
+
+
+def _join_clv(lf: pl.LazyFrame, transactions: pl.LazyFrame, *, as_of: date, extra: set[str], options: dict) -> pl.LazyFrame:
+    name = sorted(extra)[0]
+    try:
+        from crmkit import clv
+    except ImportError:
+        raise RulesError(
+            f'column "{name}" needs the CLV model (crmkit.clv), which is not available in this build',
+            column=name,
+            hint="remove the condition on it, or install a crmkit with CLV support",
+        ) from None
+    fn = getattr(clv, "clv_features", None)
+    if fn is None:
+        raise RulesError(
+            f'column "{name}" needs crmkit.clv.clv_features, which is missing',
+            column=name,
+            hint="remove the condition on it for now",
+        )
+    allowed = {"time_unit", "horizon", "discount_rate", "margin"}
+    kwargs = {k: v for k, v in options.items() if k in allowed}
+    model = fn(transactions, as_of=as_of, **kwargs).select("customer_id", *sorted(extra))
+    return lf.join(model, on="customer_id", how="left")

@@ -1,0 +1,183 @@
+"""Segment customers: features + scores + classifications, and their summary.
+
+Public API (stable; the reports and CLV modules build on it):
+
+- ``segment_customers(customers, transactions, *, as_of=None, rules=None, clv_options=None)
+  -> pl.LazyFrame``: one row per customer, sorted by ``customer_id``: every feature
+  column of ``crmkit.features.build_features``, the score columns (``r_score, f_score,
+  m_score`` with the default rules; 0 for customers without a purchase), derived
+  columns (``rfm_code``), and one column per classification (``segment``,
+  ``lifecycle_stage``, ``value_tier``, ``regularity``, ...) plus ``<column>_label``
+  where the rules give labels. Callable for any as-of date (``as_of=None`` means the
+  latest transaction date). ``rules``: a list of ``RuleSet`` (``crmkit.rules.load_rules``),
+  default the shipped rfm + lifecycle + value rules.
+- ``filter_segments(lf, rules, *, segments=(), where=None) -> pl.LazyFrame``: keep
+  customers in any of ``segments`` (matched against the name or label in every
+  classification column) and/or matching the SQL condition ``where``.
+- ``summarise(df, *, rules, population=None) -> dict[str, pl.DataFrame]``:
+  ``"segments"``: per classification and segment (in rule order): customers,
+  customer_share_pct, revenue (sum of monetary), revenue_share_pct, label, action;
+  ``"cut_points"``: per score, the cut-points actually used (computed on
+  ``population``, default ``df``), reusable as ``thresholds:``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from crmkit.errors import UsageError, did_you_mean
+from crmkit.features import CLV_COLUMNS, FEATURES, build_features
+from crmkit.rules import RuleSet, all_scores, apply_rules, cut_points, default_rule_paths, load_rules
+
+__all__ = ["segment_customers", "filter_segments", "summarise", "key_columns", "order_columns"]
+
+
+def segment_customers(
+    customers: pl.LazyFrame | None,
+    transactions: pl.LazyFrame,
+    *,
+    as_of: date | None = None,
+    rules: list[RuleSet] | None = None,
+    clv_options: dict | None = None,
+) -> pl.LazyFrame:
+    """Features, scores and classifications for every customer as of ``as_of``."""
+    rulesets = rules if rules is not None else load_rules(default_rule_paths())
+    refs: set[str] = set()
+    for rs in rulesets:
+        refs |= rs.referenced_columns()
+    extra = refs & set(CLV_COLUMNS)
+    features = build_features(customers, transactions, as_of=as_of, extra=extra, clv_options=clv_options)
+    lf = apply_rules(features, rulesets)
+    return order_columns(lf, rulesets).sort("customer_id", nulls_last=True)
+
+
+def key_columns(rulesets: list[RuleSet]) -> list[str]:
+    """customer_id, recency/frequency/monetary, scores, classifications (+labels)."""
+    cols = ["customer_id", "recency_days", "frequency", "monetary"]
+    cols += [s.column for s in all_scores(rulesets)]
+    for rs in rulesets:
+        for c in rs.classifications:
+            cols.append(c.column)
+            if c.has_labels:
+                cols.append(c.label_column)
+    return cols
+
+
+def order_columns(lf: pl.LazyFrame, rulesets: list[RuleSet]) -> pl.LazyFrame:
+    names = lf.collect_schema().names()
+    first = [c for c in key_columns(rulesets) if c in names]
+    derived = [k for rs in rulesets for k in rs.derive if k in names]
+    feats = [c for c in FEATURES if c in names and c not in first]
+    rest = [c for c in names if c not in set(first) | set(derived) | set(feats)]
+    return lf.select(first + derived + feats + rest)
+
+
+def classification_values(rulesets: list[RuleSet]) -> dict[str, list[tuple[str, str | None]]]:
+    """{column: [(name, label), ...]} for every classification."""
+    return {
+        c.column: [(s.name, s.label) for s in c.segments] for rs in rulesets for c in rs.classifications
+    }
+
+
+def filter_segments(
+    lf: pl.LazyFrame,
+    rules: list[RuleSet],
+    *,
+    segments: list[str] | tuple[str, ...] = (),
+    where: str | None = None,
+) -> pl.LazyFrame:
+    """Customers in any of ``segments`` (name or label, any classification) and
+    matching ``where`` (SQL over the output columns)."""
+    if segments:
+        values = classification_values(rules)
+        conds = []
+        for wanted in segments:
+            hits = []
+            for col, pairs in values.items():
+                has_label = any(lbl for _, lbl in pairs)
+                for name, label in pairs:
+                    if wanted.casefold() == name.casefold():
+                        hits.append(pl.col(col) == name)
+                    elif label and wanted.casefold() == label.casefold() and has_label:
+                        hits.append(pl.col(col) == name)
+            if not hits:
+                choices = sorted({n for pairs in values.values() for n, _ in pairs}
+                                 | {lbl for pairs in values.values() for _, lbl in pairs if lbl})
+                raise UsageError(f'no segment named "{wanted}" in the rules', hint=did_you_mean(wanted, choices))
+            conds.extend(hits)
+        lf = lf.filter(pl.any_horizontal(conds).fill_null(False))
+    if where:
+        lf = lf.filter(_where_expr(where, lf.collect_schema()))
+    return lf
+
+
+def _where_expr(where: str, schema) -> pl.Expr:
+    try:
+        expr = pl.sql_expr(where)
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"--where {where!r} is not a valid SQL condition: {detail}",
+                         hint="e.g. --where \"region = '华东' AND monetary > 1000\"") from None
+    names = schema.names()
+    for col in expr.meta.root_names():
+        if col not in names:
+            raise UsageError(f'--where: unknown column "{col}"', hint=did_you_mean(col, names))
+    try:
+        dtype = pl.DataFrame(schema=schema).lazy().select(expr.alias("_w")).collect().schema["_w"]
+    except pl.exceptions.PolarsError as exc:
+        raise UsageError(f"--where {where!r} does not fit the column types: {str(exc).splitlines()[0]}",
+                         hint="quote text values: region = 'North'") from None
+    if dtype != pl.Boolean:
+        raise UsageError(f"--where {where!r} is not a true/false condition", hint="compare a column, e.g. monetary > 100")
+    return expr.fill_null(False)
+
+
+def summarise(
+    df: pl.DataFrame,
+    *,
+    rules: list[RuleSet],
+    population: pl.DataFrame | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Segment sizes, shares, revenue and revenue share; and the score cut-points."""
+    population = df if population is None else population
+    total_n = df.height
+    total_rev = float(df["monetary"].sum()) if total_n else 0.0
+    rows = []
+    for rs in rules:
+        for c in rs.classifications:
+            counts = df.group_by(c.column).agg(pl.len().alias("n"), pl.col("monetary").sum().alias("rev"))
+            got = {r[c.column]: (r["n"], r["rev"]) for r in counts.iter_rows(named=True)}
+            for seg in c.segments:
+                n, rev = got.pop(seg.name, (0, 0.0))
+                rows.append((c.column, seg.name, seg.label, n, rev, seg.action))
+            if None in got:
+                n, rev = got.pop(None)
+                rows.append((c.column, "(none)", "no rule matched", n, rev, "fix the rules: run crmkit rules check"))
+    seg = pl.DataFrame(
+        rows,
+        schema={"classification": pl.String, "segment": pl.String, "label": pl.String,
+                "customers": pl.Int64, "revenue": pl.Float64, "action": pl.String},
+        orient="row",
+    )
+    seg = seg.with_columns(
+        (pl.col("customers") * 100.0 / total_n if total_n else pl.lit(0.0)).round(2).alias("customer_share_pct"),
+        (pl.col("revenue") * 100.0 / total_rev if total_rev else pl.lit(None, pl.Float64)).round(2).alias("revenue_share_pct"),
+        pl.col("revenue").round(2),
+    ).select("classification", "segment", "label", "customers", "customer_share_pct", "revenue",
+             "revenue_share_pct", "action")
+
+    cuts = []
+    for s in all_scores(rules):
+        pts = cut_points(population, s)
+        cuts.append((s.column, s.source, s.method, s.bins, s.better,
+                     "[" + ", ".join(_num(p) for p in pts) + "]"))
+    cut = pl.DataFrame(cuts, schema={"score": pl.String, "column": pl.String, "method": pl.String,
+                                     "bins": pl.Int64, "better": pl.String, "cut_points": pl.String},
+                       orient="row")
+    return {"segments": seg, "cut_points": cut}
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.2f}".rstrip("0").rstrip(".") if abs(x) >= 1 else f"{x:.6g}"
