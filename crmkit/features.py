@@ -157,6 +157,7 @@ def build_features(
         .alias("avg_order_value"),
         pl.when(freq >= 2)
         .then(_days(last - first).cast(pl.Float64) / (freq - 1))
+        .round(2)
         .alias("mean_days_between_purchases"),
         _days(last - pl.col("_prev_purchase_date")).alias("last_gap_days"),
     )

@@ -50,7 +50,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from crmkit.errors import RulesError, did_you_mean, nearest
+from crmkit.errors import RulesError, did_you_mean
 
 SCORE_ALIASES = {  # score key -> (output column, source column)
     "recency": ("r_score", "recency_days"),

@@ -29,9 +29,16 @@ import polars as pl
 
 from crmkit.errors import UsageError, did_you_mean
 from crmkit.features import CLV_COLUMNS, FEATURES, build_features
-from crmkit.rules import RuleSet, all_scores, apply_rules, cut_points, default_rule_paths, load_rules
+from crmkit.rules import (
+    RuleSet,
+    all_scores,
+    apply_rules,
+    cut_points,
+    default_rule_paths,
+    load_rules,
+)
 
-__all__ = ["segment_customers", "filter_segments", "summarise", "key_columns", "order_columns"]
+__all__ = ["segment_customers", "filter_segments", "summarise", "key_columns", "order_columns", "rule_paths_for"]
 
 
 def segment_customers(
@@ -41,9 +48,15 @@ def segment_customers(
     as_of: date | None = None,
     rules: list[RuleSet] | None = None,
     clv_options: dict | None = None,
+    config=None,
 ) -> pl.LazyFrame:
-    """Features, scores and classifications for every customer as of ``as_of``."""
-    rulesets = rules if rules is not None else load_rules(default_rule_paths())
+    """Features, scores and classifications for every customer as of ``as_of``.
+
+    ``config`` (a ``crmkit.config.Config``, optional) supplies the default rule files
+    (``rules:``) when ``rules`` is None and the CLV options (``clv:``)."""
+    rulesets = rules if rules is not None else load_rules(rule_paths_for(config))
+    if clv_options is None and config is not None:
+        clv_options = config.section("clv")
     refs: set[str] = set()
     for rs in rulesets:
         refs |= rs.referenced_columns()
@@ -51,6 +64,29 @@ def segment_customers(
     features = build_features(customers, transactions, as_of=as_of, extra=extra, clv_options=clv_options)
     lf = apply_rules(features, rulesets)
     return order_columns(lf, rulesets).sort("customer_id", nulls_last=True)
+
+
+def rule_paths_for(config=None, given=None) -> list:
+    """--rules FILE... if given, else ``rules:`` in crmkit.yaml, else the shipped defaults."""
+    if given:
+        return list(given)
+    configured = config.data.get("rules") if config is not None else None
+    if configured:
+        from crmkit.errors import ConfigError
+
+        if isinstance(configured, str):
+            configured = [configured]
+        if not isinstance(configured, list):
+            raise ConfigError("'rules' must be a list of rule files", file=str(config.path),
+                              hint="e.g. rules: [rules/rfm.yaml, rules/lifecycle.yaml]")
+        from crmkit.rules import resolve_rule_path
+
+        out = []
+        for item in configured:
+            p = config.resolve(str(item))
+            out.append(p if p.exists() else resolve_rule_path(str(item)))
+        return out
+    return default_rule_paths()
 
 
 def key_columns(rulesets: list[RuleSet]) -> list[str]:
@@ -162,9 +198,9 @@ def summarise(
         orient="row",
     )
     seg = seg.with_columns(
-        (pl.col("customers") * 100.0 / total_n if total_n else pl.lit(0.0)).round(2).alias("customer_share_pct"),
-        (pl.col("revenue") * 100.0 / total_rev if total_rev else pl.lit(None, pl.Float64)).round(2).alias("revenue_share_pct"),
-        pl.col("revenue").round(2),
+        _pct(pl.col("customers") * 100.0 / total_n if total_n else pl.lit(0.0)).alias("customer_share_pct"),
+        _pct(pl.col("revenue") * 100.0 / total_rev if total_rev else pl.lit(None, pl.Float64)).alias("revenue_share_pct"),
+        _pct(pl.col("revenue")),
     ).select("classification", "segment", "label", "customers", "customer_share_pct", "revenue",
              "revenue_share_pct", "action")
 
@@ -177,6 +213,11 @@ def summarise(
                                      "bins": pl.Int64, "better": pl.String, "cut_points": pl.String},
                        orient="row")
     return {"segments": seg, "cut_points": cut}
+
+
+def _pct(e: pl.Expr) -> pl.Expr:
+    e = e.round(2)
+    return pl.when(e == 0).then(0.0).otherwise(e)  # no "-0.00"
 
 
 def _num(x: float) -> str:

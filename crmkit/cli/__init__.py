@@ -110,9 +110,9 @@ def _root(
 
 def _register() -> None:
     # One module per command group; each exposes ``register(app)``.
-    from crmkit.cli import clv, imports, info, report
+    from crmkit.cli import clv, imports, info, report, rules, segment
 
-    for module in (imports, info, report, clv):
+    for module in (imports, info, report, clv, segment, rules):
         module.register(app)
 
 

@@ -1,0 +1,181 @@
+"""crmkit segment: one row per customer with RFM scores, segment and lifecycle stage."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+
+from crmkit.cli import options
+from crmkit.cli.render import emit, err_console, frame_table, out_console
+
+CustomersOpt = Annotated[
+    Path | None,
+    typer.Option("--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE"),
+]
+TransactionsOpt = Annotated[
+    Path | None,
+    typer.Option("--transactions", help="Transactions CSV/Parquet file (instead of the store).", metavar="FILE"),
+]
+RulesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--rules",
+        "-r",
+        help="Rule file, repeatable; a shipped name like rfm_cn8 works too "
+        "(default: 'rules:' in crmkit.yaml, else the shipped rfm + lifecycle + value).",
+        metavar="FILE",
+    ),
+]
+
+
+def parse_date(value: str | None, flag: str = "--as-of") -> date | None:
+    from crmkit.errors import UsageError
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(f"{flag} '{value}' is not a date", hint="write it as YYYY-MM-DD, e.g. 2024-06-30") from None
+
+
+def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping):
+    from crmkit.sources import load_tables, parse_mapping
+
+    config = options.state(ctx).config
+    return load_tables(
+        config=config,
+        store=options.store_dir(ctx, store) if (customers is None and transactions is None) else None,
+        customers=customers,
+        transactions=transactions,
+        mapping=parse_mapping(mapping),
+        warn=lambda msg: err_console.print(f"[yellow]warning:[/yellow] {msg}", highlight=False),
+    )
+
+
+def _select_columns(df: pl.DataFrame, columns: str | None) -> pl.DataFrame:
+    from crmkit.errors import UsageError, did_you_mean
+
+    if not columns:
+        return df
+    wanted = [c.strip() for c in columns.split(",") if c.strip()]
+    for c in wanted:
+        if c not in df.columns:
+            raise UsageError(f'--columns: unknown column "{c}"', hint=did_you_mean(c, df.columns))
+    return df.select(wanted)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(name="segment")
+    def segment_command(
+        ctx: typer.Context,
+        store: options.StoreOpt = None,
+        customers: CustomersOpt = None,
+        transactions: TransactionsOpt = None,
+        mapping: options.MapOpt = None,
+        as_of: options.AsOfOpt = None,
+        rules: RulesOpt = None,
+        fmt: options.FormatOpt = None,
+        out: options.OutOpt = None,
+        summary: Annotated[
+            bool,
+            typer.Option("--summary", help="Segment sizes, shares, revenue and revenue share, and the score cut-points used."),
+        ] = False,
+        segment: Annotated[
+            list[str] | None,
+            typer.Option("--segment", "-s", help="Only customers in this segment (name or label, any classification); repeatable.", metavar="NAME"),
+        ] = None,
+        where: Annotated[
+            str | None,
+            typer.Option("--where", "-w", help="Only customers matching this SQL condition, e.g. \"region = '华东' AND monetary > 1000\".", metavar="SQL"),
+        ] = None,
+        columns: Annotated[
+            str | None,
+            typer.Option("--columns", "-c", help="Comma-separated output columns (default: all; a terminal table shows the key ones).", metavar="LIST"),
+        ] = None,
+    ) -> None:
+        """Score and segment every customer (RFM, lifecycle, value) as of a date.
+
+        One row per customer: customer_id, recency_days, frequency, monetary,
+        r_score, f_score, m_score, segment, lifecycle_stage, value_tier, ... (see
+        docs/features.md and docs/rules.md). Examples:
+
+          crmkit segment --store crm-store --as-of 2024-06-30
+          crmkit segment --segment "At Risk" --where "region = '华东'" -o call-list.xlsx
+          crmkit segment --summary
+        """
+        from crmkit import output
+        from crmkit.features import latest_date
+        from crmkit.rules import load_rules
+        from crmkit.segment import (
+            filter_segments,
+            key_columns,
+            rule_paths_for,
+            segment_customers,
+            summarise,
+        )
+
+        config = options.state(ctx).config
+        as_of_date = parse_date(as_of)
+        rulesets = load_rules(rule_paths_for(config, rules))
+        tables = load_inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+        if as_of_date is None:
+            as_of_date = latest_date(tables["transactions"])
+            if as_of_date is None:
+                as_of_date = date.today()
+                err_console.print(f"no dated transactions; as of today, {as_of_date}", highlight=False)
+        lf = segment_customers(tables["customers"], tables["transactions"], as_of=as_of_date, rules=rulesets,
+                               config=config)
+        filtered = filter_segments(lf, rulesets, segments=segment or (), where=where)
+        rule_names = ", ".join(rs.path.name for rs in rulesets)
+        title = f"crmkit segment · as of {as_of_date} · rules: {rule_names}"
+
+        if summary:
+            population = lf.collect()
+            df = filtered.collect() if (segment or where) else population
+            parts = summarise(df, rules=rulesets, population=population)
+            _emit_summary(parts, fmt=fmt, out=out, title=f"{title} · {df.height:,} customers")
+            return
+
+        df = filtered.collect()
+        df = _select_columns(df, columns)
+        isatty = out_console.is_terminal and sys.stdout.isatty()
+        shown = output.resolve_format(fmt, out, isatty=isatty)
+        if shown == "table" and not columns and out is None:
+            keep = [c for c in key_columns(rulesets) if c in df.columns and not c.endswith("_label")]
+            if "name" in df.columns:
+                keep.insert(1, "name")
+            if len(keep) < df.width:
+                err_console.print(
+                    f"[dim]showing {len(keep)} of {df.width} columns; --columns LIST or --format csv for all[/dim]"
+                )
+                df = df.select(keep)
+        emit(df, fmt=fmt, out=str(out) if out else None, title=f"{title} · {df.height:,} customers")
+
+
+def _emit_summary(parts: dict[str, pl.DataFrame], *, fmt, out, title: str) -> None:
+    from crmkit import output
+
+    seg, cuts = parts["segments"], parts["cut_points"]
+    isatty = out_console.is_terminal and sys.stdout.isatty()
+    shown = output.resolve_format(fmt, out, isatty=isatty)
+    if shown == "xlsx":
+        output.write_xlsx({"segments": seg, "cut_points": cuts}, out)
+        err_console.print(f"wrote segment summary and cut-points to {out}")
+        return
+    if shown == "table" and out is None:
+        out_console.print(frame_table(seg.drop("action"), title=title, max_rows=seg.height))
+        out_console.print(frame_table(cuts, title="score cut-points used (reuse as thresholds: [...])",
+                                      max_rows=cuts.height))
+        return
+    emit(seg, fmt=fmt, out=str(out) if out else None, title=title)
+    for row in cuts.iter_rows(named=True):
+        err_console.print(
+            f"cut-points {row['score']} ({row['column']}, {row['method']}, better {row['better']}): {row['cut_points']}",
+            highlight=False,
+        )
