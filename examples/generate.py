@@ -396,7 +396,7 @@ def make_transactions(rng: Rng, customers: list[Customer]) -> tuple[list[Txn], d
         for d, amount, qty, product, cat, unit in c.purchases:
             txns.append(Txn(d, c.customer_id, amount, float(qty), product, cat))
             if rng.chance(0.031):
-                rd = d + timedelta(days=1 + int(rng.expo(8.0)))
+                rd = d + timedelta(days=min(30, 1 + int(rng.expo(8.0))))
                 if rd > END:
                     continue
                 kind = rng.weighted(["full", "partial", "price"], [0.4, 0.35, 0.25])
@@ -598,7 +598,7 @@ def feedback_csv(rng: Rng, customers: list[Customer]) -> str:
         for d, *_ in c.purchases:
             if not rng.chance(0.065):
                 continue
-            rd = d + timedelta(days=1 + int(rng.expo(3.0)))
+            rd = d + timedelta(days=min(14, 1 + int(rng.expo(3.0))))
             if rd > END:
                 continue
             late = churner and (last - d).days <= 120
