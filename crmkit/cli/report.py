@@ -180,11 +180,148 @@ def cohorts(
          bars=("retention_pct",), sheet="cohorts")
 
 
+ClassOpt = Annotated[
+    str, typer.Option("--classification", "-c", help="Which classification: segment | lifecycle_stage | value_tier | cn8_segment | ... (any 'column' of the rules).")
+]
+
+
+def segments(
+    ctx: typer.Context,
+    period: PeriodOpt = None,
+    as_of: options.AsOfOpt = None,
+    column: ClassOpt = "segment",
+    by: ByOpt = None,
+    show_migration: Annotated[bool, typer.Option("--migration", help="Print the migration matrix (previous period end -> now) instead of the summary.")] = False,
+    store: options.StoreOpt = None,
+    customers: CustomersOpt = None,
+    transactions: TransactionsOpt = None,
+    mapping: options.MapOpt = None,
+    rules: RulesOpt = None,
+    fmt: options.FormatOpt = None,
+    out: options.OutOpt = None,
+) -> None:
+    """Per segment now and at the previous period end: customers, share, revenue, average R/F/M; --migration for who moved where."""
+    from crmkit.errors import UsageError, did_you_mean
+    from crmkit.report import segments as S
+
+    inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
+    rulesets = S.load(inp.rules, inp.config)
+    if S.classification(rulesets, column) is None:
+        raise UsageError(f"no rule file writes the classification '{column}'", hint=did_you_mean(column, S.classification_names(rulesets)))
+    by = list(by or [])
+    custs = inp.customers
+    now = S.classify(custs, inp.transactions, as_of=inp.period.end, rulesets=rulesets)
+    before = S.classify(custs, inp.transactions, as_of=inp.period.previous.end, rulesets=rulesets)
+    for b in by:
+        if b not in now.collect_schema().names():
+            raise UsageError(f"unknown --by dimension '{b}'", hint=did_you_mean(b, [n for n in now.collect_schema().names() if n != "customer_id"]))
+    meta = S.segment_meta(rulesets, column)
+    if show_migration:
+        long = S.migration(now, before, column=column, by=by, meta=meta).collect()
+        wide_ok = not by and (fmt in (None, "table") and out is None)
+        df = S.migration_matrix(long, meta=meta) if wide_ok and out_console.is_terminal and sys.stdout.isatty() else long
+        show(df, fmt=fmt, out=out, title=f"{column} migration {inp.period.previous.end} -> {inp.period.end}",
+             bars=("share_of_from_pct",) if "share_of_from_pct" in df.columns else (), sheet="migration")
+        return
+    df = S.segment_summary(now, before, inp.transactions, period=inp.period, column=column, by=by, meta=meta).collect()
+    show(df, fmt=fmt, out=out, title=f"{column}, {inp.title_period}", bars=("share_pct", "revenue_share_pct"), sheet="segments")
+
+
+def owners(
+    ctx: typer.Context,
+    period: PeriodOpt = None,
+    as_of: options.AsOfOpt = None,
+    owner: Annotated[str, typer.Option("--owner-column", help="The customer attribute that names the owner.")] = "owner",
+    store: options.StoreOpt = None,
+    customers: CustomersOpt = None,
+    transactions: TransactionsOpt = None,
+    mapping: options.MapOpt = None,
+    rules: RulesOpt = None,
+    fmt: options.FormatOpt = None,
+    out: options.OutOpt = None,
+) -> None:
+    """Per sales owner: customers held, revenue, retention, high-value and at-risk share, targets."""
+    from crmkit.report import owners as O
+    from crmkit.report import segments as S
+    from crmkit.report.targets import load_targets
+
+    inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
+    section = inp.config.section("report")
+    now = S.classify(inp.customers, inp.transactions, as_of=inp.period.end, rulesets=S.load(inp.rules, inp.config))
+    df = O.owner_scorecard(
+        now, inp.transactions, period=inp.period, owner=owner, targets=load_targets(inp.config),
+        high_value=section.get("high_value", O.DEFAULT_HIGH_VALUE), at_risk=section.get("at_risk", O.DEFAULT_AT_RISK),
+        config_file=str(inp.config.path) if inp.config.path else None,
+    ).collect()
+    show(df, fmt=fmt, out=out, title=f"Owner scorecard, {inp.title_period}",
+         bars=("high_value_share_pct", "at_risk_share_pct"), sheet="owners")
+
+
+def actions(
+    ctx: typer.Context,
+    as_of: options.AsOfOpt = None,
+    period: PeriodOpt = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Only these segment / lifecycle stage names (repeatable).", metavar="NAME")] = None,
+    column: Annotated[list[str] | None, typer.Option("--classification", "-c", help="Classifications whose actions count (default: segment and lifecycle_stage).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for actions.csv and one actions-<owner>.csv per owner.", metavar="DIR")] = None,
+    store: options.StoreOpt = None,
+    customers: CustomersOpt = None,
+    transactions: TransactionsOpt = None,
+    mapping: options.MapOpt = None,
+    rules: RulesOpt = None,
+    fmt: options.FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Customers whose segment or lifecycle stage carries an action in the rules, one CSV per owner with --out DIR."""
+    from crmkit.report import actions as A
+    from crmkit.report import segments as S
+
+    inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
+    rulesets = S.load(inp.rules, inp.config)
+    now = S.classify(inp.customers, inp.transactions, as_of=inp.period.end, rulesets=rulesets)
+    df = A.action_list(now, rulesets, columns=column or A.DEFAULT_COLUMNS, only=only).collect()
+    if out_dir is not None:
+        paths = A.write_action_lists(df, out_dir)
+        if not quiet:
+            err_console.print(f"wrote {df.height:,} customers to {len(paths) - 1} owner lists and {paths[0]}")
+        return
+    show(df, fmt=fmt, out=None, title=f"Action list, {inp.title_period}", sheet="actions")
+
+
+def weekly(
+    ctx: typer.Context,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the dated bundle: OUT/<as-of>/report.html, report.xlsx, *.csv.", metavar="DIR")],
+    as_of: options.AsOfOpt = None,
+    period: Annotated[str, typer.Option("--period", "-p", help="week | month | quarter | year.")] = "week",
+    cohort: Annotated[str | None, typer.Option("--cohort", help="Cohort by week | month (default: week for weekly, else month).")] = None,
+    store: options.StoreOpt = None,
+    customers: CustomersOpt = None,
+    transactions: TransactionsOpt = None,
+    mapping: options.MapOpt = None,
+    rules: RulesOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """The cron bundle: report.html (self-contained), report.xlsx and one CSV per report, in OUT/<as-of>/."""
+    from crmkit.report import weekly as W
+
+    inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules, default_period="week")
+    source = str(transactions) if transactions is not None else str(options.store_dir(ctx, store))
+    W.check_fresh(inp.transactions, period=inp.period, as_of=inp.as_of, stale_days=W.stale_days_setting(inp.config), source=source)
+    bundle = W.build(inp.customers, inp.transactions, as_of=inp.as_of, period=inp.period, config=inp.config, rules=inp.rules, cohort_kind=cohort)
+    final = W.write(bundle, out_dir)
+    if not quiet:
+        err_console.print(f"wrote {final}/ (report.html, report.xlsx, {len(bundle.frames)} CSV files, actions/) for {inp.title_period}")
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(
         help="Reports: KPIs, segments and migration, cohorts, owner scorecards, action lists, the weekly bundle.",
         no_args_is_help=True,
     )
     group.command("kpi")(kpi)
+    group.command("segments")(segments)
     group.command("cohorts")(cohorts)
+    group.command("owners")(owners)
+    group.command("actions")(actions)
+    group.command("weekly")(weekly)
     app.add_typer(group, name="report")

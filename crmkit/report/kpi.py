@@ -29,3 +29,39 @@ def kpi_report(
     out = kpi_table(transactions, period=period, customers=customers, by=by)
     tf = targets_frame(targets, period_kind=period.kind, period_label=period.label, by=by)
     return with_attainment(out, tf, by=by)
+
+
+def trend_table(transactions: pl.LazyFrame, *, period: Period, periods: int = 12) -> pl.LazyFrame:
+    """The last ``periods`` periods up to the reporting period: ``period,
+    period_start, period_end, revenue, orders, active_customers`` (same
+    definitions as the KPIs; periods without transactions show 0)."""
+    from crmkit.periods import bounds, index_expr, label
+
+    first = period.index - periods + 1
+    start = bounds(first, period.kind)[0]
+    agg = (
+        transactions.filter(pl.col("date").is_between(pl.lit(start), pl.lit(period.end)))
+        .with_columns(index_expr("date", period.kind).alias("_idx"))
+        .group_by("_idx")
+        .agg(
+            pl.col("amount").sum().alias("revenue"),
+            (pl.col("amount") > 0).sum().cast(pl.Int64).alias("orders"),
+            pl.col("customer_id").filter(pl.col("amount") > 0).n_unique().cast(pl.Int64).alias("active_customers"),
+        )
+    )
+    idx = list(range(first, period.index + 1))
+    grid = pl.LazyFrame(
+        {
+            "_idx": idx,
+            "period": [label(i, period.kind) for i in idx],
+            "period_start": [bounds(i, period.kind)[0] for i in idx],
+            "period_end": [bounds(i, period.kind)[1] for i in idx],
+        },
+        schema={"_idx": pl.Int64, "period": pl.String, "period_start": pl.Date, "period_end": pl.Date},
+    )
+    return (
+        grid.join(agg, on="_idx", how="left")
+        .with_columns(pl.col("revenue").fill_null(0.0).round(2), pl.col("orders", "active_customers").fill_null(0))
+        .sort("_idx")
+        .drop("_idx")
+    )

@@ -1,0 +1,222 @@
+"""``report weekly``: the bundle a cron job writes every period.
+
+``OUT/<as-of>/`` (replaced whole, atomically: built in a hidden temporary
+folder next to it, then renamed) with stable names:
+
+- ``report.html``: self-contained (inline CSS and SVG charts, no script, no URL)
+- ``report.xlsx``: one sheet per report
+- ``kpi.csv``, ``trend.csv``, ``segments.csv``, ``migration.csv``, ``cohorts.csv``,
+  ``owners.csv``, ``actions.csv``; ``actions/actions-<owner>.csv`` per owner
+
+Before writing anything it checks the data and stops with one line (exit 5)
+when there are no transactions, when no transaction falls inside the reporting
+period ("stale"), or, with ``report: {stale_days: N}`` in crmkit.yaml, when the
+newest transaction on or before the as-of date is more than N days old.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from crmkit import output
+from crmkit.errors import ConfigError, StoreError
+from crmkit.periods import Period
+from crmkit.report import actions as actions_mod
+from crmkit.report import cohorts as cohorts_mod
+from crmkit.report import html as H
+from crmkit.report import owners as owners_mod
+from crmkit.report import segments as seg_mod
+from crmkit.report.kpi import kpi_report, trend_table
+from crmkit.report.targets import load_targets
+
+HEADLINE = (
+    "revenue", "orders", "active_customers", "new_customers", "aov",
+    "retention_rate", "churn_rate", "refund_rate",
+)
+
+
+@dataclass
+class Bundle:
+    as_of: date
+    period: Period
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    html: str = ""
+
+
+def check_fresh(transactions: pl.LazyFrame, *, period: Period, as_of: date, stale_days: int | None, source: str | None = None) -> None:
+    """Raise StoreError when the data cannot make a meaningful report."""
+    try:
+        stats = (
+            transactions.select(
+                pl.len().alias("n"),
+                pl.col("date").filter(pl.col("date") <= pl.lit(as_of)).max().alias("latest"),
+                pl.col("date").is_between(pl.lit(period.start), pl.lit(period.end)).sum().alias("in_period"),
+            )
+            .collect()
+            .row(0, named=True)
+        )
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(f"cannot read the transactions ({first})", file=source, hint="re-import the data or check the store") from None
+    if not stats["n"]:
+        raise StoreError("the store has no transactions", file=source, hint="import some: crmkit import transactions FILE")
+    if stats["latest"] is None:
+        raise StoreError(f"no transaction on or before {as_of.isoformat()}", file=source, hint="check --as-of")
+    if not stats["in_period"]:
+        raise StoreError(
+            f"stale data: no transaction in the reporting {period.kind} {period.label} "
+            f"({period.start.isoformat()} to {period.end.isoformat()}); newest is {stats['latest'].isoformat()}",
+            file=source,
+            hint="import the latest export before the report runs, or check --as-of",
+        )
+    if stale_days is not None:
+        age = (as_of - stats["latest"]).days
+        if age > stale_days:
+            raise StoreError(
+                f"stale data: newest transaction is {stats['latest'].isoformat()}, {age} days before {as_of.isoformat()} "
+                f"(report.stale_days is {stale_days})",
+                file=source,
+                hint="import the latest export before the report runs",
+            )
+
+
+def stale_days_setting(config) -> int | None:
+    value = config.section("report").get("stale_days")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"report.stale_days must be a whole number of days, got '{value}'", file=str(config.path), hint="e.g. stale_days: 14")
+    return value
+
+
+def build(
+    customers: pl.LazyFrame,
+    transactions: pl.LazyFrame,
+    *,
+    as_of: date,
+    period: Period,
+    config,
+    rules=None,
+    cohort_kind: str | None = None,
+) -> Bundle:
+    """Every report of the bundle, collected, plus the HTML page."""
+    section = config.section("report")
+    cfile = str(config.path) if config.path else None
+    rulesets = seg_mod.load(rules, config)
+    targets = load_targets(config)
+    tx = transactions
+    now = seg_mod.classify(customers, tx, as_of=period.end, rulesets=rulesets).collect().lazy()
+    before = seg_mod.classify(customers, tx, as_of=period.previous.end, rulesets=rulesets).collect().lazy()
+    meta = seg_mod.segment_meta(rulesets, "segment")
+    kind = cohort_kind or ("week" if period.kind == "week" else "month")
+    b = Bundle(as_of=as_of, period=period)
+    b.frames["kpi"] = kpi_report(customers, tx, period=period, targets=targets).collect()
+    b.frames["trend"] = trend_table(tx, period=period, periods=12).collect()
+    b.frames["segments"] = seg_mod.segment_summary(now, before, tx, period=period, meta=meta).collect()
+    b.frames["migration"] = seg_mod.migration(now, before, meta=meta).collect()
+    b.frames["cohorts"] = cohorts_mod.cohort_table(tx, period=period, kind=kind, cohorts=12).collect()
+    b.frames["owners"] = owners_mod.owner_scorecard(
+        now, tx, period=period, targets=targets, config_file=cfile,
+        high_value=section.get("high_value", owners_mod.DEFAULT_HIGH_VALUE),
+        at_risk=section.get("at_risk", owners_mod.DEFAULT_AT_RISK),
+    ).collect()
+    b.frames["actions"] = actions_mod.action_list(now, rulesets).collect()
+    b.html = render(b, meta=meta, cohort_kind=kind)
+    return b
+
+
+def render(b: Bundle, *, meta: pl.DataFrame, cohort_kind: str) -> str:
+    p = b.period
+    kpi = b.frames["kpi"]
+    trend = b.frames["trend"]
+    segs = b.frames["segments"]
+    owners = b.frames["owners"]
+    sections = [
+        H.Section(
+            "关键指标 KPIs",
+            html_block=H.kpi_cards(kpi, HEADLINE),
+            charts=[H.column_chart(list(trend["period"]), list(trend["revenue"]), title=f"Revenue 营收, last {trend.height} {p.kind}s")],
+            table=kpi,
+            notes=["Rates are percentages; change_pct compares with the previous period. Definitions: docs/kpi.md."],
+        ),
+        H.Section(
+            "客户分群 Segments",
+            charts=[
+                H.bar_chart([f"{lab} {s}" if lab and lab != s else str(s) for s, lab in zip(segs["segment"], segs["label"], strict=True)],
+                            list(segs["customers"]), title="Customers per segment 各分群客户数"),
+                H.bar_chart([f"{lab}" if lab else str(s) for s, lab in zip(segs["segment"], segs["label"], strict=True)],
+                            list(segs["revenue"]), title=f"Revenue per segment in {p.label} 各分群营收"),
+            ],
+            table=segs.drop("period_start", "period_end"),
+            heat=("share_pct",),
+        ),
+        H.Section(
+            "分群迁移 Segment migration",
+            notes=[f"Rows: segment at {p.previous.end.isoformat()}; columns: segment at {p.end.isoformat()}. (new) = not yet a customer."],
+            table=seg_mod.migration_matrix(b.frames["migration"], meta=meta),
+        ),
+        H.Section(
+            f"新客留存 Cohorts by first-purchase {cohort_kind}",
+            table=cohorts_mod.retention_matrix(b.frames["cohorts"]),
+            heat=tuple(c for c in cohorts_mod.retention_matrix(b.frames["cohorts"]).columns if c.startswith("p")),
+            notes=["Retention % of each cohort in each period since acquisition (p0 = the acquisition period)."],
+        ),
+        H.Section(
+            "销售负责人 Owner scorecard",
+            charts=[H.bar_chart([str(o) if o is not None else "(none)" for o in owners["owner"]], list(owners["revenue"]),
+                                title=f"Revenue per owner in {p.label} 各负责人营收")],
+            table=owners.drop("period_start", "period_end"),
+        ),
+        H.Section(
+            "行动清单 Action lists",
+            notes=[f"{b.frames['actions'].height:,} customers with an action; one CSV per owner in actions/. First 50 shown."],
+            table=b.frames["actions"].head(50),
+        ),
+    ]
+    title = f"客户经营周报 CRM report {p.label}"
+    sub = f"{p.kind} {p.label}: {p.start.isoformat()} to {p.end.isoformat()} · as of {b.as_of.isoformat()} · previous {p.previous.label}"
+    return H.render_html(sections, title=title, subtitle=sub)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write(b: Bundle, out: str | os.PathLike) -> Path:
+    """Write the bundle into ``out/<as-of>/``, replacing a previous run's folder whole."""
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / b.as_of.isoformat()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
+    try:
+        (tmp / "report.html").write_text(b.html, encoding="utf-8")
+        output.write_xlsx(b.frames, tmp / "report.xlsx")
+        for name, df in b.frames.items():
+            output.write_frame(df, fmt="csv", out=tmp / f"{name}.csv")
+        actions_mod.write_action_lists(b.frames["actions"], tmp / "actions")
+        (tmp / "actions" / "actions.csv").unlink(missing_ok=True)  # the full list is ../actions.csv
+        fmode, dmode = 0o666 & ~_umask(), 0o777 & ~_umask()
+        for f in tmp.rglob("*"):
+            f.chmod(dmode if f.is_dir() else fmode)  # temp files are created private
+        tmp.chmod(dmode)
+        old = None
+        if final.exists():
+            old = root / f".{final.name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
