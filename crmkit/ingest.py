@@ -26,6 +26,7 @@ import codecs
 import csv
 import io
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -379,14 +380,12 @@ def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, in
     stripped = pl.when(has_quote).then(text.str.replace_all(r'"[^"]*"', "")).otherwise(text)
     found = stripped.str.count_matches(info.sep, literal=True) + 1
     odd = has_quote & (text.str.count_matches('"', literal=True) % 2 == 1)
+    # a line of nothing but separators, spaces and quotes (Excel's ",,,,") is blank
+    blank = text.is_null() | (text.str.replace_all(r'[\s"' + re.escape(info.sep) + "]", "") == "")
     stats, problems = pl.collect_all(
         [
-            lines.select(
-                pl.len().alias("records"),
-                odd.sum().alias("odd"),
-                (text.is_null() | (text.str.strip_chars() == "")).sum().alias("blank"),
-            ),
-            lines.filter(text.is_not_null() & (text.str.strip_chars() != "") & (found != n)).select(
+            lines.select(pl.len().alias("records"), odd.sum().alias("odd"), blank.sum().alias("blank")),
+            lines.filter(~blank & (found != n)).select(
                 "rec", found.cast(pl.UInt32).alias("found"), text.alias(RAW)
             ),
         ]
@@ -396,24 +395,35 @@ def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, in
     return problems, int(stats["records"][0]), int(stats["blank"][0])
 
 
+def _csv_rows(reader, path: Path, line_now):
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise InputError(
+            f"malformed CSV ({exc})",
+            file=str(path),
+            line=line_now(),
+            hint='a quoted field is not closed: check the " characters on that line',
+        ) from None
+
+
 def _field_count_problems_slow(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, pl.DataFrame, int, int]:
     """Exact record -> line mapping with Python's csv module (quoted line breaks)."""
     n = len(info.headers)
     recs, founds, starts, raws = [], [], [], []
     blank = 0
     with open(src, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh, delimiter=info.sep)
+        reader = csv.reader(fh, delimiter=info.sep, strict=True)
         next(reader, None)
         prev_end = reader.line_num
         i = 0
-        for row in reader:
+        # late binding on purpose: the error names the line where the bad record starts
+        for row in _csv_rows(reader, info.path, lambda: prev_end + 1):  # noqa: B023
             start = prev_end + 1
             prev_end = reader.line_num
             starts.append(start)
             if not row or all(not f.strip() for f in row):
-                if not row:
-                    blank += 1
-                    # csv skips nothing for blank lines: it returns [] -> Polars sees a null row
+                blank += 1  # blank line or only separators: not a row
             elif len(row) != n:
                 recs.append(i)
                 founds.append(len(row))
@@ -458,7 +468,7 @@ def read_source(
     scan = pl.scan_csv(
         src, has_header=False, skip_rows=1, separator=info.sep,
         schema=dict.fromkeys(raw_names, pl.String), truncate_ragged_lines=True,
-        raise_if_empty=False, encoding="utf8",
+        raise_if_empty=False, encoding="utf8", missing_columns="insert",
     ).with_row_index("__rec")
     if line_map is None:
         scan = scan.with_columns((pl.col("__rec").cast(pl.Int64) + 2).alias(LINE))
@@ -522,6 +532,16 @@ def read_source(
     return Parsed(
         info=info, rows=rows, canonical=canonical, raw_names=raw_names,
         rows_read=records - blank, blank_lines=blank,
+    )
+
+
+def csv_parse_error(path, exc: Exception) -> InputError:
+    """Polars' CSV reader gave up on the file: say so in one line."""
+    first = next((ln for ln in str(exc).splitlines() if ln.strip() and "error" not in ln.lower()), str(exc))
+    return InputError(
+        f"cannot read the file as CSV ({first.strip()[:120]})",
+        file=str(path),
+        hint="check quotes and the separator, or force them with --sep / --encoding",
     )
 
 

@@ -21,7 +21,7 @@ import polars as pl
 
 from crmkit.config import Config
 from crmkit.errors import InputError, UsageError
-from crmkit.ingest import LINE, REASON, read_source
+from crmkit.ingest import LINE, REASON, cleanup, csv_parse_error, read_source
 from crmkit.schema import TABLES, match_columns
 from crmkit.store import Store, empty_table
 
@@ -65,9 +65,12 @@ def read_table_file(
         return _read_parquet(p, table, mapping)
     parsed = read_source(p, TABLES[table], mapping=mapping, tmp_dir=tmp_dir, **csv_options)
     # Collect now: the source may be a transcoded temp copy that must not outlive this call.
-    rows = parsed.rows.collect()
-    if parsed.info.utf8_path is not None:
-        parsed.info.utf8_path.unlink(missing_ok=True)
+    try:
+        rows = parsed.rows.collect()
+    except pl.exceptions.ComputeError as exc:
+        raise csv_parse_error(p, exc) from None
+    finally:
+        cleanup(parsed)
     bad = rows.filter(pl.col(REASON).is_not_null())
     if bad.height and warn:
         first = bad.sort(LINE).row(0, named=True)

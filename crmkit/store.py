@@ -49,6 +49,7 @@ from crmkit.ingest import (
     REASON,
     Parsed,
     cleanup,
+    csv_parse_error,
     read_source,
     rejects_frame,
 )
@@ -330,10 +331,13 @@ def import_file(
                 mode="replace" if replace else schema.mode, started_at=started_at,
             )
             say("checking and writing rows")
-            if schema.mode == "upsert":
-                files, rows = _write_upsert(store, schema, parsed, result, sha, replace=replace)
-            else:
-                files, rows = _write_append(store, schema, parsed, result, sha, replace=replace)
+            try:
+                if schema.mode == "upsert":
+                    files, rows = _write_upsert(store, schema, parsed, result, sha, replace=replace)
+                else:
+                    files, rows = _write_append(store, schema, parsed, result, sha, replace=replace)
+            except pl.exceptions.ComputeError as exc:
+                raise csv_parse_error(path, exc) from None
             result.finished_at = _now()
             result.seconds = round(time.perf_counter() - started, 3)
             store._commit(table, add=files, drop_all=replace or schema.mode == "upsert", result=result, rows=rows)
