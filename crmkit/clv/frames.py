@@ -221,7 +221,7 @@ def predict(
     if discount_rate < 0 or not math.isfinite(discount_rate):
         raise UsageError(f"--discount-rate must be 0 or positive, got {discount_rate:g}",
                          hint="a rate per time unit, e.g. 0.002 per week for about 10% a year")
-    keys = summary.select("frequency", "recency", "T").unique()
+    keys = summary.select("frequency", "recency", "T").unique().sort("frequency", "recency", "T")
     x = keys["frequency"].to_numpy().astype(np.float64)
     t_x = keys["recency"].to_numpy()
     T = keys["T"].to_numpy()
