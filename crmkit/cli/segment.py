@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -58,16 +59,22 @@ def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping):
     )
 
 
-def _select_columns(df: pl.DataFrame, columns: str | None) -> pl.DataFrame:
+def _select_columns(lf: pl.LazyFrame, columns: str | None) -> pl.LazyFrame:
+    """Select lazily, so Polars skips computing the features nobody asked for."""
     from crmkit.errors import UsageError, did_you_mean
 
     if not columns:
-        return df
+        return lf
+    names = lf.collect_schema().names()
     wanted = [c.strip() for c in columns.split(",") if c.strip()]
     for c in wanted:
-        if c not in df.columns:
-            raise UsageError(f'--columns: unknown column "{c}"', hint=did_you_mean(c, df.columns))
-    return df.select(wanted)
+        if c not in names:
+            raise UsageError(f'--columns: unknown column "{c}"', hint=did_you_mean(c, names))
+    return lf.select(wanted)
+
+
+def _engine(streaming: bool) -> str:
+    return "streaming" if streaming or os.environ.get("CRMKIT_ENGINE") == "streaming" else "auto"
 
 
 def register(app: typer.Typer) -> None:
@@ -98,6 +105,10 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--columns", "-c", help="Comma-separated output columns (default: all; a terminal table shows the key ones).", metavar="LIST"),
         ] = None,
+        streaming: Annotated[
+            bool,
+            typer.Option("--streaming", help="Use Polars' streaming engine (for data larger than memory; also $CRMKIT_ENGINE=streaming)."),
+        ] = False,
     ) -> None:
         """Score and segment every customer (RFM, lifecycle, value) as of a date.
 
@@ -136,14 +147,13 @@ def register(app: typer.Typer) -> None:
         title = f"crmkit segment · as of {as_of_date} · rules: {rule_names}"
 
         if summary:
-            population = lf.collect()
-            df = filtered.collect() if (segment or where) else population
+            population = lf.collect(engine=_engine(streaming))
+            df = filter_segments(population.lazy(), rulesets, segments=segment or (), where=where).collect()
             parts = summarise(df, rules=rulesets, population=population)
             _emit_summary(parts, fmt=fmt, out=out, title=f"{title} · {df.height:,} customers")
             return
 
-        df = filtered.collect()
-        df = _select_columns(df, columns)
+        df = _select_columns(filtered, columns).collect(engine=_engine(streaming))
         isatty = out_console.is_terminal and sys.stdout.isatty()
         shown = output.resolve_format(fmt, out, isatty=isatty)
         if shown == "table" and not columns and out is None:
