@@ -30,8 +30,9 @@ customers with no purchase always score 0):
   The equivalent cut-points (shown by ``--summary``, reusable as ``thresholds``)
   are t_i = the ceil(i*n/k)-th value in worst-to-best order, i = 1..k-1.
 - ``thresholds: [t1, ...]``: ``better: higher``: score = 1 + #{t : value > t};
-  ``better: lower``: score = 1 + #{t : value <= t}. (Recency [30, 90, 180, 365]:
-  <= 30 days -> 5, 31-90 -> 4, ..., > 365 -> 1.)
+  ``better: lower``: score = 1 + #{t : value < t}. A value exactly on a cut-point
+  gets the worse score. (Recency [30, 90, 180, 365]: 0-29 days -> 5, 30-89 -> 4,
+  90-179 -> 3, 180-364 -> 2, 365 or more -> 1.)
 - ``mean``: 2 ("high") if the value is strictly better than the mean over buyers
   (``> mean``; for ``better: lower`` ``< mean``), else 1 ("low").
 
@@ -519,7 +520,7 @@ def score_expr(s: Score, *, buyer: pl.Expr | None = None) -> pl.Expr:
         high = (v < mean) if lower else (v > mean)
         score = pl.when(high).then(2).otherwise(1)
     else:
-        parts = [(v <= t) if lower else (v > t) for t in s.thresholds]
+        parts = [(v < t) if lower else (v > t) for t in s.thresholds]
         score = 1 + pl.sum_horizontal([p.cast(pl.Int64) for p in parts])
     return pl.when(buyer & v.is_not_null()).then(score).otherwise(0).cast(pl.Int64).alias(s.column)
 

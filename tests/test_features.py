@@ -1,0 +1,127 @@
+"""build_features on a hand-worked dataset: every value computed by hand below."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from crmkit.features import FEATURES, build_features, latest_date
+
+AS_OF = date(2024, 6, 30)
+
+CUSTOMERS = pl.LazyFrame(
+    {
+        "customer_id": ["A", "B", "C", "D"],
+        "region": ["北", "南", "东", "西"],
+        "signup_date": [date(2022, 12, 1), date(2024, 6, 1), date(2024, 1, 1), date(2024, 1, 1)],
+    }
+)
+TX = pl.LazyFrame(
+    {
+        "transaction_id": ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9"],
+        "customer_id": ["A", "A", "A", "A", "A", "B", "D", "X", "X"],
+        "date": [
+            date(2023, 1, 10), date(2024, 4, 1), date(2024, 6, 20), date(2024, 6, 25),
+            date(2024, 7, 5),  # after as-of: ignored
+            date(2024, 6, 30),  # on as-of: counts
+            date(2024, 5, 1), date(2024, 1, 1), date(2024, 1, 1),
+        ],
+        "amount": [100.0, 200.0, 50.0, -30.0, 999.0, 80.0, -40.0, 60.0, 40.0],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def feats() -> dict[str, dict]:
+    df = build_features(CUSTOMERS, TX, as_of=AS_OF).collect()
+    assert df["customer_id"].is_unique().all()
+    return {r["customer_id"]: r for r in df.iter_rows(named=True)}
+
+
+def test_one_row_per_customer_union_of_both_tables(feats):
+    # A-D from the customers table, X only from transactions
+    assert sorted(feats) == ["A", "B", "C", "D", "X"]
+
+
+def test_regular_customer_by_hand(feats):
+    a = feats["A"]
+    # purchases t1, t2, t3 (t4 is a refund, t5 after as-of)
+    assert a["frequency"] == 3
+    assert a["monetary"] == 320.0  # 100 + 200 + 50 - 30
+    assert a["refund_amount"] == 30.0
+    assert a["first_purchase_date"] == date(2023, 1, 10)
+    assert a["last_purchase_date"] == date(2024, 6, 20)
+    assert a["recency_days"] == 10
+    assert a["tenure_days"] == 537  # 2023-01-10 -> 2024-01-10 is 365, then 172 more days
+    assert a["avg_order_value"] == 106.67  # 320 / 3, to the cent
+    # 90-day window: 2024-04-01 < date <= 2024-06-30; t2 on 2024-04-01 is outside
+    assert a["orders_90d"] == 1 and a["revenue_90d"] == 20.0
+    # 365-day window: 2023-07-01 < date <= 2024-06-30
+    assert a["orders_365d"] == 2 and a["revenue_365d"] == 220.0
+    assert a["mean_days_between_purchases"] == 263.5  # (537 - 10) / 2
+    assert a["last_gap_days"] == 80  # 2024-04-01 -> 2024-06-20
+    assert a["known_customer"] is True
+    assert a["region"] == "北"
+
+
+def test_purchase_on_the_as_of_date_counts(feats):
+    b = feats["B"]
+    assert (b["frequency"], b["recency_days"], b["monetary"], b["tenure_days"]) == (1, 0, 80.0, 0)
+    assert b["mean_days_between_purchases"] is None and b["last_gap_days"] is None
+
+
+def test_prospect_has_zero_frequency_and_no_dates(feats):
+    c = feats["C"]
+    assert c["frequency"] == 0 and c["monetary"] == 0.0 and c["refund_amount"] == 0.0
+    assert c["orders_90d"] == 0 and c["revenue_365d"] == 0.0
+    for col in ("recency_days", "tenure_days", "first_purchase_date", "avg_order_value"):
+        assert c[col] is None
+
+
+def test_customer_with_only_refunds_is_not_a_buyer(feats):
+    d = feats["D"]
+    assert d["frequency"] == 0 and d["monetary"] == -40.0 and d["refund_amount"] == 40.0
+    assert d["recency_days"] is None
+
+
+def test_unknown_customer_counts_with_empty_attributes(feats):
+    x = feats["X"]
+    assert x["known_customer"] is False and x["region"] is None
+    assert x["frequency"] == 2 and x["monetary"] == 100.0
+    assert x["mean_days_between_purchases"] == 0.0  # both on one day
+    assert x["last_gap_days"] is None  # only one purchase date
+
+
+def test_columns_documented_and_in_order():
+    df = build_features(CUSTOMERS, TX, as_of=AS_OF).collect()
+    assert df.columns == list(FEATURES) + ["region", "signup_date"]
+
+
+def test_default_as_of_is_latest_date_and_nothing_after_counts():
+    assert latest_date(TX) == date(2024, 7, 5)
+    df = build_features(CUSTOMERS, TX).collect()
+    a = df.filter(pl.col("customer_id") == "A").row(0, named=True)
+    assert a["frequency"] == 4 and a["recency_days"] == 0
+    early = build_features(CUSTOMERS, TX, as_of=date(2023, 12, 31)).collect()
+    # only t1 is on or before 2023-12-31; B, D, X had nothing yet (X not seen at all)
+    assert sorted(early["customer_id"]) == ["A", "B", "C", "D"]
+    assert early.filter(pl.col("customer_id") == "A")["monetary"].item() == 100.0
+
+
+def test_no_customers_table():
+    df = build_features(None, TX, as_of=AS_OF).collect()
+    assert sorted(df["customer_id"]) == ["A", "B", "D", "X"]
+    assert df["known_customer"].to_list() == [False] * 4
+
+
+def test_attribute_named_like_a_feature_is_kept_renamed():
+    cust = pl.LazyFrame({"customer_id": ["A"], "monetary": ["legacy"]})
+    df = build_features(cust, TX, as_of=AS_OF).collect()
+    assert df.filter(pl.col("customer_id") == "A")["monetary_attr"].item() == "legacy"
+    assert df.filter(pl.col("customer_id") == "A")["monetary"].item() == 320.0
+
+
+def test_is_lazy():
+    assert isinstance(build_features(CUSTOMERS, TX, as_of=AS_OF), pl.LazyFrame)
