@@ -1,0 +1,222 @@
+"""crmkit report ...: CLI behaviour on a small hand-made dataset."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from crmkit.cli import app
+
+TX = """order_id,customer_id,date,amount
+t1,A,2024-01-15,100
+t2,A,2024-02-10,200
+t3,A,2024-03-05,50
+t4,A,2024-03-20,70
+t5,B,2024-02-29,80
+t6,B,2024-03-01,-30
+t7,C,2024-03-31,120
+t8,D,2024-04-01,999
+t9,F,2024-03-15,40
+t10,D,2024-01-31,60
+t11,C,2024-03-10,-10
+"""
+CUSTOMERS = """customer_id,name,owner,region
+A,甲公司,张三,华东
+B,乙公司,李四,华北
+C,=HYPERLINK(1),张三,华东
+D,丁公司,李四,华北
+E,戊公司,李四,华南
+"""
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> Path:
+    (tmp_path / "tx.csv").write_text(TX, encoding="utf-8")
+    (tmp_path / "cu.csv").write_text(CUSTOMERS, encoding="utf-8")
+    return tmp_path
+
+
+def run(data: Path, *args: str, config: str | None = None):
+    pre = ["--config", config] if config else []
+    files = ["--customers", str(data / "cu.csv"), "--transactions", str(data / "tx.csv")]
+    return runner.invoke(app, [*pre, "report", *args, *files])
+
+
+def rows(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_kpi_csv_lines(data):
+    r = run(data, "kpi", "--period", "month", "--as-of", "2024-04-15", "--format", "csv")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == "metric,value,previous_value,change_pct,unit,period,period_start,period_end"
+    assert lines[1] == "revenue,240.0,280.0,-14.29,money,2024-03,2024-03-01,2024-03-31"
+    assert "refund_amount,40.0,0.0,,money,2024-03,2024-03-01,2024-03-31" in lines
+    assert "month 2024-03" in r.stderr  # the title goes to stderr, never into data
+
+
+def test_kpi_by_owner_json_and_targets(data):
+    cfg = data / "crmkit.yaml"
+    cfg.write_text(
+        "targets:\n"
+        "  - {metric: revenue, period: month, owner: 张三, value: 200}\n"
+        "  - {metric: churn_rate, period: month, owner: 张三, value: 25}\n"
+        "  - {metric: revenue, period: month, value: 1000}\n",
+        encoding="utf-8",
+    )
+    r = run(data, "kpi", "--period", "month", "--as-of", "2024-03-31", "--by", "owner", "-f", "json", config=str(cfg))
+    assert r.exit_code == 0, r.output
+    recs = json.loads(r.stdout)
+    rev = {x["owner"]: x for x in recs if x["metric"] == "revenue"}
+    assert rev["张三"]["value"] == 230.0 and rev["张三"]["target"] == 200.0
+    assert rev["张三"]["attainment_pct"] == 115.0
+    assert rev["李四"]["target"] is None
+    assert sum(x["value"] for x in rev.values()) == 240.0  # F (no owner) included under null
+    churn = next(x for x in recs if x["metric"] == "churn_rate" and x["owner"] == "张三")
+    assert churn["value"] == 0.0 and churn["attainment_pct"] is None  # lower is better: target/0 -> null
+    r2 = run(data, "kpi", "--period", "month", "--as-of", "2024-03-31", "-f", "json", config=str(cfg))
+    total = next(x for x in json.loads(r2.stdout) if x["metric"] == "revenue")
+    assert total["target"] == 1000.0 and total["attainment_pct"] == 24.0
+
+
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ("targets:\n  - {metric: revenu, period: month, value: 1}\n", 'unknown metric \'revenu\'. did you mean "revenue"?'),
+        ("targets:\n  - {metric: revenue, period: fortnight, value: 1}\n", "unknown period 'fortnight'"),
+        ("targets:\n  - {metric: revenue, period: month, value: lots}\n", "value 'lots' is not a number"),
+        ("targets:\n  - {metric: revenue, period: month, owner: a, region: b, value: 1}\n", "more than one dimension"),
+        ("targets: {revenue: 1}\n", "'targets' must be a list"),
+    ],
+)
+def test_targets_validation(data, body, needle):
+    cfg = data / "crmkit.yaml"
+    cfg.write_text(body, encoding="utf-8")
+    r = run(data, "kpi", "--as-of", "2024-03-31", "-f", "csv", config=str(cfg))
+    assert r.exit_code == 4
+    err = r.stderr.strip()
+    assert err.startswith(f"Error: {cfg}: targets[0]") or err.startswith(f"Error: {cfg}: 'targets'")
+    assert needle in err
+    assert len(err.splitlines()) == 1
+
+
+def test_bad_period_and_by(data):
+    r = run(data, "kpi", "--period", "mnth", "-f", "csv")
+    assert r.exit_code == 2 and 'did you mean "month"' in r.stderr
+    r = run(data, "kpi", "--by", "regoin", "-f", "csv", "--as-of", "2024-03-31")
+    assert r.exit_code == 2 and "unknown --by dimension 'regoin'" in r.stderr and '"region"' in r.stderr
+
+
+def test_cohorts_hand_worked(data):
+    r = run(data, "cohorts", "--as-of", "2024-03-31", "-f", "csv")
+    assert r.exit_code == 0, r.output
+    got = [(x["cohort"], x["cohort_size"], x["period_offset"], x["customers"], x["retention_pct"], x["revenue"]) for x in rows(r.stdout)]
+    assert got == [
+        ("2024-01", "2", "0", "2", "100.0", "160.0"),  # A 100 + D 60
+        ("2024-01", "2", "1", "1", "50.0", "200.0"),  # A in February
+        ("2024-01", "2", "2", "1", "50.0", "120.0"),  # A in March: 50 + 70
+        ("2024-02", "1", "0", "1", "100.0", "80.0"),  # B
+        ("2024-02", "1", "1", "0", "0.0", "-30.0"),  # B only refunded in March: not retained
+        ("2024-03", "2", "0", "2", "100.0", "150.0"),  # C 120 - 10, F 40
+    ]
+
+
+def test_segments_reconcile_and_migration(data):
+    r = run(data, "segments", "--as-of", "2024-03-31", "--period", "month", "-f", "csv")
+    assert r.exit_code == 0, r.output
+    seg = rows(r.stdout)
+    assert sum(int(x["customers"]) for x in seg) == 6  # A B C D E F
+    assert round(sum(float(x["revenue"]) for x in seg), 2) == 240.0
+    assert round(sum(float(x["previous_revenue"]) for x in seg), 2) == 280.0
+    m = run(data, "segments", "--as-of", "2024-03-31", "--period", "month", "--migration", "-f", "csv")
+    assert m.exit_code == 0, m.output
+    mig = rows(m.stdout)
+    assert sum(int(x["customers"]) for x in mig) == 6
+    assert set(mig[0]) == {"from_segment", "to_segment", "customers", "share_of_from_pct", "moved"}
+    r = run(data, "segments", "--classification", "lifecycle_stage", "--as-of", "2024-03-31", "-f", "csv")
+    assert r.exit_code == 0 and {x["segment"] for x in rows(r.stdout)} <= {"prospect", "churned", "at_risk", "reactivated", "new", "loyal", "active"}
+    r = run(data, "segments", "--classification", "segmnt", "-f", "csv")
+    assert r.exit_code == 2 and 'did you mean "segment"' in r.stderr
+
+
+def test_owners_scorecard(data):
+    r = run(data, "owners", "--as-of", "2024-03-31", "--period", "month", "-f", "csv")
+    assert r.exit_code == 0, r.output
+    by = {x["owner"]: x for x in rows(r.stdout)}
+    assert by["张三"]["customers"] == "2" and by["李四"]["customers"] == "3"  # E holds no purchase but is held
+    assert by["张三"]["revenue"] == "230.0" and by["李四"]["revenue"] == "-30.0" and by[""]["revenue"] == "40.0"
+    assert by["李四"]["retention_rate"] == "0.0"  # B active in February, no order in March
+    assert by["张三"]["active_customers"] == "2"
+
+
+def test_actions_per_owner_files(data, tmp_path):
+    out = tmp_path / "acts"
+    r = run(data, "actions", "--as-of", "2024-03-31", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in out.iterdir())
+    assert "actions.csv" in names and "actions-张三.csv" in names and "actions-李四.csv" in names
+    zs = pl.read_csv(out / "actions-张三.csv")
+    assert set(zs["owner"]) == {"张三"}
+    assert set(zs["customer_id"]) <= {"A", "C"}
+    assert zs["segment_action"].null_count() + zs["lifecycle_stage_action"].null_count() < 2 * zs.height
+    text = (out / "actions-张三.csv").read_text(encoding="utf-8")
+    assert "'=HYPERLINK(1)" in text  # formula neutralised
+    every = pl.read_csv(out / "actions.csv")
+    assert every.height == sum(pl.read_csv(out / n).height for n in names if n != "actions.csv")
+
+
+def test_formats_parquet_and_xlsx(data, tmp_path):
+    p = tmp_path / "k.parquet"
+    r = run(data, "kpi", "--as-of", "2024-03-31", "--out", str(p))
+    assert r.exit_code == 0, r.output
+    df = pl.read_parquet(p)
+    assert df.schema["value"] == pl.Float64 and df.schema["period_start"] == pl.Date
+    x = tmp_path / "k.xlsx"
+    assert run(data, "cohorts", "--as-of", "2024-03-31", "--out", str(x)).exit_code == 0
+    assert x.stat().st_size > 0
+
+
+def test_weekly_bundle(data, tmp_path):
+    out = tmp_path / "reports"
+    r = run(data, "weekly", "--as-of", "2024-03-31", "--period", "month", "--out", str(out), "--quiet")
+    assert r.exit_code == 0, r.output
+    assert r.stderr == "" and r.stdout == ""
+    d = out / "2024-03-31"
+    for name in ("report.html", "report.xlsx", "kpi.csv", "trend.csv", "segments.csv", "migration.csv", "cohorts.csv", "owners.csv", "actions.csv"):
+        assert (d / name).is_file(), name
+    kpi = {x["metric"]: x["value"] for x in rows((d / "kpi.csv").read_text(encoding="utf-8"))}
+    assert kpi["revenue"] == "240.0"
+    html = (d / "report.html").read_text(encoding="utf-8")
+    assert "<svg" in html and "张三" in html and "http" not in html
+    import zipfile
+
+    with zipfile.ZipFile(d / "report.xlsx") as z:
+        book = z.read("xl/workbook.xml").decode()
+    for sheet in ("kpi", "trend", "segments", "migration", "cohorts", "owners", "actions"):
+        assert f'name="{sheet}"' in book, sheet
+
+
+def test_weekly_stale_and_empty(data, tmp_path):
+    r = run(data, "weekly", "--as-of", "2024-06-30", "--out", str(tmp_path / "o"))
+    assert r.exit_code == 5
+    assert r.stderr.startswith("Error: ") and "stale data: no transaction in the reporting week 2024-W26" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o" / "2024-06-30").exists()
+    cfg = data / "crmkit.yaml"
+    cfg.write_text("report: {stale_days: 3}\n", encoding="utf-8")
+    r = run(data, "weekly", "--as-of", "2024-03-31", "--period", "month", "--out", str(tmp_path / "o"), config=str(cfg))
+    assert r.exit_code == 0, r.output  # newest on or before as-of is 03-31
+    r = run(data, "weekly", "--as-of", "2024-04-30", "--period", "month", "--out", str(tmp_path / "o"), config=str(cfg))
+    assert r.exit_code == 5 and "newest transaction is 2024-04-01, 29 days before 2024-04-30" in r.stderr
+    empty = tmp_path / "empty-store"
+    r = runner.invoke(app, ["report", "weekly", "--store", str(empty), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 5 and "no store here" in r.stderr
