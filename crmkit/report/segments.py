@@ -74,10 +74,7 @@ def classify(
     except ImportError:
         segment_customers = None
     if segment_customers is not None:
-        try:
-            return segment_customers(customers, transactions, as_of=as_of, rules=rulesets)
-        except TypeError:
-            pass
+        return segment_customers(customers, transactions, as_of=as_of, rules=rulesets)
     from crmkit.features import build_features
     from crmkit.rules import apply_rules
 
