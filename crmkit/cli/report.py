@@ -14,6 +14,7 @@ from rich.text import Text
 from crmkit import output
 from crmkit.cli import options
 from crmkit.cli.render import emit, err_console, out_console
+from crmkit.report.html import fmt_value
 
 CustomersOpt = Annotated[
     Path | None, typer.Option("--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE")
@@ -71,18 +72,6 @@ def _bar(pct: float | None, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def _cell(value, dtype, unit: str | None = None) -> str:
-    if value is None:
-        return ""
-    if unit == "count" or (unit is None and dtype.is_integer()):
-        return f"{value:,.0f}"
-    if unit == "pct":
-        return f"{value:,.2f}%"
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    return str(value)
-
-
 def rich_frame(df: pl.DataFrame, *, title: str | None, bars: tuple[str, ...] = (), units: str | None = None) -> Table:
     """A rich table; ``bars`` columns (0-100) get a small inline bar; a ``units``
     column formats the value columns (money / count / pct) and is hidden."""
@@ -98,16 +87,18 @@ def rich_frame(df: pl.DataFrame, *, title: str | None, bars: tuple[str, ...] = (
         for c in cols:
             v = row[c]
             if c in bars:
-                cells.append(f"{_bar(v)} {_cell(v, df.schema[c], 'pct')}" if v is not None else "")
+                cells.append(f"{_bar(v)} {fmt_value(v, df.schema[c], 'pct')}" if v is not None else "")
             elif c == "change_pct" and v is not None:
                 good = METRICS.get(row.get("metric", ""), None)
                 up_good = good.higher_is_better if good else True
                 style = "green" if (v >= 0) == up_good else "red"
                 cells.append(Text(f"{v:+,.2f}%", style=style))
             elif c in ("value", "previous_value", "target"):
-                cells.append(_cell(v, df.schema[c], unit))
+                cells.append(fmt_value(v, df.schema[c], unit))
+            elif c.endswith("_pct") or c.endswith("_rate"):
+                cells.append(fmt_value(v, df.schema[c], "pct"))
             else:
-                cells.append(_cell(v, df.schema[c]))
+                cells.append(fmt_value(v, df.schema[c]))
         table.add_row(*cells)
     return table
 
