@@ -209,7 +209,7 @@ def reference(rows, start, end, kind):
 def close(a, b):
     if a is None or b is None:
         return a is None and b is None
-    return abs(a - round(b, 2)) <= 0.005 + 1e-9
+    return abs(a - b) <= 0.005 + 1e-9  # a is rounded to 2 decimals, b is exact
 
 
 @pytest.mark.parametrize("kind,as_of", [("month", "2024-03-31"), ("week", "2024-03-17"), ("quarter", "2024-06-30"), ("year", "2024-12-31")])
@@ -232,7 +232,7 @@ tx_rows = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(tx_rows, st.sampled_from(["week", "month"]))
 def test_random_data_matches_reference(rows, kind):
     full = [(f"t{i}", c, D(2024, 1, 1) + timedelta(days=d), a) for i, (c, d, a) in enumerate(rows)]
