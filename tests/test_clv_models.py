@@ -160,15 +160,20 @@ def test_gradients_match_finite_differences():
     t_x = np.where(x > 0, T * rng.uniform(0, 1, 200), 0.0)
     w = rng.integers(1, 4, 200).astype(float)
     theta = np.log([0.7, 4.0, 0.9, 2.5])
-    f, g = models._bgnbd_neg_ll_and_grad(theta, x, t_x, T, w, w.sum())
-    num = approx_fprime(theta, lambda th: models._bgnbd_neg_ll_and_grad(th, x, t_x, T, w, w.sum())[0], 1e-7)
+    objective = models._bgnbd_objective(x, t_x, T, w)
+    f, g = objective(theta)
+    # the value is the weighted mean of the per-customer log-likelihood written out elsewhere
+    assert f == pytest.approx(-(w @ models.bgnbd_log_likelihood(x, t_x, T, *np.exp(theta))) / w.sum(), rel=1e-12)
+    num = approx_fprime(theta, lambda th: objective(th)[0], 1e-7)
     np.testing.assert_allclose(g, num, rtol=1e-4, atol=1e-7)
 
     m = rng.uniform(5, 80, 200)
     xs = np.maximum(x, 1)
     theta = np.log([3.0, 2.5, 20.0])
-    _, g = models._gg_neg_ll_and_grad(theta, xs, m, w, w.sum())
-    num = approx_fprime(theta, lambda th: models._gg_neg_ll_and_grad(th, xs, m, w, w.sum())[0], 1e-7)
+    objective = models._gg_objective(xs, m, w)
+    f, g = objective(theta)
+    assert f == pytest.approx(-(w @ models.gamma_gamma_log_likelihood(xs, m, *np.exp(theta))) / w.sum(), rel=1e-12)
+    num = approx_fprime(theta, lambda th: objective(th)[0], 1e-7)
     np.testing.assert_allclose(g, num, rtol=1e-4, atol=1e-7)
 
 

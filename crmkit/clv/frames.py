@@ -23,6 +23,10 @@ TIME_UNITS = {"day": 1.0, "week": 7.0}
 DEFAULT_TIME_UNIT = "week"
 DEFAULT_HORIZON = {"day": 365.0, "week": 52.0}
 
+# Float sums depend on the (parallel, unordered) summation order in the last bits; rounding
+# them to a micro-unit makes 191.94 / 4 = 47.985 the same number, and round the same way, every run.
+_SUM_DECIMALS = 6
+
 SUMMARY_SCHEMA = {
     "customer_id": pl.String,
     "frequency": pl.Int64,
@@ -60,7 +64,7 @@ def _purchase_days(transactions: pl.LazyFrame, *, start: date | None, end: date)
         .group_by("customer_id", "date")
         .agg(
             (pl.col("amount") >= 0).any().alias("purchase"),
-            pl.col("amount").sum().alias("value"),
+            pl.col("amount").sum().round(_SUM_DECIMALS).alias("value"),
         )
     )
 
@@ -114,7 +118,7 @@ def summary_data(
         per_day.join(firsts.select("customer_id", "first"), on="customer_id", how="inner")
         .filter(pl.col("date") > pl.col("first"))
         .group_by("customer_id")
-        .agg(pl.col("value").sum().alias("repeat_value"))
+        .agg(pl.col("value").sum().round(_SUM_DECIMALS).alias("repeat_value"))
     )
     frequency = (pl.col("n_days") - 1).cast(pl.Int64)
     summary = (
@@ -139,7 +143,7 @@ def summary_data(
         .group_by("customer_id")
         .agg(
             pl.col("purchase").sum().cast(pl.Int64).alias("frequency_holdout"),
-            pl.col("value").sum().alias("holdout_value"),
+            pl.col("value").sum().round(_SUM_DECIMALS).alias("holdout_value"),
         )
     )
     duration = (as_of - calibration_end).days / days
@@ -214,25 +218,36 @@ def predict(
 ) -> pl.DataFrame:
     """Add ``p_alive, expected_purchases, expected_avg_value, clv`` to the summary rows.
 
-    Identical histories are scored once (the hypergeometric function is the costly part).
+    ``clv = margin * expected_avg_value * discounted expected purchases`` (see
+    `models.discounted_expected_purchases`); money is not rounded here (see `round_money`).
     """
     if horizon < 0:
         raise UsageError(f"--horizon must not be negative, got {horizon:g}")
     if discount_rate < 0 or not math.isfinite(discount_rate):
         raise UsageError(f"--discount-rate must be 0 or positive, got {discount_rate:g}",
                          hint="a rate per time unit, e.g. 0.002 per week for about 10% a year")
-    keys = summary.select("frequency", "recency", "T").unique().sort("frequency", "recency", "T")
-    x = keys["frequency"].to_numpy().astype(np.float64)
-    t_x = keys["recency"].to_numpy()
-    T = keys["T"].to_numpy()
+    # E[Y | alive] does not depend on recency: evaluate the costly hypergeometric
+    # function once per distinct (frequency, T), then scale by each customer's P(alive)
+    keys = summary.select("frequency", "T").unique().sort("frequency", "T")
+    kx = keys["frequency"].to_numpy().astype(np.float64)
+    kT = keys["T"].to_numpy()
     bg = result.bgnbd
-    scored = keys.with_columns(
-        pl.Series("p_alive", models.p_alive(x, t_x, T, bg)),
-        pl.Series("expected_purchases", models.conditional_expected_purchases(horizon, x, t_x, T, bg)),
-        pl.Series("_discounted", models.discounted_expected_purchases(
-            x, t_x, T, bg, horizon=horizon, discount_rate=discount_rate)),
+    keys = keys.with_columns(
+        pl.Series("_alive_purchases", models.alive_expected_purchases(horizon, kx, kT, bg)),
+        pl.Series("_alive_discounted", models.alive_discounted_purchases(
+            kx, kT, bg, horizon=horizon, discount_rate=discount_rate)),
     )
-    out = summary.join(scored, on=["frequency", "recency", "T"], how="left", maintain_order="left")
+    x = summary["frequency"].to_numpy().astype(np.float64)
+    alive = models.p_alive(x, summary["recency"].to_numpy(), summary["T"].to_numpy(), bg)
+    out = (
+        summary.with_columns(pl.Series("p_alive", alive))
+        .join(keys, on=["frequency", "T"], how="left", maintain_order="left")
+        .with_columns(
+            (pl.col("p_alive") * pl.col("_alive_purchases")).alias("expected_purchases"),
+            (pl.col("p_alive") * pl.col("_alive_discounted")).alias("_discounted"),
+        )
+        .drop("_alive_purchases", "_alive_discounted")
+    )
     value = models.expected_average_value(
         out["frequency"].to_numpy().astype(np.float64), out["monetary_value"].to_numpy(), result.gamma_gamma
     )

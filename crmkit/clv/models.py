@@ -110,34 +110,50 @@ def bgnbd_log_likelihood(x, t_x, T, r, alpha, a, b) -> np.ndarray:
     return base + np.logaddexp(term1, term2)
 
 
-def _bgnbd_neg_ll_and_grad(logp, x, t_x, T, w, wsum):
-    r, alpha, a, b = np.exp(logp)
-    repeat = x > 0
-    log_aT = np.log(alpha + T)
-    log_at = np.log(alpha + t_x)
-    term1 = betaln(a, b + x) - (r + x) * log_aT
-    term2 = np.full_like(x, -np.inf)
-    xr = x[repeat]
-    term2[repeat] = betaln(a + 1, b + xr - 1) - (r + xr) * log_at[repeat]
-    lse = np.logaddexp(term1, term2)
-    ll = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b) + lse
-    w1 = np.exp(term1 - lse)  # share of the "still alive at T" term
-    w2 = 1.0 - w1
+def _bgnbd_objective(x, t_x, T, w):
+    """Mean negative log-likelihood and its gradient in log-parameters, for L-BFGS-B.
 
-    ab = digamma(a + b)
-    abx = digamma(a + b + x)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w1 * log_aT - w2 * log_at
-    d_alpha = r / alpha - w1 * (r + x) / (alpha + T) - w2 * (r + x) / (alpha + t_x)
-    # d/da and d/db of betaln(.,.) - betaln(a, b), per term
-    d_a1 = ab - abx
-    d_b1 = digamma(b + x) - abx - digamma(b) + ab
-    d_a2 = digamma(a + 1) - abx - digamma(a) + ab
-    d_b2 = np.zeros_like(x)
-    d_b2[repeat] = digamma(b + xr - 1) - abx[repeat] - digamma(b) + ab
-    d_a = w1 * d_a1 + w2 * d_a2
-    d_b = w1 * d_b1 + w2 * d_b2
-    grad = np.array([w @ d_r * r, w @ d_alpha * alpha, w @ d_a * a, w @ d_b * b])
-    return -(w @ ll) / wsum, -grad / wsum
+    Every special function depends on the customer only through the integer
+    frequency, so they are evaluated once per distinct frequency (a few hundred
+    at most) and gathered; per customer only logs and exps remain.
+    """
+    ux, inv = np.unique(x, return_inverse=True)
+    repeat_u = ux > 0
+    xr_u = np.where(repeat_u, ux, 1.0)
+    repeat = repeat_u[inv]
+    wsum = float(w.sum())
+
+    def f(logp):
+        r, alpha, a, b = np.exp(logp)
+        log_aT = np.log(alpha + T)
+        log_at = np.log(alpha + t_x)
+        # per distinct frequency
+        bl1 = betaln(a, b + ux)
+        bl2 = np.where(repeat_u, betaln(a + 1, b + xr_u - 1), -np.inf)
+        lg = gammaln(r + ux) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+        ab = digamma(a + b)
+        abx = digamma(a + b + ux)
+        d_r_u = digamma(r + ux) - digamma(r) + np.log(alpha)
+        d_a1_u = ab - abx
+        d_b1_u = digamma(b + ux) - abx - digamma(b) + ab
+        d_a2_u = digamma(a + 1) - abx - digamma(a) + ab
+        d_b2_u = np.where(repeat_u, digamma(b + xr_u - 1) - abx - digamma(b) + ab, 0.0)
+        # per customer
+        rx = r + x
+        term1 = bl1[inv] - rx * log_aT
+        term2 = np.where(repeat, bl2[inv] - rx * log_at, -np.inf)
+        lse = np.logaddexp(term1, term2)
+        ll = lg[inv] + lse
+        w1 = np.exp(term1 - lse)  # share of the "still alive at T" term
+        w2 = 1.0 - w1
+        d_r = d_r_u[inv] - w1 * log_aT - w2 * log_at
+        d_alpha = r / alpha - rx * (w1 / (alpha + T) + w2 / (alpha + t_x))
+        d_a = w1 * d_a1_u[inv] + w2 * d_a2_u[inv]
+        d_b = w1 * d_b1_u[inv] + w2 * d_b2_u[inv]
+        grad = np.array([w @ d_r * r, w @ d_alpha * alpha, w @ d_a * a, w @ d_b * b])
+        return -(w @ ll) / wsum, -grad / wsum
+
+    return f
 
 
 def _check_fit_inputs(name: str, arrays: list[np.ndarray], w: np.ndarray) -> None:
@@ -156,12 +172,12 @@ def _projected_gradient(res) -> float:
     return float(np.abs(g).max())
 
 
-def _minimise(fun, x0, args, name: str):
+def _minimise(fun, x0, name: str):
     bounds = [_LOG_BOUNDS] * len(x0)
     start = np.asarray(x0, dtype=np.float64)
     for _attempt in range(3):
         with np.errstate(all="ignore"):
-            res = minimize(fun, start, args=args, jac=True, method="L-BFGS-B", bounds=bounds,
+            res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
                            options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-9})
         if not np.all(np.isfinite(res.x)) or not np.isfinite(res.fun):
             break
@@ -218,7 +234,7 @@ def fit_bgnbd(x, t_x, T, *, weights=None, initial: dict | None = None) -> BGNBDP
         rate = float(w @ (x / np.maximum(T, 1e-9))) / wsum
         alpha0 = 1.0 / max(rate, 1e-6)
         x0 = np.log([1.0, alpha0, 1.0, 1.0])
-    res, warnings = _minimise(_bgnbd_neg_ll_and_grad, x0, (x, t_x, T, w, wsum), "BG/NBD")
+    res, warnings = _minimise(_bgnbd_objective(x, t_x, T, w), x0, "BG/NBD")
     r, alpha, a, b = (float(v) for v in np.exp(res.x))
     return BGNBDParams(r, alpha, a, b, log_likelihood=float(-res.fun * wsum), n=int(round(wsum)),
                        warnings=warnings)
@@ -299,34 +315,45 @@ def _alive_expectation_by_quadrature(t, x, T, params: BGNBDParams, nodes: int = 
     return out
 
 
+def alive_expected_purchases(t, x, T, params: BGNBDParams) -> np.ndarray:
+    """E[Y(t) | alive at T, x, T]: eq. 10 without the P(alive) factor.
+
+    ``(a+b+x-1)/(a-1) * [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))]``
+
+    It does not depend on the recency, so callers can evaluate it once per
+    distinct (frequency, T). Numerically safe: ``hyp2f1`` is evaluated through
+    Euler's transformation, and any value that comes out non-finite or outside
+    ``0 <= E <= t (r+x)/(alpha+T)`` (it does for a, b in the thousands and more,
+    e.g. a fit to very regular buyers) is recomputed by quadrature over the
+    dropout probability.
+    """
+    x, T = _arrays(x, T)
+    t = np.asarray(t, dtype=np.float64)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    a_safe = a if abs(a - 1.0) > 1e-9 else 1.0 + 1e-9  # removable singularity at a = 1
+    with np.errstate(all="ignore"):
+        lead = (a_safe + b + x - 1) / (a_safe - 1)
+        value = lead * _bracket(r, alpha, a_safe, b, x, T, t)
+        upper = t * (r + x) / (alpha + T)  # E[lambda | alive] * t bounds it
+    value, upper = np.broadcast_arrays(value, upper)
+    value = np.array(value)
+    bad = ~np.isfinite(value) | (value < -1e-12) | (value > upper * (1 + 1e-9) + 1e-12)
+    if bad.any():
+        tb, xb, Tb = (np.broadcast_to(v, value.shape)[bad] for v in (t, x, T))
+        value[bad] = _alive_expectation_by_quadrature(tb, xb, Tb, params)
+    return np.where(t == 0, 0.0, np.clip(value, 0.0, None))
+
+
 def conditional_expected_purchases(t, x, t_x, T, params: BGNBDParams) -> np.ndarray:
     """E[Y(t) | x, t_x, T]: expected purchases in the next ``t`` time units, FHL eq. 10.
 
     ``(a+b+x-1)/(a-1) * [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))]
       / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))``
 
-    ``t`` may be a scalar or broadcast against the customer arrays. Numerically
-    safe: ``hyp2f1`` is evaluated through Euler's transformation, and any value
-    that comes out non-finite or outside the bounds ``0 <= E <= P(alive) t (r+x)/(alpha+T)``
-    (it does for a, b in the thousands and more, e.g. a fit to very regular
-    buyers) is recomputed by quadrature over the dropout probability.
+    i.e. ``P(alive) * alive_expected_purchases``. ``t`` may be a scalar or
+    broadcast against the customer arrays.
     """
-    x, t_x, T = _arrays(x, t_x, T)
-    t = np.asarray(t, dtype=np.float64)
-    r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    alive = p_alive(x, t_x, T, params)
-    a_safe = a if abs(a - 1.0) > 1e-9 else 1.0 + 1e-9  # removable singularity at a = 1
-    with np.errstate(all="ignore"):
-        lead = (a_safe + b + x - 1) / (a_safe - 1)
-        value = lead * _bracket(r, alpha, a_safe, b, x, T, t) * alive
-        upper = alive * t * (r + x) / (alpha + T)  # E[lambda | alive] * t bounds it
-    value, upper = np.broadcast_arrays(value, upper)
-    value = np.array(value)
-    bad = ~np.isfinite(value) | (value < -1e-12) | (value > upper * (1 + 1e-9) + 1e-12)
-    if bad.any():
-        tb, xb, Tb, ab = (np.broadcast_to(v, value.shape)[bad] for v in (t, x, T, alive))
-        value[bad] = ab * _alive_expectation_by_quadrature(tb, xb, Tb, params)
-    return np.where(t == 0, 0.0, np.clip(value, 0.0, None))
+    return p_alive(x, t_x, T, params) * alive_expected_purchases(t, x, T, params)
 
 
 def unconditional_expected_purchases(t, params: BGNBDParams) -> np.ndarray:
@@ -356,20 +383,30 @@ def gamma_gamma_log_likelihood(x, m, p, q, gamma) -> np.ndarray:
             + (p * x - 1) * np.log(mx) + np.log(x) - (p * x + q) * np.log(gamma + mx))
 
 
-def _gg_neg_ll_and_grad(logp, x, m, w, wsum):
-    p, q, gamma = np.exp(logp)
+def _gg_objective(x, m, w):
+    """Mean negative log-likelihood and gradient in log-parameters (special functions per distinct x)."""
+    ux, inv = np.unique(x, return_inverse=True)
     mx = m * x
     log_mx = np.log(mx)
-    log_gmx = np.log(gamma + mx)
-    px = p * x
-    psi_pxq = digamma(px + q)
-    ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma)
-          + (px - 1) * log_mx + np.log(x) - (px + q) * log_gmx)
-    d_p = x * (psi_pxq - digamma(px) + log_mx - log_gmx)
-    d_q = psi_pxq - digamma(q) + np.log(gamma) - log_gmx
-    d_g = q / gamma - (px + q) / (gamma + mx)
-    grad = np.array([w @ d_p * p, w @ d_q * q, w @ d_g * gamma])
-    return -(w @ ll) / wsum, -grad / wsum
+    log_x = np.log(x)
+    wsum = float(w.sum())
+
+    def f(logp):
+        p, q, gamma = np.exp(logp)
+        pux = p * ux
+        psi_pxq_u = digamma(pux + q)
+        lg_u = gammaln(pux + q) - gammaln(pux) - gammaln(q)
+        dp_u = psi_pxq_u - digamma(pux)
+        log_gmx = np.log(gamma + mx)
+        px = p * x
+        ll = lg_u[inv] + q * np.log(gamma) + (px - 1) * log_mx + log_x - (px + q) * log_gmx
+        d_p = x * (dp_u[inv] + log_mx - log_gmx)
+        d_q = psi_pxq_u[inv] - digamma(q) + np.log(gamma) - log_gmx
+        d_g = q / gamma - (px + q) / (gamma + mx)
+        grad = np.array([w @ d_p * p, w @ d_q * q, w @ d_g * gamma])
+        return -(w @ ll) / wsum, -grad / wsum
+
+    return f
 
 
 def fit_gamma_gamma(x, m, *, weights=None) -> GammaGammaParams:
@@ -396,7 +433,7 @@ def fit_gamma_gamma(x, m, *, weights=None) -> GammaGammaParams:
     # start at p = 1, q = 2 and gamma matching the mean spend, since E(M) = p gamma / (q - 1)
     mean_m = float(w @ m) / wsum
     x0 = np.log([1.0, 2.0, mean_m])
-    res, warnings = _minimise(_gg_neg_ll_and_grad, x0, (x, m, w, wsum), "Gamma-Gamma")
+    res, warnings = _minimise(_gg_objective(x, m, w), x0, "Gamma-Gamma")
     p, q, gamma = (float(v) for v in np.exp(res.x))
     if q <= 1:
         warnings += ("Gamma-Gamma: q <= 1, the population mean spend is not finite; "
@@ -423,6 +460,26 @@ def expected_average_value(x, m, params: GammaGammaParams) -> np.ndarray:
 # ------------------------------------------------------------------------------ CLV
 
 
+def alive_discounted_purchases(x, T, params: BGNBDParams, *, horizon: float,
+                               discount_rate: float = 0.0) -> np.ndarray:
+    """`discounted_expected_purchases` without the P(alive) factor (per distinct x, T)."""
+    x, T = _arrays(x, T)
+    if horizon <= 0:
+        return np.zeros(np.broadcast(x, T).shape)
+    if discount_rate == 0:
+        return alive_expected_purchases(horizon, x, T, params)
+    k = np.arange(1, int(np.ceil(horizon)) + 1, dtype=np.float64)
+    ends = np.minimum(k, horizon)
+    total = np.zeros(np.broadcast(x, T).shape)
+    previous = np.zeros_like(total)
+    # period by period keeps memory at O(customers) rather than O(customers x periods)
+    for end, factor in zip(ends, (1.0 + discount_rate) ** -k, strict=True):
+        current = alive_expected_purchases(end, x, T, params)
+        total += (current - previous) * factor
+        previous = current
+    return total
+
+
 def discounted_expected_purchases(x, t_x, T, params: BGNBDParams, *, horizon: float,
                                   discount_rate: float = 0.0) -> np.ndarray:
     """Expected purchases over ``horizon`` time units, each discounted to today.
@@ -431,18 +488,5 @@ def discounted_expected_purchases(x, t_x, T, params: BGNBDParams, *, horizon: fl
     the purchases expected in period ``k`` (one time unit) are valued at the end
     of that period. With ``d = 0`` this is simply ``E[Y(H)]``.
     """
-    x, t_x, T = _arrays(x, t_x, T)
-    if horizon <= 0:
-        return np.zeros_like(x)
-    if discount_rate == 0:
-        return conditional_expected_purchases(horizon, x, t_x, T, params)
-    k = np.arange(1, int(np.ceil(horizon)) + 1, dtype=np.float64)
-    ends = np.minimum(k, horizon)
-    total = np.zeros_like(x)
-    previous = np.zeros_like(x)
-    # period by period keeps memory at O(customers) rather than O(customers x periods)
-    for end, factor in zip(ends, (1.0 + discount_rate) ** -k, strict=True):
-        current = conditional_expected_purchases(end, x, t_x, T, params)
-        total += (current - previous) * factor
-        previous = current
-    return total
+    return p_alive(x, t_x, T, params) * alive_discounted_purchases(
+        x, T, params, horizon=horizon, discount_rate=discount_rate)

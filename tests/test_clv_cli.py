@@ -1,0 +1,176 @@
+"""crmkit clv through the real CLI (CliRunner)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crmkit.cli import app
+
+CDNOW = str(Path(__file__).parent / "data" / "cdnow_sample.csv")
+COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value", "p_alive",
+           "expected_purchases", "expected_avg_value", "clv"]
+
+
+def run(*args, cwd: Path | None = None, env: dict | None = None):
+    runner = CliRunner()
+    if cwd is None:
+        return runner.invoke(app, list(args), env=env)
+    import os
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return runner.invoke(app, list(args), env=env)
+    finally:
+        os.chdir(old)
+
+
+def rows(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.fixture(scope="module")
+def cdnow_scores():
+    result = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_params_json_reproduces_published_estimates():
+    result = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--params")
+    assert result.exit_code == 0, result.output
+    params = json.loads(result.stdout)
+    assert set(params["bgnbd"]) == {"r", "alpha", "a", "b"}
+    assert set(params["gamma_gamma"]) == {"p", "q", "gamma"}
+    published = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    for key, value in published.items():
+        assert params["bgnbd"][key] == pytest.approx(value, rel=0.01)
+    assert params["gamma_gamma"]["p"] == pytest.approx(6.25, rel=0.01)
+    assert params["bgnbd_log_likelihood"] == pytest.approx(-9582.43, abs=0.01)
+    assert params["customers"] == 2357
+
+
+def test_per_customer_columns(cdnow_scores):
+    assert cdnow_scores.stdout.splitlines()[0] == ",".join(COLUMNS)
+    table = rows(cdnow_scores.stdout)
+    assert len(table) == 2357
+    one_timer = next(r for r in table if r["frequency"] == "0")
+    assert float(one_timer["p_alive"]) == 1.0
+    assert float(one_timer["monetary_value"]) == 0.0
+    # money columns are rounded to cents
+    assert all(len(r["clv"].split(".")[-1]) <= 2 for r in table)
+
+
+def test_calibration_holdout_output():
+    result = run("clv", "--transactions", CDNOW, "--calibration-end", "1997-09-30",
+                 "--as-of", "1998-06-30", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    table = rows(result.stdout)
+    assert list(table[0]) == ["customer_id", "frequency", "recency", "T", "p_alive",
+                              "predicted_purchases", "actual_purchases", "error"]
+    assert len(table) == 2357
+    assert sum(int(r["actual_purchases"]) for r in table) == 1882  # published holdout total
+    assert "holdout 1997-09-30 .. 1998-06-30 (39 weeks), 2,357 customers: actual 1,882" in result.stderr
+    assert "MAE" in result.stderr and "RMSE" in result.stderr
+
+
+def test_calibration_by_frequency():
+    result = run("clv", "--transactions", CDNOW, "--calibration-end", "1997-09-30",
+                 "--as-of", "1998-06-30", "--by-frequency", "--format", "json")
+    assert result.exit_code == 0, result.output
+    buckets = json.loads(result.stdout)
+    assert [b["frequency_bucket"] for b in buckets] == ["0", "1", "2", "3", "4", "5", "6", "7+"]
+    assert sum(b["customers"] for b in buckets) == 2357
+    assert buckets[0]["customers"] == 2357 - 946
+
+
+def write_customers(path: Path) -> None:
+    ids = range(1, 2358)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["customer_id", "region", "owner"])
+        for i in ids:
+            w.writerow([i, "华东" if i % 2 else "华北", f"rep{i % 3}"])
+
+
+def test_forecast_by_attribute_reconciles(tmp_path, cdnow_scores):
+    customers = tmp_path / "customers.csv"
+    write_customers(customers)
+    total = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--forecast", "--format", "json")
+    assert total.exit_code == 0, total.output
+    [overall] = json.loads(total.stdout)
+    by = run("clv", "--transactions", CDNOW, "--customers", str(customers), "--as-of", "1997-09-30",
+             "--by", "region", "--format", "json")
+    assert by.exit_code == 0, by.output
+    groups = json.loads(by.stdout)
+    assert {g["region"] for g in groups} == {"华东", "华北"}
+    assert sum(g["customers"] for g in groups) == overall["customers"] == 2357
+    assert round(sum(g["expected_revenue"] for g in groups), 2) == overall["expected_revenue"]
+    assert sum(g["expected_orders"] for g in groups) == pytest.approx(overall["expected_orders"], rel=1e-12)
+    # expected orders = sum of the per-customer expected purchases (52 weeks by default)
+    per_customer = sum(float(r["expected_purchases"]) for r in rows(cdnow_scores.stdout))
+    assert overall["expected_orders"] == pytest.approx(per_customer, rel=1e-9)
+    assert "total: 2,357 customers" in by.stderr
+
+
+def test_unknown_by_attribute_suggests(tmp_path):
+    customers = tmp_path / "customers.csv"
+    write_customers(customers)
+    result = run("clv", "--transactions", CDNOW, "--customers", str(customers), "--as-of", "1997-09-30",
+                 "--by", "regoin")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == 'Error: --by regoin: no such customer attribute. did you mean "region"?'
+
+
+def test_too_little_data_is_one_line_error(tmp_path):
+    tx = tmp_path / "tx.csv"
+    tx.write_text("transaction_id,customer_id,date,amount\n"
+                  "t1,a,2024-01-01,10\nt2,a,2024-02-01,12\nt3,b,2024-01-05,8\n", encoding="utf-8")
+    result = run("clv", "--transactions", str(tx), "--as-of", "2024-03-01")
+    assert result.exit_code == 3
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["Error: BG/NBD needs at least 10 customers with a repeat purchase, found 1. "
+                     "use more transaction history (a later --as-of or --calibration-end)"]
+
+
+def test_config_defaults_and_flags(tmp_path, cdnow_scores):
+    (tmp_path / "crmkit.yaml").write_text("clv:\n  margin: 0.5\n  horizon: 26\n", encoding="utf-8")
+    half = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--format", "csv", cwd=tmp_path)
+    assert half.exit_code == 0, half.output
+    flags = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--format", "csv",
+                "--margin", "0.5", "--horizon", "26")
+    assert half.stdout == flags.stdout
+    base = {r["customer_id"]: r for r in rows(cdnow_scores.stdout)}
+    for r in rows(half.stdout)[:50]:
+        b = base[r["customer_id"]]
+        assert float(r["expected_purchases"]) < float(b["expected_purchases"])  # 26 < 52 weeks
+        # clv = margin * E(M) * E[Y(26)]
+        purchases = float(r["expected_purchases"])
+        # both money columns are rounded to cents: allow half a cent on each
+        assert float(r["clv"]) == pytest.approx(0.5 * float(r["expected_avg_value"]) * purchases,
+                                                abs=0.005 + 0.5 * 0.005 * purchases + 1e-9)
+
+
+def test_bad_time_unit_and_mode_combination():
+    result = run("clv", "--transactions", CDNOW, "--time-unit", "month")
+    assert result.exit_code == 2
+    assert "unknown time unit 'month'" in result.stderr
+    result = run("clv", "--transactions", CDNOW, "--params", "--forecast")
+    assert result.exit_code == 2
+    assert "--params and --forecast cannot be combined" in result.stderr
+
+
+def test_time_unit_day(cdnow_scores):
+    result = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--time-unit", "day", "--params")
+    assert result.exit_code == 0, result.output
+    params = json.loads(result.stdout)
+    # alpha is a time scale: days = weeks * 7; r, a, b are unit-free
+    assert params["bgnbd"]["alpha"] == pytest.approx(4.414 * 7, rel=0.01)
+    assert params["bgnbd"]["r"] == pytest.approx(0.243, rel=0.01)
+    assert params["time_unit"] == "day"
