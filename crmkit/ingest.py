@@ -84,6 +84,39 @@ def date_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
     return pl.coalesce(iso, iso_compact).str.to_date("%Y-%m-%d", strict=False)
 
 
+_DATETIME_RE = (
+    r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?"
+    r"(?:(?:\s+|T)(\d{1,2})[:：时点](\d{1,2})(?:[:：分](\d{1,2})(?:\.\d+)?秒?)?分?)?"
+    r"(?:Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def datetime_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
+    """Parse timestamps (``pl.Datetime("us")``); null where the text is not one.
+
+    Recognised without a format: ``2024-01-05 13:45:00``, ``2024/1/5 13:45``,
+    ``2024年1月5日 13:45``, ``2024年1月5日 13时45分``, ISO ``2024-01-05T13:45:00``
+    (fractions of a second and a ``Z``/``+08:00`` suffix are dropped: times are
+    read as the wall-clock time written), and a bare date (midnight).
+    ``date_format`` (``--date-format``) wins when given; a format without a time
+    part reads dates at midnight.
+    """
+    s = raw.str.strip_chars()
+    if date_format:
+        if any(t in date_format for t in ("%H", "%I", "%M", "%S", "%T", "%R")):
+            return s.str.to_datetime(date_format, time_unit="us", strict=False)
+        return s.str.to_date(date_format, strict=False).cast(pl.Datetime("us"))
+    p = s.str.extract_groups(_DATETIME_RE)
+    f = p.struct.field
+    text = pl.format(
+        "{}-{}-{} {}:{}:{}", f("1"), f("2"), f("3"),
+        f("4").fill_null("0"), f("5").fill_null("0"), f("6").fill_null("0"),
+    )
+    return pl.when(f("1").is_not_null()).then(text).otherwise(None).str.to_datetime(
+        "%Y-%m-%d %H:%M:%S", time_unit="us", strict=False
+    )
+
+
 def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
     """Parse amounts: ``1,234.50``, ``¥1,234.50``, ``-12``, ``(12.00)`` (= -12.00).
 
@@ -497,6 +530,10 @@ def read_source(
             value = date_expr(raw, date_format)
             hint = " (use --date-format, e.g. %d/%m/%Y)" if date_format is None else f" (expected {date_format})"
             checks.append((text.is_not_null() & value.is_null(), src_header, pl.lit("unparseable date" + hint)))
+        elif col.kind == "datetime":
+            value = datetime_expr(raw, date_format)
+            hint = " (e.g. 2024-01-05 13:45:00; or use --date-format)" if date_format is None else f" (expected {date_format})"
+            checks.append((text.is_not_null() & value.is_null(), src_header, pl.lit("unparseable date-time" + hint)))
         elif col.kind in ("money", "number"):
             value = money_expr(raw, decimal_comma=decimal_comma)
             what = "amount" if col.kind == "money" else "number"
@@ -580,5 +617,5 @@ def read_csv_text(text: str, schema: TableSchema, tmp_dir: Path, **kw) -> Parsed
 
 __all__ = [
     "Parsed", "SourceInfo", "read_source", "inspect_source", "rejects_frame", "valid_frame",
-    "cleanup", "date_expr", "money_expr", "detect_encoding", "detect_separator",
+    "cleanup", "date_expr", "datetime_expr", "money_expr", "detect_encoding", "detect_separator",
 ]

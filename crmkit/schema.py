@@ -33,6 +33,7 @@ class TableSchema:
     keep_extra: bool = False  # keep unrecognised columns as attributes
     mode: str = "append"  # append (skip known keys) | upsert (replace rows by key)
     derived: dict = field(default_factory=dict)
+    prepare: str | None = None  # "module:function" run by import_file on the parsed rows (e.g. feedback scale)
 
     @property
     def names(self) -> list[str]:
@@ -103,7 +104,41 @@ TRANSACTIONS = TableSchema(
     derived={"amount": ("unit_price", "quantity")},
 )
 
-TABLES: dict[str, TableSchema] = {"customers": CUSTOMERS, "transactions": TRANSACTIONS}
+FEEDBACK = TableSchema(
+    name="feedback",
+    key="feedback_id",  # usually not in the file: "<sha256 prefix>:<line>" as for transactions
+    mode="append",
+    prepare="crmkit.service:prepare_feedback",  # score scale (CSAT/NPS) declared or detected, never mixed
+    columns=(
+        Column("feedback_id", pl.String, False, ("feedback_id", "response_id", "survey_id", "answer_id", "反馈编号", "问卷编号", "评价编号"), "id"),
+        Column("customer_id", pl.String, True, CUSTOMER_ID_ALIASES, "id"),
+        Column("date", pl.Date, True, ("date", "response_date", "survey_date", "submitted_at", "answered_at", "feedback_date", "反馈日期", "评价日期", "提交日期", "提交时间", "日期"), "date"),
+        Column("score", pl.Float64, True, ("score", "rating", "csat", "nps", "satisfaction", "评分", "分数", "打分", "满意度", "推荐度", "推荐分"), "number"),
+        Column("channel", pl.String, False, ("channel", "source", "survey_channel", "渠道", "来源", "回访方式"), "text"),
+        Column("comment", pl.String, False, ("comment", "comments", "feedback", "remark", "text", "评论", "评价", "意见", "反馈内容", "备注"), "text"),
+        Column("scale", pl.String, False, ("scale", "score_scale", "survey_type", "量表", "评分类型", "问卷类型"), "text"),
+    ),
+)
+
+TICKETS = TableSchema(
+    name="tickets",
+    key="ticket_id",
+    mode="upsert",  # a ticket exported again (new status, resolved_at) replaces the stored one
+    prepare="crmkit.service:prepare_tickets",  # resolved_at >= opened_at; remembers reopened tickets
+    columns=(
+        Column("ticket_id", pl.String, True, ("ticket_id", "ticket", "ticket_no", "ticket_number", "case_id", "case_number", "issue_id", "工单号", "工单编号", "工单id", "工单ID", "服务单号"), "id"),
+        Column("customer_id", pl.String, True, CUSTOMER_ID_ALIASES, "id"),
+        Column("opened_at", pl.Datetime("us"), True, ("opened_at", "opened", "open_time", "created_at", "created", "create_time", "创建时间", "开单时间", "受理时间", "提交时间"), "datetime"),
+        Column("resolved_at", pl.Datetime("us"), False, ("resolved_at", "resolved", "resolve_time", "solved_at", "closed_at", "close_time", "解决时间", "关闭时间", "完成时间", "结案时间"), "datetime"),
+        Column("status", pl.String, True, ("status", "state", "ticket_status", "状态", "工单状态", "处理状态"), "text"),
+        Column("category", pl.String, False, ("category", "type", "ticket_type", "issue_type", "类别", "分类", "问题类型", "工单类型"), "text"),
+        Column("owner", pl.String, False, ("owner", "agent", "assignee", "handler", "support_agent", "负责人", "处理人", "受理人", "客服"), "text"),
+    ),
+)
+
+TABLES: dict[str, TableSchema] = {
+    "customers": CUSTOMERS, "transactions": TRANSACTIONS, "feedback": FEEDBACK, "tickets": TICKETS,
+}
 
 
 def register_table(schema: TableSchema) -> None:

@@ -101,11 +101,15 @@ def load_tables(
     mapping: dict[str, str] | None = None,
     warn: Warn | None = None,
     require_transactions: bool = True,
+    feedback: str | os.PathLike | None = None,
+    tickets: str | os.PathLike | None = None,
 ) -> dict[str, pl.LazyFrame]:
-    """Canonical ``customers`` and ``transactions`` LazyFrames.
+    """Canonical ``customers``, ``transactions``, ``feedback`` and ``tickets`` LazyFrames.
 
     Files given directly win over the store; with ``--transactions`` alone the
     customers table is empty (customers are then those seen in transactions).
+    ``feedback``/``tickets`` are empty frames unless the store has them or their
+    files are given.
     """
     config = config or Config()
     if customers is not None or transactions is not None:
@@ -121,10 +125,17 @@ def load_tables(
             names = set(TABLES[table].names)
             table_map = {**config.columns(table), **{k: v for k, v in (mapping or {}).items() if k in names}}
             out[table] = read_table_file(path, table, mapping=table_map, warn=warn)
+        for table, path in (("feedback", feedback), ("tickets", tickets)):
+            out[table] = empty_table(table) if path is None else read_table_file(
+                path, table, mapping=config.columns(table), warn=warn)
         return out
     st = Store(store if store is not None else config.store)
     txns = st.require("transactions") if require_transactions else st.scan("transactions")
-    return {"customers": st.scan("customers"), "transactions": txns}
+    out = {"customers": st.scan("customers"), "transactions": txns}
+    for table, path in (("feedback", feedback), ("tickets", tickets)):
+        out[table] = st.scan(table) if path is None else read_table_file(
+            path, table, mapping=config.columns(table), warn=warn)
+    return out
 
 
 def parse_mapping(pairs: list[str] | None) -> dict[str, str]:

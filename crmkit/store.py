@@ -99,6 +99,7 @@ class ImportResult:
     updated: int = 0  # customers replaced by a newer row (upsert)
     orphans: int = 0  # transactions whose customer is not in the customers table
     ignored_columns: list[str] = field(default_factory=list)
+    details: dict = field(default_factory=dict)  # table-specific facts, e.g. feedback {"scale": "csat"}
     rejects_file: str | None = None
     mode: str = "append"
     started_at: str = ""
@@ -296,11 +297,13 @@ def import_file(
     max_reject_rate: float | None = None,
     wait: float = 60.0,
     progress: Progress | None = None,
+    options: dict | None = None,
 ) -> ImportResult:
     """Import one CSV file into ``table`` of ``store``; see the module docstring.
 
     Raises ``ThresholdError`` *after* committing the good rows when more than
-    ``max_reject_rate`` of the rows were rejected.
+    ``max_reject_rate`` of the rows were rejected. ``options`` go to the table's
+    ``prepare`` hook (``TableSchema.prepare``), e.g. ``{"scale": "nps"}`` for feedback.
     """
     schema = TABLES[table]
     say = progress or (lambda _msg: None)
@@ -330,6 +333,8 @@ def import_file(
                 ignored_columns=list(parsed.info.ignored),
                 mode="replace" if replace else schema.mode, started_at=started_at,
             )
+            if schema.prepare:
+                parsed = _prepare_hook(schema.prepare)(store, parsed, result, replace=replace, **(options or {}))
             say("checking and writing rows")
             try:
                 if schema.mode == "upsert":
@@ -357,6 +362,14 @@ def import_file(
         exc.result = result
         raise exc
     return result
+
+
+def _prepare_hook(spec: str):
+    """``"module:function"`` -> the function (imported lazily: table modules import this one)."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _write_rejects(store: Store, table: str, rejects: pl.DataFrame, result: ImportResult) -> None:

@@ -32,7 +32,7 @@ FileArg = Annotated[Path, typer.Argument(help="CSV file to import.", show_defaul
 def _run(
     ctx: typer.Context, table: str, file: Path, store: Path | None, mapping: list[str] | None,
     encoding: str | None, sep: str | None, date_format: str | None, decimal_comma: bool,
-    replace: bool, max_reject_rate: float | None, wait: float, quiet: bool,
+    replace: bool, max_reject_rate: float | None, wait: float, quiet: bool, table_options: dict | None = None,
 ) -> None:
     from crmkit.errors import ThresholdError
     from crmkit.sources import parse_mapping
@@ -60,6 +60,7 @@ def _run(
             date_format=date_format or section.get("date_format"),
             decimal_comma=decimal_comma or bool(section.get("decimal_comma", False)),
             replace=replace, max_reject_rate=max_reject_rate, wait=wait, progress=progress,
+            options=table_options,
         )
     except ThresholdError as exc:
         if status is not None:
@@ -84,11 +85,13 @@ def print_summary(result) -> None:
         f"  rejected         {r.rejected:>12,}" + ("  [red]see rejects file[/red]" if r.rejected else ""),
         f"  duplicates       {r.duplicates:>12,}  (same key again in the file)",
     ]
-    if r.table == "customers":
-        lines.append(f"  updated          {r.updated:>12,}  (existing customers replaced)")
+    if TABLES[r.table].mode == "upsert":
+        lines.append(f"  updated          {r.updated:>12,}  (existing {r.table} replaced)")
     else:
         lines.append(f"  already stored   {r.already_stored:>12,}  (skipped)")
         lines.append(f"  orphans          {r.orphans:>12,}  (customer not in the customers table)")
+    for key, value in getattr(r, "details", {}).items():
+        lines.append(f"  {key.replace('_', ' '):<17}{value:>12}")
     if r.ignored_columns:
         lines.append("  not imported     " + ", ".join(r.ignored_columns) + "  (no such column; --map to use one)")
     if r.rejects_file:
@@ -105,6 +108,7 @@ def register(app: typer.Typer) -> None:
     for table, blurb in (
         ("customers", "Upsert customers by customer_id (a newer row replaces the stored one)."),
         ("transactions", "Append transactions, skipping transaction_ids already stored."),
+        ("tickets", "Upsert support tickets by ticket_id (a newer export updates status and resolved_at)."),
     ):
         def command(
             ctx: typer.Context,
@@ -127,4 +131,7 @@ def register(app: typer.Typer) -> None:
         canon = ", ".join(c.name + ("*" if c.required else "") for c in TABLES[table].columns)
         import_app.command(name=table, help=f"{blurb} Columns (* required): {canon}.")(command)
 
+    from crmkit.cli.service import register_import
+
+    register_import(import_app)  # import feedback: the same options plus --scale
     app.add_typer(import_app, name="import")

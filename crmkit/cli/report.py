@@ -53,6 +53,7 @@ class Inputs:
             mapping=parse_mapping(mapping),
             warn=lambda msg: err_console.print(f"[yellow]warning:[/yellow] {msg}"),
         )
+        self.tables = tables  # feedback and tickets too (crmkit report service)
         self.customers: pl.LazyFrame = tables["customers"]
         self.transactions: pl.LazyFrame = tables["transactions"]
         self.as_of = resolve_as_of(self.transactions, as_of)
@@ -315,4 +316,7 @@ def register(app: typer.Typer) -> None:
     group.command("owners")(owners)
     group.command("actions")(actions)
     group.command("weekly")(weekly)
+    from crmkit.cli.service import report_service
+
+    group.command("service")(report_service)
     app.add_typer(group, name="report")
