@@ -101,8 +101,13 @@ def build_features(
     as_of: date | None = None,
     extra: set[str] | None = None,
     clv_options: dict | None = None,
+    feedback: pl.LazyFrame | None = None,
+    tickets: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """One row per customer as of ``as_of`` (default: the latest transaction date).
+
+    ``extra`` may also name service columns (``crmkit.service.SERVICE_COLUMNS``:
+    ``nps_class``, ``open_tickets``, ...), computed from ``feedback`` and ``tickets``.
 
     ``customers`` may be None (customers seen in transactions only). Transactions
     after ``as_of`` are ignored. See the module docstring for each column.
@@ -110,9 +115,13 @@ def build_features(
     if as_of is None:
         as_of = latest_date(transactions) or date.today()
     extra = set(extra or ())
+    from crmkit.service import SERVICE_COLUMNS
+
+    service = extra & set(SERVICE_COLUMNS)
+    extra -= service
     unknown = extra - set(CLV_COLUMNS)
     if unknown:
-        raise ValueError(f"unknown extra feature(s): {sorted(unknown)}; valid: {sorted(CLV_COLUMNS)}")
+        raise ValueError(f"unknown extra feature(s): {sorted(unknown)}; valid: {sorted(CLV_COLUMNS) + sorted(SERVICE_COLUMNS)}")
 
     as_of_lit = pl.lit(as_of, dtype=pl.Date)
     tx = transactions.filter(pl.col("date") <= as_of_lit)
@@ -170,6 +179,13 @@ def build_features(
     if extra:
         lf = _join_clv(lf, transactions, as_of=as_of, extra=extra, options=clv_options or {})
         cols += [c for c in CLV_COLUMNS if c in extra]
+    if service:
+        from crmkit.service import service_features
+
+        svc = list(SERVICE_COLUMNS)  # one pass computes them all: keep them all for the output
+        sf = service_features(customers, transactions, feedback, tickets, as_of=as_of).select("customer_id", *svc)
+        lf = lf.join(sf, on="customer_id", how="left")
+        cols += svc
     return lf.select(cols)
 
 

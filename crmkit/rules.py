@@ -658,6 +658,9 @@ def known_columns(extra: tuple[str, ...] | list[str] = ()) -> dict:
     schema["signup_date"] = pl.Date()
     for c in CLV_COLUMNS:
         schema[c] = pl.Float64()
+    from crmkit.service import SERVICE_DTYPES
+
+    schema.update(SERVICE_DTYPES)
     for c in extra:
         schema.setdefault(c, pl.String())
     return schema

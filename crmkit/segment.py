@@ -49,6 +49,8 @@ def segment_customers(
     rules: list[RuleSet] | None = None,
     clv_options: dict | None = None,
     config=None,
+    feedback: pl.LazyFrame | None = None,
+    tickets: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """Features, scores and classifications for every customer as of ``as_of``.
 
@@ -60,8 +62,11 @@ def segment_customers(
     refs: set[str] = set()
     for rs in rulesets:
         refs |= rs.referenced_columns()
-    extra = refs & set(CLV_COLUMNS)
-    features = build_features(customers, transactions, as_of=as_of, extra=extra, clv_options=clv_options)
+    from crmkit.service import SERVICE_COLUMNS  # nps_class, open_tickets, ... from feedback and tickets
+
+    extra = refs & (set(CLV_COLUMNS) | set(SERVICE_COLUMNS))
+    features = build_features(customers, transactions, as_of=as_of, extra=extra, clv_options=clv_options,
+                              feedback=feedback, tickets=tickets)
     lf = apply_rules(features, rulesets)
     return order_columns(lf, rulesets).sort("customer_id", nulls_last=True)
 

@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
                 as_of_date = date.today()
                 err_console.print(f"no dated transactions; as of today, {as_of_date}", highlight=False)
         lf = segment_customers(tables["customers"], tables["transactions"], as_of=as_of_date, rules=rulesets,
-                               config=config)
+                               config=config, feedback=tables.get("feedback"), tickets=tables.get("tickets"))
         filtered = filter_segments(lf, rulesets, segments=segment or (), where=where)
         rule_names = ", ".join(rs.path.name for rs in rulesets)
         title = f"crmkit segment · as of {as_of_date} · rules: {rule_names}"
