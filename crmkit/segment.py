@@ -62,7 +62,8 @@ def segment_customers(
     refs: set[str] = set()
     for rs in rulesets:
         refs |= rs.referenced_columns()
-    from crmkit.service import SERVICE_COLUMNS  # nps_class, open_tickets, ... from feedback and tickets
+    # service columns (nps_class, open_tickets, ...) come from feedback and tickets
+    from crmkit.service import SERVICE_COLUMNS
 
     extra = refs & (set(CLV_COLUMNS) | set(SERVICE_COLUMNS))
     features = build_features(customers, transactions, as_of=as_of, extra=extra, clv_options=clv_options,

@@ -119,6 +119,16 @@ def show(
     emit(df, fmt=resolved, out=str(out) if out else None, title=title, sheet=sheet)
 
 
+def service_tables(inp: Inputs) -> dict:
+    """``feedback``/``tickets`` (and ``sla_hours``) when the store has any of them, else {}."""
+    from crmkit.service import has_rows, sla_hours_setting
+
+    fb, tk = inp.tables.get("feedback"), inp.tables.get("tickets")
+    if not (has_rows(fb) or has_rows(tk)):
+        return {}
+    return {"feedback": fb, "tickets": tk, "sla_hours": sla_hours_setting(inp.config)}
+
+
 # --------------------------------------------------------------------------- commands
 def kpi(
     ctx: typer.Context,
@@ -242,6 +252,7 @@ def owners(
     now = S.classify(inp.customers, inp.transactions, as_of=inp.period.end, rulesets=S.load(inp.rules, inp.config))
     df = O.owner_scorecard(
         now, inp.transactions, period=inp.period, owner=owner, targets=load_targets(inp.config),
+        **service_tables(inp),
         high_value=section.get("high_value", O.DEFAULT_HIGH_VALUE), at_risk=section.get("at_risk", O.DEFAULT_AT_RISK),
         config_file=str(inp.config.path) if inp.config.path else None,
     ).collect()
@@ -299,7 +310,9 @@ def weekly(
     inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules, default_period="week")
     source = str(transactions) if transactions is not None else str(options.store_dir(ctx, store))
     W.check_fresh(inp.transactions, period=inp.period, as_of=inp.as_of, stale_days=W.stale_days_setting(inp.config), source=source)
-    bundle = W.build(inp.customers, inp.transactions, as_of=inp.as_of, period=inp.period, config=inp.config, rules=inp.rules, cohort_kind=cohort)
+    svc = service_tables(inp)
+    bundle = W.build(inp.customers, inp.transactions, as_of=inp.as_of, period=inp.period, config=inp.config, rules=inp.rules, cohort_kind=cohort,
+                     feedback=svc.get("feedback"), tickets=svc.get("tickets"))
     final = W.write(bundle, out_dir)
     if not quiet:
         err_console.print(f"wrote {final}/ (report.html, report.xlsx, {len(bundle.frames)} CSV files, actions/) for {inp.title_period}")

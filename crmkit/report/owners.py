@@ -15,6 +15,10 @@ and at risk are SQL conditions over the segmentation columns, set in crmkit.yaml
 
 With per-owner targets (``targets:`` entries with ``owner:``), each targeted
 metric adds ``<metric>_target`` and ``<metric>_attainment_pct``.
+
+With ``feedback`` / ``tickets`` (when the store has them), the service metrics of
+the owner's customers this period are added: ``csat, nps, responses,
+tickets_opened, backlog, median_resolution_hours, sla_hit_rate`` (docs/service.md).
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ def owner_scorecard(
     at_risk: str = DEFAULT_AT_RISK,
     targets: Sequence[Target] = (),
     config_file: str | None = None,
+    feedback: pl.LazyFrame | None = None,
+    tickets: pl.LazyFrame | None = None,
+    sla_hours: float = 48.0,
 ) -> pl.LazyFrame:
     """``segmented``: :func:`crmkit.report.segments.classify` at ``period.end``
     (one row per customer, with the ``owner`` column)."""
@@ -102,6 +109,11 @@ def owner_scorecard(
         "at_risk_customers", "at_risk_share_pct",
     ]
     out = out.select(cols)
+    if feedback is not None or tickets is not None:
+        from crmkit.service import owner_service_columns
+
+        svc = owner_service_columns(segmented, feedback, tickets, period=period, owner=owner, sla_hours=sla_hours)
+        out = out.join(svc, on=owner, how="left", nulls_equal=True)
     tf = targets_frame(targets, period_kind=period.kind, period_label=period.label, by=[owner])
     if tf is not None:
         for metric in dict.fromkeys(tf["metric"]):

@@ -6,7 +6,8 @@ folder next to it, then renamed) with stable names:
 - ``report.html``: self-contained (inline CSS and SVG charts, no script, no URL)
 - ``report.xlsx``: one sheet per report
 - ``kpi.csv``, ``trend.csv``, ``segments.csv``, ``migration.csv``, ``cohorts.csv``,
-  ``owners.csv``, ``actions.csv``; ``actions/actions-<owner>.csv`` per owner
+  ``owners.csv``, ``actions.csv``; ``actions/actions-<owner>.csv`` per owner;
+  ``service.csv`` when the store has feedback or tickets (``crmkit report service``)
 
 Before writing anything it checks the data and stops with one line (exit 5)
 when there are no transactions, when no transaction falls inside the reporting
@@ -36,6 +37,7 @@ from crmkit.report import segments as seg_mod
 from crmkit.report.kpi import kpi_report, trend_table
 from crmkit.report.targets import load_targets
 
+SERVICE_HEADLINE = ("csat", "nps", "responses", "tickets_opened", "backlog", "median_resolution_hours", "sla_hit_rate")
 HEADLINE = (
     "revenue", "orders", "active_customers", "new_customers", "aov",
     "retention_rate", "churn_rate", "refund_rate",
@@ -105,6 +107,8 @@ def build(
     config,
     rules=None,
     cohort_kind: str | None = None,
+    feedback: pl.LazyFrame | None = None,
+    tickets: pl.LazyFrame | None = None,
 ) -> Bundle:
     """Every report of the bundle, collected, plus the HTML page."""
     section = config.section("report")
@@ -122,10 +126,18 @@ def build(
     b.frames["segments"] = seg_mod.segment_summary(now, before, tx, period=period, meta=meta).collect()
     b.frames["migration"] = seg_mod.migration(now, before, meta=meta).collect()
     b.frames["cohorts"] = cohorts_mod.cohort_table(tx, period=period, kind=kind, cohorts=12).collect()
+    service = feedback is not None or tickets is not None  # pass them only when the store has them
+    sla = None
+    if service:
+        from crmkit.service import service_report, sla_hours_setting
+
+        sla = sla_hours_setting(config)
+        b.frames["service"] = service_report(customers, tx, feedback, tickets, period=period, sla_hours=sla).collect()
     b.frames["owners"] = owners_mod.owner_scorecard(
         now, tx, period=period, targets=targets, config_file=cfile,
         high_value=section.get("high_value", owners_mod.DEFAULT_HIGH_VALUE),
         at_risk=section.get("at_risk", owners_mod.DEFAULT_AT_RISK),
+        **({"feedback": feedback, "tickets": tickets, "sla_hours": sla} if service else {}),
     ).collect()
     b.frames["actions"] = actions_mod.action_list(now, rulesets).collect()
     b.html = render(b, meta=meta, cohort_kind=kind)
@@ -174,6 +186,13 @@ def render(b: Bundle, *, meta: pl.DataFrame, cohort_kind: str) -> str:
                                 title=f"Revenue per owner in {p.label} 各负责人营收")],
             table=owners.drop("period_start", "period_end"),
         ),
+        *([H.Section(
+            "服务与满意度 Service",
+            html_block=H.kpi_cards(b.frames["service"], SERVICE_HEADLINE),
+            table=b.frames["service"],
+            notes=["CSAT = % of CSAT answers scoring 4-5; NPS = % promoters - % detractors; resolution in hours; "
+                   "backlog = tickets open at the period end. Definitions: docs/service.md."],
+        )] if "service" in b.frames else []),
         H.Section(
             "行动清单 Action lists",
             notes=[f"{b.frames['actions'].height:,} customers with an action; one CSV per owner in actions/. First 50 shown."],
