@@ -174,3 +174,13 @@ def test_time_unit_day(cdnow_scores):
     assert params["bgnbd"]["alpha"] == pytest.approx(4.414 * 7, rel=0.01)
     assert params["bgnbd"]["r"] == pytest.approx(0.243, rel=0.01)
     assert params["time_unit"] == "day"
+
+
+def test_forecast_by_segment_covers_everyone():
+    # segment labels come from the shipped rule files (crmkit.segment)
+    result = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--by", "segment", "--format", "json")
+    assert result.exit_code == 0, result.output
+    groups = json.loads(result.stdout)
+    assert "segment" in groups[0]
+    assert sum(g["customers"] for g in groups) == 2357
+    assert len({g["segment"] for g in groups}) == len(groups) > 1
