@@ -33,6 +33,15 @@ MapOpt = Annotated[
     typer.Option("--map", help="canonical=source column mapping, repeatable (e.g. --map amount=实付金额).", metavar="CANON=SRC"),
 ]
 
+CustomersFileOpt = Annotated[
+    Path | None,
+    typer.Option("--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE"),
+]
+TransactionsFileOpt = Annotated[
+    Path | None,
+    typer.Option("--transactions", help="Transactions CSV/Parquet file (instead of the store).", metavar="FILE"),
+]
+
 
 def state(ctx: typer.Context) -> State:
     obj = ctx.find_root().obj

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from datetime import date
-from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -14,14 +13,6 @@ import typer
 from crmkit.cli import options
 from crmkit.cli.render import emit, err_console, frame_table, out_console
 
-CustomersOpt = Annotated[
-    Path | None,
-    typer.Option("--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE"),
-]
-TransactionsOpt = Annotated[
-    Path | None,
-    typer.Option("--transactions", help="Transactions CSV/Parquet file (instead of the store).", metavar="FILE"),
-]
 RulesOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -82,8 +73,8 @@ def register(app: typer.Typer) -> None:
     def segment_command(
         ctx: typer.Context,
         store: options.StoreOpt = None,
-        customers: CustomersOpt = None,
-        transactions: TransactionsOpt = None,
+        customers: options.CustomersFileOpt = None,
+        transactions: options.TransactionsFileOpt = None,
         mapping: options.MapOpt = None,
         as_of: options.AsOfOpt = None,
         rules: RulesOpt = None,
