@@ -220,3 +220,10 @@ def test_holdout_comparison_and_buckets():
     assert buckets["actual_purchases"].sum() == pytest.approx(errors["actual_purchases"])
     assert buckets["frequency_bucket"].to_list() == sorted(
         buckets["frequency_bucket"].to_list(), key=lambda b: int(b.rstrip("+")))
+
+
+def test_clv_features_default_horizon_per_unit():
+    as_of = D0 + timedelta(days=240)
+    by_default = clv.clv_features(synthetic(), as_of=as_of, time_unit="day", horizon=None).collect()
+    explicit = clv.clv_features(synthetic(), as_of=as_of, time_unit="day", horizon=365).collect()
+    assert by_default.equals(explicit)

@@ -285,11 +285,14 @@ def clv_features(
     *,
     as_of: date,
     time_unit: str = "week",
-    horizon: float = 52,
+    horizon: float | None = 52,
     discount_rate: float = 0.0,
     margin: float = 1.0,
 ) -> pl.LazyFrame:
     """Feature columns for rules: ``customer_id, p_alive, expected_purchases, expected_avg_value, clv``.
+
+    ``horizon=None`` means the command's default for the unit (52 weeks, 365 days),
+    so rule features and ``crmkit clv`` agree when crmkit.yaml sets only ``time_unit``.
 
     Lazy: the model is fitted only when the result is collected, so a rule file
     that never mentions these columns costs nothing. Customers with no purchase
