@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import date
-from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -13,15 +12,6 @@ import typer
 
 from crmkit.cli import options
 from crmkit.cli.render import emit, err_console
-
-TransactionsOpt = Annotated[
-    Path | None,
-    typer.Option("--transactions", help="Read transactions from this CSV/Parquet file instead of the store.", metavar="FILE"),
-]
-CustomersOpt = Annotated[
-    Path | None,
-    typer.Option("--customers", help="Customer attributes for --by, from this CSV/Parquet file instead of the store.", metavar="FILE"),
-]
 
 
 def _config_number(section: dict, key: str, default: float, flag: str) -> float:
@@ -123,8 +113,8 @@ def register(app: typer.Typer) -> None:
             typer.Option("--by", help="With --forecast: group by a customer attribute (region, owner, ...) or 'segment'. Implies --forecast.", metavar="ATTR"),
         ] = None,
         store: options.StoreOpt = None,
-        transactions: TransactionsOpt = None,
-        customers: CustomersOpt = None,
+        transactions: options.TransactionsFileOpt = None,
+        customers: options.CustomersFileOpt = None,
         map: options.MapOpt = None,
         fmt: options.FormatOpt = None,
         out: options.OutOpt = None,
