@@ -134,14 +134,17 @@ def register(app: typer.Typer) -> None:
         lf = segment_customers(tables["customers"], tables["transactions"], as_of=as_of_date, rules=rulesets,
                                config=config, feedback=tables.get("feedback"), tickets=tables.get("tickets"))
         filtered = filter_segments(lf, rulesets, segments=segment or (), where=where)
-        rule_names = ", ".join(rs.path.name for rs in rulesets)
-        title = f"crmkit segment · as of {as_of_date} · rules: {rule_names}"
+        rule_names = ", ".join(rs.name for rs in rulesets)
+
+        def title(n: int) -> str:  # kept short so it stays on one stderr line
+            return f"segment as of {as_of_date} · {n:,} customers · rules: {rule_names}"
+
 
         if summary:
             population = lf.collect(engine=_engine(streaming))
             df = filter_segments(population.lazy(), rulesets, segments=segment or (), where=where).collect()
             parts = summarise(df, rules=rulesets, population=population)
-            _emit_summary(parts, fmt=fmt, out=out, title=f"{title} · {df.height:,} customers")
+            _emit_summary(parts, fmt=fmt, out=out, title=title(df.height))
             return
 
         df = _select_columns(filtered, columns).collect(engine=_engine(streaming))
@@ -156,7 +159,7 @@ def register(app: typer.Typer) -> None:
                     f"[dim]showing {len(keep)} of {df.width} columns; --columns LIST or --format csv for all[/dim]"
                 )
                 df = df.select(keep)
-        emit(df, fmt=fmt, out=str(out) if out else None, title=f"{title} · {df.height:,} customers")
+        emit(df, fmt=fmt, out=str(out) if out else None, title=title(df.height))
 
 
 def _emit_summary(parts: dict[str, pl.DataFrame], *, fmt, out, title: str) -> None:
