@@ -117,11 +117,12 @@ def prepare_feedback(store, parsed, result, *, replace: bool = False, scale: str
     info = parsed.info
     score_col = info.mapping["score"]
     score = pl.col("score")
+    written = pl.col(parsed.raw_names[info.headers.index(score_col)]).str.strip_chars()  # as in the file
     rows = parsed.rows
     rows = _mark(rows, (score - score.round(0)).abs() > 1e-9, score_col,
-                 pl.format("score {} is not a whole number", score))
+                 pl.format("score {} is not a whole number", written))
     rows = _mark(rows, (score < 0) | (score > 10), score_col,
-                 pl.format("score {} is outside every scale (CSAT 1-5, NPS 0-10)", score))
+                 pl.format("score {} is outside every scale (CSAT 1-5, NPS 0-10)", written))
     has_scale_col = "scale" in parsed.canonical
     if has_scale_col:
         key = pl.col("scale").str.strip_chars().str.to_lowercase()
@@ -133,23 +134,23 @@ def prepare_feedback(store, parsed, result, *, replace: bool = False, scale: str
     beyond_csat = good & ((score == 0) | (score > 5))
     aggs = [
         good.sum().alias("n"),
-        pl.col(LINE).filter(beyond_csat).first().alias("nps_line"),
-        score.filter(beyond_csat).first().alias("nps_value"),
+        pl.col(LINE).filter(beyond_csat).first().alias("beyond_line"),
+        score.filter(beyond_csat).first().alias("beyond_value"),
     ]
     if has_scale_col:
         for s in SCALES:
-            aggs.append(pl.col(LINE).filter(good & (pl.col("scale") == s)).first().alias(f"{s}_line"))
+            aggs.append(pl.col(LINE).filter(good & (pl.col("scale") == s)).first().alias(f"{s}_scale_line"))
     stats = _collect(rows.select(aggs), info.path).row(0, named=True)
     where = str(info.path)
 
     file_scale, source = declared, "declared"
     if has_scale_col:
-        in_file = [s for s in SCALES if stats[f"{s}_line"] is not None]
+        in_file = [s for s in SCALES if stats[f"{s}_scale_line"] is not None]
         if len(in_file) > 1:
             raise InputError(
                 f"the file mixes CSAT and NPS answers (scale column '{info.mapping['scale']}': csat on line "
-                f"{stats['csat_line']}, nps on line {stats['nps_line']})",
-                file=where, line=max(stats["csat_line"], stats["nps_line"]),
+                f"{stats['csat_scale_line']}, nps on line {stats['nps_scale_line']})",
+                file=where, line=max(stats["csat_scale_line"], stats["nps_scale_line"]),
                 hint="split it into one file per scale; CSAT and NPS scores cannot be averaged together",
             )
         if in_file:
@@ -166,17 +167,17 @@ def prepare_feedback(store, parsed, result, *, replace: bool = False, scale: str
                              hint="re-import it with --replace, one scale per store")
         stored = stored[0] if stored else None
     if file_scale is None:
-        if stats["nps_line"] is not None:
+        if stats["beyond_line"] is not None:
             file_scale, source = "nps", "detected"
         elif stored is not None:
             file_scale, source = stored, "as stored"
         elif stats["n"]:
             file_scale, source = "csat", "detected"
-    if file_scale == "csat" and stats["nps_line"] is not None:
-        value = stats["nps_value"]
+    if file_scale == "csat" and stats["beyond_line"] is not None:
+        value = stats["beyond_value"]
         raise InputError(
             f"score {value:g} is outside the CSAT 1-5 scale ({source}): the file mixes scales or is NPS 0-10",
-            file=where, line=stats["nps_line"],
+            file=where, line=stats["beyond_line"],
             hint="if every score is NPS 0-10, import it with --scale nps (into a store without CSAT feedback); "
             "otherwise split the file by survey",
         )
