@@ -221,7 +221,20 @@ def run_child(kind: str, src: Path) -> dict:
 # --- report ----------------------------------------------------------------------------
 
 
-def summarise(rows: int, src: Path, runs: dict[str, list[dict]]) -> dict:
+def code_version() -> str:
+    """The commit measured, marked dirty when crmkit/ has uncommitted changes
+    (the shared tree is edited concurrently)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "crmkit"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def summarise(rows: int, src: Path, runs: dict[str, list[dict]], version: str) -> dict:
     best = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items()}
     stream, crm = best.get("polars-stream"), best.get("crmkit")
     size = best.get("polars-eager", {}).get("estimated_size_mib")
@@ -231,6 +244,8 @@ def summarise(rows: int, src: Path, runs: dict[str, list[dict]]) -> dict:
         "csv_mib": src.stat().st_size / 2**20,
         "in_memory_mib": size,
         "repeat": len(next(iter(runs.values()))),
+        "crmkit_code": version,
+        "load_average": os.getloadavg()[0],
         "polars": next(iter(best.values()))["polars"],
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
@@ -251,6 +266,7 @@ def print_table(s: dict) -> None:
     print(f"rows {s['rows']:,}  csv {s['csv_mib']:,.0f} MiB  in-memory (typed, eager) "
           f"{s['in_memory_mib']:,.0f} MiB  polars {s['polars']}  cpus {s['cpus']}  repeat {s['repeat']} (best)"
           if s.get("in_memory_mib") else f"rows {s['rows']:,}  csv {s['csv_mib']:,.0f} MiB")
+    print(f"crmkit code {s['crmkit_code']}  load average {s['load_average']:.1f} (1 min, at the end)")
     head = f"{'contender':<15}{'seconds':>9}{'Mrows/s':>9}{'peak MiB':>10}{'base MiB':>10}{'rows':>13}"
     print(head)
     print("-" * len(head))
@@ -295,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--rows and --repeat must be at least 1")
     src = ensure_data(args.rows, say)
     warm_cache(src)
+    version = code_version()
     runs: dict[str, list[dict]] = {}
     for i in range(args.repeat):
         for kind in args.only or CONTENDERS:
@@ -303,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"warning: {kind} wrote {r['rows']:,} rows, expected {args.rows:,}")
             say(f"  run {i + 1}/{args.repeat} {kind:<14} {r['seconds']:7.2f}s  peak {r['peak_mib']:,.0f} MiB")
             runs.setdefault(kind, []).append(r)
-    summary = summarise(args.rows, src, runs)
+    summary = summarise(args.rows, src, runs, version)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
