@@ -26,7 +26,6 @@ import codecs
 import csv
 import io
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +49,7 @@ _TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 _DATE_RE = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?" + _TIME + "$"
 _COMPACT_DATE_RE = r"^(\d{4})(\d{2})(\d{2})$"
 # 1234.50  1,234.50  -12  .5 ; currency marks and spaces are removed first
-_MONEY_RE = r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?$"
+_MONEY_RE = r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][+-]?\d+)?$"
 _MONEY_RE_COMMA = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)?(?:,\d+)?$"
 _CURRENCY = r"[\s¥￥$€£]|RMB|CNY|USD|EUR|元"
 
@@ -73,6 +72,9 @@ def date_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
         if any(t in date_format for t in ("%H", "%I", "%M", "%S", "%T", "%R")):
             return s.str.to_datetime(date_format, strict=False).dt.date()
         return s.str.to_date(date_format, strict=False)
+    # Fast path: plain ISO dates parse natively; the regex path below runs only
+    # on the rows the fast path could not read (when/then evaluates lazily).
+    fast = s.str.to_date("%Y-%m-%d", strict=False)
     parts = s.str.extract_groups(_DATE_RE)
     iso = pl.concat_str(
         [parts.struct.field("1"), parts.struct.field("2"), parts.struct.field("3")], separator="-"
@@ -81,7 +83,8 @@ def date_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
     iso_compact = pl.concat_str(
         [compact.struct.field("1"), compact.struct.field("2"), compact.struct.field("3")], separator="-"
     )
-    return pl.coalesce(iso, iso_compact).str.to_date("%Y-%m-%d", strict=False)
+    general = pl.coalesce(iso, iso_compact).str.to_date("%Y-%m-%d", strict=False)
+    return pl.when(fast.is_not_null()).then(fast).otherwise(general)
 
 
 _DATETIME_RE = (
@@ -124,6 +127,9 @@ def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
     is null, so the row is rejected rather than silently misread.
     """
     s = raw.str.strip_chars()
+    # Fast path: a plain number ("88.24", "-3") casts natively; only other
+    # spellings go through the currency / thousands / parentheses rules below.
+    plain = s.str.contains(r"^[+-]?\d+$" if decimal_comma else r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
     paren = s.str.contains(r"^\(.*\)$")
     body = s.str.replace(r"^\((.*)\)$", "$1").str.replace_all(_CURRENCY, "")
     # allow the sign before or after a currency mark: "-¥12" and "¥-12"
@@ -134,7 +140,8 @@ def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
         ok = body.str.contains(_MONEY_RE) & body.str.contains(r"\d")
         number = body.str.replace_all(",", "", literal=True)
     value = pl.when(ok).then(number).otherwise(None).cast(pl.Float64, strict=False)
-    return pl.when(paren).then(-value).otherwise(value)
+    general = pl.when(paren).then(-value).otherwise(value)
+    return pl.when(plain).then(s.cast(pl.Float64, strict=False)).otherwise(general)
 
 
 def number_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
@@ -397,6 +404,13 @@ class Parsed:
     raw_names: list[str]  # internal raw column names, aligned with info.headers
     rows_read: int
     blank_lines: int
+    # For a clean file: canonical typed rows parsed natively, without the
+    # per-field rules and reasons. Evaluating it raises a Polars error
+    # (ComputeError / InvalidOperationError) at the first value that needs the
+    # general rules (e.g. "1,234.50",
+    # "2024/1/5"); it yields nulls where required values are missing and may
+    # contain duplicate keys. Callers verify and fall back to ``rows``.
+    fast: pl.LazyFrame | None = None
 
 
 def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, int, int] | None:
@@ -407,25 +421,62 @@ def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, in
     lines = pl.scan_csv(
         src, has_header=False, separator="\x01", quote_char=None,
         schema={"l": pl.String}, skip_rows=1, raise_if_empty=False,
-    ).with_row_index("rec")
+    )
+    records = lines.select(pl.len()).collect().item()  # Polars counts lines natively
+    # One cheap streaming pass keeps only the lines that need a closer look:
+    # a naive separator count that is off, any quote, or nothing but separators.
+    raw = pl.col("l")
+    suspect = (
+        raw.is_null()
+        | raw.str.contains('"', literal=True)
+        | (raw.str.count_matches(info.sep, literal=True) != n - 1)
+        | (raw.str.strip_chars(info.sep + " \t\r") == "")
+    )
+    few = lines.with_row_index("rec").filter(suspect).collect(engine="streaming")
     text = pl.col("l").str.strip_chars_end("\r")
     has_quote = text.str.contains('"', literal=True)
+    # quoted separators do not count: drop quoted segments ("a,b" and "x""y") first
     stripped = pl.when(has_quote).then(text.str.replace_all(r'"[^"]*"', "")).otherwise(text)
     found = stripped.str.count_matches(info.sep, literal=True) + 1
     odd = has_quote & (text.str.count_matches('"', literal=True) % 2 == 1)
     # a line of nothing but separators, spaces and quotes (Excel's ",,,,") is blank
-    blank = text.is_null() | (text.str.replace_all(r'[\s"' + re.escape(info.sep) + "]", "") == "")
-    stats, problems = pl.collect_all(
-        [
-            lines.select(pl.len().alias("records"), odd.sum().alias("odd"), blank.sum().alias("blank")),
-            lines.filter(~blank & (found != n)).select(
-                "rec", found.cast(pl.UInt32).alias("found"), text.alias(RAW)
-            ),
-        ]
-    )
-    if stats["odd"][0]:
+    blank = text.is_null() | (text.str.strip_chars(info.sep + ' \t\r"') == "")
+    few = few.with_columns(found.cast(pl.UInt32).alias("found"), odd.alias("odd"), blank.alias("blank"))
+    if few["odd"].any():
         return None
-    return problems, int(stats["records"][0]), int(stats["blank"][0])
+    problems = few.filter(~pl.col("blank") & (pl.col("found") != n)).select(
+        pl.col("rec").cast(pl.UInt32), "found", text.alias(RAW)
+    )
+    return problems, records, int(few["blank"].sum())
+
+
+def _fast_rows(info: SourceInfo, schema: TableSchema, src: Path, raw_names: list[str]) -> pl.LazyFrame | None:
+    """The native-parse path for files whose values are all in canonical form
+    (ISO dates, plain numbers): about the cost of a plain Polars CSV read."""
+    if info.derived:
+        return None
+    raw_of = dict(zip(info.headers, raw_names, strict=True))
+    exprs: list[pl.Expr] = []
+    for col in schema.columns:
+        if col.name not in info.mapping:
+            continue
+        raw = pl.col(raw_of[info.mapping[col.name]])
+        if col.kind == "date":
+            exprs.append(raw.str.to_date("%Y-%m-%d", strict=True).alias(col.name))
+        elif col.kind in ("money", "number"):
+            exprs.append(raw.cast(pl.Float64, strict=True).alias(col.name))
+        elif col.kind in ("id", "text"):
+            exprs.append(_blank_to_null(raw).cast(col.dtype).alias(col.name))
+        else:
+            return None  # e.g. datetime: general rules only
+    for name, header in info.extra.items():
+        exprs.append(_blank_to_null(pl.col(raw_of[header])).alias(name))
+    scan = pl.scan_csv(
+        src, has_header=False, skip_rows=1, separator=info.sep,
+        schema=dict.fromkeys(raw_names, pl.String), raise_if_empty=False, encoding="utf8",
+        missing_columns="insert", extra_columns="ignore",
+    ).with_row_index("__rec")
+    return scan.select((pl.col("__rec").cast(pl.Int64) + 2).alias(LINE), *exprs)
 
 
 def _csv_rows(reader, path: Path, line_now):
@@ -498,22 +549,32 @@ def read_source(
         problems, line_map, records, blank = _field_count_problems_slow(info, src)
 
     raw_names = [f"__c{i}" for i in range(len(info.headers))]
+    fast = None
+    if line_map is None and not problems.height and not blank and not date_format and not decimal_comma:
+        fast = _fast_rows(info, schema, src, raw_names)
     scan = pl.scan_csv(
         src, has_header=False, skip_rows=1, separator=info.sep,
         schema=dict.fromkeys(raw_names, pl.String), truncate_ragged_lines=True,
-        raise_if_empty=False, encoding="utf8", missing_columns="insert",
+        raise_if_empty=False, encoding="utf8", missing_columns="insert", extra_columns="ignore",
     ).with_row_index("__rec")
     if line_map is None:
         scan = scan.with_columns((pl.col("__rec").cast(pl.Int64) + 2).alias(LINE))
     else:
         scan = scan.join(line_map.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left")
-    scan = scan.join(problems.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left")
+    if problems.height:
+        scan = scan.join(problems.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left")
+    else:  # the common case: no join needed
+        scan = scan.with_columns(pl.lit(None, pl.UInt32).alias("found"), pl.lit(None, pl.String).alias(RAW))
     # blank lines are not rows
     scan = scan.filter(pl.any_horizontal(pl.col(raw_names).str.strip_chars() != "").fill_null(False))
 
     raw_of = {h: r for h, r in zip(info.headers, raw_names, strict=True)}
+    # Three flat stages keep the expression graph small (each field is stripped
+    # once, parsed once, and the checks read the parsed columns by name).
+    text_of = {r: f"__t{i}" for i, r in enumerate(raw_names)}
+    stage_text = [_blank_to_null(pl.col(r)).alias(text_of[r]) for r in raw_names]
     parsed: dict[str, pl.Expr] = {}
-    checks: list[tuple[pl.Expr, str, str]] = []  # (is_bad, column, reason)
+    checks: list[tuple[pl.Expr, str, pl.Expr]] = []  # (is_bad, column, reason)
     n_fields = len(info.headers)
     checks.append((
         pl.col("found").is_not_null(),
@@ -524,32 +585,33 @@ def read_source(
         if col.name not in info.mapping:
             continue
         src_header = info.mapping[col.name]
-        raw = pl.col(raw_of[src_header])
-        text = _blank_to_null(raw)
+        text = pl.col(text_of[raw_of[src_header]])
+        value = pl.col(col.name)
         if col.kind == "date":
-            value = date_expr(raw, date_format)
+            parsed[col.name] = date_expr(text, date_format)
             hint = " (use --date-format, e.g. %d/%m/%Y)" if date_format is None else f" (expected {date_format})"
             checks.append((text.is_not_null() & value.is_null(), src_header, pl.lit("unparseable date" + hint)))
         elif col.kind == "datetime":
-            value = datetime_expr(raw, date_format)
+            parsed[col.name] = datetime_expr(text, date_format)
             hint = " (e.g. 2024-01-05 13:45:00; or use --date-format)" if date_format is None else f" (expected {date_format})"
             checks.append((text.is_not_null() & value.is_null(), src_header, pl.lit("unparseable date-time" + hint)))
         elif col.kind in ("money", "number"):
-            value = money_expr(raw, decimal_comma=decimal_comma)
+            parsed[col.name] = money_expr(text, decimal_comma=decimal_comma)
             what = "amount" if col.kind == "money" else "number"
             checks.append((text.is_not_null() & value.is_null(), src_header, pl.lit(f"unparseable {what}")))
         else:
-            value = text
+            parsed[col.name] = text
         if col.required:
             checks.append((text.is_null(), src_header, pl.lit(f"missing {col.name}")))
-        parsed[col.name] = value.cast(col.dtype)
+        parsed[col.name] = parsed[col.name].cast(col.dtype)
+    derived: dict[str, pl.Expr] = {}
     for target in info.derived:
         a, b = schema.derived[target]
-        parsed[target] = (parsed[a] * parsed[b]).round(2)
+        derived[target] = (pl.col(a) * pl.col(b)).round(2)
         for part in (a, b):
-            checks.append((parsed[part].is_null(), info.mapping[part], pl.lit(f"missing {part} (needed for {target})")))
+            checks.append((pl.col(part).is_null(), info.mapping[part], pl.lit(f"missing {part} (needed for {target})")))
     for name, header in info.extra.items():
-        parsed[name] = _blank_to_null(pl.col(raw_of[header]))
+        parsed[name] = pl.col(text_of[raw_of[header]])
 
     # The first failing check names the row's reason; checks are ordered by importance.
     reason = pl.lit(None, pl.String)
@@ -557,18 +619,23 @@ def read_source(
     for bad, colname, why in reversed(checks):
         reason = pl.when(bad).then(why).otherwise(reason)
         column = pl.when(bad).then(pl.lit(colname)).otherwise(column)
-    canonical = [c.name for c in schema.columns if c.name in parsed] + list(info.extra)
-    rows = scan.select(
-        pl.col(LINE).cast(pl.Int64),
-        *[pl.col(r) for r in raw_names],
-        *[parsed[name].alias(name) for name in canonical],
-        reason.alias(REASON),
-        column.alias(COLUMN),
-        pl.col(RAW),
+    canonical = [c.name for c in schema.columns if c.name in parsed or c.name in derived] + list(info.extra)
+    rows = (
+        scan.with_columns(stage_text)
+        .with_columns(expr.alias(name) for name, expr in parsed.items())
+        .with_columns(expr.alias(name) for name, expr in derived.items())
+        .select(
+            pl.col(LINE).cast(pl.Int64),
+            *[pl.col(r) for r in raw_names],
+            *[pl.col(name) for name in canonical],
+            reason.alias(REASON),
+            column.alias(COLUMN),
+            pl.col(RAW),
+        )
     )
     return Parsed(
         info=info, rows=rows, canonical=canonical, raw_names=raw_names,
-        rows_read=records - blank, blank_lines=blank,
+        rows_read=records - blank, blank_lines=blank, fast=fast,
     )
 
 

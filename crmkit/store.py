@@ -388,7 +388,63 @@ def _write_rejects(store: Store, table: str, rejects: pl.DataFrame, result: Impo
     result.rejects_file = str(dest)
 
 
+def _append_fast(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, existing, known):
+    """Clean files: native parse straight into the part. Returns the part, or None
+    when the file needs the general path (a value in another spelling, a missing
+    required value, a duplicate key, a non-finite number)."""
+    key = schema.key
+    rows = parsed.fast
+    if key not in parsed.info.mapping:
+        result.sha256 = sha()
+        rows = rows.with_columns(pl.format("{}:{}", pl.lit(result.sha256[:12]), pl.col(LINE)).alias(key))
+    all_cols = [c.name for c in schema.columns]
+    present = set(rows.collect_schema().names())
+    good = rows.select(
+        *[pl.col(c) if c in present else pl.lit(None, dtype=schema.column(c).dtype).alias(c) for c in all_cols]
+    )
+    new = good.join(existing.select(key), on=key, how="anti") if existing is not None else good
+    part = store.tmp_file(".parquet")
+    try:
+        new.sink_parquet(part)
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
+        part.unlink(missing_ok=True)
+        return None
+    required = [c.name for c in schema.columns if c.required] + [key]
+    numbers = [c.name for c in schema.columns if c.kind in ("money", "number") and c.name in present]
+    check = pl.scan_parquet(part).select(
+        pl.any_horizontal(pl.col(required).null_count() > 0).alias("nulls"),
+        pl.col(key).is_duplicated().any().alias("dups"),
+        pl.any_horizontal([~pl.col(n).is_finite().all() for n in numbers] or [pl.lit(False)]).alias("nonfinite"),
+        pl.len().alias("n"),
+    ).collect().row(0, named=True)
+    if check["nulls"] or check["dups"] or check["nonfinite"]:
+        part.unlink(missing_ok=True)
+        return None
+    result.imported = check["n"]
+    result.already_stored = parsed.rows_read - check["n"]
+    if known is not None:
+        result.orphans = pl.scan_parquet(part).join(known, on="customer_id", how="anti").select(pl.len()).collect().item()
+    return part
+
+
 def _write_append(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool):
+    existing = store.scan(schema.name) if (store.has(schema.name) and not replace) else None
+    known = store.scan("customers").select("customer_id").unique() if store.has("customers") else None
+    previous = 0 if existing is None else store.manifest()["tables"][schema.name].get("rows", 0)
+
+    part = _append_fast(store, schema, parsed, result, sha, existing, known) if parsed.fast is not None else None
+    if part is not None:
+        result.sha256 = sha()
+    else:
+        part = _append_general(store, schema, parsed, result, sha, existing, known)
+    if result.imported == 0:
+        part.unlink(missing_ok=True)
+        return [], previous
+    return [part], previous + result.imported
+
+
+def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, existing, known):
+    """Every rule, every reason: rejects with line numbers, duplicates listed."""
     key = schema.key
     rows = parsed.rows
     if key not in parsed.info.mapping:
@@ -402,47 +458,39 @@ def _write_append(store: Store, schema: TableSchema, parsed: Parsed, result: Imp
         )
     canonical = [c.name for c in schema.columns if c.name in parsed.canonical or c.name == key]
     all_cols = [c.name for c in schema.columns]
-    # later copies of a key within the file: skipped, listed in rejects
-    first_line = pl.when(pl.col(REASON).is_null()).then(pl.col(LINE)).min().over(key)
-    rows = rows.with_columns(
-        pl.when(pl.col(REASON).is_null() & (pl.col(LINE) != first_line))
-        .then(pl.format("duplicate {} (first on line {})", pl.lit(key), first_line))
-        .otherwise(pl.col(REASON))
-        .alias(REASON),
-        pl.when(pl.col(REASON).is_null() & (pl.col(LINE) != first_line))
-        .then(pl.lit(parsed.info.mapping.get(key, key)))
-        .otherwise(pl.col("column"))
-        .alias("column"),
+    # Later copies of a key within the file are skipped and listed in rejects.
+    # A small aggregation finds repeated keys; the common case (none) needs no join.
+    valid = pl.col(REASON).is_null()
+    repeated = (
+        rows.filter(valid).group_by(key).agg(pl.col(LINE).min().alias("__first"), pl.len().alias("__n"))
+        .filter(pl.col("__n") > 1).select(key, "__first").collect(engine="streaming")
     )
+    if repeated.height:
+        rows = rows.join(repeated.lazy(), on=key, how="left", maintain_order="left")
+        dup = valid & pl.col("__first").is_not_null() & (pl.col(LINE) != pl.col("__first"))
+        rows = rows.with_columns(
+            pl.when(dup).then(pl.format("duplicate {} (first on line {})", pl.lit(key), pl.col("__first")))
+            .otherwise(pl.col(REASON)).alias(REASON),
+            pl.when(dup).then(pl.lit(parsed.info.mapping.get(key, key))).otherwise(pl.col("column")).alias("column"),
+        )
     good = rows.filter(pl.col(REASON).is_null()).select(
         *[pl.col(c) if c in canonical else pl.lit(None, dtype=schema.column(c).dtype).alias(c) for c in all_cols]
     )
-    existing = store.scan(schema.name) if (store.has(schema.name) and not replace) else None
     new = good.join(existing.select(key), on=key, how="anti") if existing is not None else good
     part = store.tmp_file(".parquet")
     bad = rows.filter(pl.col(REASON).is_not_null())
-    counts = good.select(pl.len().alias("good"))
-    if store.has("customers"):
-        known = store.scan("customers").select("customer_id").unique()
-        orphans = new.join(known, on="customer_id", how="anti").select(pl.len().alias("orphans"))
-    else:
-        orphans = pl.LazyFrame({"orphans": [0]}, schema={"orphans": pl.UInt32})
-    _, rejected, counted, orphan_count = pl.collect_all(
-        [new.sink_parquet(part, lazy=True), rejects_frame(parsed, bad), counts, orphans]
+    _, rejected, counted = pl.collect_all(
+        [new.sink_parquet(part, lazy=True), rejects_frame(parsed, bad), good.select(pl.len().alias("good"))]
     )
     result.sha256 = sha()
-    imported = pl.scan_parquet(part).select(pl.len()).collect().item()
-    result.imported = imported
+    result.imported = pl.scan_parquet(part).select(pl.len()).collect().item()
     result.duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
     result.rejected = rejected.height - result.duplicates
-    result.already_stored = int(counted["good"][0]) - imported
-    result.orphans = int(orphan_count["orphans"][0])
+    result.already_stored = int(counted["good"][0]) - result.imported
+    if known is not None:
+        result.orphans = pl.scan_parquet(part).join(known, on="customer_id", how="anti").select(pl.len()).collect().item()
     _write_rejects(store, schema.name, rejected, result)
-    total = imported + (0 if replace or existing is None else store.manifest()["tables"][schema.name].get("rows", 0))
-    if imported == 0:
-        part.unlink(missing_ok=True)
-        return [], total
-    return [part], total
+    return part
 
 
 def _write_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool):

@@ -335,6 +335,7 @@ def test_failure_mid_import_leaves_store_unchanged(tmp_path, monkeypatch, table,
     elif where == "sink":
         monkeypatch.setattr(store_mod.pl, "collect_all", boom)
         monkeypatch.setattr(store_mod.pl.DataFrame, "write_parquet", boom)
+        monkeypatch.setattr(store_mod.pl.LazyFrame, "sink_parquet", boom)
     else:
         real = os.replace
         calls = {"n": 0}
@@ -468,3 +469,45 @@ def test_info_json(tmp_path):
 
 def test_info_without_store(tmp_path):
     _one_line_error(run("info", "--store", tmp_path / "none"), EXIT_STORE, "no store here", "crmkit import")
+
+
+# --- the fast path (native parse for clean files) agrees with the general rules ----------
+
+
+def _import_both_ways(tmp_path, monkeypatch, text):
+    import crmkit.ingest as ingest_mod
+
+    src = write(tmp_path / "f.csv", text)
+    assert run("import", "transactions", src, "--store", tmp_path / "fast").exit_code == 0
+    real = ingest_mod._fast_rows
+    monkeypatch.setattr(ingest_mod, "_fast_rows", lambda *a, **k: None)
+    assert run("import", "transactions", src, "--store", tmp_path / "general").exit_code == 0
+    monkeypatch.setattr(ingest_mod, "_fast_rows", real)
+    fast, general = (Store(tmp_path / d) for d in ("fast", "general"))
+    return fast, general
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nC,C1,2024-01-07,1e3\n",  # clean: fast path
+        "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,NaN\nC,C1,2024-01-07,1e3\n",  # NaN: rejected
+        "A,C1,2024-01-05,10.5\nA,C2,2024-01-06,3\nC,,2024-01-07,1\n",  # duplicate key, missing id
+        "A, C1 ,2024-01-05, 10.5 \nB,C2,2024-1-6,3\n",  # spaces, short date
+    ],
+)
+def test_fast_path_matches_general_rules(tmp_path, monkeypatch, body):
+    fast, general = _import_both_ways(tmp_path, monkeypatch, "order_id,customer_id,date,amount\n" + body)
+    a = fast.scan("transactions").collect().sort("transaction_id")
+    b = general.scan("transactions").collect().sort("transaction_id")
+    assert a.equals(b), (a, b)
+    ia, ib = fast.manifest()["imports"][-1], general.manifest()["imports"][-1]
+    for k in ("rows_read", "imported", "rejected", "duplicates", "already_stored"):
+        assert ia[k] == ib[k], k
+
+
+def test_fast_path_values(tmp_path):
+    src = write(tmp_path / "f.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-05,1e3\nB,C1,2024-01-06,NaN\n")
+    run("import", "transactions", src, "--store", tmp_path / "s")
+    assert txns(tmp_path / "s")["amount"].to_list() == [1000.0]
+    assert rejects(tmp_path / "s")["reason"].to_list() == ["unparseable amount"]
