@@ -231,6 +231,7 @@ def test_report_service_cli(tmp_path):
     assert got["tickets_opened"]["value"] == "3.0"   # T2 T3 T4
     assert got["tickets_resolved"]["value"] == "3.0"  # T1 T2 T4
     assert got["median_resolution_hours"]["value"] == "72.0"  # 12, 72, 96
+    assert got["p90_resolution_hours"]["value"] == "91.2"  # 72 + 0.8 x (96 - 72)
     assert got["sla_hit_rate"]["value"] == "50.0"    # due in March: T2 hit, T4 missed
     assert got["sla_hit_rate"]["previous_value"] == "0.0"  # due in February: T1 missed
     assert got["reopened_rate"]["value"] == "33.33"  # T4 of 3
