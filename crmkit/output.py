@@ -85,6 +85,11 @@ def _atomic_path(out: Path):
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); give it the permissions any new
+    # file gets (0666 minus the umask), as a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
 
 
