@@ -191,7 +191,15 @@ def prepare_feedback(store, parsed, result, *, replace: bool = False, scale: str
         rows = rows.with_columns(pl.when(good).then(pl.lit(file_scale)).otherwise(None).alias("scale"))
         result.details = {"scale": file_scale, "scale_source": source}
     canonical = parsed.canonical if has_scale_col or file_scale is None else [*parsed.canonical, "scale"]
-    return dataclasses.replace(parsed, rows=rows, canonical=canonical)
+    return _replace(parsed, rows=rows, canonical=canonical)
+
+
+def _replace(parsed, **changes):
+    """``parsed`` with new rows; the store's native fast path (``parsed.fast``, which
+    reads the file again without these checks and columns) is switched off."""
+    if hasattr(parsed, "fast"):
+        changes["fast"] = None
+    return dataclasses.replace(parsed, **changes)
 
 
 def prepare_tickets(store, parsed, result, *, replace: bool = False, **_):
@@ -226,7 +234,7 @@ def prepare_tickets(store, parsed, result, *, replace: bool = False, **_):
         rows = rows.with_columns(flag.alias("reopened")).drop("_old_resolved", "_old_reopened")
     else:
         rows = rows.with_columns(flag.alias("reopened"))
-    return dataclasses.replace(parsed, rows=rows, canonical=[*parsed.canonical, "reopened"])
+    return _replace(parsed, rows=rows, canonical=[*parsed.canonical, "reopened"])
 
 
 # --------------------------------------------------------------------------- frames

@@ -313,3 +313,12 @@ def test_rules_check_knows_service_columns():
     r = run("rules", "check", "rfm", "service")
     assert r.exit_code == 0, r.output
     assert "0 error(s)" in r.output
+
+
+def test_clean_file_still_gets_the_score_checks(tmp_path):
+    """A file of plain ISO dates and numbers (the store's native fast path) is checked too."""
+    st = tmp_path / "st"
+    r = run("import", "feedback", write(tmp_path / "fb.csv", "customer_id,date,score\nC1,2024-03-01,4.5\nC2,2024-03-02,4\n"), "--store", st)
+    assert r.exit_code == 0, r.output
+    df = table(st, "feedback")
+    assert df["customer_id"].to_list() == ["C2"] and df["scale"].to_list() == ["csat"]
