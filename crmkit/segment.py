@@ -206,7 +206,7 @@ def summarise(
     seg = seg.with_columns(
         _pct(pl.col("customers") * 100.0 / total_n if total_n else pl.lit(0.0)).alias("customer_share_pct"),
         _pct(pl.col("revenue") * 100.0 / total_rev if total_rev else pl.lit(None, pl.Float64)).alias("revenue_share_pct"),
-        _pct(pl.col("revenue")),
+        _pct(pl.col("revenue")).alias("revenue"),
     ).select("classification", "segment", "label", "customers", "customer_share_pct", "revenue",
              "revenue_share_pct", "action")
 

@@ -241,3 +241,34 @@ def test_reference_table_is_complete():
     codes = [f"{r}{f}{m}" for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)]
     assert sorted(CODE_TO_SEGMENT) == sorted(codes)
     assert len(set(re.findall(r"\d{3}", REFERENCE))) == 125
+
+
+def test_summary_money_is_rounded_to_cents():
+    rules = load_rules([rule("rfm.yaml")])
+    tx = [("t1", "A", date(2024, 6, 1), 0.1), ("t2", "A", date(2024, 6, 2), 0.2)]
+    df = run(tx, ["A"], rules=rules)
+    seg = summarise(df, rules=rules)["segments"]
+    assert seg.filter(pl.col("customers") == 1)["revenue"].item() == 0.3
+
+
+def test_clv_columns_joined_only_when_a_rule_reads_them(tmp_path, monkeypatch):
+    import crmkit.clv
+
+    calls = []
+
+    def fake_clv_features(transactions, *, as_of, **kwargs):
+        calls.append((as_of, kwargs))
+        return pl.LazyFrame({"customer_id": ["A", "X"], "p_alive": [0.9, 0.1], "expected_purchases": [2.0, 0.1],
+                             "expected_avg_value": [100.0, 50.0], "clv": [200.0, 5.0]})
+
+    monkeypatch.setattr(crmkit.clv, "clv_features", fake_clv_features)
+    run(HAND_TX, ["A", "B"])  # rfm only: the model is not touched
+    assert calls == []
+    p = tmp_path / "alive.yaml"
+    p.write_text('version: 1\ncolumn: alive\nsegments:\n  - name: gone\n    when: "p_alive < 0.5"\n'
+                 '  - name: unknown\n    when: "p_alive IS NULL"\n  - name: alive\n    when: "TRUE"\n', encoding="utf-8")
+    df = run(HAND_TX, ["A", "B"], rules=load_rules([p]))
+    assert calls and calls[0][0] == AS_OF
+    got = dict(zip(df["customer_id"], df["alive"], strict=True))
+    assert got == {"A": "alive", "B": "unknown", "D": "unknown", "X": "gone"}
+    assert "p_alive" in df.columns
