@@ -109,15 +109,19 @@ def datetime_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
         if any(t in date_format for t in ("%H", "%I", "%M", "%S", "%T", "%R")):
             return s.str.to_datetime(date_format, time_unit="us", strict=False)
         return s.str.to_date(date_format, strict=False).cast(pl.Datetime("us"))
+    # Fast path: the common export layout parses natively; the regex path below
+    # runs only on the rows it could not read (as in date_expr).
+    fast = s.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False)
     p = s.str.extract_groups(_DATETIME_RE)
     f = p.struct.field
     text = pl.format(
         "{}-{}-{} {}:{}:{}", f("1"), f("2"), f("3"),
         f("4").fill_null("0"), f("5").fill_null("0"), f("6").fill_null("0"),
     )
-    return pl.when(f("1").is_not_null()).then(text).otherwise(None).str.to_datetime(
+    general = pl.when(f("1").is_not_null()).then(text).otherwise(None).str.to_datetime(
         "%Y-%m-%d %H:%M:%S", time_unit="us", strict=False
     )
+    return pl.when(fast.is_not_null()).then(fast).otherwise(general)
 
 
 def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
