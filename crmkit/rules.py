@@ -595,9 +595,16 @@ def validate_columns(rulesets: list[RuleSet], schema) -> None:
         schema[s.column] = pl.Int64
     for rs in rulesets:
         for key, text in rs.derive.items():
+            if key in schema:
+                raise _err(f'derived column "{key}" would replace an existing column', rs.path,
+                           rs.derive_lines[key], hint="give it another name")
             dtype = _probe(text, schema, rs.path, rs.derive_lines[key], None, f'derived column "{key}"')
             schema[key] = dtype
         for c in rs.classifications:
+            for col in (c.column, c.label_column if c.has_labels else None):
+                if col and col in schema:
+                    raise _err(f'output column "{col}" would replace an existing column', rs.path, c.line,
+                               hint="choose another 'column:' name")
             for seg in c.segments:
                 dtype = _probe(seg.when, schema, rs.path, seg.when_line, seg.name, "condition")
                 if dtype != pl.Boolean and dtype != pl.Null:

@@ -272,3 +272,10 @@ def test_docs_cover_every_shipped_file_segment_and_feature():
     features_doc = (root / "docs" / "features.md").read_text(encoding="utf-8")
     for col in list(FEATURES) + list(CLV_COLUMNS):
         assert f"`{col}`" in features_doc, col
+
+
+def test_output_column_may_not_replace_a_feature(tmp_path):
+    p = write(tmp_path, 'version: 1\ncolumn: monetary\nsegments:\n  - name: A\n    when: "TRUE"\n')
+    assert 'output column "monetary" would replace an existing column' in error_of(p)
+    p = write(tmp_path, 'version: 1\nderive:\n  frequency: "1"\nsegments:\n  - name: A\n    when: "TRUE"\n', "d.yaml")
+    assert error_of(p).startswith(f'{p}:3: derived column "frequency" would replace an existing column')
