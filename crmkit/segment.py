@@ -2,15 +2,18 @@
 
 Public API (stable; the reports and CLV modules build on it):
 
-- ``segment_customers(customers, transactions, *, as_of=None, rules=None, clv_options=None)
-  -> pl.LazyFrame``: one row per customer, sorted by ``customer_id``: every feature
+- ``segment_customers(customers, transactions, *, as_of=None, rules=None, clv_options=None,
+  config=None, feedback=None, tickets=None) -> pl.LazyFrame``: one row per customer, sorted by ``customer_id``: every feature
   column of ``crmkit.features.build_features``, the score columns (``r_score, f_score,
   m_score`` with the default rules; 0 for customers without a purchase), derived
   columns (``rfm_code``), and one column per classification (``segment``,
   ``lifecycle_stage``, ``value_tier``, ``regularity``, ...) plus ``<column>_label``
   where the rules give labels. Callable for any as-of date (``as_of=None`` means the
   latest transaction date). ``rules``: a list of ``RuleSet`` (``crmkit.rules.load_rules``),
-  default the shipped rfm + lifecycle + value rules.
+  default ``rules:`` in ``config`` (crmkit.yaml), else the shipped rfm + lifecycle +
+  value rules. Model columns are computed only when a rule reads them: CLV columns
+  (``p_alive``, ``clv``, ... with ``clv_options``, default ``clv:`` in ``config``) and
+  service columns (``nps_class``, ``open_tickets``, ... from ``feedback``/``tickets``).
 - ``filter_segments(lf, rules, *, segments=(), where=None) -> pl.LazyFrame``: keep
   customers in any of ``segments`` (matched against the name or label in every
   classification column) and/or matching the SQL condition ``where``.
