@@ -2,7 +2,7 @@
 
 Generates (deterministically, cached under ``benchmarks/data/``) a transactions
 CSV of N rows, then runs each contender in its own Python subprocess so that
-peak memory (``ru_maxrss`` of that process) belongs to that contender alone:
+peak memory (``VmHWM`` of that process) belongs to that contender alone:
 
 * ``crmkit``          ``crmkit.store.import_file(Store(tmp), "transactions", csv)``
                       (detection, field-count check, typed parse, rejects, dedupe,
@@ -123,7 +123,7 @@ def ensure_data(rows: int, say) -> Path:
     say(f"generating {rows:,} rows -> {path.relative_to(ROOT)}")
     t = time.perf_counter()
     # in a child process, so this process stays small (its size would otherwise
-    # be inherited by the contenders' ru_maxrss)
+    # be inherited by the contenders' ru_maxrss; VmHWM is immune, but keep it small anyway)
     subprocess.run([sys.executable, __file__, "--generate", str(rows)], check=True, cwd=ROOT)
     say(f"  done in {time.perf_counter() - t:.1f}s ({path.stat().st_size / 2**20:,.0f} MiB)")
     return path
