@@ -417,6 +417,18 @@ class Parsed:
     fast: pl.LazyFrame | None = None
 
 
+def count_records(src: Path) -> int:
+    """Physical lines after the header, counted in 8 MiB chunks (constant
+    memory; Polars' own line count maps the whole file)."""
+    newlines, last = 0, b"\n"
+    with open(src, "rb") as fh:
+        for chunk in iter(lambda: fh.read(8 << 20), b""):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines = newlines + (0 if last == b"\n" else 1)
+    return max(lines - 1, 0)
+
+
 def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, int, int] | None:
     """Records whose field count differs from the header's, via one fast pass
     over raw lines. Returns (problems[rec, found], records, blank) or None when
@@ -426,7 +438,7 @@ def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, in
         src, has_header=False, separator="\x01", quote_char=None,
         schema={"l": pl.String}, skip_rows=1, raise_if_empty=False,
     )
-    records = lines.select(pl.len()).collect().item()  # Polars counts lines natively
+    records = count_records(src)
     # One cheap streaming pass keeps only the lines that need a closer look:
     # a naive separator count that is off, any quote, or nothing but separators.
     raw = pl.col("l")
