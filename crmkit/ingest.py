@@ -495,6 +495,34 @@ def _fast_rows(info: SourceInfo, schema: TableSchema, src: Path, raw_names: list
     return scan.select((pl.col("__rec").cast(pl.Int64) + 2).alias(LINE), *exprs)
 
 
+def fast_is_clean(rows: pl.LazyFrame, schema: TableSchema, *, engine: str = "auto") -> dict:
+    """Checks that decide whether a native-parse result can stand: required
+    values present, keys unique, numbers finite. Returns the figures, with
+    ``clean`` True when all hold."""
+    present = set(rows.collect_schema().names())
+    required = [c.name for c in schema.columns if c.required and c.name in present]
+    if schema.key in present:
+        required.append(schema.key)
+    numbers = [c.name for c in schema.columns if c.kind in ("money", "number") and c.name in present]
+    checks = [
+        pl.any_horizontal([pl.col(c).null_count() > 0 for c in required] or [pl.lit(False)]).alias("nulls"),
+        pl.any_horizontal([~pl.col(n).is_finite().all() for n in numbers] or [pl.lit(False)]).alias("nonfinite"),
+        pl.len().alias("n"),
+    ]
+    if schema.key in present:
+        # a 64-bit hash count is ~7x cheaper than is_duplicated(); a collision
+        # only sends the file down the exact general path
+        checks.append((pl.col(schema.key).hash(0).n_unique() != pl.len()).alias("dups"))
+    else:
+        checks.append(pl.lit(False).alias("dups"))
+    out = rows.select(checks).collect(engine=engine).row(0, named=True)
+    out["clean"] = not (out["nulls"] or out["nonfinite"] or out["dups"])
+    return out
+
+
+FAST_FAILURES = (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError)
+
+
 def _csv_rows(reader, path: Path, line_now):
     try:
         yield from reader

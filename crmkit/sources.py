@@ -21,7 +21,15 @@ import polars as pl
 
 from crmkit.config import Config
 from crmkit.errors import InputError, UsageError
-from crmkit.ingest import LINE, REASON, cleanup, csv_parse_error, read_source
+from crmkit.ingest import (
+    FAST_FAILURES,
+    LINE,
+    REASON,
+    cleanup,
+    csv_parse_error,
+    fast_is_clean,
+    read_source,
+)
 from crmkit.schema import TABLES, match_columns
 from crmkit.store import Store, empty_table
 
@@ -63,33 +71,47 @@ def read_table_file(
         if not p.is_file():
             raise InputError("file not found", file=str(p), hint="check the path")
         return _read_parquet(p, table, mapping)
-    parsed = read_source(p, TABLES[table], mapping=mapping, tmp_dir=tmp_dir, **csv_options)
+    schema = TABLES[table]
+    parsed = read_source(p, schema, mapping=mapping, tmp_dir=tmp_dir, **csv_options)
     # Collect now: the source may be a transcoded temp copy that must not outlive this call.
     try:
-        rows = parsed.rows.collect()
+        good = _collect_fast(parsed, schema)
+        if good is None:
+            rows = parsed.rows.collect()
+            bad = rows.filter(pl.col(REASON).is_not_null())
+            if bad.height and warn:
+                first = bad.sort(LINE).row(0, named=True)
+                warn(
+                    f"{p}: {bad.height:,} of {rows.height:,} rows skipped (first: line {first[LINE]}: "
+                    f"{first[REASON]}); run 'crmkit import' for a rejects file"
+                )
+            good = rows.filter(pl.col(REASON).is_null()).select(parsed.canonical)
     except pl.exceptions.ComputeError as exc:
         raise csv_parse_error(p, exc) from None
     finally:
         cleanup(parsed)
-    bad = rows.filter(pl.col(REASON).is_not_null())
-    if bad.height and warn:
-        first = bad.sort(LINE).row(0, named=True)
-        warn(
-            f"{p}: {bad.height:,} of {rows.height:,} rows skipped (first: line {first[LINE]}: "
-            f"{first[REASON]}); run 'crmkit import' for a rejects file"
-        )
-    good = rows.filter(pl.col(REASON).is_null()).select(parsed.canonical)
-    schema = TABLES[table]
     if schema.key and schema.key not in good.columns:
         good = good.with_columns(pl.format("{}:{}", pl.lit(p.name), pl.int_range(1, pl.len() + 1)).alias(schema.key))
     for c in schema.columns:
         if c.name not in good.columns:
             good = good.with_columns(pl.lit(None, dtype=c.dtype).alias(c.name))
-    if schema.mode == "upsert":
-        good = good.unique(subset=schema.key, keep="last", maintain_order=True)
-    else:
-        good = good.unique(subset=schema.key, keep="first", maintain_order=True)
+    n = good.height
+    good = good.unique(subset=schema.key, keep="last" if schema.mode == "upsert" else "first", maintain_order=True)
+    if good.height < n and warn:
+        kept = "the last" if schema.mode == "upsert" else "the first"
+        warn(f"{p}: {n - good.height:,} rows repeat a {schema.key} already seen; {kept} of each is used")
     return good.lazy()
+
+
+def _collect_fast(parsed, schema) -> pl.DataFrame | None:
+    """The native parse for clean files (see ``Parsed.fast``), or None."""
+    if parsed.fast is None or schema.prepare is not None:
+        return None
+    try:
+        df = parsed.fast.drop(LINE).collect()
+    except FAST_FAILURES:
+        return None
+    return df if fast_is_clean(df.lazy(), schema)["clean"] else None
 
 
 def load_tables(

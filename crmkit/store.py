@@ -45,11 +45,13 @@ import polars as pl
 from crmkit import __version__
 from crmkit.errors import StoreError, ThresholdError
 from crmkit.ingest import (
+    FAST_FAILURES,
     LINE,
     REASON,
     Parsed,
     cleanup,
     csv_parse_error,
+    fast_is_clean,
     read_source,
     rejects_frame,
 )
@@ -406,20 +408,11 @@ def _append_fast(store: Store, schema: TableSchema, parsed: Parsed, result: Impo
     part = store.tmp_file(".parquet")
     try:
         new.sink_parquet(part)
-    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
+    except FAST_FAILURES:
         part.unlink(missing_ok=True)
         return None
-    required = [c.name for c in schema.columns if c.required] + [key]
-    numbers = [c.name for c in schema.columns if c.kind in ("money", "number") and c.name in present]
-    check = pl.scan_parquet(part).select(
-        pl.any_horizontal(pl.col(required).null_count() > 0).alias("nulls"),
-        # a 64-bit hash count is ~7x cheaper than is_duplicated(); a collision
-        # only sends the file down the exact general path
-        (pl.col(key).hash(0).n_unique() != pl.len()).alias("dups"),
-        pl.any_horizontal([~pl.col(n).is_finite().all() for n in numbers] or [pl.lit(False)]).alias("nonfinite"),
-        pl.len().alias("n"),
-    ).collect(engine="in-memory").row(0, named=True)  # lower peak than streaming here
-    if check["nulls"] or check["dups"] or check["nonfinite"]:
+    check = fast_is_clean(pl.scan_parquet(part), schema, engine="in-memory")  # lower peak here
+    if not check["clean"]:
         part.unlink(missing_ok=True)
         return None
     result.imported = check["n"]
