@@ -76,6 +76,7 @@ def read_table_file(
     # Collect now: the source may be a transcoded temp copy that must not outlive this call.
     try:
         good = _collect_fast(parsed, schema)
+        unique = good is not None  # the fast path already proved the keys unique
         if good is None:
             rows = parsed.rows.collect()
             bad = rows.filter(pl.col(REASON).is_not_null())
@@ -96,7 +97,10 @@ def read_table_file(
         if c.name not in good.columns:
             good = good.with_columns(pl.lit(None, dtype=c.dtype).alias(c.name))
     n = good.height
-    good = good.unique(subset=schema.key, keep="last" if schema.mode == "upsert" else "first", maintain_order=True)
+    if not unique:
+        good = good.unique(
+            subset=schema.key, keep="last" if schema.mode == "upsert" else "first", maintain_order=True
+        )
     if good.height < n and warn:
         kept = "the last" if schema.mode == "upsert" else "the first"
         warn(f"{p}: {n - good.height:,} rows repeat a {schema.key} already seen; {kept} of each is used")
