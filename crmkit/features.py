@@ -50,8 +50,6 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from crmkit.errors import RulesError
-
 FEATURES: dict[str, str] = {
     "customer_id": "customer id (customers table or transactions)",
     "recency_days": "as-of date minus last purchase date, in days; null if no purchase",
@@ -190,23 +188,12 @@ def build_features(
 
 
 def _join_clv(lf: pl.LazyFrame, transactions: pl.LazyFrame, *, as_of: date, extra: set[str], options: dict) -> pl.LazyFrame:
-    name = sorted(extra)[0]
-    try:
-        from crmkit import clv
-    except ImportError:
-        raise RulesError(
-            f'column "{name}" needs the CLV model (crmkit.clv), which is not available in this build',
-            column=name,
-            hint="remove the condition on it, or install a crmkit with CLV support",
-        ) from None
-    fn = getattr(clv, "clv_features", None)
-    if fn is None:
-        raise RulesError(
-            f'column "{name}" needs crmkit.clv.clv_features, which is missing',
-            column=name,
-            hint="remove the condition on it for now",
-        )
+    """Join the CLV model's per-customer columns (fitted only when a rule reads them)."""
+    from crmkit.clv import clv_features
+
     allowed = {"time_unit", "horizon", "discount_rate", "margin"}
     kwargs = {k: v for k, v in options.items() if k in allowed}
-    model = fn(transactions, as_of=as_of, **kwargs).select("customer_id", *sorted(extra))
+    # no horizon configured: the unit's default (52 weeks / 365 days), as `crmkit clv` uses
+    kwargs.setdefault("horizon", None)
+    model = clv_features(transactions, as_of=as_of, **kwargs).select("customer_id", *sorted(extra))
     return lf.join(model, on="customer_id", how="left")

@@ -125,3 +125,28 @@ def test_attribute_named_like_a_feature_is_kept_renamed():
 
 def test_is_lazy():
     assert isinstance(build_features(CUSTOMERS, TX, as_of=AS_OF), pl.LazyFrame)
+
+
+def test_clv_rule_columns_use_the_units_default_horizon():
+    """With only time_unit configured, rule features and `crmkit clv` agree
+    (52 weeks or 365 days), not a fixed 52 of whatever unit."""
+    import datetime as _dt
+
+    import polars as _pl
+
+    from crmkit.clv import clv_features
+    from crmkit.features import build_features
+
+    cdnow = _pl.read_csv(
+        __import__("pathlib").Path(__file__).parent / "data" / "cdnow_sample.csv",
+        schema_overrides={"customer_id": _pl.String},
+        try_parse_dates=True,
+    ).with_columns(transaction_id=_pl.int_range(_pl.len()).cast(_pl.String))
+    as_of = _dt.date(1997, 9, 30)
+    tx = cdnow.lazy().filter(_pl.col("date") <= as_of)
+    got = build_features(None, tx, as_of=as_of, extra={"expected_purchases"}, clv_options={"time_unit": "day"})
+    want = clv_features(tx, as_of=as_of, time_unit="day", horizon=365).select("customer_id", "expected_purchases")
+    joined = got.select("customer_id", "expected_purchases").join(want, on="customer_id", suffix="_want").collect()
+    assert joined.height > 2000
+    diff = (joined["expected_purchases"] - joined["expected_purchases_want"]).abs().max()
+    assert diff < 1e-9

@@ -62,8 +62,8 @@ def emit(
             out_console.print(frame_table(df, title=title))
         return fmt
     if title:
-        err_console.print(f"[dim]{title}[/dim]")
+        err_console.print(f"[dim]{title}[/dim]", soft_wrap=True)
     output.write_frame(df, fmt=fmt, out=out, sheet=sheet)
     if out:
-        err_console.print(f"wrote {df.height:,} rows to {out}")
+        err_console.print(f"wrote {df.height:,} rows to {out}", soft_wrap=True)
     return fmt
