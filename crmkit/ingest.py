@@ -495,27 +495,27 @@ def _fast_rows(info: SourceInfo, schema: TableSchema, src: Path, raw_names: list
     return scan.select((pl.col("__rec").cast(pl.Int64) + 2).alias(LINE), *exprs)
 
 
-def fast_is_clean(rows: pl.LazyFrame, schema: TableSchema, *, engine: str = "auto") -> dict:
+def fast_is_clean(rows: pl.LazyFrame, schema: TableSchema) -> dict:
     """Checks that decide whether a native-parse result can stand: required
     values present, keys unique, numbers finite. Returns the figures, with
-    ``clean`` True when all hold."""
+    ``clean`` True when all hold. Memory stays small: one streaming pass for
+    the counts, then the keys as 64-bit hashes (8 bytes a row) counted.
+    (is_duplicated() on the strings costs 7x the time and 3x the memory.)"""
     present = set(rows.collect_schema().names())
     required = [c.name for c in schema.columns if c.required and c.name in present]
     if schema.key in present:
         required.append(schema.key)
     numbers = [c.name for c in schema.columns if c.kind in ("money", "number") and c.name in present]
-    checks = [
+    out = rows.select(
         pl.any_horizontal([pl.col(c).null_count() > 0 for c in required] or [pl.lit(False)]).alias("nulls"),
         pl.any_horizontal([~pl.col(n).is_finite().all() for n in numbers] or [pl.lit(False)]).alias("nonfinite"),
         pl.len().alias("n"),
-    ]
-    if schema.key in present:
-        # a 64-bit hash count is ~7x cheaper than is_duplicated(); a collision
-        # only sends the file down the exact general path
-        checks.append((pl.col(schema.key).hash(0).n_unique() != pl.len()).alias("dups"))
-    else:
-        checks.append(pl.lit(False).alias("dups"))
-    out = rows.select(checks).collect(engine=engine).row(0, named=True)
+    ).collect(engine="streaming").row(0, named=True)
+    out["dups"] = False
+    if schema.key in present and out["n"] > 1:
+        # a hash collision only sends the file down the exact general path
+        hashes = rows.select(pl.col(schema.key).hash(0)).collect(engine="streaming").to_series()
+        out["dups"] = hashes.n_unique() != hashes.len()
     out["clean"] = not (out["nulls"] or out["nonfinite"] or out["dups"])
     return out
 

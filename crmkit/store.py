@@ -411,7 +411,7 @@ def _append_fast(store: Store, schema: TableSchema, parsed: Parsed, result: Impo
     except FAST_FAILURES:
         part.unlink(missing_ok=True)
         return None
-    check = fast_is_clean(pl.scan_parquet(part), schema, engine="in-memory")  # lower peak here
+    check = fast_is_clean(pl.scan_parquet(part), schema)
     if not check["clean"]:
         part.unlink(missing_ok=True)
         return None
