@@ -12,7 +12,7 @@ from crmkit import output
 
 # Data to stdout, everything else (titles, progress, summaries) to stderr.
 out_console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # log lines stay whole in files and pipes
 
 _NUMERIC_JUSTIFY = "right"
 
