@@ -24,6 +24,7 @@ Every definition is in docs/service.md, written so a reader can recompute it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
@@ -197,9 +198,11 @@ def prepare_feedback(store, parsed, result, *, replace: bool = False, scale: str
 def _replace(parsed, **changes):
     """``parsed`` with new rows; the store's native fast path (``parsed.fast``, which
     reads the file again without these checks and columns) is switched off."""
-    if hasattr(parsed, "fast"):
-        changes["fast"] = None
-    return dataclasses.replace(parsed, **changes)
+    new = copy.copy(parsed)
+    new.fast = None
+    for name, value in changes.items():
+        setattr(new, name, value)
+    return new
 
 
 def prepare_tickets(store, parsed, result, *, replace: bool = False, **_):

@@ -115,6 +115,8 @@ def _collect_fast(parsed, schema) -> pl.DataFrame | None:
         df = parsed.fast.drop(LINE).collect()
     except FAST_FAILURES:
         return None
+    if not parsed.fast_ok():
+        return None
     return df if fast_is_clean(df.lazy(), schema)["clean"] else None
 
 

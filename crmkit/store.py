@@ -318,20 +318,24 @@ def import_file(
         parsed = read_source(
             path, schema, mapping=mapping, encoding=encoding, sep=sep,
             date_format=date_format, decimal_comma=decimal_comma, tmp_dir=store.path / TMP,
+            sha256=True,
         )
-        hasher, box = _hash_in_background(parsed.info.path)
+        if parsed.probe is not None and parsed.probe.path == parsed.info.path:
+            sha = lambda: parsed.probe.sha256  # noqa: E731 - the probe hashes the bytes it counts
+        else:
+            hasher, box = _hash_in_background(parsed.info.path)
 
-        def sha() -> str:  # hashing runs beside the Polars work; joined when needed
-            hasher.join()
-            if "error" in box:
-                raise box["error"]
-            return box["sha256"]
+            def sha() -> str:  # hashing runs beside the Polars work; joined when needed
+                hasher.join()
+                if "error" in box:
+                    raise box["error"]
+                return box["sha256"]
 
         try:
             result = ImportResult(
                 table=table, source=str(Path(path).resolve()), sha256="",
                 encoding=parsed.info.encoding, separator=parsed.info.sep_name,
-                mapping=dict(parsed.info.mapping), rows_read=parsed.rows_read,
+                mapping=dict(parsed.info.mapping), rows_read=0,
                 ignored_columns=list(parsed.info.ignored),
                 mode="replace" if replace else schema.mode, started_at=started_at,
             )
@@ -345,6 +349,7 @@ def import_file(
                     files, rows = _write_append(store, schema, parsed, result, sha, replace=replace)
             except pl.exceptions.ComputeError as exc:
                 raise csv_parse_error(path, exc) from None
+            result.rows_read = parsed.rows_read  # known once the rows are written
             result.finished_at = _now()
             result.seconds = round(time.perf_counter() - started, 3)
             store._commit(table, add=files, drop_all=replace or schema.mode == "upsert", result=result, rows=rows)
@@ -404,19 +409,31 @@ def _append_fast(store: Store, schema: TableSchema, parsed: Parsed, result: Impo
     good = rows.select(
         *[pl.col(c) if c in present else pl.lit(None, dtype=schema.column(c).dtype).alias(c) for c in all_cols]
     )
-    new = good.join(existing.select(key), on=key, how="anti") if existing is not None else good
     part = store.tmp_file(".parquet")
     try:
-        new.sink_parquet(part)
+        good.sink_parquet(part)
     except FAST_FAILURES:
         part.unlink(missing_ok=True)
         return None
+    if not parsed.fast_ok():  # a short line, a blank line, quoted line breaks...
+        part.unlink(missing_ok=True)
+        return None
+    # the checks see every row of the file (a key repeated in the file is a
+    # duplicate to report even when the store already has it)
     check = fast_is_clean(pl.scan_parquet(part), schema)
     if not check["clean"]:
         part.unlink(missing_ok=True)
         return None
     result.imported = check["n"]
-    result.already_stored = parsed.rows_read - check["n"]
+    if existing is not None:
+        stored = pl.scan_parquet(part).join(existing.select(key), on=key, how="semi").select(pl.len()).collect().item()
+        if stored:  # keys already in the store are skipped: write the part again without them
+            fresh = store.tmp_file(".parquet")
+            pl.scan_parquet(part).join(existing.select(key), on=key, how="anti", maintain_order="left").sink_parquet(fresh)
+            part.unlink()
+            part = fresh
+            result.imported -= stored
+    result.already_stored = parsed.rows_read - result.imported
     if known is not None:
         result.orphans = pl.scan_parquet(part).join(known, on="customer_id", how="anti").select(pl.len()).collect().item()
     return part

@@ -494,16 +494,69 @@ def _import_both_ways(tmp_path, monkeypatch, text):
         "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,NaN\nC,C1,2024-01-07,1e3\n",  # NaN: rejected
         "A,C1,2024-01-05,10.5\nA,C2,2024-01-06,3\nC,,2024-01-07,1\n",  # duplicate key, missing id
         "A, C1 ,2024-01-05, 10.5 \nB,C2,2024-1-6,3\n",  # spaces, short date
+        "A,C1,2024-01-05,10.5,x\nB,C2,2024-01-06,3\n",  # one short line (optional column missing)
+        "A,C1,2024-01-05,10.5,x\nB,C2,2024-01-06,3,y,z\n",  # one long line
+        "A,C1,2024-01-05,10.5,x,y\nB,C2,2024-01-06,3\n",  # a long and a short line: counts balance
+        "A,C1,2024-01-05,10.5,x\n\nB,C2,2024-01-06,3,y\n",  # a blank line
+        "A,C1,2024-01-05,10.5,x\nB,C2,2024-01-06,3,y\n\n\n",  # trailing blank lines
+        "A,C1,2024-01-05,10.5,x\n,,,,\nB,C2,2024-01-06,3,y\n",  # a line of separators only
+        "A,C1,2024-01-05,10.5,x\r\nB,C2,2024-01-06,3,y\r\n",  # CRLF
+        "A,C1,2024-01-05,10.5,x\rB,C2,2024-01-06,3,y\r",  # old Mac line ends
+        "A,C1,2024-01-05,10.5,x\nB,C2,2024-01-06,3,y",  # no final newline
+        'A,C1,2024-01-05,10.5,"desk, oak"\nB,C2,2024-01-06,3,y\n',  # quoted separator
+        'A,C1,2024-01-05,10.5,"two\nlines"\nB,C2,2024-01-06,3,y\n',  # quoted line break
+        "A,C1,2024-01-05,10.5,  \nB,\u3000C2\u3000,2024-01-06,3, y \n",  # blank and padded text
+        "A,C1,2024-01-05,5.,x\nB,C2,2024-01-06, .5,y\nC,C3,2024-01-07,+1E+3,z\n",  # number spellings
+        "A,C1,2024-01-05,5 ,x\nB,C2,2024-01-06,0x10,y\nC,C3,2024-01-07,1_000,z\n",  # not numbers
+        "A,C1,2024-01-05,inf,x\nB,C2,2024-01-06,-0,y\n",  # infinite
+        "A,C1,05-01-2024,1,x\nB,C2,06-01-2024,2,y\n",  # day-first dates are not guessed
+        "A,C1,2024-1-5,1,x\nB,C2,2024/01/06,2,y\nC,C3,2024-01-07 10:00:00,3,z\n",  # other date spellings
     ],
 )
 def test_fast_path_matches_general_rules(tmp_path, monkeypatch, body):
-    fast, general = _import_both_ways(tmp_path, monkeypatch, "order_id,customer_id,date,amount\n" + body)
+    fast, general = _import_both_ways(tmp_path, monkeypatch, "order_id,customer_id,date,amount,product\n" + body)
     a = fast.scan("transactions").collect().sort("transaction_id")
     b = general.scan("transactions").collect().sort("transaction_id")
     assert a.equals(b), (a, b)
     ia, ib = fast.manifest()["imports"][-1], general.manifest()["imports"][-1]
     for k in ("rows_read", "imported", "rejected", "duplicates", "already_stored"):
         assert ia[k] == ib[k], k
+
+
+def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path, monkeypatch):
+    """A key repeated in the file is a duplicate (first line wins, the other is
+    listed in rejects) even when the store already holds it; both paths agree."""
+    import crmkit.ingest as ingest_mod
+
+    first = write(tmp_path / "a.csv", "order_id,customer_id,date,amount\nT1,C1,2024-01-01,5\n")
+    second = write(tmp_path / "b.csv", "order_id,customer_id,date,amount\nT1,C1,2024-01-01,5\nT1,C9,2024-01-02,7\nT2,C2,2024-01-03,1\n")
+    real = ingest_mod._fast_rows
+    for name, fast in (("fast", real), ("general", lambda *a, **k: None)):
+        monkeypatch.setattr(ingest_mod, "_fast_rows", fast)
+        for f in (first, second):
+            assert run("import", "transactions", f, "--store", tmp_path / name).exit_code == 0
+        imp = Store(tmp_path / name).manifest()["imports"][-1]
+        assert (imp["rows_read"], imp["imported"], imp["duplicates"], imp["already_stored"]) == (3, 1, 1, 1), name
+        assert rejects(tmp_path / name)["line"].to_list() == ["3"], name
+        assert sorted(txns(tmp_path / name)["transaction_id"].to_list()) == ["T1", "T2"]
+
+
+def test_clean_file_needs_no_structure_pass(tmp_path, monkeypatch):
+    """The byte probe proves a clean unquoted file's structure: neither the
+    field-count pass nor the general parse runs."""
+    import crmkit.ingest as ingest_mod
+
+    def boom(*a, **k):
+        raise AssertionError("general path used")
+
+    monkeypatch.setattr(ingest_mod, "_field_count_problems", boom)
+    monkeypatch.setattr(ingest_mod, "_general_rows", boom)
+    src = write(tmp_path / "f.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\n")
+    r = run("import", "transactions", src, "--store", tmp_path / "s")
+    assert r.exit_code == 0, r.stderr
+    imp = Store(tmp_path / "s").manifest()["imports"][-1]
+    assert (imp["rows_read"], imp["imported"]) == (2, 2)
+    assert imp["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
 
 
 def test_fast_path_values(tmp_path):
