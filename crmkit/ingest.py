@@ -44,6 +44,7 @@ from crmkit.schema import TableSchema, match_columns, snake
 SAMPLE_BYTES = 1 << 20
 SEPARATORS = (",", ";", "\t", "|")
 _SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_SEP_ARG = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 LINE = "line"
 RAW = "raw_line"  # the source line as written, for rows with the wrong number of fields
 REASON = "reason"
@@ -213,14 +214,27 @@ def detect_encoding(path: Path, forced: str | None = None) -> str:
         return "utf-16"
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_eof)
-        return "utf-8"
+        if b"\x00" not in sample:
+            return "utf-8"
     except UnicodeDecodeError:
         pass
+    utf16 = _utf16_without_bom(sample)
+    if utf16:
+        return utf16
     if _looks_chinese(sample, at_eof):
         return "gb18030"
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample, cp_isolation=None).best()
+    matches = from_bytes(sample, cp_isolation=None)
+    best = matches.best()
+    if best is not None:
+        # On a short sample Western code pages tie (cp1250 reads "Muñoz" as
+        # "Muńoz" as happily as cp1252 reads it right): a tie goes to cp1252,
+        # the Windows export default outside Central Europe.
+        tied = [m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+        for preferred in ("cp1252", "latin_1"):
+            if preferred in tied:
+                return preferred
     if best is None:
         raise InputError(
             "cannot tell the text encoding",
@@ -247,7 +261,24 @@ def _looks_chinese(sample: bytes, at_eof: bool) -> bool:
         1 for ch in wide
         if "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
     )
-    return cjk / len(wide) >= 0.9
+    # Latin-1/cp1252 text decodes as GBK too ("Muñoz" -> "Mu駉z"): an accented
+    # letter plus the ASCII letter after it make a GBK extension character. Real
+    # Chinese text is nearly all GB2312 characters, whose second byte is >= 0xA1.
+    extension = sum(1 for ch in wide if (b := ch.encode("gb18030")) and len(b) == 2 and b[1] < 0xA1)
+    return cjk / len(wide) >= 0.9 and extension / len(wide) <= 0.1
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """UTF-16 text without a BOM (some Windows exports): most ASCII characters
+    leave a NUL byte at every other position."""
+    if len(sample) < 4 or b"\x00" not in sample:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) > 0.3 * len(odd) and even.count(0) < 0.05 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.3 * len(even) and odd.count(0) < 0.05 * len(odd):
+        return "utf-16-be"
+    return None
 
 
 def _decoded_sample(path: Path, encoding: str, n_lines: int = 60) -> list[str]:
@@ -379,8 +410,9 @@ def inspect_source(
     missing = [c.name for c in schema.columns if c.required and c.name not in matched and c.name not in derived]
     if missing:
         col = missing[0]
-        if len(headers) == 1 and separator == ",":
-            hint = "only one column found: is the separator right? try --sep ';' or --sep tab"
+        if len(headers) == 1:
+            others = " or ".join(f"--sep {_SEP_ARG[c]}" for c in SEPARATORS if c != separator)
+            hint = f"only one column found: is the separator right? try {others}"
         else:
             hint = f"map it with --map {col}=<header> (headers found: {', '.join(headers)})"
         raise InputError(f"no {col} column recognised", file=str(p), hint=hint)

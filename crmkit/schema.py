@@ -106,7 +106,7 @@ TRANSACTIONS = TableSchema(
 
 FEEDBACK = TableSchema(
     name="feedback",
-    key="feedback_id",  # usually not in the file: "<sha256 prefix>:<line>" as for transactions
+    key="feedback_id",  # usually not in the file: built from the row content (store.content_key)
     mode="append",
     prepare="crmkit.service:prepare_feedback",  # score scale (CSAT/NPS) declared or detected, never mixed
     columns=(

@@ -21,9 +21,10 @@ Safety:
   ``wait`` seconds and then stops with a clear message. The OS releases the lock of
   a killed process, so a stale lock never blocks.
 - Re-importing: transactions skip ``transaction_id`` values already stored (a file
-  without an order id column gets ids ``<sha256 prefix>:<line>`` from its content
-  hash, so importing the same file again adds nothing); customers upsert by
-  ``customer_id``; ``replace=True`` replaces the table.
+  without an order id column gets ids from each row's content and its occurrence
+  in the file, ``content_key``, so importing the same file again, or a cumulative
+  export that repeats it, adds nothing); customers upsert by ``customer_id``;
+  ``replace=True`` replaces the table.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from crmkit.ingest import (
     LINE,
     REASON,
     Parsed,
+    check_file,
     cleanup,
     csv_parse_error,
     fast_is_clean,
@@ -199,7 +201,14 @@ class Store:
     def lock(self, wait: float = 60.0, on_wait: Progress | None = None):
         from filelock import FileLock, Timeout
 
-        self.path.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError("is a file, not a store directory", file=str(self.path),
+                             hint="give --store a directory (it is created if missing)")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store directory ({exc.strerror})", file=str(self.path),
+                             hint="check the path and its permissions, or give another --store") from None
         lock = FileLock(str(self.path / LOCK))
         try:
             lock.acquire(timeout=0)
@@ -311,6 +320,7 @@ def import_file(
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     started_at = _now()
+    check_file(path)  # a missing or empty file leaves no store directory behind
     lock = store.lock(wait=wait, on_wait=say)
     try:
         store.recover()
@@ -362,7 +372,7 @@ def import_file(
         exc = ThresholdError(
             f"{result.rejected:,} of {result.rows_read:,} rows rejected "
             f"({result.reject_rate:.1%} > --max-reject-rate {max_reject_rate:.1%}); "
-            f"the {result.imported:,} good rows were imported",
+            + (f"the {result.imported:,} good rows were imported" if result.imported else "no rows were imported"),
             file=str(path),
             hint=f"see {result.rejects_file}" if result.rejects_file else None,
         )
@@ -402,8 +412,7 @@ def _append_fast(store: Store, schema: TableSchema, parsed: Parsed, result: Impo
     key = schema.key
     rows = parsed.fast
     if key not in parsed.info.mapping:
-        result.sha256 = sha()
-        rows = rows.with_columns(pl.format("{}:{}", pl.lit(result.sha256[:12]), pl.col(LINE)).alias(key))
+        return None  # ids from the row content need a window over the file: general path
     all_cols = [c.name for c in schema.columns]
     present = set(rows.collect_schema().names())
     good = rows.select(
@@ -455,19 +464,30 @@ def _write_append(store: Store, schema: TableSchema, parsed: Parsed, result: Imp
     return [part], previous + result.imported
 
 
+def content_key(schema: TableSchema, present: list[str]) -> pl.Expr:
+    """The id of a row from a file without an id column: its canonical values
+    joined with ``|`` (``|`` and ``\\`` escaped), then ``#`` and the row's
+    occurrence among identical valid rows of the file, e.g. ``C1|1997-01-01|29.33#2``.
+    Re-importing the file, or a later export that repeats its rows (cumulative
+    exports), adds nothing; two identical purchases in one file stay two.
+    Rejected rows get no id."""
+    cols = [c.name for c in schema.columns if c.name in present and c.name != schema.key]
+    parts = [
+        pl.col(c).cast(pl.String).str.replace_all("\\", "\\\\", literal=True).str.replace_all("|", "\\|", literal=True)
+        .fill_null("") for c in cols
+    ]
+    content = pl.concat_str(parts, separator="|")
+    valid = pl.col(REASON).is_null()
+    nth = pl.int_range(1, pl.len() + 1).over(content, valid)
+    return pl.when(valid).then(pl.format("{}#{}", content, nth))
+
+
 def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, existing, known):
     """Every rule, every reason: rejects with line numbers, duplicates listed."""
     key = schema.key
     rows = parsed.rows
     if key not in parsed.info.mapping:
-        result.sha256 = sha()
-        # No order id column: ids from the file's content hash and the line, so
-        # re-importing the same file is recognised row by row.
-        rows = rows.with_columns(
-            pl.when(pl.col(REASON).is_null())
-            .then(pl.format("{}:{}", pl.lit(result.sha256[:12]), pl.col(LINE)))
-            .alias(key)
-        )
+        rows = rows.with_columns(content_key(schema, parsed.canonical).alias(key))
     canonical = [c.name for c in schema.columns if c.name in parsed.canonical or c.name == key]
     all_cols = [c.name for c in schema.columns]
     # Later copies of a key within the file are skipped and listed in rejects.

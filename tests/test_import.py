@@ -100,6 +100,21 @@ def test_pure_gbk_bytes_detected(tmp_path):
     assert txns(tmp_path / "s")["amount"].to_list() == [10.0]
 
 
+@pytest.mark.parametrize(
+    ("encoding", "detected"),
+    [("latin-1", "cp1252"), ("cp1252", "cp1252"), ("utf-16-le", "utf-16-le"), ("utf-16-be", "utf-16-be")],
+)
+def test_western_and_utf16_exports_are_not_read_as_chinese(tmp_path, encoding, detected):
+    # Latin-1 "ñ" + "o" is also a valid GBK character: the text must stay Muñoz
+    text = "customer_id,name,city\nC1,Muñoz,España\nC2,Zoë,Köln\n"
+    src = write(tmp_path / "w.csv", text, encoding=encoding)
+    r = run("import", "customers", src, "--store", tmp_path / "s")
+    assert r.exit_code == 0, r.stderr
+    assert f"({detected}, comma-separated)" in r.stderr
+    df = pl.read_parquet(tmp_path / "s" / "customers").sort("customer_id")
+    assert df.select("name", "city").rows() == [("Muñoz", "España"), ("Zoë", "Köln")]
+
+
 def test_semicolon_unit_price_times_quantity(tmp_path):
     src = write(
         tmp_path / "semi.csv",
@@ -269,6 +284,30 @@ def test_reimport_without_order_ids_is_idempotent(tmp_path):
     assert df["amount"].sum() == pytest.approx(58.66)
 
 
+def test_cumulative_exports_without_order_ids_add_only_new_rows(tmp_path):
+    """No id column: a row's id is its content plus its occurrence in the file,
+    so next week's cumulative export (the old rows again, plus new ones) adds
+    only the new ones; identical rows within one file stay separate purchases."""
+    store = tmp_path / "s"
+    week1 = write(tmp_path / "w1.csv", "customer_id,date,amount\n1,1997-01-01,29.33\n1,1997-01-01,29.33\n2,1997-01-02,5\n")
+    week2 = write(
+        tmp_path / "w2.csv",
+        "customer_id,date,amount\n1,1997-01-01,29.33\n2,1997-01-02,5.00\n1,1997-01-01,29.33\n"
+        "1,1997-01-01,29.33\n3,1997/1/9,7\n",
+    )
+    assert run("import", "transactions", week1, "--store", store).exit_code == 0
+    r = run("import", "transactions", week2, "--store", store)
+    assert r.exit_code == 0, r.stderr
+    imp = Store(store).manifest()["imports"][-1]
+    # new: the third identical purchase of customer 1, and customer 3's order
+    assert (imp["rows_read"], imp["imported"], imp["already_stored"]) == (5, 2, 3)
+    df = txns(store)
+    assert df.height == 5
+    assert df["amount"].sum() == pytest.approx(3 * 29.33 + 5 + 7)
+    assert sorted(df["transaction_id"].to_list())[:3] == [
+        "1|1997-01-01|29.33#1", "1|1997-01-01|29.33#2", "1|1997-01-01|29.33#3"]
+
+
 def test_customers_upsert_and_replace(tmp_path):
     store = tmp_path / "s"
     write(tmp_path / "c1.csv", "客户编号,客户名称,区域,负责人\nC1,甲公司,华东,张伟\nC2,乙公司,华南,李娜\n")
@@ -411,6 +450,25 @@ def _one_line_error(r, code, *needles):
 def test_error_missing_file(tmp_path):
     r = run("import", "transactions", tmp_path / "nope.csv", "--store", tmp_path / "s")
     _one_line_error(r, EXIT_DATA, "nope.csv", "file not found")
+
+
+def test_failed_import_creates_no_store(tmp_path):
+    run("import", "transactions", tmp_path / "nope.csv", "--store", tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_error_store_is_a_file(tmp_path):
+    src = write(tmp_path / "c.csv", "customer_id\nC1\n")
+    (tmp_path / "afile").write_text("x")
+    r = run("import", "customers", src, "--store", tmp_path / "afile")
+    _one_line_error(r, EXIT_STORE, "afile", "is a file, not a store directory")
+
+
+def test_error_wrong_separator_suggests_the_others(tmp_path):
+    src = write(tmp_path / "c.csv", "customer_id,name\nC1,x\n")
+    r = run("import", "customers", src, "--store", tmp_path / "s", "--sep", ";")
+    _one_line_error(r, EXIT_DATA, "c.csv", "only one column found")
+    assert "--sep ','" in r.stderr
 
 
 def test_error_empty_file(tmp_path):
