@@ -88,6 +88,37 @@ def test_kpi_by_owner_json_and_targets(data):
     assert total["target"] == 1000.0 and total["attainment_pct"] == 24.0
 
 
+def test_kpi_by_two_dimensions_with_company_target_skips_targets(data):
+    cfg = data / "crmkit.yaml"
+    cfg.write_text("targets:\n  - {metric: revenue, period: month, value: 1000}\n", encoding="utf-8")
+    r = run(data, "kpi", "--period", "month", "--as-of", "2024-03-31", "--by", "owner", "--by", "region", "-f", "json",
+            config=str(cfg))
+    assert r.exit_code == 0, r.output
+    recs = json.loads(r.stdout)
+    assert "target" not in recs[0] and "attainment_pct" not in recs[0]
+    rev = {(x["owner"], x["region"]): x["value"] for x in recs if x["metric"] == "revenue"}
+    # March 2024: A 50 + 70, C 120 - 10 (张三, 华东); B -30 (李四, 华北); E never bought (李四, 华南);
+    # F 40 (not in the customers file)
+    assert rev == {("张三", "华东"): 230.0, ("李四", "华北"): -30.0, ("李四", "华南"): 0.0, (None, None): 40.0}
+    assert "targets not shown" in r.stderr and "owner, region" in r.stderr
+
+
+def test_kpi_by_segment_uses_rules_from_config(data):
+    (data / "size.yaml").write_text(
+        "version: 1\ncolumn: segment\nsegments:\n"
+        "  - {name: big, when: \"monetary >= 100\"}\n  - {name: small, when: \"TRUE\"}\n",
+        encoding="utf-8",
+    )
+    cfg = data / "crmkit.yaml"
+    cfg.write_text("rules: [size.yaml]\n", encoding="utf-8")
+    r = run(data, "kpi", "--period", "month", "--as-of", "2024-03-31", "--by", "segment", "-f", "json", config=str(cfg))
+    assert r.exit_code == 0, r.output
+    rev = {x["segment"]: x["value"] for x in json.loads(r.stdout) if x["metric"] == "revenue"}
+    # monetary at 2024-03-31: A 420, C 110 -> big; B 50, D 60, E 0, F 40 -> small
+    # March revenue: big = A 120 + C 110; small = B -30 + F 40
+    assert rev == {"big": 230.0, "small": 10.0}
+
+
 @pytest.mark.parametrize(
     "body,needle",
     [

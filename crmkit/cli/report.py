@@ -146,12 +146,16 @@ def kpi(
     """KPIs for the last complete period vs the one before (revenue, orders, retention, churn, ...)."""
     from crmkit.report import with_dimensions
     from crmkit.report.kpi import kpi_report
-    from crmkit.report.targets import load_targets
+    from crmkit.report.targets import load_targets, skipped_targets
 
     inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
     by = list(by or [])
-    custs = with_dimensions(inp.customers, inp.transactions, by=by, as_of=inp.period.end, rules=inp.rules)
-    df = kpi_report(custs, inp.transactions, period=inp.period, by=by, targets=load_targets(inp.config)).collect()
+    targets = load_targets(inp.config)
+    note = skipped_targets(targets, period_kind=inp.period.kind, period_label=inp.period.label, by=by)
+    if note:
+        err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    custs = with_dimensions(inp.customers, inp.transactions, by=by, as_of=inp.period.end, rules=inp.rules, config=inp.config)
+    df = kpi_report(custs, inp.transactions, period=inp.period, by=by, targets=targets).collect()
     show(df, fmt=fmt, out=out, title=f"KPIs, {inp.title_period}", units="unit", sheet="kpi")
 
 

@@ -46,9 +46,12 @@ def with_dimensions(
     by: Sequence[str],
     as_of: date,
     rules: Sequence[str] | None = None,
+    config=None,
 ) -> pl.LazyFrame:
     """``customers`` with every ``by`` column: a customer attribute as it is, or a
-    classification (``segment``, ``lifecycle_stage``, ...) as of ``as_of``."""
+    classification (``segment``, ``lifecycle_stage``, ...) as of ``as_of``, by the
+    rule files ``rules``, else ``rules:`` in ``config`` (crmkit.yaml), else the
+    shipped ones: the same rules as ``crmkit segment`` and ``report segments``."""
     by = list(by)
     names = customers.collect_schema().names()
     missing = [b for b in by if b not in names]
@@ -56,7 +59,7 @@ def with_dimensions(
         return customers
     from crmkit.report.segments import classify
 
-    seg = classify(customers, transactions, as_of=as_of, rules=rules)
+    seg = classify(customers, transactions, as_of=as_of, rules=rules, config=config)
     seg_names = seg.collect_schema().names()
     for b in missing:
         if b not in seg_names:

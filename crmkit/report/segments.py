@@ -39,16 +39,11 @@ NONE = "(none)"
 
 
 def rule_paths(rules: Sequence[str] | None, config=None) -> list[Path]:
-    """--rules, else ``rules:`` in crmkit.yaml, else the shipped defaults."""
-    from crmkit.rules import default_rule_paths
+    """--rules, else ``rules:`` in crmkit.yaml, else the shipped defaults: exactly
+    the files ``crmkit segment`` uses (:func:`crmkit.segment.rule_paths_for`)."""
+    from crmkit.segment import rule_paths_for
 
-    if rules:
-        return [Path(r) for r in rules]
-    if config is not None and config.data.get("rules"):
-        listed = config.data["rules"]
-        listed = [listed] if isinstance(listed, str) else list(listed)
-        return [config.resolve(p) if not Path(p).is_absolute() else Path(p) for p in listed]
-    return default_rule_paths()
+    return [Path(p) for p in rule_paths_for(config, rules)]
 
 
 def load(rules: Sequence[str] | None, config=None):

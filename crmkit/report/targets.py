@@ -13,7 +13,10 @@ Shape (a list; each entry one goal)::
   ``value``: a number (rates in percent, like the report).
 - At most one extra key, the dimension: any customer attribute (``owner``,
   ``region``, ``industry``, ...), with the group value the target is for. Such a
-  target shows in ``report kpi --by owner`` and ``report owners``.
+  target shows in ``report kpi --by owner`` and ``report owners``; a target
+  without a dimension shows in ``report kpi`` without ``--by``. A report grouped
+  by two or more columns (``--by owner --by region``) shows no targets: no target
+  is set per combination (:func:`skipped_targets` says so).
 - ``for``: a period label (``2024-W10``, ``2024-03``, ``2024-Q1``, ``2024``):
   the target applies to that period only and beats an entry without ``for``.
 
@@ -94,19 +97,25 @@ def load_targets(config: Config) -> list[Target]:
     return parse_targets(config.data.get("targets"), file=str(config.path) if config.path else None)
 
 
+def _applies(t: Target, *, period_kind: str, period_label: str) -> bool:
+    return t.period == period_kind and (t.label is None or t.label == period_label)
+
+
 def targets_frame(
     targets: Sequence[Target], *, period_kind: str, period_label: str, by: Sequence[str] = ()
 ) -> pl.DataFrame | None:
-    """The targets that apply to this report: ``[by], metric, target`` or None."""
+    """The targets that apply to this report: ``[by], metric, target`` or None.
+
+    A target applies when its dimension is exactly the report's grouping: none
+    for an ungrouped report, ``owner`` for ``by=["owner"]``. With two or more
+    ``by`` columns nothing applies (a target names at most one dimension)."""
     by = list(by)
-    dim = by[0] if len(by) == 1 else None
+    if len(by) > 1:
+        return None
+    dim = by[0] if by else None
     chosen: dict[tuple, tuple[int, float]] = {}
     for t in targets:
-        if t.period != period_kind or (t.label is not None and t.label != period_label):
-            continue
-        if by and t.dimension != dim:
-            continue
-        if not by and t.dimension is not None:
+        if not _applies(t, period_kind=period_kind, period_label=period_label) or t.dimension != dim:
             continue
         key = (t.group, t.metric)
         rank = 1 if t.label else 0
@@ -118,6 +127,19 @@ def targets_frame(
     if dim:
         rows = {dim: [k[0] for k in chosen], **rows}
     return pl.DataFrame(rows, schema_overrides={"target": pl.Float64})
+
+
+def skipped_targets(
+    targets: Sequence[Target], *, period_kind: str, period_label: str, by: Sequence[str] = ()
+) -> str | None:
+    """A note when targets exist for this period but a report grouped by two or
+    more columns cannot show them; None otherwise."""
+    if len(by) < 2 or not any(_applies(t, period_kind=period_kind, period_label=period_label) for t in targets):
+        return None
+    return (
+        f"targets not shown: a target is company-wide or for one dimension, and this report is grouped by "
+        f"{', '.join(by)}; use a single --by (e.g. --by {by[0]}) to see target and attainment_pct"
+    )
 
 
 def with_attainment(kpis: pl.LazyFrame, targets: pl.DataFrame | None, *, by: Sequence[str] = ()) -> pl.LazyFrame:
