@@ -251,3 +251,39 @@ def test_weekly_stale_and_empty(data, tmp_path):
     empty = tmp_path / "empty-store"
     r = runner.invoke(app, ["report", "weekly", "--store", str(empty), "--out", str(tmp_path / "o")])
     assert r.exit_code == 5 and "no store here" in r.stderr
+
+
+def _store_with_damaged_part(data: Path, tmp_path: Path, *, middle: bool) -> tuple[Path, Path]:
+    import random
+
+    store = tmp_path / "store"
+    for table, name in (("customers", "cu.csv"), ("transactions", "tx.csv")):
+        r = runner.invoke(app, ["import", table, str(data / name), "--store", str(store), "--quiet"])
+        assert r.exit_code == 0, r.output
+    part = sorted((store / "transactions").glob("*.parquet"))[0]
+    raw = bytearray(part.read_bytes())
+    noise = random.Random(7).randbytes(len(raw))
+    if middle:  # keep the magic bytes at both ends: the footer check alone may pass
+        raw[4 : len(raw) // 2] = noise[4 : len(raw) // 2]
+    else:
+        raw[:] = noise
+    part.write_bytes(bytes(raw))
+    return store, part
+
+
+@pytest.mark.parametrize("middle", [False, True])
+@pytest.mark.parametrize(
+    "command",
+    [["report", "kpi"], ["report", "weekly", "--out", "OUT"], ["report", "actions"], ["segment"]],
+)
+def test_damaged_store_file_is_a_store_error(data, tmp_path, command, middle):
+    store, part = _store_with_damaged_part(data, tmp_path, middle=middle)
+    args = [str(tmp_path / "o") if a == "OUT" else a for a in command]
+    r = runner.invoke(app, [*args, "--store", str(store), "-f" if "weekly" not in command else "--quiet",
+                            *(["csv"] if "weekly" not in command else [])])
+    assert r.exit_code == 5, r.output
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"Error: {store}: cannot read transactions/{part.name} (")
+    assert err.endswith("restore that file from backup, or re-import all transactions "
+                        "(crmkit import transactions FILE --replace)")

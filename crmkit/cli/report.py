@@ -45,6 +45,8 @@ class Inputs:
 
         self.config = options.state(ctx).config
         section = self.config.section("report")
+        if customers is None and transactions is None:  # files given directly win over the store
+            options.state(ctx).store_path = options.store_dir(ctx, store)
         tables = load_tables(
             config=self.config,
             store=options.store_dir(ctx, store) if store is not None or (customers is None and transactions is None) else None,

@@ -40,6 +40,8 @@ def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping):
     from crmkit.sources import load_tables, parse_mapping
 
     config = options.state(ctx).config
+    if customers is None and transactions is None:  # read errors become store errors (crmkit.cli.store_read_error)
+        options.state(ctx).store_path = options.store_dir(ctx, store)
     return load_tables(
         config=config,
         store=options.store_dir(ctx, store) if (customers is None and transactions is None) else None,

@@ -66,7 +66,7 @@ def check_fresh(transactions: pl.LazyFrame, *, period: Period, as_of: date, stal
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StoreError(f"cannot read the transactions ({first})", file=source, hint="re-import the data or check the store") from None
+        raise StoreError(f"cannot read the transactions ({first})", file=source, hint="restore the store from backup, or re-import the data (crmkit import TABLE FILE --replace)") from None
     if not stats["n"]:
         raise StoreError("the store has no transactions", file=source, hint="import some: crmkit import transactions FILE")
     if stats["latest"] is None:
