@@ -179,6 +179,32 @@ def test_segments_reconcile_and_migration(data):
     assert r.exit_code == 2 and 'did you mean "segment"' in r.stderr
 
 
+def test_segments_lists_empty_segments_in_rule_order(data):
+    rules = data / "size.yaml"
+    rules.write_text(
+        "version: 1\ncolumn: segment\nsegments:\n  - {name: big, when: \"monetary >= 300\"}\n"
+        "  - {name: empty, when: \"monetary > 100000\"}\n  - {name: rest, when: \"TRUE\"}\n",
+        encoding="utf-8",
+    )
+    r = run(data, "segments", "--as-of", "2024-03-31", "--period", "month", "--rules", str(rules), "-f", "csv")
+    assert r.exit_code == 0, r.output
+    got = [(x["segment"], x["customers"], x["share_pct"], x["previous_customers"]) for x in rows(r.stdout)]
+    # monetary at 03-31: A 420 (big), B 50, C 110, D 60, E 0, F 40; at 02-29: A 300 (big), B 80, C, D 60, E
+    # (F first bought on 03-15, so is not known yet)
+    assert got == [("big", "1", "16.67", "1"), ("empty", "0", "0.0", "0"), ("rest", "5", "83.33", "4")]
+    r = run(data, "segments", "--as-of", "2024-03-31", "--period", "month", "--rules", str(rules), "--by", "owner",
+            "-f", "csv")
+    assert r.exit_code == 0, r.output
+    by = [(x["owner"], x["segment"], x["customers"], x["previous_customers"]) for x in rows(r.stdout)]
+    assert sorted(by) == sorted([
+        ("张三", "big", "1", "1"), ("张三", "empty", "0", "0"), ("张三", "rest", "1", "1"),  # A; C
+        ("李四", "big", "0", "0"), ("李四", "empty", "0", "0"), ("李四", "rest", "3", "3"),  # B, D, E
+        ("", "big", "0", "0"), ("", "empty", "0", "0"), ("", "rest", "1", "0"),  # F
+    ])
+    for owner in ("张三", "李四", ""):
+        assert [s for o, s, _, _ in by if o == owner] == ["big", "empty", "rest"]
+
+
 def test_owners_scorecard(data):
     r = run(data, "owners", "--as-of", "2024-03-31", "--period", "month", "-f", "csv")
     assert r.exit_code == 0, r.output

@@ -115,22 +115,23 @@ def _period_revenue(transactions: pl.LazyFrame, p: Period, name: str) -> pl.Lazy
 def _snapshot(seg: pl.LazyFrame, revenue: pl.LazyFrame, column: str, by: list[str]) -> pl.LazyFrame:
     keys = [*by, column]
     df = seg.select(CID, *by, column, "recency_days", "frequency", "monetary").join(revenue, on=CID, how="left")
-    return (
-        df.group_by(keys)
-        .agg(
-            pl.len().cast(pl.Int64).alias("customers"),
-            pl.col("_rev").fill_null(0.0).sum().alias("revenue"),
-            pl.col("recency_days").mean().alias("avg_recency_days"),
-            pl.col("frequency").mean().alias("avg_frequency"),
-            pl.col("monetary").mean().alias("avg_monetary"),
-        )
-        .with_columns(
-            (pl.col("customers") / pl.col("customers").sum().over(by or pl.lit(1)) * 100).alias("share_pct"),
-            pl.when(pl.col("revenue").sum().over(by or pl.lit(1)) != 0)
-            .then(pl.col("revenue") / pl.col("revenue").sum().over(by or pl.lit(1)) * 100)
-            .alias("revenue_share_pct"),
-        )
+    return df.group_by(keys).agg(
+        pl.len().cast(pl.Int64).alias("customers"),
+        pl.col("_rev").fill_null(0.0).sum().alias("revenue"),
+        pl.col("recency_days").mean().alias("avg_recency_days"),
+        pl.col("frequency").mean().alias("avg_frequency"),
+        pl.col("monetary").mean().alias("avg_monetary"),
     )
+
+
+def _shares(prefix: str, by: list[str]) -> list[pl.Expr]:
+    """share_pct and revenue_share_pct within each ``by`` group (null share of a 0 total revenue)."""
+    n, rev = pl.col(f"{prefix}customers"), pl.col(f"{prefix}revenue")
+    over = by or pl.lit(1)
+    return [
+        pl.when(n.sum().over(over) != 0).then(n / n.sum().over(over) * 100).otherwise(0.0).alias(f"{prefix}share_pct"),
+        pl.when(rev.sum().over(over) != 0).then(rev / rev.sum().over(over) * 100).alias(f"{prefix}revenue_share_pct"),
+    ]
 
 
 SUMMARY_COLUMNS = (
@@ -156,16 +157,23 @@ def segment_summary(
     by = list(by)
     cur = _snapshot(now, _period_revenue(transactions, period, "_rev"), column, by)
     prev = _snapshot(before, _period_revenue(transactions, period.previous, "_rev"), column, by)
-    prev = prev.rename({c: f"previous_{c}" for c in SUMMARY_COLUMNS})
+    prev = prev.rename({c: f"previous_{c}" for c in SUMMARY_COLUMNS if c in prev.collect_schema().names()})
     keys = [*by, column]
-    out = cur.join(prev, on=keys, how="full", coalesce=True, nulls_equal=True).with_columns(
-        pl.col("customers", "previous_customers").fill_null(0),
-        pl.col("revenue", "previous_revenue").fill_null(0.0),
-        pl.col("share_pct", "previous_share_pct").fill_null(0.0),
-    )
-    out = out.with_columns((pl.col("customers") - pl.col("previous_customers")).alias("customers_change"))
     if meta is None:
         meta = pl.DataFrame(schema={"name": pl.String, "label": pl.String, "action": pl.String, "_order": pl.Int64})
+    # every segment of the rules (in rule order) for every group, so empty segments show with 0
+    names = meta.lazy().select(pl.col("name").cast(pl.String).alias(column))
+    grid = pl.concat([now.select(by), before.select(by)]).unique().join(names, how="cross") if by else names
+    out = (
+        grid.join(cur, on=keys, how="full", coalesce=True, nulls_equal=True)
+        .join(prev, on=keys, how="full", coalesce=True, nulls_equal=True)
+        .with_columns(
+            pl.col("customers", "previous_customers").fill_null(0),
+            pl.col("revenue", "previous_revenue").fill_null(0.0),
+        )
+        .with_columns(*_shares("", by), *_shares("previous_", by))
+    )
+    out = out.with_columns((pl.col("customers") - pl.col("previous_customers")).alias("customers_change"))
     out = out.join(meta.lazy().select(pl.col("name").alias(column), "label", "_order"), on=column, how="left")
     money = ["revenue", "avg_monetary", "previous_revenue", "previous_avg_monetary"]
     ratios = [c for c in out.collect_schema().names() if c.endswith("_pct") or c.startswith("avg_") or c.startswith("previous_avg_")]
