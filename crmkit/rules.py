@@ -615,12 +615,40 @@ def validate_columns(rulesets: list[RuleSet], schema) -> None:
                 schema[c.label_column] = pl.String
 
 
+def shipped_score_columns() -> dict[str, tuple[str, Score]]:
+    """{score column: (shipped rule file, the Score its ``scores:`` section defines)}."""
+    out: dict[str, tuple[str, Score]] = {}
+    for p in shipped_rule_paths():
+        try:
+            rs = load_rule_file(p)
+        except RulesError:
+            continue
+        for s in rs.scores:
+            out.setdefault(s.column, (p.name, s))
+    return out
+
+
+def _unknown_column_hint(name: str, schema) -> str:
+    """did you mean ...?, or, for a score column of the shipped rules, where scores come from."""
+    found = shipped_score_columns().get(name)
+    if found is None:
+        return did_you_mean(name, schema)
+    made_by, score = found
+    key = next((k for k, (col, src) in SCORE_ALIASES.items() if col == name and src == score.source), None)
+    spec = f"bins: {score.bins}" if score.method == "quantile" else f"method: {score.method}"
+    example = f"{key}: {{{spec}}}" if key else f"{name}: {{column: {score.source}, {spec}}}"
+    stem = Path(made_by).stem
+    return (f'"{name}" is a score column, made by a "scores:" section: add one to this file '
+            f"(scores: {{{example}}}), or use this file together with {made_by}, which defines it "
+            f"(crmkit rules check {stem} FILE; crmkit segment --rules {stem} --rules FILE)")
+
+
 def _probe(sql: str, schema: dict, path: Path, line, rule, what: str):
     expr = pl.sql_expr(sql)
     for name in expr.meta.root_names():
         if name not in schema:
             raise _err(f'unknown column "{name}" in {what} {sql!r}', path, line, rule,
-                       did_you_mean(name, schema))
+                       _unknown_column_hint(name, schema))
     try:
         out = pl.DataFrame(schema=schema).lazy().select(expr.alias("_x")).collect()
     except pl.exceptions.PolarsError as exc:
@@ -712,15 +740,17 @@ def _score_roots(rs: RuleSet, c: Classification, scores: dict[str, Score]) -> li
                 if x not in scores:
                     return None
                 needed.add(x)
-    return [s for s in scores if s in needed]
+    return [s for s in scores if s in needed] or None  # no score read (when: "TRUE"): nothing to enumerate
 
 
 def _enumerate(rs: RuleSet, c: Classification, scores: dict[str, Score], *, strict: bool) -> list[Finding]:
     file = str(rs.path)
     cols = _score_roots(rs, c, scores)
     if cols is None:
-        return [Finding("ok", file, f'{c.column}: {len(c.segments)} segments valid '
-                        "(conditions read feature columns, so score combinations are not enumerated)")]
+        why = ("conditions read feature columns" if any(_roots(seg.when) for seg in c.segments)
+               else "conditions read no score")
+        return [Finding("ok", file, f"{c.column}: {len(c.segments)} segments valid "
+                        f"({why}, so score combinations are not enumerated)")]
     ranges = [range(1, scores[s].bins + 1) for s in cols]
     combos = list(itertools.product(*ranges)) + [tuple(0 for _ in cols)]
     grid = pl.DataFrame(combos, schema={s: pl.Int64 for s in cols}, orient="row")

@@ -250,6 +250,28 @@ def test_when_true_unquoted_is_a_catch_all(tmp_path):
     assert load_rules([p])[0].classifications[0].segments[0].when == "TRUE"
 
 
+def test_check_catch_all_only_file_is_ok_not_a_garbled_fall_through(tmp_path):
+    p = write(tmp_path, 'version: 1\nsegments:\n  - name: All\n    when: "TRUE"\n')
+    findings = check_rules([p])
+    assert [(f.level, f.message) for f in findings] == [
+        ("ok", "segment: 1 segments valid (conditions read no score, so score combinations are not enumerated)")
+    ]
+
+
+def test_score_column_without_scores_section_says_where_scores_come_from(tmp_path):
+    p = write(tmp_path, 'version: 1\nsegments:\n  - name: Top\n    when: "r_score >= 4"\n  - name: All\n    when: "TRUE"\n')
+    msg = error_of(p)
+    assert msg.startswith(f"{p}:4: rule \"Top\": unknown column \"r_score\" in condition 'r_score >= 4'. ")
+    assert '"r_score" is a score column, made by a "scores:" section' in msg
+    assert "scores: {recency: {bins: 5}}" in msg and "together with rfm.yaml" in msg
+    assert "did you mean" not in msg
+    (finding,) = check_rules([p])
+    assert finding.level == "error" and "together with rfm.yaml" in finding.message
+    # m_decile comes from value.yaml
+    q = write(tmp_path, 'version: 1\ncolumn: tier\nsegments:\n  - {name: Top, when: "m_decile >= 9"}\n', "q.yaml")
+    assert "scores: {m_decile: {column: monetary, bins: 10}}" in error_of(q) and "value.yaml" in error_of(q)
+
+
 def test_check_collects_errors_from_every_file(tmp_path):
     a = write(tmp_path, "version: 1\nsegments: []\n", "a.yaml")
     b = write(tmp_path, "version: 1\nsegments:\n  - name: A\n    when: \"vip = 'yes'\"\n", "b.yaml")
