@@ -41,6 +41,8 @@ KNOWN_KEYS = {
     "report",
     "service",
 }
+#: model time units for ``clv: {time_unit: ...}`` and ``--time-unit``, in days (crmkit.clv uses them)
+CLV_TIME_UNITS = {"day": 1.0, "week": 7.0}
 
 
 @dataclass
@@ -84,6 +86,22 @@ class Config:
             )
         return {str(k): str(v) for k, v in mapping.items()}
 
+    def clv_time_unit(self, default: str = "week") -> str:
+        """``clv: {time_unit: day|week}``, lower-cased (``default`` when not set).
+
+        Checked when the file is loaded, so a bad unit is reported against the file
+        and key whichever command reads it (``crmkit clv``, CLV rule columns).
+        """
+        value = self.section("clv").get("time_unit", default)
+        unit = str(value).strip().lower()
+        if unit not in CLV_TIME_UNITS:
+            raise ConfigError(
+                f"clv.time_unit: unknown time unit '{value}'",
+                file=str(self.path) if self.path else None,
+                hint="use " + " or ".join(CLV_TIME_UNITS) + " (a week is 7 days)",
+            )
+        return unit
+
 
 def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
     if explicit:
@@ -123,4 +141,6 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
             raise ConfigError(
                 f"unknown setting '{key}'", file=str(path), hint=did_you_mean(str(key), KNOWN_KEYS)
             )
-    return Config(path=path, data=data)
+    config = Config(path=path, data=data)
+    config.clv_time_unit()  # fail now, naming the file, rather than in whichever command reads it
+    return config

@@ -195,5 +195,10 @@ def _join_clv(lf: pl.LazyFrame, transactions: pl.LazyFrame, *, as_of: date, extr
     kwargs = {k: v for k, v in options.items() if k in allowed}
     # no horizon configured: the unit's default (52 weeks / 365 days), as `crmkit clv` uses
     kwargs.setdefault("horizon", None)
-    model = clv_features(transactions, as_of=as_of, **kwargs).select("customer_id", *sorted(extra))
+    if "time_unit" in kwargs:  # crmkit.yaml is checked on load (Config.clv_time_unit): only normalise here
+        kwargs["time_unit"] = str(kwargs["time_unit"]).strip().lower()
+    # the spend (Gamma-Gamma) model only when a money column is asked for: a rule on p_alive
+    # must not fail because mean repeat spends cannot be fitted
+    spend = bool(extra & {"expected_avg_value", "clv"})
+    model = clv_features(transactions, as_of=as_of, spend=spend, **kwargs).select("customer_id", *sorted(extra))
     return lf.join(model, on="customer_id", how="left")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -164,6 +166,9 @@ def test_bad_time_unit_and_mode_combination():
     result = run("clv", "--transactions", CDNOW, "--params", "--forecast")
     assert result.exit_code == 2
     assert "--params and --forecast cannot be combined" in result.stderr
+    result = run("clv", "--transactions", CDNOW, "--calibration-end", "1997-09-30", "--forecast")
+    assert result.exit_code == 2
+    assert "--calibration-end and --forecast cannot be combined" in result.stderr
 
 
 def test_time_unit_day(cdnow_scores):
@@ -184,3 +189,98 @@ def test_forecast_by_segment_covers_everyone():
     assert "segment" in groups[0]
     assert sum(g["customers"] for g in groups) == 2357
     assert len({g["segment"] for g in groups}) == len(groups) > 1
+
+
+def test_bad_time_unit_in_config_names_the_file_and_key(tmp_path):
+    config = tmp_path / "crmkit.yaml"
+    config.write_text("clv:\n  time_unit: month\n", encoding="utf-8")
+    want = f"Error: {config}: clv.time_unit: unknown time unit 'month'. use day or week (a week is 7 days)"
+    result = run("--config", str(config), "clv", "--transactions", CDNOW)
+    assert result.exit_code == 4
+    assert result.stderr.strip() == want
+    # the same for a rule file reading a CLV column, where there is no --time-unit flag to blame
+    rules = tmp_path / "r.yaml"
+    rules.write_text("version: 1\ncolumn: life\nsegments:\n  - name: gone\n    when: p_alive < 0.5\n",
+                     encoding="utf-8")
+    result = run("--config", str(config), "segment", "--transactions", CDNOW, "--rules", str(rules))
+    assert result.exit_code == 4
+    assert result.stderr.strip() == want
+
+
+def zero_spend_repeaters(path: Path) -> None:
+    """20 customers: 10 on 2024-01-01 and a free order on 2024-01-08 (mean repeat spend 0)."""
+    lines = ["transaction_id,customer_id,date,amount"]
+    for k in range(20):
+        lines += [f"a{k},c{k},2024-01-01,10", f"b{k},c{k},2024-01-08,0"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_failed_spend_fit_blocks_only_what_needs_spend(tmp_path):
+    tx = tmp_path / "tx.csv"
+    zero_spend_repeaters(tx)
+    rules = tmp_path / "r.yaml"
+    rules.write_text("version: 1\ncolumn: life\nsegments:\n  - name: gone\n    when: p_alive < 0.5\n"
+                     "  - name: alive\n    when: p_alive >= 0.5\n", encoding="utf-8")
+    segmented = run("segment", "--transactions", str(tx), "--rules", str(rules), "--as-of", "2024-02-01",
+                    "--format", "csv")
+    assert segmented.exit_code == 0, segmented.output
+    assert len(rows(segmented.stdout)) == 20
+    holdout = run("clv", "--transactions", str(tx), "--calibration-end", "2024-01-20", "--as-of", "2024-02-01",
+                  "--format", "csv")
+    assert holdout.exit_code == 0, holdout.output
+    table = rows(holdout.stdout)
+    assert len(table) == 20 and all(r["actual_purchases"] == "0" for r in table)  # nothing after 01-20
+    # where spend is needed, the error says why: all 20 repeat buyers have a mean repeat spend of 0
+    for extra in ([], ["--forecast"]):
+        scored = run("clv", "--transactions", str(tx), "--as-of", "2024-02-01", *extra)
+        assert scored.exit_code == 3
+        assert scored.stderr.startswith(
+            "Error: Gamma-Gamma needs at least 10 customers with a repeat purchase and positive mean repeat "
+            "spend, found 0 (20 repeat customers excluded for a mean repeat spend <= 0).")
+    params = run("clv", "--transactions", str(tx), "--as-of", "2024-02-01", "--params")
+    assert params.exit_code == 0, params.output
+    fitted = json.loads(params.stdout)
+    assert fitted["gamma_gamma"] is None
+    assert set(fitted["bgnbd"]) == {"r", "alpha", "a", "b"}
+    assert (fitted["repeat_customers_in_spend_fit"], fitted["excluded_from_spend_fit"]) == (0, 20)
+    assert "warning: no Gamma-Gamma parameters: Gamma-Gamma needs at least 10" in params.stderr
+
+
+def test_params_with_calibration_end_are_the_calibration_fit():
+    result = run("clv", "--transactions", CDNOW, "--calibration-end", "1997-09-30", "--as-of", "1998-06-30",
+                 "--params")
+    assert result.exit_code == 0, result.output
+    params = json.loads(result.stdout)
+    # the published estimates are for the calibration period to 1997-09-30
+    published = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    for key, value in published.items():
+        assert params["bgnbd"][key] == pytest.approx(value, rel=0.01)
+    for key, value in {"p": 6.25, "q": 3.74, "gamma": 15.44}.items():
+        assert params["gamma_gamma"][key] == pytest.approx(value, rel=0.01)
+    assert "holdout 1997-09-30 .. 1998-06-30 (39 weeks), 2,357 customers: actual 1,882" in result.stderr
+    result = run("clv", "--transactions", CDNOW, "--calibration-end", "1997-09-30", "--as-of", "1998-06-30",
+                 "--params", "--by-frequency")
+    assert result.exit_code == 2
+    assert "--params and --by-frequency cannot be combined" in result.stderr
+
+
+def test_near_degenerate_fit_warns_plainly(tmp_path):
+    # 30 customers who all buy exactly once a week: no rate heterogeneity, no dropout
+    tx = tmp_path / "weekly.csv"
+    lines = ["transaction_id,customer_id,date,amount"]
+    for k in range(30):
+        for w in range(20):
+            lines.append(f"t{k}-{w},c{k},{date(2024, 1, 1) + timedelta(days=k + 7 * w)},{10 + k % 5}")
+    tx.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("clv", "--transactions", str(tx), "--params")
+    assert result.exit_code == 0, result.output
+    bg = json.loads(result.stdout)["bgnbd"]
+    # which parameters are within a factor e of the fit's bounds e^-15 .. e^15
+    at_bounds = [k for k, v in bg.items() if abs(math.log(v)) > 14]
+    assert {"r", "alpha", "a"} <= set(at_bounds)
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("warning: BG/NBD")]
+    assert line.startswith("warning: BG/NBD: the data barely identify the model: ")
+    for k in at_bounds:
+        assert f"{k} = {bg[k]:.3g}" in line
+    assert "ran to the bounds of the fit" in line
+    assert "purchase rates barely differ between customers" in line and "hardly anyone seems to drop out" in line

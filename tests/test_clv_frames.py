@@ -227,3 +227,28 @@ def test_clv_features_default_horizon_per_unit():
     by_default = clv.clv_features(synthetic(), as_of=as_of, time_unit="day", horizon=None).collect()
     explicit = clv.clv_features(synthetic(), as_of=as_of, time_unit="day", horizon=365).collect()
     assert by_default.equals(explicit)
+
+
+def zero_spend_repeaters() -> pl.LazyFrame:
+    """20 customers with a purchase of 10 on day 0 and a free order on day 7."""
+    return frame([row for k in range(20) for row in ((f"c{k:02d}", 0, 10), (f"c{k:02d}", 7, 0))])
+
+
+def test_spend_model_only_when_needed():
+    lf, as_of = zero_spend_repeaters(), D0 + timedelta(days=31)
+    with pytest.raises(ModelError, match=r"found 0 \(20 repeat customers excluded for a mean repeat spend <= 0\)"):
+        clv.score(lf, as_of=as_of)
+    table, result = clv.score(lf, as_of=as_of, spend=False)
+    assert result.gamma_gamma is None
+    assert table.height == 20
+    assert table["expected_avg_value"].is_null().all() and table["clv"].is_null().all()
+    assert table["p_alive"].is_between(0, 1).all()
+    features = clv.clv_features(lf, as_of=as_of, spend=False).collect()
+    assert features.select("customer_id", "p_alive").equals(table.select("customer_id", "p_alive"))
+    # --params: the spend fit may fail, the reason is kept
+    params = clv.fit_parameters(lf, as_of=as_of)
+    assert params.gamma_gamma is None and params.as_dict()["gamma_gamma"] is None
+    assert params.excluded_from_spend_fit == 20
+    assert "Gamma-Gamma needs at least 10" in params.spend_error
+    comparison, fitted = clv.holdout_comparison(lf, calibration_end=D0 + timedelta(days=20), as_of=as_of)
+    assert fitted.gamma_gamma is None and comparison.height == 20

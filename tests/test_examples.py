@@ -445,6 +445,15 @@ def test_crmkit_yaml_settings():
     }
 
 
+def test_crmkit_yaml_time_unit_comment_lists_only_valid_units():
+    from crmkit.config import CLV_TIME_UNITS
+
+    [line] = [ln for ln in (EXAMPLES / "crmkit.yaml").read_text(encoding="utf-8").splitlines()
+              if ln.strip().startswith("time_unit:")]
+    listed = re.findall(r"\b(day|week|month|quarter|year)\b", line.split("#", 1)[1])
+    assert listed and all(unit in CLV_TIME_UNITS for unit in listed), line
+
+
 def test_crmkit_yaml_every_key_commented():
     text = (EXAMPLES / "crmkit.yaml").read_text(encoding="utf-8")
     yaml.safe_load(text)

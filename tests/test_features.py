@@ -150,3 +150,19 @@ def test_clv_rule_columns_use_the_units_default_horizon():
     assert joined.height > 2000
     diff = (joined["expected_purchases"] - joined["expected_purchases_want"]).abs().max()
     assert diff < 1e-9
+
+
+def test_p_alive_rule_column_needs_no_spend_model():
+    """Every repeat order is free: Gamma-Gamma cannot be fitted, BG/NBD can."""
+    from crmkit.clv.models import ModelError
+
+    tx = pl.LazyFrame({
+        "transaction_id": [f"{k}-{i}" for k in range(20) for i in range(2)],
+        "customer_id": [f"c{k}" for k in range(20) for _ in range(2)],
+        "date": [d for _ in range(20) for d in (date(2024, 1, 1), date(2024, 1, 8))],
+        "amount": [a for _ in range(20) for a in (10.0, 0.0)],
+    })
+    df = build_features(None, tx, as_of=date(2024, 2, 1), extra={"p_alive"}).collect()
+    assert df.height == 20 and df["p_alive"].is_not_null().all()
+    with pytest.raises(ModelError, match="20 repeat customers excluded for a mean repeat spend <= 0"):
+        build_features(None, tx, as_of=date(2024, 2, 1), extra={"clv"}).collect()

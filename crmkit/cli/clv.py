@@ -14,16 +14,18 @@ from crmkit.cli import options
 from crmkit.cli.render import emit, err_console
 
 
-def _config_number(section: dict, key: str, default: float, flag: str) -> float:
+def _config_number(config, key: str, default: float, flag: str) -> float:
     from crmkit.errors import ConfigError
 
-    value = section.get(key, default)
+    value = config.section("clv").get(key, default)
+    file = str(config.path) if config.path else None
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"clv.{key} must be a number, got {value!r}", hint=f"fix crmkit.yaml or pass {flag}") from None
+        number = math.nan
     if not math.isfinite(number):
-        raise ConfigError(f"clv.{key} must be a finite number, got {value!r}", hint=f"fix crmkit.yaml or pass {flag}")
+        raise ConfigError(f"clv.{key} must be a finite number, got {value!r}", file=file,
+                          hint=f"fix crmkit.yaml or pass {flag}")
     return number
 
 
@@ -97,7 +99,7 @@ def register(app: typer.Typer) -> None:
             float | None,
             typer.Option("--margin", help="Profit margin applied to revenue in clv (default: 'clv: margin', else 1).", metavar="M"),
         ] = None,
-        params: Annotated[bool, typer.Option("--params", help="Print the fitted model parameters as JSON instead of the customer table.")] = False,
+        params: Annotated[bool, typer.Option("--params", help="Print the fitted model parameters as JSON instead of the customer table (with --calibration-end: fitted on the calibration period).")] = False,
         calibration_end: Annotated[
             str | None,
             typer.Option("--calibration-end", help="YYYY-MM-DD: fit on data up to this date and compare predicted with actual purchases up to --as-of.", metavar="DATE"),
@@ -131,21 +133,26 @@ def register(app: typer.Typer) -> None:
         from crmkit.sources import load_tables, parse_mapping
 
         config = options.state(ctx).config
-        section = config.section("clv")
-        unit = (time_unit or str(section.get("time_unit", clv.DEFAULT_TIME_UNIT))).strip().lower()
-        clv.frames.unit_days(unit)
+        if time_unit is not None:
+            unit = time_unit.strip().lower()
+            clv.frames.unit_days(unit)  # a bad flag is a usage error naming the flag
+        else:
+            unit = config.clv_time_unit(clv.DEFAULT_TIME_UNIT)  # a bad setting names the file and key
         if horizon is None:
-            horizon = _config_number(section, "horizon", clv.DEFAULT_HORIZON[unit], "--horizon")
+            horizon = _config_number(config, "horizon", clv.DEFAULT_HORIZON[unit], "--horizon")
         if discount_rate is None:
-            discount_rate = _config_number(section, "discount_rate", 0.0, "--discount-rate")
+            discount_rate = _config_number(config, "discount_rate", 0.0, "--discount-rate")
         if margin is None:
-            margin = _config_number(section, "margin", 1.0, "--margin")
+            margin = _config_number(config, "margin", 1.0, "--margin")
         if by is not None:
             forecast = True
-        modes = [name for name, on in (("--params", params), ("--calibration-end", calibration_end),
-                                       ("--forecast", forecast)) if on]
-        if len(modes) > 1:
-            raise UsageError(f"{modes[0]} and {modes[1]} cannot be combined", hint="run them one at a time")
+        # --params --calibration-end D is allowed: the parameters fitted on the calibration period
+        chosen = {"--params": params, "--calibration-end": calibration_end, "--forecast": forecast,
+                  "--by-frequency": by_frequency}
+        for first, second in (("--params", "--forecast"), ("--calibration-end", "--forecast"),
+                              ("--params", "--by-frequency")):
+            if chosen[first] and chosen[second]:
+                raise UsageError(f"{first} and {second} cannot be combined", hint="run them one at a time")
         if by_frequency and not calibration_end:
             raise UsageError("--by-frequency needs --calibration-end DATE")
 
@@ -158,33 +165,42 @@ def register(app: typer.Typer) -> None:
         end = parse_date(as_of) if as_of else _latest_date(tx)
 
         def report_fit(result) -> None:
-            gg = result.gamma_gamma
-            if gg.excluded:
+            if result.gamma_gamma is not None and result.excluded_from_spend_fit:
                 err_console.print(
-                    f"{gg.excluded:,} repeat customers with a mean repeat spend <= 0 left out of the spend fit",
+                    f"{result.excluded_from_spend_fit:,} repeat customers with a mean repeat spend <= 0 "
+                    "left out of the spend fit",
                     highlight=False,
                 )
+            if result.spend_error:
+                err_console.print(f"[yellow]warning:[/yellow] no Gamma-Gamma parameters: {result.spend_error}",
+                                  highlight=False)
             for warning in result.warnings:
                 err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
         if calibration_end:
             cal = parse_date(calibration_end, what="--calibration-end")
-            comparison, result = clv.holdout_comparison(tx, calibration_end=cal, as_of=end, time_unit=unit)
+            comparison, result = clv.holdout_comparison(tx, calibration_end=cal, as_of=end, time_unit=unit,
+                                                        spend="optional" if params else "skip")
             report_fit(result)
             duration = (end - cal).days / clv.TIME_UNITS[unit]
             _print_holdout_summary(clv.holdout_errors(comparison), calibration_end=cal, as_of=end,
                                    duration=duration, unit=unit)
+            if params:
+                typer.echo(json.dumps(result.as_dict(), indent=2))
+                return
             table = clv.holdout_by_frequency(comparison) if by_frequency else comparison
             emit(table, fmt=fmt, out=str(out) if out else None,
                  title=f"BG/NBD holdout: fit to {cal}, predicted vs actual purchases to {end}")
             return
 
+        if params:
+            result = clv.fit_parameters(tx, as_of=end, time_unit=unit)
+            report_fit(result)
+            typer.echo(json.dumps(result.as_dict(), indent=2))
+            return
         scores, result = clv.score(tx, as_of=end, time_unit=unit, horizon=horizon,
                                    discount_rate=discount_rate, margin=margin)
         report_fit(result)
-        if params:
-            typer.echo(json.dumps(result.as_dict(), indent=2))
-            return
         if forecast:
             groups = _groups(tables, by, as_of=end, ctx=ctx) if by else None
             table = clv.forecast(scores, by=by, groups=groups)

@@ -17,9 +17,9 @@ import polars as pl
 
 from crmkit.clv import models
 from crmkit.clv.models import BGNBDParams, GammaGammaParams, ModelError
+from crmkit.config import CLV_TIME_UNITS as TIME_UNITS
 from crmkit.errors import UsageError
 
-TIME_UNITS = {"day": 1.0, "week": 7.0}
 DEFAULT_TIME_UNIT = "week"
 DEFAULT_HORIZON = {"day": 365.0, "week": 52.0}
 
@@ -49,7 +49,7 @@ def unit_days(time_unit: str) -> float:
         return TIME_UNITS[time_unit]
     except KeyError:
         raise UsageError(
-            f"unknown time unit '{time_unit}'", hint="use --time-unit day or --time-unit week"
+            f"unknown time unit '{time_unit}'", hint="use " + " or ".join(f"--time-unit {u}" for u in TIME_UNITS)
         ) from None
 
 
@@ -164,27 +164,38 @@ def summary_data(
 # ---------------------------------------------------------------------- fit + score
 
 
+#: when to fit the Gamma-Gamma spend model: always ("required": a failure is an error),
+#: "optional" (a failure leaves ``gamma_gamma`` None, e.g. for ``--params``) or "skip"
+#: (nothing needs spend: p_alive, expected_purchases, holdout validation)
+SPEND_MODES = ("required", "optional", "skip")
+SPEND_COLUMNS = ("expected_avg_value", "clv")
+
+
 @dataclass(frozen=True)
 class FitResult:
     bgnbd: BGNBDParams
-    gamma_gamma: GammaGammaParams
+    gamma_gamma: GammaGammaParams | None  # None: not fitted (spend "skip") or its fit failed
     customers: int
     time_unit: str
+    spend_customers: int = 0  # repeat customers with a positive mean repeat spend
+    excluded_from_spend_fit: int = 0  # repeat customers with a mean repeat spend <= 0
+    spend_error: str | None = None  # why the "optional" spend fit failed
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return self.bgnbd.warnings + self.gamma_gamma.warnings
+        return self.bgnbd.warnings + (self.gamma_gamma.warnings if self.gamma_gamma else ())
 
     def as_dict(self) -> dict:
-        """The JSON printed by ``crmkit clv --params``."""
+        """The JSON printed by ``crmkit clv --params`` (``gamma_gamma`` null when it was not fitted)."""
+        gg = self.gamma_gamma
         return {
             "bgnbd": self.bgnbd.as_dict(),
-            "gamma_gamma": self.gamma_gamma.as_dict(),
+            "gamma_gamma": gg.as_dict() if gg else None,
             "bgnbd_log_likelihood": self.bgnbd.log_likelihood,
-            "gamma_gamma_log_likelihood": self.gamma_gamma.log_likelihood,
+            "gamma_gamma_log_likelihood": gg.log_likelihood if gg else None,
             "customers": self.customers,
-            "repeat_customers_in_spend_fit": self.gamma_gamma.n,
-            "excluded_from_spend_fit": self.gamma_gamma.excluded,
+            "repeat_customers_in_spend_fit": self.spend_customers,
+            "excluded_from_spend_fit": self.excluded_from_spend_fit,
             "time_unit": self.time_unit,
         }
 
@@ -196,16 +207,40 @@ def _grouped(summary: pl.DataFrame) -> pl.DataFrame:
             .sort("frequency", "recency", "T"))
 
 
-def fit(summary: pl.DataFrame, *, time_unit: str = DEFAULT_TIME_UNIT) -> FitResult:
-    """Fit BG/NBD on every customer and Gamma-Gamma on repeat buyers with positive mean spend."""
+def fit(summary: pl.DataFrame, *, time_unit: str = DEFAULT_TIME_UNIT, spend: str = "required") -> FitResult:
+    """Fit BG/NBD on every customer and (see `SPEND_MODES`) Gamma-Gamma on repeat buyers
+    with positive mean spend."""
+    if spend not in SPEND_MODES:
+        raise ValueError(f"spend must be one of {SPEND_MODES}, got {spend!r}")
     if summary.height == 0:
         raise ModelError("no purchases up to the end date", hint="check --as-of / --calibration-end")
     g = _grouped(summary)
     bg = models.fit_bgnbd(g["frequency"].to_numpy(), g["recency"].to_numpy(), g["T"].to_numpy(),
                           weights=g["weight"].to_numpy())
     rep = summary.filter(pl.col("frequency") > 0).sort("frequency", "monetary_value")
-    gg = models.fit_gamma_gamma(rep["frequency"].to_numpy(), rep["monetary_value"].to_numpy())
-    return FitResult(bg, gg, summary.height, time_unit)
+    usable = int((rep["monetary_value"] > 0).sum())
+    counts = {"spend_customers": usable, "excluded_from_spend_fit": rep.height - usable}
+    if spend == "skip":
+        return FitResult(bg, None, summary.height, time_unit, **counts)
+    try:
+        gg = models.fit_gamma_gamma(rep["frequency"].to_numpy(), rep["monetary_value"].to_numpy())
+    except ModelError as exc:
+        if spend == "required":
+            raise
+        return FitResult(bg, None, summary.height, time_unit, **counts, spend_error=str(exc))
+    return FitResult(bg, gg, summary.height, time_unit, **counts)
+
+
+def fit_parameters(
+    transactions: pl.LazyFrame,
+    *,
+    as_of: date,
+    time_unit: str = DEFAULT_TIME_UNIT,
+    spend: str = "optional",
+) -> FitResult:
+    """The fitted parameters alone (``crmkit clv --params``), on transactions up to ``as_of``."""
+    summary = summary_data(transactions, as_of=as_of, time_unit=time_unit).collect()
+    return fit(summary, time_unit=time_unit, spend=spend)
 
 
 def predict(
@@ -220,6 +255,7 @@ def predict(
 
     ``clv = margin * expected_avg_value * discounted expected purchases`` (see
     `models.discounted_expected_purchases`); money is not rounded here (see `round_money`).
+    Without a Gamma-Gamma fit (``result.gamma_gamma`` None) both money columns are null.
     """
     if horizon < 0:
         raise UsageError(f"--horizon must not be negative, got {horizon:g}")
@@ -248,6 +284,8 @@ def predict(
         )
         .drop("_alive_purchases", "_alive_discounted")
     )
+    if result.gamma_gamma is None:  # spend was not needed: no Gamma-Gamma, no money columns
+        return out.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in SPEND_COLUMNS).drop("_discounted")
     value = models.expected_average_value(
         out["frequency"].to_numpy().astype(np.float64), out["monetary_value"].to_numpy(), result.gamma_gamma
     )
@@ -271,11 +309,16 @@ def score(
     horizon: float | None = None,
     discount_rate: float = 0.0,
     margin: float = 1.0,
+    spend: bool = True,
 ) -> tuple[pl.DataFrame, FitResult]:
-    """Summarise, fit and score: the per-customer CLV table and the fitted parameters."""
+    """Summarise, fit and score: the per-customer CLV table and the fitted parameters.
+
+    ``spend=False`` skips the Gamma-Gamma fit (``expected_avg_value`` and ``clv`` are
+    null), for callers that need only ``p_alive`` or ``expected_purchases``.
+    """
     horizon = DEFAULT_HORIZON[time_unit] if horizon is None else horizon
     summary = summary_data(transactions, as_of=as_of, time_unit=time_unit).collect()
-    result = fit(summary, time_unit=time_unit)
+    result = fit(summary, time_unit=time_unit, spend="required" if spend else "skip")
     table = predict(summary, result, horizon=horizon, discount_rate=discount_rate, margin=margin)
     return round_money(table.select(SCORE_COLUMNS).sort("customer_id")), result
 
@@ -288,8 +331,13 @@ def clv_features(
     horizon: float | None = 52,
     discount_rate: float = 0.0,
     margin: float = 1.0,
+    spend: bool = True,
 ) -> pl.LazyFrame:
     """Feature columns for rules: ``customer_id, p_alive, expected_purchases, expected_avg_value, clv``.
+
+    ``spend=False``: no Gamma-Gamma fit, ``expected_avg_value`` and ``clv`` are null
+    (a rule file that reads only ``p_alive`` / ``expected_purchases`` does not fail
+    when the spend model cannot be fitted).
 
     ``horizon=None`` means the command's default for the unit (52 weeks, 365 days),
     so rule features and ``crmkit clv`` agree when crmkit.yaml sets only ``time_unit``.
@@ -302,7 +350,7 @@ def clv_features(
 
     def compute() -> pl.DataFrame:
         table, _ = score(transactions, as_of=as_of, time_unit=time_unit, horizon=horizon,
-                         discount_rate=discount_rate, margin=margin)
+                         discount_rate=discount_rate, margin=margin, spend=spend)
         return table.select(list(FEATURE_SCHEMA))
 
     return pl.defer(compute, schema=FEATURE_SCHEMA)
@@ -319,8 +367,12 @@ def holdout_comparison(
     calibration_end: date,
     as_of: date,
     time_unit: str = DEFAULT_TIME_UNIT,
+    spend: str = "skip",
 ) -> tuple[pl.DataFrame, FitResult]:
     """Fit on data up to ``calibration_end``; predict purchases in ``(calibration_end, as_of]``.
+
+    Only BG/NBD is needed; ``spend`` (see `SPEND_MODES`) fits Gamma-Gamma on the
+    calibration period too, for ``--params``.
 
     Per customer: calibration ``frequency, recency, T``, ``p_alive`` at the
     calibration end, ``predicted_purchases`` (E[Y(t)] with t the holdout length),
@@ -329,7 +381,7 @@ def holdout_comparison(
     """
     summary = summary_data(transactions, as_of=as_of, calibration_end=calibration_end,
                            time_unit=time_unit).collect()
-    result = fit(summary.select(list(SUMMARY_SCHEMA)), time_unit=time_unit)
+    result = fit(summary.select(list(SUMMARY_SCHEMA)), time_unit=time_unit, spend=spend)
     duration = (as_of - calibration_end).days / unit_days(time_unit)
     x = summary["frequency"].to_numpy().astype(np.float64)
     t_x = summary["recency"].to_numpy()

@@ -36,6 +36,20 @@ from crmkit.errors import EXIT_DATA, CrmkitError
 MIN_REPEAT_BUYERS = 10
 # log-parameter bounds: exp(-15) .. exp(15) covers every sensible scale
 _LOG_BOUNDS = (-15.0, 15.0)
+# a fitted parameter within this much (in log) of a bound "ran to its bound": e^14 = 1.2e6
+_NEAR_BOUND = 1.0
+# what a parameter at its high/low bound says about the data, for the warning
+_BOUND_MEANINGS = {
+    ("r", "high"): "purchase rates barely differ between customers",
+    ("alpha", "high"): "purchase rates barely differ between customers",
+    ("a", "low"): "hardly anyone seems to drop out",
+    ("b", "high"): "hardly anyone seems to drop out",
+    ("a", "high"): "customers seem to drop out right after a purchase",
+    ("b", "low"): "customers seem to drop out right after a purchase",
+    ("p", "high"): "each customer's order values barely vary",
+    ("q", "high"): "mean spends barely differ between customers",
+    ("gamma", "high"): "mean spends barely differ between customers",
+}
 
 
 class ModelError(CrmkitError):
@@ -172,7 +186,7 @@ def _projected_gradient(res) -> float:
     return float(np.abs(g).max())
 
 
-def _minimise(fun, x0, name: str):
+def _minimise(fun, x0, name: str, names: tuple[str, ...]):
     bounds = [_LOG_BOUNDS] * len(x0)
     start = np.asarray(x0, dtype=np.float64)
     for _attempt in range(3):
@@ -198,14 +212,26 @@ def _minimise(fun, x0, name: str):
             f"{name} fit did not converge ({res.message})",
             hint="use more history (an earlier first date or a later --as-of) or a coarser --time-unit",
         )
-    warnings = []
-    at_bound = [i for i, v in enumerate(res.x) if min(abs(v - _LOG_BOUNDS[0]), abs(v - _LOG_BOUNDS[1])) < 1e-3]
-    if at_bound:
-        warnings.append(
-            f"{name}: a parameter reached its bound; the data barely identify the model, "
-            "predictions are less reliable"
-        )
-    return res, tuple(warnings)
+    return res, _bound_warnings(name, names, res.x)
+
+
+def _bound_warnings(name: str, names: tuple[str, ...], logp: np.ndarray) -> tuple[str, ...]:
+    """One plain warning naming every parameter that ran to (near) its bound, and what that means."""
+    low, high = _LOG_BOUNDS
+    hit = {n: ("high" if v > 0 else "low") for n, v in zip(names, logp, strict=True)
+           if v > high - _NEAR_BOUND or v < low + _NEAR_BOUND}
+    if not hit:
+        return ()
+    values = [f"{n} = {np.exp(v):.3g}" for n, v in zip(names, logp, strict=True) if n in hit]
+    one = len(values) == 1
+    listed = values[0] if one else ", ".join(values[:-1]) + " and " + values[-1]
+    meanings = [text for (param, side), text in _BOUND_MEANINGS.items() if hit.get(param) == side]
+    meaning = "; ".join(dict.fromkeys(meanings)) or "the likelihood keeps improving toward the limit"
+    what = "it is a limit, not an estimate" if one else "they are limits, not estimates"
+    return (
+        f"{name}: the data barely identify the model: {listed} ran to the bounds of the fit, "
+        f"so {what} ({meaning}); the predictions rest on {'it' if one else 'them'} and are less reliable",
+    )
 
 
 def fit_bgnbd(x, t_x, T, *, weights=None, initial: dict | None = None) -> BGNBDParams:
@@ -234,7 +260,7 @@ def fit_bgnbd(x, t_x, T, *, weights=None, initial: dict | None = None) -> BGNBDP
         rate = float(w @ (x / np.maximum(T, 1e-9))) / wsum
         alpha0 = 1.0 / max(rate, 1e-6)
         x0 = np.log([1.0, alpha0, 1.0, 1.0])
-    res, warnings = _minimise(_bgnbd_objective(x, t_x, T, w), x0, "BG/NBD")
+    res, warnings = _minimise(_bgnbd_objective(x, t_x, T, w), x0, "BG/NBD", ("r", "alpha", "a", "b"))
     r, alpha, a, b = (float(v) for v in np.exp(res.x))
     return BGNBDParams(r, alpha, a, b, log_likelihood=float(-res.fun * wsum), n=int(round(wsum)),
                        warnings=warnings)
@@ -427,13 +453,15 @@ def fit_gamma_gamma(x, m, *, weights=None) -> GammaGammaParams:
     if wsum < MIN_REPEAT_BUYERS:
         raise ModelError(
             f"Gamma-Gamma needs at least {MIN_REPEAT_BUYERS} customers with a repeat purchase "
-            f"and positive mean repeat spend, found {wsum:g}",
-            hint="use more transaction history (a later --as-of or --calibration-end)",
+            f"and positive mean repeat spend, found {wsum:g} "
+            f"({excluded:,} repeat customers excluded for a mean repeat spend <= 0)",
+            hint="use more transaction history (a later --as-of or --calibration-end); "
+            "p_alive, expected_purchases and --calibration-end do not need the spend model",
         )
     # start at p = 1, q = 2 and gamma matching the mean spend, since E(M) = p gamma / (q - 1)
     mean_m = float(w @ m) / wsum
     x0 = np.log([1.0, 2.0, mean_m])
-    res, warnings = _minimise(_gg_objective(x, m, w), x0, "Gamma-Gamma")
+    res, warnings = _minimise(_gg_objective(x, m, w), x0, "Gamma-Gamma", ("p", "q", "gamma"))
     p, q, gamma = (float(v) for v in np.exp(res.x))
     if q <= 1:
         warnings += ("Gamma-Gamma: q <= 1, the population mean spend is not finite; "
