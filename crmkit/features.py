@@ -178,11 +178,12 @@ def build_features(
         lf = _join_clv(lf, transactions, as_of=as_of, extra=extra, options=clv_options or {})
         cols += [c for c in CLV_COLUMNS if c in extra]
     if service:
-        from crmkit.service import service_features
+        from crmkit.service import SERVICE_COUNTS, service_features
 
         svc = list(SERVICE_COLUMNS)  # one pass computes them all: keep them all for the output
         sf = service_features(customers, transactions, feedback, tickets, as_of=as_of).select("customer_id", *svc)
-        lf = lf.join(sf, on="customer_id", how="left")
+        # counts are 0, never null, for every customer (also one service_features has no row for)
+        lf = lf.join(sf, on="customer_id", how="left").with_columns(pl.col(SERVICE_COUNTS).fill_null(0))
         cols += svc
     return lf.select(cols)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 
@@ -64,13 +65,23 @@ def scale_setting(config) -> str | None:
     return normalise_scale(value, what="service.score_scale", file=str(config.path) if config.path else None)
 
 
+def check_sla_hours(value, *, what: str = "--sla-hours", file: str | None = None) -> float:
+    """An SLA in hours: a finite number > 0, else one line naming ``what``: ``UsageError``
+    for the ``--sla-hours`` flag, ``ConfigError`` for ``service.sla_hours``."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and math.isfinite(value) and value > 0:
+        return float(value)
+    config = what.startswith("service.")
+    err = ConfigError if config else UsageError
+    shown = f"{value:g}" if number else value
+    raise err(f"{what} must be a positive number of hours (more than 0), got '{shown}'", file=file,
+              hint="e.g. sla_hours: 48" if config else "e.g. --sla-hours 48")
+
+
 def sla_hours_setting(config) -> float:
     """``service: {sla_hours: N}`` in crmkit.yaml (default 48)."""
     value = config.section("service").get("sla_hours", DEFAULT_SLA_HOURS)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"service.sla_hours must be a positive number of hours, got '{value}'",
-                          file=str(config.path) if config.path else None, hint="e.g. sla_hours: 48")
-    return float(value)
+    return check_sla_hours(value, what="service.sla_hours", file=str(config.path) if config.path else None)
 
 
 def _label(scale: str) -> str:
@@ -332,6 +343,8 @@ SERVICE_COLUMNS: dict[str, str] = {
     "median_resolution_hours_365d": "median hours from opened_at to resolved_at of tickets resolved with as_of - 365 < resolved date <= as_of",
     "days_since_last_contact": "as-of minus the latest purchase (amount > 0), feedback or ticket-opening date, in days",
 }
+#: count columns: 0 (never null) for every customer, including those with no ticket at all
+SERVICE_COUNTS = ("open_tickets", "tickets_90d")
 SERVICE_DTYPES: dict[str, pl.DataType] = {
     "last_score": pl.Float64(), "avg_score_365d": pl.Float64(), "nps_class": pl.String(),
     "open_tickets": pl.Int64(), "tickets_90d": pl.Int64(), "median_resolution_hours_365d": pl.Float64(),
@@ -390,8 +403,9 @@ def service_features(
     ids = [fb.select(CID), tk.select(CID)]
     parts: list[pl.LazyFrame] = [f, t]
     if transactions is not None:
-        tx = transactions.filter((pl.col("date") <= d) & (pl.col("amount") > 0))
-        buys = tx.group_by(CID).agg(pl.col("date").max().alias("_tx_last"))
+        tx = transactions.filter(pl.col("date") <= d)
+        # every customer with a transaction gets a row (a refund-only one too); only purchases are contacts
+        buys = tx.filter(pl.col("amount") > 0).group_by(CID).agg(pl.col("date").max().alias("_tx_last"))
         ids.append(tx.select(CID))
         parts.append(buys)
     if customers is not None:
@@ -401,7 +415,7 @@ def service_features(
         lf = lf.join(p, on=CID, how="left")
     last_contact = pl.max_horizontal(*(pl.col(c) for c in ("_fb_last", "_tk_last", "_tx_last") if c in lf.collect_schema().names()))
     return lf.with_columns(
-        pl.col("open_tickets", "tickets_90d").fill_null(0),
+        pl.col(SERVICE_COUNTS).fill_null(0),
         pl.col("avg_score_365d", "median_resolution_hours_365d").round(2),
         (d - last_contact).dt.total_days().cast(pl.Int64).alias("days_since_last_contact"),
     ).select(CID, *SERVICE_COLUMNS)

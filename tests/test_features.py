@@ -152,6 +152,25 @@ def test_clv_rule_columns_use_the_units_default_horizon():
     assert diff < 1e-9
 
 
+def test_service_counts_are_zero_for_a_refund_only_customer():
+    """R is known only from a refund (no customers row, no purchase, no ticket)."""
+    from datetime import datetime
+
+    refund = pl.LazyFrame({"transaction_id": ["r1"], "customer_id": ["R"], "date": [date(2024, 3, 1)],
+                           "amount": [-25.0]})
+    tickets = pl.LazyFrame({"customer_id": ["A"], "opened_at": [datetime(2024, 6, 29, 9)], "resolved_at": [None]},
+                           schema_overrides={"resolved_at": pl.Datetime("us")})
+    tx = pl.concat([TX, refund])
+    for customers in (CUSTOMERS, None):
+        df = build_features(customers, tx, as_of=AS_OF, extra={"open_tickets"}, tickets=tickets).collect()
+        rows = {r["customer_id"]: r for r in df.iter_rows(named=True)}
+        assert rows["A"]["open_tickets"] == 1 and rows["A"]["tickets_90d"] == 1
+        for cid in set(rows) - {"A"}:
+            assert (rows[cid]["open_tickets"], rows[cid]["tickets_90d"]) == (0, 0), cid
+        # a refund is not a contact: R has no purchase, answer or ticket
+        assert rows["R"]["days_since_last_contact"] is None
+
+
 def test_p_alive_rule_column_needs_no_spend_model():
     """Every repeat order is free: Gamma-Gamma cannot be fitted, BG/NBD can."""
     from crmkit.clv.models import ModelError

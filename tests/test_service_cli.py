@@ -322,3 +322,20 @@ def test_clean_file_still_gets_the_score_checks(tmp_path):
     assert r.exit_code == 0, r.output
     df = table(st, "feedback")
     assert df["customer_id"].to_list() == ["C2"] and df["scale"].to_list() == ["csat"]
+
+
+def test_sla_hours_must_be_positive_as_flag_and_setting(tmp_path):
+    st = store_with_everything(tmp_path)
+    base = ("report", "service", "--store", st, "--period", "month", "--as-of", "2024-03-31")
+    for value in ("0", "-5", "nan"):
+        r = run(*base, "--sla-hours", value)
+        assert r.exit_code == 2, (value, r.output)
+        assert r.stderr.strip() == (f"Error: --sla-hours must be a positive number of hours (more than 0), "
+                                    f"got '{value}'. e.g. --sla-hours 48")
+    config = write(tmp_path / "crmkit.yaml", "service:\n  sla_hours: 0\n")
+    r = run("--config", config, *base)
+    assert r.exit_code == 4
+    assert r.stderr.strip() == (f"Error: {config}: service.sla_hours must be a positive number of hours "
+                                "(more than 0), got '0'. e.g. sla_hours: 48")
+    r = run(*base, "--sla-hours", "0.5")  # a fraction of an hour is a valid SLA
+    assert r.exit_code == 0, r.output

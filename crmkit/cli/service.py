@@ -24,8 +24,8 @@ TicketsOpt = Annotated[
 ]
 SlaOpt = Annotated[
     float | None,
-    typer.Option("--sla-hours", help="SLA in hours (default: 'service: {sla_hours:}' in crmkit.yaml, else 48).",
-                 min=0.0, metavar="H"),
+    typer.Option("--sla-hours", help="SLA in hours, more than 0 (default: 'service: {sla_hours:}' in crmkit.yaml, else 48).",
+                 metavar="H"),
 ]
 
 
@@ -82,9 +82,11 @@ def report_service(
     from crmkit.cli.report import Inputs, show
     from crmkit.errors import StoreError
     from crmkit.report import with_dimensions
-    from crmkit.service import has_rows, service_report, sla_hours_setting
+    from crmkit.service import check_sla_hours, has_rows, service_report, sla_hours_setting
     from crmkit.sources import read_table_file
 
+    if sla_hours is not None:
+        check_sla_hours(sla_hours, what="--sla-hours")  # before any data is read
     inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
     fb = read_table_file(feedback, "feedback") if feedback is not None else inp.tables.get("feedback")
     tk = read_table_file(tickets, "tickets") if tickets is not None else inp.tables.get("tickets")
