@@ -612,6 +612,9 @@ def feedback_csv(rng: Rng, customers: list[Customer]) -> str:
 
 
 TICKET_CATEGORIES = ["物流", "质量", "发票", "账户", "Other"]
+ABANDONED = 0.005  # share of tickets nobody ever resolves
+STALLED = 0.04  # share that stall, then resolve after an extra exponential wait
+STALL_DAYS = 40.0  # mean extra wait of a stalled ticket
 AGENTS = ["周婷", "吴昊", "孙悦", "马超", "Kevin Xu", "Linda Guo"]
 
 
@@ -633,9 +636,15 @@ def tickets_csv(rng: Rng, customers: list[Customer]) -> str:
             cat = rng.weighted(TICKET_CATEGORIES,
                                [0.2, 0.45, 0.15, 0.1, 0.1] if late else [0.34, 0.22, 0.2, 0.12, 0.12])
             hours = rng.lognormal(math.log(18.0), 1.15) * (1.8 if cat == "质量" else 1.0)
-            resolved: datetime | None = opened + timedelta(seconds=int(hours * 3600))
-            if resolved > END_DT or rng.chance(0.145):
-                resolved = None
+            # one uniform decides the rare exceptions (and, rescaled, how long a stalled one waits)
+            x = rng.u()
+            if x < ABANDONED:  # forgotten: never resolved
+                hours = math.inf
+            elif x < ABANDONED + STALLED:  # waits on a supplier or the customer: weeks to months
+                hours += STALL_DAYS * 24 * -math.log((x - ABANDONED) / STALLED)
+            resolved: datetime | None = None
+            if opened + timedelta(hours=min(hours, 24 * DAYS)) <= END_DT:
+                resolved = opened + timedelta(seconds=int(hours * 3600))
             raw.append([opened, c.customer_id, resolved, cat])
     raw.sort(key=lambda r: (r[0], r[1]))
     rows = []
