@@ -19,7 +19,7 @@ column, method, bins, thresholds, direction), its ``derive`` columns and its
 ``classifications`` (``Classification``: output ``column`` such as ``segment``,
 ``cn8_segment``, ``lifecycle_stage``, ``value_tier``, ``regularity``, and ordered
 ``segments``, each a ``Segment`` with ``name``, ``label``, ``description``,
-``action``, ``when``). The file format is documented in docs/rules.md.
+``action``, ``follow_up``, ``when``). The file format is documented in docs/rules.md.
 
 Scores (exactly; ``k`` = bins; "buyers" = customers with ``frequency > 0``;
 customers with no purchase always score 0):
@@ -61,7 +61,8 @@ SCORE_ALIASES = {  # score key -> (output column, source column)
 LOWER_IS_BETTER = {"recency_days", "tenure_days", "mean_days_between_purchases", "last_gap_days"}
 METHODS = ("quantile", "thresholds", "mean")
 SCORE_KEYS = {"bins", "method", "thresholds", "column", "better", "description"}
-SEGMENT_KEYS = {"name", "label", "description", "action", "when"}
+SEGMENT_KEYS = {"name", "label", "description", "action", "follow_up", "when"}
+FOLLOW_UP = ("high", "medium", "low")  # follow_up: priorities, most urgent first (report actions)
 FILE_KEYS = {"version", "description", "scores", "derive", "column", "segments", "classifications"}
 CLASS_KEYS = {"description", "segments"}
 DEFAULT_FILES = ("rfm.yaml", "lifecycle.yaml", "value.yaml")
@@ -172,6 +173,7 @@ class Segment:
     label: str | None = None
     description: str | None = None
     action: str | None = None
+    follow_up: str | None = None  # high | medium | low: on the action list (report actions); None: not
     line: int | None = None
     when_line: int | None = None
 
@@ -463,11 +465,23 @@ def _parse_classification(column: str, segs, path: Path, line, description: str)
                 label=_text(item.get("label"), "label", path, iline, name),
                 description=_text(item.get("description"), "description", path, iline, name),
                 action=_text(item.get("action"), "action", path, iline, name),
+                follow_up=_follow_up(item, path, name),
                 line=iline,
                 when_line=item.lines["when"],
             )
         )
     return Classification(column=column, segments=out, description=description, line=line)
+
+
+def _follow_up(item: _LineDict, path: Path, name: str) -> str | None:
+    value = item.get("follow_up")
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.strip().lower() not in FOLLOW_UP:
+        shown = str(value).lower() if isinstance(value, bool) else value
+        raise _err(f"follow_up must be high, medium or low, not '{shown}'", path, item.lines["follow_up"], name,
+                   hint="leave follow_up out for segments nobody needs to contact")
+    return value.strip().lower()
 
 
 def _check_cross_file(rulesets: list[RuleSet]) -> None:

@@ -231,6 +231,79 @@ def test_actions_per_owner_files(data, tmp_path):
     assert every.height == sum(pl.read_csv(out / n).height for n in names if n != "actions.csv")
 
 
+FOLLOW_UP_RULES = """\
+version: 1
+column: segment
+segments:
+  - {name: recent, when: "recency_days <= 14", action: welcome call, follow_up: high}
+  - {name: vip, when: "monetary >= 400", action: thank them}
+  - {name: lapsing, when: "recency_days > 30", action: send a reminder, follow_up: low}
+  - {name: rest, when: "TRUE", action: nothing to do}
+"""
+
+
+def test_actions_list_only_follow_up_customers_as_of_the_given_day(data, tmp_path):
+    rules = data / "follow.yaml"
+    rules.write_text(FOLLOW_UP_RULES, encoding="utf-8")
+    out = tmp_path / "acts.parquet"
+    r = run(data, "actions", "--as-of", "2024-04-15", "--rules", str(rules), "--out", str(out))
+    assert r.exit_code == 0, r.output
+    df = pl.read_parquet(out)
+    # as of 2024-04-15 (not the March period end): last purchases A 03-20 (26 days), B 02-29 (46; the
+    # 03-01 refund is no purchase), C 03-31 (15), D 04-01 (14), F 03-15 (31), E never.
+    # D recent (high); A vip (monetary 420, no follow_up); B, F lapsing (low); C, E rest (no follow_up)
+    got = [(x["owner"], x["customer_id"], x["priority"], x["segment"]) for x in df.iter_rows(named=True)]
+    assert got == [("李四", "D", "high", "recent"), ("李四", "B", "low", "lapsing"), (None, "F", "low", "lapsing")]
+    assert df.row(0, named=True)["recency_days"] == 14 and df.row(0, named=True)["monetary"] == 1059.0
+    assert "Action list as of 2024-04-15 (follow_up low or higher): 3 customers (1 high, 2 low)" in r.stderr
+    r = run(data, "actions", "--as-of", "2024-04-15", "--rules", str(rules), "--priority", "high", "-f", "csv")
+    assert r.exit_code == 0, r.output
+    assert [x["customer_id"] for x in rows(r.stdout)] == ["D"]
+    cfg = data / "crmkit.yaml"
+    cfg.write_text("report: {action_priority: high}\n", encoding="utf-8")
+    r = run(data, "actions", "--as-of", "2024-04-15", "--rules", str(rules), "-f", "csv", config=str(cfg))
+    assert [x["customer_id"] for x in rows(r.stdout)] == ["D"]
+    r = run(data, "actions", "--as-of", "2024-04-15", "--rules", str(rules), "--only", "vip", "-f", "csv")
+    assert [(x["customer_id"], x["priority"]) for x in rows(r.stdout)] == [("A", "")]
+    r = run(data, "actions", "--as-of", "2024-04-15", "--rules", str(rules), "--priority", "urgent", "-f", "csv")
+    assert r.exit_code == 2 and "--priority must be high, medium or low, not 'urgent'" in r.stderr
+
+
+def test_actions_out_file_or_folder(data, tmp_path):
+    rules = data / "follow.yaml"
+    rules.write_text(FOLLOW_UP_RULES, encoding="utf-8")
+    base = ["actions", "--as-of", "2024-04-15", "--rules", str(rules)]
+    one = tmp_path / "all.csv"
+    assert run(data, *base, "--out", str(one)).exit_code == 0
+    assert one.is_file() and [x["owner"] for x in rows(one.read_text(encoding="utf-8"))] == ["李四", "李四", ""]
+    x = tmp_path / "all.xlsx"
+    assert run(data, *base, "--out", str(x)).exit_code == 0 and x.is_file()
+    for folder in (str(tmp_path / "lists") + "/", str(tmp_path / "plain")):
+        r = run(data, *base, "--out", folder)
+        assert r.exit_code == 0, r.output
+        assert sorted(p.name for p in Path(folder).iterdir()) == ["actions-unassigned.csv", "actions-李四.csv", "actions.csv"]
+    r = run(data, *base, "--out-dir", str(tmp_path / "d"))
+    assert r.exit_code == 0 and (tmp_path / "d" / "actions-李四.csv").is_file()
+    r = run(data, *base, "--out", str(tmp_path / "lists") + "/", "--format", "xlsx")
+    assert r.exit_code == 2 and "per-owner lists" in r.stderr and "--out FILE.xlsx" in r.stderr
+
+
+def test_weekly_action_list_is_as_of_the_run_day(data, tmp_path):
+    rules = data / "follow.yaml"
+    rules.write_text(FOLLOW_UP_RULES, encoding="utf-8")
+    cfg = data / "crmkit.yaml"
+    cfg.write_text("report: {high_value: \"segment = 'vip'\", at_risk: \"segment = 'lapsing'\"}\n", encoding="utf-8")
+    r = run(data, "weekly", "--as-of", "2024-04-15", "--period", "month", "--rules", str(rules),
+            "--out", str(tmp_path / "w"), "--quiet", config=str(cfg))
+    assert r.exit_code == 0, r.output
+    d = tmp_path / "w" / "2024-04-15"
+    acts = rows((d / "actions.csv").read_text(encoding="utf-8"))
+    # as of 04-15 (see the test above), not the March period end (A and C recent, B and D lapsing then)
+    assert [(x["customer_id"], x["priority"]) for x in acts] == [("D", "high"), ("B", "low"), ("F", "low")]
+    assert sorted(p.name for p in (d / "actions").iterdir()) == ["actions-unassigned.csv", "actions-李四.csv"]
+    assert "3 customers to follow up as of 2024-04-15 (1 high, 2 low)" in (d / "report.html").read_text(encoding="utf-8")
+
+
 def test_formats_parquet_and_xlsx(data, tmp_path):
     p = tmp_path / "k.parquet"
     r = run(data, "kpi", "--as-of", "2024-03-31", "--out", str(p))

@@ -272,6 +272,39 @@ def test_score_column_without_scores_section_says_where_scores_come_from(tmp_pat
     assert "scores: {m_decile: {column: monetary, bins: 10}}" in error_of(q) and "value.yaml" in error_of(q)
 
 
+def test_follow_up_is_high_medium_or_low(tmp_path):
+    p = write(tmp_path, 'version: 1\nsegments:\n  - {name: A, when: "TRUE", follow_up: High}\n')
+    assert load_rules([p])[0].classifications[0].segments[0].follow_up == "high"
+    for bad, shown in (("urgent", "urgent"), ("true", "true"), ("3", "3")):
+        p = write(tmp_path, f'version: 1\nsegments:\n  - name: A\n    when: "TRUE"\n    follow_up: {bad}\n')
+        assert error_of(p) == (f"{p}:5: rule \"A\": follow_up must be high, medium or low, not '{shown}'. "
+                               "leave follow_up out for segments nobody needs to contact")
+
+
+def test_shipped_follow_up_segments():
+    got = {
+        (c.column, s.name): s.follow_up
+        for rs in load_rules(shipped_rule_paths()) for c in rs.classifications for s in c.segments if s.follow_up
+    }
+    assert got == {
+        ("segment", "Need Attention"): "medium", ("segment", "About To Sleep"): "low",
+        ("segment", "At Risk"): "high", ("segment", "Can't Lose Them"): "high",
+        ("lifecycle_stage", "at_risk"): "high", ("lifecycle_stage", "reactivated"): "medium",
+        ("lifecycle_stage", "new"): "medium",
+        ("cn8_segment", "important_retain"): "medium", ("cn8_segment", "important_recover"): "high",
+        ("regularity", "one_time"): "low",
+        ("service_action", "save_now"): "high", ("service_action", "fix_tickets"): "high",
+        ("service_action", "unhappy"): "medium", ("service_action", "check_in"): "medium",
+    }
+
+
+def test_packaged_rules_are_the_rules_folder():
+    # crmkit/default_rules (package data) must ship exactly rules/*.yaml
+    root = Path(__file__).resolve().parent.parent
+    repo = {p.name: p.read_bytes() for p in sorted((root / "rules").glob("*.yaml"))}
+    assert {p.name: p.read_bytes() for p in shipped_rule_paths()} == repo
+
+
 def test_check_collects_errors_from_every_file(tmp_path):
     a = write(tmp_path, "version: 1\nsegments: []\n", "a.yaml")
     b = write(tmp_path, "version: 1\nsegments:\n  - name: A\n    when: \"vip = 'yes'\"\n", "b.yaml")

@@ -269,10 +269,12 @@ def owners(
 def actions(
     ctx: typer.Context,
     as_of: options.AsOfOpt = None,
-    period: PeriodOpt = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Only these segment / lifecycle stage names (repeatable).", metavar="NAME")] = None,
-    column: Annotated[list[str] | None, typer.Option("--classification", "-c", help="Classifications whose actions count (default: segment and lifecycle_stage).")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for actions.csv and one actions-<owner>.csv per owner.", metavar="DIR")] = None,
+    period: Annotated[str | None, typer.Option("--period", "-p", hidden=True, help="Ignored: the list is as of --as-of.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="List the customers of these segment / lifecycle stage names instead (repeatable), follow-up or not.", metavar="NAME")] = None,
+    column: Annotated[list[str] | None, typer.Option("--classification", "-c", help="Classifications whose follow_up counts (default: segment and lifecycle_stage).")] = None,
+    priority: Annotated[str | None, typer.Option("--priority", help="Lowest follow_up priority listed: high | medium | low (default: 'report: {action_priority:}' in crmkit.yaml, else low = every follow-up).", metavar="LEVEL")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="FILE.csv|.xlsx|.parquet|.json: one file, every owner (owner column). DIR/ (or a name without such an extension): actions.csv plus actions-<owner>.csv per owner.", metavar="FILE|DIR/")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Folder for actions.csv and one actions-<owner>.csv per owner.", metavar="DIR")] = None,
     store: options.StoreOpt = None,
     customers: CustomersOpt = None,
     transactions: TransactionsOpt = None,
@@ -281,20 +283,33 @@ def actions(
     fmt: options.FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Customers whose segment or lifecycle stage carries an action in the rules, one CSV per owner with --out DIR."""
+    """Customers who need follow-up today (their segment or lifecycle stage has follow_up in the rules), as of --as-of; one CSV per owner with --out DIR/."""
+    from crmkit.errors import UsageError
     from crmkit.report import actions as A
     from crmkit.report import segments as S
 
+    if out is not None and out_dir is not None:
+        raise UsageError("give --out or --out-dir, not both", hint="--out FILE.xlsx for one file, --out-dir DIR for per-owner CSVs")
+    folder = out_dir if out_dir is not None else (out if out is not None and A.is_folder(out, fmt) else None)
+    if folder is not None and fmt not in (None, "csv"):
+        raise UsageError(f"per-owner lists in {folder} are CSV files, not {fmt}",
+                         hint=f"for one {fmt} file with every owner use --out FILE.{fmt}")
     inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
     rulesets = S.load(inp.rules, inp.config)
-    now = S.classify(inp.customers, inp.transactions, as_of=inp.period.end, rulesets=rulesets)
-    df = A.action_list(now, rulesets, columns=column or A.DEFAULT_COLUMNS, only=only).collect()
-    if out_dir is not None:
-        paths = A.write_action_lists(df, out_dir)
+    minimum = A.check_priority(priority) if priority is not None else A.priority_setting(inp.config)
+    now = S.classify(inp.customers, inp.transactions, as_of=inp.as_of, rulesets=rulesets)
+    df = A.action_list(now, rulesets, columns=column or A.DEFAULT_COLUMNS, only=only, priority=minimum).collect()
+    chosen = f"segments {', '.join(only)}" if only else f"follow_up {minimum}" + (" or higher" if minimum != "high" else "")
+    title = f"Action list as of {inp.as_of.isoformat()} ({chosen}): {df.height:,} customers"
+    counts = A.priority_counts(df)
+    if folder is not None:
+        paths = A.write_action_lists(df, folder)
         if not quiet:
-            err_console.print(f"wrote {df.height:,} customers to {len(paths) - 1} owner lists and {paths[0]}")
+            err_console.print(f"{title} ({counts}); wrote {len(paths) - 1} owner lists and {paths[0]}", highlight=False)
         return
-    show(df, fmt=fmt, out=None, title=f"Action list, {inp.title_period}", sheet="actions")
+    if not quiet and counts:
+        title = f"{title} ({counts})"
+    show(df, fmt=fmt, out=out, title=title, sheet="actions", quiet=quiet)
 
 
 def weekly(

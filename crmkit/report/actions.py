@@ -1,13 +1,21 @@
-"""``report actions``: per-owner call lists from the rules' ``action`` texts.
+"""``report actions``: per-owner call lists of the customers who need follow-up.
 
 A customer is on the list when the segment of any listed classification
-(default ``segment`` and ``lifecycle_stage``) carries an ``action`` in the
-rules, optionally narrowed to some segment/stage names (``--only "At Risk"``).
-Each row has the customer's key figures as of the period end, so a sales owner
-can work down the list: highest ``monetary`` first within each owner.
+(default ``segment`` and ``lifecycle_stage``) carries ``follow_up: high |
+medium | low`` in the rules at or above the minimum priority (default ``low``:
+every follow-up; ``--priority`` or ``report: {action_priority: ...}`` in
+crmkit.yaml). Segments without ``follow_up`` (Champions, active, ...) are not
+listed, even when they carry an ``action`` text. ``--only NAME`` instead lists
+the customers of the named segments / stages, follow-up or not.
 
-Files (``--out DIR``): ``actions-<owner>.csv`` per owner (``actions-unassigned.csv``
-for customers without an owner) and ``actions.csv`` with everyone.
+Each row has the customer's ``priority`` (the highest ``follow_up`` of their
+segments), the segment names, labels and ``action`` texts, and key figures as
+of the as-of date (the list is for today, not for the reporting period), so a
+sales owner can work down it: high priority first, then highest ``monetary``.
+
+Files: :func:`write_action_lists` writes ``actions.csv`` with everyone plus
+``actions-<owner>.csv`` per owner (``actions-unassigned.csv`` for customers
+without an owner) into a folder.
 """
 
 from __future__ import annotations
@@ -19,13 +27,36 @@ from pathlib import Path
 import polars as pl
 
 from crmkit import output
+from crmkit.errors import ConfigError, UsageError
 from crmkit.report.segments import classification
+from crmkit.rules import FOLLOW_UP
 
 CID = "customer_id"
 DEFAULT_COLUMNS = ("segment", "lifecycle_stage")
+DEFAULT_PRIORITY = "low"  # every customer whose segment or stage has a follow_up
 FIGURES = ("recency_days", "frequency", "monetary", "last_purchase_date", "avg_order_value", "revenue_90d")
 CONTACT = ("name", "region", "phone", "email")
 UNASSIGNED = "unassigned"
+_RANK = {p: len(FOLLOW_UP) - i for i, p in enumerate(FOLLOW_UP)}  # high 3, medium 2, low 1
+
+
+def check_priority(value: str, *, where: str = "--priority", file: str | None = None) -> str:
+    """The minimum follow-up priority, validated: high | medium | low."""
+    v = str(value).strip().lower()
+    if v not in FOLLOW_UP:
+        hint = "valid: " + ", ".join(FOLLOW_UP)
+        if file is not None:
+            raise ConfigError(f"{where} must be high, medium or low, not '{value}'", file=file, hint=hint)
+        raise UsageError(f"{where} must be high, medium or low, not '{value}'", hint=hint)
+    return v
+
+
+def priority_setting(config) -> str:
+    """``report: {action_priority: ...}`` in crmkit.yaml, else :data:`DEFAULT_PRIORITY`."""
+    value = config.section("report").get("action_priority")
+    if value is None:
+        return DEFAULT_PRIORITY
+    return check_priority(value, where="report.action_priority", file=str(config.path))
 
 
 def action_list(
@@ -34,38 +65,61 @@ def action_list(
     *,
     columns: Sequence[str] = DEFAULT_COLUMNS,
     only: Sequence[str] | None = None,
+    priority: str = DEFAULT_PRIORITY,
     owner: str = "owner",
 ) -> pl.LazyFrame:
-    """One row per customer to act on: owner, id, contact, each classification
-    with its label and action, key figures."""
+    """One row per customer to follow up: owner, id, contact, ``priority``, each
+    classification with its label and action, key figures.
+
+    ``segmented``: :func:`crmkit.report.segments.classify` as of the day the list
+    is for. ``priority``: the lowest ``follow_up`` listed (``low`` = all)."""
+    minimum = _RANK[check_priority(priority)]
     names = segmented.collect_schema().names()
     lf = segmented if owner in names else segmented.with_columns(pl.lit(None, dtype=pl.String).alias(owner))
     cols_used: list[str] = []
-    action_cols: list[str] = []
+    ranks: list[pl.Expr] = []
     for col in columns:
         c = classification(rulesets, col)
         if c is None or col not in names:
             continue
         actions = {s.name: s.action for s in c.segments if s.action}
         labels = {s.name: (s.label or s.name) for s in c.segments}
+        follow = {s.name: _RANK[s.follow_up] for s in c.segments if s.follow_up}
         lf = lf.with_columns(
             pl.col(col).replace_strict(labels, default=None, return_dtype=pl.String).alias(f"{col}_label"),
             pl.col(col).replace_strict(actions, default=None, return_dtype=pl.String).alias(f"{col}_action"),
         )
         cols_used += [col, f"{col}_label", f"{col}_action"]
-        action_cols.append(f"{col}_action")
-    if not action_cols:
+        ranks.append(pl.col(col).replace_strict(follow, default=None, return_dtype=pl.Int64))
+    if not ranks:
         return lf.select(owner, CID).head(0)
-    keep = pl.any_horizontal(pl.col(a).is_not_null() for a in action_cols)
+    lf = lf.with_columns(pl.max_horizontal(ranks).alias("_rank"))
     if only:
         classes = [c for c in columns if c in names]
-        keep = keep & pl.any_horizontal(pl.col(c).is_in(list(only)) for c in classes)
+        keep = pl.any_horizontal(pl.col(c).is_in(list(only)) for c in classes).fill_null(False)
+    else:
+        keep = pl.col("_rank") >= minimum
+    label_of = {r: p for p, r in _RANK.items()}
     extra = [c for c in (*CONTACT, *FIGURES) if c in names]
     return (
         lf.filter(keep)
-        .select(owner, CID, *[c for c in CONTACT if c in extra], *cols_used, *[c for c in FIGURES if c in extra])
-        .sort([owner, "monetary" if "monetary" in names else CID, CID], descending=[False, True, False], nulls_last=True)
+        .with_columns(pl.col("_rank").replace_strict(label_of, default=None, return_dtype=pl.String).alias("priority"))
+        .sort([owner, "_rank", "monetary" if "monetary" in names else CID, CID],
+              descending=[False, True, True, False], nulls_last=True)
+        .select(owner, CID, *[c for c in CONTACT if c in extra], "priority", *cols_used,
+                *[c for c in FIGURES if c in extra])
     )
+
+
+def priority_counts(df: pl.DataFrame) -> str:
+    """``"3 high, 1 medium, 2 low"`` (priorities present only) for the stderr summary."""
+    if "priority" not in df.columns:
+        return ""
+    counts = dict(df.group_by("priority").len().iter_rows())
+    parts = [f"{counts[p]:,} {p}" for p in FOLLOW_UP if counts.get(p)]
+    if counts.get(None):
+        parts.append(f"{counts[None]:,} without follow_up")
+    return ", ".join(parts)
 
 
 def safe_name(value: str | None) -> str:
@@ -74,6 +128,16 @@ def safe_name(value: str | None) -> str:
         return UNASSIGNED
     s = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", str(value).strip()).strip(". ")
     return s[:80] or UNASSIGNED
+
+
+def is_folder(out: str | Path, fmt: str | None = None) -> bool:
+    """Whether ``--out`` names a folder for per-owner CSVs (``lists/``, an existing
+    folder, or a name without a .csv/.json/.parquet/.xlsx extension and no
+    ``--format``) rather than one file with every owner."""
+    text = str(out)
+    if text.endswith(("/", "\\")) or Path(text).is_dir():
+        return True
+    return fmt is None and Path(text).suffix.lower() not in (".csv", ".json", ".parquet", ".xlsx", ".txt")
 
 
 def write_action_lists(df: pl.DataFrame, out_dir: str | Path, *, owner: str = "owner") -> list[Path]:

@@ -6,7 +6,8 @@ folder next to it, then renamed) with stable names:
 - ``report.html``: self-contained (inline CSS and SVG charts, no script, no URL)
 - ``report.xlsx``: one sheet per report
 - ``kpi.csv``, ``trend.csv``, ``segments.csv``, ``migration.csv``, ``cohorts.csv``,
-  ``owners.csv``, ``actions.csv``; ``actions/actions-<owner>.csv`` per owner;
+  ``owners.csv``, ``actions.csv`` (customers to follow up, classified as of the
+  as-of date); ``actions/actions-<owner>.csv`` per owner;
   ``service.csv`` when the store has feedback or tickets (``crmkit report service``)
 
 Before writing anything it checks the data and stops with one line (exit 5)
@@ -139,7 +140,9 @@ def build(
         at_risk=section.get("at_risk", owners_mod.DEFAULT_AT_RISK),
         **({"feedback": feedback, "tickets": tickets, "sla_hours": sla} if service else {}),
     ).collect()
-    b.frames["actions"] = actions_mod.action_list(now, rulesets).collect()
+    # the action list is for the day of the run (as_of), not the reporting period's end
+    today = now if as_of == period.end else seg_mod.classify(customers, tx, as_of=as_of, rulesets=rulesets)
+    b.frames["actions"] = actions_mod.action_list(today, rulesets, priority=actions_mod.priority_setting(config)).collect()
     b.html = render(b, meta=meta, cohort_kind=kind)
     return b
 
@@ -195,7 +198,9 @@ def render(b: Bundle, *, meta: pl.DataFrame, cohort_kind: str) -> str:
         )] if "service" in b.frames else []),
         H.Section(
             "行动清单 Action lists",
-            notes=[f"{b.frames['actions'].height:,} customers with an action; one CSV per owner in actions/. First 50 shown."],
+            notes=[f"{b.frames['actions'].height:,} customers to follow up as of {b.as_of.isoformat()} "
+                   f"({actions_mod.priority_counts(b.frames['actions']) or 'none'}); one CSV per owner in actions/. "
+                   "First 50 shown."],
             table=b.frames["actions"].head(50),
         ),
     ]
