@@ -682,24 +682,42 @@ def _fast_rows(info: SourceInfo, schema: TableSchema, src: Path, raw_names: list
     )
 
 
+def _check_columns(rows: pl.LazyFrame, schema: TableSchema) -> tuple[list[str], list[str], bool]:
+    present = set(rows.collect_schema().names())
+    required = [c.name for c in schema.columns if c.required and c.name in present]
+    has_key = bool(schema.key) and schema.key in present
+    if has_key:
+        required.append(schema.key)
+    numbers = [c.name for c in schema.columns if c.kind in ("money", "number") and c.name in present]
+    return required, numbers, has_key
+
+
+def _null_finite_len(required: list[str], numbers: list[str]) -> list[pl.Expr]:
+    return [
+        pl.any_horizontal([pl.col(c).null_count() > 0 for c in required] or [pl.lit(False)]).alias("nulls"),
+        pl.any_horizontal([~pl.col(n).is_finite().all() for n in numbers] or [pl.lit(False)]).alias("nonfinite"),
+        pl.len().alias("n"),
+    ]
+
+
+def fast_checks(rows: pl.LazyFrame, schema: TableSchema) -> pl.LazyFrame:
+    """``fast_is_clean``'s figures as one lazy row (nulls, nonfinite, dups, n),
+    to be collected together with a query over the same rows."""
+    required, numbers, has_key = _check_columns(rows, schema)
+    dups = (pl.col(schema.key).hash(0).n_unique() != pl.len()) if has_key else pl.lit(False)
+    return rows.select(*_null_finite_len(required, numbers), dups.alias("dups"))
+
+
 def fast_is_clean(rows: pl.LazyFrame, schema: TableSchema) -> dict:
     """Checks that decide whether a native-parse result can stand: required
     values present, keys unique, numbers finite. Returns the figures, with
     ``clean`` True when all hold. Memory stays small: one streaming pass for
     the counts, then the keys as 64-bit hashes (8 bytes a row) counted.
     (is_duplicated() on the strings costs 7x the time and 3x the memory.)"""
-    present = set(rows.collect_schema().names())
-    required = [c.name for c in schema.columns if c.required and c.name in present]
-    if schema.key in present:
-        required.append(schema.key)
-    numbers = [c.name for c in schema.columns if c.kind in ("money", "number") and c.name in present]
-    out = rows.select(
-        pl.any_horizontal([pl.col(c).null_count() > 0 for c in required] or [pl.lit(False)]).alias("nulls"),
-        pl.any_horizontal([~pl.col(n).is_finite().all() for n in numbers] or [pl.lit(False)]).alias("nonfinite"),
-        pl.len().alias("n"),
-    ).collect(engine="streaming").row(0, named=True)
+    required, numbers, has_key = _check_columns(rows, schema)
+    out = rows.select(*_null_finite_len(required, numbers)).collect(engine="streaming").row(0, named=True)
     out["dups"] = False
-    if schema.key in present and out["n"] > 1:
+    if has_key and out["n"] > 1:
         # a hash collision only sends the file down the exact general path
         hashes = rows.select(pl.col(schema.key).hash(0)).collect(engine="streaming").to_series()
         out["dups"] = hashes.n_unique() != hashes.len()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -25,8 +26,10 @@ from crmkit.ingest import (
     FAST_FAILURES,
     LINE,
     REASON,
+    Parsed,
     cleanup,
     csv_parse_error,
+    fast_checks,
     fast_is_clean,
     read_source,
 )
@@ -56,6 +59,26 @@ def _read_parquet(path: Path, table: str, mapping: dict[str, str] | None) -> pl.
     return lf.with_columns(pl.col(n).cast(t) for n, t in casts.items())
 
 
+@dataclass
+class Pending:
+    """A CSV file read natively and lazily (``Parsed.fast``), whose checks have
+    not run yet: ``check`` (one row: nulls, nonfinite, dups, n) is collected
+    together with the result by ``collect_checked``."""
+
+    parsed: Parsed
+    check: pl.LazyFrame
+
+
+def _complete(lf: pl.LazyFrame, schema, name: str) -> pl.LazyFrame:
+    """Add the key (file name and row number when the file has none) and every
+    canonical column the file lacks."""
+    names = lf.collect_schema().names()
+    if schema.key and schema.key not in names:
+        lf = lf.with_columns(pl.format("{}:{}", pl.lit(name), pl.int_range(1, pl.len() + 1)).alias(schema.key))
+    missing = [pl.lit(None, dtype=c.dtype).alias(c.name) for c in schema.columns if c.name not in names]
+    return lf.with_columns(missing) if missing else lf
+
+
 def read_table_file(
     path: str | os.PathLike,
     table: str,
@@ -63,9 +86,16 @@ def read_table_file(
     mapping: dict[str, str] | None = None,
     warn: Warn | None = None,
     tmp_dir: str | os.PathLike | None = None,
+    pending: list[Pending] | None = None,
     **csv_options,
 ) -> pl.LazyFrame:
-    """One canonical table from a CSV or Parquet file."""
+    """One canonical table from a CSV or Parquet file.
+
+    With ``pending`` (a list), a clean-looking UTF-8 CSV is not read now: the
+    native lazy parse is returned and its checks are appended to ``pending``,
+    for ``collect_checked`` to run in the same collect as the result (one scan
+    of the file instead of two). When they fail, read the files again without
+    ``pending``."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq"):
         if not p.is_file():
@@ -73,6 +103,10 @@ def read_table_file(
         return _read_parquet(p, table, mapping)
     schema = TABLES[table]
     parsed = read_source(p, schema, mapping=mapping, tmp_dir=tmp_dir, **csv_options)
+    if pending is not None and parsed.fast is not None and schema.prepare is None and parsed.info.utf8_path is None:
+        lf = _complete(parsed.fast.drop(LINE), schema, p.name)
+        pending.append(Pending(parsed, fast_checks(lf, schema)))
+        return lf
     # Collect now: the source may be a transcoded temp copy that must not outlive this call.
     try:
         good = _collect_fast(parsed, schema)
@@ -91,11 +125,7 @@ def read_table_file(
         raise csv_parse_error(p, exc) from None
     finally:
         cleanup(parsed)
-    if schema.key and schema.key not in good.columns:
-        good = good.with_columns(pl.format("{}:{}", pl.lit(p.name), pl.int_range(1, pl.len() + 1)).alias(schema.key))
-    for c in schema.columns:
-        if c.name not in good.columns:
-            good = good.with_columns(pl.lit(None, dtype=c.dtype).alias(c.name))
+    good = _complete(good.lazy(), schema, p.name).collect()
     n = good.height
     if not unique:
         good = good.unique(
@@ -120,6 +150,22 @@ def _collect_fast(parsed, schema) -> pl.DataFrame | None:
     return df if fast_is_clean(df.lazy(), schema)["clean"] else None
 
 
+def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engine: str = "auto") -> list[pl.DataFrame] | None:
+    """Collect ``frames`` in one go with the ``pending`` checks of the CSV files
+    they read. None when a file turns out to need the general rules (a value in
+    another spelling, a missing value, a repeated key, a short line): the caller
+    then reads the files again without ``pending``."""
+    try:
+        out = pl.collect_all([*frames, *(p.check for p in pending)], engine=engine)
+    except FAST_FAILURES:
+        return None
+    for p, check in zip(pending, out[len(frames):], strict=True):
+        row = check.row(0, named=True)
+        if row["nulls"] or row["nonfinite"] or row["dups"] or not p.parsed.fast_ok():
+            return None
+    return out[: len(frames)]
+
+
 def load_tables(
     *,
     config: Config | None = None,
@@ -131,6 +177,7 @@ def load_tables(
     require_transactions: bool = True,
     feedback: str | os.PathLike | None = None,
     tickets: str | os.PathLike | None = None,
+    pending: list[Pending] | None = None,
 ) -> dict[str, pl.LazyFrame]:
     """Canonical ``customers``, ``transactions``, ``feedback`` and ``tickets`` LazyFrames.
 
@@ -152,7 +199,7 @@ def load_tables(
                 continue
             names = set(TABLES[table].names)
             table_map = {**config.columns(table), **{k: v for k, v in (mapping or {}).items() if k in names}}
-            out[table] = read_table_file(path, table, mapping=table_map, warn=warn)
+            out[table] = read_table_file(path, table, mapping=table_map, warn=warn, pending=pending)
         for table, path in (("feedback", feedback), ("tickets", tickets)):
             out[table] = empty_table(table) if path is None else read_table_file(
                 path, table, mapping=config.columns(table), warn=warn)

@@ -55,3 +55,61 @@ def test_parse_mapping():
     assert parse_mapping(["amount=实付金额", " date = 付款时间 "]) == {"amount": "实付金额", "date": "付款时间"}
     with pytest.raises(UsageError, match="bad --map"):
         parse_mapping(["amount"])
+
+
+# --- crmkit segment on CSV files: native parse checked in the same query ----------------
+
+CUSTOMERS = "customer_id,region\nC1,华东\nC2,华南\nC3,华北\n"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nC,C1,2024-01-07,4\n",  # clean: one pass
+        "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nA,C3,2024-01-07,4\n",  # repeated key
+        "A,C1,2024-01-05,10.5\nB,,2024-01-06,-3\nC,C3,2024-01-07,4\n",  # missing customer
+        "A,C1,2024-01-05,10.5\nB,C2,2024/1/6,-3\nC,C3,2024-01-07,\"1,234.50\"\n",  # other spellings
+        "A,C1,2024-01-05,10.5\nB,C2,2024-01-06\nC,C3,2024-01-07,4\n",  # a short line
+        "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nC,C3,2099-01-07,x\n",  # the latest row is bad
+    ],
+)
+def test_segment_on_csv_one_pass_matches_careful_read(tmp_path, monkeypatch, body):
+    """The one-pass route (native parse + checks in the same collect) gives the
+    rows the careful route gives (every file read by the general rules first)."""
+    from typer.testing import CliRunner
+
+    import crmkit.sources as sources_mod
+    from crmkit.cli import app
+
+    (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount\n" + body, encoding="utf-8")
+    args = ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv"),
+            "--format", "csv", "--rules", "rfm"]
+    runner = CliRunner()
+    one_pass = runner.invoke(app, args)
+    assert one_pass.exit_code == 0, one_pass.stderr
+    monkeypatch.setattr(sources_mod, "read_table_file",
+                        lambda *a, pending=None, **k: read_table_file(*a, **k))  # never pending
+    careful = runner.invoke(app, args)
+    assert careful.exit_code == 0, careful.stderr
+    assert one_pass.stdout == careful.stdout
+    assert one_pass.stderr == careful.stderr  # same warnings and as-of title
+
+
+def test_clean_csv_is_scanned_once(tmp_path, monkeypatch):
+    """A clean file takes the one-pass route: the general rules never run."""
+    from typer.testing import CliRunner
+
+    from crmkit.cli import app
+
+    def boom(*a, **k):
+        raise AssertionError("general path used")
+
+    monkeypatch.setattr(ingest_mod, "_general_rows", boom)
+    monkeypatch.setattr(ingest_mod, "_field_count_problems", boom)
+    (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (tmp_path / "t.csv").write_text(CLEAN, encoding="utf-8")
+    r = CliRunner().invoke(app, ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions",
+                                 str(tmp_path / "t.csv"), "--format", "csv", "--columns", "customer_id,monetary"])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines() == ["customer_id,monetary", "C1,10.5", "C2,-3.0", "C3,0.0"]

@@ -36,7 +36,7 @@ def parse_date(value: str | None, flag: str = "--as-of") -> date | None:
         raise UsageError(f"{flag} '{value}' is not a date", hint="write it as YYYY-MM-DD, e.g. 2024-06-30") from None
 
 
-def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping):
+def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping, pending=None):
     from crmkit.sources import load_tables, parse_mapping
 
     config = options.state(ctx).config
@@ -49,6 +49,7 @@ def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping):
         transactions=transactions,
         mapping=parse_mapping(mapping),
         warn=lambda msg: err_console.print(f"[yellow]warning:[/yellow] {msg}", highlight=False),
+        pending=pending,
     )
 
 
@@ -115,6 +116,7 @@ def register(app: typer.Typer) -> None:
         """
         from crmkit import output
         from crmkit.features import latest_date
+        from crmkit.ingest import FAST_FAILURES
         from crmkit.rules import load_rules
         from crmkit.segment import (
             filter_segments,
@@ -123,33 +125,55 @@ def register(app: typer.Typer) -> None:
             segment_customers,
             summarise,
         )
+        from crmkit.sources import collect_checked
 
         config = options.state(ctx).config
         as_of_date = parse_date(as_of)
         rulesets = load_rules(rule_paths_for(config, rules))
-        tables = load_inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
-        if as_of_date is None:
-            as_of_date = latest_date(tables["transactions"])
+
+        def build(pending):
+            """The lazy result (all customers for --summary, else the filtered rows)."""
+            nonlocal as_of_date
+            tables = load_inputs(ctx, store=store, customers=customers, transactions=transactions,
+                                 mapping=mapping, pending=pending)
             if as_of_date is None:
-                as_of_date = date.today()
-                err_console.print(f"no dated transactions; as of today, {as_of_date}", highlight=False)
-        lf = segment_customers(tables["customers"], tables["transactions"], as_of=as_of_date, rules=rulesets,
-                               config=config, feedback=tables.get("feedback"), tickets=tables.get("tickets"))
-        filtered = filter_segments(lf, rulesets, segments=segment or (), where=where)
+                as_of_date = latest_date(tables["transactions"])
+                if as_of_date is None:
+                    as_of_date = date.today()
+                    err_console.print(f"no dated transactions; as of today, {as_of_date}", highlight=False)
+            lf = segment_customers(tables["customers"], tables["transactions"], as_of=as_of_date, rules=rulesets,
+                                   config=config, feedback=tables.get("feedback"), tickets=tables.get("tickets"))
+            return lf if summary else _select_columns(filter_segments(lf, rulesets, segments=segment or (), where=where), columns)
+
+        # CSV files are parsed natively inside the segmentation's own query and
+        # checked in the same pass; a file that needs the general rules (odd
+        # spellings, bad rows) is read again the careful way.
+        pending: list = []
+        df = None
+        try:
+            target = build(pending)
+            if pending:
+                got = collect_checked([target], pending, engine=_engine(streaming))
+                df = got[0] if got else None
+        except FAST_FAILURES:
+            pending = [None]  # fall back below
+        if df is None:
+            if pending:
+                as_of_date = parse_date(as_of)  # the latest date again, over the rows that count
+                target = build(None)
+            df = target.collect(engine=_engine(streaming))
         rule_names = ", ".join(rs.name for rs in rulesets)
 
         def title(n: int) -> str:  # kept short so it stays on one stderr line
             return f"segment as of {as_of_date} · {n:,} customers · rules: {rule_names}"
 
-
         if summary:
-            population = lf.collect(engine=_engine(streaming))
+            population = df
             df = filter_segments(population.lazy(), rulesets, segments=segment or (), where=where).collect()
             parts = summarise(df, rules=rulesets, population=population)
             _emit_summary(parts, fmt=fmt, out=out, title=title(df.height))
             return
 
-        df = _select_columns(filtered, columns).collect(engine=_engine(streaming))
         isatty = out_console.is_terminal and sys.stdout.isatty()
         shown = output.resolve_format(fmt, out, isatty=isatty)
         if shown == "table" and not columns and out is None:
