@@ -265,20 +265,46 @@ RUNNERS = {"pandas": run_pandas, "duckdb": run_duckdb, "polars": run_polars}
 # --------------------------------------------------------------------------- harness
 
 
+def _watch_hwm(pid: int, box: dict) -> None:
+    """Poll the child's VmHWM (its own address space's peak RSS) until it exits.
+    ``ru_maxrss`` from wait4 is no good: Linux carries the parent's peak across
+    fork + exec, so after this process generated data every child looked as big."""
+    path = f"/proc/{pid}/status"
+    while True:
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        box["kib"] = max(box.get("kib", 0), int(line.split()[1]))
+                        break
+                else:
+                    return  # a zombie has no VmHWM line: the child has exited
+        except OSError:
+            return
+        time.sleep(0.02)
+
+
 def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one subprocess.
 
     CPU time is reported too because this machine is shared: wall time grows with
-    other people's load, CPU time much less."""
+    other people's load, CPU time much less. Peak RSS is the child's VmHWM, polled
+    every 20 ms (the last moments before exit may be missed; peaks last longer)."""
+    import threading
+
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    box: dict = {}
+    watcher = threading.Thread(target=_watch_hwm, args=(proc.pid, box), daemon=True)
+    watcher.start()
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
+    watcher.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, box.get("kib", usage.ru_maxrss) / 1024
 
 
 def command(name: str, d: Path, out: Path, *, store: Path | None, streaming: bool) -> list[str]:

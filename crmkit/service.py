@@ -2,8 +2,8 @@
 
 Two tables (schemas in :mod:`crmkit.schema`, imported by ``crmkit import feedback|tickets``):
 
-- ``feedback``: ``feedback_id`` (generated ``<sha256 prefix>:<line>`` when the file has
-  none), ``customer_id``, ``date``, ``score``, ``channel``, ``comment``, ``scale``
+- ``feedback``: ``feedback_id`` (built from the row's content when the file has none,
+  ``crmkit.store.content_key``), ``customer_id``, ``date``, ``score``, ``channel``, ``comment``, ``scale``
   (``csat`` = 1-5 or ``nps`` = 0-10; one scale per store, so unlike scores are never
   averaged together).
 - ``tickets``: ``ticket_id`` (upserted: a newer export of a ticket replaces it),

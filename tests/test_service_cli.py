@@ -60,12 +60,27 @@ def test_feedback_import_detects_csat_and_is_idempotent(tmp_path):
     assert df["score"].to_list() == [5.0, 2.0, 4.0]
     assert df["scale"].to_list() == ["csat"] * 3
     assert df["date"].to_list() == [date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)]
-    assert df["feedback_id"].n_unique() == 3  # generated: <sha256 prefix>:<line>
+    assert df["feedback_id"].n_unique() == 3  # generated from each row's content
     before = table(st, "feedback").sort("feedback_id")
     r = run("import", "feedback", src, "--store", st)
     assert r.exit_code == 0, r.output
     assert "already stored              3" in r.output
     assert table(st, "feedback").sort("feedback_id").equals(before)
+
+
+def test_cumulative_feedback_export_adds_only_new_answers(tmp_path):
+    """Without a feedback_id, next month's export that repeats this month's
+    answers adds only the new ones; two identical answers in a file stay two."""
+    st = tmp_path / "st"
+    month1 = write(tmp_path / "m1.csv", "customer_id,date,score\nC1,2024-03-01,5\nC1,2024-03-01,5\nC2,2024-03-02,3\n")
+    month2 = write(tmp_path / "m2.csv",
+                   "customer_id,date,score\nC1,2024-03-01,5\nC2,2024-03-02,3\nC1,2024-03-01,5\nC3,2024-04-01,4\n")
+    assert run("import", "feedback", month1, "--store", st).exit_code == 0
+    r = run("import", "feedback", month2, "--store", st)
+    assert r.exit_code == 0, r.output
+    assert "imported                    1" in r.output and "already stored              3" in r.output
+    df = table(st, "feedback")
+    assert sorted(zip(df["customer_id"], df["score"], strict=True)) == [("C1", 5.0), ("C1", 5.0), ("C2", 3.0), ("C3", 4.0)]
 
 
 def test_feedback_bad_scores_are_rejected_rows(tmp_path):
