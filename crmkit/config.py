@@ -13,7 +13,8 @@ Top-level keys (each section documented where it is used):
 - ``rules``: list of rule files used by default
 - ``targets``: KPI targets (see docs/kpi.md)
 - ``clv``: ``discount_rate``, ``margin``, ``time_unit``, ``horizon``
-- ``report``: report defaults (``period``, ``stale_days``)
+- ``report``: report defaults (``period``, ``stale_days``, ``action_priority``,
+  ``high_value``, ``at_risk``)
 - ``service``: ``sla_hours``, ``score_scale``
 """
 

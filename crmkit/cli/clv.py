@@ -156,6 +156,8 @@ def register(app: typer.Typer) -> None:
         if by_frequency and not calibration_end:
             raise UsageError("--by-frequency needs --calibration-end DATE")
 
+        if transactions is None:  # read errors become store errors (crmkit.cli.store_read_error)
+            options.state(ctx).store_path = options.store_dir(ctx, store)
         tables = load_tables(
             config=config, store=options.store_dir(ctx, store) if transactions is None else None,
             customers=customers, transactions=transactions, mapping=parse_mapping(map),

@@ -94,7 +94,8 @@ def report_service(
         raise StoreError("there is no feedback and no tickets to report on",
                          hint="import them: crmkit import feedback FILE / crmkit import tickets FILE (or give --feedback/--tickets)")
     by = list(by or [])
-    custs = with_dimensions(inp.customers, inp.transactions, by=by, as_of=inp.period.end, rules=inp.rules) if by else inp.customers
+    custs = (with_dimensions(inp.customers, inp.transactions, by=by, as_of=inp.period.end, rules=inp.rules,
+                             config=inp.config) if by else inp.customers)
     sla = sla_hours if sla_hours is not None else sla_hours_setting(inp.config)
     df = service_report(custs, inp.transactions, fb, tk, period=inp.period, by=by, sla_hours=sla).collect()
     show(df, fmt=fmt, out=out, title=f"Service, {inp.title_period} · SLA {sla:g} h", units="unit", sheet="service")
