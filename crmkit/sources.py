@@ -70,11 +70,15 @@ class Pending:
 
 
 def _complete(lf: pl.LazyFrame, schema, name: str) -> pl.LazyFrame:
-    """Add the key (file name and row number when the file has none) and every
-    canonical column the file lacks."""
+    """Add the key (file name and row number when the file has none) and, as
+    the store does, every canonical column the file lacks for append tables
+    (transactions, feedback); upsert tables (customers, tickets) keep the
+    columns the file has, so both routes give the same columns."""
     names = lf.collect_schema().names()
     if schema.key and schema.key not in names:
         lf = lf.with_columns(pl.format("{}:{}", pl.lit(name), pl.int_range(1, pl.len() + 1)).alias(schema.key))
+    if schema.mode == "upsert":
+        return lf
     missing = [pl.lit(None, dtype=c.dtype).alias(c.name) for c in schema.columns if c.name not in names]
     return lf.with_columns(missing) if missing else lf
 

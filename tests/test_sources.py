@@ -113,3 +113,26 @@ def test_clean_csv_is_scanned_once(tmp_path, monkeypatch):
                                  str(tmp_path / "t.csv"), "--format", "csv", "--columns", "customer_id,monetary"])
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines() == ["customer_id,monetary", "C1,10.5", "C2,-3.0", "C3,0.0"]
+
+
+def test_store_and_files_give_the_same_segment_output(tmp_path):
+    """`segment --store` after importing and `segment --customers/--transactions`
+    on the same files print the same CSV, column for column."""
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from crmkit.cli import app
+
+    ex = Path(__file__).resolve().parents[1] / "examples"
+    runner = CliRunner()
+    for table in ("customers", "transactions"):
+        r = runner.invoke(app, ["import", table, str(ex / f"{table}.csv"), "--store", str(tmp_path / "s")])
+        assert r.exit_code == 0, r.stderr
+    common = ["segment", "--as-of", "2026-11-01", "--format", "csv"]
+    stored = runner.invoke(app, [*common, "--store", str(tmp_path / "s")])
+    direct = runner.invoke(app, [*common, "--customers", str(ex / "customers.csv"),
+                                 "--transactions", str(ex / "transactions.csv")])
+    assert stored.exit_code == 0 and direct.exit_code == 0, (stored.stderr, direct.stderr)
+    assert stored.stdout.splitlines()[0] == direct.stdout.splitlines()[0]
+    assert stored.stdout == direct.stdout
