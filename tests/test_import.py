@@ -558,6 +558,7 @@ def _import_both_ways(tmp_path, monkeypatch, text):
         "A,C1,2024-01-05,10.5,x\n\nB,C2,2024-01-06,3,y\n",  # a blank line
         "A,C1,2024-01-05,10.5,x\nB,C2,2024-01-06,3,y\n\n\n",  # trailing blank lines
         "A,C1,2024-01-05,10.5,x\n,,,,\nB,C2,2024-01-06,3,y\n",  # a line of separators only
+        'A,C1,2024-01-05,10.5,x\n","\n"  ",,,,\nB,C2,2024-01-06,3,y\n',  # a quoted comma is a field; quoted spaces are blank
         "A,C1,2024-01-05,10.5,x\r\nB,C2,2024-01-06,3,y\r\n",  # CRLF
         "A,C1,2024-01-05,10.5,x\rB,C2,2024-01-06,3,y\r",  # old Mac line ends
         "A,C1,2024-01-05,10.5,x\nB,C2,2024-01-06,3,y",  # no final newline
