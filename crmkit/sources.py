@@ -108,7 +108,7 @@ def read_table_file(
     schema = TABLES[table]
     parsed = read_source(p, schema, mapping=mapping, tmp_dir=tmp_dir, **csv_options)
     if pending is not None and parsed.fast is not None and schema.prepare is None and parsed.info.utf8_path is None:
-        lf = _complete(parsed.fast.drop(LINE), schema, p.name)
+        lf = _complete(parsed.fast, schema, p.name)
         pending.append(Pending(parsed, fast_checks(lf, schema)))
         return lf
     # Collect now: the source may be a transcoded temp copy that must not outlive this call.
@@ -146,7 +146,7 @@ def _collect_fast(parsed, schema) -> pl.DataFrame | None:
     if parsed.fast is None or schema.prepare is not None:
         return None
     try:
-        df = parsed.fast.drop(LINE).collect()
+        df = parsed.fast.collect()
     except FAST_FAILURES:
         return None
     if not parsed.fast_ok():
