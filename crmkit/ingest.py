@@ -31,6 +31,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ _TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 _DATE_RE = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?" + _TIME + "$"
 _COMPACT_DATE_RE = r"^(\d{4})(\d{2})(\d{2})$"
 # 1234.50  1,234.50  -12  .5 ; currency marks and spaces are removed first
-_MONEY_RE = r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][+-]?\d+)?$"
+_MONEY_RE = r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d*)?(?:[eE][+-]?\d+)?$"
 _MONEY_RE_COMMA = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)?(?:,\d+)?$"
 _CURRENCY = r"[\s¥￥$€£]|RMB|CNY|USD|EUR|元"
 
@@ -262,10 +263,16 @@ def _looks_chinese(sample: bytes, at_eof: bool) -> bool:
         if "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
     )
     # Latin-1/cp1252 text decodes as GBK too ("Muñoz" -> "Mu駉z"): an accented
-    # letter plus the ASCII letter after it make a GBK extension character. Real
-    # Chinese text is nearly all GB2312 characters, whose second byte is >= 0xA1.
-    extension = sum(1 for ch in wide if (b := ch.encode("gb18030")) and len(b) == 2 and b[1] < 0xA1)
-    return cjk / len(wide) >= 0.9 and extension / len(wide) <= 0.1
+    # letter and the ASCII letter after it make one GBK character whose second
+    # byte is below 0xA1, and it follows an ASCII letter ("u"). Chinese text has
+    # such characters too (喆 86B4, 昇 954E in names), but seldom right after a
+    # Latin letter.
+    glued = sum(
+        1 for prev, ch in zip(text, text[1:], strict=False)
+        if ord(ch) > 127 and prev.isascii() and prev.isalpha()
+        and len(b := ch.encode("gb18030")) == 2 and b[1] < 0xA1
+    )
+    return cjk / len(wide) >= 0.9 and glued / len(wide) <= 0.2
 
 
 def _utf16_without_bom(sample: bytes) -> str | None:
@@ -301,8 +308,9 @@ def _decoded_sample(path: Path, encoding: str, n_lines: int = 60) -> list[str]:
 def detect_separator(lines: list[str], forced: str | None = None) -> str:
     if forced:
         sep = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(forced, forced)
-        if len(sep) != 1:
-            raise UsageError(f"separator must be one character, got '{forced}'", hint="e.g. --sep ';' or --sep tab")
+        if len(sep.encode("utf-8")) != 1:
+            raise UsageError(f"separator must be one ASCII character, got '{forced}'",
+                             hint="e.g. --sep ';' or --sep tab (a full-width '；' cannot separate fields)")
         return sep
     lines = [ln for ln in lines if ln.strip()]
     best, best_score = ",", (-1, -1)
@@ -461,7 +469,7 @@ class ByteProbe:
             hasher = hashlib.sha256() if self._sha else None
             newlines = seps = crs = 0
             quotes = False
-            last = b"\n"
+            last, tail = b"\n", b""
             with open(self.path, "rb") as fh:
                 for chunk in iter(lambda: fh.read(8 << 20), b""):
                     if hasher is not None:
@@ -472,10 +480,11 @@ class ByteProbe:
                     if b"\r" in chunk:
                         crs += chunk.count(b"\r")
                     last = chunk[-1:]
-            box.update(newlines=newlines, seps=seps, quotes=quotes, crs=crs, last=last)
+                    tail = (tail + chunk)[-8:]
+            box.update(newlines=newlines, seps=seps, quotes=quotes, crs=crs, last=last, tail=tail)
             if hasher is not None:
                 box["sha256"] = hasher.hexdigest()
-        except OSError as exc:  # pragma: no cover - the main read fails first
+        except Exception as exc:  # pragma: no cover - the main read fails first
             box["error"] = exc
 
     def result(self) -> dict:
@@ -495,6 +504,8 @@ class ByteProbe:
         r = self.result()
         if n_fields < 2 or r["quotes"] or r["crs"] not in (0, r["newlines"]):
             return False
+        if r["last"] != b"\n" and r["tail"].endswith(self._sep):
+            return False  # Polars drops one empty trailing field of an unterminated last line
         return r["seps"] == (n_fields - 1) * self.lines
 
     @property
@@ -622,18 +633,21 @@ def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, in
     stripped = pl.when(has_quote).then(text.str.replace_all(r'"[^"]*"', "")).otherwise(text)
     found = stripped.str.count_matches(info.sep, literal=True) + 1
     odd = has_quote & (text.str.count_matches('"', literal=True) % 2 == 1)
-    # a line of nothing but separators, spaces and quotes (Excel's ",,,,") is blank,
-    # unless a quoted field holds something (",": one field, a comma)
-    blank = text.is_null() | (
-        (text.str.strip_chars(info.sep + ' \t\r"') == "") & ~text.str.contains(r'"[^"]*[^\s"][^"]*"')
+    # a line of nothing but separators, quotes and (Unicode) spaces is blank, as in
+    # the parse (Excel's ",,,," and "","",""), unless a quoted field holds something
+    # ("," is one field: a comma)
+    bare = text.str.replace_all(f'[{re.escape(info.sep)}"]', "").str.strip_chars()
+    quoted_content = (
+        text.str.extract_all(r'"[^"]*"').list.eval(pl.element().str.strip_chars('"').str.strip_chars() != "").list.any()
     )
+    blank = text.is_null() | ((bare == "") & ~quoted_content.fill_null(False))
     # cheap tests first, so the quote-aware count runs only on quoted or odd lines
     raw = pl.col("l")
     suspect = (
         raw.is_null()
         | raw.str.contains('"', literal=True)
         | (raw.str.count_matches(info.sep, literal=True) != n - 1)
-        | (raw.str.strip_chars(info.sep + " \t\r") == "")
+        | (raw.str.replace_all(re.escape(info.sep), "").str.strip_chars() == "")
     )
     few = (
         lines.with_row_index("rec")
@@ -682,7 +696,7 @@ def _fast_rows(info: SourceInfo, schema: TableSchema, src: Path, raw_names: list
         typed.append(pl.col(raw_of[header]).str.strip_chars().alias(name))
         texts.append(name)
     scan = pl.scan_csv(
-        src, has_header=False, skip_rows=1, separator=info.sep,
+        src, has_header=False, skip_lines=1, separator=info.sep,  # the header line, quotes or not
         schema=scan_schema, raise_if_empty=False, encoding="utf8",
         missing_columns="insert", extra_columns="raise",  # a long line raises: general path
     )
@@ -748,6 +762,13 @@ def _csv_rows(reader, path: Path, line_now):
     try:
         yield from reader
     except csv.Error as exc:
+        if "new-line character" in str(exc):
+            raise InputError(
+                "a carriage return (\\r) inside an unquoted field",
+                file=str(path),
+                line=line_now(),
+                hint="the file mixes line endings: save it with \\n or \\r\\n line ends (e.g. dos2unix), or quote that field",
+            ) from None
         raise InputError(
             f"malformed CSV ({exc})",
             file=str(path),
@@ -761,7 +782,8 @@ def _field_count_problems_slow(info: SourceInfo, src: Path) -> tuple[pl.DataFram
     n = len(info.headers)
     recs, founds, starts, raws = [], [], [], []
     blank = 0
-    with open(src, encoding="utf-8", newline="") as fh:
+    # lines end at \n only, as for Polars (newline="" would also end them at a lone \r)
+    with open(src, encoding="utf-8", newline="\n") as fh:
         reader = csv.reader(fh, delimiter=info.sep, strict=True)
         next(reader, None)
         prev_end = reader.line_num
@@ -825,7 +847,7 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
     structure = source.structure()
     problems, line_map = structure.problems, structure.line_map
     scan = pl.scan_csv(
-        src, has_header=False, skip_rows=1, separator=info.sep,
+        src, has_header=False, skip_lines=1, separator=info.sep,  # the header line, quotes or not
         schema=dict.fromkeys(raw_names, pl.String), truncate_ragged_lines=True,
         raise_if_empty=False, encoding="utf8", missing_columns="insert", extra_columns="ignore",
     ).with_row_index("__rec")
@@ -837,8 +859,11 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
         scan = scan.join(problems.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left")
     else:  # the common case: no join needed
         scan = scan.with_columns(pl.lit(None, pl.UInt32).alias("found"), pl.lit(None, pl.String).alias(RAW))
-    # blank lines are not rows
-    scan = scan.filter(pl.any_horizontal(pl.col(raw_names).str.strip_chars() != "").fill_null(False))
+    # blank lines are not rows; a line with the wrong number of fields always is
+    # one (",,,,0" looks blank in the header's first four fields)
+    scan = scan.filter(
+        pl.any_horizontal(pl.col(raw_names).str.strip_chars() != "").fill_null(False) | pl.col("found").is_not_null()
+    )
 
     raw_of = {h: r for h, r in zip(info.headers, raw_names, strict=True)}
     # Three flat stages keep the expression graph small (each field is stripped

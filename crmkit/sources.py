@@ -149,7 +149,7 @@ def _collect_fast(parsed, schema) -> pl.DataFrame | None:
         df = parsed.fast.collect()
     except FAST_FAILURES:
         return None
-    if not parsed.fast_ok():
+    if not parsed.fast_ok() or df.height != parsed.rows_read:
         return None
     return df if fast_is_clean(df.lazy(), schema)["clean"] else None
 
@@ -166,6 +166,8 @@ def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engin
     for p, check in zip(pending, out[len(frames):], strict=True):
         row = check.row(0, named=True)
         if row["nulls"] or row["nonfinite"] or row["dups"] or not p.parsed.fast_ok():
+            return None
+        if row["n"] != p.parsed.rows_read:  # every counted line must be a row
             return None
     return out[: len(frames)]
 

@@ -436,7 +436,7 @@ def _append_fast(store: Store, schema: TableSchema, parsed: Parsed, result: Impo
     # the checks see every row of the file (a key repeated in the file is a
     # duplicate to report even when the store already has it)
     check = fast_is_clean(pl.scan_parquet(part), schema)
-    if not check["clean"]:
+    if not check["clean"] or check["n"] != parsed.rows_read:  # every counted line must be a row
         part.unlink(missing_ok=True)
         return None
     result.imported = check["n"]

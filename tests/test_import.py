@@ -115,6 +115,16 @@ def test_western_and_utf16_exports_are_not_read_as_chinese(tmp_path, encoding, d
     assert df.select("name", "city").rows() == [("Muñoz", "España"), ("Zoë", "Köln")]
 
 
+def test_gbk_names_with_extension_characters(tmp_path):
+    # 喆 (86B4) and 昇 (954E) are outside GB2312: still Chinese, not Korean cp949
+    src = write(tmp_path / "g.csv", "customer_id,name\nC1,王喆\nC2,李昇\n", encoding="gbk")
+    r = run("import", "customers", src, "--store", tmp_path / "s")
+    assert r.exit_code == 0, r.stderr
+    assert "(gb18030, comma-separated)" in r.stderr
+    df = pl.read_parquet(tmp_path / "s" / "customers").sort("customer_id")
+    assert df["name"].to_list() == ["王喆", "李昇"]
+
+
 def test_semicolon_unit_price_times_quantity(tmp_path):
     src = write(
         tmp_path / "semi.csv",
@@ -559,6 +569,10 @@ def _import_both_ways(tmp_path, monkeypatch, text):
         "A,C1,2024-01-05,10.5,x\nB,C2,2024-01-06,3,y\n\n\n",  # trailing blank lines
         "A,C1,2024-01-05,10.5,x\n,,,,\nB,C2,2024-01-06,3,y\n",  # a line of separators only
         'A,C1,2024-01-05,10.5,x\n","\n"  ",,,,\nB,C2,2024-01-06,3,y\n',  # a quoted comma is a field; quoted spaces are blank
+        'A,C1,2024-01-05,10.5,x\n"","","","",""\nB,C2,2024-01-06,3,"y"\n',  # Excel's empty row, quoted
+        "A,C1,2024-01-05,10.5,x\n\u3000\nB,C2,2024-01-06,3,y\n",  # a line of an ideographic space
+        "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,3,y,",  # short line + trailing separator at EOF, no newline
+        "A,C1,2024-01-05,1.e5,x\nB,C2,2024-01-06,-1.E-2,y\n",  # exponent after a bare dot
         "A,C1,2024-01-05,10.5,x\r\nB,C2,2024-01-06,3,y\r\n",  # CRLF
         "A,C1,2024-01-05,10.5,x\rB,C2,2024-01-06,3,y\r",  # old Mac line ends
         "A,C1,2024-01-05,10.5,x\nB,C2,2024-01-06,3,y",  # no final newline
@@ -598,6 +612,21 @@ def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path, monkeypatch
         assert (imp["rows_read"], imp["imported"], imp["duplicates"], imp["already_stored"]) == (3, 1, 1, 1), name
         assert rejects(tmp_path / name)["line"].to_list() == ["3"], name
         assert sorted(txns(tmp_path / name)["transaction_id"].to_list()) == ["T1", "T2"]
+
+
+def test_stray_quote_in_header_does_not_swallow_the_rows(tmp_path, monkeypatch):
+    body = "A,C1,2024-01-05,10,x\nB,C2,2024-01-06,3,y\n"
+    fast, general = _import_both_ways(tmp_path, monkeypatch, 'order_id,customer_id,date,amount,screen"\n' + body)
+    for st in (fast, general):
+        imp = st.manifest()["imports"][-1]
+        assert (imp["rows_read"], imp["imported"], imp["rejected"], imp["already_stored"]) == (2, 2, 0, 0)
+        assert sorted(st.scan("transactions").collect()["transaction_id"].to_list()) == ["A", "B"]
+
+
+def test_error_multibyte_separator(tmp_path):
+    src = write(tmp_path / "c.csv", "customer_id；name\nC1；x\n")
+    r = run("import", "customers", src, "--store", tmp_path / "s", "--sep", "；")
+    _one_line_error(r, EXIT_USAGE, "separator must be one ASCII character")
 
 
 def test_clean_file_needs_no_structure_pass(tmp_path, monkeypatch):

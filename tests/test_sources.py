@@ -71,25 +71,30 @@ CUSTOMERS = "customer_id,region\nC1,华东\nC2,华南\nC3,华北\n"
         "A,C1,2024-01-05,10.5\nB,C2,2024/1/6,-3\nC,C3,2024-01-07,\"1,234.50\"\n",  # other spellings
         "A,C1,2024-01-05,10.5\nB,C2,2024-01-06\nC,C3,2024-01-07,4\n",  # a short line
         "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nC,C3,2099-01-07,x\n",  # the latest row is bad
+        "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3,",  # trailing separator at EOF, no newline
+        "A,C1,2024-01-05,1.e5\nB,C2,2024-01-06,-3\n",  # exponent after a bare dot
+        "A,C1,,10\n",  # no dated transaction: as of today, said once
     ],
 )
-def test_segment_on_csv_one_pass_matches_careful_read(tmp_path, monkeypatch, body):
+@pytest.mark.parametrize(
+    ("customers", "encoding"),
+    [(CUSTOMERS, "utf-8"), ("customer_id,name,signup_date\nC1,Muñoz,2024-01-01\nC2,Zoë,someday\n", "latin-1")],
+)
+def test_segment_on_csv_one_pass_matches_careful_read(tmp_path, monkeypatch, body, customers, encoding):
     """The one-pass route (native parse + checks in the same collect) gives the
     rows the careful route gives (every file read by the general rules first)."""
     from typer.testing import CliRunner
 
-    import crmkit.sources as sources_mod
     from crmkit.cli import app
 
-    (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (tmp_path / "c.csv").write_bytes(customers.encode(encoding))
     (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount\n" + body, encoding="utf-8")
     args = ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv"),
             "--format", "csv", "--rules", "rfm"]
     runner = CliRunner()
     one_pass = runner.invoke(app, args)
     assert one_pass.exit_code == 0, one_pass.stderr
-    monkeypatch.setattr(sources_mod, "read_table_file",
-                        lambda *a, pending=None, **k: read_table_file(*a, **k))  # never pending
+    monkeypatch.setattr(ingest_mod, "_fast_rows", lambda *a, **k: None)  # every file through the rules
     careful = runner.invoke(app, args)
     assert careful.exit_code == 0, careful.stderr
     assert one_pass.stdout == careful.stdout

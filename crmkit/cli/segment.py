@@ -36,7 +36,11 @@ def parse_date(value: str | None, flag: str = "--as-of") -> date | None:
         raise UsageError(f"{flag} '{value}' is not a date", hint="write it as YYYY-MM-DD, e.g. 2024-06-30") from None
 
 
-def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping, pending=None):
+def _say_now(msg: str) -> None:
+    err_console.print(msg, highlight=False)
+
+
+def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping, pending=None, say=_say_now):
     from crmkit.sources import load_tables, parse_mapping
 
     config = options.state(ctx).config
@@ -48,7 +52,7 @@ def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping, 
         customers=customers,
         transactions=transactions,
         mapping=parse_mapping(mapping),
-        warn=lambda msg: err_console.print(f"[yellow]warning:[/yellow] {msg}", highlight=False),
+        warn=lambda msg: say(f"[yellow]warning:[/yellow] {msg}"),
         pending=pending,
     )
 
@@ -131,16 +135,16 @@ def register(app: typer.Typer) -> None:
         as_of_date = parse_date(as_of)
         rulesets = load_rules(rule_paths_for(config, rules))
 
-        def build(pending):
+        def build(pending, say):
             """The lazy result (all customers for --summary, else the filtered rows)."""
             nonlocal as_of_date
             tables = load_inputs(ctx, store=store, customers=customers, transactions=transactions,
-                                 mapping=mapping, pending=pending)
+                                 mapping=mapping, pending=pending, say=say)
             if as_of_date is None:
                 as_of_date = latest_date(tables["transactions"])
                 if as_of_date is None:
                     as_of_date = date.today()
-                    err_console.print(f"no dated transactions; as of today, {as_of_date}", highlight=False)
+                    say(f"no dated transactions; as of today, {as_of_date}")
             lf = segment_customers(tables["customers"], tables["transactions"], as_of=as_of_date, rules=rulesets,
                                    config=config, feedback=tables.get("feedback"), tickets=tables.get("tickets"))
             return lf if summary else _select_columns(filter_segments(lf, rulesets, segments=segment or (), where=where), columns)
@@ -148,19 +152,24 @@ def register(app: typer.Typer) -> None:
         # CSV files are parsed natively inside the segmentation's own query and
         # checked in the same pass; a file that needs the general rules (odd
         # spellings, bad rows) is read again the careful way.
+        # Messages of the first attempt wait until it stands (a fallback says them again).
         pending: list = []
+        said: list[str] = []
         df = None
         try:
-            target = build(pending)
+            target = build(pending, said.append)
             if pending:
                 got = collect_checked([target], pending, engine=_engine(streaming))
                 df = got[0] if got else None
         except FAST_FAILURES:
             pending = [None]  # fall back below
+        if df is None and pending:
+            as_of_date = parse_date(as_of)  # the latest date again, over the rows that count
+            target = build(None, _say_now)
+        else:
+            for msg in said:
+                _say_now(msg)
         if df is None:
-            if pending:
-                as_of_date = parse_date(as_of)  # the latest date again, over the rows that count
-                target = build(None)
             df = target.collect(engine=_engine(streaming))
         rule_names = ", ".join(rs.name for rs in rulesets)
 
