@@ -717,42 +717,34 @@ def _check_columns(rows: pl.LazyFrame, schema: TableSchema) -> tuple[list[str], 
     return required, numbers, has_key
 
 
-def _null_finite_len(required: list[str], numbers: list[str]) -> list[pl.Expr]:
-    return [
-        pl.any_horizontal([pl.col(c).null_count() > 0 for c in required] or [pl.lit(False)]).alias("nulls"),
-        pl.any_horizontal([~pl.col(n).is_finite().all() for n in numbers] or [pl.lit(False)]).alias("nonfinite"),
-        pl.len().alias("n"),
-    ]
-
-
 def fast_checks(rows: pl.LazyFrame, schema: TableSchema) -> pl.LazyFrame:
-    """``fast_is_clean``'s figures as one lazy row (nulls, nonfinite, dups, n),
-    to be collected together with a query over the same rows."""
+    """Per row: ``bad`` (a required value missing or a number not finite; null
+    for an empty optional number) and ``h``, the key's 64-bit hash, 9 bytes a
+    row. Collect it alone or with a query over the same rows, then ``judge``."""
     required, numbers, has_key = _check_columns(rows, schema)
-    dups = (pl.col(schema.key).hash(0).n_unique() != pl.len()) if has_key else pl.lit(False)
-    return rows.select(*_null_finite_len(required, numbers), dups.alias("dups"))
+    bad = pl.any_horizontal([pl.col(c).is_null() for c in required] + [~pl.col(n).is_finite() for n in numbers])
+    return rows.select(
+        (bad if required or numbers else pl.lit(False)).alias("bad"),
+        (pl.col(schema.key).hash(0) if has_key else pl.lit(None, pl.UInt64)).alias("h"),
+    )
+
+
+def judge(checks: pl.DataFrame) -> dict:
+    """``fast_checks`` rows -> ``n``, ``bad_values``, ``dups`` and ``clean``.
+    Counting the hashes eagerly costs half of doing it in the lazy query; a hash
+    collision only sends the file down the exact general path (is_duplicated()
+    on the strings costs 7x the time and 3x the memory)."""
+    n = checks.height
+    out = {"n": n, "bad_values": bool(checks["bad"].any()),
+           "dups": checks["h"].null_count() < n and checks["h"].n_unique() != n}
+    out["clean"] = not (out["bad_values"] or out["dups"])
+    return out
 
 
 def fast_is_clean(rows: pl.LazyFrame, schema: TableSchema) -> dict:
-    """Checks that decide whether a native-parse result can stand: required
-    values present, keys unique, numbers finite. Returns the figures (``n``,
-    ``bad_values``, ``dups``), with ``clean`` True when all hold. One streaming
-    pass reads a flag per row and the key as a 64-bit hash (9 bytes a row);
-    is_duplicated() on the strings costs 7x the time and 3x the memory, and a
-    hash collision only sends the file down the exact general path."""
-    required, numbers, has_key = _check_columns(rows, schema)
-    # null for an empty optional number: any() skips it
-    bad = pl.any_horizontal([pl.col(c).is_null() for c in required] + [~pl.col(n).is_finite() for n in numbers])
-    cols = [bad.alias("bad")] if required or numbers else []
-    if has_key:
-        cols.append(pl.col(schema.key).hash(0).alias("h"))
-    if not cols:  # nothing to check
-        return {"n": rows.select(pl.len()).collect().item(), "bad_values": False, "dups": False, "clean": True}
-    df = rows.select(cols).collect(engine="streaming")
-    out = {"n": df.height, "bad_values": "bad" in df.columns and bool(df["bad"].any()),
-           "dups": has_key and df["h"].n_unique() != df.height}
-    out["clean"] = not (out["bad_values"] or out["dups"])
-    return out
+    """Whether a native-parse result can stand: required values present, keys
+    unique, numbers finite (see ``judge``); one streaming pass."""
+    return judge(fast_checks(rows, schema).collect(engine="streaming"))
 
 
 # a value in another spelling, or a line with too many fields (SchemaError on the first line)

@@ -31,6 +31,7 @@ from crmkit.ingest import (
     csv_parse_error,
     fast_checks,
     fast_is_clean,
+    judge,
     read_source,
 )
 from crmkit.schema import TABLES, match_columns
@@ -62,8 +63,8 @@ def _read_parquet(path: Path, table: str, mapping: dict[str, str] | None) -> pl.
 @dataclass
 class Pending:
     """A CSV file read natively and lazily (``Parsed.fast``), whose checks have
-    not run yet: ``check`` (one row: nulls, nonfinite, dups, n) is collected
-    together with the result by ``collect_checked``."""
+    not run yet: ``check`` (``ingest.fast_checks``: a flag and a key hash per
+    row) is collected together with the result by ``collect_checked``."""
 
     parsed: Parsed
     check: pl.LazyFrame
@@ -164,10 +165,10 @@ def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engin
     except FAST_FAILURES:
         return None
     for p, check in zip(pending, out[len(frames):], strict=True):
-        row = check.row(0, named=True)
-        if row["nulls"] or row["nonfinite"] or row["dups"] or not p.parsed.fast_ok():
+        verdict = judge(check)
+        if not verdict["clean"] or not p.parsed.fast_ok():
             return None
-        if row["n"] != p.parsed.rows_read:  # every counted line must be a row
+        if verdict["n"] != p.parsed.rows_read:  # every counted line must be a row
             return None
     return out[: len(frames)]
 
