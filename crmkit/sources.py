@@ -159,18 +159,27 @@ def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engin
     """Collect ``frames`` in one go with the ``pending`` checks of the CSV files
     they read. None when a file turns out to need the general rules (a value in
     another spelling, a missing value, a repeated key, a short line): the caller
-    then reads the files again without ``pending``."""
+    then reads the files again without ``pending``.
+
+    With the streaming engine (data larger than memory) the checks run first, in
+    their own pass: sharing the scan would hold the whole file in memory (100M
+    rows: 11 GB shared against ~7 GB in two passes)."""
+    def verdicts(checks: list[pl.DataFrame]) -> bool:
+        for p, check in zip(pending, checks, strict=True):
+            verdict = judge(check)
+            if not verdict["clean"] or not p.parsed.fast_ok() or verdict["n"] != p.parsed.rows_read:
+                return False  # (the last: every counted line must be a row)
+        return True
+
     try:
+        if engine == "streaming":
+            if not verdicts(pl.collect_all([p.check for p in pending], engine=engine)):
+                return None
+            return pl.collect_all(frames, engine=engine)
         out = pl.collect_all([*frames, *(p.check for p in pending)], engine=engine)
     except FAST_FAILURES:
         return None
-    for p, check in zip(pending, out[len(frames):], strict=True):
-        verdict = judge(check)
-        if not verdict["clean"] or not p.parsed.fast_ok():
-            return None
-        if verdict["n"] != p.parsed.rows_read:  # every counted line must be a row
-            return None
-    return out[: len(frames)]
+    return out[: len(frames)] if verdicts(out[len(frames):]) else None
 
 
 def load_tables(

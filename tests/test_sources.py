@@ -141,3 +141,24 @@ def test_store_and_files_give_the_same_segment_output(tmp_path):
     assert stored.exit_code == 0 and direct.exit_code == 0, (stored.stderr, direct.stderr)
     assert stored.stdout.splitlines()[0] == direct.stdout.splitlines()[0]
     assert stored.stdout == direct.stdout
+
+
+@pytest.mark.parametrize("body", [
+    "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nC,C1,2024-01-07,4\n",  # clean: checks, then the query
+    "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nA,C3,2024-01-07,4\n",  # repeated key: careful route
+])
+def test_segment_streaming_on_csv_matches_careful_read(tmp_path, monkeypatch, body):
+    from typer.testing import CliRunner
+
+    from crmkit.cli import app
+
+    (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount\n" + body, encoding="utf-8")
+    args = ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv"),
+            "--format", "csv", "--rules", "rfm", "--streaming"]
+    runner = CliRunner()
+    one_pass = runner.invoke(app, args)
+    monkeypatch.setattr(ingest_mod, "_fast_rows", lambda *a, **k: None)
+    careful = runner.invoke(app, args)
+    assert one_pass.exit_code == careful.exit_code == 0, (one_pass.stderr, careful.stderr)
+    assert (one_pass.stdout, one_pass.stderr) == (careful.stdout, careful.stderr)
