@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from crmkit import __version__
-from crmkit.errors import EXIT_ERROR, CrmkitError, StoreError
+from crmkit.errors import EXIT_ERROR, CrmkitError
 
 
 class State:
@@ -50,60 +50,6 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-_DEEP_PROBE_BYTES = 1 << 30  # decode every file to find a damaged one only in stores up to 1 GiB
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _unreadable_file(store: Path, *, deep: bool) -> tuple[Path, str] | None:
-    """The first data file of ``store`` Polars cannot read, and why: its footer
-    (schema) for every file, with ``deep`` every page too."""
-    from crmkit.store import Store
-
-    try:
-        st = Store(store)
-        files = [f for t in st.tables() for f in st.files(t) if f.is_file()]
-    except CrmkitError:
-        return None
-    checks = [lambda f: pl.read_parquet_schema(f)]
-    if deep and sum(f.stat().st_size for f in files) <= _DEEP_PROBE_BYTES:
-        checks.append(lambda f: pl.scan_parquet(f).select(pl.all().null_count()).collect(engine="streaming"))
-    for check in checks:
-        for f in files:
-            try:
-                check(f)
-            except (pl.exceptions.PolarsError, OSError) as exc:
-                return f, _first_line(exc)
-    return None
-
-
-def store_read_error(exc: BaseException, store: Path | None) -> StoreError | None:
-    """A Polars or OS error that came from reading the store's Parquet files, as a
-    StoreError (exit 5) naming the store and the damaged file when it can be found;
-    None for any other error (a bug stays exit 1)."""
-    if store is None or not isinstance(exc, (pl.exceptions.PolarsError, OSError)):
-        return None
-    store = Path(store)
-    text = str(exc)
-    filename = getattr(exc, "filename", None)
-    mentions = "parquet" in text.lower() or str(store) in text or (
-        filename is not None and Path(str(filename)).resolve().is_relative_to(store.resolve())
-    )
-    bad = _unreadable_file(store, deep=mentions)
-    if bad is None and not mentions:
-        return None
-    if bad is None:
-        return StoreError(f"cannot read the store's data files ({_first_line(exc)})", file=str(store),
-                          hint="restore the store from backup, or re-import the data (crmkit import TABLE FILE --replace)")
-    path, why = bad
-    table = path.parent.name
-    return StoreError(f"cannot read {path.relative_to(store)} ({why})", file=str(store),
-                      hint=f"restore that file from backup, or re-import all {table} (crmkit import {table} FILE --replace)")
-
-
 class CrmkitGroup(TyperGroup):
     """Turns library errors into one-line messages and exit codes."""
 
@@ -121,13 +67,15 @@ class CrmkitGroup(TyperGroup):
                 ctx.exit(0)
             if _debug_requested(ctx):
                 raise
+            from crmkit.store import first_line, store_read_error
+
             state = ctx.obj if isinstance(ctx.obj, State) else None
             store_exc = store_read_error(exc, state.store_path if state else None)
             if store_exc is not None:
                 typer.echo(f"Error: {store_exc}", err=True)
                 ctx.exit(store_exc.exit_code)
             typer.echo(
-                f"Error: {type(exc).__name__}: {_first_line(exc)} (run with --debug for the traceback)",
+                f"Error: {type(exc).__name__}: {first_line(exc)} (run with --debug for the traceback)",
                 err=True,
             )
             ctx.exit(EXIT_ERROR)
