@@ -17,6 +17,9 @@ Safety:
   does not name (a part renamed in just before the crash) are removed by the
   next write under the lock, so the table folders hold exactly the manifest's files
   whenever no import is running.
+- Durable: parts are fsynced before they are renamed into place and the
+  directories after the renames, so a power cut cannot leave a manifest naming
+  data that never reached the disk.
 - One writer at a time: ``filelock`` on ``.lock``; a second import waits up to
   ``wait`` seconds and then stops with a clear message. The OS releases the lock of
   a killed process, so a stale lock never blocks.
@@ -83,6 +86,24 @@ def _fsync_write(path: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _fsync_path(path: Path) -> None:
+    """Flush a written file, or a directory's entries (a rename), to disk. Some
+    systems cannot open a directory for this (Windows): then it is skipped."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if path.is_dir():
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not path.is_dir():
+            raise
+    finally:
+        os.close(fd)
 
 
 def sha256_file(path: Path) -> str:
@@ -236,6 +257,7 @@ class Store:
         tmp.parent.mkdir(parents=True, exist_ok=True)
         _fsync_write(tmp, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))
         os.replace(tmp, self.manifest_path)
+        _fsync_path(self.path)  # the rename itself survives a power cut
 
     def recover(self) -> None:
         """Under the lock: remove work files and table files the manifest does not
@@ -263,9 +285,12 @@ class Store:
             for f in add:
                 stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
                 dest = folder / f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+                _fsync_path(f)  # data on disk before any manifest names it
                 os.replace(f, dest)
                 moved.append(dest)
                 new_names.append(f"{table}/{dest.name}")
+            if add:
+                _fsync_path(folder)
             entry["files"] = new_names if drop_all else old + new_names
             entry["rows"] = rows
             manifest["crmkit_version"] = __version__

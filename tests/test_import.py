@@ -405,6 +405,27 @@ def test_failure_mid_import_leaves_store_unchanged(tmp_path, monkeypatch, table,
     assert run("import", table, tmp_path / "b.csv", "--store", store).exit_code == 0
 
 
+def test_parts_reach_the_disk_before_the_manifest_names_them(tmp_path, monkeypatch):
+    import os
+
+    import crmkit.store as store_mod
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = store_mod._fsync_path, os.replace
+    monkeypatch.setattr(store_mod, "_fsync_path", lambda p: (events.append(("fsync", Path(p).name)), real_fsync(p)))
+    monkeypatch.setattr(store_mod.os, "replace",
+                        lambda a, b: (events.append(("replace", Path(b).name)), real_replace(a, b)))
+    src = write(tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-05,10.5\n")
+    assert run("import", "transactions", src, "--store", tmp_path / "s").exit_code == 0
+    first = {}
+    for i, (kind, name) in enumerate(events):
+        what = (kind, "part" if name.endswith(".parquet") else name)
+        first.setdefault(what, i)
+    # the part's data, its rename, the table folder, then the manifest and the store folder
+    assert (first[("fsync", "part")] < first[("replace", "part")] < first[("fsync", "transactions")]
+            < first[("replace", "manifest.json")] < first[("fsync", "s")])
+
+
 def test_leftover_part_from_killed_import_is_cleaned(tmp_path):
     store = _good_store(tmp_path)
     stray = store / "transactions" / "part-killed.parquet"
