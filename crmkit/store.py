@@ -503,10 +503,15 @@ def content_key(schema: TableSchema, present: list[str]) -> pl.Expr:
     Re-importing the file, or a later export that repeats its rows (cumulative
     exports), adds nothing; two identical purchases in one file stay two.
     Rejected rows get no id."""
-    cols = [c.name for c in schema.columns if c.name in present and c.name != schema.key]
+    cols = [c for c in schema.columns if c.name in present and c.name != schema.key]
+    # numbers: "-0" and "0" give one key
+    values = [
+        pl.when(pl.col(c.name) == 0).then(0.0).otherwise(pl.col(c.name)) if c.kind in ("money", "number")
+        else pl.col(c.name) for c in cols
+    ]
     parts = [
-        pl.col(c).cast(pl.String).str.replace_all("\\", "\\\\", literal=True).str.replace_all("|", "\\|", literal=True)
-        .fill_null("") for c in cols
+        v.cast(pl.String).str.replace_all("\\", "\\\\", literal=True).str.replace_all("|", "\\|", literal=True)
+        .fill_null("") for v in values
     ]
     content = pl.concat_str(parts, separator="|")
     valid = pl.col(REASON).is_null()

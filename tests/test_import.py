@@ -318,6 +318,16 @@ def test_cumulative_exports_without_order_ids_add_only_new_rows(tmp_path):
         "1|1997-01-01|29.33#1", "1|1997-01-01|29.33#2", "1|1997-01-01|29.33#3"]
 
 
+def test_content_ids_do_not_depend_on_number_spelling(tmp_path):
+    # -0 and 0.00, 5 and 5.0 are the same values: the second file adds nothing
+    store = tmp_path / "s"
+    a = write(tmp_path / "a.csv", "customer_id,date,amount\n1,1997-01-01,-0\n1,1997-01-02,5\n")
+    b = write(tmp_path / "b.csv", "customer_id,date,amount\n1,1997-01-01,0.00\n1,1997-01-02,5.0\n")
+    for f in (a, b):
+        assert run("import", "transactions", f, "--store", store).exit_code == 0
+    assert txns(store).height == 2
+
+
 def test_customers_upsert_and_replace(tmp_path):
     store = tmp_path / "s"
     write(tmp_path / "c1.csv", "客户编号,客户名称,区域,负责人\nC1,甲公司,华东,张伟\nC2,乙公司,华南,李娜\n")
