@@ -346,6 +346,22 @@ def test_customers_upsert_and_replace(tmp_path):
     assert Store(store).scan("customers").collect()["customer_id"].sort().to_list() == ["C2", "C3"]
 
 
+def test_customer_repeated_in_file_last_line_wins(tmp_path):
+    store = tmp_path / "s"
+    write(tmp_path / "c0.csv", "customer_id,region,owner\nC1,华东,张伟\n")
+    write(tmp_path / "c1.csv", "customer_id,region\nC1,华南\nC2,西北\nC1,华北\n,华中\n")
+    assert run("import", "customers", tmp_path / "c0.csv", "--store", store).exit_code == 0
+    r = run("import", "customers", tmp_path / "c1.csv", "--store", store)
+    assert r.exit_code == 0, r.stderr
+    imp = Store(store).manifest()["imports"][-1]
+    assert (imp["rows_read"], imp["imported"], imp["duplicates"], imp["rejected"], imp["updated"]) == (4, 2, 1, 1, 1)
+    df = Store(store).scan("customers").collect().sort("customer_id")
+    assert df.select("customer_id", "region", "owner").rows() == [("C1", "华北", "张伟"), ("C2", "西北", None)]
+    rej = rejects(store).sort("line")
+    assert rej["line"].to_list() == ["2", "5"]
+    assert rej["reason"].to_list() == ["duplicate customer_id (superseded by line 4)", "missing customer_id"]
+
+
 def test_customer_extra_attributes_kept(tmp_path):
     write(tmp_path / "c.csv", "customer_id,Credit Limit,会员等级\nC1,5000,金卡\n")
     run("import", "customers", tmp_path / "c.csv", "--store", tmp_path / "s")
