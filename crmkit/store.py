@@ -576,10 +576,15 @@ def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: I
 def _write_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool):
     """Customers and tickets: the last row of a key in the file wins; stored rows
     with the same key are replaced (columns the file lacks keep their stored
-    values); the table is written again as one part. Streams: neither the file
-    nor the stored table is held in memory (10M new customers: 730 MB peak where
-    collecting them took 3.2 GB)."""
+    values); the table is written again as one part. A clean file (every key once,
+    canonical spellings) is parsed natively, as for appends. Streams: neither the
+    file nor the stored table is held in memory (10M new customers: 4.1 s and
+    469 MB peak where collecting them took 7.6 s and 3.2 GB)."""
     key = schema.key
+    staged = _stage_fast(store, schema, parsed) if parsed.fast is not None else None
+    if staged is not None:  # a clean file: natively parsed, every key once, nothing rejected
+        return _merge_upsert(store, schema, parsed, result, sha, pl.scan_parquet(staged),
+                             pl.DataFrame(), replace=replace, staged=staged)
     rows = parsed.rows
     valid = pl.col(REASON).is_null()
     if key not in parsed.info.mapping or _keys_may_repeat(rows, key):
@@ -597,7 +602,33 @@ def _write_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: Imp
                 .alias(REASON)
             )
     good = rows.filter(pl.col(REASON).is_null()).select(parsed.canonical)
-    bad = rows.filter(pl.col(REASON).is_not_null())
+    return _merge_upsert(store, schema, parsed, result, sha, good, rejects_frame(parsed, rows.filter(pl.col(REASON).is_not_null())),
+                         replace=replace)
+
+
+def _stage_fast(store: Store, schema: TableSchema, parsed: Parsed) -> Path | None:
+    """The native parse of a clean upsert file into a staging part, or None when
+    the file needs the general rules (including a key repeated in the file: the
+    general rules say which line wins)."""
+    part = store.tmp_file(".parquet")
+    try:
+        parsed.fast.select(parsed.canonical).sink_parquet(part, compression=PARQUET_COMPRESSION)
+        ok = parsed.fast_ok() and (check := fast_is_clean(pl.scan_parquet(part), schema))["clean"] \
+            and check["n"] == parsed.rows_read
+    except FAST_FAILURES:
+        ok = False
+    if not ok:
+        part.unlink(missing_ok=True)
+        return None
+    return part
+
+
+def _merge_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha,
+                  good: pl.LazyFrame, rejects, *, replace: bool, staged: Path | None = None):
+    """Write the stored rows not in ``good`` plus ``good`` (columns it lacks taken
+    from the stored rows) as the table's one new part; ``rejects`` is a LazyFrame
+    of rejected rows (or an empty DataFrame)."""
+    key = schema.key
     counts = [good.select(pl.len().alias("good"))]
     if store.has(schema.name) and not replace:
         old = store.scan(schema.name)
@@ -611,16 +642,22 @@ def _write_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: Imp
     else:
         table = good
     part = store.tmp_file(".parquet")
-    _, rejected, *figures = pl.collect_all(
-        [table.sink_parquet(part, compression=PARQUET_COMPRESSION, lazy=True), rejects_frame(parsed, bad), *counts]
-    )
+    queries = [table.sink_parquet(part, compression=PARQUET_COMPRESSION, lazy=True), *counts]
+    if isinstance(rejects, pl.LazyFrame):
+        _, rejected, *figures = pl.collect_all([queries[0], rejects, *queries[1:]])
+    else:
+        _, *figures = pl.collect_all(queries)
+        rejected = rejects
+    if staged is not None:
+        staged.unlink(missing_ok=True)
     result.sha256 = sha()
     result.imported = int(figures[0]["good"][0])
     if len(figures) > 1:
         result.updated = int(figures[1]["updated"][0])
-    result.duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
-    result.rejected = rejected.height - result.duplicates
-    _write_rejects(store, schema.name, rejected, result)
+    if rejected.height:
+        result.duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
+        result.rejected = rejected.height - result.duplicates
+        _write_rejects(store, schema.name, rejected, result)
     return [part], pl.scan_parquet(part).select(pl.len()).collect().item()
 
 

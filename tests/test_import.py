@@ -362,6 +362,51 @@ def test_customer_repeated_in_file_last_line_wins(tmp_path):
     assert rej["reason"].to_list() == ["duplicate customer_id (superseded by line 4)", "missing customer_id"]
 
 
+@pytest.mark.parametrize(
+    "second",
+    [
+        "customer_id,region,signup_date\nC1,华南,2024-01-05\nC2,西北,2024-02-01\n",  # clean: native parse
+        "customer_id,region,signup_date\nC1,华南,2024-01-05\nC1,西北,2024-02-01\n",  # repeated: last line wins
+        "customer_id,region,signup_date\nC1,华南,2024/1/5\n,西北,2024-02-01\n",  # other spelling, missing id
+    ],
+)
+def test_customers_upsert_fast_and_general_agree(tmp_path, monkeypatch, second):
+    import crmkit.ingest as ingest_mod
+
+    first = write(tmp_path / "a.csv", "customer_id,region,owner\nC1,华东,张伟\nC3,华北,李娜\n")
+    src = write(tmp_path / "b.csv", second)
+    real = ingest_mod._fast_rows
+    tables, imports = [], []
+    for name, fast in (("fast", real), ("general", lambda *a, **k: None)):
+        monkeypatch.setattr(ingest_mod, "_fast_rows", fast)
+        for f in (first, src):
+            assert run("import", "customers", f, "--store", tmp_path / name).exit_code == 0
+        tables.append(Store(tmp_path / name).scan("customers").collect().sort("customer_id"))
+        imp = Store(tmp_path / name).manifest()["imports"][-1]
+        imports.append({k: imp[k] for k in ("rows_read", "imported", "rejected", "duplicates", "updated")})
+    assert tables[0].equals(tables[1]), tables
+    assert imports[0] == imports[1]
+
+
+def test_clean_customers_file_skips_the_general_rules(tmp_path, monkeypatch):
+    import crmkit.ingest as ingest_mod
+
+    def boom(*a, **k):
+        raise AssertionError("general path used")
+
+    store = tmp_path / "s"
+    write(tmp_path / "a.csv", "customer_id,region,owner\nC1,华东,张伟\n")
+    assert run("import", "customers", tmp_path / "a.csv", "--store", store).exit_code == 0
+    monkeypatch.setattr(ingest_mod, "_general_rows", boom)
+    monkeypatch.setattr(ingest_mod, "_field_count_problems", boom)
+    write(tmp_path / "b.csv", "customer_id,region\nC1,华南\nC2,西北\n")
+    r = run("import", "customers", tmp_path / "b.csv", "--store", store)
+    assert r.exit_code == 0, r.stderr
+    df = Store(store).scan("customers").collect().sort("customer_id")
+    assert df.select("customer_id", "region", "owner").rows() == [("C1", "华南", "张伟"), ("C2", "西北", None)]
+    assert Store(store).manifest()["imports"][-1]["updated"] == 1
+
+
 def test_customer_extra_attributes_kept(tmp_path):
     write(tmp_path / "c.csv", "customer_id,Credit Limit,会员等级\nC1,5000,金卡\n")
     run("import", "customers", tmp_path / "c.csv", "--store", tmp_path / "s")
