@@ -636,11 +636,12 @@ def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, in
     # a line of nothing but separators, quotes and (Unicode) spaces is blank, as in
     # the parse (Excel's ",,,," and "","",""), unless a quoted field holds something
     # ("," is one field: a comma)
-    bare = text.str.replace_all(f'[{re.escape(info.sep)}"]', "").str.strip_chars()
+    bare_empty = text.is_null() | (text.str.replace_all(f'[{re.escape(info.sep)}"]', "").str.strip_chars() == "")
+    # (on the few lines left: does a quoted field hold something?)
     quoted_content = (
         text.str.extract_all(r'"[^"]*"').list.eval(pl.element().str.strip_chars('"').str.strip_chars() != "").list.any()
     )
-    blank = text.is_null() | ((bare == "") & ~quoted_content.fill_null(False))
+    blank = text.is_null() | (pl.col("bare_empty") & ~quoted_content.fill_null(False))
     # cheap tests first, so the quote-aware count runs only on quoted or odd lines
     raw = pl.col("l")
     suspect = (
@@ -652,9 +653,10 @@ def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, in
     few = (
         lines.with_row_index("rec")
         .filter(suspect)
-        .with_columns(found.cast(pl.UInt32).alias("found"), odd.alias("odd"), blank.alias("blank"))
-        .filter((pl.col("found") != n) | pl.col("odd") | pl.col("blank"))
+        .with_columns(found.cast(pl.UInt32).alias("found"), odd.alias("odd"), bare_empty.alias("bare_empty"))
+        .filter((pl.col("found") != n) | pl.col("odd") | pl.col("bare_empty"))
         .collect(engine="streaming")
+        .with_columns(blank.alias("blank"))
     )
     if few["odd"].any():
         return None

