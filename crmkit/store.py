@@ -542,10 +542,12 @@ def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: I
     canonical = [c.name for c in schema.columns if c.name in parsed.canonical or c.name == key]
     all_cols = [c.name for c in schema.columns]
     valid = pl.col(REASON).is_null()
+    source_fields = (*parsed.raw_names, RAW)
     stage = store.tmp_file(".parquet")
+    parsed_rows = rows
     rows.select(
         LINE, REASON, COLUMN, *canonical,
-        *[pl.when(~valid).then(pl.col(r)).alias(r) for r in (*parsed.raw_names, RAW)],
+        *[pl.when(~valid).then(pl.col(r)).alias(r) for r in source_fields],
     ).sink_parquet(stage, compression=PARQUET_COMPRESSION)
     rows = pl.scan_parquet(stage)
     # Later copies of a key within the file are skipped and listed in rejects.
@@ -563,6 +565,14 @@ def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: I
             .otherwise(pl.col(REASON)).alias(REASON),
             pl.when(dup).then(pl.lit(parsed.info.mapping.get(key, key))).otherwise(pl.col(COLUMN)).alias(COLUMN),
         )
+        # the staging part kept source fields only for rows rejected by the rules:
+        # fetch the duplicates' fields (a few rows) from the file again
+        dup_lines = rows.filter(pl.col(REASON).str.starts_with("duplicate ")).select(LINE).collect()
+        fields = parsed_rows.join(dup_lines.lazy(), on=LINE, how="semi").select(LINE, *source_fields)
+        rows = rows.join(fields.collect(engine="streaming").lazy(), on=LINE, how="left", suffix="__src",
+                         maintain_order="left").with_columns(
+            pl.coalesce(pl.col(r), pl.col(f"{r}__src")).alias(r) for r in source_fields
+        ).drop([f"{r}__src" for r in source_fields])
     good = rows.filter(pl.col(REASON).is_null()).select(
         *[pl.col(c) if c in canonical else pl.lit(None, dtype=schema.column(c).dtype).alias(c) for c in all_cols]
     )
@@ -645,8 +655,8 @@ def _merge_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: Imp
         old_cols = old.collect_schema().names()
         # columns this file lacks keep their stored values for updated rows
         keep_cols = [c for c in old_cols if c not in parsed.canonical]
-        updated = good.join(old.select(key, *keep_cols), on=key, how="left") if keep_cols else good
-        untouched = old.join(good.select(key), on=key, how="anti")
+        updated = good.join(old.select(key, *keep_cols), on=key, how="left", maintain_order="left") if keep_cols else good
+        untouched = old.join(good.select(key), on=key, how="anti", maintain_order="left")
         table = pl.concat([untouched, updated], how="diagonal_relaxed")
         counts.append(old.join(good.select(key), on=key, how="semi").select(pl.len().alias("updated")))
     else:

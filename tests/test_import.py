@@ -721,6 +721,19 @@ def test_error_multibyte_separator(tmp_path):
     _one_line_error(r, EXIT_USAGE, "separator must be one ASCII character")
 
 
+def test_duplicate_rejects_keep_their_fields(tmp_path):
+    """A later copy of a key is listed with its own fields as written, also when
+    other rows send the file down the general rules."""
+    src = write(tmp_path / "d.csv", "order_id,customer_id,date,amount,product\n"
+                "T1,C1,2024-01-05,10.5,apple\nT2,C2,2024-01-06,abc,pear\nT1,C3,2024-01-07,12,plum\n")
+    assert run("import", "transactions", src, "--store", tmp_path / "s").exit_code == 0
+    rej = rejects(tmp_path / "s").sort("line")
+    assert rej.select("line", "reason", "order_id", "customer_id", "amount", "product").rows() == [
+        ("3", "unparseable amount", "T2", "C2", "abc", "pear"),
+        ("4", "duplicate transaction_id (first on line 2)", "T1", "C3", "12", "plum"),
+    ]
+
+
 def test_clean_file_needs_no_structure_pass(tmp_path, monkeypatch):
     """The byte probe proves a clean unquoted file's structure: neither the
     field-count pass nor the general parse runs."""
