@@ -895,6 +895,12 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
             parsed[col.name] = text
         if col.required:
             checks.append((text.is_null(), src_header, pl.lit(f"missing {col.name}")))
+        elif col.name == schema.key:
+            # the file has an id column: a row without an id could not be told
+            # apart from itself on the next import (it would be counted again)
+            checks.append((text.is_null(), src_header, pl.lit(
+                f"missing {col.name} (the file has the column {src_header}: fill it in, or drop the "
+                f"column to have ids built from the row content)")))
         parsed[col.name] = parsed[col.name].cast(col.dtype)
     derived: dict[str, pl.Expr] = {}
     for target in info.derived:

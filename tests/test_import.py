@@ -721,6 +721,16 @@ def test_error_multibyte_separator(tmp_path):
     _one_line_error(r, EXIT_USAGE, "separator must be one ASCII character")
 
 
+def test_empty_id_in_an_id_column_is_rejected_not_imported_twice(tmp_path):
+    src = write(tmp_path / "e.csv", "order_id,customer_id,date,amount\n,C1,2024-01-05,10\nA,C2,2024-01-06,3\n")
+    for _ in range(2):
+        assert run("import", "transactions", src, "--store", tmp_path / "s").exit_code == 0
+    assert txns(tmp_path / "s")["transaction_id"].to_list() == ["A"]
+    rej = rejects(tmp_path / "s")
+    assert rej["line"].to_list() == ["2"]
+    assert rej["reason"][0].startswith("missing transaction_id (the file has the column order_id: fill it in")
+
+
 def test_duplicate_rejects_keep_their_fields(tmp_path):
     """A later copy of a key is listed with its own fields as written, also when
     other rows send the file down the general rules."""
