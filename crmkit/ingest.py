@@ -469,7 +469,7 @@ class ByteProbe:
             hasher = hashlib.sha256() if self._sha else None
             newlines = seps = crs = 0
             quotes = False
-            last, tail = b"\n", b""
+            tail = b""
             with open(self.path, "rb") as fh:
                 for chunk in iter(lambda: fh.read(8 << 20), b""):
                     if hasher is not None:
@@ -479,9 +479,8 @@ class ByteProbe:
                     quotes = quotes or b'"' in chunk
                     if b"\r" in chunk:
                         crs += chunk.count(b"\r")
-                    last = chunk[-1:]
                     tail = (tail + chunk)[-8:]
-            box.update(newlines=newlines, seps=seps, quotes=quotes, crs=crs, last=last, tail=tail)
+            box.update(newlines=newlines, seps=seps, quotes=quotes, crs=crs, tail=tail)
             if hasher is not None:
                 box["sha256"] = hasher.hexdigest()
         except Exception as exc:  # pragma: no cover - the main read fails first
@@ -494,9 +493,14 @@ class ByteProbe:
         return self._box
 
     @property
+    def _unterminated(self) -> bool:
+        """The last line has no newline (an empty file has no last line)."""
+        tail = self.result()["tail"]
+        return bool(tail) and not tail.endswith(b"\n")
+
+    @property
     def lines(self) -> int:
-        r = self.result()
-        return r["newlines"] + (0 if r["last"] == b"\n" else 1)
+        return self.result()["newlines"] + self._unterminated
 
     def exact(self, n_fields: int) -> bool:
         """True when every line (header included) is one record of ``n_fields``
@@ -504,7 +508,7 @@ class ByteProbe:
         r = self.result()
         if n_fields < 2 or r["quotes"] or r["crs"] not in (0, r["newlines"]):
             return False
-        if r["last"] != b"\n" and r["tail"].endswith(self._sep):
+        if self._unterminated and r["tail"].endswith(self._sep):
             return False  # Polars drops one empty trailing field of an unterminated last line
         return r["seps"] == (n_fields - 1) * self.lines
 
@@ -560,7 +564,8 @@ class Parsed:
 
     def structure(self) -> Structure:
         if self._structure is None:
-            quick = _field_count_problems(self.info, self.src)
+            records = self.probe.lines - 1 if self.probe is not None else None  # counted already
+            quick = _field_count_problems(self.info, self.src, records=records)
             if quick is not None:
                 problems, records, blank = quick
                 self._structure = Structure(problems, None, records, blank)
@@ -580,16 +585,18 @@ class Parsed:
         s = self.structure()
         return s.line_map is None and not s.problems.height and not s.blank
 
+    def fast_stands(self, verdict: dict) -> bool:
+        """Whether a native-parse result, judged by ``judge``/``fast_is_clean``, can
+        stand: clean values, the file's structure proven, and one row for every
+        counted line."""
+        return verdict["clean"] and self.fast_ok() and verdict["n"] == self.rows_read
+
     @property
     def rows_read(self) -> int:
         if self._probe_exact():
             return self.probe.lines - 1
         s = self.structure()
         return s.records - s.blank
-
-    @property
-    def blank_lines(self) -> int:
-        return 0 if self._probe_exact() else self.structure().blank
 
     @property
     def rows(self) -> pl.LazyFrame:
@@ -614,7 +621,7 @@ def count_records(src: Path) -> int:
     return max(lines - 1, 0)
 
 
-def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, int, int] | None:
+def _field_count_problems(info: SourceInfo, src: Path, *, records: int | None = None) -> tuple[pl.DataFrame, int, int] | None:
     """Records whose field count differs from the header's, via one fast pass
     over raw lines. Returns (problems[rec, found], records, blank) or None when
     the file has quoted line breaks (then records != lines)."""
@@ -623,7 +630,9 @@ def _field_count_problems(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, in
         src, has_header=False, separator="\x01", quote_char=None,
         schema={"l": pl.String}, skip_rows=1, raise_if_empty=False,
     )
-    records = count_records(src)
+    if records is None:
+        records = count_records(src)
+    records = max(records, 0)
     # One streaming pass keeps only the lines that need a closer look (memory
     # stays small even when every line has quotes, as in many Excel exports):
     # a wrong field count, an odd number of quotes, or nothing but separators.
@@ -932,8 +941,6 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
         )
     )
     return rows
-
-
 
 
 def csv_parse_error(path, exc: Exception) -> InputError:

@@ -451,22 +451,12 @@ def _append_fast(store: Store, schema: TableSchema, parsed: Parsed, result: Impo
     good = rows.select(
         *[pl.col(c) if c in present else pl.lit(None, dtype=schema.column(c).dtype).alias(c) for c in all_cols]
     )
-    part = store.tmp_file(".parquet")
-    try:
-        good.sink_parquet(part, compression=PARQUET_COMPRESSION)
-    except FAST_FAILURES:
-        part.unlink(missing_ok=True)
-        return None
-    if not parsed.fast_ok():  # a short line, a blank line, quoted line breaks...
-        part.unlink(missing_ok=True)
-        return None
     # the checks see every row of the file (a key repeated in the file is a
     # duplicate to report even when the store already has it)
-    check = fast_is_clean(pl.scan_parquet(part), schema)
-    if not check["clean"] or check["n"] != parsed.rows_read:  # every counted line must be a row
-        part.unlink(missing_ok=True)
+    staged = _stage_fast(store, schema, parsed, good)
+    if staged is None:
         return None
-    result.imported = check["n"]
+    part, result.imported = staged
     if existing is not None:
         stored = pl.scan_parquet(part).join(existing.select(key), on=key, how="semi").select(pl.len()).collect().item()
         if stored:  # keys already in the store are skipped: write the part again without them
@@ -522,9 +512,8 @@ def content_key(schema: TableSchema, present: list[str]) -> pl.Expr:
 
 
 def _keys_may_repeat(rows: pl.LazyFrame, key: str) -> bool:
-    """Do any two rows share a key at all, valid or not? One pass over the key
-    column alone (the other fields are not parsed) as 64-bit hashes; a hash
-    collision only costs the exact check."""
+    """Do any two of ``rows`` share a (non-null) key? One pass over the key column
+    alone, as 64-bit hashes; a hash collision only costs the exact check."""
     hashes = rows.select(pl.col(key).drop_nulls().hash(0)).collect(engine="streaming").to_series()
     return hashes.n_unique() != hashes.len()
 
@@ -550,10 +539,9 @@ def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: I
         *[pl.when(~valid).then(pl.col(r)).alias(r) for r in source_fields],
     ).sink_parquet(stage, compression=PARQUET_COMPRESSION)
     rows = pl.scan_parquet(stage)
-    # Later copies of a key within the file are skipped and listed in rejects.
-    # 64-bit hashes of the valid keys prove the common case (none) without a join.
-    hashes = rows.filter(valid).select(pl.col(key).hash(0)).collect(engine="streaming").to_series()
-    if hashes.n_unique() != hashes.len():
+    # Later copies of a key within the file are skipped and listed in rejects;
+    # the common case (no key twice) needs no join.
+    if _keys_may_repeat(rows.filter(valid), key):
         repeated = (
             rows.filter(valid).group_by(key).agg(pl.col(LINE).min().alias("__first"), pl.len().alias("__n"))
             .filter(pl.col("__n") > 1).select(key, "__first").collect(engine="streaming")
@@ -601,10 +589,10 @@ def _write_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: Imp
     file nor the stored table is held in memory (10M new customers: 4.1 s and
     469 MB peak where collecting them took 7.6 s and 3.2 GB)."""
     key = schema.key
-    staged = _stage_fast(store, schema, parsed) if parsed.fast is not None else None
+    staged = _stage_fast(store, schema, parsed, parsed.fast.select(parsed.canonical)) if parsed.fast is not None else None
     if staged is not None:  # a clean file: natively parsed, every key once, nothing rejected
-        return _merge_upsert(store, schema, parsed, result, sha, pl.scan_parquet(staged),
-                             pl.DataFrame(), replace=replace, staged=staged)
+        return _merge_upsert(store, schema, parsed, result, sha, pl.scan_parquet(staged[0]), None,
+                             replace=replace, staged=staged[0])
     rows = parsed.rows
     valid = pl.col(REASON).is_null()
     if key not in parsed.info.mapping or _keys_may_repeat(rows, key):
@@ -626,28 +614,29 @@ def _write_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: Imp
                          replace=replace)
 
 
-def _stage_fast(store: Store, schema: TableSchema, parsed: Parsed) -> Path | None:
-    """The native parse of a clean upsert file into a staging part, or None when
-    the file needs the general rules (including a key repeated in the file: the
-    general rules say which line wins)."""
+def _stage_fast(store: Store, schema: TableSchema, parsed: Parsed, rows: pl.LazyFrame) -> tuple[Path, int] | None:
+    """``rows`` (from the native parse ``parsed.fast``) written to a work part,
+    with its row count; None when the file needs the general rules: a value in
+    another spelling, a missing required value, a non-finite number, a key
+    repeated in the file (the general rules say which line wins or is listed),
+    a short or blank line."""
     part = store.tmp_file(".parquet")
     try:
-        parsed.fast.select(parsed.canonical).sink_parquet(part, compression=PARQUET_COMPRESSION)
-        ok = parsed.fast_ok() and (check := fast_is_clean(pl.scan_parquet(part), schema))["clean"] \
-            and check["n"] == parsed.rows_read
+        rows.sink_parquet(part, compression=PARQUET_COMPRESSION)
+        verdict = fast_is_clean(pl.scan_parquet(part), schema)
     except FAST_FAILURES:
-        ok = False
-    if not ok:
+        verdict = None
+    if verdict is None or not parsed.fast_stands(verdict):
         part.unlink(missing_ok=True)
         return None
-    return part
+    return part, verdict["n"]
 
 
 def _merge_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha,
-                  good: pl.LazyFrame, rejects, *, replace: bool, staged: Path | None = None):
+                  good: pl.LazyFrame, rejects: pl.LazyFrame | None, *, replace: bool, staged: Path | None = None):
     """Write the stored rows not in ``good`` plus ``good`` (columns it lacks taken
-    from the stored rows) as the table's one new part; ``rejects`` is a LazyFrame
-    of rejected rows (or an empty DataFrame)."""
+    from the stored rows) as the table's one new part; ``rejects``: the rejected
+    rows (None: nothing was rejected)."""
     key = schema.key
     counts = [good.select(pl.len().alias("good"))]
     if store.has(schema.name) and not replace:
@@ -663,18 +652,15 @@ def _merge_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: Imp
         table = good
     part = store.tmp_file(".parquet")
     queries = [table.sink_parquet(part, compression=PARQUET_COMPRESSION, lazy=True), *counts]
-    if isinstance(rejects, pl.LazyFrame):
-        _, rejected, *figures = pl.collect_all([queries[0], rejects, *queries[1:]])
-    else:
-        _, *figures = pl.collect_all(queries)
-        rejected = rejects
+    _, *figures = pl.collect_all(queries + ([rejects] if rejects is not None else []))
+    rejected = figures.pop() if rejects is not None else None
     if staged is not None:
         staged.unlink(missing_ok=True)
     result.sha256 = sha()
     result.imported = int(figures[0]["good"][0])
     if len(figures) > 1:
         result.updated = int(figures[1]["updated"][0])
-    if rejected.height:
+    if rejected is not None and rejected.height:
         result.duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
         result.rejected = rejected.height - result.duplicates
         _write_rejects(store, schema.name, rejected, result)

@@ -161,9 +161,10 @@ def register(app: typer.Typer) -> None:
             if pending:
                 got = collect_checked([target], pending, engine=_engine(streaming))
                 df = got[0] if got else None
+            careful = bool(pending) and df is None
         except FAST_FAILURES:
-            pending = [None]  # fall back below
-        if df is None and pending:
+            careful = True
+        if careful:
             as_of_date = parse_date(as_of)  # the latest date again, over the rows that count
             target = build(None, _say_now)
         else:
