@@ -30,6 +30,15 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     return path
 
 
+def import_in_turn(table: str, store: Path, *files: Path):
+    """Import ``files`` one after the other into ``store``; every import but the
+    last must succeed. Returns the last result."""
+    for f in files[:-1]:
+        r = run("import", table, f, "--store", store)
+        assert r.exit_code == 0, r.stderr
+    return run("import", table, files[-1], "--store", store)
+
+
 def snapshot(store: Path) -> dict[str, str]:
     """Every file under the store (except the lock) with its content hash."""
     if not store.exists():
@@ -323,8 +332,7 @@ def test_content_ids_do_not_depend_on_number_spelling(tmp_path):
     store = tmp_path / "s"
     a = write(tmp_path / "a.csv", "customer_id,date,amount\n1,1997-01-01,-0\n1,1997-01-02,5\n")
     b = write(tmp_path / "b.csv", "customer_id,date,amount\n1,1997-01-01,0.00\n1,1997-01-02,5.0\n")
-    for f in (a, b):
-        assert run("import", "transactions", f, "--store", store).exit_code == 0
+    assert import_in_turn("transactions", store, a, b).exit_code == 0
     assert txns(store).height == 2
 
 
@@ -332,8 +340,7 @@ def test_customers_upsert_and_replace(tmp_path):
     store = tmp_path / "s"
     write(tmp_path / "c1.csv", "客户编号,客户名称,区域,负责人\nC1,甲公司,华东,张伟\nC2,乙公司,华南,李娜\n")
     write(tmp_path / "c2.csv", "customer_id,region\nC2,华北\nC3,西南\n")
-    assert run("import", "customers", tmp_path / "c1.csv", "--store", store).exit_code == 0
-    r = run("import", "customers", tmp_path / "c2.csv", "--store", store)
+    r = import_in_turn("customers", store, tmp_path / "c1.csv", tmp_path / "c2.csv")
     assert r.exit_code == 0, r.stderr
     df = Store(store).scan("customers").collect().sort("customer_id")
     assert df["customer_id"].to_list() == ["C1", "C2", "C3"]
@@ -350,8 +357,7 @@ def test_customer_repeated_in_file_last_line_wins(tmp_path):
     store = tmp_path / "s"
     write(tmp_path / "c0.csv", "customer_id,region,owner\nC1,华东,张伟\n")
     write(tmp_path / "c1.csv", "customer_id,region\nC1,华南\nC2,西北\nC1,华北\n,华中\n")
-    assert run("import", "customers", tmp_path / "c0.csv", "--store", store).exit_code == 0
-    r = run("import", "customers", tmp_path / "c1.csv", "--store", store)
+    r = import_in_turn("customers", store, tmp_path / "c0.csv", tmp_path / "c1.csv")
     assert r.exit_code == 0, r.stderr
     imp = Store(store).manifest()["imports"][-1]
     assert (imp["rows_read"], imp["imported"], imp["duplicates"], imp["rejected"], imp["updated"]) == (4, 2, 1, 1, 1)
@@ -379,8 +385,7 @@ def test_customers_upsert_fast_and_general_agree(tmp_path, monkeypatch, second):
     tables, imports = [], []
     for name, fast in (("fast", real), ("general", lambda *a, **k: None)):
         monkeypatch.setattr(ingest_mod, "_fast_rows", fast)
-        for f in (first, src):
-            assert run("import", "customers", f, "--store", tmp_path / name).exit_code == 0
+        assert import_in_turn("customers", tmp_path / name, first, src).exit_code == 0
         tables.append(Store(tmp_path / name).scan("customers").collect().sort("customer_id"))
         imp = Store(tmp_path / name).manifest()["imports"][-1]
         imports.append({k: imp[k] for k in ("rows_read", "imported", "rejected", "duplicates", "updated")})
@@ -698,8 +703,7 @@ def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path, monkeypatch
     real = ingest_mod._fast_rows
     for name, fast in (("fast", real), ("general", lambda *a, **k: None)):
         monkeypatch.setattr(ingest_mod, "_fast_rows", fast)
-        for f in (first, second):
-            assert run("import", "transactions", f, "--store", tmp_path / name).exit_code == 0
+        assert import_in_turn("transactions", tmp_path / name, first, second).exit_code == 0
         imp = Store(tmp_path / name).manifest()["imports"][-1]
         assert (imp["rows_read"], imp["imported"], imp["duplicates"], imp["already_stored"]) == (3, 1, 1, 1), name
         assert rejects(tmp_path / name)["line"].to_list() == ["3"], name
