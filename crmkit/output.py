@@ -59,6 +59,10 @@ def neutralise_formulas(df: pl.DataFrame) -> pl.DataFrame:
     text_cols = [n for n, t in df.schema.items() if t in (pl.String, pl.Categorical) or isinstance(t, pl.Enum)]
     if not text_cols:
         return df
+    risky = df.select(pl.col(c).cast(pl.String).str.contains(_FORMULA_START).any() for c in text_cols).row(0)
+    text_cols = [c for c, hit in zip(text_cols, risky, strict=True) if hit]
+    if not text_cols:  # the usual case: nothing to change, no column rebuilt
+        return df
     return df.with_columns(
         pl.when(pl.col(c).cast(pl.String).str.contains(_FORMULA_START))
         .then(pl.lit("'") + pl.col(c).cast(pl.String))
@@ -118,7 +122,7 @@ def write_frame(
     tmp = _atomic_path(out)
     try:
         if fmt == "csv":
-            tmp.write_text(csv_text(df), encoding="utf-8")
+            neutralise_formulas(df).write_csv(tmp)  # UTF-8, written by Polars without a Python string
         elif fmt == "json":
             tmp.write_text(
                 json.dumps(to_records(df), ensure_ascii=False, indent=2, default=str) + "\n",

@@ -623,7 +623,7 @@ def _stage_fast(store: Store, schema: TableSchema, parsed: Parsed, rows: pl.Lazy
     part = store.tmp_file(".parquet")
     try:
         rows.sink_parquet(part, compression=PARQUET_COMPRESSION)
-        verdict = fast_is_clean(pl.scan_parquet(part), schema)
+        verdict = fast_is_clean(pl.scan_parquet(part), schema, parsed.last)
     except FAST_FAILURES:
         verdict = None
     if verdict is None or not parsed.fast_stands(verdict):

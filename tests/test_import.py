@@ -683,14 +683,38 @@ def _import_both_ways(tmp_path, monkeypatch, text):
         "A,C1,2024-1-5,1,x\nB,C2,2024/01/06,2,y\nC,C3,2024-01-07 10:00:00,3,z\n",  # other date spellings
     ],
 )
-def test_fast_path_matches_general_rules(tmp_path, monkeypatch, body):
-    fast, general = _import_both_ways(tmp_path, monkeypatch, "order_id,customer_id,date,amount,product\n" + body)
+@pytest.mark.parametrize("lead", [0, 80], ids=["alone", "after-80-clean-lines"])
+def test_fast_path_matches_general_rules(tmp_path, monkeypatch, body, lead):
+    """Both ways give the same store and counts. After 80 clean lines the
+    detection sample sees no empty last field, so the byte probe does not count
+    separators up front: the structure proof then rests on the last column."""
+    clean = "".join(f"L{i},C{i % 7},2024-02-{i % 28 + 1:02d},{i}.5,p{i}\n" for i in range(lead))
+    fast, general = _import_both_ways(tmp_path, monkeypatch, "order_id,customer_id,date,amount,product\n" + clean + body)
     a = fast.scan("transactions").collect().sort("transaction_id")
     b = general.scan("transactions").collect().sort("transaction_id")
     assert a.equals(b), (a, b)
     ia, ib = fast.manifest()["imports"][-1], general.manifest()["imports"][-1]
     for k in ("rows_read", "imported", "rejected", "duplicates", "already_stored"):
         assert ia[k] == ib[k], k
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["order_id,customer_id,date,amount,memo", "order_id,customer_id,date,amount,product,memo"],
+)
+def test_fast_path_with_an_ignored_last_column(tmp_path, monkeypatch, header):
+    """The last field is not imported (an unknown column): the proof falls back
+    to counting separators; a short line among clean ones is still caught."""
+    width = header.count(",") + 1
+    clean = "".join(",".join([f"L{i}", "C1", "2024-02-01", "1", "p", "m"][:width]) + "\n" for i in range(80))
+    for tail in ("", "S,C2,2024-02-02\n"):
+        (tmp_path / str(len(tail))).mkdir()
+        fast, general = _import_both_ways(tmp_path / str(len(tail)), monkeypatch, header + "\n" + clean + tail)
+        assert fast.scan("transactions").collect().sort("transaction_id").equals(
+            general.scan("transactions").collect().sort("transaction_id"))
+        ia, ib = fast.manifest()["imports"][-1], general.manifest()["imports"][-1]
+        assert (ia["rows_read"], ia["imported"], ia["rejected"]) == (ib["rows_read"], ib["imported"], ib["rejected"])
+        assert ia["rows_read"] == 80 + bool(tail)
 
 
 def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path, monkeypatch):
