@@ -29,8 +29,6 @@ from crmkit.ingest import (
     Parsed,
     cleanup,
     csv_parse_error,
-    fast_checks,
-    fast_is_clean,
     judge,
     key_unique,
     read_source,
@@ -77,6 +75,11 @@ class Pending:
         fast, key = self.parsed.fast, self.parsed.schema.key
         return self.parsed.fast_stands(judge(mine, lambda: key_unique(fast, key)))
 
+    @property
+    def needs_trim(self) -> bool:
+        """The untrimmed native parse failed only because some field needs trimming."""
+        return self.parsed.needs_trim
+
 
 def _complete(lf: pl.LazyFrame, schema, name: str) -> pl.LazyFrame:
     """Add the key (file name and row number when the file has none) and, as
@@ -100,6 +103,7 @@ def read_table_file(
     warn: Warn | None = None,
     tmp_dir: str | os.PathLike | None = None,
     pending: list[Pending] | None = None,
+    trim: bool | None = None,
     **csv_options,
 ) -> pl.LazyFrame:
     """One canonical table from a CSV or Parquet file.
@@ -108,17 +112,18 @@ def read_table_file(
     native lazy parse is returned and its checks are appended to ``pending``,
     for ``collect_checked`` to run in the same collect as the result (one scan
     of the file instead of two). When they fail, read the files again without
-    ``pending``."""
+    ``pending`` (or, when a pending file ``needs_trim``, with ``trim=True``).
+    ``trim``: see ``ingest.read_source``."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq"):
         if not p.is_file():
             raise InputError("file not found", file=str(p), hint="check the path")
         return _read_parquet(p, table, mapping)
     schema = TABLES[table]
-    parsed = read_source(p, schema, mapping=mapping, tmp_dir=tmp_dir, **csv_options)
+    parsed = read_source(p, schema, mapping=mapping, tmp_dir=tmp_dir, trim=trim, **csv_options)
     if pending is not None and parsed.fast is not None and schema.prepare is None and parsed.info.utf8_path is None:
         prefix = f"__check{len(pending)}_"
-        pending.append(Pending(parsed, fast_checks(parsed.fast, schema, parsed.last, prefix=prefix), prefix))
+        pending.append(Pending(parsed, parsed.checks(parsed.fast, prefix=prefix), prefix))
         return _complete(parsed.fast, schema, p.name)
     # Collect now: the source may be a transcoded temp copy that must not outlive this call.
     try:
@@ -151,14 +156,19 @@ def read_table_file(
 
 
 def _collect_fast(parsed, schema) -> pl.DataFrame | None:
-    """The native parse for clean files (see ``Parsed.fast``), or None."""
+    """The native parse for clean files (see ``Parsed.fast``; trimming text
+    fields if the untrimmed parse turns out to need it), or None."""
     if parsed.fast is None or schema.prepare is not None:
         return None
-    try:
-        df = parsed.fast.collect()
-    except FAST_FAILURES:
-        return None
-    return df if parsed.fast_stands(fast_is_clean(df.lazy(), schema, parsed.last)) else None
+    while True:
+        try:
+            df = parsed.fast.collect()
+        except FAST_FAILURES:
+            return None
+        if parsed.fast_stands(parsed.is_clean(df.lazy())):
+            return df
+        if not parsed.trim():
+            return None
 
 
 def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engine: str = "auto") -> list[pl.DataFrame] | None:
@@ -203,6 +213,7 @@ def load_tables(
     feedback: str | os.PathLike | None = None,
     tickets: str | os.PathLike | None = None,
     pending: list[Pending] | None = None,
+    trim: bool | None = None,
 ) -> dict[str, pl.LazyFrame]:
     """Canonical ``customers``, ``transactions``, ``feedback`` and ``tickets`` LazyFrames.
 
@@ -224,7 +235,7 @@ def load_tables(
                 continue
             names = set(TABLES[table].names)
             table_map = {**config.columns(table), **{k: v for k, v in (mapping or {}).items() if k in names}}
-            out[table] = read_table_file(path, table, mapping=table_map, warn=warn, pending=pending)
+            out[table] = read_table_file(path, table, mapping=table_map, warn=warn, pending=pending, trim=trim)
         for table, path in (("feedback", feedback), ("tickets", tickets)):
             out[table] = empty_table(table) if path is None else read_table_file(
                 path, table, mapping=config.columns(table), warn=warn)

@@ -162,3 +162,92 @@ def test_segment_streaming_on_csv_matches_careful_read(tmp_path, monkeypatch, bo
     careful = runner.invoke(app, args)
     assert one_pass.exit_code == careful.exit_code == 0, (one_pass.stderr, careful.stderr)
     assert (one_pass.stdout, one_pass.stderr) == (careful.stdout, careful.stderr)
+
+
+# --- untrimmed native parse: text read as it is, proven to need no trimming ------------
+
+LEAD = "".join(f"L{i:03d},C1,2024-02-{i % 28 + 1:02d},{i}.5\n" for i in range(80))  # plain ASCII
+
+
+@pytest.mark.parametrize("tail", [
+    "",  # nothing needs trimming: the untrimmed parse stands
+    "P1, C2 ,2024-03-01,5\n",  # padded with spaces
+    "P1,C2\t,2024-03-01,5\n",  # a tab
+    "P1,C2\u3000,2024-03-01,5\n",  # an ideographic space (not ASCII)
+    "P1,Zoë,2024-03-01,5\n",  # not ASCII, nothing to trim
+    "L001 ,C3,2024-03-01,5\n",  # a key that repeats once trimmed
+    "P1,  ,2024-03-01,5\n",  # a blank customer id: rejected
+])
+@pytest.mark.parametrize("streaming", [False, True])
+def test_untrimmed_parse_stands_only_when_nothing_needs_trimming(tmp_path, monkeypatch, tail, streaming):
+    """After 80 plain lines the sample says no field needs trimming, so the
+    first native attempt reads text as it is. A later field that needs it
+    sends the file to a second, trimming native attempt (not the general rules,
+    unless something else is wrong); the output is the careful route's."""
+    from typer.testing import CliRunner
+
+    from crmkit.cli import app
+
+    (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount\n" + LEAD + tail, encoding="utf-8")
+    args = ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv"),
+            "--format", "csv", "--rules", "rfm", "--as-of", "2024-06-30"] + (["--streaming"] if streaming else [])
+    runner = CliRunner()
+    general = {"runs": 0}
+    real_general = ingest_mod._general_rows
+
+    def counting(*a, **k):
+        general["runs"] += 1
+        return real_general(*a, **k)
+
+    monkeypatch.setattr(ingest_mod, "_general_rows", counting)
+    one_pass = runner.invoke(app, args)
+    assert one_pass.exit_code == 0, one_pass.stderr
+    needs_rules = tail.startswith(("L001 ", "P1,  "))  # a repeated key, a missing id
+    assert general["runs"] == (1 if needs_rules else 0)
+    monkeypatch.setattr(ingest_mod, "_fast_rows", lambda *a, **k: None)
+    careful = runner.invoke(app, args)
+    assert careful.exit_code == 0, careful.stderr
+    assert (one_pass.stdout, one_pass.stderr) == (careful.stdout, careful.stderr)
+    if tail.startswith("P1, C2 "):
+        assert "\nC2," in one_pass.stdout  # trimmed: the padded id is customer C2
+
+
+def test_untrimmed_and_trimmed_parse_give_the_same_rows(tmp_path):
+    """read_table_file: the untrimmed parse, where it stands, equals the trimming one."""
+    (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount,product\n"
+                                    + "".join(f"T{i},C{i % 3},2024-01-0{i % 9 + 1},{i},p q\n" for i in range(70)),
+                                    encoding="utf-8")
+    untrimmed = read_table_file(tmp_path / "t.csv", "transactions").collect()
+    trimmed = read_table_file(tmp_path / "t.csv", "transactions", trim=True).collect()
+    assert untrimmed.equals(trimmed) and untrimmed.height == 70
+
+
+def test_trim_decision_and_retry(tmp_path):
+    """The sample decides the first attempt; the checks decide whether it stands."""
+    from crmkit.ingest import read_source
+    from crmkit.schema import TABLES
+
+    schema = TABLES["transactions"]
+    header = "order_id,customer_id,date,amount\n"
+    plain = tmp_path / "plain.csv"
+    plain.write_text(header + LEAD, encoding="utf-8")
+    parsed = read_source(plain, schema)
+    assert parsed.trimmed is False
+    assert parsed.fast_stands(parsed.is_clean(parsed.fast)) and not parsed.needs_trim
+
+    late = tmp_path / "late.csv"
+    late.write_text(header + LEAD + "P1,C2 ,2024-03-01,5\n", encoding="utf-8")
+    parsed = read_source(late, schema)
+    assert parsed.trimmed is False
+    assert not parsed.fast_stands(parsed.is_clean(parsed.fast)) and parsed.needs_trim
+    assert parsed.trim() and parsed.trimmed
+    assert parsed.fast_stands(parsed.is_clean(parsed.fast))
+    assert parsed.fast.filter(pl.col("transaction_id") == "P1").collect()["customer_id"].to_list() == ["C2"]
+
+    early = tmp_path / "early.csv"  # padding in the sample: trimmed from the start
+    early.write_text(header + "P1, C2,2024-03-01,5\n" + LEAD, encoding="utf-8")
+    assert read_source(early, schema).trimmed is True
+    chinese = tmp_path / "cn.csv"
+    chinese.write_text(header + "P1,客户2,2024-03-01,5\n", encoding="utf-8")
+    assert read_source(chinese, schema).trimmed is True

@@ -40,7 +40,7 @@ def _say_now(msg: str) -> None:
     err_console.print(msg, highlight=False)
 
 
-def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping, pending=None, say=_say_now):
+def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping, pending=None, say=_say_now, trim=None):
     from crmkit.sources import load_tables, parse_mapping
 
     config = options.state(ctx).config
@@ -54,6 +54,7 @@ def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping, 
         mapping=parse_mapping(mapping),
         warn=lambda msg: say(f"[yellow]warning:[/yellow] {msg}"),
         pending=pending,
+        trim=trim,
     )
 
 
@@ -135,11 +136,11 @@ def register(app: typer.Typer) -> None:
         as_of_date = parse_date(as_of)
         rulesets = load_rules(rule_paths_for(config, rules))
 
-        def build(pending, say):
+        def build(pending, say, trim=None):
             """The lazy result (all customers for --summary, else the filtered rows)."""
             nonlocal as_of_date
             tables = load_inputs(ctx, store=store, customers=customers, transactions=transactions,
-                                 mapping=mapping, pending=pending, say=say)
+                                 mapping=mapping, pending=pending, say=say, trim=trim)
             if as_of_date is None:
                 as_of_date = latest_date(tables["transactions"])
                 if as_of_date is None:
@@ -150,20 +151,27 @@ def register(app: typer.Typer) -> None:
             return lf if summary else _select_columns(filter_segments(lf, rulesets, segments=segment or (), where=where), columns)
 
         # CSV files are parsed natively inside the segmentation's own query and
-        # checked in the same pass; a file that needs the general rules (odd
-        # spellings, bad rows) is read again the careful way.
-        # Messages of the first attempt wait until it stands (a fallback says them again).
-        pending: list = []
-        said: list[str] = []
+        # checked in the same pass (text fields untrimmed when the sample shows
+        # no padding; trimmed in a second attempt if a field turns out to need
+        # it); a file that needs the general rules (odd spellings, bad rows) is
+        # read again the careful way.
+        # Messages of an attempt wait until it stands (a later attempt says them again).
         df = None
-        try:
-            target = build(pending, said.append)
-            if pending:
-                got = collect_checked([target], pending, engine=_engine(streaming))
-                df = got[0] if got else None
-            careful = bool(pending) and df is None
-        except FAST_FAILURES:
-            careful = True
+        careful = False
+        for trim in (None, True):
+            pending: list = []
+            said: list[str] = []
+            try:
+                target = build(pending, said.append, trim=trim)
+                if pending:
+                    got = collect_checked([target], pending, engine=_engine(streaming))
+                    df = got[0] if got else None
+                careful = bool(pending) and df is None
+            except FAST_FAILURES:
+                careful = True
+            if not careful or not any(p.needs_trim for p in pending):
+                break
+            as_of_date = parse_date(as_of)
         if careful:
             as_of_date = parse_date(as_of)  # the latest date again, over the rows that count
             target = build(None, _say_now)
