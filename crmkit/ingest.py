@@ -685,15 +685,16 @@ class Parsed:
         self.trimmed, self.needs_trim, self._proven_rows = True, False, None
         return True
 
-    def checks(self, rows: pl.LazyFrame, prefix: str = "") -> pl.LazyFrame:
+    def checks(self, rows: pl.LazyFrame, prefix: str = "", *, order: bool = True) -> pl.LazyFrame:
         """``fast_checks`` for this file's native-parse ``rows``."""
-        return fast_checks(rows, self.schema, self.last, prefix=prefix, edges=() if self.trimmed else self.texts)
+        return fast_checks(rows, self.schema, self.last, prefix=prefix, edges=() if self.trimmed else self.texts,
+                           order=order)
 
-    def is_clean(self, rows: pl.LazyFrame) -> dict:
+    def is_clean(self, rows: pl.LazyFrame, *, order: bool = True) -> dict:
         """Whether this file's native-parse ``rows`` are clean: required values
         present, keys unique, numbers finite, no field needing a trim it did not
         get (see ``judge``); one streaming pass, two when the keys are not in order."""
-        row = self.checks(rows).collect(engine="streaming").row(0, named=True)
+        row = self.checks(rows, order=order).collect(engine="streaming").row(0, named=True)
         return judge(row, lambda: key_unique(rows, self.schema.key))
 
     @property
@@ -841,6 +842,7 @@ def _check_columns(rows: pl.LazyFrame, schema: TableSchema) -> tuple[list[str], 
 
 def fast_checks(
     rows: pl.LazyFrame, schema: TableSchema, last: str | None = None, *, prefix: str = "", edges=(),
+    order: bool = True,
 ) -> pl.LazyFrame:
     """One row of checks over a native-parse result (aggregates, so they can
     ride along in the query that uses the rows, sharing its scan):
@@ -852,16 +854,20 @@ def fast_checks(
     - ``n``: the row count;
     - ``ordered``: the key is strictly increasing or strictly decreasing, which
       proves it unique without counting (exports are usually sorted by their
-      id); when it is not, ``judge`` counts distinct keys (``key_unique``);
+      id); when it is not, ``judge`` counts distinct keys (``key_unique``).
+      ``order=False`` skips it (always counted): comparing neighbours holds the
+      key column in memory, which a streaming pass over a written part need not;
     - ``pad``: a value of a column in ``edges`` (text read untrimmed) starts or
       ends with a space.
 
     ``prefix`` goes before each name (to put several files' checks side by side)."""
     required, numbers, has_key = _check_columns(rows, schema)
     bad = pl.any_horizontal([pl.col(c).is_null() for c in required] + [~pl.col(n).is_finite() for n in numbers])
-    if has_key:
+    if has_key and order:
         k = pl.col(schema.key)
         ordered = (k > k.shift(1)).all() | (k < k.shift(1)).all()  # the first row compares with null: ignored
+    elif has_key:
+        ordered = pl.lit(False)
     else:
         ordered = pl.lit(True)  # no key column: the key is made unique (line numbers or content)
     return rows.select(
