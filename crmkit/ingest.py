@@ -685,17 +685,17 @@ class Parsed:
         self.trimmed, self.needs_trim, self._proven_rows = True, False, None
         return True
 
-    def checks(self, rows: pl.LazyFrame, prefix: str = "", *, order: bool = True) -> pl.LazyFrame:
+    def checks(self, rows: pl.LazyFrame, prefix: str = "", *, keys: str = "compare") -> pl.LazyFrame:
         """``fast_checks`` for this file's native-parse ``rows``."""
         return fast_checks(rows, self.schema, self.last, prefix=prefix, edges=() if self.trimmed else self.texts,
-                           order=order)
+                           keys=keys)
 
-    def is_clean(self, rows: pl.LazyFrame, *, order: bool = True) -> dict:
+    def is_clean(self, rows: pl.LazyFrame, *, keys: str = "compare") -> dict:
         """Whether this file's native-parse ``rows`` are clean: required values
         present, keys unique, numbers finite, no field needing a trim it did not
         get (see ``judge``); one streaming pass, two when the keys are not in order."""
-        row = self.checks(rows, order=order).collect(engine="streaming").row(0, named=True)
-        return judge(row, lambda: key_unique(rows, self.schema.key))
+        row = self.checks(rows, keys=keys).collect(engine="streaming").row(0, named=True)
+        return judge(row, None if keys == "count" else lambda: key_unique(rows, self.schema.key))
 
     @property
     def rows_read(self) -> int:
@@ -842,7 +842,7 @@ def _check_columns(rows: pl.LazyFrame, schema: TableSchema) -> tuple[list[str], 
 
 def fast_checks(
     rows: pl.LazyFrame, schema: TableSchema, last: str | None = None, *, prefix: str = "", edges=(),
-    order: bool = True,
+    keys: str = "compare",
 ) -> pl.LazyFrame:
     """One row of checks over a native-parse result (aggregates, so they can
     ride along in the query that uses the rows, sharing its scan):
@@ -852,29 +852,33 @@ def fast_checks(
     - ``gap``: the column ``last`` (``Parsed.last``, read from the file's last
       field) is empty somewhere (or there is no such column);
     - ``n``: the row count;
-    - ``ordered``: the key is strictly increasing or strictly decreasing, which
-      proves it unique without counting (exports are usually sorted by their
-      id); when it is not, ``judge`` counts distinct keys (``key_unique``).
-      ``order=False`` skips it (always counted): comparing neighbours holds the
-      key column in memory, which a streaming pass over a written part need not;
+    - ``unique``: the key is proven unique. ``keys="compare"``: it is strictly
+      increasing or strictly decreasing (exports are usually sorted by their id;
+      when it is not, ``judge`` counts distinct keys with ``key_unique``).
+      Comparing neighbours holds the key column in memory, which a streaming
+      pass need not: ``keys="count"`` counts distinct 64-bit key hashes in the
+      query instead (one pass; a collision only sends the file down the exact
+      general path) and ``keys="later"`` leaves it to ``judge`` (false here);
     - ``pad``: a value of a column in ``edges`` (text read untrimmed) starts or
       ends with a space.
 
     ``prefix`` goes before each name (to put several files' checks side by side)."""
     required, numbers, has_key = _check_columns(rows, schema)
     bad = pl.any_horizontal([pl.col(c).is_null() for c in required] + [~pl.col(n).is_finite() for n in numbers])
-    if has_key and order:
-        k = pl.col(schema.key)
-        ordered = (k > k.shift(1)).all() | (k < k.shift(1)).all()  # the first row compares with null: ignored
-    elif has_key:
-        ordered = pl.lit(False)
+    k = pl.col(schema.key)
+    if not has_key:
+        unique = pl.lit(True)  # no key column: the key is made unique (line numbers or content)
+    elif keys == "compare":
+        unique = (k > k.shift(1)).all() | (k < k.shift(1)).all()  # the first row compares with null: ignored
+    elif keys == "count":
+        unique = k.hash(0).n_unique() == pl.len()
     else:
-        ordered = pl.lit(True)  # no key column: the key is made unique (line numbers or content)
+        unique = pl.lit(False)
     return rows.select(
         (bad.any() if required or numbers else pl.lit(False)).alias(prefix + "bad"),
         (pl.col(last).is_null().any() if last else pl.lit(True)).alias(prefix + "gap"),
         pl.len().alias(prefix + "n"),
-        ordered.alias(prefix + "ordered"),
+        unique.alias(prefix + "unique"),
         pl.any_horizontal([(pl.col(c).str.starts_with(" ") | pl.col(c).str.ends_with(" ")).any() for c in edges]
                           or [pl.lit(False)]).alias(prefix + "pad"),
     )
@@ -889,12 +893,13 @@ def key_unique(rows: pl.LazyFrame, key: str) -> bool:
     return h.n_unique() == h.len()
 
 
-def judge(checks: dict, unique: Callable[[], bool]) -> dict:
+def judge(checks: dict, unique: Callable[[], bool] | None) -> dict:
     """A ``fast_checks`` row (as a dict, names without prefix) -> ``n``,
-    ``bad_values``, ``dups``, ``full`` and ``clean``; ``unique`` counts the keys
-    when their order does not prove them unique (called only then)."""
+    ``bad_values``, ``dups``, ``full``, ``pad`` and ``clean``; ``unique`` counts
+    the keys when the checks did not prove them unique (called only then; None:
+    the checks counted them already)."""
     out = {"n": checks["n"], "bad_values": bool(checks["bad"]), "full": not checks["gap"], "pad": bool(checks["pad"])}
-    out["dups"] = not out["bad_values"] and not checks["ordered"] and not unique()
+    out["dups"] = not out["bad_values"] and not checks["unique"] and (unique is None or not unique())
     out["clean"] = not (out["bad_values"] or out["dups"])
     return out
 

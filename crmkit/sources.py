@@ -62,18 +62,20 @@ def _read_parquet(path: Path, table: str, mapping: dict[str, str] | None) -> pl.
 @dataclass
 class Pending:
     """A CSV file read natively and lazily (``Parsed.fast``), whose checks have
-    not run yet: ``check`` (``ingest.fast_checks``, one row, names starting with
+    not run yet: ``check()`` (``ingest.fast_checks``, one row, names starting with
     ``prefix``) is collected in the same query as the result by ``collect_checked``."""
 
     parsed: Parsed
-    check: pl.LazyFrame
     prefix: str
 
-    def verdict(self, row: dict) -> bool:
+    def check(self, *, keys: str = "compare") -> pl.LazyFrame:
+        return self.parsed.checks(self.parsed.fast, prefix=self.prefix, keys=keys)
+
+    def verdict(self, row: dict, *, keys: str = "compare") -> bool:
         """Whether the native parse stands, given the collected checks (``row``)."""
         mine = {k[len(self.prefix):]: v for k, v in row.items() if k.startswith(self.prefix)}
         fast, key = self.parsed.fast, self.parsed.schema.key
-        return self.parsed.fast_stands(judge(mine, lambda: key_unique(fast, key)))
+        return self.parsed.fast_stands(judge(mine, None if keys == "count" else lambda: key_unique(fast, key)))
 
     @property
     def needs_trim(self) -> bool:
@@ -123,7 +125,7 @@ def read_table_file(
     parsed = read_source(p, schema, mapping=mapping, tmp_dir=tmp_dir, trim=trim, **csv_options)
     if pending is not None and parsed.fast is not None and schema.prepare is None and parsed.info.utf8_path is None:
         prefix = f"__check{len(pending)}_"
-        pending.append(Pending(parsed, parsed.checks(parsed.fast, prefix=prefix), prefix))
+        pending.append(Pending(parsed, prefix))
         return _complete(parsed.fast, schema, p.name)
     # Collect now: the source may be a transcoded temp copy that must not outlive this call.
     try:
@@ -181,16 +183,18 @@ def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engin
     query, so Polars scans each file once for the result and the checks (two
     queries, even collected together, scan it twice). An empty result carries no
     check values; they are then collected on their own. With the streaming
-    engine (data larger than memory) the checks run first, in their own pass:
-    sharing the scan would hold the whole file in memory."""
+    engine (data larger than memory) the checks run first, in their own pass
+    (sharing the scan would hold the whole file in memory), and keys are counted
+    by hash in that pass rather than compared in order (which holds the key column)."""
     if not pending:
         return pl.collect_all(frames, engine=engine)
-    checks = pl.concat([p.check for p in pending], how="horizontal")
+    keys = "count" if engine == "streaming" else "compare"
+    checks = pl.concat([p.check(keys=keys) for p in pending], how="horizontal")
     names = checks.collect_schema().names()
     try:
-        if engine == "streaming":
+        if keys == "count":
             row = checks.collect(engine=engine).row(0, named=True)
-            if not all(p.verdict(row) for p in pending):
+            if not all(p.verdict(row, keys=keys) for p in pending):
                 return None
             return pl.collect_all(frames, engine=engine)
         first, *rest = pl.collect_all([frames[0].join(checks, how="cross", maintain_order="left"), *frames[1:]],

@@ -622,7 +622,7 @@ def _stage_fast(store: Store, schema: TableSchema, parsed: Parsed, rows_of) -> t
         part = store.tmp_file(".parquet")
         try:
             rows_of(parsed.fast).sink_parquet(part, compression=PARQUET_COMPRESSION)
-            verdict = parsed.is_clean(pl.scan_parquet(part), order=False)  # streams: keys counted by hash
+            verdict = parsed.is_clean(pl.scan_parquet(part), keys="later")  # streams; keys counted by hash after
         except FAST_FAILURES:
             verdict = None
         if verdict is not None and parsed.fast_stands(verdict):

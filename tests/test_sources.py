@@ -251,3 +251,49 @@ def test_trim_decision_and_retry(tmp_path):
     chinese = tmp_path / "cn.csv"
     chinese.write_text(header + "P1,客户2,2024-03-01,5\n", encoding="utf-8")
     assert read_source(chinese, schema).trimmed is True
+
+
+@pytest.mark.parametrize(("ids", "keys", "counted", "dups"), [
+    (["a", "b", "c"], "compare", False, False),  # increasing: unique without counting
+    (["c", "b", "a"], "compare", False, False),  # decreasing too
+    (["b", "a", "c"], "compare", True, False),  # neither: counted, unique
+    (["a", "b", "a"], "compare", True, True),  # counted, repeated
+    (["b", "a", "c"], "count", False, False),  # counted in the query
+    (["a", "b", "a"], "count", False, True),
+    (["b", "a", "c"], "later", True, False),  # always counted afterwards
+])
+def test_key_uniqueness_proofs(ids, keys, counted, dups):
+    from crmkit.ingest import fast_checks, judge
+    from crmkit.schema import TABLES
+
+    rows = pl.LazyFrame({"transaction_id": ids, "customer_id": ["C1"] * 3, "date": [dt.date(2024, 1, 1)] * 3,
+                         "amount": [1.0, 2.0, 3.0]})
+    row = fast_checks(rows, TABLES["transactions"], "amount", keys=keys).collect().row(0, named=True)
+    calls = []
+
+    def count():
+        calls.append(1)
+        return len(set(ids)) == len(ids)
+
+    verdict = judge(row, None if keys == "count" else count)
+    assert (bool(calls), verdict["dups"], verdict["clean"]) == (counted, dups, not dups)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_unsorted_unique_ids_stay_on_the_native_route(tmp_path, monkeypatch, streaming):
+    from typer.testing import CliRunner
+
+    from crmkit.cli import app
+
+    def boom(*a, **k):
+        raise AssertionError("general path used")
+
+    monkeypatch.setattr(ingest_mod, "_general_rows", boom)
+    (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount\nB,C2,2024-01-06,-3\nA,C1,2024-01-05,10.5\n"
+                                    "C,C1,2024-01-07,4\n", encoding="utf-8")
+    r = CliRunner().invoke(app, ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions",
+                                 str(tmp_path / "t.csv"), "--format", "csv", "--columns", "customer_id,monetary,frequency"]
+                           + (["--streaming"] if streaming else []))
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines() == ["customer_id,monetary,frequency", "C1,14.5,2", "C2,-3.0,0", "C3,0.0,0"]
