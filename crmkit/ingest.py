@@ -68,13 +68,21 @@ def _blank_to_null(e: pl.Expr) -> pl.Expr:
     return pl.when(s == "").then(None).otherwise(s)
 
 
+def _four_digit_year(parsed: pl.Expr) -> pl.Expr:
+    """Polars' ``%Y`` also reads ``24-01-05`` and ``1-01-05`` (the years 24 and 1):
+    null for a date before the year 1000 (also ``0024-01-05``: no CRM record is
+    that old; a real two-digit year needs ``--date-format %y-%m-%d``)."""
+    return pl.when(parsed.dt.year() >= 1000).then(parsed)
+
+
 def date_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
     """Parse dates; null where the text is not a date.
 
     Recognised without a format: ``2024-01-05``, ``2024/1/5``, ``2024.1.5``,
     ``2024年1月5日``, ``20240105``, each optionally followed by a time
     (``13:45``, ``13:45:00``, ISO ``T...``), which is dropped. Day-first or
-    month-first forms (``05/01/2024``) are ambiguous and need ``--date-format``.
+    month-first forms (``05/01/2024``) are ambiguous and need ``--date-format``,
+    and so does a two-digit year (``24-01-05`` is not the year 24: ``%y-%m-%d``).
     """
     s = raw.str.strip_chars()
     if date_format:
@@ -83,7 +91,7 @@ def date_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
         return s.str.to_date(date_format, strict=False)
     # Fast path: plain ISO dates parse natively; the regex path below runs only
     # on the rows the fast path could not read (when/then evaluates lazily).
-    fast = s.str.to_date("%Y-%m-%d", strict=False)
+    fast = _four_digit_year(s.str.to_date("%Y-%m-%d", strict=False))
     parts = s.str.extract_groups(_DATE_RE)
     iso = pl.concat_str(
         [parts.struct.field("1"), parts.struct.field("2"), parts.struct.field("3")], separator="-"
@@ -92,7 +100,7 @@ def date_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
     iso_compact = pl.concat_str(
         [compact.struct.field("1"), compact.struct.field("2"), compact.struct.field("3")], separator="-"
     )
-    general = pl.coalesce(iso, iso_compact).str.to_date("%Y-%m-%d", strict=False)
+    general = _four_digit_year(pl.coalesce(iso, iso_compact).str.to_date("%Y-%m-%d", strict=False))
     return pl.when(fast.is_not_null()).then(fast).otherwise(general)
 
 
@@ -120,16 +128,16 @@ def datetime_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
         return s.str.to_date(date_format, strict=False).cast(pl.Datetime("us"))
     # Fast path: the common export layout parses natively; the regex path below
     # runs only on the rows it could not read (as in date_expr).
-    fast = s.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False)
+    fast = _four_digit_year(s.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False))
     p = s.str.extract_groups(_DATETIME_RE)
     f = p.struct.field
     text = pl.format(
         "{}-{}-{} {}:{}:{}", f("1"), f("2"), f("3"),
         f("4").fill_null("0"), f("5").fill_null("0"), f("6").fill_null("0"),
     )
-    general = pl.when(f("1").is_not_null()).then(text).otherwise(None).str.to_datetime(
+    general = _four_digit_year(pl.when(f("1").is_not_null()).then(text).otherwise(None).str.to_datetime(
         "%Y-%m-%d %H:%M:%S", time_unit="us", strict=False
-    )
+    ))
     return pl.when(fast.is_not_null()).then(fast).otherwise(general)
 
 
@@ -864,7 +872,10 @@ def fast_checks(
 
     ``prefix`` goes before each name (to put several files' checks side by side)."""
     required, numbers, has_key = _check_columns(rows, schema)
-    bad = pl.any_horizontal([pl.col(c).is_null() for c in required] + [~pl.col(n).is_finite() for n in numbers])
+    present = set(rows.collect_schema().names())
+    # the native parse reads "24-01-05" as the year 24; the general rules reject it (date_expr)
+    early = [pl.col(c.name).dt.year() < 1000 for c in schema.columns if c.kind in ("date", "datetime") and c.name in present]
+    bad = pl.any_horizontal([pl.col(c).is_null() for c in required] + [~pl.col(n).is_finite() for n in numbers] + early)
     k = pl.col(schema.key)
     if not has_key:
         unique = pl.lit(True)  # no key column: the key is made unique (line numbers or content)
@@ -875,7 +886,7 @@ def fast_checks(
     else:
         unique = pl.lit(False)
     return rows.select(
-        (bad.any() if required or numbers else pl.lit(False)).alias(prefix + "bad"),
+        (bad.any() if required or numbers or early else pl.lit(False)).alias(prefix + "bad"),
         (pl.col(last).is_null().any() if last else pl.lit(True)).alias(prefix + "gap"),
         pl.len().alias(prefix + "n"),
         unique.alias(prefix + "unique"),
@@ -1041,7 +1052,11 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
         if col.kind == "date":
             parsed[col.name] = date_expr(text, date_format)
             hint = " (use --date-format, e.g. %d/%m/%Y)" if date_format is None else f" (expected {date_format})"
-            checks.append((text.is_not_null() & value.is_null(), src_header, pl.lit("unparseable date" + hint)))
+            reason = pl.lit("unparseable date" + hint)
+            if date_format is None:  # 24-01-05: say what the fix is
+                reason = pl.when(text.str.contains(r"^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{1,2}\s*$")).then(
+                    pl.lit("unparseable date: a two-digit year? (use --date-format, e.g. %y-%m-%d)")).otherwise(reason)
+            checks.append((text.is_not_null() & value.is_null(), src_header, reason))
         elif col.kind == "datetime":
             parsed[col.name] = datetime_expr(text, date_format)
             hint = " (e.g. 2024-01-05 13:45:00; or use --date-format)" if date_format is None else f" (expected {date_format})"

@@ -680,6 +680,7 @@ def _import_both_ways(tmp_path, monkeypatch, text):
         "A,C1,2024-01-05,5 ,x\nB,C2,2024-01-06,0x10,y\nC,C3,2024-01-07,1_000,z\n",  # not numbers
         "A,C1,2024-01-05,inf,x\nB,C2,2024-01-06,-0,y\n",  # infinite
         "A,C1,05-01-2024,1,x\nB,C2,06-01-2024,2,y\n",  # day-first dates are not guessed
+        "A,C1,24-01-05,1,x\nB,C2,1-01-05,2,y\nC,C3,+2024-01-05,3,z\nD,C4,0024-01-05,4,w\n",  # two-digit years are not the year 24
         "A,C1,2024-1-5,1,x\nB,C2,2024/01/06,2,y\nC,C3,2024-01-07 10:00:00,3,z\n",  # other date spellings
     ],
 )
@@ -795,3 +796,15 @@ def test_fast_path_values(tmp_path):
     run("import", "transactions", src, "--store", tmp_path / "s")
     assert txns(tmp_path / "s")["amount"].to_list() == [1000.0]
     assert rejects(tmp_path / "s")["reason"].to_list() == ["unparseable amount"]
+
+
+def test_two_digit_year_is_rejected_with_the_fix(tmp_path):
+    """Polars' %Y reads 24-01-05 as the year 24; crmkit rejects it and says how
+    to read it, and --date-format %y-%m-%d reads it as 2024."""
+    src = write(tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-04,1\nB,C1,24-01-05,2\n")
+    assert run("import", "transactions", src, "--store", tmp_path / "s").exit_code == 0
+    assert rejects(tmp_path / "s")["reason"].to_list() == [
+        "unparseable date: a two-digit year? (use --date-format, e.g. %y-%m-%d)"]
+    yy = write(tmp_path / "yy.csv", "order_id,customer_id,date,amount\nB,C1,24-01-05,2\n")
+    assert run("import", "transactions", yy, "--store", tmp_path / "s2", "--date-format", "%y-%m-%d").exit_code == 0
+    assert txns(tmp_path / "s2")["date"].to_list() == [dt.date(2024, 1, 5)]
