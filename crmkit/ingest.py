@@ -185,6 +185,7 @@ class SourceInfo:
     utf8_path: Path | None = None  # the file Polars reads (a transcoded copy for non-UTF-8)
     last_gaps: bool = True  # the detection sample has lines whose last field is empty (or missing)
     plain_text: bool = False  # the sample is ASCII, without tab/VT/FF in fields and without padded fields
+    spaceless: bool = False  # the sample's data lines hold no space at all
 
     @property
     def sep_name(self) -> str:
@@ -451,7 +452,7 @@ def inspect_source(
     return SourceInfo(
         path=p, encoding=enc, sep=separator, headers=headers, mapping=matched,
         extra=extra, ignored=ignored, derived=derived, last_gaps=_last_gaps(lines[1:], separator, len(headers)),
-        plain_text=_plain_text(lines[1:], separator),
+        plain_text=_plain_text(lines[1:], separator), spaceless=not any(" " in ln for ln in lines[1:]),
     )
 
 
@@ -510,15 +511,18 @@ class ByteProbe:
         try:
             hasher = hashlib.sha256() if self._sha else None
             newlines = seps = crs = 0
-            quotes = ctl = False
+            quotes = ctl = spaces = False
             ascii_only = True
             tail = b""
             with open(self.path, "rb") as fh:
                 for chunk in iter(lambda: fh.read(8 << 20), b""):
                     if hasher is not None:
                         hasher.update(chunk)  # releases the GIL
-                    ascii_only = ascii_only and chunk.isascii()
-                    ctl = ctl or any(bytes((b,)) in chunk for b in self._ctl)
+                    # values only: the header line (Chinese or spaced names) does not count
+                    body = chunk if tail else chunk[chunk.find(b"\n") + 1:]
+                    ascii_only = ascii_only and body.isascii()
+                    ctl = ctl or any(bytes((b,)) in body for b in self._ctl)
+                    spaces = spaces or b" " in body
                     if self._count:
                         newlines += chunk.count(b"\n")
                         seps += chunk.count(self._sep)
@@ -526,7 +530,7 @@ class ByteProbe:
                     if b"\r" in chunk:
                         crs += chunk.count(b"\r")
                     tail = (tail + chunk)[-8:]
-            box.update(quotes=quotes, crs=crs, tail=tail, plain_text=ascii_only and not ctl)
+            box.update(quotes=quotes, crs=crs, tail=tail, plain_text=ascii_only and not ctl, spaces=spaces)
             if self._count:
                 box.update(newlines=newlines, seps=seps)
             if hasher is not None:
@@ -553,9 +557,14 @@ class ByteProbe:
         return r
 
     def plain_text(self) -> bool:
-        """ASCII only, and no whitespace but spaces inside fields: a field that
-        needs trimming starts or ends with a space (``fast_checks`` looks)."""
+        """The values (the lines after the first) are ASCII, with no whitespace
+        but spaces inside fields: a field that needs trimming starts or ends
+        with a space (``fast_checks`` looks, or ``spaces`` finds none)."""
         return self.result()["plain_text"]
+
+    def spaces(self) -> bool:
+        """Whether the file holds a space after its first line."""
+        return self.result()["spaces"]
 
     def plain(self) -> bool:
         """No quote and no carriage return anywhere (every line is one record), and
@@ -679,9 +688,13 @@ class Parsed:
             self._proven_rows = verdict["n"]
         elif not (self.fast_ok() and verdict["n"] == self.rows_read):
             return False
-        if not self.trimmed and (verdict["pad"] or not self.probe.plain_text()):
-            self.needs_trim = True  # try the trimming native parse (``trim``) before the general rules
-            return False
+        if not self.trimmed:
+            # a field needs trimming only if it starts or ends with whitespace, and in an
+            # ASCII file without tab/VT/FF that is a space: none in the file, or none there
+            padded = self.probe.spaces() if self.info.spaceless else verdict["pad"]
+            if padded or not self.probe.plain_text():
+                self.needs_trim = True  # try the trimming native parse (``trim``) before the general rules
+                return False
         return True
 
     def trim(self) -> bool:
@@ -695,8 +708,10 @@ class Parsed:
 
     def checks(self, rows: pl.LazyFrame, prefix: str = "", *, keys: str = "compare") -> pl.LazyFrame:
         """``fast_checks`` for this file's native-parse ``rows``."""
-        return fast_checks(rows, self.schema, self.last, prefix=prefix, edges=() if self.trimmed else self.texts,
-                           keys=keys)
+        # untrimmed text: look for padding, unless the sample had no space at all (then
+        # the byte probe must find none in the file)
+        edges = () if self.trimmed or self.info.spaceless else self.texts
+        return fast_checks(rows, self.schema, self.last, prefix=prefix, edges=edges, keys=keys)
 
     def is_clean(self, rows: pl.LazyFrame, *, keys: str = "compare") -> dict:
         """Whether this file's native-parse ``rows`` are clean: required values

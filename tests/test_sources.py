@@ -297,3 +297,40 @@ def test_unsorted_unique_ids_stay_on_the_native_route(tmp_path, monkeypatch, str
                            + (["--streaming"] if streaming else []))
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines() == ["customer_id,monetary,frequency", "C1,14.5,2", "C2,-3.0,0", "C3,0.0,0"]
+
+
+@pytest.mark.parametrize(("header", "body", "trimmed", "stands"), [
+    ("订单号,客户编号,订单日期,金额", LEAD, False, True),  # Chinese header, ASCII values: untrimmed stands
+    ("order id,customer id,date,amount", LEAD, False, True),  # spaces in the header do not count
+    # a space after a sample without any: the plan had no padding check, so trim to be sure
+    ("order_id,customer_id,date,amount", LEAD + "P1,C 2,2024-03-01,5\n", False, False),
+    ("order_id,customer_id,date,amount", LEAD + "P1,C2 ,2024-03-01,5\n", False, False),  # padding: trim
+])
+def test_untrimmed_proof_looks_at_values_only(tmp_path, header, body, trimmed, stands):
+    from crmkit.ingest import read_source
+    from crmkit.schema import TABLES
+
+    src = tmp_path / "t.csv"
+    src.write_text(header + "\n" + body, encoding="utf-8")
+    mapping = {"transaction_id": header.split(",")[0]} if header.startswith("order id") else None
+    parsed = read_source(src, TABLES["transactions"], mapping=mapping)
+    assert parsed.trimmed is trimmed
+    assert parsed.fast_stands(parsed.is_clean(parsed.fast)) is stands
+    assert parsed.needs_trim is not stands
+    if not stands:
+        assert parsed.trim() and parsed.fast_stands(parsed.is_clean(parsed.fast))
+
+
+def test_untrimmed_with_spaces_in_the_sample_checks_padding(tmp_path):
+    """Spaces inside values in the sample: the plan looks for padding, so an
+    inner space later does not cost a second attempt."""
+    from crmkit.ingest import read_source
+    from crmkit.schema import TABLES
+
+    src = tmp_path / "t.csv"
+    src.write_text("order_id,customer_id,date,amount,product\n"
+                   + "".join(f"T{i:03d},C1,2024-01-01,1,blue pen\n" for i in range(70)) + "X,C 2,2024-01-02,2,red ink\n",
+                   encoding="utf-8")
+    parsed = read_source(src, TABLES["transactions"])
+    assert parsed.trimmed is False and not parsed.info.spaceless
+    assert parsed.fast_stands(parsed.is_clean(parsed.fast)) and not parsed.needs_trim
