@@ -67,6 +67,7 @@ class Pending:
 
     parsed: Parsed
     prefix: str
+    stood: bool = False  # set by ``verdict``
 
     def check(self, *, keys: str = "compare") -> pl.LazyFrame:
         return self.parsed.checks(self.parsed.fast, prefix=self.prefix, keys=keys)
@@ -75,7 +76,8 @@ class Pending:
         """Whether the native parse stands, given the collected checks (``row``)."""
         mine = {k[len(self.prefix):]: v for k, v in row.items() if k.startswith(self.prefix)}
         fast, key = self.parsed.fast, self.parsed.schema.key
-        return self.parsed.fast_stands(judge(mine, None if keys == "count" else lambda: key_unique(fast, key)))
+        self.stood = self.parsed.fast_stands(judge(mine, None if keys == "count" else lambda: key_unique(fast, key)))
+        return self.stood
 
     @property
     def needs_trim(self) -> bool:
@@ -173,6 +175,18 @@ def _collect_fast(parsed, schema) -> pl.DataFrame | None:
             return None
 
 
+def _verdicts(pending: list[Pending], row: dict, keys: str) -> bool:
+    """Every pending file's verdict, stopping at the first failure that trimming
+    cannot mend (then the careful route reads everything anyway)."""
+    ok = True
+    for p in pending:
+        if not p.verdict(row, keys=keys):
+            ok = False
+            if not p.needs_trim:
+                break
+    return ok
+
+
 def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engine: str = "auto") -> list[pl.DataFrame] | None:
     """Collect ``frames`` with the ``pending`` checks of the CSV files they read.
     None when a file turns out to need the general rules (a value in another
@@ -194,7 +208,7 @@ def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engin
     try:
         if keys == "count":
             row = checks.collect(engine=engine).row(0, named=True)
-            if not all(p.verdict(row, keys=keys) for p in pending):
+            if not _verdicts(pending, row, keys):
                 return None
             return pl.collect_all(frames, engine=engine)
         first, *rest = pl.collect_all([frames[0].join(checks, how="cross", maintain_order="left"), *frames[1:]],
@@ -202,7 +216,7 @@ def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engin
         row = first.select(names).row(0, named=True) if first.height else checks.collect().row(0, named=True)
     except FAST_FAILURES:
         return None
-    return [first.drop(names), *rest] if all(p.verdict(row) for p in pending) else None
+    return [first.drop(names), *rest] if _verdicts(pending, row, keys) else None
 
 
 def load_tables(

@@ -334,3 +334,23 @@ def test_untrimmed_with_spaces_in_the_sample_checks_padding(tmp_path):
     parsed = read_source(src, TABLES["transactions"])
     assert parsed.trimmed is False and not parsed.info.spaceless
     assert parsed.fast_stands(parsed.is_clean(parsed.fast)) and not parsed.needs_trim
+
+
+def test_customers_needing_trim_retry_natively_with_clean_transactions(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from crmkit.cli import app
+
+    def boom(*a, **k):
+        raise AssertionError("general path used")
+
+    customers = "customer_id,region\n" + "".join(f"K{i:03d},east\n" for i in range(80)) + " C2,west\nC1,north\n"
+    (tmp_path / "c.csv").write_text(customers, encoding="utf-8")
+    (tmp_path / "t.csv").write_text(CLEAN, encoding="utf-8")
+    monkeypatch.setattr(ingest_mod, "_general_rows", boom)
+    r = CliRunner().invoke(app, ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions",
+                                 str(tmp_path / "t.csv"), "--format", "csv", "--columns", "customer_id,region,monetary",
+                                 "--as-of", "2024-06-30"])
+    assert r.exit_code == 0, r.stderr
+    rows = dict(line.split(",", 1) for line in r.stdout.splitlines()[1:])
+    assert rows["C2"] == "west,-3.0" and rows["C1"] == "north,10.5" and len(rows) == 82

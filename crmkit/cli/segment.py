@@ -169,7 +169,7 @@ def register(app: typer.Typer) -> None:
                 careful = bool(pending) and df is None
             except FAST_FAILURES:
                 careful = True
-            if not careful or not any(p.needs_trim for p in pending):
+            if not careful or not pending or not all(p.stood or p.needs_trim for p in pending):
                 break
             as_of_date = parse_date(as_of)
         if careful:
