@@ -50,6 +50,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from crmkit.money import money_ratio
+
 FEATURES: dict[str, str] = {
     "customer_id": "customer id (customers table or transactions)",
     "recency_days": "as-of date minus last purchase date, in days; null if no purchase",
@@ -101,8 +103,13 @@ def build_features(
     clv_options: dict | None = None,
     feedback: pl.LazyFrame | None = None,
     tickets: pl.LazyFrame | None = None,
+    gaps: bool = True,
 ) -> pl.LazyFrame:
     """One row per customer as of ``as_of`` (default: the latest transaction date).
+
+    ``gaps=False`` leaves out ``last_gap_days``, the one feature that needs a
+    second pass over the purchases (about a third of the time at 10M rows);
+    ``crmkit.segment.segment_customers`` asks for it when a rule or the caller uses it.
 
     ``extra`` may also name service columns (``crmkit.service.SERVICE_COLUMNS``:
     ``nps_class``, ``open_tickets``, ...), computed from ``feedback`` and ``tickets``.
@@ -145,7 +152,6 @@ def build_features(
         pl.when(in90).then(amount).sum().alias("revenue_90d"),
         (buy & in365).sum().cast(pl.Int64).alias("orders_365d"),
         pl.when(in365).then(amount).sum().alias("revenue_365d"),
-        d.filter(buy & (d < last_buy)).max().alias("_prev_purchase_date"),
         pl.when(amount < 0).then(amount).sum().abs().alias("refund_amount"),
     )
 
@@ -159,6 +165,18 @@ def build_features(
     attrs = [renames.get(c, c) for c in cust_schema.names() if c != "customer_id"]
     customers = customers.with_columns(pl.lit(True).alias("known_customer"))
 
+    if gaps:
+        # The purchase date before the last one: a second pass over the purchases,
+        # joined with each customer's last date (10M rows: +0.9 s; as a filtered
+        # aggregate, d.filter(d < last).max(), Polars runs it group by group: +1.7 s).
+        # A join is never pruned, hence ``gaps``.
+        prev = (
+            tx.filter(buy).select("customer_id", "date")
+            .join(agg.select("customer_id", "last_purchase_date"), on="customer_id")
+            .filter(d < pl.col("last_purchase_date"))
+            .group_by("customer_id").agg(d.max().alias("_prev_purchase_date"))
+        )
+        agg = agg.join(prev, on="customer_id", how="left")
     lf = customers.join(agg, on="customer_id", how="full", coalesce=True)
     first, last = pl.col("first_purchase_date"), pl.col("last_purchase_date")
     freq = pl.col("frequency").fill_null(0)
@@ -169,17 +187,14 @@ def build_features(
         pl.col("known_customer").fill_null(False),
         _days(as_of_lit - last).alias("recency_days"),
         _days(as_of_lit - first).alias("tenure_days"),
-        pl.when(freq > 0)
-        .then(pl.col("monetary").fill_null(0.0) / freq)
-        .round(2)
-        .alias("avg_order_value"),
+        money_ratio(pl.col("monetary").fill_null(0.0), freq).alias("avg_order_value"),  # same cent every run
         pl.when(freq >= 2)
         .then(_days(last - first).cast(pl.Float64) / (freq - 1))
         .round(2)
         .alias("mean_days_between_purchases"),
-        _days(last - pl.col("_prev_purchase_date")).alias("last_gap_days"),
+        *([_days(last - pl.col("_prev_purchase_date")).alias("last_gap_days")] if gaps else []),
     )
-    cols = [c for c in FEATURES] + attrs
+    cols = [c for c in FEATURES if gaps or c != "last_gap_days"] + attrs
     if extra:
         lf = _join_clv(lf, transactions, as_of=as_of, extra=extra, options=clv_options or {})
         cols += [c for c in CLV_COLUMNS if c in extra]

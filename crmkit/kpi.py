@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from crmkit.money import money_ratio
 from crmkit.periods import Period
 
 CID = "customer_id"
@@ -134,8 +135,8 @@ def _metrics(i: int, w: Period) -> list[pl.Expr]:
         n_active.alias("active_customers"),
         n_new.alias("new_customers"),
         (n_active - n_new).alias("returning_customers"),
-        _div(gross.sum(), orders.sum()).alias("aov"),
-        _div(revenue, n_active).alias("revenue_per_customer"),
+        money_ratio(gross.sum(), orders.sum()).alias("aov"),
+        money_ratio(revenue, n_active).alias("revenue_per_customer"),
         _div((orders >= 2).sum(), n_active, 100).alias("repeat_purchase_rate"),
         _div((prior_active & active).sum(), n_prior, 100).alias("retention_rate"),
         _div((prior_active & ~active).sum(), n_prior, 100).alias("churn_rate"),

@@ -72,6 +72,19 @@ def _select_columns(lf: pl.LazyFrame, columns: str | None) -> pl.LazyFrame:
     return lf.select(wanted)
 
 
+def _wanted(columns: str | None, where: str | None, summary: bool) -> set[str] | None:
+    """The columns this run reads (None: all): --columns or the summary's, and --where's."""
+    if not columns and not summary:
+        return None
+    wanted = {c.strip() for c in columns.split(",")} if columns else {"customer_id", "monetary"}
+    if where:
+        try:
+            wanted |= set(pl.sql_expr(where).meta.root_names())
+        except Exception:  # a bad --where is reported by filter_segments
+            return None
+    return wanted
+
+
 def _engine(streaming: bool) -> str:
     return "streaming" if streaming or os.environ.get("CRMKIT_ENGINE") == "streaming" else "auto"
 
@@ -147,7 +160,8 @@ def register(app: typer.Typer) -> None:
                     as_of_date = date.today()
                     say(f"no dated transactions; as of today, {as_of_date}")
             lf = segment_customers(tables["customers"], tables["transactions"], as_of=as_of_date, rules=rulesets,
-                                   config=config, feedback=tables.get("feedback"), tickets=tables.get("tickets"))
+                                   config=config, feedback=tables.get("feedback"), tickets=tables.get("tickets"),
+                                   columns=_wanted(columns, where, summary))
             return lf if summary else _select_columns(filter_segments(lf, rulesets, segments=segment or (), where=where), columns)
 
         # CSV files are parsed natively inside the segmentation's own query and
