@@ -272,3 +272,18 @@ def test_clv_columns_joined_only_when_a_rule_reads_them(tmp_path, monkeypatch):
     got = dict(zip(df["customer_id"], df["alive"], strict=True))
     assert got == {"A": "alive", "B": "unknown", "D": "unknown", "X": "gone"}
     assert "p_alive" in df.columns
+
+
+def test_last_gap_days_is_computed_only_when_used():
+    c, t = frames(HAND_TX, ["A", "B", "C", "D"])
+    rfm = load_rules([rule("rfm.yaml")])
+    lean = segment_customers(c, t, as_of=AS_OF, rules=rfm, columns={"customer_id", "monetary"})
+    assert "last_gap_days" not in lean.collect_schema().names()
+    full = segment_customers(c, t, as_of=AS_OF, rules=rfm).collect()
+    asked = segment_customers(c, t, as_of=AS_OF, rules=rfm, columns={"last_gap_days"}).collect()
+    assert full["last_gap_days"].to_list() == asked["last_gap_days"].to_list()
+    with_lifecycle = load_rules([rule("rfm.yaml"), rule("lifecycle.yaml")])  # a rule reads it
+    kept = segment_customers(c, t, as_of=AS_OF, rules=with_lifecycle, columns={"customer_id"})
+    assert "last_gap_days" in kept.collect_schema().names()
+    lean_df = lean.collect()
+    assert lean_df.select("customer_id", "monetary").equals(full.select("customer_id", "monetary"))
