@@ -104,12 +104,16 @@ def build_features(
     feedback: pl.LazyFrame | None = None,
     tickets: pl.LazyFrame | None = None,
     gaps: bool = True,
+    rescan: bool = True,
 ) -> pl.LazyFrame:
     """One row per customer as of ``as_of`` (default: the latest transaction date).
 
     ``gaps=False`` leaves out ``last_gap_days``, the one feature that needs a
     second pass over the purchases (about a third of the time at 10M rows);
     ``crmkit.segment.segment_customers`` asks for it when a rule or the caller uses it.
+    ``rescan``: whether reading ``transactions`` twice is cheap (Parquet, memory);
+    False for CSV parsed inside the query, where ``last_gap_days`` is computed
+    group by group instead (slower on Parquet, faster than a second read of the CSV).
 
     ``extra`` may also name service columns (``crmkit.service.SERVICE_COLUMNS``:
     ``nps_class``, ``open_tickets``, ...), computed from ``feedback`` and ``tickets``.
@@ -153,6 +157,7 @@ def build_features(
         (buy & in365).sum().cast(pl.Int64).alias("orders_365d"),
         pl.when(in365).then(amount).sum().alias("revenue_365d"),
         pl.when(amount < 0).then(amount).sum().abs().alias("refund_amount"),
+        *([d.filter(buy & (d < last_buy)).max().alias("_prev_purchase_date")] if gaps and not rescan else []),
     )
 
     if customers is None:
@@ -165,11 +170,12 @@ def build_features(
     attrs = [renames.get(c, c) for c in cust_schema.names() if c != "customer_id"]
     customers = customers.with_columns(pl.lit(True).alias("known_customer"))
 
-    if gaps:
+    if gaps and rescan:
         # The purchase date before the last one: a second pass over the purchases,
-        # joined with each customer's last date (10M rows: +0.9 s; as a filtered
-        # aggregate, d.filter(d < last).max(), Polars runs it group by group: +1.7 s).
-        # A join is never pruned, hence ``gaps``.
+        # joined with each customer's last date (10M rows from Parquet: +0.9 s; as a
+        # filtered aggregate, d.filter(d < last).max(), Polars runs it group by group:
+        # +1.7 s; from CSV the aggregate wins, see ``rescan``). A join is never
+        # pruned, hence ``gaps``.
         prev = (
             tx.filter(buy).select("customer_id", "date")
             .join(agg.select("customer_id", "last_purchase_date"), on="customer_id")

@@ -55,13 +55,15 @@ def segment_customers(
     feedback: pl.LazyFrame | None = None,
     tickets: pl.LazyFrame | None = None,
     columns: set[str] | None = None,
+    rescan: bool = True,
 ) -> pl.LazyFrame:
     """Features, scores and classifications for every customer as of ``as_of``.
 
     ``config`` (a ``crmkit.config.Config``, optional) supplies the default rule files
     (``rules:``) when ``rules`` is None and the CLV options (``clv:``). ``columns``:
     the columns the caller will read (None: all); a costly feature outside them
-    that no rule reads is left out (``last_gap_days``, see ``build_features``)."""
+    that no rule reads is left out (``last_gap_days``, see ``build_features``, which
+    also explains ``rescan``)."""
     rulesets = rules if rules is not None else load_rules(rule_paths_for(config))
     if clv_options is None and config is not None:
         clv_options = config.section("clv")
@@ -74,7 +76,7 @@ def segment_customers(
     extra = refs & (set(CLV_COLUMNS) | set(SERVICE_COLUMNS))
     gaps = columns is None or "last_gap_days" in columns or "last_gap_days" in refs
     features = build_features(customers, transactions, as_of=as_of, extra=extra, clv_options=clv_options,
-                              feedback=feedback, tickets=tickets, gaps=gaps)
+                              feedback=feedback, tickets=tickets, gaps=gaps, rescan=rescan)
     lf = apply_rules(features, rulesets)
     return order_columns(lf, rulesets).sort("customer_id", nulls_last=True)
 

@@ -161,7 +161,8 @@ def register(app: typer.Typer) -> None:
                     say(f"no dated transactions; as of today, {as_of_date}")
             lf = segment_customers(tables["customers"], tables["transactions"], as_of=as_of_date, rules=rulesets,
                                    config=config, feedback=tables.get("feedback"), tickets=tables.get("tickets"),
-                                   columns=_wanted(columns, where, summary))
+                                   columns=_wanted(columns, where, summary),
+                                   rescan=not pending)  # CSV parsed in the query: read it once
             return lf if summary else _select_columns(filter_segments(lf, rulesets, segments=segment or (), where=where), columns)
 
         # CSV files are parsed natively inside the segmentation's own query and
