@@ -184,7 +184,7 @@ class SourceInfo:
     derived: list[str] = field(default_factory=list)  # canonical columns computed, e.g. amount
     utf8_path: Path | None = None  # the file Polars reads (a transcoded copy for non-UTF-8)
     last_gaps: bool = True  # the detection sample has lines whose last field is empty (or missing)
-    plain_text: bool = False  # the sample is ASCII, without tab/VT/FF in fields and without padded fields
+    plain_text: bool = False  # the sample: ASCII, no quote, CR, tab, VT or FF, no padded field
     spaceless: bool = False  # the sample's data lines hold no space at all
 
     @property
@@ -449,10 +449,13 @@ def inspect_source(
     for canon in mapping or {}:
         if canon not in schema.names and schema.keep_extra:
             extra[canon] = matched.pop(canon)
+    with open(p, "rb") as fh:  # the decoded sample has no line ends left to look at
+        head = fh.read(SAMPLE_BYTES // 4)
     return SourceInfo(
         path=p, encoding=enc, sep=separator, headers=headers, mapping=matched,
         extra=extra, ignored=ignored, derived=derived, last_gaps=_last_gaps(lines[1:], separator, len(headers)),
-        plain_text=_plain_text(lines[1:], separator), spaceless=not any(" " in ln for ln in lines[1:]),
+        plain_text=b'"' not in head and b"\r" not in head and _plain_text(lines[1:], separator),
+        spaceless=not any(" " in ln for ln in lines[1:]),
     )
 
 
@@ -484,17 +487,17 @@ def _last_gaps(lines: list[str], sep: str, n_fields: int) -> bool:
 
 class ByteProbe:
     """One background pass over the raw bytes of the file Polars reads: whether
-    any quote or carriage return occurs, the last bytes, and (optionally) the
+    any quote or carriage return occurs, the separator count, the last bytes,
+    what the values hold (``plain_text``, ``spaces``) and (optionally) the
     sha256 of the same bytes. It runs beside the native parse (Polars releases
     the GIL). With no quote and no carriage return anywhere every line is one
-    record; the native parse raises on a line with too many fields, and a line
-    with too few leaves the last column empty. When the last column is never
-    empty (``Parsed.fast_stands`` asks the checks), that proves the structure.
+    record; a line with too few fields leaves the last column empty, so when the
+    checks find the last column never empty, no line is short, and then
+    ``(fields - 1) * lines`` separators mean no line is long either (``plain``).
 
-    Otherwise the proof is arithmetic: the file must hold exactly
-    ``(fields - 1) * lines`` separators (``exact``). Counting them costs about
-    0.6 s of CPU per 500 MB, so the thread counts only when asked to up front
-    (the sample shows empty last fields) and ``counts`` does it on demand."""
+    When the last column is sometimes empty the proof needs the line count too
+    (``exact``): the thread counts newlines when asked to up front (the sample
+    shows empty last fields) and ``counts`` does it on demand."""
 
     def __init__(self, path: Path, sep: str, *, sha256: bool = False, count: bool = False) -> None:
         self.path = path
@@ -523,16 +526,17 @@ class ByteProbe:
                     ascii_only = ascii_only and body.isascii()
                     ctl = ctl or any(bytes((b,)) in body for b in self._ctl)
                     spaces = spaces or b" " in body
+                    seps += chunk.count(self._sep)  # ~0.2 s of CPU per 500 MB, beside the parse
                     if self._count:
                         newlines += chunk.count(b"\n")
-                        seps += chunk.count(self._sep)
                     quotes = quotes or b'"' in chunk
                     if b"\r" in chunk:
                         crs += chunk.count(b"\r")
                     tail = (tail + chunk)[-8:]
-            box.update(quotes=quotes, crs=crs, tail=tail, plain_text=ascii_only and not ctl, spaces=spaces)
+            box.update(quotes=quotes, crs=crs, tail=tail, seps=seps, spaces=spaces,
+                       plain_text=ascii_only and not ctl and not quotes and not crs)
             if self._count:
-                box.update(newlines=newlines, seps=seps)
+                box.update(newlines=newlines)
             if hasher is not None:
                 box["sha256"] = hasher.hexdigest()
         except Exception as exc:  # pragma: no cover - the main read fails first
@@ -548,29 +552,37 @@ class ByteProbe:
         """``result()`` with ``newlines`` and ``seps``, counted now if the thread did not."""
         r = self.result()
         if "newlines" not in r:
-            newlines = seps = 0
+            newlines = 0
             with open(self.path, "rb") as fh:
                 for chunk in iter(lambda: fh.read(8 << 20), b""):
                     newlines += chunk.count(b"\n")
-                    seps += chunk.count(self._sep)
-            r.update(newlines=newlines, seps=seps)
+            r["newlines"] = newlines
         return r
 
     def plain_text(self) -> bool:
         """The values (the lines after the first) are ASCII, with no whitespace
-        but spaces inside fields: a field that needs trimming starts or ends
-        with a space (``fast_checks`` looks, or ``spaces`` finds none)."""
+        but spaces inside fields, and the file has no quote (a quoted empty field
+        is read as "", not null) and no carriage return: a field that needs
+        trimming starts or ends with a space (``fast_checks`` looks, or
+        ``spaces`` finds none)."""
         return self.result()["plain_text"]
 
     def spaces(self) -> bool:
         """Whether the file holds a space after its first line."""
         return self.result()["spaces"]
 
-    def plain(self) -> bool:
-        """No quote and no carriage return anywhere (every line is one record), and
-        no separator ending an unterminated last line (Polars drops that field)."""
+    def plain(self, rows: int, n_fields: int) -> bool:
+        """Every line is one record of ``n_fields`` fields, given that none has an
+        empty last field (the checks look) and the native parse gave ``rows``
+        rows: no quote and no carriage return anywhere (one line, one record), no
+        separator ending an unterminated last line (Polars drops that field), and
+        exactly ``n_fields - 1`` separators per line, header included. (The
+        reader's ``extra_columns="raise"`` catches a long line only when every
+        column is read, which a query that needs three of them does not do.)"""
         r = self.result()
-        return not r["quotes"] and not r["crs"] and not (self._unterminated and r["tail"].endswith(self._sep))
+        if r["quotes"] or r["crs"] or (self._unterminated and r["tail"].endswith(self._sep)):
+            return False
+        return r["seps"] == (n_fields - 1) * (rows + 1)
 
     @property
     def _unterminated(self) -> bool:
@@ -590,7 +602,7 @@ class ByteProbe:
             return False
         if self._unterminated and r["tail"].endswith(self._sep):
             return False  # Polars drops one empty trailing field of an unterminated last line
-        return self.counts()["seps"] == (n_fields - 1) * self.lines
+        return r["seps"] == (n_fields - 1) * self.lines
 
     @property
     def sha256(self) -> str:
@@ -684,7 +696,8 @@ class Parsed:
         separators adding up (``ByteProbe.exact``)."""
         if not verdict["clean"]:
             return False
-        if self._structure is None and self.probe is not None and verdict.get("full") and self.probe.plain():
+        if (self._structure is None and self.probe is not None and verdict.get("full")
+                and self.probe.plain(verdict["n"], len(self.info.headers))):
             self._proven_rows = verdict["n"]
         elif not (self.fast_ok() and verdict["n"] == self.rows_read):
             return False

@@ -95,6 +95,7 @@ def _complete(lf: pl.LazyFrame, schema, name: str) -> pl.LazyFrame:
         lf = lf.with_columns(pl.format("{}:{}", pl.lit(name), pl.int_range(1, pl.len() + 1)).alias(schema.key))
     if schema.mode == "upsert":
         return lf
+    names = lf.collect_schema().names()  # the key made above is not missing
     missing = [pl.lit(None, dtype=c.dtype).alias(c.name) for c in schema.columns if c.name not in names]
     return lf.with_columns(missing) if missing else lf
 

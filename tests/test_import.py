@@ -670,6 +670,8 @@ def _import_both_ways(tmp_path, monkeypatch, text):
         "A,C1,2024-01-05,10.5,x\n\u3000\nB,C2,2024-01-06,3,y\n",  # a line of an ideographic space
         "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,3,y,",  # short line + trailing separator at EOF, no newline
         "A,C1,2024-01-05,1.e5,x\nB,C2,2024-01-06,-1.E-2,y\n",  # exponent after a bare dot
+        'A,"",2024-01-05,10.5,x\nB,C2,2024-01-06,3,""\n',  # quoted empty fields are missing, not ""
+        "A,\rC1,2024-01-05,10.5,x\nB,C2,2024-01-06,3,y\r\r\n",  # carriage returns at field edges
         "A,C1,2024-01-05,10.5,x\r\nB,C2,2024-01-06,3,y\r\n",  # CRLF
         "A,C1,2024-01-05,10.5,x\rB,C2,2024-01-06,3,y\r",  # old Mac line ends
         "A,C1,2024-01-05,10.5,x\nB,C2,2024-01-06,3,y",  # no final newline
@@ -716,6 +718,19 @@ def test_fast_path_with_an_ignored_last_column(tmp_path, monkeypatch, header):
         ia, ib = fast.manifest()["imports"][-1], general.manifest()["imports"][-1]
         assert (ia["rows_read"], ia["imported"], ia["rejected"]) == (ib["rows_read"], ib["imported"], ib["rejected"])
         assert ia["rows_read"] == 80 + bool(tail)
+
+
+def test_long_line_caught_when_a_column_is_not_read(tmp_path, monkeypatch):
+    """Polars raises on a line with too many fields only when every column is
+    read; with an ignored column the separator count must catch it."""
+    clean = "".join(f"L{i},m,C1,2024-02-01,1\n" for i in range(80))
+    for lead in ("", clean):
+        sub = tmp_path / str(len(lead))
+        sub.mkdir()
+        fast, general = _import_both_ways(sub, monkeypatch, "order_id,memo,customer_id,date,amount\n" + lead
+                                          + "A,m,C1,2024-01-05,1\nB,m,C2,2024-01-06,2,9\n")
+        ia, ib = fast.manifest()["imports"][-1], general.manifest()["imports"][-1]
+        assert (ia["imported"], ia["rejected"]) == (ib["imported"], ib["rejected"]) == (len(lead.splitlines()) + 1, 1)
 
 
 def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path, monkeypatch):

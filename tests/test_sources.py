@@ -354,3 +354,35 @@ def test_customers_needing_trim_retry_natively_with_clean_transactions(tmp_path,
     assert r.exit_code == 0, r.stderr
     rows = dict(line.split(",", 1) for line in r.stdout.splitlines()[1:])
     assert rows["C2"] == "west,-3.0" and rows["C1"] == "north,10.5" and len(rows) == 82
+
+
+@pytest.mark.parametrize("body", [
+    "order_id,customer_id,product,date,amount\nA,C1,p,2024-01-05,1\nB,C2,p,2024-01-06,2,9\n",  # long line, product unread
+    "customer_id,date,amount\nC1,2024-01-05,1\nC1,2024-01-05,1\nC2,2024-01-06,2\n",  # no id column: rows stay rows
+    'order_id,customer_id,date,amount\nA,"",2024-01-05,1\nB,C2,2024-01-06,2\n',  # quoted empty customer id
+    "order_id,customer_id,date,amount\nA,\rC2,2024-01-05,1\nB,C2,2024-01-06,2\n",  # CR at a field edge
+])
+@pytest.mark.parametrize("lead", [False, True])
+def test_segment_one_pass_matches_careful_read_found_in_review(tmp_path, monkeypatch, body, lead):
+    from typer.testing import CliRunner
+
+    from crmkit.cli import app
+
+    header, rest = body.split("\n", 1)
+    if lead:  # 80 plain lines first, so the sample says nothing
+        fields = {5: ["L{}", "C1", "p", "2024-02-01", "1"], 4: ["L{}", "C1", "2024-02-01", "1"], 3: ["C1", "2024-02-01", "1"]}
+        line = ",".join(fields[header.count(",") + 1])
+        rest = "".join(line.format(i) + "\n" for i in range(80)) + rest
+    (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (tmp_path / "t.csv").write_text(header + "\n" + rest, encoding="utf-8")
+    args = ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv"),
+            "--format", "csv", "--rules", "rfm", "--as-of", "2024-06-30"]
+    runner = CliRunner()
+    one_pass = runner.invoke(app, args)
+    monkeypatch.setattr(ingest_mod, "_fast_rows", lambda *a, **k: None)
+    careful = runner.invoke(app, args)
+    assert one_pass.exit_code == careful.exit_code == 0, (one_pass.stderr, careful.stderr)
+    assert (one_pass.stdout, one_pass.stderr) == (careful.stdout, careful.stderr)
+    if header.startswith("customer_id,date"):  # the two identical purchases count twice
+        out = pl.read_csv(one_pass.stdout.encode(), infer_schema=False)
+        assert out.filter(pl.col("customer_id") == "C1")["frequency"].to_list() == [str(2 + 80 * lead)]
