@@ -62,6 +62,26 @@ def test_parse_mapping():
 CUSTOMERS = "customer_id,region\nC1,华东\nC2,华南\nC3,华北\n"
 
 
+def segment_both_routes(tmp_path, monkeypatch, *extra):
+    """`crmkit segment` on tmp_path/c.csv and t.csv, one pass and the careful way
+    (every file through the general rules): same exit, stdout and stderr. Returns
+    the one-pass result."""
+    from typer.testing import CliRunner
+
+    from crmkit.cli import app
+
+    args = ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv"),
+            "--format", "csv", "--rules", "rfm", *extra]
+    runner = CliRunner()
+    one_pass = runner.invoke(app, args)
+    with monkeypatch.context() as m:
+        m.setattr(ingest_mod, "_fast_rows", lambda *a, **k: None)
+        careful = runner.invoke(app, args)
+    assert one_pass.exit_code == careful.exit_code == 0, (one_pass.stderr, careful.stderr)
+    assert (one_pass.stdout, one_pass.stderr) == (careful.stdout, careful.stderr)
+    return one_pass
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -148,20 +168,11 @@ def test_store_and_files_give_the_same_segment_output(tmp_path):
     "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nA,C3,2024-01-07,4\n",  # repeated key: careful route
 ])
 def test_segment_streaming_on_csv_matches_careful_read(tmp_path, monkeypatch, body):
-    from typer.testing import CliRunner
 
-    from crmkit.cli import app
 
     (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
     (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount\n" + body, encoding="utf-8")
-    args = ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv"),
-            "--format", "csv", "--rules", "rfm", "--streaming"]
-    runner = CliRunner()
-    one_pass = runner.invoke(app, args)
-    monkeypatch.setattr(ingest_mod, "_fast_rows", lambda *a, **k: None)
-    careful = runner.invoke(app, args)
-    assert one_pass.exit_code == careful.exit_code == 0, (one_pass.stderr, careful.stderr)
-    assert (one_pass.stdout, one_pass.stderr) == (careful.stdout, careful.stderr)
+    segment_both_routes(tmp_path, monkeypatch, "--streaming")
 
 
 # --- untrimmed native parse: text read as it is, proven to need no trimming ------------
@@ -364,9 +375,7 @@ def test_customers_needing_trim_retry_natively_with_clean_transactions(tmp_path,
 ])
 @pytest.mark.parametrize("lead", [False, True])
 def test_segment_one_pass_matches_careful_read_found_in_review(tmp_path, monkeypatch, body, lead):
-    from typer.testing import CliRunner
 
-    from crmkit.cli import app
 
     header, rest = body.split("\n", 1)
     if lead:  # 80 plain lines first, so the sample says nothing
@@ -375,14 +384,7 @@ def test_segment_one_pass_matches_careful_read_found_in_review(tmp_path, monkeyp
         rest = "".join(line.format(i) + "\n" for i in range(80)) + rest
     (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
     (tmp_path / "t.csv").write_text(header + "\n" + rest, encoding="utf-8")
-    args = ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv"),
-            "--format", "csv", "--rules", "rfm", "--as-of", "2024-06-30"]
-    runner = CliRunner()
-    one_pass = runner.invoke(app, args)
-    monkeypatch.setattr(ingest_mod, "_fast_rows", lambda *a, **k: None)
-    careful = runner.invoke(app, args)
-    assert one_pass.exit_code == careful.exit_code == 0, (one_pass.stderr, careful.stderr)
-    assert (one_pass.stdout, one_pass.stderr) == (careful.stdout, careful.stderr)
+    one_pass = segment_both_routes(tmp_path, monkeypatch, "--as-of", "2024-06-30")
     if header.startswith("customer_id,date"):  # the two identical purchases count twice
         out = pl.read_csv(one_pass.stdout.encode(), infer_schema=False)
         assert out.filter(pl.col("customer_id") == "C1")["frequency"].to_list() == [str(2 + 80 * lead)]
