@@ -492,12 +492,15 @@ class ByteProbe:
     sha256 of the same bytes. It runs beside the native parse (Polars releases
     the GIL). With no quote and no carriage return anywhere every line is one
     record; a line with too few fields leaves the last column empty, so when the
-    checks find the last column never empty, no line is short, and then
-    ``(fields - 1) * lines`` separators mean no line is long either (``plain``).
+    checks find the last column never empty, no line is short. A line with too
+    many makes the reader raise (``extra_columns="raise"``), but only when the
+    query reads every column; otherwise ``(fields - 1) * lines`` separators
+    mean no line is long (``plain``).
 
     When the last column is sometimes empty the proof needs the line count too
-    (``exact``): the thread counts newlines when asked to up front (the sample
-    shows empty last fields) and ``counts`` does it on demand."""
+    (``exact``). Counting costs ~0.2 s of CPU per 500 MB and byte: the thread
+    counts when told up front (``count``: the sample shows empty last fields, or
+    some column is not read), ``counts`` otherwise does it on demand."""
 
     def __init__(self, path: Path, sep: str, *, sha256: bool = False, count: bool = False) -> None:
         self.path = path
@@ -526,17 +529,17 @@ class ByteProbe:
                     ascii_only = ascii_only and body.isascii()
                     ctl = ctl or any(bytes((b,)) in body for b in self._ctl)
                     spaces = spaces or b" " in body
-                    seps += chunk.count(self._sep)  # ~0.2 s of CPU per 500 MB, beside the parse
                     if self._count:
                         newlines += chunk.count(b"\n")
+                        seps += chunk.count(self._sep)
                     quotes = quotes or b'"' in chunk
                     if b"\r" in chunk:
                         crs += chunk.count(b"\r")
                     tail = (tail + chunk)[-8:]
-            box.update(quotes=quotes, crs=crs, tail=tail, seps=seps, spaces=spaces,
+            box.update(quotes=quotes, crs=crs, tail=tail, spaces=spaces,
                        plain_text=ascii_only and not ctl and not quotes and not crs)
             if self._count:
-                box.update(newlines=newlines)
+                box.update(newlines=newlines, seps=seps)
             if hasher is not None:
                 box["sha256"] = hasher.hexdigest()
         except Exception as exc:  # pragma: no cover - the main read fails first
@@ -552,11 +555,12 @@ class ByteProbe:
         """``result()`` with ``newlines`` and ``seps``, counted now if the thread did not."""
         r = self.result()
         if "newlines" not in r:
-            newlines = 0
+            newlines = seps = 0
             with open(self.path, "rb") as fh:
                 for chunk in iter(lambda: fh.read(8 << 20), b""):
                     newlines += chunk.count(b"\n")
-            r["newlines"] = newlines
+                    seps += chunk.count(self._sep)
+            r.update(newlines=newlines, seps=seps)
         return r
 
     def plain_text(self) -> bool:
@@ -571,18 +575,18 @@ class ByteProbe:
         """Whether the file holds a space after its first line."""
         return self.result()["spaces"]
 
-    def plain(self, rows: int, n_fields: int) -> bool:
+    def plain(self, rows: int, n_fields: int, *, all_read: bool) -> bool:
         """Every line is one record of ``n_fields`` fields, given that none has an
         empty last field (the checks look) and the native parse gave ``rows``
         rows: no quote and no carriage return anywhere (one line, one record), no
         separator ending an unterminated last line (Polars drops that field), and
-        exactly ``n_fields - 1`` separators per line, header included. (The
-        reader's ``extra_columns="raise"`` catches a long line only when every
-        column is read, which a query that needs three of them does not do.)"""
+        no long line: the query read every column (``all_read``: the reader then
+        raises on one) or the file holds exactly ``n_fields - 1`` separators per
+        line, header included."""
         r = self.result()
         if r["quotes"] or r["crs"] or (self._unterminated and r["tail"].endswith(self._sep)):
             return False
-        return r["seps"] == (n_fields - 1) * (rows + 1)
+        return all_read or self.counts()["seps"] == (n_fields - 1) * (rows + 1)
 
     @property
     def _unterminated(self) -> bool:
@@ -594,15 +598,17 @@ class ByteProbe:
     def lines(self) -> int:
         return self.counts()["newlines"] + self._unterminated
 
-    def exact(self, n_fields: int) -> bool:
+    def exact(self, n_fields: int, *, all_read: bool) -> bool:
         """True when every line (header included) is one record of ``n_fields``
-        fields, given that no line had more (the native parse raises on those)."""
+        fields, given that the query read every column (``all_read``: the native
+        parse then raises on a long line; else a long and a short line could
+        balance the count)."""
         r = self.result()
-        if n_fields < 2 or r["quotes"] or r["crs"] not in (0, self.counts()["newlines"]):
+        if not all_read or n_fields < 2 or r["quotes"] or r["crs"] not in (0, self.counts()["newlines"]):
             return False
         if self._unterminated and r["tail"].endswith(self._sep):
             return False  # Polars drops one empty trailing field of an unterminated last line
-        return r["seps"] == (n_fields - 1) * self.lines
+        return self.counts()["seps"] == (n_fields - 1) * self.lines
 
     @property
     def sha256(self) -> str:
@@ -677,8 +683,17 @@ class Parsed:
                 self._structure = Structure(problems, line_map, records, blank)
         return self._structure
 
+    @property
+    def all_read(self) -> bool:
+        """Whether a query over ``fast`` reads every column of the file (then the
+        reader raises on a line with too many fields): every header is imported,
+        and the query reads every column of ``fast`` (import writes them all; the
+        checks of ``sources.collect_checked`` touch them all)."""
+        return not self.info.ignored
+
     def _probe_exact(self) -> bool:
-        return self._structure is None and self.probe is not None and self.probe.exact(len(self.info.headers))
+        return (self._structure is None and self.probe is not None
+                and self.probe.exact(len(self.info.headers), all_read=self.all_read))
 
     def fast_ok(self) -> bool:
         """Whether the file's structure lets ``fast`` stand: every record has the
@@ -697,7 +712,7 @@ class Parsed:
         if not verdict["clean"]:
             return False
         if (self._structure is None and self.probe is not None and verdict.get("full")
-                and self.probe.plain(verdict["n"], len(self.info.headers))):
+                and self.probe.plain(verdict["n"], len(self.info.headers), all_read=self.all_read)):
             self._proven_rows = verdict["n"]
         elif not (self.fast_ok() and verdict["n"] == self.rows_read):
             return False
@@ -719,12 +734,13 @@ class Parsed:
         self.trimmed, self.needs_trim, self._proven_rows = True, False, None
         return True
 
-    def checks(self, rows: pl.LazyFrame, prefix: str = "", *, keys: str = "compare") -> pl.LazyFrame:
-        """``fast_checks`` for this file's native-parse ``rows``."""
+    def checks(self, rows: pl.LazyFrame, prefix: str = "", *, keys: str = "compare", touch: bool = False) -> pl.LazyFrame:
+        """``fast_checks`` for this file's native-parse ``rows``; ``touch``: read
+        every column (see ``all_read``), for a query that may need only some."""
         # untrimmed text: look for padding, unless the sample had no space at all (then
         # the byte probe must find none in the file)
         edges = () if self.trimmed or self.info.spaceless else self.texts
-        return fast_checks(rows, self.schema, self.last, prefix=prefix, edges=edges, keys=keys)
+        return fast_checks(rows, self.schema, self.last, prefix=prefix, edges=edges, keys=keys, touch=touch)
 
     def is_clean(self, rows: pl.LazyFrame, *, keys: str = "compare") -> dict:
         """Whether this file's native-parse ``rows`` are clean: required values
@@ -879,6 +895,7 @@ def _check_columns(rows: pl.LazyFrame, schema: TableSchema) -> tuple[list[str], 
 def fast_checks(
     rows: pl.LazyFrame, schema: TableSchema, last: str | None = None, *, prefix: str = "", edges=(),
     keys: str = "compare",
+    touch: bool = False,
 ) -> pl.LazyFrame:
     """One row of checks over a native-parse result (aggregates, so they can
     ride along in the query that uses the rows, sharing its scan):
@@ -895,6 +912,8 @@ def fast_checks(
       pass need not: ``keys="count"`` counts distinct 64-bit key hashes in the
       query instead (one pass; a collision only sends the file down the exact
       general path) and ``keys="later"`` leaves it to ``judge`` (false here);
+    - ``read`` (with ``touch``): every column is read, so the reader sees every
+      field and raises on a line with too many (see ``Parsed.all_read``);
     - ``pad``: a value of a column in ``edges`` (text read untrimmed) starts or
       ends with a space.
 
@@ -920,6 +939,7 @@ def fast_checks(
         unique.alias(prefix + "unique"),
         pl.any_horizontal([(pl.col(c).str.starts_with(" ") | pl.col(c).str.ends_with(" ")).any() for c in edges]
                           or [pl.lit(False)]).alias(prefix + "pad"),
+        *([pl.any_horizontal(pl.col(sorted(present)).is_null()).any().alias(prefix + "read")] if touch else []),
     )
 
 
@@ -1028,7 +1048,8 @@ def read_source(
         parsed.trimmed = not info.plain_text if trim is None else trim
         parsed.fast = _fast_rows(info, schema, src, parsed.raw_names, trim=parsed.trimmed)
         if parsed.fast is not None:
-            parsed.probe = ByteProbe(src, info.sep, sha256=sha256 and src == info.path, count=info.last_gaps)
+            parsed.probe = ByteProbe(src, info.sep, sha256=sha256 and src == info.path,
+                                     count=info.last_gaps or not parsed.all_read)
     return parsed
 
 

@@ -70,7 +70,7 @@ class Pending:
     stood: bool = False  # set by ``verdict``
 
     def check(self, *, keys: str = "compare") -> pl.LazyFrame:
-        return self.parsed.checks(self.parsed.fast, prefix=self.prefix, keys=keys)
+        return self.parsed.checks(self.parsed.fast, prefix=self.prefix, keys=keys, touch=True)
 
     def verdict(self, row: dict, *, keys: str = "compare") -> bool:
         """Whether the native parse stands, given the collected checks (``row``)."""

@@ -722,15 +722,18 @@ def test_fast_path_with_an_ignored_last_column(tmp_path, monkeypatch, header):
 
 def test_long_line_caught_when_a_column_is_not_read(tmp_path, monkeypatch):
     """Polars raises on a line with too many fields only when every column is
-    read; with an ignored column the separator count must catch it."""
-    clean = "".join(f"L{i},m,C1,2024-02-01,1\n" for i in range(80))
-    for lead in ("", clean):
-        sub = tmp_path / str(len(lead))
+    read; with an ignored column (memo) the separator count must catch it, and a
+    short line (optional product missing) must not balance that count."""
+    clean = "".join(f"L{i},m,C1,2024-02-01,1,p\n" for i in range(80))
+    tails = {"long": ("B,m,C2,2024-01-06,2,p,9\n", 1),
+             "long and short: the counts balance": ("B,m,C2,2024-01-06,2,p,9\nC,m,C3,2024-01-07,3\n", 2)}
+    for i, (lead, (tail, bad)) in enumerate((lead, t) for lead in ("", clean) for t in tails.values()):
+        sub = tmp_path / str(i)
         sub.mkdir()
-        fast, general = _import_both_ways(sub, monkeypatch, "order_id,memo,customer_id,date,amount\n" + lead
-                                          + "A,m,C1,2024-01-05,1\nB,m,C2,2024-01-06,2,9\n")
+        fast, general = _import_both_ways(sub, monkeypatch, "order_id,memo,customer_id,date,amount,product\n" + lead
+                                          + "A,m,C1,2024-01-05,1,p\n" + tail)
         ia, ib = fast.manifest()["imports"][-1], general.manifest()["imports"][-1]
-        assert (ia["imported"], ia["rejected"]) == (ib["imported"], ib["rejected"]) == (len(lead.splitlines()) + 1, 1)
+        assert (ia["imported"], ia["rejected"]) == (ib["imported"], ib["rejected"]) == (len(lead.splitlines()) + 1, bad)
 
 
 def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path, monkeypatch):
