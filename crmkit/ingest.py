@@ -623,6 +623,9 @@ class Structure:
     line_map: pl.DataFrame | None  # rec -> line, only for files with quoted line breaks
     records: int  # physical records after the header, blank ones included
     blank: int
+    # the records as Python's csv module read them, written again in standard quoting,
+    # for Polars to read (only from the slow pass: stray quotes, quoted line breaks)
+    normalized: Path | None = None
 
 
 class Parsed:
@@ -657,6 +660,7 @@ class Parsed:
             c.name for c in schema.columns if c.name in info.mapping or c.name in info.derived
         ] + list(info.extra)
         self.fast: pl.LazyFrame | None = None
+        self.tmp_dir: str | os.PathLike | None = None  # for temporary copies (read_source's tmp_dir)
         # whether ``fast`` trims text fields (else it reads them as they are, and the
         # checks prove no field needed it: 0.4 s less at 10M rows)
         self.trimmed = True
@@ -679,8 +683,9 @@ class Parsed:
                 problems, records, blank = quick
                 self._structure = Structure(problems, None, records, blank)
             else:
-                problems, line_map, records, blank = _field_count_problems_slow(self.info, self.src)
-                self._structure = Structure(problems, line_map, records, blank)
+                problems, line_map, records, blank, normalized = _field_count_problems_slow(
+                    self.info, self.src, Path(self.tmp_dir or tempfile.gettempdir()))
+                self._structure = Structure(problems, line_map, records, blank, normalized)
         return self._structure
 
     @property
@@ -835,12 +840,24 @@ def _field_count_problems(info: SourceInfo, src: Path, *, records: int | None = 
     return problems, records, int(few["blank"].sum())
 
 
+def _ends_in_quote(src: Path) -> bool:
+    """The file's last byte is a quote. Polars 2.1's reader panics (not raises)
+    on a number field that is a lone opening quote at the end of the file
+    (``a,b\n1,"``), printing a Rust backtrace: such files take the general rules."""
+    with open(src, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b'"'
+
+
 def _fast_rows(info: SourceInfo, schema: TableSchema, src: Path, raw_names: list[str], *, trim: bool = True) -> pl.LazyFrame | None:
     """The native-parse path for files whose values are all in canonical form
     (ISO dates, plain numbers): about the cost of a plain Polars CSV read.
     ``trim=False`` reads text fields as they are (the reader makes empty ones
     null), for files whose checks prove that no field needs trimming."""
-    if info.derived:
+    if info.derived or _ends_in_quote(src):
         return None
     raw_of = dict(zip(info.headers, raw_names, strict=True))
     scan_schema = dict.fromkeys(raw_names, pl.String)
@@ -964,7 +981,9 @@ def judge(checks: dict, unique: Callable[[], bool] | None) -> dict:
 
 
 # a value in another spelling, or a line with too many fields (SchemaError on the first line)
-FAST_FAILURES = (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.SchemaError)
+# (and, as a safety net, a panic of the reader: a BaseException, see _ends_in_quote)
+FAST_FAILURES = (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.SchemaError,
+                 pl.exceptions.PanicException)
 
 
 def _csv_rows(reader, path: Path, line_now):
@@ -986,15 +1005,22 @@ def _csv_rows(reader, path: Path, line_now):
         ) from None
 
 
-def _field_count_problems_slow(info: SourceInfo, src: Path) -> tuple[pl.DataFrame, pl.DataFrame, int, int]:
-    """Exact record -> line mapping with Python's csv module (quoted line breaks)."""
+def _field_count_problems_slow(info: SourceInfo, src: Path, tmp_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame, int, int, Path]:
+    """Exact record -> line mapping with Python's csv module (quoted line breaks,
+    quotes that do not pair up), and the records written again in standard
+    quoting to a temporary file (returned last) that Polars reads the same way:
+    a quote inside an unquoted field (``Monitor 27"``) is a character to the csv
+    module, as to Excel, while Polars reads on to the next quote."""
     n = len(info.headers)
     recs, founds, starts, raws = [], [], [], []
     blank = 0
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="records-", suffix=".csv", dir=tmp_dir)
     # lines end at \n only, as for Polars (newline="" would also end them at a lone \r)
-    with open(src, encoding="utf-8", newline="\n") as fh:
+    with open(src, encoding="utf-8", newline="\n") as fh, os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
         reader = csv.reader(fh, delimiter=info.sep, strict=True)
-        next(reader, None)
+        writer = csv.writer(out, delimiter=info.sep, lineterminator="\n")
+        writer.writerow(next(reader, None) or [])
         prev_end = reader.line_num
         i = 0
         # late binding on purpose: the error names the line where the bad record starts
@@ -1002,6 +1028,7 @@ def _field_count_problems_slow(info: SourceInfo, src: Path) -> tuple[pl.DataFram
             start = prev_end + 1
             prev_end = reader.line_num
             starts.append(start)
+            writer.writerow(row)
             if not row or all(not f.strip() for f in row):
                 blank += 1  # blank line or only separators: not a row
             elif len(row) != n:
@@ -1016,7 +1043,7 @@ def _field_count_problems_slow(info: SourceInfo, src: Path) -> tuple[pl.DataFram
         schema={"rec": pl.UInt32, "found": pl.UInt32, RAW: pl.String},
     )
     line_map = pl.DataFrame({"rec": range(len(starts)), LINE: starts}, schema={"rec": pl.UInt32, LINE: pl.Int64})
-    return problems, line_map, len(starts), blank
+    return problems, line_map, len(starts), blank, Path(tmp)
 
 
 def read_source(
@@ -1044,6 +1071,7 @@ def read_source(
         src = transcode_to_utf8(info.path, info.encoding, Path(tmp_dir or tempfile.gettempdir()))
         info.utf8_path = src
     parsed = Parsed(info, src, schema, date_format=date_format, decimal_comma=decimal_comma)
+    parsed.tmp_dir = tmp_dir
     if not date_format and not decimal_comma:
         parsed.trimmed = not info.plain_text if trim is None else trim
         parsed.fast = _fast_rows(info, schema, src, parsed.raw_names, trim=parsed.trimmed)
@@ -1061,7 +1089,7 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
     structure = source.structure()
     problems, line_map = structure.problems, structure.line_map
     scan = pl.scan_csv(
-        src, has_header=False, skip_lines=1, separator=info.sep,  # the header line, quotes or not
+        structure.normalized or src, has_header=False, skip_lines=1, separator=info.sep,  # the header line, quotes or not
         schema=dict.fromkeys(raw_names, pl.String), truncate_ragged_lines=True,
         raise_if_empty=False, encoding="utf8", missing_columns="insert", extra_columns="ignore",
     ).with_row_index("__rec")
@@ -1189,6 +1217,8 @@ def valid_frame(parsed: Parsed) -> pl.LazyFrame:
 def cleanup(parsed: Parsed) -> None:
     if parsed.info.utf8_path is not None:
         parsed.info.utf8_path.unlink(missing_ok=True)
+    if parsed._structure is not None and parsed._structure.normalized is not None:
+        parsed._structure.normalized.unlink(missing_ok=True)
 
 
 def read_csv_text(text: str, schema: TableSchema, tmp_dir: Path, **kw) -> Parsed:

@@ -203,6 +203,14 @@ def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engin
     by hash in that pass rather than compared in order (which holds the key column)."""
     if not pending:
         return pl.collect_all(frames, engine=engine)
+    try:
+        return _collect_checked(frames, pending, engine)
+    finally:
+        for p in pending:  # a structure pass may have left a temporary copy
+            cleanup(p.parsed)
+
+
+def _collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], engine: str) -> list[pl.DataFrame] | None:
     keys = "count" if engine == "streaming" else "compare"
     checks = pl.concat([p.check(keys=keys) for p in pending], how="horizontal")
     names = checks.collect_schema().names()

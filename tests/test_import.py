@@ -826,3 +826,32 @@ def test_two_digit_year_is_rejected_with_the_fix(tmp_path):
     yy = write(tmp_path / "yy.csv", "order_id,customer_id,date,amount\nB,C1,24-01-05,2\n")
     assert run("import", "transactions", yy, "--store", tmp_path / "s2", "--date-format", "%y-%m-%d").exit_code == 0
     assert txns(tmp_path / "s2")["date"].to_list() == [dt.date(2024, 1, 5)]
+
+
+def test_lone_quote_at_the_end_is_one_clean_error(tmp_path):
+    """Polars' reader panics on a number field that is a lone quote at the end
+    of the file; crmkit sends such files to the general rules: one line, no
+    Rust backtrace. A file ending in a closing quote imports."""
+    src = write(tmp_path / "t.csv", 'order_id,customer_id,date,amount\nA1,C1,2024-01-01,"')
+    r = run("import", "transactions", src, "--store", tmp_path / "s")
+    assert r.exit_code != 0 and "panicked" not in r.stderr and "Traceback" not in r.stderr
+    assert [ln for ln in r.stderr.splitlines() if ln.strip()] == [
+        f"Error: {src}:2: malformed CSV (unexpected end of data). a quoted field is not closed: check the \" characters on that line"]
+    ok = write(tmp_path / "ok.csv", 'order_id,customer_id,date,amount\nA1,C1,2024-01-01,"5"')
+    assert run("import", "transactions", ok, "--store", tmp_path / "s2").exit_code == 0
+    assert txns(tmp_path / "s2")["amount"].to_list() == [5.0]
+
+
+def test_quote_inside_an_unquoted_field_is_a_character(tmp_path, monkeypatch):
+    """`Monitor 27"`: Python's csv module and Excel read the quote as a
+    character; Polars read on to the next quote (the file failed to import, or
+    rows went missing). Every row read is accounted for."""
+    fast, general = _import_both_ways(tmp_path, monkeypatch, 'order_id,customer_id,date,amount,product\n'
+                                      'A,C1,2024-01-01,5,Monitor 27"\nB,C1,2024-01-02,2,Cable\nC,C2,2024-01-03,3,Mouse\n')
+    for st in (fast, general):
+        df = st.scan("transactions").collect().sort("transaction_id")
+        assert df.select("transaction_id", "product").rows() == [("A", 'Monitor 27"'), ("B", "Cable"), ("C", "Mouse")]
+    src = write(tmp_path / "odd.csv", 'order_id,customer_id,date,amount\n,,,,0"\n0"\n')
+    assert run("import", "transactions", src, "--store", tmp_path / "odd").exit_code == 0
+    imp = Store(tmp_path / "odd").manifest()["imports"][-1]
+    assert (imp["rows_read"], imp["rejected"]) == (2, 2)

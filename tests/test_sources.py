@@ -388,3 +388,16 @@ def test_segment_one_pass_matches_careful_read_found_in_review(tmp_path, monkeyp
     if header.startswith("customer_id,date"):  # the two identical purchases count twice
         out = pl.read_csv(one_pass.stdout.encode(), infer_schema=False)
         assert out.filter(pl.col("customer_id") == "C1")["frequency"].to_list() == [str(2 + 80 * lead)]
+
+
+def test_segment_with_a_quote_inside_a_field_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
+    (tmp_path / "t.csv").write_text('order_id,customer_id,date,amount,product\nA,C1,2024-01-05,5,Monitor 27"\n'
+                                    "B,C2,2024-01-06,2,Cable\n", encoding="utf-8")
+    out = segment_both_routes(tmp_path, monkeypatch, "--as-of", "2024-06-30", "--columns", "customer_id,monetary")
+    assert out.stdout.splitlines() == ["customer_id,monetary", "C1,5.0", "C2,2.0", "C3,0.0"]
+    assert list((tmp_path / "tmp").iterdir()) == []
