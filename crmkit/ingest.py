@@ -665,7 +665,7 @@ class Parsed:
         # checks prove no field needed it: 0.4 s less at 10M rows)
         self.trimmed = True
         self.needs_trim = False  # set when an untrimmed parse failed only for want of trimming
-        self.texts = [c.name for c in schema.columns if c.name in info.mapping and c.kind in ("id", "text")] + list(info.extra)
+        self.texts = _text_columns(info, schema)
         self.probe: ByteProbe | None = None
         self._rows: pl.LazyFrame | None = None
         self._structure: Structure | None = None
@@ -862,7 +862,6 @@ def _fast_rows(info: SourceInfo, schema: TableSchema, src: Path, raw_names: list
     raw_of = dict(zip(info.headers, raw_names, strict=True))
     scan_schema = dict.fromkeys(raw_names, pl.String)
     typed: list[pl.Expr] = []
-    texts: list[str] = []
     for col in schema.columns:
         if col.name not in info.mapping:
             continue
@@ -880,12 +879,10 @@ def _fast_rows(info: SourceInfo, schema: TableSchema, src: Path, raw_names: list
             typed.append(raw.alias(col.name))
         elif col.kind in ("id", "text"):
             typed.append((raw.str.strip_chars() if trim else raw).cast(col.dtype).alias(col.name))
-            texts.append(col.name)
         else:
             return None  # e.g. datetime: general rules only
     for name, header in info.extra.items():
         typed.append(pl.col(raw_of[header]).str.strip_chars().alias(name) if trim else pl.col(raw_of[header]).alias(name))
-        texts.append(name)
     scan = pl.scan_csv(
         src, has_header=False, skip_lines=1, separator=info.sep,  # the header line, quotes or not
         schema=scan_schema, raise_if_empty=False, encoding="utf8",
@@ -895,12 +892,17 @@ def _fast_rows(info: SourceInfo, schema: TableSchema, src: Path, raw_names: list
         return scan.select(*typed)
     # strip, then blank -> null in a second stage (strip once: 0.2 s less at 10M rows)
     return scan.select(*typed).with_columns(
-        pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in texts
+        pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in _text_columns(info, schema)
     )
 
 
-def _check_columns(rows: pl.LazyFrame, schema: TableSchema) -> tuple[list[str], list[str], bool]:
-    present = set(rows.collect_schema().names())
+def _text_columns(info: SourceInfo, schema: TableSchema) -> list[str]:
+    """The canonical text columns (ids, texts, kept extras) the native parse reads
+    from the file: the ones it trims, or reads untrimmed and checks for padding."""
+    return [c.name for c in schema.columns if c.name in info.mapping and c.kind in ("id", "text")] + list(info.extra)
+
+
+def _check_columns(present: set[str], schema: TableSchema) -> tuple[list[str], list[str], bool]:
     required = [c.name for c in schema.columns if c.required and c.name in present]
     has_key = bool(schema.key) and schema.key in present
     if has_key:
@@ -935,8 +937,8 @@ def fast_checks(
       ends with a space.
 
     ``prefix`` goes before each name (to put several files' checks side by side)."""
-    required, numbers, has_key = _check_columns(rows, schema)
     present = set(rows.collect_schema().names())
+    required, numbers, has_key = _check_columns(present, schema)
     # the native parse reads "24-01-05" as the year 24; the general rules reject it (date_expr)
     early = [pl.col(c.name).dt.year() < 1000 for c in schema.columns if c.kind in ("date", "datetime") and c.name in present]
     bad = pl.any_horizontal([pl.col(c).is_null() for c in required] + [~pl.col(n).is_finite() for n in numbers] + early)
