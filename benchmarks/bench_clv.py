@@ -57,7 +57,7 @@ def generate(n: int, seed: int = 7) -> pl.DataFrame:
     base = np.concatenate([[0.0], cums[ends[:-1]]])
     totals = cums[ends] - base
     position = np.arange(len(owner)) - starts[owner]
-    keep = (position < x[owner])
+    keep = position < x[owner]
     times = (cums - base[owner]) / totals[owner] * T[owner]
     rep_owner = owner[keep]
     rep_day = first_day[rep_owner] + np.maximum(1, np.floor(times[keep] * 7)).astype(np.int64)
@@ -88,17 +88,26 @@ def run_score(path: Path, discount_rate: float) -> None:
     result = clv.fit(summary)
     t2 = time.perf_counter()
     table = clv.frames.round_money(
-        clv.predict(summary, result, horizon=52, discount_rate=discount_rate, margin=0.3))
+        clv.predict(summary, result, horizon=52, discount_rate=discount_rate, margin=0.3)
+    )
     t3 = time.perf_counter()
-    print(json.dumps({
-        "customers": summary.height,
-        "repeat_customers": int((summary["frequency"] > 0).sum()),
-        "summary_s": t1 - t0, "fit_s": t2 - t1, "score_s": t3 - t2, "total_s": t3 - t0,
-        "cpu_s": time.process_time() - c0,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "bgnbd": result.bgnbd.as_dict(), "gamma_gamma": result.gamma_gamma.as_dict(),
-        "clv_sum": float(table["clv"].sum()),
-    }))
+    print(
+        json.dumps(
+            {
+                "customers": summary.height,
+                "repeat_customers": int((summary["frequency"] > 0).sum()),
+                "summary_s": t1 - t0,
+                "fit_s": t2 - t1,
+                "score_s": t3 - t2,
+                "total_s": t3 - t0,
+                "cpu_s": time.process_time() - c0,
+                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "bgnbd": result.bgnbd.as_dict(),
+                "gamma_gamma": result.gamma_gamma.as_dict(),
+                "clv_sum": float(table["clv"].sum()),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -119,20 +128,32 @@ def main() -> None:
         print(f"generated {path.name} in {time.perf_counter() - t:.1f}s")
     rows = pl.scan_parquet(path).select(pl.len()).collect().item()
     load = os.getloadavg()[0]
-    print(f"{args.n:,} customers, {rows:,} transactions, as of {AS_OF}; load average {load:.1f} on {os.cpu_count()} cores")
+    print(
+        f"{args.n:,} customers, {rows:,} transactions, as of {AS_OF}; load average {load:.1f} on {os.cpu_count()} cores"
+    )
     for rate in (0.0, 0.002):
-        out = subprocess.run([sys.executable, __file__, "--child", str(path), "--discount-rate", str(rate)],
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(path), "--discount-rate", str(rate)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         r = json.loads(out.stdout)
         print(f"\ndiscount rate {rate}/week, horizon 52 weeks:")
-        print(f"  summary_data {r['summary_s']:.2f}s  fit {r['fit_s']:.2f}s  score {r['score_s']:.2f}s"
-              f"  total {r['total_s']:.2f}s (CPU {r['cpu_s']:.1f}s)  peak RSS {r['peak_rss_mib']:.0f} MiB")
+        print(
+            f"  summary_data {r['summary_s']:.2f}s  fit {r['fit_s']:.2f}s  score {r['score_s']:.2f}s"
+            f"  total {r['total_s']:.2f}s (CPU {r['cpu_s']:.1f}s)  peak RSS {r['peak_rss_mib']:.0f} MiB"
+        )
         if rate == 0.0:
-            print(f"  customers {r['customers']:,}, with repeat purchases {r['repeat_customers']:,}")
+            print(
+                f"  customers {r['customers']:,}, with repeat purchases {r['repeat_customers']:,}"
+            )
             for name, fitted in (("BG/NBD", r["bgnbd"]), ("Gamma-Gamma", r["gamma_gamma"])):
                 truth = TRUTH if name == "BG/NBD" else SPEND
-                recovery = "  ".join(f"{k} {fitted[k]:.4g} (true {truth[k]}, {fitted[k] / truth[k] - 1:+.1%})"
-                                     for k in truth)
+                recovery = "  ".join(
+                    f"{k} {fitted[k]:.4g} (true {truth[k]}, {fitted[k] / truth[k] - 1:+.1%})"
+                    for k in truth
+                )
                 print(f"  {name}: {recovery}")
 
 

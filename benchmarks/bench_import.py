@@ -55,13 +55,56 @@ CONTENDERS = ("polars-stream", "polars-snappy", "polars-eager", "crmkit")
 TARGET_RATIO = 1.5
 
 PRODUCTS = (
-    "办公椅", "升降桌", "文件柜", "打印纸A4", "墨盒", "投影仪", "白板", "碎纸机", "路由器", "交换机",
-    "笔记本电脑", "显示器", "键盘", "鼠标", "耳机", "摄像头", "会议电话", "扫描仪", "移动硬盘", "U盘",
-    "Laptop Stand", "Desk Lamp", "Office Chair", "Standing Desk", "Printer Paper", "Toner Cartridge",
-    "Projector", "Whiteboard", "Shredder", "Router", "Network Switch", "Monitor 27in", "Keyboard",
-    "Wireless Mouse", "Headset", "Webcam HD", "Conference Phone", "Document Scanner", "External SSD",
-    "USB Hub", "Cable Kit", "Label Printer", "Coffee Machine", "Water Dispenser", "Air Purifier",
-    "Filing Folder", "Stapler", "Notebook Pack", "Gel Pens (12)", "Sticky Notes",
+    "办公椅",
+    "升降桌",
+    "文件柜",
+    "打印纸A4",
+    "墨盒",
+    "投影仪",
+    "白板",
+    "碎纸机",
+    "路由器",
+    "交换机",
+    "笔记本电脑",
+    "显示器",
+    "键盘",
+    "鼠标",
+    "耳机",
+    "摄像头",
+    "会议电话",
+    "扫描仪",
+    "移动硬盘",
+    "U盘",
+    "Laptop Stand",
+    "Desk Lamp",
+    "Office Chair",
+    "Standing Desk",
+    "Printer Paper",
+    "Toner Cartridge",
+    "Projector",
+    "Whiteboard",
+    "Shredder",
+    "Router",
+    "Network Switch",
+    "Monitor 27in",
+    "Keyboard",
+    "Wireless Mouse",
+    "Headset",
+    "Webcam HD",
+    "Conference Phone",
+    "Document Scanner",
+    "External SSD",
+    "USB Hub",
+    "Cable Kit",
+    "Label Printer",
+    "Coffee Machine",
+    "Water Dispenser",
+    "Air Purifier",
+    "Filing Folder",
+    "Stapler",
+    "Notebook Pack",
+    "Gel Pens (12)",
+    "Sticky Notes",
 )
 
 # the types a careful analyst would give plain Polars for the same file
@@ -192,7 +235,9 @@ def child(kind: str, src: Path, work: Path) -> dict:
     elif kind == "polars-snappy":  # the store's codec: the same-codec comparison
         base = _rss_mib()
         t, c = time.perf_counter(), time.process_time()
-        pl.scan_csv(src, schema=_typed_schema()).sink_parquet(work / "out.parquet", compression="snappy")
+        pl.scan_csv(src, schema=_typed_schema()).sink_parquet(
+            work / "out.parquet", compression="snappy"
+        )
         seconds, cpu = time.perf_counter() - t, time.process_time() - c
         rows = pl.scan_parquet(work / "out.parquet").select(pl.len()).collect().item()
     elif kind == "polars-eager":
@@ -205,7 +250,16 @@ def child(kind: str, src: Path, work: Path) -> dict:
         extra = {"estimated_size_mib": df.estimated_size("mb")}
     else:  # pragma: no cover
         raise SystemExit(f"unknown contender {kind}")
-    return {"contender": kind, "polars": pl.__version__, "seconds": seconds, "cpu_seconds": cpu, "peak_mib": _rss_mib(), "base_mib": base, "rows": rows, **extra}
+    return {
+        "contender": kind,
+        "polars": pl.__version__,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_mib": _rss_mib(),
+        "base_mib": base,
+        "rows": rows,
+        **extra,
+    }
 
 
 def run_child(kind: str, src: Path) -> dict:
@@ -215,7 +269,10 @@ def run_child(kind: str, src: Path) -> dict:
         t = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, __file__, "--child", kind, str(src), str(work)],
-            capture_output=True, text=True, env=env, cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
         wall = time.perf_counter() - t
         if proc.returncode != 0:
@@ -235,10 +292,20 @@ def code_version() -> str:
     """The commit measured, marked dirty when crmkit/ has uncommitted changes
     (the shared tree is edited concurrently)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "crmkit"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "crmkit"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
@@ -260,7 +327,9 @@ def summarise(rows: int, src: Path, runs: dict[str, list[dict]], version: str) -
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "polars_max_threads": os.environ.get("POLARS_MAX_THREADS"),
-        "contenders": {k: {**v, "all_seconds": [r["seconds"] for r in runs[k]]} for k, v in best.items()},
+        "contenders": {
+            k: {**v, "all_seconds": [r["seconds"] for r in runs[k]]} for k, v in best.items()
+        },
     }
     if stream and crm:
         summary["time_ratio_crmkit_vs_stream"] = crm["seconds"] / stream["seconds"]
@@ -272,15 +341,22 @@ def summarise(rows: int, src: Path, runs: dict[str, list[dict]], version: str) -
         summary["time_ratio_crmkit_vs_snappy"] = crm["seconds"] / snappy["seconds"]
     if size and crm:
         summary["memory_ratio_crmkit_vs_in_memory"] = crm["peak_mib"] / size
-        summary["memory_ratio_crmkit_work_vs_in_memory"] = (crm["peak_mib"] - crm["base_mib"]) / size
+        summary["memory_ratio_crmkit_work_vs_in_memory"] = (
+            crm["peak_mib"] - crm["base_mib"]
+        ) / size
     return summary
 
 
 def print_table(s: dict) -> None:
-    print(f"rows {s['rows']:,}  csv {s['csv_mib']:,.0f} MiB  in-memory (typed, eager) "
-          f"{s['in_memory_mib']:,.0f} MiB  polars {s['polars']}  cpus {s['cpus']}  repeat {s['repeat']} (best)"
-          if s.get("in_memory_mib") else f"rows {s['rows']:,}  csv {s['csv_mib']:,.0f} MiB")
-    print(f"crmkit code {s['crmkit_code']}  load average {s['load_average']:.1f} (1 min, at the end)")
+    print(
+        f"rows {s['rows']:,}  csv {s['csv_mib']:,.0f} MiB  in-memory (typed, eager) "
+        f"{s['in_memory_mib']:,.0f} MiB  polars {s['polars']}  cpus {s['cpus']}  repeat {s['repeat']} (best)"
+        if s.get("in_memory_mib")
+        else f"rows {s['rows']:,}  csv {s['csv_mib']:,.0f} MiB"
+    )
+    print(
+        f"crmkit code {s['crmkit_code']}  load average {s['load_average']:.1f} (1 min, at the end)"
+    )
     head = f"{'contender':<15}{'seconds':>9}{'cpu s':>8}{'Mrows/s':>9}{'peak MiB':>10}{'base MiB':>10}{'rows':>13}"
     print(head)
     print("-" * len(head))
@@ -288,27 +364,44 @@ def print_table(s: dict) -> None:
         r = s["contenders"].get(k)
         if not r:
             continue
-        print(f"{k:<15}{r['seconds']:>9.2f}{r['cpu_seconds']:>8.2f}{r['rows'] / r['seconds'] / 1e6:>9.2f}"
-              f"{r['peak_mib']:>10,.0f}{r['base_mib']:>10,.0f}{r['rows']:>13,}")
+        print(
+            f"{k:<15}{r['seconds']:>9.2f}{r['cpu_seconds']:>8.2f}{r['rows'] / r['seconds'] / 1e6:>9.2f}"
+            f"{r['peak_mib']:>10,.0f}{r['base_mib']:>10,.0f}{r['rows']:>13,}"
+        )
     if "time_ratio_crmkit_vs_stream" in s:
         ok = "met" if s["time_target_met"] else "MISSED"
-        print(f"time  crmkit / polars-stream = {s['time_ratio_crmkit_vs_stream']:.2f}x "
-              f"(target <= {TARGET_RATIO}x: {ok}); in CPU seconds "
-              f"{s['cpu_ratio_crmkit_vs_stream']:.2f}x")
+        print(
+            f"time  crmkit / polars-stream = {s['time_ratio_crmkit_vs_stream']:.2f}x "
+            f"(target <= {TARGET_RATIO}x: {ok}); in CPU seconds "
+            f"{s['cpu_ratio_crmkit_vs_stream']:.2f}x"
+        )
     if "time_ratio_crmkit_vs_snappy" in s:
-        print(f"time  crmkit / polars-snappy = {s['time_ratio_crmkit_vs_snappy']:.2f}x "
-              "(same codec as the store: crmkit's own overhead)")
+        print(
+            f"time  crmkit / polars-snappy = {s['time_ratio_crmkit_vs_snappy']:.2f}x "
+            "(same codec as the store: crmkit's own overhead)"
+        )
     if "memory_ratio_crmkit_vs_in_memory" in s:
-        print(f"memory crmkit peak / in-memory size = {s['memory_ratio_crmkit_vs_in_memory']:.2f}x "
-              f"({s['memory_ratio_crmkit_work_vs_in_memory']:.2f}x counting only peak - base; "
-              f"target: well under 1x)")
+        print(
+            f"memory crmkit peak / in-memory size = {s['memory_ratio_crmkit_vs_in_memory']:.2f}x "
+            f"({s['memory_ratio_crmkit_work_vs_in_memory']:.2f}x counting only peak - base; "
+            f"target: well under 1x)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=10_000_000, help="rows in the generated CSV (default 10,000,000)")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per contender; the best time counts")
-    ap.add_argument("--only", choices=CONTENDERS, action="append", help="run just this contender (repeatable)")
+    ap.add_argument(
+        "--rows",
+        type=int,
+        default=10_000_000,
+        help="rows in the generated CSV (default 10,000,000)",
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="runs per contender; the best time counts"
+    )
+    ap.add_argument(
+        "--only", choices=CONTENDERS, action="append", help="run just this contender (repeatable)"
+    )
     ap.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     ap.add_argument("--generate", type=int, metavar="ROWS", help=argparse.SUPPRESS)
     ap.add_argument("--child", nargs=3, metavar=("KIND", "CSV", "WORKDIR"), help=argparse.SUPPRESS)
@@ -336,7 +429,9 @@ def main(argv: list[str] | None = None) -> int:
             r = run_child(kind, src)
             if r["rows"] != args.rows:
                 say(f"warning: {kind} wrote {r['rows']:,} rows, expected {args.rows:,}")
-            say(f"  run {i + 1}/{args.repeat} {kind:<14} {r['seconds']:7.2f}s  peak {r['peak_mib']:,.0f} MiB")
+            say(
+                f"  run {i + 1}/{args.repeat} {kind:<14} {r['seconds']:7.2f}s  peak {r['peak_mib']:,.0f} MiB"
+            )
             runs.setdefault(kind, []).append(r)
     summary = summarise(args.rows, src, runs, version)
     if args.json:

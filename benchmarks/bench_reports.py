@@ -75,21 +75,43 @@ def main() -> None:
     p = reporting_period("2024-12-29", "week")
     pm = reporting_period("2024-12-31", "month")
     rules = S.load(None)
-    print(f"reports benchmark: {n_tx:,} transactions, {n_cust:,} customers (week {p.label}, month {pm.label})")
+    print(
+        f"reports benchmark: {n_tx:,} transactions, {n_cust:,} customers (week {p.label}, month {pm.label})"
+    )
     timed("kpi month (total)", lambda: kpi_table(tx, period=pm, customers=cu).collect())
-    timed("kpi month --by owner", lambda: kpi_table(tx, period=pm, customers=cu, by=["owner"]).collect())
+    timed(
+        "kpi month --by owner",
+        lambda: kpi_table(tx, period=pm, customers=cu, by=["owner"]).collect(),
+    )
     timed("cohorts (12 monthly)", lambda: cohort_table(tx, period=pm, kind="month").collect())
     holder = {}
-    timed("classify x2 (now, previous)", lambda: holder.update(
-        now=S.classify(cu, tx, as_of=pm.end, rulesets=rules).collect().lazy(),
-        before=S.classify(cu, tx, as_of=pm.previous.end, rulesets=rules).collect().lazy()))
-    timed("segments summary + migration", lambda: (
-        S.segment_summary(holder["now"], holder["before"], tx, period=pm, meta=S.segment_meta(rules, "segment")).collect(),
-        S.migration(holder["now"], holder["before"]).collect()))
+    timed(
+        "classify x2 (now, previous)",
+        lambda: holder.update(
+            now=S.classify(cu, tx, as_of=pm.end, rulesets=rules).collect().lazy(),
+            before=S.classify(cu, tx, as_of=pm.previous.end, rulesets=rules).collect().lazy(),
+        ),
+    )
+    timed(
+        "segments summary + migration",
+        lambda: (
+            S.segment_summary(
+                holder["now"],
+                holder["before"],
+                tx,
+                period=pm,
+                meta=S.segment_meta(rules, "segment"),
+            ).collect(),
+            S.migration(holder["now"], holder["before"]).collect(),
+        ),
+    )
     timed("owner scorecard", lambda: owner_scorecard(holder["now"], tx, period=pm).collect())
     with tempfile.TemporaryDirectory() as out:
         b = {}
-        timed("weekly bundle: build", lambda: b.update(x=W.build(cu, tx, as_of=p.end, period=p, config=Config())))
+        timed(
+            "weekly bundle: build",
+            lambda: b.update(x=W.build(cu, tx, as_of=p.end, period=p, config=Config())),
+        )
         timed("weekly bundle: write (html/xlsx/csv)", lambda: W.write(b["x"], out))
 
 

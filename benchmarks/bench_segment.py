@@ -61,7 +61,15 @@ START = dt.date(2021, 7, 1)
 DAYS = 3 * 365
 AS_OF = dt.date(2024, 6, 10)  # data runs to 2024-06-29: ~3% of rows are after as-of
 JOB_COLUMNS = "customer_id,recency_days,frequency,monetary,r_score,f_score,m_score,segment"
-CONTENDERS = ("crmkit-csv", "crmkit-csv-all", "pandas", "duckdb", "polars", "crmkit-store", "crmkit-parquet")
+CONTENDERS = (
+    "crmkit-csv",
+    "crmkit-csv-all",
+    "pandas",
+    "duckdb",
+    "polars",
+    "crmkit-store",
+    "crmkit-parquet",
+)
 
 SEGMENTS = {  # the published 11-segment table (docs/rules.md)
     "Champions": "555 554 544 545 454 455 445",
@@ -97,12 +105,15 @@ def generate(rows: int, customers: int, out: Path) -> None:
     rng = np.random.default_rng(SEED)
     regions = np.array(["华东", "华南", "华北", "华中", "西南", "西北", "东北"])
     cid = np.arange(1, customers + 1)
-    pl.DataFrame({
-        "customer_id": [f"C{i:08d}" for i in cid],
-        "name": [f"客户{i}" for i in cid],
-        "region": regions[rng.integers(0, len(regions), customers)],
-        "signup_date": np.datetime64(START) + rng.integers(0, DAYS, customers).astype("timedelta64[D]"),
-    }).write_csv(out / "customers.csv")
+    pl.DataFrame(
+        {
+            "customer_id": [f"C{i:08d}" for i in cid],
+            "name": [f"客户{i}" for i in cid],
+            "region": regions[rng.integers(0, len(regions), customers)],
+            "signup_date": np.datetime64(START)
+            + rng.integers(0, DAYS, customers).astype("timedelta64[D]"),
+        }
+    ).write_csv(out / "customers.csv")
     # Skewed activity: 85% of customers buy, a few buy a lot (gamma weights);
     # 5% of transaction customer ids are not in the customers table.
     buyers = rng.choice(customers, size=int(customers * 0.85), replace=False) + 1
@@ -120,13 +131,22 @@ def generate(rows: int, customers: int, out: Path) -> None:
             refund = rng.random(n) < 0.04
             amount = np.where(refund, -np.round(amount * rng.uniform(0.1, 1.0, n), 2), amount)
             day = rng.integers(0, DAYS, n)
-            df = pl.DataFrame({
-                "transaction_id": pl.Series(np.arange(start + 1, start + n + 1)).cast(pl.String).str.pad_start(10, "0"),
-                "customer_id": pl.Series(who).cast(pl.String).str.pad_start(8, "0").str.replace(r"^", "C"),
-                "date": np.datetime64(START) + day.astype("timedelta64[D]"),
-                "amount": amount,
-                "product": pl.Series(rng.integers(1, 200, n)).cast(pl.String).str.replace(r"^", "P"),
-            })
+            df = pl.DataFrame(
+                {
+                    "transaction_id": pl.Series(np.arange(start + 1, start + n + 1))
+                    .cast(pl.String)
+                    .str.pad_start(10, "0"),
+                    "customer_id": pl.Series(who)
+                    .cast(pl.String)
+                    .str.pad_start(8, "0")
+                    .str.replace(r"^", "C"),
+                    "date": np.datetime64(START) + day.astype("timedelta64[D]"),
+                    "amount": amount,
+                    "product": pl.Series(rng.integers(1, 200, n))
+                    .cast(pl.String)
+                    .str.replace(r"^", "P"),
+                }
+            )
             df.write_csv(fh, include_header=start == 0)
     print(f"generated {rows:,} transactions, {customers:,} customers in {out}", file=sys.stderr)
 
@@ -146,8 +166,11 @@ def ensure_store(d: Path) -> Path:
         shutil.rmtree(store, ignore_errors=True)
         for table in ("customers", "transactions"):
             t = time.perf_counter()
-            subprocess.run([CRMKIT, "import", table, str(d / f"{table}.csv"), "--store", str(store)],
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [CRMKIT, "import", table, str(d / f"{table}.csv"), "--store", str(store)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             print(f"crmkit import {table}: {time.perf_counter() - t:.1f} s", file=sys.stderr)
     return store
 
@@ -159,8 +182,11 @@ def run_pandas(d: Path, as_of: dt.date, out: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    tx = pd.read_csv(d / "transactions.csv", dtype={"transaction_id": str, "customer_id": str, "product": str},
-                     parse_dates=["date"])
+    tx = pd.read_csv(
+        d / "transactions.csv",
+        dtype={"transaction_id": str, "customer_id": str, "product": str},
+        parse_dates=["date"],
+    )
     tx = tx[tx["date"] <= pd.Timestamp(as_of)]
     pos = tx[tx["amount"] > 0]
     buy = pos.groupby("customer_id").agg(last=("date", "max"), frequency=("transaction_id", "size"))
@@ -174,8 +200,11 @@ def run_pandas(d: Path, as_of: dt.date, out: Path) -> None:
     f["monetary"] = f["monetary"].fillna(0.0).round(2)
     b = f["frequency"] > 0
     n = int(b.sum())
-    for col, score, asc in (("recency_days", "r_score", False), ("frequency", "f_score", True),
-                            ("monetary", "m_score", True)):
+    for col, score, asc in (
+        ("recency_days", "r_score", False),
+        ("frequency", "f_score", True),
+        ("monetary", "m_score", True),
+    ):
         worse = f.loc[b, col].rank(method="min", ascending=asc) - 1
         f[score] = 0
         f.loc[b, score] = (1 + (5 * worse.astype("int64")) // n).astype("int64")
@@ -230,14 +259,26 @@ def run_duckdb(d: Path, as_of: dt.date, out: Path) -> None:
 def run_polars(d: Path, as_of: dt.date, out: Path, streaming: bool = False) -> None:
     import polars as pl
 
-    tx = pl.scan_csv(d / "transactions.csv", schema={"transaction_id": pl.String, "customer_id": pl.String,
-                                                      "date": pl.Date, "amount": pl.Float64, "product": pl.String})
+    tx = pl.scan_csv(
+        d / "transactions.csv",
+        schema={
+            "transaction_id": pl.String,
+            "customer_id": pl.String,
+            "date": pl.Date,
+            "amount": pl.Float64,
+            "product": pl.String,
+        },
+    )
     cu = pl.scan_csv(d / "customers.csv", infer_schema=False).select("customer_id")
     buy = pl.col("amount") > 0
-    agg = tx.filter(pl.col("date") <= as_of).group_by("customer_id").agg(
-        pl.col("date").filter(buy).max().alias("last_buy"),
-        buy.sum().cast(pl.Int64).alias("frequency"),
-        pl.col("amount").sum().alias("monetary"),
+    agg = (
+        tx.filter(pl.col("date") <= as_of)
+        .group_by("customer_id")
+        .agg(
+            pl.col("date").filter(buy).max().alias("last_buy"),
+            buy.sum().cast(pl.Int64).alias("frequency"),
+            pl.col("amount").sum().alias("monetary"),
+        )
     )
     f = cu.join(agg, on="customer_id", how="full", coalesce=True).with_columns(
         (pl.lit(as_of) - pl.col("last_buy")).dt.total_days().alias("recency_days"),
@@ -251,12 +292,20 @@ def run_polars(d: Path, as_of: dt.date, out: Path, streaming: bool = False) -> N
         worse = v.rank("min", descending=descending).cast(pl.Int64) - 1
         return pl.when(is_buyer).then(1 + (5 * worse) // v.count()).otherwise(0)
 
-    f = f.with_columns(score("recency_days", True).alias("r_score"), score("frequency", False).alias("f_score"),
-                       score("monetary", False).alias("m_score"))
     f = f.with_columns(
-        (pl.col("r_score") * 100 + pl.col("f_score") * 10 + pl.col("m_score"))
-        .replace_strict(code_map(), return_dtype=pl.String).alias("segment")
-    ).select(JOB_COLUMNS.split(",")).sort("customer_id")
+        score("recency_days", True).alias("r_score"),
+        score("frequency", False).alias("f_score"),
+        score("monetary", False).alias("m_score"),
+    )
+    f = (
+        f.with_columns(
+            (pl.col("r_score") * 100 + pl.col("f_score") * 10 + pl.col("m_score"))
+            .replace_strict(code_map(), return_dtype=pl.String)
+            .alias("segment")
+        )
+        .select(JOB_COLUMNS.split(","))
+        .sort("customer_id")
+    )
     f.collect(engine="streaming" if streaming else "auto").write_csv(out)
 
 
@@ -311,16 +360,38 @@ def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, floa
 def command(name: str, d: Path, out: Path, *, store: Path | None, streaming: bool) -> list[str]:
     common = ["segment", "--as-of", str(AS_OF), "--rules", "rfm", "--out", str(out)]
     if name == "crmkit-csv":
-        return [CRMKIT, *common, "--customers", str(d / "customers.csv"), "--transactions",
-                str(d / "transactions.csv"), "--columns", JOB_COLUMNS]
+        return [
+            CRMKIT,
+            *common,
+            "--customers",
+            str(d / "customers.csv"),
+            "--transactions",
+            str(d / "transactions.csv"),
+            "--columns",
+            JOB_COLUMNS,
+        ]
     if name == "crmkit-csv-all":
-        return [CRMKIT, *common, "--customers", str(d / "customers.csv"), "--transactions",
-                str(d / "transactions.csv")]
+        return [
+            CRMKIT,
+            *common,
+            "--customers",
+            str(d / "customers.csv"),
+            "--transactions",
+            str(d / "transactions.csv"),
+        ]
     if name == "crmkit-store":
         return [CRMKIT, *common, "--store", str(store), "--columns", JOB_COLUMNS]
     if name == "crmkit-parquet":
-        return [CRMKIT, *common, "--customers", str(d / "customers.parquet"), "--transactions",
-                str(d / "transactions.parquet"), "--columns", JOB_COLUMNS]
+        return [
+            CRMKIT,
+            *common,
+            "--customers",
+            str(d / "customers.parquet"),
+            "--transactions",
+            str(d / "transactions.parquet"),
+            "--columns",
+            JOB_COLUMNS,
+        ]
     args = [PY, __file__, "--run", name, "--data", str(d), "--out", str(out)]
     return args + (["--streaming"] if streaming else [])
 
@@ -331,9 +402,19 @@ def ensure_parquet(d: Path) -> None:
     import polars as pl
 
     schemas = {
-        "customers": {"customer_id": pl.String, "name": pl.String, "region": pl.String, "signup_date": pl.Date},
-        "transactions": {"transaction_id": pl.String, "customer_id": pl.String, "date": pl.Date,
-                         "amount": pl.Float64, "product": pl.String},
+        "customers": {
+            "customer_id": pl.String,
+            "name": pl.String,
+            "region": pl.String,
+            "signup_date": pl.Date,
+        },
+        "transactions": {
+            "transaction_id": pl.String,
+            "customer_id": pl.String,
+            "date": pl.Date,
+            "amount": pl.Float64,
+            "product": pl.String,
+        },
     }
     for table, schema in schemas.items():
         out = d / f"{table}.parquet"
@@ -360,10 +441,16 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--only", help="comma-separated contenders (default: all)")
-    ap.add_argument("--streaming", action="store_true", help="crmkit and polars use Polars' streaming engine")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="rounds; each round runs every contender once, in turn (default 1). The table "
-                         "shows each contender's median round (wall), ratios compare medians")
+    ap.add_argument(
+        "--streaming", action="store_true", help="crmkit and polars use Polars' streaming engine"
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds; each round runs every contender once, in turn (default 1). The table "
+        "shows each contender's median round (wall), ratios compare medians",
+    )
     ap.add_argument("--run", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -389,40 +476,60 @@ def main() -> None:
     for r in range(args.repeat):
         for name in names:  # in turn, so drift on this shared VM touches every contender alike
             out = outdir / f"{name}.csv"
-            rounds[name].append(measure(command(name, d, out, store=store, streaming=args.streaming), env=env))
+            rounds[name].append(
+                measure(command(name, d, out, store=store, streaming=args.streaming), env=env)
+            )
             wall, cpu, mib = rounds[name][-1]
-            print(f"round {r + 1}/{args.repeat} {name:15s} {wall:8.2f} s wall {cpu:8.2f} s cpu {mib:9.0f} MiB",
-                  file=sys.stderr)
-    results = {n: sorted(v)[len(v) // 2] for n, v in rounds.items()}  # the median round by wall time
+            print(
+                f"round {r + 1}/{args.repeat} {name:15s} {wall:8.2f} s wall {cpu:8.2f} s cpu {mib:9.0f} MiB",
+                file=sys.stderr,
+            )
+    results = {
+        n: sorted(v)[len(v) // 2] for n, v in rounds.items()
+    }  # the median round by wall time
 
     load = os.getloadavg()[0]
-    print(f"\n## bench_segment: {args.rows:,} transactions, {args.customers:,} customers "
-          f"({platform.machine()}, {os.cpu_count()} cores, load {load:.1f} at the end, as of {AS_OF}"
-          f"{', streaming' if args.streaming else ''})\n")
+    print(
+        f"\n## bench_segment: {args.rows:,} transactions, {args.customers:,} customers "
+        f"({platform.machine()}, {os.cpu_count()} cores, load {load:.1f} at the end, as of {AS_OF}"
+        f"{', streaming' if args.streaming else ''})\n"
+    )
     print(f"(median of {args.repeat} round(s); all rounds' wall times in brackets)\n")
     print("| contender | wall s | cpu s | peak MiB | same output | rounds (wall s) |")
     print("|---|---:|---:|---:|---|---|")
     ref_name = next((n for n in names if n != "crmkit-csv-all"), names[0])
     first = outdir / f"{ref_name}.csv"
     for name, (sec, cpu, mib) in results.items():
-        same = "(all columns)" if name == "crmkit-csv-all" else (
-            "yes" if same_output(first, outdir / f"{name}.csv") else "NO")
+        same = (
+            "(all columns)"
+            if name == "crmkit-csv-all"
+            else ("yes" if same_output(first, outdir / f"{name}.csv") else "NO")
+        )
         walls = ", ".join(f"{w:.2f}" for w, _, _ in rounds[name])
         print(f"| {name} | {sec:.2f} | {cpu:.2f} | {mib:.0f} | {same} | {walls} |")
     print()
-    targets = [("crmkit-csv", "pandas", 3.0, ">= 3x faster than pandas"),
-               ("crmkit-csv", "duckdb", 1.0, "no slower than DuckDB"),
-               ("crmkit-csv", "polars", 1 / 1.1, "within 1.1x of hand-written Polars"),
-               ("crmkit-parquet", "polars", 1 / 1.1, "crmkit on Parquet files vs hand-written Polars on CSV"),
-               ("crmkit-store", "pandas", 10.0, "store >= 10x faster than pandas on CSV"),
-               ("crmkit-store", "duckdb", 1.0, "store no slower than DuckDB on CSV"),
-               ("crmkit-store", "polars", 1 / 1.1, "store within 1.1x of hand-written Polars on CSV")]
+    targets = [
+        ("crmkit-csv", "pandas", 3.0, ">= 3x faster than pandas"),
+        ("crmkit-csv", "duckdb", 1.0, "no slower than DuckDB"),
+        ("crmkit-csv", "polars", 1 / 1.1, "within 1.1x of hand-written Polars"),
+        (
+            "crmkit-parquet",
+            "polars",
+            1 / 1.1,
+            "crmkit on Parquet files vs hand-written Polars on CSV",
+        ),
+        ("crmkit-store", "pandas", 10.0, "store >= 10x faster than pandas on CSV"),
+        ("crmkit-store", "duckdb", 1.0, "store no slower than DuckDB on CSV"),
+        ("crmkit-store", "polars", 1 / 1.1, "store within 1.1x of hand-written Polars on CSV"),
+    ]
     for mine, other, need, text in targets:
         if mine in results and other in results:
             wall = results[other][0] / results[mine][0]
             cpu = results[other][1] / results[mine][1]
             ok = "met" if wall >= need else "NOT met"
-            print(f"- {text}: {other} / {mine} = {wall:.2f} wall, {cpu:.2f} cpu (target {need:.2f}: {ok})")
+            print(
+                f"- {text}: {other} / {mine} = {wall:.2f} wall, {cpu:.2f} cpu (target {need:.2f}: {ok})"
+            )
 
 
 if __name__ == "__main__":

@@ -36,34 +36,45 @@ def generate(n: int, n_cust: int) -> dict[str, Path]:
     rng = np.random.default_rng(11)
     ids = np.array([f"C{i:07d}" for i in range(n_cust)])
     owners = np.array(["张伟", "王芳", "李娜", "刘洋", "Sarah Zhou", "David Chen", "赵磊", "杨帆"])
-    pl.DataFrame({"customer_id": ids, "owner": owners[rng.integers(0, len(owners), n_cust)]}).write_csv(paths["customers"])
+    pl.DataFrame(
+        {"customer_id": ids, "owner": owners[rng.integers(0, len(owners), n_cust)]}
+    ).write_csv(paths["customers"])
     days = rng.integers(0, 730, n)
     start = END - timedelta(days=729)
-    pl.DataFrame({
-        "order_id": [f"O{i}" for i in range(n)],
-        "customer_id": ids[rng.integers(0, n_cust, n)],
-        "date": [start + timedelta(days=int(d)) for d in days],
-        "amount": np.round(rng.gamma(2.0, 300.0, n), 2),
-    }).write_csv(paths["transactions"])
-    pl.DataFrame({
-        "customer_id": ids[rng.integers(0, n_cust, n)],
-        "date": [start + timedelta(days=int(d)) for d in rng.integers(0, 730, n)],
-        "score": rng.choice([1, 2, 3, 4, 5], n, p=[0.05, 0.07, 0.15, 0.33, 0.40]),
-        "channel": rng.choice(["邮件", "微信", "App"], n),
-    }).write_csv(paths["feedback"])
+    pl.DataFrame(
+        {
+            "order_id": [f"O{i}" for i in range(n)],
+            "customer_id": ids[rng.integers(0, n_cust, n)],
+            "date": [start + timedelta(days=int(d)) for d in days],
+            "amount": np.round(rng.gamma(2.0, 300.0, n), 2),
+        }
+    ).write_csv(paths["transactions"])
+    pl.DataFrame(
+        {
+            "customer_id": ids[rng.integers(0, n_cust, n)],
+            "date": [start + timedelta(days=int(d)) for d in rng.integers(0, 730, n)],
+            "score": rng.choice([1, 2, 3, 4, 5], n, p=[0.05, 0.07, 0.15, 0.33, 0.40]),
+            "channel": rng.choice(["邮件", "微信", "App"], n),
+        }
+    ).write_csv(paths["feedback"])
     base = datetime.combine(start, datetime.min.time())
     opened = [base + timedelta(seconds=int(s)) for s in rng.integers(0, 730 * 86400, n)]
     hours = rng.lognormal(np.log(18.0), 1.15, n)
     open_mask = rng.random(n) < 0.1
-    resolved = [None if m else o + timedelta(hours=float(h)) for o, h, m in zip(opened, hours, open_mask, strict=True)]
-    pl.DataFrame({
-        "ticket_id": [f"TK{i:08d}" for i in range(n)],
-        "customer_id": ids[rng.integers(0, n_cust, n)],
-        "opened_at": [o.strftime("%Y-%m-%d %H:%M:%S") for o in opened],
-        "resolved_at": [r.strftime("%Y-%m-%d %H:%M:%S") if r else "" for r in resolved],
-        "status": np.where(open_mask, "open", "closed"),
-        "category": rng.choice(["物流", "质量", "发票"], n),
-    }).write_csv(paths["tickets"])
+    resolved = [
+        None if m else o + timedelta(hours=float(h))
+        for o, h, m in zip(opened, hours, open_mask, strict=True)
+    ]
+    pl.DataFrame(
+        {
+            "ticket_id": [f"TK{i:08d}" for i in range(n)],
+            "customer_id": ids[rng.integers(0, n_cust, n)],
+            "opened_at": [o.strftime("%Y-%m-%d %H:%M:%S") for o in opened],
+            "resolved_at": [r.strftime("%Y-%m-%d %H:%M:%S") if r else "" for r in resolved],
+            "status": np.where(open_mask, "open", "closed"),
+            "category": rng.choice(["物流", "质量", "发票"], n),
+        }
+    ).write_csv(paths["tickets"])
     return paths
 
 
@@ -85,17 +96,39 @@ def main() -> None:
     print(f"{n:,} answers, {n:,} tickets, {n:,} transactions, {n_cust:,} customers")
     for table in ("customers", "transactions"):
         import_file(st, table, paths[table])
-    _, t_fb = timed("import feedback (CSV -> store, scale check)", lambda: import_file(st, "feedback", paths["feedback"]))
-    _, t_tk = timed("import tickets (CSV -> store, upsert)", lambda: import_file(st, "tickets", paths["tickets"]))
-    _, t_tk2 = timed("import tickets again (all updated)", lambda: import_file(st, "tickets", paths["tickets"]))
+    _, t_fb = timed(
+        "import feedback (CSV -> store, scale check)",
+        lambda: import_file(st, "feedback", paths["feedback"]),
+    )
+    _, t_tk = timed(
+        "import tickets (CSV -> store, upsert)",
+        lambda: import_file(st, "tickets", paths["tickets"]),
+    )
+    _, t_tk2 = timed(
+        "import tickets again (all updated)", lambda: import_file(st, "tickets", paths["tickets"])
+    )
     c, tx, fb, tk = (st.scan(t) for t in ("customers", "transactions", "feedback", "tickets"))
-    feats, t_f = timed("service_features (collect)", lambda: service_features(c, tx, fb, tk, as_of=END).collect())
+    feats, t_f = timed(
+        "service_features (collect)", lambda: service_features(c, tx, fb, tk, as_of=END).collect()
+    )
     period = reporting_period(END, "month")
-    _, t_r = timed("report service, month", lambda: service_report(c, tx, fb, tk, period=period).collect())
-    _, t_o = timed("report service, month --by owner", lambda: service_report(c, tx, fb, tk, period=period, by=["owner"]).collect())
-    base = pl.read_csv(paths["feedback"])  # a plain reference: one Polars group-by over the same CSV
-    _, t_p = timed("(reference) plain Polars mean score per customer, in memory", lambda: base.group_by("customer_id").agg(pl.col("score").mean()))
-    print(f"features rows {feats.height:,}; import feedback {n / t_fb:,.0f} rows/s, tickets {n / t_tk:,.0f} rows/s")
+    _, t_r = timed(
+        "report service, month", lambda: service_report(c, tx, fb, tk, period=period).collect()
+    )
+    _, t_o = timed(
+        "report service, month --by owner",
+        lambda: service_report(c, tx, fb, tk, period=period, by=["owner"]).collect(),
+    )
+    base = pl.read_csv(
+        paths["feedback"]
+    )  # a plain reference: one Polars group-by over the same CSV
+    _, t_p = timed(
+        "(reference) plain Polars mean score per customer, in memory",
+        lambda: base.group_by("customer_id").agg(pl.col("score").mean()),
+    )
+    print(
+        f"features rows {feats.height:,}; import feedback {n / t_fb:,.0f} rows/s, tickets {n / t_tk:,.0f} rows/s"
+    )
 
 
 if __name__ == "__main__":

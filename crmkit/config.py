@@ -108,9 +108,7 @@ def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
     if explicit:
         p = Path(explicit)
         if not p.is_file():
-            raise ConfigError(
-                "config file not found", file=str(p), hint="check the --config path"
-            )
+            raise ConfigError("config file not found", file=str(p), hint="check the --config path")
         return p
     env = os.environ.get("CRMKIT_CONFIG")
     if env:
@@ -134,7 +132,9 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
             hint="fix the YAML (indentation, quotes, colons)",
         ) from None
     except UnicodeDecodeError:
-        raise ConfigError("config is not UTF-8 text", file=str(path), hint="save it as UTF-8") from None
+        raise ConfigError(
+            "config is not UTF-8 text", file=str(path), hint="save it as UTF-8"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError("config must be a mapping of settings", file=str(path))
     for key in data:

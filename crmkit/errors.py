@@ -57,7 +57,9 @@ class CrmkitError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.where = Where(file=str(file) if file is not None else None, line=line, column=column, rule=rule)
+        self.where = Where(
+            file=str(file) if file is not None else None, line=line, column=column, rule=rule
+        )
         self.hint = hint
 
     def __str__(self) -> str:

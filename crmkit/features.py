@@ -130,7 +130,9 @@ def build_features(
     extra -= service
     unknown = extra - set(CLV_COLUMNS)
     if unknown:
-        raise ValueError(f"unknown extra feature(s): {sorted(unknown)}; valid: {sorted(CLV_COLUMNS) + sorted(SERVICE_COLUMNS)}")
+        raise ValueError(
+            f"unknown extra feature(s): {sorted(unknown)}; valid: {sorted(CLV_COLUMNS) + sorted(SERVICE_COLUMNS)}"
+        )
 
     as_of_lit = pl.lit(as_of, dtype=pl.Date)
     amount = pl.col("amount")
@@ -157,7 +159,11 @@ def build_features(
         (buy & in365).sum().cast(pl.Int64).alias("orders_365d"),
         pl.when(in365).then(amount).sum().alias("revenue_365d"),
         pl.when(amount < 0).then(amount).sum().abs().alias("refund_amount"),
-        *([d.filter(buy & (d < last_buy)).max().alias("_prev_purchase_date")] if gaps and not rescan else []),
+        *(
+            [d.filter(buy & (d < last_buy)).max().alias("_prev_purchase_date")]
+            if gaps and not rescan
+            else []
+        ),
     )
 
     if customers is None:
@@ -177,10 +183,12 @@ def build_features(
         # +1.7 s; from CSV the aggregate wins, see ``rescan``). A join is never
         # pruned, hence ``gaps``.
         prev = (
-            tx.filter(buy).select("customer_id", "date")
+            tx.filter(buy)
+            .select("customer_id", "date")
             .join(agg.select("customer_id", "last_purchase_date"), on="customer_id")
             .filter(d < pl.col("last_purchase_date"))
-            .group_by("customer_id").agg(d.max().alias("_prev_purchase_date"))
+            .group_by("customer_id")
+            .agg(d.max().alias("_prev_purchase_date"))
         )
         agg = agg.join(prev, on="customer_id", how="left")
     lf = customers.join(agg, on="customer_id", how="full", coalesce=True)
@@ -193,7 +201,9 @@ def build_features(
         pl.col("known_customer").fill_null(False),
         _days(as_of_lit - last).alias("recency_days"),
         _days(as_of_lit - first).alias("tenure_days"),
-        money_ratio(pl.col("monetary").fill_null(0.0), freq).alias("avg_order_value"),  # same cent every run
+        money_ratio(pl.col("monetary").fill_null(0.0), freq).alias(
+            "avg_order_value"
+        ),  # same cent every run
         pl.when(freq >= 2)
         .then(_days(last - first).cast(pl.Float64) / (freq - 1))
         .round(2)
@@ -208,14 +218,20 @@ def build_features(
         from crmkit.service import SERVICE_COUNTS, service_features
 
         svc = list(SERVICE_COLUMNS)  # one pass computes them all: keep them all for the output
-        sf = service_features(customers, transactions, feedback, tickets, as_of=as_of).select("customer_id", *svc)
+        sf = service_features(customers, transactions, feedback, tickets, as_of=as_of).select(
+            "customer_id", *svc
+        )
         # counts are 0, never null, for every customer (also one service_features has no row for)
-        lf = lf.join(sf, on="customer_id", how="left").with_columns(pl.col(SERVICE_COUNTS).fill_null(0))
+        lf = lf.join(sf, on="customer_id", how="left").with_columns(
+            pl.col(SERVICE_COUNTS).fill_null(0)
+        )
         cols += svc
     return lf.select(cols)
 
 
-def _join_clv(lf: pl.LazyFrame, transactions: pl.LazyFrame, *, as_of: date, extra: set[str], options: dict) -> pl.LazyFrame:
+def _join_clv(
+    lf: pl.LazyFrame, transactions: pl.LazyFrame, *, as_of: date, extra: set[str], options: dict
+) -> pl.LazyFrame:
     """Join the CLV model's per-customer columns (fitted only when a rule reads them)."""
     from crmkit.clv import clv_features
 
@@ -223,10 +239,14 @@ def _join_clv(lf: pl.LazyFrame, transactions: pl.LazyFrame, *, as_of: date, extr
     kwargs = {k: v for k, v in options.items() if k in allowed}
     # no horizon configured: the unit's default (52 weeks / 365 days), as `crmkit clv` uses
     kwargs.setdefault("horizon", None)
-    if "time_unit" in kwargs:  # crmkit.yaml is checked on load (Config.clv_time_unit): only normalise here
+    if (
+        "time_unit" in kwargs
+    ):  # crmkit.yaml is checked on load (Config.clv_time_unit): only normalise here
         kwargs["time_unit"] = str(kwargs["time_unit"]).strip().lower()
     # the spend (Gamma-Gamma) model only when a money column is asked for: a rule on p_alive
     # must not fail because mean repeat spends cannot be fitted
     spend = bool(extra & {"expected_avg_value", "clv"})
-    model = clv_features(transactions, as_of=as_of, spend=spend, **kwargs).select("customer_id", *sorted(extra))
+    model = clv_features(transactions, as_of=as_of, spend=spend, **kwargs).select(
+        "customer_id", *sorted(extra)
+    )
     return lf.join(model, on="customer_id", how="left")

@@ -98,7 +98,8 @@ def date_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
     )
     compact = s.str.extract_groups(_COMPACT_DATE_RE)
     iso_compact = pl.concat_str(
-        [compact.struct.field("1"), compact.struct.field("2"), compact.struct.field("3")], separator="-"
+        [compact.struct.field("1"), compact.struct.field("2"), compact.struct.field("3")],
+        separator="-",
     )
     general = _four_digit_year(pl.coalesce(iso, iso_compact).str.to_date("%Y-%m-%d", strict=False))
     return pl.when(fast.is_not_null()).then(fast).otherwise(general)
@@ -132,12 +133,20 @@ def datetime_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
     p = s.str.extract_groups(_DATETIME_RE)
     f = p.struct.field
     text = pl.format(
-        "{}-{}-{} {}:{}:{}", f("1"), f("2"), f("3"),
-        f("4").fill_null("0"), f("5").fill_null("0"), f("6").fill_null("0"),
+        "{}-{}-{} {}:{}:{}",
+        f("1"),
+        f("2"),
+        f("3"),
+        f("4").fill_null("0"),
+        f("5").fill_null("0"),
+        f("6").fill_null("0"),
     )
-    general = _four_digit_year(pl.when(f("1").is_not_null()).then(text).otherwise(None).str.to_datetime(
-        "%Y-%m-%d %H:%M:%S", time_unit="us", strict=False
-    ))
+    general = _four_digit_year(
+        pl.when(f("1").is_not_null())
+        .then(text)
+        .otherwise(None)
+        .str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False)
+    )
     return pl.when(fast.is_not_null()).then(fast).otherwise(general)
 
 
@@ -195,13 +204,21 @@ class SourceInfo:
 def check_file(path: str | os.PathLike) -> Path:
     p = Path(path)
     if not p.exists():
-        raise InputError("file not found", file=str(p), hint="check the path and the current directory")
+        raise InputError(
+            "file not found", file=str(p), hint="check the path and the current directory"
+        )
     if p.is_dir():
-        raise InputError("is a directory, not a file", file=str(p), hint="give the CSV file inside it")
+        raise InputError(
+            "is a directory, not a file", file=str(p), hint="give the CSV file inside it"
+        )
     if not os.access(p, os.R_OK):
         raise InputError("file is not readable", file=str(p), hint="check its permissions")
     if p.stat().st_size == 0:
-        raise InputError("file is empty", file=str(p), hint="export the data again; a header row and data rows are needed")
+        raise InputError(
+            "file is empty",
+            file=str(p),
+            hint="export the data again; a header row and data rows are needed",
+        )
     return p
 
 
@@ -215,7 +232,8 @@ def detect_encoding(path: Path, forced: str | None = None) -> str:
             name = codecs.lookup(forced).name
         except LookupError:
             raise UsageError(
-                f"unknown encoding '{forced}'", hint="use e.g. utf-8, utf-8-sig, gbk, gb18030, latin-1"
+                f"unknown encoding '{forced}'",
+                hint="use e.g. utf-8, utf-8-sig, gbk, gb18030, latin-1",
             ) from None
         return "gb18030" if name in _GB else name
     with open(path, "rb") as fh:
@@ -244,7 +262,9 @@ def detect_encoding(path: Path, forced: str | None = None) -> str:
         # On a short sample Western code pages tie (cp1250 reads "Muñoz" as
         # "Muńoz" as happily as cp1252 reads it right): a tie goes to cp1252,
         # the Windows export default outside Central Europe.
-        tied = [m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+        tied = [
+            m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)
+        ]
         for preferred in ("cp1252", "latin_1"):
             if preferred in tied:
                 return preferred
@@ -271,7 +291,8 @@ def _looks_chinese(sample: bytes, at_eof: bool) -> bool:
     if not wide:
         return False
     cjk = sum(
-        1 for ch in wide
+        1
+        for ch in wide
         if "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
     )
     # Latin-1/cp1252 text decodes as GBK too ("Muñoz" -> "Mu駉z"): an accented
@@ -280,9 +301,13 @@ def _looks_chinese(sample: bytes, at_eof: bool) -> bool:
     # such characters too (喆 86B4, 昇 954E in names), but seldom right after a
     # Latin letter.
     glued = sum(
-        1 for prev, ch in zip(text, text[1:], strict=False)
-        if ord(ch) > 127 and prev.isascii() and prev.isalpha()
-        and len(b := ch.encode("gb18030")) == 2 and b[1] < 0xA1
+        1
+        for prev, ch in zip(text, text[1:], strict=False)
+        if ord(ch) > 127
+        and prev.isascii()
+        and prev.isalpha()
+        and len(b := ch.encode("gb18030")) == 2
+        and b[1] < 0xA1
     )
     return cjk / len(wide) >= 0.9 and glued / len(wide) <= 0.2
 
@@ -319,10 +344,14 @@ def _decoded_sample(path: Path, encoding: str, n_lines: int = 60) -> list[str]:
 
 def detect_separator(lines: list[str], forced: str | None = None) -> str:
     if forced:
-        sep = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(forced, forced)
+        sep = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(
+            forced, forced
+        )
         if len(sep.encode("utf-8")) != 1:
-            raise UsageError(f"separator must be one ASCII character, got '{forced}'",
-                             hint="e.g. --sep ';' or --sep tab (a full-width '；' cannot separate fields)")
+            raise UsageError(
+                f"separator must be one ASCII character, got '{forced}'",
+                hint="e.g. --sep ';' or --sep tab (a full-width '；' cannot separate fields)",
+            )
         return sep
     lines = [ln for ln in lines if ln.strip()]
     best, best_score = ",", (-1, -1)
@@ -340,7 +369,9 @@ def detect_separator(lines: list[str], forced: str | None = None) -> str:
 
 def _headers(lines: list[str], sep: str, path: Path) -> list[str]:
     if not lines:
-        raise InputError("file has no header row", file=str(path), hint="the first line must name the columns")
+        raise InputError(
+            "file has no header row", file=str(path), hint="the first line must name the columns"
+        )
     row = next(csv.reader([lines[0]], delimiter=sep))
     headers = [h.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, h in enumerate(row)]
     seen: dict[str, int] = {}
@@ -403,7 +434,9 @@ def inspect_source(
     enc = detect_encoding(p, encoding)
     lines = _decoded_sample(p, enc)
     if not any(ln.strip() for ln in lines):
-        raise InputError("file has no data rows", file=str(p), hint="export the data again with its header row")
+        raise InputError(
+            "file has no data rows", file=str(p), hint="export the data again with its header row"
+        )
     separator = detect_separator(lines, sep)
     headers = _headers(lines, separator, p)
     try:
@@ -427,7 +460,11 @@ def inspect_source(
     for target, (a, b) in schema.derived.items():
         if target not in matched and a in matched and b in matched:
             derived.append(target)
-    missing = [c.name for c in schema.columns if c.required and c.name not in matched and c.name not in derived]
+    missing = [
+        c.name
+        for c in schema.columns
+        if c.required and c.name not in matched and c.name not in derived
+    ]
     if missing:
         col = missing[0]
         if len(headers) == 1:
@@ -452,8 +489,15 @@ def inspect_source(
     with open(p, "rb") as fh:  # the decoded sample has no line ends left to look at
         head = fh.read(SAMPLE_BYTES // 4)
     return SourceInfo(
-        path=p, encoding=enc, sep=separator, headers=headers, mapping=matched,
-        extra=extra, ignored=ignored, derived=derived, last_gaps=_last_gaps(lines[1:], separator, len(headers)),
+        path=p,
+        encoding=enc,
+        sep=separator,
+        headers=headers,
+        mapping=matched,
+        extra=extra,
+        ignored=ignored,
+        derived=derived,
+        last_gaps=_last_gaps(lines[1:], separator, len(headers)),
         plain_text=b'"' not in head and b"\r" not in head and _plain_text(lines[1:], separator),
         spaceless=not any(" " in ln for ln in lines[1:]),
     )
@@ -472,9 +516,12 @@ def _plain_text(lines: list[str], sep: str) -> bool:
     is proven by the byte probe and the checks."""
     ctl = _ctl_spaces(sep).decode()
     return all(
-        ln.isascii() and not any(c in ln for c in ctl) and all(f == f.strip(" ") for f in ln.split(sep))
+        ln.isascii()
+        and not any(c in ln for c in ctl)
+        and all(f == f.strip(" ") for f in ln.split(sep))
         for ln in lines
     )
+
 
 def _last_gaps(lines: list[str], sep: str, n_fields: int) -> bool:
     """Whether a sample line has an empty or missing last field (unquoted reading:
@@ -525,7 +572,7 @@ class ByteProbe:
                     if hasher is not None:
                         hasher.update(chunk)  # releases the GIL
                     # values only: the header line (Chinese or spaced names) does not count
-                    body = chunk if tail else chunk[chunk.find(b"\n") + 1:]
+                    body = chunk if tail else chunk[chunk.find(b"\n") + 1 :]
                     ascii_only = ascii_only and body.isascii()
                     ctl = ctl or any(bytes((b,)) in body for b in self._ctl)
                     spaces = spaces or b" " in body
@@ -536,8 +583,13 @@ class ByteProbe:
                     if b"\r" in chunk:
                         crs += chunk.count(b"\r")
                     tail = (tail + chunk)[-8:]
-            box.update(quotes=quotes, crs=crs, tail=tail, spaces=spaces,
-                       plain_text=ascii_only and not ctl and not quotes and not crs)
+            box.update(
+                quotes=quotes,
+                crs=crs,
+                tail=tail,
+                spaces=spaces,
+                plain_text=ascii_only and not ctl and not quotes and not crs,
+            )
             if self._count:
                 box.update(newlines=newlines, seps=seps)
             if hasher is not None:
@@ -604,7 +656,12 @@ class ByteProbe:
         parse then raises on a long line; else a long and a short line could
         balance the count)."""
         r = self.result()
-        if not all_read or n_fields < 2 or r["quotes"] or r["crs"] not in (0, self.counts()["newlines"]):
+        if (
+            not all_read
+            or n_fields < 2
+            or r["quotes"]
+            or r["crs"] not in (0, self.counts()["newlines"])
+        ):
             return False
         if self._unterminated and r["tail"].endswith(self._sep):
             return False  # Polars drops one empty trailing field of an unterminated last line
@@ -646,8 +703,13 @@ class Parsed:
     """
 
     def __init__(
-        self, info: SourceInfo, src: Path, schema: TableSchema, *,
-        date_format: str | None = None, decimal_comma: bool = False,
+        self,
+        info: SourceInfo,
+        src: Path,
+        schema: TableSchema,
+        *,
+        date_format: str | None = None,
+        decimal_comma: bool = False,
     ) -> None:
         self.info = info
         self.src = src
@@ -660,7 +722,9 @@ class Parsed:
             c.name for c in schema.columns if c.name in info.mapping or c.name in info.derived
         ] + list(info.extra)
         self.fast: pl.LazyFrame | None = None
-        self.tmp_dir: str | os.PathLike | None = None  # for temporary copies (read_source's tmp_dir)
+        self.tmp_dir: str | os.PathLike | None = (
+            None  # for temporary copies (read_source's tmp_dir)
+        )
         # whether ``fast`` trims text fields (else it reads them as they are, and the
         # checks prove no field needed it: 0.4 s less at 10M rows)
         self.trimmed = True
@@ -684,7 +748,8 @@ class Parsed:
                 self._structure = Structure(problems, None, records, blank)
             else:
                 problems, line_map, records, blank, normalized = _field_count_problems_slow(
-                    self.info, self.src, Path(self.tmp_dir or tempfile.gettempdir()))
+                    self.info, self.src, Path(self.tmp_dir or tempfile.gettempdir())
+                )
                 self._structure = Structure(problems, line_map, records, blank, normalized)
         return self._structure
 
@@ -697,8 +762,11 @@ class Parsed:
         return not self.info.ignored
 
     def _probe_exact(self) -> bool:
-        return (self._structure is None and self.probe is not None
-                and self.probe.exact(len(self.info.headers), all_read=self.all_read))
+        return (
+            self._structure is None
+            and self.probe is not None
+            and self.probe.exact(len(self.info.headers), all_read=self.all_read)
+        )
 
     def fast_ok(self) -> bool:
         """Whether the file's structure lets ``fast`` stand: every record has the
@@ -716,8 +784,12 @@ class Parsed:
         separators adding up (``ByteProbe.exact``)."""
         if not verdict["clean"]:
             return False
-        if (self._structure is None and self.probe is not None and verdict.get("full")
-                and self.probe.plain(verdict["n"], len(self.info.headers), all_read=self.all_read)):
+        if (
+            self._structure is None
+            and self.probe is not None
+            and verdict.get("full")
+            and self.probe.plain(verdict["n"], len(self.info.headers), all_read=self.all_read)
+        ):
             self._proven_rows = verdict["n"]
         elif not (self.fast_ok() and verdict["n"] == self.rows_read):
             return False
@@ -726,7 +798,9 @@ class Parsed:
             # ASCII file without tab/VT/FF that is a space: none in the file, or none there
             padded = self.probe.spaces() if self.info.spaceless else verdict["pad"]
             if padded or not self.probe.plain_text():
-                self.needs_trim = True  # try the trimming native parse (``trim``) before the general rules
+                self.needs_trim = (
+                    True  # try the trimming native parse (``trim``) before the general rules
+                )
                 return False
         return True
 
@@ -739,13 +813,17 @@ class Parsed:
         self.trimmed, self.needs_trim, self._proven_rows = True, False, None
         return True
 
-    def checks(self, rows: pl.LazyFrame, prefix: str = "", *, keys: str = "compare", touch: bool = False) -> pl.LazyFrame:
+    def checks(
+        self, rows: pl.LazyFrame, prefix: str = "", *, keys: str = "compare", touch: bool = False
+    ) -> pl.LazyFrame:
         """``fast_checks`` for this file's native-parse ``rows``; ``touch``: read
         every column (see ``all_read``), for a query that may need only some."""
         # untrimmed text: look for padding, unless the sample had no space at all (then
         # the byte probe must find none in the file)
         edges = () if self.trimmed or self.info.spaceless else self.texts
-        return fast_checks(rows, self.schema, self.last, prefix=prefix, edges=edges, keys=keys, touch=touch)
+        return fast_checks(
+            rows, self.schema, self.last, prefix=prefix, edges=edges, keys=keys, touch=touch
+        )
 
     def is_clean(self, rows: pl.LazyFrame, *, keys: str = "compare") -> dict:
         """Whether this file's native-parse ``rows`` are clean: required values
@@ -786,14 +864,21 @@ def count_records(src: Path) -> int:
     return max(lines - 1, 0)
 
 
-def _field_count_problems(info: SourceInfo, src: Path, *, records: int | None = None) -> tuple[pl.DataFrame, int, int] | None:
+def _field_count_problems(
+    info: SourceInfo, src: Path, *, records: int | None = None
+) -> tuple[pl.DataFrame, int, int] | None:
     """Records whose field count differs from the header's, via one fast pass
     over raw lines. Returns (problems[rec, found], records, blank) or None when
     the file has quoted line breaks (then records != lines)."""
     n = len(info.headers)
     lines = pl.scan_csv(
-        src, has_header=False, separator="\x01", quote_char=None,
-        schema={"l": pl.String}, skip_rows=1, raise_if_empty=False,
+        src,
+        has_header=False,
+        separator="\x01",
+        quote_char=None,
+        schema={"l": pl.String},
+        skip_rows=1,
+        raise_if_empty=False,
     )
     if records is None:
         records = count_records(src)
@@ -810,10 +895,14 @@ def _field_count_problems(info: SourceInfo, src: Path, *, records: int | None = 
     # a line of nothing but separators, quotes and (Unicode) spaces is blank, as in
     # the parse (Excel's ",,,," and "","",""), unless a quoted field holds something
     # ("," is one field: a comma)
-    bare_empty = text.is_null() | (text.str.replace_all(f'[{re.escape(info.sep)}"]', "").str.strip_chars() == "")
+    bare_empty = text.is_null() | (
+        text.str.replace_all(f'[{re.escape(info.sep)}"]', "").str.strip_chars() == ""
+    )
     # (on the few lines left: does a quoted field hold something?)
     quoted_content = (
-        text.str.extract_all(r'"[^"]*"').list.eval(pl.element().str.strip_chars('"').str.strip_chars() != "").list.any()
+        text.str.extract_all(r'"[^"]*"')
+        .list.eval(pl.element().str.strip_chars('"').str.strip_chars() != "")
+        .list.any()
     )
     blank = text.is_null() | (pl.col("bare_empty") & ~quoted_content.fill_null(False))
     # cheap tests first, so the quote-aware count runs only on quoted or odd lines
@@ -827,7 +916,9 @@ def _field_count_problems(info: SourceInfo, src: Path, *, records: int | None = 
     few = (
         lines.with_row_index("rec")
         .filter(suspect)
-        .with_columns(found.cast(pl.UInt32).alias("found"), odd.alias("odd"), bare_empty.alias("bare_empty"))
+        .with_columns(
+            found.cast(pl.UInt32).alias("found"), odd.alias("odd"), bare_empty.alias("bare_empty")
+        )
         .filter((pl.col("found") != n) | pl.col("odd") | pl.col("bare_empty"))
         .collect(engine="streaming")
         .with_columns(blank.alias("blank"))
@@ -852,7 +943,9 @@ def _ends_in_quote(src: Path) -> bool:
         return fh.read(1) == b'"'
 
 
-def _fast_rows(info: SourceInfo, schema: TableSchema, src: Path, raw_names: list[str], *, trim: bool = True) -> pl.LazyFrame | None:
+def _fast_rows(
+    info: SourceInfo, schema: TableSchema, src: Path, raw_names: list[str], *, trim: bool = True
+) -> pl.LazyFrame | None:
     """The native-parse path for files whose values are all in canonical form
     (ISO dates, plain numbers): about the cost of a plain Polars CSV read.
     ``trim=False`` reads text fields as they are (the reader makes empty ones
@@ -882,24 +975,37 @@ def _fast_rows(info: SourceInfo, schema: TableSchema, src: Path, raw_names: list
         else:
             return None  # e.g. datetime: general rules only
     for name, header in info.extra.items():
-        typed.append(pl.col(raw_of[header]).str.strip_chars().alias(name) if trim else pl.col(raw_of[header]).alias(name))
+        typed.append(
+            pl.col(raw_of[header]).str.strip_chars().alias(name)
+            if trim
+            else pl.col(raw_of[header]).alias(name)
+        )
     scan = pl.scan_csv(
-        src, has_header=False, skip_lines=1, separator=info.sep,  # the header line, quotes or not
-        schema=scan_schema, raise_if_empty=False, encoding="utf8",
-        missing_columns="insert", extra_columns="raise",  # a long line raises: general path
+        src,
+        has_header=False,
+        skip_lines=1,
+        separator=info.sep,  # the header line, quotes or not
+        schema=scan_schema,
+        raise_if_empty=False,
+        encoding="utf8",
+        missing_columns="insert",
+        extra_columns="raise",  # a long line raises: general path
     )
     if not trim:
         return scan.select(*typed)
     # strip, then blank -> null in a second stage (strip once: 0.2 s less at 10M rows)
     return scan.select(*typed).with_columns(
-        pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in _text_columns(info, schema)
+        pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c)
+        for c in _text_columns(info, schema)
     )
 
 
 def _text_columns(info: SourceInfo, schema: TableSchema) -> list[str]:
     """The canonical text columns (ids, texts, kept extras) the native parse reads
     from the file: the ones it trims, or reads untrimmed and checks for padding."""
-    return [c.name for c in schema.columns if c.name in info.mapping and c.kind in ("id", "text")] + list(info.extra)
+    return [
+        c.name for c in schema.columns if c.name in info.mapping and c.kind in ("id", "text")
+    ] + list(info.extra)
 
 
 def _check_columns(present: set[str], schema: TableSchema) -> tuple[list[str], list[str], bool]:
@@ -907,12 +1013,19 @@ def _check_columns(present: set[str], schema: TableSchema) -> tuple[list[str], l
     has_key = bool(schema.key) and schema.key in present
     if has_key:
         required.append(schema.key)
-    numbers = [c.name for c in schema.columns if c.kind in ("money", "number") and c.name in present]
+    numbers = [
+        c.name for c in schema.columns if c.kind in ("money", "number") and c.name in present
+    ]
     return required, numbers, has_key
 
 
 def fast_checks(
-    rows: pl.LazyFrame, schema: TableSchema, last: str | None = None, *, prefix: str = "", edges=(),
+    rows: pl.LazyFrame,
+    schema: TableSchema,
+    last: str | None = None,
+    *,
+    prefix: str = "",
+    edges=(),
     keys: str = "compare",
     touch: bool = False,
 ) -> pl.LazyFrame:
@@ -940,13 +1053,21 @@ def fast_checks(
     present = set(rows.collect_schema().names())
     required, numbers, has_key = _check_columns(present, schema)
     # the native parse reads "24-01-05" as the year 24; the general rules reject it (date_expr)
-    early = [pl.col(c.name).dt.year() < 1000 for c in schema.columns if c.kind in ("date", "datetime") and c.name in present]
-    bad = pl.any_horizontal([pl.col(c).is_null() for c in required] + [~pl.col(n).is_finite() for n in numbers] + early)
+    early = [
+        pl.col(c.name).dt.year() < 1000
+        for c in schema.columns
+        if c.kind in ("date", "datetime") and c.name in present
+    ]
+    bad = pl.any_horizontal(
+        [pl.col(c).is_null() for c in required] + [~pl.col(n).is_finite() for n in numbers] + early
+    )
     k = pl.col(schema.key)
     if not has_key:
         unique = pl.lit(True)  # no key column: the key is made unique (line numbers or content)
     elif keys == "compare":
-        unique = (k > k.shift(1)).all() | (k < k.shift(1)).all()  # the first row compares with null: ignored
+        unique = (k > k.shift(1)).all() | (
+            k < k.shift(1)
+        ).all()  # the first row compares with null: ignored
     elif keys == "count":
         unique = k.hash(0).n_unique() == pl.len()
     else:
@@ -956,9 +1077,15 @@ def fast_checks(
         (pl.col(last).is_null().any() if last else pl.lit(True)).alias(prefix + "gap"),
         pl.len().alias(prefix + "n"),
         unique.alias(prefix + "unique"),
-        pl.any_horizontal([(pl.col(c).str.starts_with(" ") | pl.col(c).str.ends_with(" ")).any() for c in edges]
-                          or [pl.lit(False)]).alias(prefix + "pad"),
-        *([pl.any_horizontal(pl.col(sorted(present)).is_null()).any().alias(prefix + "read")] if touch else []),
+        pl.any_horizontal(
+            [(pl.col(c).str.starts_with(" ") | pl.col(c).str.ends_with(" ")).any() for c in edges]
+            or [pl.lit(False)]
+        ).alias(prefix + "pad"),
+        *(
+            [pl.any_horizontal(pl.col(sorted(present)).is_null()).any().alias(prefix + "read")]
+            if touch
+            else []
+        ),
     )
 
 
@@ -976,16 +1103,27 @@ def judge(checks: dict, unique: Callable[[], bool] | None) -> dict:
     ``bad_values``, ``dups``, ``full``, ``pad`` and ``clean``; ``unique`` counts
     the keys when the checks did not prove them unique (called only then; None:
     the checks counted them already)."""
-    out = {"n": checks["n"], "bad_values": bool(checks["bad"]), "full": not checks["gap"], "pad": bool(checks["pad"])}
-    out["dups"] = not out["bad_values"] and not checks["unique"] and (unique is None or not unique())
+    out = {
+        "n": checks["n"],
+        "bad_values": bool(checks["bad"]),
+        "full": not checks["gap"],
+        "pad": bool(checks["pad"]),
+    }
+    out["dups"] = (
+        not out["bad_values"] and not checks["unique"] and (unique is None or not unique())
+    )
     out["clean"] = not (out["bad_values"] or out["dups"])
     return out
 
 
 # a value in another spelling, or a line with too many fields (SchemaError on the first line)
 # (and, as a safety net, a panic of the reader: a BaseException, see _ends_in_quote)
-FAST_FAILURES = (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.SchemaError,
-                 pl.exceptions.PanicException)
+FAST_FAILURES = (
+    pl.exceptions.ComputeError,
+    pl.exceptions.InvalidOperationError,
+    pl.exceptions.SchemaError,
+    pl.exceptions.PanicException,
+)
 
 
 def _csv_rows(reader, path: Path, line_now):
@@ -1007,7 +1145,9 @@ def _csv_rows(reader, path: Path, line_now):
         ) from None
 
 
-def _field_count_problems_slow(info: SourceInfo, src: Path, tmp_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame, int, int, Path]:
+def _field_count_problems_slow(
+    info: SourceInfo, src: Path, tmp_dir: Path
+) -> tuple[pl.DataFrame, pl.DataFrame, int, int, Path]:
     """Exact record -> line mapping with Python's csv module (quoted line breaks,
     quotes that do not pair up), and the records written again in standard
     quoting to a temporary file (returned last) that Polars reads the same way:
@@ -1019,7 +1159,10 @@ def _field_count_problems_slow(info: SourceInfo, src: Path, tmp_dir: Path) -> tu
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="records-", suffix=".csv", dir=tmp_dir)
     # lines end at \n only, as for Polars (newline="" would also end them at a lone \r)
-    with open(src, encoding="utf-8", newline="\n") as fh, os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+    with (
+        open(src, encoding="utf-8", newline="\n") as fh,
+        os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
+    ):
         reader = csv.reader(fh, delimiter=info.sep, strict=True)
         writer = csv.writer(out, delimiter=info.sep, lineterminator="\n")
         writer.writerow(next(reader, None) or [])
@@ -1044,7 +1187,9 @@ def _field_count_problems_slow(info: SourceInfo, src: Path, tmp_dir: Path) -> tu
         {"rec": recs, "found": founds, RAW: raws},
         schema={"rec": pl.UInt32, "found": pl.UInt32, RAW: pl.String},
     )
-    line_map = pl.DataFrame({"rec": range(len(starts)), LINE: starts}, schema={"rec": pl.UInt32, LINE: pl.Int64})
+    line_map = pl.DataFrame(
+        {"rec": range(len(starts)), LINE: starts}, schema={"rec": pl.UInt32, LINE: pl.Int64}
+    )
     return problems, line_map, len(starts), blank, Path(tmp)
 
 
@@ -1078,8 +1223,12 @@ def read_source(
         parsed.trimmed = not info.plain_text if trim is None else trim
         parsed.fast = _fast_rows(info, schema, src, parsed.raw_names, trim=parsed.trimmed)
         if parsed.fast is not None:
-            parsed.probe = ByteProbe(src, info.sep, sha256=sha256 and src == info.path,
-                                     count=info.last_gaps or not parsed.all_read)
+            parsed.probe = ByteProbe(
+                src,
+                info.sep,
+                sha256=sha256 and src == info.path,
+                count=info.last_gaps or not parsed.all_read,
+            )
     return parsed
 
 
@@ -1091,22 +1240,36 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
     structure = source.structure()
     problems, line_map = structure.problems, structure.line_map
     scan = pl.scan_csv(
-        structure.normalized or src, has_header=False, skip_lines=1, separator=info.sep,  # the header line, quotes or not
-        schema=dict.fromkeys(raw_names, pl.String), truncate_ragged_lines=True,
-        raise_if_empty=False, encoding="utf8", missing_columns="insert", extra_columns="ignore",
+        structure.normalized or src,
+        has_header=False,
+        skip_lines=1,
+        separator=info.sep,  # the header line, quotes or not
+        schema=dict.fromkeys(raw_names, pl.String),
+        truncate_ragged_lines=True,
+        raise_if_empty=False,
+        encoding="utf8",
+        missing_columns="insert",
+        extra_columns="ignore",
     ).with_row_index("__rec")
     if line_map is None:
         scan = scan.with_columns((pl.col("__rec").cast(pl.Int64) + 2).alias(LINE))
     else:
-        scan = scan.join(line_map.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left")
+        scan = scan.join(
+            line_map.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left"
+        )
     if problems.height:
-        scan = scan.join(problems.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left")
+        scan = scan.join(
+            problems.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left"
+        )
     else:  # the common case: no join needed
-        scan = scan.with_columns(pl.lit(None, pl.UInt32).alias("found"), pl.lit(None, pl.String).alias(RAW))
+        scan = scan.with_columns(
+            pl.lit(None, pl.UInt32).alias("found"), pl.lit(None, pl.String).alias(RAW)
+        )
     # blank lines are not rows; a line with the wrong number of fields always is
     # one (",,,,0" looks blank in the header's first four fields)
     scan = scan.filter(
-        pl.any_horizontal(pl.col(raw_names).str.strip_chars() != "").fill_null(False) | pl.col("found").is_not_null()
+        pl.any_horizontal(pl.col(raw_names).str.strip_chars() != "").fill_null(False)
+        | pl.col("found").is_not_null()
     )
 
     raw_of = {h: r for h, r in zip(info.headers, raw_names, strict=True)}
@@ -1117,11 +1280,15 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
     parsed: dict[str, pl.Expr] = {}
     checks: list[tuple[pl.Expr, str, pl.Expr]] = []  # (is_bad, column, reason)
     n_fields = len(info.headers)
-    checks.append((
-        pl.col("found").is_not_null(),
-        "*",
-        pl.format("wrong number of fields: expected {}, found {}", pl.lit(n_fields), pl.col("found")),
-    ))
+    checks.append(
+        (
+            pl.col("found").is_not_null(),
+            "*",
+            pl.format(
+                "wrong number of fields: expected {}, found {}", pl.lit(n_fields), pl.col("found")
+            ),
+        )
+    )
     for col in schema.columns:
         if col.name not in info.mapping:
             continue
@@ -1130,20 +1297,43 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
         value = pl.col(col.name)
         if col.kind == "date":
             parsed[col.name] = date_expr(text, date_format)
-            hint = " (use --date-format, e.g. %d/%m/%Y)" if date_format is None else f" (expected {date_format})"
+            hint = (
+                " (use --date-format, e.g. %d/%m/%Y)"
+                if date_format is None
+                else f" (expected {date_format})"
+            )
             reason = pl.lit("unparseable date" + hint)
             if date_format is None:  # 24-01-05: say what the fix is
-                reason = pl.when(text.str.contains(r"^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{1,2}\s*$")).then(
-                    pl.lit("unparseable date: a two-digit year? (use --date-format, e.g. %y-%m-%d)")).otherwise(reason)
+                reason = (
+                    pl.when(text.str.contains(r"^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{1,2}\s*$"))
+                    .then(
+                        pl.lit(
+                            "unparseable date: a two-digit year? (use --date-format, e.g. %y-%m-%d)"
+                        )
+                    )
+                    .otherwise(reason)
+                )
             checks.append((text.is_not_null() & value.is_null(), src_header, reason))
         elif col.kind == "datetime":
             parsed[col.name] = datetime_expr(text, date_format)
-            hint = " (e.g. 2024-01-05 13:45:00; or use --date-format)" if date_format is None else f" (expected {date_format})"
-            checks.append((text.is_not_null() & value.is_null(), src_header, pl.lit("unparseable date-time" + hint)))
+            hint = (
+                " (e.g. 2024-01-05 13:45:00; or use --date-format)"
+                if date_format is None
+                else f" (expected {date_format})"
+            )
+            checks.append(
+                (
+                    text.is_not_null() & value.is_null(),
+                    src_header,
+                    pl.lit("unparseable date-time" + hint),
+                )
+            )
         elif col.kind in ("money", "number"):
             parsed[col.name] = money_expr(text, decimal_comma=decimal_comma)
             what = "amount" if col.kind == "money" else "number"
-            checks.append((text.is_not_null() & value.is_null(), src_header, pl.lit(f"unparseable {what}")))
+            checks.append(
+                (text.is_not_null() & value.is_null(), src_header, pl.lit(f"unparseable {what}"))
+            )
         else:
             parsed[col.name] = text
         if col.required:
@@ -1151,16 +1341,29 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
         elif col.name == schema.key:
             # the file has an id column: a row without an id could not be told
             # apart from itself on the next import (it would be counted again)
-            checks.append((text.is_null(), src_header, pl.lit(
-                f"missing {col.name} (the file has the column {src_header}: fill it in, or drop the "
-                f"column to have ids built from the row content)")))
+            checks.append(
+                (
+                    text.is_null(),
+                    src_header,
+                    pl.lit(
+                        f"missing {col.name} (the file has the column {src_header}: fill it in, or drop the "
+                        f"column to have ids built from the row content)"
+                    ),
+                )
+            )
         parsed[col.name] = parsed[col.name].cast(col.dtype)
     derived: dict[str, pl.Expr] = {}
     for target in info.derived:
         a, b = schema.derived[target]
         derived[target] = (pl.col(a) * pl.col(b)).round(2)
         for part in (a, b):
-            checks.append((pl.col(part).is_null(), info.mapping[part], pl.lit(f"missing {part} (needed for {target})")))
+            checks.append(
+                (
+                    pl.col(part).is_null(),
+                    info.mapping[part],
+                    pl.lit(f"missing {part} (needed for {target})"),
+                )
+            )
     for name, header in info.extra.items():
         parsed[name] = pl.col(text_of[raw_of[header]])
 
@@ -1170,7 +1373,9 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
     for bad, colname, why in reversed(checks):
         reason = pl.when(bad).then(why).otherwise(reason)
         column = pl.when(bad).then(pl.lit(colname)).otherwise(column)
-    canonical = [c.name for c in schema.columns if c.name in parsed or c.name in derived] + list(info.extra)
+    canonical = [c.name for c in schema.columns if c.name in parsed or c.name in derived] + list(
+        info.extra
+    )
     rows = (
         scan.with_columns(stage_text)
         .with_columns(expr.alias(name) for name, expr in parsed.items())
@@ -1189,7 +1394,9 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
 
 def csv_parse_error(path, exc: Exception) -> InputError:
     """Polars' CSV reader gave up on the file: say so in one line."""
-    first = next((ln for ln in str(exc).splitlines() if ln.strip() and "error" not in ln.lower()), str(exc))
+    first = next(
+        (ln for ln in str(exc).splitlines() if ln.strip() and "error" not in ln.lower()), str(exc)
+    )
     return InputError(
         f"cannot read the file as CSV ({first.strip()[:120]})",
         file=str(path),
@@ -1201,8 +1408,13 @@ def rejects_frame(parsed: Parsed, rows: pl.LazyFrame | None = None) -> pl.LazyFr
     """Rejected rows as the user gave them: line, column, reason, original fields."""
     rows = parsed.rows.filter(pl.col(REASON).is_not_null()) if rows is None else rows
     return rows.select(
-        LINE, COLUMN, REASON,
-        *[pl.col(r).alias(h) for r, h in zip(parsed.raw_names, _unique_headers(parsed.info.headers), strict=True)],
+        LINE,
+        COLUMN,
+        REASON,
+        *[
+            pl.col(r).alias(h)
+            for r, h in zip(parsed.raw_names, _unique_headers(parsed.info.headers), strict=True)
+        ],
         RAW,
     ).sort(LINE)
 
@@ -1233,6 +1445,16 @@ def read_csv_text(text: str, schema: TableSchema, tmp_dir: Path, **kw) -> Parsed
 
 
 __all__ = [
-    "Parsed", "SourceInfo", "read_source", "inspect_source", "rejects_frame", "valid_frame",
-    "cleanup", "date_expr", "datetime_expr", "money_expr", "detect_encoding", "detect_separator",
+    "Parsed",
+    "SourceInfo",
+    "read_source",
+    "inspect_source",
+    "rejects_frame",
+    "valid_frame",
+    "cleanup",
+    "date_expr",
+    "datetime_expr",
+    "money_expr",
+    "detect_encoding",
+    "detect_separator",
 ]

@@ -40,28 +40,80 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("revenue", "money", True, "sum of all amounts dated in the period, refunds (negative amounts) included"),
+        Metric(
+            "revenue",
+            "money",
+            True,
+            "sum of all amounts dated in the period, refunds (negative amounts) included",
+        ),
         Metric("gross_sales", "money", True, "sum of the positive amounts in the period"),
-        Metric("refund_amount", "money", False, "minus the sum of the negative amounts in the period (a positive number)"),
+        Metric(
+            "refund_amount",
+            "money",
+            False,
+            "minus the sum of the negative amounts in the period (a positive number)",
+        ),
         Metric("orders", "count", True, "transactions with a positive amount in the period"),
-        Metric("active_customers", "count", True, "customers with at least one order (positive amount) in the period"),
-        Metric("new_customers", "count", True, "active customers whose first-ever order is in the period"),
-        Metric("returning_customers", "count", True, "active customers who had an order before the period start"),
+        Metric(
+            "active_customers",
+            "count",
+            True,
+            "customers with at least one order (positive amount) in the period",
+        ),
+        Metric(
+            "new_customers",
+            "count",
+            True,
+            "active customers whose first-ever order is in the period",
+        ),
+        Metric(
+            "returning_customers",
+            "count",
+            True,
+            "active customers who had an order before the period start",
+        ),
         Metric("aov", "money", True, "average order value: gross_sales / orders"),
         Metric("revenue_per_customer", "money", True, "revenue / active_customers"),
-        Metric("repeat_purchase_rate", "pct", True, "active customers with 2 or more orders in the period / active_customers x 100"),
-        Metric("retention_rate", "pct", True, "customers active in the previous period who are active again in this one / active customers of the previous period x 100"),
-        Metric("churn_rate", "pct", False, "customers active in the previous period with no order in this one / active customers of the previous period x 100"),
-        Metric("customer_growth_rate", "pct", True, "new_customers / customers with an order before the period start x 100"),
+        Metric(
+            "repeat_purchase_rate",
+            "pct",
+            True,
+            "active customers with 2 or more orders in the period / active_customers x 100",
+        ),
+        Metric(
+            "retention_rate",
+            "pct",
+            True,
+            "customers active in the previous period who are active again in this one / active customers of the previous period x 100",
+        ),
+        Metric(
+            "churn_rate",
+            "pct",
+            False,
+            "customers active in the previous period with no order in this one / active customers of the previous period x 100",
+        ),
+        Metric(
+            "customer_growth_rate",
+            "pct",
+            True,
+            "new_customers / customers with an order before the period start x 100",
+        ),
         Metric("refund_rate", "pct", False, "refund_amount / gross_sales x 100"),
-        Metric("top20_revenue_share", "pct", True, "revenue of the top 20% (rounded up) of customers with a transaction in the period, ranked by their revenue, / revenue x 100"),
+        Metric(
+            "top20_revenue_share",
+            "pct",
+            True,
+            "revenue of the top 20% (rounded up) of customers with a transaction in the period, ranked by their revenue, / revenue x 100",
+        ),
     )
 }
 
 
 def _div(num: pl.Expr, den: pl.Expr, scale: float = 1.0) -> pl.Expr:
     """num / den, null when den is 0 (or null)."""
-    return pl.when(den != 0).then(num.cast(pl.Float64) / den.cast(pl.Float64) * scale).otherwise(None)
+    return (
+        pl.when(den != 0).then(num.cast(pl.Float64) / den.cast(pl.Float64) * scale).otherwise(None)
+    )
 
 
 def _window_columns(i: int, w: Period) -> list[pl.Expr]:
@@ -103,7 +155,11 @@ def customer_windows(
         ids.append(customers.select(CID))
     universe = pl.concat(ids).unique()
     out = universe.join(per, on=CID, how="left").join(first, on=CID, how="left")
-    zero = [c for i in range(len(windows)) for c in (f"net{i}", f"gross{i}", f"refund{i}", f"orders{i}", f"ntx{i}")]
+    zero = [
+        c
+        for i in range(len(windows))
+        for c in (f"net{i}", f"gross{i}", f"refund{i}", f"orders{i}", f"ntx{i}")
+    ]
     out = out.with_columns(pl.col(zero).fill_null(0))
     if attributes:
         if customers is None:
@@ -185,16 +241,26 @@ def kpi_table(
     wide = kpi_wide(transactions, period=period, customers=customers, by=by)
     names = list(metrics or METRICS)
     long = wide.unpivot(on=names, index=[*by, "which"], variable_name="metric", value_name="v")
-    cur = long.filter(pl.col("which") == "current").select(*by, "metric", pl.col("v").alias("value"))
-    prev = long.filter(pl.col("which") == "previous").select(*by, "metric", pl.col("v").alias("previous_value"))
+    cur = long.filter(pl.col("which") == "current").select(
+        *by, "metric", pl.col("v").alias("value")
+    )
+    prev = long.filter(pl.col("which") == "previous").select(
+        *by, "metric", pl.col("v").alias("previous_value")
+    )
     order = pl.DataFrame(
-        {"metric": names, "_order": list(range(len(names))), "unit": [METRICS[n].unit for n in names]}
+        {
+            "metric": names,
+            "_order": list(range(len(names))),
+            "unit": [METRICS[n].unit for n in names],
+        }
     ).lazy()
     out = (
         cur.join(prev, on=[*by, "metric"], how="left", nulls_equal=True)
         .join(order, on="metric", how="left")
         .with_columns(
-            _div(pl.col("value") - pl.col("previous_value"), pl.col("previous_value").abs(), 100).alias("change_pct")
+            _div(
+                pl.col("value") - pl.col("previous_value"), pl.col("previous_value").abs(), 100
+            ).alias("change_pct")
         )
         .with_columns(
             pl.col("value", "previous_value", "change_pct").round(2),
@@ -203,6 +269,16 @@ def kpi_table(
             pl.lit(period.end).alias("period_end"),
         )
         .sort([*by, "_order"], nulls_last=True)
-        .select(*by, "metric", "value", "previous_value", "change_pct", "unit", "period", "period_start", "period_end")
+        .select(
+            *by,
+            "metric",
+            "value",
+            "previous_value",
+            "change_pct",
+            "unit",
+            "period",
+            "period_start",
+            "period_end",
+        )
     )
     return out

@@ -37,11 +37,11 @@ def resolve_format(fmt: str | None, out: str | os.PathLike | None, *, isatty: bo
     if fmt:
         fmt = fmt.lower()
         if fmt not in FORMATS:
-            raise UsageError(
-                f"unknown format '{fmt}'", hint="use one of: " + ", ".join(FORMATS)
-            )
+            raise UsageError(f"unknown format '{fmt}'", hint="use one of: " + ", ".join(FORMATS))
         if fmt in ("parquet", "xlsx") and out is None:
-            raise UsageError(f"--format {fmt} is binary and needs --out FILE", hint="add --out FILE")
+            raise UsageError(
+                f"--format {fmt} is binary and needs --out FILE", hint="add --out FILE"
+            )
         return fmt
     if out is not None:
         ext = Path(out).suffix.lower()
@@ -56,10 +56,16 @@ def resolve_format(fmt: str | None, out: str | os.PathLike | None, *, isatty: bo
 
 def neutralise_formulas(df: pl.DataFrame) -> pl.DataFrame:
     """Prefix ``'`` to text cells a spreadsheet would read as a formula."""
-    text_cols = [n for n, t in df.schema.items() if t in (pl.String, pl.Categorical) or isinstance(t, pl.Enum)]
+    text_cols = [
+        n
+        for n, t in df.schema.items()
+        if t in (pl.String, pl.Categorical) or isinstance(t, pl.Enum)
+    ]
     if not text_cols:
         return df
-    risky = df.select(pl.col(c).cast(pl.String).str.contains(_FORMULA_START).any() for c in text_cols).row(0)
+    risky = df.select(
+        pl.col(c).cast(pl.String).str.contains(_FORMULA_START).any() for c in text_cols
+    ).row(0)
     text_cols = [c for c, hit in zip(text_cols, risky, strict=True) if hit]
     if not text_cols:  # the usual case: nothing to change, no column rebuilt
         return df
@@ -107,7 +113,9 @@ def write_frame(
 ) -> None:
     """Write ``df`` as ``fmt`` to ``out`` (atomically) or to ``stream`` (stdout)."""
     if fmt == "table":
-        raise UsageError("table output is for terminals", hint="use --format csv or json with --out")
+        raise UsageError(
+            "table output is for terminals", hint="use --format csv or json with --out"
+        )
     if out is None:
         stream = stream or sys.stdout
         if fmt == "csv":
@@ -122,7 +130,9 @@ def write_frame(
     tmp = _atomic_path(out)
     try:
         if fmt == "csv":
-            neutralise_formulas(df).write_csv(tmp)  # UTF-8, written by Polars without a Python string
+            neutralise_formulas(df).write_csv(
+                tmp
+            )  # UTF-8, written by Polars without a Python string
         elif fmt == "json":
             tmp.write_text(
                 json.dumps(to_records(df), ensure_ascii=False, indent=2, default=str) + "\n",

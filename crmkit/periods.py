@@ -40,7 +40,8 @@ def check_period(kind: str) -> str:
     kind = (kind or "").strip().lower()
     if kind not in PERIODS:
         raise UsageError(
-            f"unknown period '{kind}'", hint=f"{did_you_mean(kind, PERIODS)} (week, month, quarter or year)"
+            f"unknown period '{kind}'",
+            hint=f"{did_you_mean(kind, PERIODS)} (week, month, quarter or year)",
         )
     return kind
 
@@ -51,7 +52,9 @@ def parse_date(text: str | date, *, what: str = "--as-of") -> date:
     try:
         return date.fromisoformat(str(text).strip())
     except ValueError:
-        raise UsageError(f"{what}: '{text}' is not a date", hint="write it as YYYY-MM-DD, e.g. 2024-03-31") from None
+        raise UsageError(
+            f"{what}: '{text}' is not a date", hint="write it as YYYY-MM-DD, e.g. 2024-03-31"
+        ) from None
 
 
 def index_of(d: date, kind: str) -> int:
@@ -154,9 +157,9 @@ def index_expr(col: str | pl.Expr, kind: str) -> pl.Expr:
     if kind == "week":
         return ((e - pl.lit(_EPOCH_MONDAY)).dt.total_days() // 7).cast(pl.Int64)
     if kind == "month":
-        return (e.dt.year().cast(pl.Int64) * 12 + e.dt.month().cast(pl.Int64) - 1)
+        return e.dt.year().cast(pl.Int64) * 12 + e.dt.month().cast(pl.Int64) - 1
     if kind == "quarter":
-        return (e.dt.year().cast(pl.Int64) * 4 + (e.dt.month().cast(pl.Int64) - 1) // 3)
+        return e.dt.year().cast(pl.Int64) * 4 + (e.dt.month().cast(pl.Int64) - 1) // 3
     if kind == "year":
         return e.dt.year().cast(pl.Int64)
     raise UsageError(f"unknown period '{kind}'")

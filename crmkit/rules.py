@@ -125,9 +125,13 @@ def _read_yaml(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise RulesError("rule file not found", file=str(path), hint="check the --rules path") from None
+        raise RulesError(
+            "rule file not found", file=str(path), hint="check the --rules path"
+        ) from None
     except UnicodeDecodeError:
-        raise RulesError("rule file is not UTF-8 text", file=str(path), hint="save it as UTF-8") from None
+        raise RulesError(
+            "rule file is not UTF-8 text", file=str(path), hint="save it as UTF-8"
+        ) from None
     except OSError as exc:
         raise RulesError(f"cannot read rule file: {exc.strerror}", file=str(path)) from None
     loader = _Loader(text)
@@ -173,7 +177,9 @@ class Segment:
     label: str | None = None
     description: str | None = None
     action: str | None = None
-    follow_up: str | None = None  # high | medium | low: on the action list (report actions); None: not
+    follow_up: str | None = (
+        None  # high | medium | low: on the action list (report actions); None: not
+    )
     line: int | None = None
     when_line: int | None = None
 
@@ -275,11 +281,15 @@ def load_rules(paths) -> list[RuleSet]:
     return rulesets
 
 
-def _err(msg: str, path: Path, line: int | None = None, rule: str | None = None, hint: str | None = None):
+def _err(
+    msg: str, path: Path, line: int | None = None, rule: str | None = None, hint: str | None = None
+):
     return RulesError(msg, file=str(path), line=line, rule=rule, hint=hint)
 
 
-def _unknown_keys(data: _LineDict, allowed: set[str], path: Path, what: str, rule: str | None = None) -> None:
+def _unknown_keys(
+    data: _LineDict, allowed: set[str], path: Path, what: str, rule: str | None = None
+) -> None:
     for key in data:
         if key not in allowed:
             raise _err(
@@ -311,18 +321,29 @@ def load_rule_file(path: Path) -> RuleSet:
     _unknown_keys(data, FILE_KEYS, path, "rule file")
     version = data.get("version", 1)
     if version != 1:
-        raise _err(f"unsupported version {version!r}", path, data.lines.get("version"), hint="use 'version: 1'")
+        raise _err(
+            f"unsupported version {version!r}",
+            path,
+            data.lines.get("version"),
+            hint="use 'version: 1'",
+        )
     rs = RuleSet(path=path, version=1, description=str(data.get("description") or ""))
 
     scores = data.get("scores") or _empty()
     if not isinstance(scores, _LineDict):
-        raise _err("'scores' must be a mapping of score name to options", path, data.lines.get("scores"))
+        raise _err(
+            "'scores' must be a mapping of score name to options", path, data.lines.get("scores")
+        )
     for key, spec in scores.items():
         rs.scores.append(_parse_score(str(key), spec, path, scores.lines[key]))
 
     derive = data.get("derive") or _empty()
     if not isinstance(derive, _LineDict):
-        raise _err("'derive' must map a new column name to a SQL expression", path, data.lines.get("derive"))
+        raise _err(
+            "'derive' must map a new column name to a SQL expression",
+            path,
+            data.lines.get("derive"),
+        )
     for key, expr in derive.items():
         line = derive.lines[key]
         if not isinstance(expr, (str, int, float)) or isinstance(expr, bool):
@@ -340,12 +361,22 @@ def load_rule_file(path: Path) -> RuleSet:
     if "segments" in data:
         column = str(data.get("column") or "segment")
         rs.classifications.append(
-            _parse_classification(column, data.get("segments"), path, data.lines["segments"], str(data.get("description") or ""))
+            _parse_classification(
+                column,
+                data.get("segments"),
+                path,
+                data.lines["segments"],
+                str(data.get("description") or ""),
+            )
         )
     elif "classifications" in data:
         if "column" in data:
-            raise _err("'column' belongs to a file with 'segments'", path, data.lines["column"],
-                       hint="under 'classifications' each key is the output column")
+            raise _err(
+                "'column' belongs to a file with 'segments'",
+                path,
+                data.lines["column"],
+                hint="under 'classifications' each key is the output column",
+            )
         classes = data["classifications"]
         if not isinstance(classes, _LineDict) or not classes:
             raise _err(
@@ -356,15 +387,26 @@ def load_rule_file(path: Path) -> RuleSet:
         for column, body in classes.items():
             line = classes.lines[column]
             if not isinstance(body, _LineDict):
-                raise _err(f'classification "{column}" must be a mapping with "segments"', path, line)
+                raise _err(
+                    f'classification "{column}" must be a mapping with "segments"', path, line
+                )
             _unknown_keys(body, CLASS_KEYS, path, f'classification "{column}"')
             rs.classifications.append(
-                _parse_classification(str(column), body.get("segments"), path, body.lines.get("segments", line),
-                                      str(body.get("description") or ""))
+                _parse_classification(
+                    str(column),
+                    body.get("segments"),
+                    path,
+                    body.lines.get("segments", line),
+                    str(body.get("description") or ""),
+                )
             )
     if not rs.classifications and not rs.scores:
-        raise _err("rule file defines no scores and no segments", path, 1,
-                   hint="add 'segments:' (see docs/rules.md)")
+        raise _err(
+            "rule file defines no scores and no segments",
+            path,
+            1,
+            hint="add 'segments:' (see docs/rules.md)",
+        )
     return rs
 
 
@@ -372,28 +414,45 @@ def _parse_score(key: str, spec, path: Path, line: int) -> Score:
     if spec is None:
         spec = _empty()
     if not isinstance(spec, _LineDict):
-        raise _err(f'score "{key}" must be a mapping like {{bins: 5, method: quantile}}', path, line)
+        raise _err(
+            f'score "{key}" must be a mapping like {{bins: 5, method: quantile}}', path, line
+        )
     _unknown_keys(spec, SCORE_KEYS, path, f'score "{key}"')
     column, source = SCORE_ALIASES.get(key, (key, None))
     source = _text(spec.get("column"), "column", path, spec.lines.get("column", line)) or source
     if source is None:
-        raise _err(f'score "{key}" needs "column:" (the feature it scores)', path, line,
-                   hint="e.g. 'column: monetary'")
+        raise _err(
+            f'score "{key}" needs "column:" (the feature it scores)',
+            path,
+            line,
+            hint="e.g. 'column: monetary'",
+        )
     thresholds = spec.get("thresholds")
     method = spec.get("method") or ("thresholds" if thresholds is not None else "quantile")
     if method not in METHODS:
-        raise _err(f'score "{key}": unknown method "{method}"', path, spec.lines.get("method", line),
-                   hint=did_you_mean(str(method), METHODS))
+        raise _err(
+            f'score "{key}": unknown method "{method}"',
+            path,
+            spec.lines.get("method", line),
+            hint=did_you_mean(str(method), METHODS),
+        )
     better = spec.get("better") or ("lower" if source in LOWER_IS_BETTER else "higher")
     if better not in ("higher", "lower"):
-        raise _err(f'score "{key}": better must be "higher" or "lower", not "{better}"', path,
-                   spec.lines.get("better", line))
+        raise _err(
+            f'score "{key}": better must be "higher" or "lower", not "{better}"',
+            path,
+            spec.lines.get("better", line),
+        )
     ts: tuple[float, ...] = ()
     if method == "thresholds":
         tline = spec.lines.get("thresholds", line)
         if not isinstance(thresholds, list) or not thresholds:
-            raise _err(f'score "{key}": thresholds must be a non-empty list of numbers', path, tline,
-                       hint="e.g. 'thresholds: [30, 90, 180, 365]'")
+            raise _err(
+                f'score "{key}": thresholds must be a non-empty list of numbers',
+                path,
+                tline,
+                hint="e.g. 'thresholds: [30, 90, 180, 365]'",
+            )
         if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in thresholds):
             raise _err(f'score "{key}": thresholds must be numbers', path, tline)
         ts = tuple(sorted(float(t) for t in thresholds))
@@ -401,23 +460,46 @@ def _parse_score(key: str, spec, path: Path, line: int) -> Score:
             raise _err(f'score "{key}": thresholds must be distinct', path, tline)
         bins = len(ts) + 1
         if "bins" in spec and spec["bins"] != bins:
-            raise _err(f'score "{key}": {len(ts)} thresholds make {bins} bins, not {spec["bins"]}', path,
-                       spec.lines["bins"], hint="drop 'bins' or fix the thresholds")
+            raise _err(
+                f'score "{key}": {len(ts)} thresholds make {bins} bins, not {spec["bins"]}',
+                path,
+                spec.lines["bins"],
+                hint="drop 'bins' or fix the thresholds",
+            )
     elif method == "mean":
         bins = 2
         if "bins" in spec and spec["bins"] != 2:
-            raise _err(f'score "{key}": method mean always has 2 bins (1 = low, 2 = high)', path,
-                       spec.lines["bins"])
+            raise _err(
+                f'score "{key}": method mean always has 2 bins (1 = low, 2 = high)',
+                path,
+                spec.lines["bins"],
+            )
     else:
         bins = spec.get("bins", 5)
         if not isinstance(bins, int) or isinstance(bins, bool) or not 2 <= bins <= 100:
-            raise _err(f'score "{key}": bins must be a whole number from 2 to 100', path,
-                       spec.lines.get("bins", line))
+            raise _err(
+                f'score "{key}": bins must be a whole number from 2 to 100',
+                path,
+                spec.lines.get("bins", line),
+            )
         if thresholds is not None:
-            raise _err(f'score "{key}": thresholds given but method is "{method}"', path,
-                       spec.lines.get("thresholds", line), hint="use 'method: thresholds' or drop 'thresholds'")
-    return Score(column=column, source=source, method=method, bins=bins, better=better, thresholds=ts,
-                 description=str(spec.get("description") or ""), file=str(path), line=line)
+            raise _err(
+                f'score "{key}": thresholds given but method is "{method}"',
+                path,
+                spec.lines.get("thresholds", line),
+                hint="use 'method: thresholds' or drop 'thresholds'",
+            )
+    return Score(
+        column=column,
+        source=source,
+        method=method,
+        bins=bins,
+        better=better,
+        thresholds=ts,
+        description=str(spec.get("description") or ""),
+        file=str(path),
+        line=line,
+    )
 
 
 def _compile(sql: str, path: Path, line, rule, what="condition") -> pl.Expr:
@@ -425,16 +507,27 @@ def _compile(sql: str, path: Path, line, rule, what="condition") -> pl.Expr:
         return pl.sql_expr(sql)
     except Exception as exc:  # polars raises SQLInterfaceError / SQLSyntaxError / ...
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _err(f"bad SQL in {what} {sql!r}: {detail}", path, line, rule,
-                   hint="conditions are SQL, e.g. \"r_score >= 4 AND f_score >= 4\"") from None
+        raise _err(
+            f"bad SQL in {what} {sql!r}: {detail}",
+            path,
+            line,
+            rule,
+            hint='conditions are SQL, e.g. "r_score >= 4 AND f_score >= 4"',
+        ) from None
 
 
 def _parse_classification(column: str, segs, path: Path, line, description: str) -> Classification:
     if not column.isidentifier():
-        raise _err(f'output column "{column}" must be a plain name (letters, digits, _)', path, line)
+        raise _err(
+            f'output column "{column}" must be a plain name (letters, digits, _)', path, line
+        )
     if segs is None or (isinstance(segs, list) and not segs):
-        raise _err(f'"{column}": the segment list is empty', path, line,
-                   hint='add at least one segment with "name" and "when"')
+        raise _err(
+            f'"{column}": the segment list is empty',
+            path,
+            line,
+            hint='add at least one segment with "name" and "when"',
+        )
     if not isinstance(segs, list):
         raise _err(f'"{column}": segments must be a list ("- name: ...")', path, line)
     out: list[Segment] = []
@@ -442,16 +535,28 @@ def _parse_classification(column: str, segs, path: Path, line, description: str)
     for item in segs:
         iline = getattr(item, "line", line)
         if not isinstance(item, _LineDict):
-            raise _err(f'"{column}": each segment must be a mapping with name and when', path, iline)
+            raise _err(
+                f'"{column}": each segment must be a mapping with name and when', path, iline
+            )
         name = _text(item.get("name"), "name", path, iline, required=True)
         _unknown_keys(item, SEGMENT_KEYS, path, "segment", name)
         if name in seen:
-            raise _err(f'duplicate segment name (first at line {seen[name]})', path, item.lines["name"], name,
-                       hint="segment names are ids and must be unique within a classification")
+            raise _err(
+                f"duplicate segment name (first at line {seen[name]})",
+                path,
+                item.lines["name"],
+                name,
+                hint="segment names are ids and must be unique within a classification",
+            )
         seen[name] = item.lines["name"]
         if "when" not in item or item["when"] is None:
-            raise _err('missing "when" condition', path, iline, name,
-                       hint='add e.g. when: "r_score >= 4" (use when: "TRUE" for a catch-all)')
+            raise _err(
+                'missing "when" condition',
+                path,
+                iline,
+                name,
+                hint='add e.g. when: "r_score >= 4" (use when: "TRUE" for a catch-all)',
+            )
         when = item["when"]
         if isinstance(when, bool):
             when = "TRUE" if when else "FALSE"
@@ -479,8 +584,13 @@ def _follow_up(item: _LineDict, path: Path, name: str) -> str | None:
         return None
     if not isinstance(value, str) or value.strip().lower() not in FOLLOW_UP:
         shown = str(value).lower() if isinstance(value, bool) else value
-        raise _err(f"follow_up must be high, medium or low, not '{shown}'", path, item.lines["follow_up"], name,
-                   hint="leave follow_up out for segments nobody needs to contact")
+        raise _err(
+            f"follow_up must be high, medium or low, not '{shown}'",
+            path,
+            item.lines["follow_up"],
+            name,
+            hint="leave follow_up out for segments nobody needs to contact",
+        )
     return value.strip().lower()
 
 
@@ -494,16 +604,21 @@ def _check_cross_file(rulesets: list[RuleSet]) -> None:
             if prev is not None and prev.spec() != s.spec():
                 raise _err(
                     f'score "{s.column}" is defined differently in {prev.file}:{prev.line}',
-                    rs.path, s.line,
+                    rs.path,
+                    s.line,
                     hint="give one of them another name (e.g. 'r_score_90d:' with 'column: recency_days')",
                 )
             scores.setdefault(s.column, s)
         for col in list(rs.derive) + [c.column for c in rs.classifications]:
             if col in outputs or col in scores:
                 other = outputs[col].path if col in outputs else scores[col].file
-                raise _err(f'output column "{col}" is already produced by {other}', rs.path,
-                           rs.derive_lines.get(col) or next((c.line for c in rs.classifications if c.column == col), None),
-                           hint="rename it ('column: ...' or the classification key)")
+                raise _err(
+                    f'output column "{col}" is already produced by {other}',
+                    rs.path,
+                    rs.derive_lines.get(col)
+                    or next((c.line for c in rs.classifications if c.column == col), None),
+                    hint="rename it ('column: ...' or the classification key)",
+                )
             outputs[col] = rs
 
 
@@ -563,11 +678,19 @@ def classify_expr(c: Classification) -> list[pl.Expr]:
     chain = None
     for seg in c.segments:
         cond = seg.expr.fill_null(False)
-        chain = pl.when(cond).then(pl.lit(seg.name)) if chain is None else chain.when(cond).then(pl.lit(seg.name))
+        chain = (
+            pl.when(cond).then(pl.lit(seg.name))
+            if chain is None
+            else chain.when(cond).then(pl.lit(seg.name))
+        )
     exprs = [chain.otherwise(pl.lit(None, dtype=pl.String)).alias(c.column)]
     if c.has_labels:
         mapping = {s.name: (s.label or s.name) for s in c.segments}
-        exprs.append(pl.col(c.column).replace_strict(mapping, default=None, return_dtype=pl.String).alias(c.label_column))
+        exprs.append(
+            pl.col(c.column)
+            .replace_strict(mapping, default=None, return_dtype=pl.String)
+            .alias(c.label_column)
+        )
     return exprs
 
 
@@ -601,29 +724,52 @@ def validate_columns(rulesets: list[RuleSet], schema) -> None:
     schema = dict(schema)
     for s in all_scores(rulesets):
         if s.source not in schema:
-            raise _err(f'score "{s.column}" reads unknown column "{s.source}"', Path(s.file), s.line, None,
-                       did_you_mean(s.source, schema))
+            raise _err(
+                f'score "{s.column}" reads unknown column "{s.source}"',
+                Path(s.file),
+                s.line,
+                None,
+                did_you_mean(s.source, schema),
+            )
         if not schema[s.source].is_numeric():
-            raise _err(f'score "{s.column}" needs a numeric column; "{s.source}" is {schema[s.source]}',
-                       Path(s.file), s.line)
+            raise _err(
+                f'score "{s.column}" needs a numeric column; "{s.source}" is {schema[s.source]}',
+                Path(s.file),
+                s.line,
+            )
         schema[s.column] = pl.Int64
     for rs in rulesets:
         for key, text in rs.derive.items():
             if key in schema:
-                raise _err(f'derived column "{key}" would replace an existing column', rs.path,
-                           rs.derive_lines[key], hint="give it another name")
-            dtype = _probe(text, schema, rs.path, rs.derive_lines[key], None, f'derived column "{key}"')
+                raise _err(
+                    f'derived column "{key}" would replace an existing column',
+                    rs.path,
+                    rs.derive_lines[key],
+                    hint="give it another name",
+                )
+            dtype = _probe(
+                text, schema, rs.path, rs.derive_lines[key], None, f'derived column "{key}"'
+            )
             schema[key] = dtype
         for c in rs.classifications:
             for col in (c.column, c.label_column if c.has_labels else None):
                 if col and col in schema:
-                    raise _err(f'output column "{col}" would replace an existing column', rs.path, c.line,
-                               hint="choose another 'column:' name")
+                    raise _err(
+                        f'output column "{col}" would replace an existing column',
+                        rs.path,
+                        c.line,
+                        hint="choose another 'column:' name",
+                    )
             for seg in c.segments:
                 dtype = _probe(seg.when, schema, rs.path, seg.when_line, seg.name, "condition")
                 if dtype != pl.Boolean and dtype != pl.Null:
-                    raise _err(f"condition {seg.when!r} is not true/false (it gives {dtype})", rs.path,
-                               seg.when_line, seg.name, hint='compare it, e.g. "r_score >= 4"')
+                    raise _err(
+                        f"condition {seg.when!r} is not true/false (it gives {dtype})",
+                        rs.path,
+                        seg.when_line,
+                        seg.name,
+                        hint='compare it, e.g. "r_score >= 4"',
+                    )
             schema[c.column] = pl.String
             if c.has_labels:
                 schema[c.label_column] = pl.String
@@ -648,27 +794,41 @@ def _unknown_column_hint(name: str, schema) -> str:
     if found is None:
         return did_you_mean(name, schema)
     made_by, score = found
-    key = next((k for k, (col, src) in SCORE_ALIASES.items() if col == name and src == score.source), None)
+    key = next(
+        (k for k, (col, src) in SCORE_ALIASES.items() if col == name and src == score.source), None
+    )
     spec = f"bins: {score.bins}" if score.method == "quantile" else f"method: {score.method}"
     example = f"{key}: {{{spec}}}" if key else f"{name}: {{column: {score.source}, {spec}}}"
     stem = Path(made_by).stem
-    return (f'"{name}" is a score column, made by a "scores:" section: add one to this file '
-            f"(scores: {{{example}}}), or use this file together with {made_by}, which defines it "
-            f"(crmkit rules check {stem} FILE; crmkit segment --rules {stem} --rules FILE)")
+    return (
+        f'"{name}" is a score column, made by a "scores:" section: add one to this file '
+        f"(scores: {{{example}}}), or use this file together with {made_by}, which defines it "
+        f"(crmkit rules check {stem} FILE; crmkit segment --rules {stem} --rules FILE)"
+    )
 
 
 def _probe(sql: str, schema: dict, path: Path, line, rule, what: str):
     expr = pl.sql_expr(sql)
     for name in expr.meta.root_names():
         if name not in schema:
-            raise _err(f'unknown column "{name}" in {what} {sql!r}', path, line, rule,
-                       _unknown_column_hint(name, schema))
+            raise _err(
+                f'unknown column "{name}" in {what} {sql!r}',
+                path,
+                line,
+                rule,
+                _unknown_column_hint(name, schema),
+            )
     try:
         out = pl.DataFrame(schema=schema).lazy().select(expr.alias("_x")).collect()
     except pl.exceptions.PolarsError as exc:
         detail = str(exc).strip().splitlines()[0]
-        raise _err(f"{what} {sql!r} does not fit the data types: {detail}", path, line, rule,
-                   hint="compare text with 'quoted' text and numbers with numbers") from None
+        raise _err(
+            f"{what} {sql!r} does not fit the data types: {detail}",
+            path,
+            line,
+            rule,
+            hint="compare text with 'quoted' text and numbers with numbers",
+        ) from None
     return out.schema["_x"]
 
 
@@ -696,13 +856,34 @@ def known_columns(extra: tuple[str, ...] | list[str] = ()) -> dict:
 
     schema: dict[str, pl.DataType] = {
         "customer_id": pl.String(),
-        "recency_days": pl.Int64(), "frequency": pl.Int64(), "monetary": pl.Float64(),
-        "avg_order_value": pl.Float64(), "first_purchase_date": pl.Date(), "last_purchase_date": pl.Date(),
-        "tenure_days": pl.Int64(), "orders_90d": pl.Int64(), "revenue_90d": pl.Float64(),
-        "orders_365d": pl.Int64(), "revenue_365d": pl.Float64(), "mean_days_between_purchases": pl.Float64(),
-        "last_gap_days": pl.Int64(), "refund_amount": pl.Float64(), "known_customer": pl.Boolean(),
+        "recency_days": pl.Int64(),
+        "frequency": pl.Int64(),
+        "monetary": pl.Float64(),
+        "avg_order_value": pl.Float64(),
+        "first_purchase_date": pl.Date(),
+        "last_purchase_date": pl.Date(),
+        "tenure_days": pl.Int64(),
+        "orders_90d": pl.Int64(),
+        "revenue_90d": pl.Float64(),
+        "orders_365d": pl.Int64(),
+        "revenue_365d": pl.Float64(),
+        "mean_days_between_purchases": pl.Float64(),
+        "last_gap_days": pl.Int64(),
+        "refund_amount": pl.Float64(),
+        "known_customer": pl.Boolean(),
     }
-    for attr in ("name", "region", "city", "country", "industry", "size", "owner", "channel", "email", "phone"):
+    for attr in (
+        "name",
+        "region",
+        "city",
+        "country",
+        "industry",
+        "size",
+        "owner",
+        "channel",
+        "email",
+        "phone",
+    ):
         schema[attr] = pl.String()
     schema["signup_date"] = pl.Date()
     for c in CLV_COLUMNS:
@@ -725,12 +906,18 @@ def check_rules(paths, *, columns=(), strict: bool = False) -> list[Finding]:
         try:
             loaded.append(load_rule_file(p))
         except RulesError as exc:
-            findings.append(Finding("error", exc.where.file or str(p), _msg(exc), exc.where.line, exc.where.rule))
+            findings.append(
+                Finding(
+                    "error", exc.where.file or str(p), _msg(exc), exc.where.line, exc.where.rule
+                )
+            )
     try:
         _check_cross_file(loaded)
         validate_columns(loaded, known_columns(tuple(columns)))
     except RulesError as exc:
-        findings.append(Finding("error", exc.where.file or "", _msg(exc), exc.where.line, exc.where.rule))
+        findings.append(
+            Finding("error", exc.where.file or "", _msg(exc), exc.where.line, exc.where.rule)
+        )
         return findings
     scores = {s.column: s for s in all_scores(loaded)}
     for rs in loaded:
@@ -754,24 +941,40 @@ def _score_roots(rs: RuleSet, c: Classification, scores: dict[str, Score]) -> li
                 if x not in scores:
                     return None
                 needed.add(x)
-    return [s for s in scores if s in needed] or None  # no score read (when: "TRUE"): nothing to enumerate
+    return [
+        s for s in scores if s in needed
+    ] or None  # no score read (when: "TRUE"): nothing to enumerate
 
 
-def _enumerate(rs: RuleSet, c: Classification, scores: dict[str, Score], *, strict: bool) -> list[Finding]:
+def _enumerate(
+    rs: RuleSet, c: Classification, scores: dict[str, Score], *, strict: bool
+) -> list[Finding]:
     file = str(rs.path)
     cols = _score_roots(rs, c, scores)
     if cols is None:
-        why = ("conditions read feature columns" if any(_roots(seg.when) for seg in c.segments)
-               else "conditions read no score")
-        return [Finding("ok", file, f"{c.column}: {len(c.segments)} segments valid "
-                        f"({why}, so score combinations are not enumerated)")]
+        why = (
+            "conditions read feature columns"
+            if any(_roots(seg.when) for seg in c.segments)
+            else "conditions read no score"
+        )
+        return [
+            Finding(
+                "ok",
+                file,
+                f"{c.column}: {len(c.segments)} segments valid "
+                f"({why}, so score combinations are not enumerated)",
+            )
+        ]
     ranges = [range(1, scores[s].bins + 1) for s in cols]
     combos = list(itertools.product(*ranges)) + [tuple(0 for _ in cols)]
     grid = pl.DataFrame(combos, schema={s: pl.Int64 for s in cols}, orient="row")
     if rs.derive:
-        grid = grid.with_columns(pl.sql_expr(e).alias(k) for k, e in rs.derive.items()
-                                 if _roots(e) <= set(cols))
-    grid = grid.with_columns(seg.expr.fill_null(False).alias(f"_m{i}") for i, seg in enumerate(c.segments))
+        grid = grid.with_columns(
+            pl.sql_expr(e).alias(k) for k, e in rs.derive.items() if _roots(e) <= set(cols)
+        )
+    grid = grid.with_columns(
+        seg.expr.fill_null(False).alias(f"_m{i}") for i, seg in enumerate(c.segments)
+    )
     grid = grid.with_columns(classify_expr(c)[0])
     out: list[Finding] = []
     always = [i for i in range(len(c.segments)) if grid[f"_m{i}"].all()]
@@ -792,26 +995,52 @@ def _enumerate(rs: RuleSet, c: Classification, scores: dict[str, Score], *, stri
         if matched == 0:
             why = "its condition matches no score combination"
         else:
-            earlier = [c.segments[j].name for j in range(i)
-                       if grid.filter(pl.col(f"_m{i}") & pl.col(f"_m{j}")).height]
+            earlier = [
+                c.segments[j].name
+                for j in range(i)
+                if grid.filter(pl.col(f"_m{i}") & pl.col(f"_m{j}")).height
+            ]
             why = "earlier rules take all its cases: " + ", ".join(earlier)
-        out.append(Finding("error", file, f"{c.column}: can never match ({why})", seg.line, seg.name))
+        out.append(
+            Finding("error", file, f"{c.column}: can never match ({why})", seg.line, seg.name)
+        )
     unmatched = grid.filter(pl.col(c.column).is_null())
     if unmatched.height:
         codes = [code(r) for r in unmatched.iter_rows(named=True)]
-        out.append(Finding("error", file, f"{c.column}: {len(codes)} score combinations ({order}) match no "
-                           f"segment and would be left empty: {', '.join(codes)}", c.line))
+        out.append(
+            Finding(
+                "error",
+                file,
+                f"{c.column}: {len(codes)} score combinations ({order}) match no "
+                f"segment and would be left empty: {', '.join(codes)}",
+                c.line,
+            )
+        )
     if catch_all is not None:
         others = [i for i in range(len(c.segments) - 1)]
-        fall = grid.filter(~pl.any_horizontal([pl.col(f"_m{i}") for i in others])) if others else grid
+        fall = (
+            grid.filter(~pl.any_horizontal([pl.col(f"_m{i}") for i in others])) if others else grid
+        )
         if fall.height:
             codes = [code(r) for r in fall.iter_rows(named=True)]
-            out.append(Finding("error" if strict else "warning", file,
-                               f'{c.column}: {len(codes)} of {grid.height} score combinations ({order}) fall '
-                               f'through to catch-all "{catch_all.name}": {", ".join(codes)}',
-                               catch_all.line, catch_all.name))
+            out.append(
+                Finding(
+                    "error" if strict else "warning",
+                    file,
+                    f"{c.column}: {len(codes)} of {grid.height} score combinations ({order}) fall "
+                    f'through to catch-all "{catch_all.name}": {", ".join(codes)}',
+                    catch_all.line,
+                    catch_all.name,
+                )
+            )
     if not out:
         n = grid.height
-        out.append(Finding("ok", file, f"{c.column}: all {n - 1} score combinations ({order}) and the "
-                           f"no-purchase case land in a named segment; all {len(c.segments)} segments reachable"))
+        out.append(
+            Finding(
+                "ok",
+                file,
+                f"{c.column}: all {n - 1} score combinations ({order}) and the "
+                f"no-purchase case land in a named segment; all {len(c.segments)} segments reachable",
+            )
+        )
     return out

@@ -41,7 +41,14 @@ from crmkit.rules import (
     load_rules,
 )
 
-__all__ = ["segment_customers", "filter_segments", "summarise", "key_columns", "order_columns", "rule_paths_for"]
+__all__ = [
+    "segment_customers",
+    "filter_segments",
+    "summarise",
+    "key_columns",
+    "order_columns",
+    "rule_paths_for",
+]
 
 
 def segment_customers(
@@ -75,8 +82,17 @@ def segment_customers(
 
     extra = refs & (set(CLV_COLUMNS) | set(SERVICE_COLUMNS))
     gaps = columns is None or "last_gap_days" in columns or "last_gap_days" in refs
-    features = build_features(customers, transactions, as_of=as_of, extra=extra, clv_options=clv_options,
-                              feedback=feedback, tickets=tickets, gaps=gaps, rescan=rescan)
+    features = build_features(
+        customers,
+        transactions,
+        as_of=as_of,
+        extra=extra,
+        clv_options=clv_options,
+        feedback=feedback,
+        tickets=tickets,
+        gaps=gaps,
+        rescan=rescan,
+    )
     lf = apply_rules(features, rulesets)
     return order_columns(lf, rulesets).sort("customer_id", nulls_last=True)
 
@@ -92,8 +108,11 @@ def rule_paths_for(config=None, given=None) -> list:
         if isinstance(configured, str):
             configured = [configured]
         if not isinstance(configured, list):
-            raise ConfigError("'rules' must be a list of rule files", file=str(config.path),
-                              hint="e.g. rules: [rules/rfm.yaml, rules/lifecycle.yaml]")
+            raise ConfigError(
+                "'rules' must be a list of rule files",
+                file=str(config.path),
+                hint="e.g. rules: [rules/rfm.yaml, rules/lifecycle.yaml]",
+            )
         from crmkit.rules import resolve_rule_path
 
         out = []
@@ -128,7 +147,9 @@ def order_columns(lf: pl.LazyFrame, rulesets: list[RuleSet]) -> pl.LazyFrame:
 def classification_values(rulesets: list[RuleSet]) -> dict[str, list[tuple[str, str | None]]]:
     """{column: [(name, label), ...]} for every classification."""
     return {
-        c.column: [(s.name, s.label) for s in c.segments] for rs in rulesets for c in rs.classifications
+        c.column: [(s.name, s.label) for s in c.segments]
+        for rs in rulesets
+        for c in rs.classifications
     }
 
 
@@ -154,9 +175,13 @@ def filter_segments(
                     elif label and wanted.casefold() == label.casefold() and has_label:
                         hits.append(pl.col(col) == name)
             if not hits:
-                choices = sorted({n for pairs in values.values() for n, _ in pairs}
-                                 | {lbl for pairs in values.values() for _, lbl in pairs if lbl})
-                raise UsageError(f'no segment named "{wanted}" in the rules', hint=did_you_mean(wanted, choices))
+                choices = sorted(
+                    {n for pairs in values.values() for n, _ in pairs}
+                    | {lbl for pairs in values.values() for _, lbl in pairs if lbl}
+                )
+                raise UsageError(
+                    f'no segment named "{wanted}" in the rules', hint=did_you_mean(wanted, choices)
+                )
             conds.extend(hits)
         lf = lf.filter(pl.any_horizontal(conds).fill_null(False))
     if where:
@@ -169,8 +194,10 @@ def _where_expr(where: str, schema) -> pl.Expr:
         expr = pl.sql_expr(where)
     except Exception as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"--where {where!r} is not a valid SQL condition: {detail}",
-                         hint="e.g. --where \"region = '华东' AND monetary > 1000\"") from None
+        raise UsageError(
+            f"--where {where!r} is not a valid SQL condition: {detail}",
+            hint="e.g. --where \"region = '华东' AND monetary > 1000\"",
+        ) from None
     names = schema.names()
     for col in expr.meta.root_names():
         if col not in names:
@@ -178,10 +205,15 @@ def _where_expr(where: str, schema) -> pl.Expr:
     try:
         dtype = pl.DataFrame(schema=schema).lazy().select(expr.alias("_w")).collect().schema["_w"]
     except pl.exceptions.PolarsError as exc:
-        raise UsageError(f"--where {where!r} does not fit the column types: {str(exc).splitlines()[0]}",
-                         hint="quote text values: region = 'North'") from None
+        raise UsageError(
+            f"--where {where!r} does not fit the column types: {str(exc).splitlines()[0]}",
+            hint="quote text values: region = 'North'",
+        ) from None
     if dtype != pl.Boolean:
-        raise UsageError(f"--where {where!r} is not a true/false condition", hint="compare a column, e.g. monetary > 100")
+        raise UsageError(
+            f"--where {where!r} is not a true/false condition",
+            hint="compare a column, e.g. monetary > 100",
+        )
     return expr.fill_null(False)
 
 
@@ -198,35 +230,81 @@ def summarise(
     rows = []
     for rs in rules:
         for c in rs.classifications:
-            counts = df.group_by(c.column).agg(pl.len().alias("n"), pl.col("monetary").sum().alias("rev"))
+            counts = df.group_by(c.column).agg(
+                pl.len().alias("n"), pl.col("monetary").sum().alias("rev")
+            )
             got = {r[c.column]: (r["n"], r["rev"]) for r in counts.iter_rows(named=True)}
             for seg in c.segments:
                 n, rev = got.pop(seg.name, (0, 0.0))
                 rows.append((c.column, seg.name, seg.label, n, rev, seg.action))
             if None in got:
                 n, rev = got.pop(None)
-                rows.append((c.column, "(none)", "no rule matched", n, rev, "fix the rules: run crmkit rules check"))
+                rows.append(
+                    (
+                        c.column,
+                        "(none)",
+                        "no rule matched",
+                        n,
+                        rev,
+                        "fix the rules: run crmkit rules check",
+                    )
+                )
     seg = pl.DataFrame(
         rows,
-        schema={"classification": pl.String, "segment": pl.String, "label": pl.String,
-                "customers": pl.Int64, "revenue": pl.Float64, "action": pl.String},
+        schema={
+            "classification": pl.String,
+            "segment": pl.String,
+            "label": pl.String,
+            "customers": pl.Int64,
+            "revenue": pl.Float64,
+            "action": pl.String,
+        },
         orient="row",
     )
     seg = seg.with_columns(
-        _pct(pl.col("customers") * 100.0 / total_n if total_n else pl.lit(0.0)).alias("customer_share_pct"),
-        _pct(pl.col("revenue") * 100.0 / total_rev if total_rev else pl.lit(None, pl.Float64)).alias("revenue_share_pct"),
+        _pct(pl.col("customers") * 100.0 / total_n if total_n else pl.lit(0.0)).alias(
+            "customer_share_pct"
+        ),
+        _pct(
+            pl.col("revenue") * 100.0 / total_rev if total_rev else pl.lit(None, pl.Float64)
+        ).alias("revenue_share_pct"),
         _pct(pl.col("revenue")).alias("revenue"),
-    ).select("classification", "segment", "label", "customers", "customer_share_pct", "revenue",
-             "revenue_share_pct", "action")
+    ).select(
+        "classification",
+        "segment",
+        "label",
+        "customers",
+        "customer_share_pct",
+        "revenue",
+        "revenue_share_pct",
+        "action",
+    )
 
     cuts = []
     for s in all_scores(rules):
         pts = cut_points(population, s)
-        cuts.append((s.column, s.source, s.method, s.bins, s.better,
-                     "[" + ", ".join(_num(p) for p in pts) + "]"))
-    cut = pl.DataFrame(cuts, schema={"score": pl.String, "column": pl.String, "method": pl.String,
-                                     "bins": pl.Int64, "better": pl.String, "cut_points": pl.String},
-                       orient="row")
+        cuts.append(
+            (
+                s.column,
+                s.source,
+                s.method,
+                s.bins,
+                s.better,
+                "[" + ", ".join(_num(p) for p in pts) + "]",
+            )
+        )
+    cut = pl.DataFrame(
+        cuts,
+        schema={
+            "score": pl.String,
+            "column": pl.String,
+            "method": pl.String,
+            "bins": pl.Int64,
+            "better": pl.String,
+            "cut_points": pl.String,
+        },
+        orient="row",
+    )
     return {"segments": seg, "cut_points": cut}
 
 
@@ -236,4 +314,10 @@ def _pct(e: pl.Expr) -> pl.Expr:
 
 
 def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.2f}".rstrip("0").rstrip(".") if abs(x) >= 1 else f"{x:.6g}"
+    return (
+        str(int(x))
+        if float(x).is_integer()
+        else f"{x:.2f}".rstrip("0").rstrip(".")
+        if abs(x) >= 1
+        else f"{x:.6g}"
+    )

@@ -46,11 +46,14 @@ def _read_parquet(path: Path, table: str, mapping: dict[str, str] | None) -> pl.
     try:
         matched, _ = match_columns(headers, schema, mapping)
     except KeyError as exc:
-        raise InputError(f"mapped column '{exc.args[0]}' is not in the file", file=str(path)) from None
+        raise InputError(
+            f"mapped column '{exc.args[0]}' is not in the file", file=str(path)
+        ) from None
     missing = [c.name for c in schema.columns if c.required and c.name not in matched]
     if missing:
         raise InputError(
-            f"no {missing[0]} column recognised", file=str(path),
+            f"no {missing[0]} column recognised",
+            file=str(path),
             hint=f"map it with --map {missing[0]}=<column> (columns: {', '.join(headers)})",
         )
     rename = {src: canon for canon, src in matched.items() if src != canon}
@@ -74,9 +77,11 @@ class Pending:
 
     def verdict(self, row: dict, *, keys: str = "compare") -> bool:
         """Whether the native parse stands, given the collected checks (``row``)."""
-        mine = {k[len(self.prefix):]: v for k, v in row.items() if k.startswith(self.prefix)}
+        mine = {k[len(self.prefix) :]: v for k, v in row.items() if k.startswith(self.prefix)}
         fast, key = self.parsed.fast, self.parsed.schema.key
-        self.stood = self.parsed.fast_stands(judge(mine, None if keys == "count" else lambda: key_unique(fast, key)))
+        self.stood = self.parsed.fast_stands(
+            judge(mine, None if keys == "count" else lambda: key_unique(fast, key))
+        )
         return self.stood
 
     @property
@@ -92,11 +97,15 @@ def _complete(lf: pl.LazyFrame, schema, name: str) -> pl.LazyFrame:
     columns the file has, so both routes give the same columns."""
     names = lf.collect_schema().names()
     if schema.key and schema.key not in names:
-        lf = lf.with_columns(pl.format("{}:{}", pl.lit(name), pl.int_range(1, pl.len() + 1)).alias(schema.key))
+        lf = lf.with_columns(
+            pl.format("{}:{}", pl.lit(name), pl.int_range(1, pl.len() + 1)).alias(schema.key)
+        )
     if schema.mode == "upsert":
         return lf
     names = lf.collect_schema().names()  # the key made above is not missing
-    missing = [pl.lit(None, dtype=c.dtype).alias(c.name) for c in schema.columns if c.name not in names]
+    missing = [
+        pl.lit(None, dtype=c.dtype).alias(c.name) for c in schema.columns if c.name not in names
+    ]
     return lf.with_columns(missing) if missing else lf
 
 
@@ -126,7 +135,12 @@ def read_table_file(
         return _read_parquet(p, table, mapping)
     schema = TABLES[table]
     parsed = read_source(p, schema, mapping=mapping, tmp_dir=tmp_dir, trim=trim, **csv_options)
-    if pending is not None and parsed.fast is not None and schema.prepare is None and parsed.info.utf8_path is None:
+    if (
+        pending is not None
+        and parsed.fast is not None
+        and schema.prepare is None
+        and parsed.info.utf8_path is None
+    ):
         prefix = f"__check{len(pending)}_"
         pending.append(Pending(parsed, prefix))
         return _complete(parsed.fast, schema, p.name)
@@ -152,11 +166,15 @@ def read_table_file(
     n = good.height
     if not unique:
         good = good.unique(
-            subset=schema.key, keep="last" if schema.mode == "upsert" else "first", maintain_order=True
+            subset=schema.key,
+            keep="last" if schema.mode == "upsert" else "first",
+            maintain_order=True,
         )
     if good.height < n and warn:
         kept = "the last" if schema.mode == "upsert" else "the first"
-        warn(f"{p}: {n - good.height:,} rows repeat a {schema.key} already seen; {kept} of each is used")
+        warn(
+            f"{p}: {n - good.height:,} rows repeat a {schema.key} already seen; {kept} of each is used"
+        )
     return good.lazy()
 
 
@@ -188,7 +206,9 @@ def _verdicts(pending: list[Pending], row: dict, keys: str) -> bool:
     return ok
 
 
-def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engine: str = "auto") -> list[pl.DataFrame] | None:
+def collect_checked(
+    frames: list[pl.LazyFrame], pending: list[Pending], *, engine: str = "auto"
+) -> list[pl.DataFrame] | None:
     """Collect ``frames`` with the ``pending`` checks of the CSV files they read.
     None when a file turns out to need the general rules (a value in another
     spelling, a missing value, a repeated key, a short line): the caller then
@@ -210,7 +230,9 @@ def collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], *, engin
             cleanup(p.parsed)
 
 
-def _collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], engine: str) -> list[pl.DataFrame] | None:
+def _collect_checked(
+    frames: list[pl.LazyFrame], pending: list[Pending], engine: str
+) -> list[pl.DataFrame] | None:
     keys = "count" if engine == "streaming" else "compare"
     checks = pl.concat([p.check(keys=keys) for p in pending], how="horizontal")
     names = checks.collect_schema().names()
@@ -220,9 +242,14 @@ def _collect_checked(frames: list[pl.LazyFrame], pending: list[Pending], engine:
             if not _verdicts(pending, row, keys):
                 return None
             return pl.collect_all(frames, engine=engine)
-        first, *rest = pl.collect_all([frames[0].join(checks, how="cross", maintain_order="left"), *frames[1:]],
-                                     engine=engine)
-        row = first.select(names).row(0, named=True) if first.height else checks.collect().row(0, named=True)
+        first, *rest = pl.collect_all(
+            [frames[0].join(checks, how="cross", maintain_order="left"), *frames[1:]], engine=engine
+        )
+        row = (
+            first.select(names).row(0, named=True)
+            if first.height
+            else checks.collect().row(0, named=True)
+        )
     except FAST_FAILURES:
         return None
     return [first.drop(names), *rest] if _verdicts(pending, row, keys) else None
@@ -261,18 +288,29 @@ def load_tables(
                 out[table] = empty_table(table)
                 continue
             names = set(TABLES[table].names)
-            table_map = {**config.columns(table), **{k: v for k, v in (mapping or {}).items() if k in names}}
-            out[table] = read_table_file(path, table, mapping=table_map, warn=warn, pending=pending, trim=trim)
+            table_map = {
+                **config.columns(table),
+                **{k: v for k, v in (mapping or {}).items() if k in names},
+            }
+            out[table] = read_table_file(
+                path, table, mapping=table_map, warn=warn, pending=pending, trim=trim
+            )
         for table, path in (("feedback", feedback), ("tickets", tickets)):
-            out[table] = empty_table(table) if path is None else read_table_file(
-                path, table, mapping=config.columns(table), warn=warn)
+            out[table] = (
+                empty_table(table)
+                if path is None
+                else read_table_file(path, table, mapping=config.columns(table), warn=warn)
+            )
         return out
     st = Store(store if store is not None else config.store)
     txns = st.require("transactions") if require_transactions else st.scan("transactions")
     out = {"customers": st.scan("customers"), "transactions": txns}
     for table, path in (("feedback", feedback), ("tickets", tickets)):
-        out[table] = st.scan(table) if path is None else read_table_file(
-            path, table, mapping=config.columns(table), warn=warn)
+        out[table] = (
+            st.scan(table)
+            if path is None
+            else read_table_file(path, table, mapping=config.columns(table), warn=warn)
+        )
     return out
 
 
@@ -282,6 +320,9 @@ def parse_mapping(pairs: list[str] | None) -> dict[str, str]:
     for pair in pairs or []:
         canon, sep, source = pair.partition("=")
         if not sep or not canon.strip() or not source.strip():
-            raise UsageError(f"bad --map '{pair}'", hint="write it as canonical=source, e.g. --map amount=实付金额")
+            raise UsageError(
+                f"bad --map '{pair}'",
+                hint="write it as canonical=source, e.g. --map amount=实付金额",
+            )
         out[canon.strip()] = source.strip()
     return out

@@ -131,7 +131,9 @@ class ImportResult:
     updated: int = 0  # customers replaced by a newer row (upsert)
     orphans: int = 0  # transactions whose customer is not in the customers table
     ignored_columns: list[str] = field(default_factory=list)
-    details: dict = field(default_factory=dict)  # table-specific facts, e.g. feedback {"scale": "csat"}
+    details: dict = field(
+        default_factory=dict
+    )  # table-specific facts, e.g. feedback {"scale": "csat"}
     rejects_file: str | None = None
     mode: str = "append"
     started_at: str = ""
@@ -208,7 +210,11 @@ class Store:
                 file=str(self.path),
                 hint="the store was changed by hand; re-import with --replace",
             )
-        return pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore") if len(files) > 1 else pl.scan_parquet(files)
+        return (
+            pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore")
+            if len(files) > 1
+            else pl.scan_parquet(files)
+        )
 
     def require(self, table: str) -> pl.LazyFrame:
         if not self.exists():
@@ -230,13 +236,19 @@ class Store:
         from filelock import FileLock, Timeout
 
         if self.path.exists() and not self.path.is_dir():
-            raise StoreError("is a file, not a store directory", file=str(self.path),
-                             hint="give --store a directory (it is created if missing)")
+            raise StoreError(
+                "is a file, not a store directory",
+                file=str(self.path),
+                hint="give --store a directory (it is created if missing)",
+            )
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create the store directory ({exc.strerror})", file=str(self.path),
-                             hint="check the path and its permissions, or give another --store") from None
+            raise StoreError(
+                f"cannot create the store directory ({exc.strerror})",
+                file=str(self.path),
+                hint="check the path and its permissions, or give another --store",
+            ) from None
         lock = FileLock(str(self.path / LOCK))
         try:
             lock.acquire(timeout=0)
@@ -273,7 +285,9 @@ class Store:
                     if f"{table}/{f.name}" not in listed:
                         f.unlink(missing_ok=True)
 
-    def _commit(self, table: str, *, add: list[Path], drop_all: bool, result: ImportResult, rows: int) -> None:
+    def _commit(
+        self, table: str, *, add: list[Path], drop_all: bool, result: ImportResult, rows: int
+    ) -> None:
         """Move finished files into the table folder and publish a new manifest."""
         manifest = self.manifest()
         folder = self.path / table
@@ -358,8 +372,14 @@ def import_file(
         store.recover()
         say(f"reading {path}")
         parsed = read_source(
-            path, schema, mapping=mapping, encoding=encoding, sep=sep,
-            date_format=date_format, decimal_comma=decimal_comma, tmp_dir=store.path / TMP,
+            path,
+            schema,
+            mapping=mapping,
+            encoding=encoding,
+            sep=sep,
+            date_format=date_format,
+            decimal_comma=decimal_comma,
+            tmp_dir=store.path / TMP,
             sha256=True,
         )
         if parsed.probe is not None and parsed.probe.path == parsed.info.path:
@@ -375,14 +395,21 @@ def import_file(
 
         try:
             result = ImportResult(
-                table=table, source=str(Path(path).resolve()), sha256="",
-                encoding=parsed.info.encoding, separator=parsed.info.sep_name,
-                mapping=dict(parsed.info.mapping), rows_read=0,
+                table=table,
+                source=str(Path(path).resolve()),
+                sha256="",
+                encoding=parsed.info.encoding,
+                separator=parsed.info.sep_name,
+                mapping=dict(parsed.info.mapping),
+                rows_read=0,
                 ignored_columns=list(parsed.info.ignored),
-                mode="replace" if replace else schema.mode, started_at=started_at,
+                mode="replace" if replace else schema.mode,
+                started_at=started_at,
             )
             if schema.prepare:
-                parsed = _prepare_hook(schema.prepare)(store, parsed, result, replace=replace, **(options or {}))
+                parsed = _prepare_hook(schema.prepare)(
+                    store, parsed, result, replace=replace, **(options or {})
+                )
             say("checking and writing rows")
             try:
                 if schema.mode == "upsert":
@@ -394,7 +421,13 @@ def import_file(
             result.rows_read = parsed.rows_read  # known once the rows are written
             result.finished_at = _now()
             result.seconds = round(time.perf_counter() - started, 3)
-            store._commit(table, add=files, drop_all=replace or schema.mode == "upsert", result=result, rows=rows)
+            store._commit(
+                table,
+                add=files,
+                drop_all=replace or schema.mode == "upsert",
+                result=result,
+                rows=rows,
+            )
         finally:
             cleanup(parsed)
             shutil.rmtree(store.path / TMP, ignore_errors=True)
@@ -404,7 +437,11 @@ def import_file(
         exc = ThresholdError(
             f"{result.rejected:,} of {result.rows_read:,} rows rejected "
             f"({result.reject_rate:.1%} > --max-reject-rate {max_reject_rate:.1%}); "
-            + (f"the {result.imported:,} good rows were imported" if result.imported else "no rows were imported"),
+            + (
+                f"the {result.imported:,} good rows were imported"
+                if result.imported
+                else "no rows were imported"
+            ),
             file=str(path),
             hint=f"see {result.rejects_file}" if result.rejects_file else None,
         )
@@ -437,7 +474,9 @@ def _write_rejects(store: Store, table: str, rejects: pl.DataFrame, result: Impo
     result.rejects_file = str(dest)
 
 
-def _append_fast(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, existing, known):
+def _append_fast(
+    store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, existing, known
+):
     """Clean files: native parse straight into the part. Returns the part, or None
     when the file needs the general path (a value in another spelling, a missing
     required value, a duplicate key, a non-finite number)."""
@@ -449,32 +488,62 @@ def _append_fast(store: Store, schema: TableSchema, parsed: Parsed, result: Impo
     present = set(rows.collect_schema().names())
     # the checks see every row of the file (a key repeated in the file is a
     # duplicate to report even when the store already has it)
-    staged = _stage_fast(store, schema, parsed, lambda fast: fast.select(
-        *[pl.col(c) if c in present else pl.lit(None, dtype=schema.column(c).dtype).alias(c) for c in all_cols]))
+    staged = _stage_fast(
+        store,
+        schema,
+        parsed,
+        lambda fast: fast.select(
+            *[
+                pl.col(c) if c in present else pl.lit(None, dtype=schema.column(c).dtype).alias(c)
+                for c in all_cols
+            ]
+        ),
+    )
     if staged is None:
         return None
     part, result.imported = staged
     if existing is not None:
-        stored = pl.scan_parquet(part).join(existing.select(key), on=key, how="semi").select(pl.len()).collect().item()
+        stored = (
+            pl.scan_parquet(part)
+            .join(existing.select(key), on=key, how="semi")
+            .select(pl.len())
+            .collect()
+            .item()
+        )
         if stored:  # keys already in the store are skipped: write the part again without them
             fresh = store.tmp_file(".parquet")
-            pl.scan_parquet(part).join(existing.select(key), on=key, how="anti", maintain_order="left").sink_parquet(
-                fresh, compression=PARQUET_COMPRESSION)
+            pl.scan_parquet(part).join(
+                existing.select(key), on=key, how="anti", maintain_order="left"
+            ).sink_parquet(fresh, compression=PARQUET_COMPRESSION)
             part.unlink()
             part = fresh
             result.imported -= stored
     result.already_stored = parsed.rows_read - result.imported
     if known is not None:
-        result.orphans = pl.scan_parquet(part).join(known, on="customer_id", how="anti").select(pl.len()).collect().item()
+        result.orphans = (
+            pl.scan_parquet(part)
+            .join(known, on="customer_id", how="anti")
+            .select(pl.len())
+            .collect()
+            .item()
+        )
     return part
 
 
-def _write_append(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool):
+def _write_append(
+    store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool
+):
     existing = store.scan(schema.name) if (store.has(schema.name) and not replace) else None
-    known = store.scan("customers").select("customer_id").unique() if store.has("customers") else None
+    known = (
+        store.scan("customers").select("customer_id").unique() if store.has("customers") else None
+    )
     previous = 0 if existing is None else store.manifest()["tables"][schema.name].get("rows", 0)
 
-    part = _append_fast(store, schema, parsed, result, sha, existing, known) if parsed.fast is not None else None
+    part = (
+        _append_fast(store, schema, parsed, result, sha, existing, known)
+        if parsed.fast is not None
+        else None
+    )
     if part is not None:
         result.sha256 = sha()
     else:
@@ -495,12 +564,17 @@ def content_key(schema: TableSchema, present: list[str]) -> pl.Expr:
     cols = [c for c in schema.columns if c.name in present and c.name != schema.key]
     # numbers: "-0" and "0" give one key
     values = [
-        pl.when(pl.col(c.name) == 0).then(0.0).otherwise(pl.col(c.name)) if c.kind in ("money", "number")
-        else pl.col(c.name) for c in cols
+        pl.when(pl.col(c.name) == 0).then(0.0).otherwise(pl.col(c.name))
+        if c.kind in ("money", "number")
+        else pl.col(c.name)
+        for c in cols
     ]
     parts = [
-        v.cast(pl.String).str.replace_all("\\", "\\\\", literal=True).str.replace_all("|", "\\|", literal=True)
-        .fill_null("") for v in values
+        v.cast(pl.String)
+        .str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all("|", "\\|", literal=True)
+        .fill_null("")
+        for v in values
     ]
     content = pl.concat_str(parts, separator="|")
     valid = pl.col(REASON).is_null()
@@ -515,7 +589,9 @@ def _keys_may_repeat(rows: pl.LazyFrame, key: str) -> bool:
     return hashes.n_unique() != hashes.len()
 
 
-def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, existing, known):
+def _append_general(
+    store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, existing, known
+):
     """Every rule, every reason: rejects with line numbers, duplicates listed.
 
     The file is parsed once, into a staging part (the source fields are kept only
@@ -532,7 +608,10 @@ def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: I
     stage = store.tmp_file(".parquet")
     parsed_rows = rows
     rows.select(
-        LINE, REASON, COLUMN, *canonical,
+        LINE,
+        REASON,
+        COLUMN,
+        *canonical,
         *[pl.when(~valid).then(pl.col(r)).alias(r) for r in source_fields],
     ).sink_parquet(stage, compression=PARQUET_COMPRESSION)
     rows = pl.scan_parquet(stage)
@@ -540,26 +619,49 @@ def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: I
     # the common case (no key twice) needs no join.
     if _keys_may_repeat(rows.filter(valid), key):
         repeated = (
-            rows.filter(valid).group_by(key).agg(pl.col(LINE).min().alias("__first"), pl.len().alias("__n"))
-            .filter(pl.col("__n") > 1).select(key, "__first").collect(engine="streaming")
+            rows.filter(valid)
+            .group_by(key)
+            .agg(pl.col(LINE).min().alias("__first"), pl.len().alias("__n"))
+            .filter(pl.col("__n") > 1)
+            .select(key, "__first")
+            .collect(engine="streaming")
         )
         rows = rows.join(repeated.lazy(), on=key, how="left", maintain_order="left")
         dup = valid & pl.col("__first").is_not_null() & (pl.col(LINE) != pl.col("__first"))
         rows = rows.with_columns(
-            pl.when(dup).then(pl.format("duplicate {} (first on line {})", pl.lit(key), pl.col("__first")))
-            .otherwise(pl.col(REASON)).alias(REASON),
-            pl.when(dup).then(pl.lit(parsed.info.mapping.get(key, key))).otherwise(pl.col(COLUMN)).alias(COLUMN),
+            pl.when(dup)
+            .then(pl.format("duplicate {} (first on line {})", pl.lit(key), pl.col("__first")))
+            .otherwise(pl.col(REASON))
+            .alias(REASON),
+            pl.when(dup)
+            .then(pl.lit(parsed.info.mapping.get(key, key)))
+            .otherwise(pl.col(COLUMN))
+            .alias(COLUMN),
         )
         # the staging part kept source fields only for rows rejected by the rules:
         # fetch the duplicates' fields (a few rows) from the file again
         dup_lines = rows.filter(pl.col(REASON).str.starts_with("duplicate ")).select(LINE).collect()
-        fields = parsed_rows.join(dup_lines.lazy(), on=LINE, how="semi").select(LINE, *source_fields)
-        rows = rows.join(fields.collect(engine="streaming").lazy(), on=LINE, how="left", suffix="__src",
-                         maintain_order="left").with_columns(
-            pl.coalesce(pl.col(r), pl.col(f"{r}__src")).alias(r) for r in source_fields
-        ).drop([f"{r}__src" for r in source_fields])
+        fields = parsed_rows.join(dup_lines.lazy(), on=LINE, how="semi").select(
+            LINE, *source_fields
+        )
+        rows = (
+            rows.join(
+                fields.collect(engine="streaming").lazy(),
+                on=LINE,
+                how="left",
+                suffix="__src",
+                maintain_order="left",
+            )
+            .with_columns(
+                pl.coalesce(pl.col(r), pl.col(f"{r}__src")).alias(r) for r in source_fields
+            )
+            .drop([f"{r}__src" for r in source_fields])
+        )
     good = rows.filter(pl.col(REASON).is_null()).select(
-        *[pl.col(c) if c in canonical else pl.lit(None, dtype=schema.column(c).dtype).alias(c) for c in all_cols]
+        *[
+            pl.col(c) if c in canonical else pl.lit(None, dtype=schema.column(c).dtype).alias(c)
+            for c in all_cols
+        ]
     )
     new = good.join(existing.select(key), on=key, how="anti") if existing is not None else good
     part = store.tmp_file(".parquet")
@@ -573,12 +675,20 @@ def _append_general(store: Store, schema: TableSchema, parsed: Parsed, result: I
     result.rejected = rejected.height - result.duplicates
     result.already_stored = counted - result.imported
     if known is not None:
-        result.orphans = pl.scan_parquet(part).join(known, on="customer_id", how="anti").select(pl.len()).collect().item()
+        result.orphans = (
+            pl.scan_parquet(part)
+            .join(known, on="customer_id", how="anti")
+            .select(pl.len())
+            .collect()
+            .item()
+        )
     _write_rejects(store, schema.name, rejected, result)
     return part
 
 
-def _write_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool):
+def _write_upsert(
+    store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool
+):
     """Customers and tickets: the last row of a key in the file wins; stored rows
     with the same key are replaced (columns the file lacks keep their stored
     values); the table is written again as one part. A clean file (every key once,
@@ -586,32 +696,61 @@ def _write_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: Imp
     file nor the stored table is held in memory (10M new customers: 4.1 s and
     469 MB peak where collecting them took 7.6 s and 3.2 GB)."""
     key = schema.key
-    staged = _stage_fast(store, schema, parsed, lambda fast: fast.select(parsed.canonical)) if parsed.fast is not None else None
+    staged = (
+        _stage_fast(store, schema, parsed, lambda fast: fast.select(parsed.canonical))
+        if parsed.fast is not None
+        else None
+    )
     if staged is not None:  # a clean file: natively parsed, every key once, nothing rejected
-        return _merge_upsert(store, schema, parsed, result, sha, pl.scan_parquet(staged[0]), None,
-                             replace=replace, staged=staged[0])
+        return _merge_upsert(
+            store,
+            schema,
+            parsed,
+            result,
+            sha,
+            pl.scan_parquet(staged[0]),
+            None,
+            replace=replace,
+            staged=staged[0],
+        )
     rows = parsed.rows
     valid = pl.col(REASON).is_null()
     if key not in parsed.info.mapping or _keys_may_repeat(rows, key):
         # the last row for a key wins within the file (newest export line)
         last = (
-            rows.filter(valid).group_by(key).agg(pl.col(LINE).max().alias("__last"), pl.len().alias("__n"))
-            .filter(pl.col("__n") > 1).select(key, "__last").collect(engine="streaming")
+            rows.filter(valid)
+            .group_by(key)
+            .agg(pl.col(LINE).max().alias("__last"), pl.len().alias("__n"))
+            .filter(pl.col("__n") > 1)
+            .select(key, "__last")
+            .collect(engine="streaming")
         )
         if last.height:
             superseded = valid & pl.col("__last").is_not_null() & (pl.col(LINE) != pl.col("__last"))
             rows = rows.join(last.lazy(), on=key, how="left", maintain_order="left").with_columns(
                 pl.when(superseded)
-                .then(pl.format("duplicate {} (superseded by line {})", pl.lit(key), pl.col("__last")))
+                .then(
+                    pl.format("duplicate {} (superseded by line {})", pl.lit(key), pl.col("__last"))
+                )
                 .otherwise(pl.col(REASON))
                 .alias(REASON)
             )
     good = rows.filter(pl.col(REASON).is_null()).select(parsed.canonical)
-    return _merge_upsert(store, schema, parsed, result, sha, good, rejects_frame(parsed, rows.filter(pl.col(REASON).is_not_null())),
-                         replace=replace)
+    return _merge_upsert(
+        store,
+        schema,
+        parsed,
+        result,
+        sha,
+        good,
+        rejects_frame(parsed, rows.filter(pl.col(REASON).is_not_null())),
+        replace=replace,
+    )
 
 
-def _stage_fast(store: Store, schema: TableSchema, parsed: Parsed, rows_of) -> tuple[Path, int] | None:
+def _stage_fast(
+    store: Store, schema: TableSchema, parsed: Parsed, rows_of
+) -> tuple[Path, int] | None:
     """``rows_of(parsed.fast)`` (the native parse) written to a work part, with
     its row count; None when the file needs the general rules: a value in
     another spelling, a missing required value, a non-finite number, a key
@@ -622,7 +761,9 @@ def _stage_fast(store: Store, schema: TableSchema, parsed: Parsed, rows_of) -> t
         part = store.tmp_file(".parquet")
         try:
             rows_of(parsed.fast).sink_parquet(part, compression=PARQUET_COMPRESSION)
-            verdict = parsed.is_clean(pl.scan_parquet(part), keys="later")  # streams; keys counted by hash after
+            verdict = parsed.is_clean(
+                pl.scan_parquet(part), keys="later"
+            )  # streams; keys counted by hash after
         except FAST_FAILURES:
             verdict = None
         if verdict is not None and parsed.fast_stands(verdict):
@@ -632,8 +773,18 @@ def _stage_fast(store: Store, schema: TableSchema, parsed: Parsed, rows_of) -> t
             return None
 
 
-def _merge_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha,
-                  good: pl.LazyFrame, rejects: pl.LazyFrame | None, *, replace: bool, staged: Path | None = None):
+def _merge_upsert(
+    store: Store,
+    schema: TableSchema,
+    parsed: Parsed,
+    result: ImportResult,
+    sha,
+    good: pl.LazyFrame,
+    rejects: pl.LazyFrame | None,
+    *,
+    replace: bool,
+    staged: Path | None = None,
+):
     """Write the stored rows not in ``good`` plus ``good`` (columns it lacks taken
     from the stored rows) as the table's one new part; ``rejects``: the rejected
     rows (None: nothing was rejected)."""
@@ -644,10 +795,16 @@ def _merge_upsert(store: Store, schema: TableSchema, parsed: Parsed, result: Imp
         old_cols = old.collect_schema().names()
         # columns this file lacks keep their stored values for updated rows
         keep_cols = [c for c in old_cols if c not in parsed.canonical]
-        updated = good.join(old.select(key, *keep_cols), on=key, how="left", maintain_order="left") if keep_cols else good
+        updated = (
+            good.join(old.select(key, *keep_cols), on=key, how="left", maintain_order="left")
+            if keep_cols
+            else good
+        )
         untouched = old.join(good.select(key), on=key, how="anti", maintain_order="left")
         table = pl.concat([untouched, updated], how="diagonal_relaxed")
-        counts.append(old.join(good.select(key), on=key, how="semi").select(pl.len().alias("updated")))
+        counts.append(
+            old.join(good.select(key), on=key, how="semi").select(pl.len().alias("updated"))
+        )
     else:
         table = good
     part = store.tmp_file(".parquet")
@@ -674,7 +831,8 @@ def store_info(store: Store) -> dict:
     """Tables with row counts, customers, transaction date range, last imports."""
     if not store.exists():
         raise StoreError(
-            "no store here", file=str(store.path),
+            "no store here",
+            file=str(store.path),
             hint="import data first: crmkit import transactions FILE --store DIR",
         )
     manifest = store.manifest()
@@ -682,7 +840,9 @@ def store_info(store: Store) -> dict:
     for name, entry in sorted(manifest.get("tables", {}).items()):
         files = [store.path / f for f in entry.get("files", [])]
         size = sum(f.stat().st_size for f in files if f.is_file())
-        tables.append({"table": name, "rows": entry.get("rows", 0), "files": len(files), "bytes": size})
+        tables.append(
+            {"table": name, "rows": entry.get("rows", 0), "files": len(files), "bytes": size}
+        )
     info: dict = {
         "store": str(store.path),
         "schema_version": manifest.get("schema_version"),
@@ -690,12 +850,17 @@ def store_info(store: Store) -> dict:
         "tables": tables,
     }
     if store.has("transactions"):
-        stats = store.scan("transactions").select(
-            pl.col("date").min().alias("first_date"),
-            pl.col("date").max().alias("last_date"),
-            pl.col("customer_id").n_unique().alias("buying_customers"),
-            pl.col("amount").sum().round(2).alias("revenue"),
-        ).collect().row(0, named=True)
+        stats = (
+            store.scan("transactions")
+            .select(
+                pl.col("date").min().alias("first_date"),
+                pl.col("date").max().alias("last_date"),
+                pl.col("customer_id").n_unique().alias("buying_customers"),
+                pl.col("amount").sum().round(2).alias("revenue"),
+            )
+            .collect()
+            .row(0, named=True)
+        )
         info.update(stats)
     if store.has("customers"):
         info["customers"] = store.scan("customers").select(pl.len()).collect().item()
@@ -724,7 +889,9 @@ def _unreadable_file(store: Path, *, deep: bool) -> tuple[Path, str] | None:
         return None
     checks = [lambda f: pl.read_parquet_schema(f)]
     if deep and sum(f.stat().st_size for f in files) <= _DEEP_PROBE_BYTES:
-        checks.append(lambda f: pl.scan_parquet(f).select(pl.all().null_count()).collect(engine="streaming"))
+        checks.append(
+            lambda f: pl.scan_parquet(f).select(pl.all().null_count()).collect(engine="streaming")
+        )
     for check in checks:
         for f in files:
             try:
@@ -743,16 +910,24 @@ def store_read_error(exc: BaseException, store: Path | None) -> StoreError | Non
     store = Path(store)
     text = str(exc)
     filename = getattr(exc, "filename", None)
-    mentions = "parquet" in text.lower() or str(store) in text or (
-        filename is not None and Path(str(filename)).resolve().is_relative_to(store.resolve())
+    mentions = (
+        "parquet" in text.lower()
+        or str(store) in text
+        or (filename is not None and Path(str(filename)).resolve().is_relative_to(store.resolve()))
     )
     bad = _unreadable_file(store, deep=mentions)
     if bad is None and not mentions:
         return None
     if bad is None:
-        return StoreError(f"cannot read the store's data files ({first_line(exc)})", file=str(store),
-                          hint="restore the store from backup, or re-import the data (crmkit import TABLE FILE --replace)")
+        return StoreError(
+            f"cannot read the store's data files ({first_line(exc)})",
+            file=str(store),
+            hint="restore the store from backup, or re-import the data (crmkit import TABLE FILE --replace)",
+        )
     path, why = bad
     table = path.parent.name
-    return StoreError(f"cannot read {path.relative_to(store)} ({why})", file=str(store),
-                      hint=f"restore that file from backup, or re-import all {table} (crmkit import {table} FILE --replace)")
+    return StoreError(
+        f"cannot read {path.relative_to(store)} ({why})",
+        file=str(store),
+        hint=f"restore that file from backup, or re-import all {table} (crmkit import {table} FILE --replace)",
+    )

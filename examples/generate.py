@@ -51,8 +51,15 @@ N_CUSTOMERS = 3000
 MIGRATED_SHARE = 0.14  # accounts that existed before the CRM went live
 
 # Each file gets its own stream: SEED + offset.
-STREAM = {"customers": 1, "transactions": 2, "gbk": 3, "semicolon": 4, "broken": 5,
-          "feedback": 6, "tickets": 7}
+STREAM = {
+    "customers": 1,
+    "transactions": 2,
+    "gbk": 3,
+    "semicolon": 4,
+    "broken": 5,
+    "feedback": 6,
+    "tickets": 7,
+}
 
 
 # --------------------------------------------------------------------------- rng
@@ -121,10 +128,30 @@ class Rng:
 
 # ---------------------------------------------------------------- vocabularies
 REGIONS = {  # region: (weight, [(city, pinyin)])
-    "华东": (0.30, [("上海", "sh"), ("杭州", "hz"), ("南京", "nj"), ("苏州", "sz"), ("宁波", "nb"),
-                  ("合肥", "hf"), ("济南", "jn"), ("青岛", "qd")]),
-    "华南": (0.20, [("广州", "gz"), ("深圳", "szn"), ("东莞", "dg"), ("佛山", "fs"), ("厦门", "xm"),
-                  ("福州", "fz")]),
+    "华东": (
+        0.30,
+        [
+            ("上海", "sh"),
+            ("杭州", "hz"),
+            ("南京", "nj"),
+            ("苏州", "sz"),
+            ("宁波", "nb"),
+            ("合肥", "hf"),
+            ("济南", "jn"),
+            ("青岛", "qd"),
+        ],
+    ),
+    "华南": (
+        0.20,
+        [
+            ("广州", "gz"),
+            ("深圳", "szn"),
+            ("东莞", "dg"),
+            ("佛山", "fs"),
+            ("厦门", "xm"),
+            ("福州", "fz"),
+        ],
+    ),
     "华北": (0.16, [("北京", "bj"), ("天津", "tj"), ("石家庄", "sjz"), ("太原", "ty")]),
     "华中": (0.12, [("武汉", "wh"), ("长沙", "cs"), ("郑州", "zz"), ("南昌", "nc")]),
     "西南": (0.10, [("成都", "cd"), ("重庆", "cq"), ("昆明", "km"), ("贵阳", "gy")]),
@@ -144,13 +171,28 @@ OWNERS_BY_REGION = {
 }
 KEY_ACCOUNT_OWNER = "Sarah Zhou"
 # Multiplier on a customer's dropout probability: account care differs by owner.
-OWNER_CARE = {"张伟": 0.8, "王芳": 1.0, "David Chen": 1.25, "李娜": 0.75, "Emily Wang": 1.1,
-              "刘洋": 1.0, "陈静": 1.3, "杨帆": 0.9, "赵磊": 1.15, "黄敏": 1.0,
-              "Michael Li": 1.4, "Sarah Zhou": 0.7}
+OWNER_CARE = {
+    "张伟": 0.8,
+    "王芳": 1.0,
+    "David Chen": 1.25,
+    "李娜": 0.75,
+    "Emily Wang": 1.1,
+    "刘洋": 1.0,
+    "陈静": 1.3,
+    "杨帆": 0.9,
+    "赵磊": 1.15,
+    "黄敏": 1.0,
+    "Michael Li": 1.4,
+    "Sarah Zhou": 0.7,
+}
 
 INDUSTRIES = {  # industry: (weight, spend multiplier, Chinese name words, English name words)
-    "制造业": (0.24, 1.2, ["精密机械", "机电设备", "模具", "新材料", "汽车配件", "电子科技"],
-            ["Manufacturing", "Precision", "Industries"]),
+    "制造业": (
+        0.24,
+        1.2,
+        ["精密机械", "机电设备", "模具", "新材料", "汽车配件", "电子科技"],
+        ["Manufacturing", "Precision", "Industries"],
+    ),
     "零售": (0.14, 0.8, ["商贸", "百货", "连锁超市", "便利连锁"], ["Trading", "Retail"]),
     "互联网": (0.11, 1.0, ["网络科技", "信息技术", "数字科技"], ["Digital", "Networks"]),
     "医疗": (0.09, 1.1, ["医疗器械", "生物科技", "医药"], ["Medical", "Healthcare"]),
@@ -163,28 +205,79 @@ INDUSTRIES = {  # industry: (weight, spend multiplier, Chinese name words, Engli
 }
 ENGLISH_LEANING = {"Logistics", "E-commerce", "Software"}
 
-CN_BRANDS = [("华盛", "huasheng"), ("恒通", "hengtong"), ("金桥", "jinqiao"), ("瑞丰", "ruifeng"),
-             ("鼎新", "dingxin"), ("宏远", "hongyuan"), ("天成", "tiancheng"), ("博雅", "boya"),
-             ("永安", "yongan"), ("中和", "zhonghe"), ("海纳", "haina"), ("明德", "mingde"),
-             ("嘉禾", "jiahe"), ("信达", "xinda"), ("卓越", "zhuoyue"), ("凯旋", "kaixuan"),
-             ("星辰", "xingchen"), ("盛世", "shengshi"), ("远航", "yuanhang"), ("启明", "qiming"),
-             ("蓝海", "lanhai"), ("银河", "yinhe"), ("弘毅", "hongyi"), ("思源", "siyuan"),
-             ("锦程", "jincheng"), ("泰和", "taihe"), ("联创", "lianchuang"), ("同创", "tongchuang"),
-             ("华东", "huadong"), ("南方", "nanfang"), ("北辰", "beichen"), ("致远", "zhiyuan")]
+CN_BRANDS = [
+    ("华盛", "huasheng"),
+    ("恒通", "hengtong"),
+    ("金桥", "jinqiao"),
+    ("瑞丰", "ruifeng"),
+    ("鼎新", "dingxin"),
+    ("宏远", "hongyuan"),
+    ("天成", "tiancheng"),
+    ("博雅", "boya"),
+    ("永安", "yongan"),
+    ("中和", "zhonghe"),
+    ("海纳", "haina"),
+    ("明德", "mingde"),
+    ("嘉禾", "jiahe"),
+    ("信达", "xinda"),
+    ("卓越", "zhuoyue"),
+    ("凯旋", "kaixuan"),
+    ("星辰", "xingchen"),
+    ("盛世", "shengshi"),
+    ("远航", "yuanhang"),
+    ("启明", "qiming"),
+    ("蓝海", "lanhai"),
+    ("银河", "yinhe"),
+    ("弘毅", "hongyi"),
+    ("思源", "siyuan"),
+    ("锦程", "jincheng"),
+    ("泰和", "taihe"),
+    ("联创", "lianchuang"),
+    ("同创", "tongchuang"),
+    ("华东", "huadong"),
+    ("南方", "nanfang"),
+    ("北辰", "beichen"),
+    ("致远", "zhiyuan"),
+]
 CN_SUFFIX = (["有限公司", "股份有限公司", "有限责任公司"], [0.7, 0.18, 0.12])
-EN_BRANDS = ["Pacific", "Evergreen", "Summit", "Harbor", "Northstar", "Bluewave", "Redwood",
-             "Silverline", "Lotus", "Jade", "Orient", "Meridian", "Crescent", "Apex", "Horizon",
-             "Peak", "Riverside", "Eastbridge", "Kingsway", "Sunrise"]
+EN_BRANDS = [
+    "Pacific",
+    "Evergreen",
+    "Summit",
+    "Harbor",
+    "Northstar",
+    "Bluewave",
+    "Redwood",
+    "Silverline",
+    "Lotus",
+    "Jade",
+    "Orient",
+    "Meridian",
+    "Crescent",
+    "Apex",
+    "Horizon",
+    "Peak",
+    "Riverside",
+    "Eastbridge",
+    "Kingsway",
+    "Sunrise",
+]
 EN_SUFFIX = (["Ltd.", "Co., Ltd.", "Inc.", "Limited", "Group"], [0.35, 0.3, 0.15, 0.1, 0.1])
 EMAIL_LOCAL = ["info", "sales", "purchase", "caigou", "admin", "contact", "buyer", "finance"]
 
 SIZES = (["大型", "中型", "小型"], [0.12, 0.33, 0.55])
-SIZE_RATE = {"大型": 2.0, "中型": 1.2, "小型": 0.75}      # purchase-rate multiplier
+SIZE_RATE = {"大型": 2.0, "中型": 1.2, "小型": 0.75}  # purchase-rate multiplier
 SIZE_SPEND = {"大型": 9000.0, "中型": 2600.0, "小型": 750.0}  # mean order value, CNY
 SIZE_DISCOUNT = {"大型": 0.88, "中型": 0.94, "小型": 1.0}
 CHANNELS = (["官网", "展会", "转介绍", "电话营销", "Online Ads"], [0.28, 0.18, 0.17, 0.17, 0.20])
 CHANNEL_DROPOUT = {"官网": 1.0, "展会": 0.9, "转介绍": 0.65, "电话营销": 1.15, "Online Ads": 1.4}
-CHANNEL_PROSPECT = {"官网": 0.08, "展会": 0.06, "转介绍": 0.03, "电话营销": 0.09, "Online Ads": 0.11}
+CHANNEL_PROSPECT = {
+    "官网": 0.08,
+    "展会": 0.06,
+    "转介绍": 0.03,
+    "电话营销": 0.09,
+    "Online Ads": 0.11,
+}
 
 CATALOG = {  # category: [(product, list unit price)]
     "办公用品": [("A4复印纸(箱)", 180.0), ("硒鼓", 420.0), ("办公椅", 650.0), ("文件柜", 980.0)],
@@ -211,8 +304,20 @@ INDUSTRY_CATEGORIES = {
 
 # 春节 (Chinese New Year's day) inside the window: orders dip around it.
 SPRING_FESTIVAL = [date(2024, 2, 10), date(2025, 1, 29), date(2026, 2, 17)]
-MONTH_FACTOR = {1: 0.95, 2: 0.9, 3: 1.05, 4: 1.0, 5: 0.95, 6: 1.05, 7: 0.9, 8: 0.9, 9: 1.05,
-                10: 1.1, 11: 1.35, 12: 1.3}
+MONTH_FACTOR = {
+    1: 0.95,
+    2: 0.9,
+    3: 1.05,
+    4: 1.0,
+    5: 0.95,
+    6: 1.05,
+    7: 0.9,
+    8: 0.9,
+    9: 1.05,
+    10: 1.1,
+    11: 1.35,
+    12: 1.3,
+}
 WEEKDAY_FACTOR = [1.05, 1.1, 1.1, 1.05, 1.0, 0.5, 0.35]
 SEASON_MAX = 1.35 * 1.1
 
@@ -230,8 +335,9 @@ def day(t: float) -> date:
 
 
 # --------------------------------------------------------------------- writing
-def csv_text(header: Sequence[str], rows: Iterable[Sequence], *, sep: str = ",",
-             newline: str = "\n") -> str:
+def csv_text(
+    header: Sequence[str], rows: Iterable[Sequence], *, sep: str = ",", newline: str = "\n"
+) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=sep, lineterminator=newline, quoting=csv.QUOTE_MINIMAL)
     w.writerow(header)
@@ -308,22 +414,60 @@ def make_customers(rng: Rng) -> list[Customer]:
             signup = START + timedelta(days=min(int(frac * DAYS), DAYS - 1))
         email = ""
         if not rng.chance(0.04):
-            base = f"{rng.choice(EMAIL_LOCAL)}@{slug}-{city_py}.example.{'com' if english else 'cn'}"
+            base = (
+                f"{rng.choice(EMAIL_LOCAL)}@{slug}-{city_py}.example.{'com' if english else 'cn'}"
+            )
             email, k = base, 2
             while email in emails:
                 local, dom = base.split("@")
                 email, k = f"{local}{k}@{dom}", k + 1
             emails.add(email)
-        out.append(Customer(f"C{n:05d}", name, signup, region, city, industry, size, owner,
-                            channel, email, prospect=rng.chance(CHANNEL_PROSPECT[channel])))
+        out.append(
+            Customer(
+                f"C{n:05d}",
+                name,
+                signup,
+                region,
+                city,
+                industry,
+                size,
+                owner,
+                channel,
+                email,
+                prospect=rng.chance(CHANNEL_PROSPECT[channel]),
+            )
+        )
     return out
 
 
 def customers_csv(customers: list[Customer]) -> str:
-    header = ["customer_id", "name", "signup_date", "region", "city", "industry", "size",
-              "owner", "channel", "email"]
-    rows = [[c.customer_id, c.name, c.signup.isoformat(), c.region, c.city, c.industry, c.size,
-             c.owner, c.channel, c.email] for c in customers]
+    header = [
+        "customer_id",
+        "name",
+        "signup_date",
+        "region",
+        "city",
+        "industry",
+        "size",
+        "owner",
+        "channel",
+        "email",
+    ]
+    rows = [
+        [
+            c.customer_id,
+            c.name,
+            c.signup.isoformat(),
+            c.region,
+            c.city,
+            c.industry,
+            c.size,
+            c.owner,
+            c.channel,
+            c.email,
+        ]
+        for c in customers
+    ]
     return csv_text(header, rows)
 
 
@@ -402,11 +546,29 @@ def make_transactions(rng: Rng, customers: list[Customer]) -> tuple[list[Txn], d
                 kind = rng.weighted(["full", "partial", "price"], [0.4, 0.35, 0.25])
                 if kind == "partial" and qty >= 2:
                     back = rng.between(1, qty - 1)
-                    txns.append(Txn(rd, c.customer_id, -round(back * unit, 2), -float(back),
-                                    product, cat, True))
+                    txns.append(
+                        Txn(
+                            rd,
+                            c.customer_id,
+                            -round(back * unit, 2),
+                            -float(back),
+                            product,
+                            cat,
+                            True,
+                        )
+                    )
                 elif kind == "price":
-                    txns.append(Txn(rd, c.customer_id, -round(amount * rng.uniform(0.05, 0.3), 2),
-                                    None, product, cat, True))
+                    txns.append(
+                        Txn(
+                            rd,
+                            c.customer_id,
+                            -round(amount * rng.uniform(0.05, 0.3), 2),
+                            None,
+                            product,
+                            cat,
+                            True,
+                        )
+                    )
                 else:
                     txns.append(Txn(rd, c.customer_id, -amount, -float(qty), product, cat, True))
 
@@ -420,8 +582,17 @@ def make_transactions(rng: Rng, customers: list[Customer]) -> tuple[list[Txn], d
         rows = by_cust.get(c.customer_id, [])
         if len(rows) == 1 and rows[0].date <= END - timedelta(days=30) and len(net_zero) < 4:
             p = rows[0]
-            txns.append(Txn(p.date + timedelta(days=3 + rng.below(10)), c.customer_id, -p.amount,
-                            -p.qty, p.product, p.category, True))
+            txns.append(
+                Txn(
+                    p.date + timedelta(days=3 + rng.below(10)),
+                    c.customer_id,
+                    -p.amount,
+                    -p.qty,
+                    p.product,
+                    p.category,
+                    True,
+                )
+            )
             net_zero.append(c.customer_id)
     notes["net_zero"] = net_zero
 
@@ -433,8 +604,17 @@ def make_transactions(rng: Rng, customers: list[Customer]) -> tuple[list[Txn], d
             product, price = CATALOG[cat][0]
             qty = 2 + rng.below(3)
             d = c.signup + timedelta(days=5 + rng.below(20))
-            txns.append(Txn(d, c.customer_id, -round(qty * price * SIZE_DISCOUNT[c.size], 2),
-                            -float(qty), product, cat, True))
+            txns.append(
+                Txn(
+                    d,
+                    c.customer_id,
+                    -round(qty * price * SIZE_DISCOUNT[c.size], 2),
+                    -float(qty),
+                    product,
+                    cat,
+                    True,
+                )
+            )
             c.prospect = False
             refund_only.append(c.customer_id)
     notes["refund_only"] = refund_only
@@ -471,8 +651,18 @@ def make_transactions(rng: Rng, customers: list[Customer]) -> tuple[list[Txn], d
 
 def transactions_csv(txns: list[Txn]) -> str:
     header = ["订单号", "客户编号", "订单日期", "订单金额", "数量", "商品", "类别"]
-    rows = [[t.order_id, t.customer_id, t.date.isoformat(), money(t.amount),
-             "" if t.qty is None else f"{t.qty:.0f}", t.product, t.category] for t in txns]
+    rows = [
+        [
+            t.order_id,
+            t.customer_id,
+            t.date.isoformat(),
+            money(t.amount),
+            "" if t.qty is None else f"{t.qty:.0f}",
+            t.product,
+            t.category,
+        ]
+        for t in txns
+    ]
     # Excel's "CSV UTF-8" export: BOM and CRLF line ends
     return "\ufeff" + csv_text(header, rows, newline="\r\n")
 
@@ -493,8 +683,9 @@ def gbk_orders_csv(rng: Rng, customers: list[Customer]) -> str:
         d = day(rng.between(lo, hi))
         refund = rng.chance(0.05)
         qty = rng.between(1, 30)
-        amount = round(qty * rng.choice([38.0, 95.0, 120.0, 260.0, 650.0, 1100.0]) *
-                       SIZE_DISCOUNT[c.size], 2)
+        amount = round(
+            qty * rng.choice([38.0, 95.0, 120.0, 260.0, 650.0, 1100.0]) * SIZE_DISCOUNT[c.size], 2
+        )
         if rng.chance(0.5):
             when = f"{d.year}年{d.month}月{d.day}日"
         else:
@@ -531,8 +722,9 @@ def semicolon_orders_csv(rng: Rng, customers: list[Customer]) -> str:
         else:
             rows.append([f"{700000 + i}", c.customer_id, stamp, str(qty), f"{price:.2f}"])
     rows.sort(key=lambda r: (r[2], r[0]))
-    return csv_text(["InvoiceNo", "CustomerID", "InvoiceDate", "Quantity", "UnitPrice"], rows,
-                    sep=";")
+    return csv_text(
+        ["InvoiceNo", "CustomerID", "InvoiceDate", "Quantity", "UnitPrice"], rows, sep=";"
+    )
 
 
 # Planted errors in broken_transactions.csv: line (1 = header) -> (column, value, reason).
@@ -549,40 +741,69 @@ def broken_csv(rng: Rng, customers: list[Customer]) -> str:
         d = date(2026, 11, 1) + timedelta(days=rng.below(14))
         qty = rng.between(1, 12)
         product, price = rng.choice(CATALOG["办公用品"] + CATALOG["包装材料"])
-        return [f"WX2026{i:05d}", c.customer_id, d.isoformat(), money(qty * price), str(qty),
-                product]
+        return [
+            f"WX2026{i:05d}",
+            c.customer_id,
+            d.isoformat(),
+            money(qty * price),
+            str(qty),
+            product,
+        ]
 
     rows = [good(i) for i in range(1, 26)]
     # The header is line 1, so rows[k] is on line k + 2.
-    rows[2][1] = ""                       # line 4: missing customer id
-    rows[5][2] = "2026-13-45"             # line 7: impossible date
-    rows[8][2] = "yesterday"              # line 10: not a date
-    rows[11][3] = "abc"                   # line 13: not a number
-    rows[14][3] = "12..5"                 # line 16: malformed number
-    rows[19] = list(rows[6])              # line 21: repeats line 8 (same order id, same row)
-    rows[22][1] = "C09999"                # line 24: unknown customer (an orphan, not a reject)
+    rows[2][1] = ""  # line 4: missing customer id
+    rows[5][2] = "2026-13-45"  # line 7: impossible date
+    rows[8][2] = "yesterday"  # line 10: not a date
+    rows[11][3] = "abc"  # line 13: not a number
+    rows[14][3] = "12..5"  # line 16: malformed number
+    rows[19] = list(rows[6])  # line 21: repeats line 8 (same order id, same row)
+    rows[22][1] = "C09999"  # line 24: unknown customer (an orphan, not a reject)
     lines = csv_text(BROKEN_HEADER, rows).splitlines()
-    r = rows[17]                          # line 19: unquoted thousands separator: 7 fields
+    r = rows[17]  # line 19: unquoted thousands separator: 7 fields
     lines[18] = ",".join([r[0], r[1], r[2], "1,280.00", r[4], r[5]])
-    lines[22] = ",".join(rows[21][:3])    # line 23: truncated row: 3 fields
+    lines[22] = ",".join(rows[21][:3])  # line 23: truncated row: 3 fields
     return "".join(s + "\n" for s in lines)
 
 
 # -------------------------------------------------------- feedback and tickets
 COMMENTS = {
-    "good": ["发货很快，包装完好", "质量稳定，会继续合作", "客服响应及时，点赞", "价格合理，性价比高",
-             "业务员很专业，沟通顺畅", "Fast delivery, well packed.", "Great service as always.",
-             "+1 for the quick quote turnaround", "Product quality is consistent.",
-             "满意，下次还会采购", "开票及时，流程顺畅"],
-    "mixed": ["还可以，物流稍慢", "质量一般，价格偏高", "交期比承诺晚了两天", "OK overall, invoice was late.",
-              "Delivery took longer than expected.", "包装有破损，但不影响使用", "希望能有更多规格可选"],
-    "bad": ["质量问题反复出现，考虑换供应商", "发票一直开不出来，很影响报销", "退货流程太麻烦",
-            "客服电话总是打不通", "Wrong items shipped twice, very disappointed.",
-            "Prices went up again without notice.", "Still waiting for the refund.",
-            "-_- 不会再买了", "交货严重延误，影响我们生产"],
+    "good": [
+        "发货很快，包装完好",
+        "质量稳定，会继续合作",
+        "客服响应及时，点赞",
+        "价格合理，性价比高",
+        "业务员很专业，沟通顺畅",
+        "Fast delivery, well packed.",
+        "Great service as always.",
+        "+1 for the quick quote turnaround",
+        "Product quality is consistent.",
+        "满意，下次还会采购",
+        "开票及时，流程顺畅",
+    ],
+    "mixed": [
+        "还可以，物流稍慢",
+        "质量一般，价格偏高",
+        "交期比承诺晚了两天",
+        "OK overall, invoice was late.",
+        "Delivery took longer than expected.",
+        "包装有破损，但不影响使用",
+        "希望能有更多规格可选",
+    ],
+    "bad": [
+        "质量问题反复出现，考虑换供应商",
+        "发票一直开不出来，很影响报销",
+        "退货流程太麻烦",
+        "客服电话总是打不通",
+        "Wrong items shipped twice, very disappointed.",
+        "Prices went up again without notice.",
+        "Still waiting for the refund.",
+        "-_- 不会再买了",
+        "交货严重延误，影响我们生产",
+    ],
 }
 FEEDBACK_CHANNELS = (["邮件", "短信", "微信", "电话回访", "App"], [0.25, 0.2, 0.3, 0.15, 0.1])
-HAPPY = [0.04, 0.05, 0.13, 0.34, 0.44]     # P(score = 1..5)
+HAPPY = [0.04, 0.05, 0.13, 0.34, 0.44]  # P(score = 1..5)
 UNHAPPY = [0.2, 0.24, 0.26, 0.18, 0.12]
 
 
@@ -605,8 +826,15 @@ def feedback_csv(rng: Rng, customers: list[Customer]) -> str:
             score = rng.weighted([1, 2, 3, 4, 5], UNHAPPY if late else HAPPY)
             mood = "good" if score >= 4 else ("mixed" if score == 3 else "bad")
             comment = rng.choice(COMMENTS[mood]) if rng.chance(0.55) else ""
-            rows.append([c.customer_id, rd.isoformat(), str(score),
-                         rng.weighted(*FEEDBACK_CHANNELS), comment])
+            rows.append(
+                [
+                    c.customer_id,
+                    rd.isoformat(),
+                    str(score),
+                    rng.weighted(*FEEDBACK_CHANNELS),
+                    comment,
+                ]
+            )
     rows.sort(key=lambda r: (r[1], r[0]))
     return csv_text(["customer_id", "date", "score", "channel", "comment"], rows)
 
@@ -631,10 +859,18 @@ def tickets_csv(rng: Rng, customers: list[Customer]) -> str:
             if opened_day > END:
                 continue
             hour = min(22, max(7, int(rng.normal(13.5, 3.0))))
-            opened = datetime(opened_day.year, opened_day.month, opened_day.day, hour,
-                              rng.below(60), rng.below(60))
-            cat = rng.weighted(TICKET_CATEGORIES,
-                               [0.2, 0.45, 0.15, 0.1, 0.1] if late else [0.34, 0.22, 0.2, 0.12, 0.12])
+            opened = datetime(
+                opened_day.year,
+                opened_day.month,
+                opened_day.day,
+                hour,
+                rng.below(60),
+                rng.below(60),
+            )
+            cat = rng.weighted(
+                TICKET_CATEGORIES,
+                [0.2, 0.45, 0.15, 0.1, 0.1] if late else [0.34, 0.22, 0.2, 0.12, 0.12],
+            )
             hours = rng.lognormal(math.log(18.0), 1.15) * (1.8 if cat == "质量" else 1.0)
             # one uniform decides the rare exceptions (and, rescaled, how long a stalled one waits)
             x = rng.u()
@@ -653,13 +889,25 @@ def tickets_csv(rng: Rng, customers: list[Customer]) -> str:
             status = rng.weighted(["open", "in_progress", "reopened"], [0.6, 0.33, 0.07])
             owner = "" if status == "open" and rng.chance(0.4) else rng.choice(AGENTS)
         else:
-            status = rng.weighted(["closed", "resolved", "reopened", "open"],
-                                  [0.66, 0.3, 0.025, 0.015])
+            status = rng.weighted(
+                ["closed", "resolved", "reopened", "open"], [0.66, 0.3, 0.025, 0.015]
+            )
             owner = rng.choice(AGENTS)
-        rows.append([f"TK{i:06d}", cid, f"{opened:%Y-%m-%d %H:%M:%S}",
-                     "" if resolved is None else f"{resolved:%Y-%m-%d %H:%M:%S}", status, cat, owner])
-    return csv_text(["ticket_id", "customer_id", "opened_at", "resolved_at", "status", "category",
-                     "owner"], rows)
+        rows.append(
+            [
+                f"TK{i:06d}",
+                cid,
+                f"{opened:%Y-%m-%d %H:%M:%S}",
+                "" if resolved is None else f"{resolved:%Y-%m-%d %H:%M:%S}",
+                status,
+                cat,
+                owner,
+            ]
+        )
+    return csv_text(
+        ["ticket_id", "customer_id", "opened_at", "resolved_at", "status", "category", "owner"],
+        rows,
+    )
 
 
 # ------------------------------------------------------------------------ main
@@ -671,23 +919,29 @@ def build() -> tuple[dict[str, bytes], dict]:
         "customers.csv": customers_csv(customers).encode("utf-8"),
         "transactions.csv": transactions_csv(txns).encode("utf-8"),
         "orders_gbk.csv": gbk_orders_csv(Rng(SEED + STREAM["gbk"]), customers).encode("gbk"),
-        "orders_semicolon.csv": semicolon_orders_csv(Rng(SEED + STREAM["semicolon"]),
-                                                     customers).encode("utf-8"),
+        "orders_semicolon.csv": semicolon_orders_csv(
+            Rng(SEED + STREAM["semicolon"]), customers
+        ).encode("utf-8"),
         "broken_transactions.csv": broken_csv(Rng(SEED + STREAM["broken"]), customers).encode(),
         "feedback.csv": feedback_csv(Rng(SEED + STREAM["feedback"]), customers).encode("utf-8"),
         "tickets.csv": tickets_csv(Rng(SEED + STREAM["tickets"]), customers).encode("utf-8"),
     }
     notes["customers"] = len(customers)
     notes["transactions"] = len(txns)
-    notes["prospects"] = sum(1 for c in customers if not c.purchases and
-                             c.customer_id not in notes["refund_only"])
+    notes["prospects"] = sum(
+        1 for c in customers if not c.purchases and c.customer_id not in notes["refund_only"]
+    )
     return files, notes
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
-                    help="output directory (default: this script's directory)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent,
+        help="output directory (default: this script's directory)",
+    )
     ap.add_argument("--stats", action="store_true", help="print a few facts about the data")
     args = ap.parse_args(argv)
     files, notes = build()

@@ -15,8 +15,17 @@ from typer.testing import CliRunner
 from crmkit.cli import app
 
 CDNOW = str(Path(__file__).parent / "data" / "cdnow_sample.csv")
-COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value", "p_alive",
-           "expected_purchases", "expected_avg_value", "clv"]
+COLUMNS = [
+    "customer_id",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "p_alive",
+    "expected_purchases",
+    "expected_avg_value",
+    "clv",
+]
 
 
 def run(*args, cwd: Path | None = None, env: dict | None = None):
@@ -70,21 +79,51 @@ def test_per_customer_columns(cdnow_scores):
 
 
 def test_calibration_holdout_output():
-    result = run("clv", "--transactions", CDNOW, "--calibration-end", "1997-09-30",
-                 "--as-of", "1998-06-30", "--format", "csv")
+    result = run(
+        "clv",
+        "--transactions",
+        CDNOW,
+        "--calibration-end",
+        "1997-09-30",
+        "--as-of",
+        "1998-06-30",
+        "--format",
+        "csv",
+    )
     assert result.exit_code == 0, result.output
     table = rows(result.stdout)
-    assert list(table[0]) == ["customer_id", "frequency", "recency", "T", "p_alive",
-                              "predicted_purchases", "actual_purchases", "error"]
+    assert list(table[0]) == [
+        "customer_id",
+        "frequency",
+        "recency",
+        "T",
+        "p_alive",
+        "predicted_purchases",
+        "actual_purchases",
+        "error",
+    ]
     assert len(table) == 2357
     assert sum(int(r["actual_purchases"]) for r in table) == 1882  # published holdout total
-    assert "holdout 1997-09-30 .. 1998-06-30 (39 weeks), 2,357 customers: actual 1,882" in result.stderr
+    assert (
+        "holdout 1997-09-30 .. 1998-06-30 (39 weeks), 2,357 customers: actual 1,882"
+        in result.stderr
+    )
     assert "MAE" in result.stderr and "RMSE" in result.stderr
 
 
 def test_calibration_by_frequency():
-    result = run("clv", "--transactions", CDNOW, "--calibration-end", "1997-09-30",
-                 "--as-of", "1998-06-30", "--by-frequency", "--format", "json")
+    result = run(
+        "clv",
+        "--transactions",
+        CDNOW,
+        "--calibration-end",
+        "1997-09-30",
+        "--as-of",
+        "1998-06-30",
+        "--by-frequency",
+        "--format",
+        "json",
+    )
     assert result.exit_code == 0, result.output
     buckets = json.loads(result.stdout)
     assert [b["frequency_bucket"] for b in buckets] == ["0", "1", "2", "3", "4", "5", "6", "7+"]
@@ -104,17 +143,32 @@ def write_customers(path: Path) -> None:
 def test_forecast_by_attribute_reconciles(tmp_path, cdnow_scores):
     customers = tmp_path / "customers.csv"
     write_customers(customers)
-    total = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--forecast", "--format", "json")
+    total = run(
+        "clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--forecast", "--format", "json"
+    )
     assert total.exit_code == 0, total.output
     [overall] = json.loads(total.stdout)
-    by = run("clv", "--transactions", CDNOW, "--customers", str(customers), "--as-of", "1997-09-30",
-             "--by", "region", "--format", "json")
+    by = run(
+        "clv",
+        "--transactions",
+        CDNOW,
+        "--customers",
+        str(customers),
+        "--as-of",
+        "1997-09-30",
+        "--by",
+        "region",
+        "--format",
+        "json",
+    )
     assert by.exit_code == 0, by.output
     groups = json.loads(by.stdout)
     assert {g["region"] for g in groups} == {"华东", "华北"}
     assert sum(g["customers"] for g in groups) == overall["customers"] == 2357
     assert round(sum(g["expected_revenue"] for g in groups), 2) == overall["expected_revenue"]
-    assert sum(g["expected_orders"] for g in groups) == pytest.approx(overall["expected_orders"], rel=1e-12)
+    assert sum(g["expected_orders"] for g in groups) == pytest.approx(
+        overall["expected_orders"], rel=1e-12
+    )
     # expected orders = sum of the per-customer expected purchases (52 weeks by default)
     per_customer = sum(float(r["expected_purchases"]) for r in rows(cdnow_scores.stdout))
     assert overall["expected_orders"] == pytest.approx(per_customer, rel=1e-9)
@@ -124,29 +178,59 @@ def test_forecast_by_attribute_reconciles(tmp_path, cdnow_scores):
 def test_unknown_by_attribute_suggests(tmp_path):
     customers = tmp_path / "customers.csv"
     write_customers(customers)
-    result = run("clv", "--transactions", CDNOW, "--customers", str(customers), "--as-of", "1997-09-30",
-                 "--by", "regoin")
+    result = run(
+        "clv",
+        "--transactions",
+        CDNOW,
+        "--customers",
+        str(customers),
+        "--as-of",
+        "1997-09-30",
+        "--by",
+        "regoin",
+    )
     assert result.exit_code == 2
-    assert result.stderr.strip() == 'Error: --by regoin: no such customer attribute. did you mean "region"?'
+    assert (
+        result.stderr.strip()
+        == 'Error: --by regoin: no such customer attribute. did you mean "region"?'
+    )
 
 
 def test_too_little_data_is_one_line_error(tmp_path):
     tx = tmp_path / "tx.csv"
-    tx.write_text("transaction_id,customer_id,date,amount\n"
-                  "t1,a,2024-01-01,10\nt2,a,2024-02-01,12\nt3,b,2024-01-05,8\n", encoding="utf-8")
+    tx.write_text(
+        "transaction_id,customer_id,date,amount\n"
+        "t1,a,2024-01-01,10\nt2,a,2024-02-01,12\nt3,b,2024-01-05,8\n",
+        encoding="utf-8",
+    )
     result = run("clv", "--transactions", str(tx), "--as-of", "2024-03-01")
     assert result.exit_code == 3
     lines = result.stderr.strip().splitlines()
-    assert lines == ["Error: BG/NBD needs at least 10 customers with a repeat purchase, found 1. "
-                     "use more transaction history (a later --as-of or --calibration-end)"]
+    assert lines == [
+        "Error: BG/NBD needs at least 10 customers with a repeat purchase, found 1. "
+        "use more transaction history (a later --as-of or --calibration-end)"
+    ]
 
 
 def test_config_defaults_and_flags(tmp_path, cdnow_scores):
     (tmp_path / "crmkit.yaml").write_text("clv:\n  margin: 0.5\n  horizon: 26\n", encoding="utf-8")
-    half = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--format", "csv", cwd=tmp_path)
+    half = run(
+        "clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--format", "csv", cwd=tmp_path
+    )
     assert half.exit_code == 0, half.output
-    flags = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--format", "csv",
-                "--margin", "0.5", "--horizon", "26")
+    flags = run(
+        "clv",
+        "--transactions",
+        CDNOW,
+        "--as-of",
+        "1997-09-30",
+        "--format",
+        "csv",
+        "--margin",
+        "0.5",
+        "--horizon",
+        "26",
+    )
     assert half.stdout == flags.stdout
     base = {r["customer_id"]: r for r in rows(cdnow_scores.stdout)}
     for r in rows(half.stdout)[:50]:
@@ -155,8 +239,10 @@ def test_config_defaults_and_flags(tmp_path, cdnow_scores):
         # clv = margin * E(M) * E[Y(26)]
         purchases = float(r["expected_purchases"])
         # both money columns are rounded to cents: allow half a cent on each
-        assert float(r["clv"]) == pytest.approx(0.5 * float(r["expected_avg_value"]) * purchases,
-                                                abs=0.005 + 0.5 * 0.005 * purchases + 1e-9)
+        assert float(r["clv"]) == pytest.approx(
+            0.5 * float(r["expected_avg_value"]) * purchases,
+            abs=0.005 + 0.5 * 0.005 * purchases + 1e-9,
+        )
 
 
 def test_bad_time_unit_and_mode_combination():
@@ -172,7 +258,9 @@ def test_bad_time_unit_and_mode_combination():
 
 
 def test_time_unit_day(cdnow_scores):
-    result = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--time-unit", "day", "--params")
+    result = run(
+        "clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--time-unit", "day", "--params"
+    )
     assert result.exit_code == 0, result.output
     params = json.loads(result.stdout)
     # alpha is a time scale: days = weeks * 7; r, a, b are unit-free
@@ -183,7 +271,17 @@ def test_time_unit_day(cdnow_scores):
 
 def test_forecast_by_segment_covers_everyone():
     # segment labels come from the shipped rule files (crmkit.segment)
-    result = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--by", "segment", "--format", "json")
+    result = run(
+        "clv",
+        "--transactions",
+        CDNOW,
+        "--as-of",
+        "1997-09-30",
+        "--by",
+        "segment",
+        "--format",
+        "json",
+    )
     assert result.exit_code == 0, result.output
     groups = json.loads(result.stdout)
     assert "segment" in groups[0]
@@ -200,8 +298,10 @@ def test_bad_time_unit_in_config_names_the_file_and_key(tmp_path):
     assert result.stderr.strip() == want
     # the same for a rule file reading a CLV column, where there is no --time-unit flag to blame
     rules = tmp_path / "r.yaml"
-    rules.write_text("version: 1\ncolumn: life\nsegments:\n  - name: gone\n    when: p_alive < 0.5\n",
-                     encoding="utf-8")
+    rules.write_text(
+        "version: 1\ncolumn: life\nsegments:\n  - name: gone\n    when: p_alive < 0.5\n",
+        encoding="utf-8",
+    )
     result = run("--config", str(config), "segment", "--transactions", CDNOW, "--rules", str(rules))
     assert result.exit_code == 4
     assert result.stderr.strip() == want
@@ -219,24 +319,48 @@ def test_failed_spend_fit_blocks_only_what_needs_spend(tmp_path):
     tx = tmp_path / "tx.csv"
     zero_spend_repeaters(tx)
     rules = tmp_path / "r.yaml"
-    rules.write_text("version: 1\ncolumn: life\nsegments:\n  - name: gone\n    when: p_alive < 0.5\n"
-                     "  - name: alive\n    when: p_alive >= 0.5\n", encoding="utf-8")
-    segmented = run("segment", "--transactions", str(tx), "--rules", str(rules), "--as-of", "2024-02-01",
-                    "--format", "csv")
+    rules.write_text(
+        "version: 1\ncolumn: life\nsegments:\n  - name: gone\n    when: p_alive < 0.5\n"
+        "  - name: alive\n    when: p_alive >= 0.5\n",
+        encoding="utf-8",
+    )
+    segmented = run(
+        "segment",
+        "--transactions",
+        str(tx),
+        "--rules",
+        str(rules),
+        "--as-of",
+        "2024-02-01",
+        "--format",
+        "csv",
+    )
     assert segmented.exit_code == 0, segmented.output
     assert len(rows(segmented.stdout)) == 20
-    holdout = run("clv", "--transactions", str(tx), "--calibration-end", "2024-01-20", "--as-of", "2024-02-01",
-                  "--format", "csv")
+    holdout = run(
+        "clv",
+        "--transactions",
+        str(tx),
+        "--calibration-end",
+        "2024-01-20",
+        "--as-of",
+        "2024-02-01",
+        "--format",
+        "csv",
+    )
     assert holdout.exit_code == 0, holdout.output
     table = rows(holdout.stdout)
-    assert len(table) == 20 and all(r["actual_purchases"] == "0" for r in table)  # nothing after 01-20
+    assert len(table) == 20 and all(
+        r["actual_purchases"] == "0" for r in table
+    )  # nothing after 01-20
     # where spend is needed, the error says why: all 20 repeat buyers have a mean repeat spend of 0
     for extra in ([], ["--forecast"]):
         scored = run("clv", "--transactions", str(tx), "--as-of", "2024-02-01", *extra)
         assert scored.exit_code == 3
         assert scored.stderr.startswith(
             "Error: Gamma-Gamma needs at least 10 customers with a repeat purchase and positive mean repeat "
-            "spend, found 0 (20 repeat customers excluded for a mean repeat spend <= 0).")
+            "spend, found 0 (20 repeat customers excluded for a mean repeat spend <= 0)."
+        )
     params = run("clv", "--transactions", str(tx), "--as-of", "2024-02-01", "--params")
     assert params.exit_code == 0, params.output
     fitted = json.loads(params.stdout)
@@ -247,8 +371,16 @@ def test_failed_spend_fit_blocks_only_what_needs_spend(tmp_path):
 
 
 def test_params_with_calibration_end_are_the_calibration_fit():
-    result = run("clv", "--transactions", CDNOW, "--calibration-end", "1997-09-30", "--as-of", "1998-06-30",
-                 "--params")
+    result = run(
+        "clv",
+        "--transactions",
+        CDNOW,
+        "--calibration-end",
+        "1997-09-30",
+        "--as-of",
+        "1998-06-30",
+        "--params",
+    )
     assert result.exit_code == 0, result.output
     params = json.loads(result.stdout)
     # the published estimates are for the calibration period to 1997-09-30
@@ -257,9 +389,21 @@ def test_params_with_calibration_end_are_the_calibration_fit():
         assert params["bgnbd"][key] == pytest.approx(value, rel=0.01)
     for key, value in {"p": 6.25, "q": 3.74, "gamma": 15.44}.items():
         assert params["gamma_gamma"][key] == pytest.approx(value, rel=0.01)
-    assert "holdout 1997-09-30 .. 1998-06-30 (39 weeks), 2,357 customers: actual 1,882" in result.stderr
-    result = run("clv", "--transactions", CDNOW, "--calibration-end", "1997-09-30", "--as-of", "1998-06-30",
-                 "--params", "--by-frequency")
+    assert (
+        "holdout 1997-09-30 .. 1998-06-30 (39 weeks), 2,357 customers: actual 1,882"
+        in result.stderr
+    )
+    result = run(
+        "clv",
+        "--transactions",
+        CDNOW,
+        "--calibration-end",
+        "1997-09-30",
+        "--as-of",
+        "1998-06-30",
+        "--params",
+        "--by-frequency",
+    )
     assert result.exit_code == 2
     assert "--params and --by-frequency cannot be combined" in result.stderr
 
@@ -270,7 +414,9 @@ def test_near_degenerate_fit_warns_plainly(tmp_path):
     lines = ["transaction_id,customer_id,date,amount"]
     for k in range(30):
         for w in range(20):
-            lines.append(f"t{k}-{w},c{k},{date(2024, 1, 1) + timedelta(days=k + 7 * w)},{10 + k % 5}")
+            lines.append(
+                f"t{k}-{w},c{k},{date(2024, 1, 1) + timedelta(days=k + 7 * w)},{10 + k % 5}"
+            )
     tx.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = run("clv", "--transactions", str(tx), "--params")
     assert result.exit_code == 0, result.output
@@ -283,4 +429,7 @@ def test_near_degenerate_fit_warns_plainly(tmp_path):
     for k in at_bounds:
         assert f"{k} = {bg[k]:.3g}" in line
     assert "ran to the bounds of the fit" in line
-    assert "purchase rates barely differ between customers" in line and "hardly anyone seems to drop out" in line
+    assert (
+        "purchase rates barely differ between customers" in line
+        and "hardly anyone seems to drop out" in line
+    )

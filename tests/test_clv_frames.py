@@ -36,17 +36,27 @@ def as_dicts(df: pl.DataFrame) -> dict[str, dict]:
 def test_summary_conventions_by_hand():
     rows = [
         # a: first day 0 (two orders merged), repeat days 7 and 14; refund on day 20
-        ("a", 0, 10), ("a", 0, 5), ("a", 7, 20), ("a", 14, 0), ("a", 20, -8),
+        ("a", 0, 10),
+        ("a", 0, 5),
+        ("a", 7, 20),
+        ("a", 14, 0),
+        ("a", 20, -8),
         # b: one purchase only, a refund later: still frequency 0, monetary 0
-        ("b", 3, 30), ("b", 10, -30),
+        ("b", 3, 30),
+        ("b", 10, -30),
         # c: only refunds: no first purchase, no row
         ("c", 5, -12),
         # d: repeat day that nets negative (purchase 5, refund 9 same day) still counts
-        ("d", 0, 40), ("d", 14, 5), ("d", 14, -9),
+        ("d", 0, 40),
+        ("d", 14, 5),
+        ("d", 14, -9),
         # e: transactions after as-of are ignored
-        ("e", 0, 10), ("e", 60, 99),
+        ("e", 0, 10),
+        ("e", 60, 99),
     ]
-    s = as_dicts(clv.summary_data(frame(rows), as_of=D0 + timedelta(days=28), time_unit="week").collect())
+    s = as_dicts(
+        clv.summary_data(frame(rows), as_of=D0 + timedelta(days=28), time_unit="week").collect()
+    )
     assert set(s) == {"a", "b", "d", "e"}
     a = s["a"]
     assert a["frequency"] == 2
@@ -58,15 +68,31 @@ def test_summary_conventions_by_hand():
     assert (s["d"]["frequency"], s["d"]["monetary_value"]) == (1, pytest.approx(-4.0))
     assert (s["e"]["frequency"], s["e"]["T"]) == (0, pytest.approx(4.0))
 
-    days = as_dicts(clv.summary_data(frame(rows), as_of=D0 + timedelta(days=28), time_unit="day").collect())
+    days = as_dicts(
+        clv.summary_data(frame(rows), as_of=D0 + timedelta(days=28), time_unit="day").collect()
+    )
     assert (days["a"]["recency"], days["a"]["T"]) == (14.0, 28.0)
 
 
 def test_holdout_columns_by_hand():
-    rows = [("a", 0, 10), ("a", 7, 20), ("a", 30, 5), ("a", 30, 7), ("a", 40, -3), ("a", 45, 9),
-            ("b", 2, 10), ("n", 35, 50)]  # n starts in the holdout: not part of it
-    s = as_dicts(clv.summary_data(frame(rows), as_of=D0 + timedelta(days=49),
-                                  calibration_end=D0 + timedelta(days=21), time_unit="week").collect())
+    rows = [
+        ("a", 0, 10),
+        ("a", 7, 20),
+        ("a", 30, 5),
+        ("a", 30, 7),
+        ("a", 40, -3),
+        ("a", 45, 9),
+        ("b", 2, 10),
+        ("n", 35, 50),
+    ]  # n starts in the holdout: not part of it
+    s = as_dicts(
+        clv.summary_data(
+            frame(rows),
+            as_of=D0 + timedelta(days=49),
+            calibration_end=D0 + timedelta(days=21),
+            time_unit="week",
+        ).collect()
+    )
     assert set(s) == {"a", "b"}
     assert (s["a"]["frequency"], s["a"]["T"]) == (1, pytest.approx(3.0))
     assert s["a"]["frequency_holdout"] == 2  # days 30 and 45; the refund day is no purchase
@@ -93,16 +119,23 @@ def reference_summary(rows, as_of_offset, unit):
         first, last = purchase_days[0], purchase_days[-1]
         freq = len(purchase_days) - 1
         repeat_value = sum(sum(amounts) for d, amounts in days.items() if d > first)
-        out[cid] = (freq, (last - first) / unit, (as_of_offset - first) / unit,
-                    repeat_value / freq if freq else 0.0)
+        out[cid] = (
+            freq,
+            (last - first) / unit,
+            (as_of_offset - first) / unit,
+            repeat_value / freq if freq else 0.0,
+        )
     return out
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     rows=st.lists(
-        st.tuples(st.sampled_from("abcde"), st.integers(0, 60), st.sampled_from([-20, -1, 0, 3, 10, 55])),
-        min_size=1, max_size=40,
+        st.tuples(
+            st.sampled_from("abcde"), st.integers(0, 60), st.sampled_from([-20, -1, 0, 3, 10, 55])
+        ),
+        min_size=1,
+        max_size=40,
     ),
     as_of=st.integers(0, 70),
     unit=st.sampled_from(["day", "week"]),
@@ -114,7 +147,8 @@ def test_summary_matches_plain_python(rows, as_of, unit):
     assert set(got["customer_id"]) == set(expected)
     for row in got.iter_rows(named=True):
         assert (row["frequency"], row["recency"], row["T"], row["monetary_value"]) == pytest.approx(
-            expected[row["customer_id"]]), row["customer_id"]
+            expected[row["customer_id"]]
+        ), row["customer_id"]
 
 
 def synthetic(n_customers=60, seed=0) -> pl.LazyFrame:
@@ -145,7 +179,9 @@ def regular_buyers(n_customers=60) -> pl.LazyFrame:
 
 def test_degenerate_fit_still_scores():
     # a and b run off to huge values (no dropout heterogeneity): hyp2f1 fails, quadrature takes over
-    table, result = clv.score(regular_buyers(), as_of=D0 + timedelta(days=240), horizon=26, discount_rate=0.01)
+    table, result = clv.score(
+        regular_buyers(), as_of=D0 + timedelta(days=240), horizon=26, discount_rate=0.01
+    )
     assert result.bgnbd.a > 1e4
     assert any("bound" in w for w in result.warnings)
     for column in ("p_alive", "expected_purchases", "expected_avg_value", "clv"):
@@ -161,8 +197,10 @@ def test_score_columns_and_clv_formula():
     row = table.row(0, named=True)
     # clv = margin * E(M) * E[Y(horizon)] with no discount (before rounding to cents)
     # (both money columns are rounded to cents: half a cent on each)
-    assert row["clv"] == pytest.approx(0.3 * row["expected_avg_value"] * row["expected_purchases"],
-                                       abs=0.005 + 0.3 * 0.005 * row["expected_purchases"] + 1e-9)
+    assert row["clv"] == pytest.approx(
+        0.3 * row["expected_avg_value"] * row["expected_purchases"],
+        abs=0.005 + 0.3 * 0.005 * row["expected_purchases"] + 1e-9,
+    )
     assert table["p_alive"].is_between(0, 1).all()
     assert set(result.as_dict()) >= {"bgnbd", "gamma_gamma"}
 
@@ -174,52 +212,74 @@ def test_clv_features_is_lazy_and_matches_score():
         calls.append(1)
         return df
 
-    source = synthetic().map_batches(counted, schema={"customer_id": pl.String, "date": pl.Date, "amount": pl.Float64})
+    source = synthetic().map_batches(
+        counted, schema={"customer_id": pl.String, "date": pl.Date, "amount": pl.Float64}
+    )
     lf = clv.clv_features(source, as_of=D0 + timedelta(days=240), horizon=26, discount_rate=0.01)
     assert isinstance(lf, pl.LazyFrame)
     assert lf.collect_schema() == pl.Schema(clv.FEATURE_SCHEMA)
     assert calls == []  # nothing read or fitted yet
     got = lf.collect()
     assert calls
-    table, _ = clv.score(synthetic(), as_of=D0 + timedelta(days=240), horizon=26, discount_rate=0.01)
+    table, _ = clv.score(
+        synthetic(), as_of=D0 + timedelta(days=240), horizon=26, discount_rate=0.01
+    )
     assert got.equals(table.select(list(clv.FEATURE_SCHEMA)))
 
 
 def test_too_little_data_raises_model_error_on_collect():
-    lf = clv.clv_features(frame([("a", 0, 5), ("a", 9, 5), ("b", 1, 7)]), as_of=D0 + timedelta(days=30))
+    lf = clv.clv_features(
+        frame([("a", 0, 5), ("a", 9, 5), ("b", 1, 7)]), as_of=D0 + timedelta(days=30)
+    )
     with pytest.raises(ModelError, match="at least 10 customers with a repeat purchase"):
         lf.collect()
 
 
 def test_forecast_groups_reconcile_with_total():
     table, _ = clv.score(synthetic(), as_of=D0 + timedelta(days=240), horizon=26)
-    groups = pl.DataFrame({"customer_id": [f"c{k:03d}" for k in range(50)],
-                           "region": ["华东" if k % 3 else "华南" for k in range(50)]})
+    groups = pl.DataFrame(
+        {
+            "customer_id": [f"c{k:03d}" for k in range(50)],
+            "region": ["华东" if k % 3 else "华南" for k in range(50)],
+        }
+    )
     total = clv.forecast(table).row(0, named=True)
     by = clv.forecast(table, by="region", groups=groups)
     assert set(by["region"]) == {"华东", "华南", "(unknown)"}  # c050..c059 have no attributes
     assert by["customers"].sum() == total["customers"] == 60
     assert by["expected_orders"].sum() == pytest.approx(total["expected_orders"], rel=1e-12)
     assert round(by["expected_revenue"].sum(), 2) == total["expected_revenue"]
-    revenue = sum(round(p * v, 2) for p, v in zip(table["expected_purchases"], table["expected_avg_value"], strict=True))
+    revenue = sum(
+        round(p * v, 2)
+        for p, v in zip(table["expected_purchases"], table["expected_avg_value"], strict=True)
+    )
     assert total["expected_revenue"] == pytest.approx(revenue, abs=0.005)
 
 
 def test_holdout_comparison_and_buckets():
     lf = synthetic()
-    comparison, _ = clv.holdout_comparison(lf, calibration_end=D0 + timedelta(days=120),
-                                           as_of=D0 + timedelta(days=240))
-    summary = clv.summary_data(lf, as_of=D0 + timedelta(days=240), calibration_end=D0 + timedelta(days=120)).collect()
+    comparison, _ = clv.holdout_comparison(
+        lf, calibration_end=D0 + timedelta(days=120), as_of=D0 + timedelta(days=240)
+    )
+    summary = clv.summary_data(
+        lf, as_of=D0 + timedelta(days=240), calibration_end=D0 + timedelta(days=120)
+    ).collect()
     assert comparison["actual_purchases"].sum() == summary["frequency_holdout"].sum()
     errors = clv.holdout_errors(comparison)
-    diffs = [p - a for p, a in zip(comparison["predicted_purchases"], comparison["actual_purchases"], strict=True)]
+    diffs = [
+        p - a
+        for p, a in zip(
+            comparison["predicted_purchases"], comparison["actual_purchases"], strict=True
+        )
+    ]
     assert errors["mae"] == pytest.approx(sum(abs(d) for d in diffs) / len(diffs))
     assert errors["rmse"] == pytest.approx((sum(d * d for d in diffs) / len(diffs)) ** 0.5)
     buckets = clv.holdout_by_frequency(comparison)
     assert buckets["customers"].sum() == comparison.height
     assert buckets["actual_purchases"].sum() == pytest.approx(errors["actual_purchases"])
     assert buckets["frequency_bucket"].to_list() == sorted(
-        buckets["frequency_bucket"].to_list(), key=lambda b: int(b.rstrip("+")))
+        buckets["frequency_bucket"].to_list(), key=lambda b: int(b.rstrip("+"))
+    )
 
 
 def test_clv_features_default_horizon_per_unit():
@@ -236,7 +296,9 @@ def zero_spend_repeaters() -> pl.LazyFrame:
 
 def test_spend_model_only_when_needed():
     lf, as_of = zero_spend_repeaters(), D0 + timedelta(days=31)
-    with pytest.raises(ModelError, match=r"found 0 \(20 repeat customers excluded for a mean repeat spend <= 0\)"):
+    with pytest.raises(
+        ModelError, match=r"found 0 \(20 repeat customers excluded for a mean repeat spend <= 0\)"
+    ):
         clv.score(lf, as_of=as_of)
     table, result = clv.score(lf, as_of=as_of, spend=False)
     assert result.gamma_gamma is None
@@ -250,5 +312,7 @@ def test_spend_model_only_when_needed():
     assert params.gamma_gamma is None and params.as_dict()["gamma_gamma"] is None
     assert params.excluded_from_spend_fit == 20
     assert "Gamma-Gamma needs at least 10" in params.spend_error
-    comparison, fitted = clv.holdout_comparison(lf, calibration_end=D0 + timedelta(days=20), as_of=as_of)
+    comparison, fitted = clv.holdout_comparison(
+        lf, calibration_end=D0 + timedelta(days=20), as_of=as_of
+    )
     assert fitted.gamma_gamma is None and comparison.height == 20

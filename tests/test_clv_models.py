@@ -71,10 +71,16 @@ def test_published_conditional_and_unconditional_expectation(fitted):
     # the paper's figures come from the unrounded estimates, i.e. our fit
     cond = models.conditional_expected_purchases(39, 2, 30.43, 38.86, fitted.bgnbd)
     assert float(cond) == pytest.approx(1.226, abs=0.0005)
-    assert float(models.unconditional_expected_purchases(52, fitted.bgnbd)) == pytest.approx(1.444, abs=0.0005)
+    assert float(models.unconditional_expected_purchases(52, fitted.bgnbd)) == pytest.approx(
+        1.444, abs=0.0005
+    )
     # the rounded published parameters land close too
-    assert float(models.conditional_expected_purchases(39, 2, 30.43, 38.86, PUBLISHED)) == pytest.approx(1.226, abs=0.002)
-    assert float(models.unconditional_expected_purchases(52, PUBLISHED)) == pytest.approx(1.444, abs=0.003)
+    assert float(
+        models.conditional_expected_purchases(39, 2, 30.43, 38.86, PUBLISHED)
+    ) == pytest.approx(1.226, abs=0.002)
+    assert float(models.unconditional_expected_purchases(52, PUBLISHED)) == pytest.approx(
+        1.444, abs=0.003
+    )
 
 
 # ------------------------------------------------------------ independent references
@@ -82,6 +88,7 @@ def test_published_conditional_and_unconditional_expectation(fitted):
 
 def plain_log_likelihood(x, t_x, T, r, alpha, a, b):
     """FHL (2005) eq. 6 written out term by term with math.lgamma."""
+
     def lbeta(u, v):
         return math.lgamma(u) + math.lgamma(v) - math.lgamma(u + v)
 
@@ -89,7 +96,9 @@ def plain_log_likelihood(x, t_x, T, r, alpha, a, b):
     first = math.exp(lbeta(a, b + x) - lbeta(a, b) + common - (r + x) * math.log(alpha + T))
     second = 0.0
     if x > 0:
-        second = math.exp(lbeta(a + 1, b + x - 1) - lbeta(a, b) + common - (r + x) * math.log(alpha + t_x))
+        second = math.exp(
+            lbeta(a + 1, b + x - 1) - lbeta(a, b) + common - (r + x) * math.log(alpha + t_x)
+        )
     return math.log(first + second)
 
 
@@ -115,9 +124,15 @@ def posterior_integrals(x, t_x, T, t, p: BGNBDParams):
 
     upper = (60.0 / (alpha + t_x)) ** r  # e^{-lambda (alpha + t_x)} < e^-60 beyond
     opts = dict(epsabs=0, epsrel=1e-10)
-    num = integrate.dblquad(lambda v, u: parts(v, u)[0] * parts(v, u)[1] * parts(v, u)[3], 0, upper, 0, 1, **opts)[0]
-    alive = integrate.dblquad(lambda v, u: parts(v, u)[0] * parts(v, u)[1], 0, upper, 0, 1, **opts)[0]
-    dead = integrate.dblquad(lambda v, u: parts(v, u)[0] * parts(v, u)[2], 0, upper, 0, 1, **opts)[0]
+    num = integrate.dblquad(
+        lambda v, u: parts(v, u)[0] * parts(v, u)[1] * parts(v, u)[3], 0, upper, 0, 1, **opts
+    )[0]
+    alive = integrate.dblquad(lambda v, u: parts(v, u)[0] * parts(v, u)[1], 0, upper, 0, 1, **opts)[
+        0
+    ]
+    dead = integrate.dblquad(lambda v, u: parts(v, u)[0] * parts(v, u)[2], 0, upper, 0, 1, **opts)[
+        0
+    ]
     return num / (alive + dead), alive / (alive + dead)
 
 
@@ -163,7 +178,9 @@ def test_gradients_match_finite_differences():
     objective = models._bgnbd_objective(x, t_x, T, w)
     f, g = objective(theta)
     # the value is the weighted mean of the per-customer log-likelihood written out elsewhere
-    assert f == pytest.approx(-(w @ models.bgnbd_log_likelihood(x, t_x, T, *np.exp(theta))) / w.sum(), rel=1e-12)
+    assert f == pytest.approx(
+        -(w @ models.bgnbd_log_likelihood(x, t_x, T, *np.exp(theta))) / w.sum(), rel=1e-12
+    )
     num = approx_fprime(theta, lambda th: objective(th)[0], 1e-7)
     np.testing.assert_allclose(g, num, rtol=1e-4, atol=1e-7)
 
@@ -172,7 +189,9 @@ def test_gradients_match_finite_differences():
     theta = np.log([3.0, 2.5, 20.0])
     objective = models._gg_objective(xs, m, w)
     f, g = objective(theta)
-    assert f == pytest.approx(-(w @ models.gamma_gamma_log_likelihood(xs, m, *np.exp(theta))) / w.sum(), rel=1e-12)
+    assert f == pytest.approx(
+        -(w @ models.gamma_gamma_log_likelihood(xs, m, *np.exp(theta))) / w.sum(), rel=1e-12
+    )
     num = approx_fprime(theta, lambda th: objective(th)[0], 1e-7)
     np.testing.assert_allclose(g, num, rtol=1e-4, atol=1e-7)
 
@@ -195,6 +214,7 @@ def test_gamma_gamma_density_matches_numeric_integration():
     # mean of x Gamma(p, nu) spends, nu ~ Gamma(q, gamma): integrate nu out numerically
     p, q, g = 6.0, 3.5, 15.0
     for x, m in [(1, 20.0), (4, 35.0), (9, 12.5)]:
+
         def integrand(nu, x=x, m=m):
             s = x * m
             log_sum = p * x * math.log(nu) + (p * x - 1) * math.log(s) - nu * s - math.lgamma(p * x)
@@ -219,8 +239,12 @@ def test_expected_average_value_is_weighted_mean():
 
 def test_discounted_purchases():
     x, t_x, T = np.array([0.0, 3.0]), np.array([0.0, 20.0]), np.array([30.0, 30.0])
-    plain = models.discounted_expected_purchases(x, t_x, T, PUBLISHED, horizon=10, discount_rate=0.0)
-    np.testing.assert_allclose(plain, models.conditional_expected_purchases(10, x, t_x, T, PUBLISHED))
+    plain = models.discounted_expected_purchases(
+        x, t_x, T, PUBLISHED, horizon=10, discount_rate=0.0
+    )
+    np.testing.assert_allclose(
+        plain, models.conditional_expected_purchases(10, x, t_x, T, PUBLISHED)
+    )
     d = 0.05
     got = models.discounted_expected_purchases(x, t_x, T, PUBLISHED, horizon=2.5, discount_rate=d)
 
@@ -252,7 +276,9 @@ def test_spend_fit_leaves_out_non_positive_means():
     with_bad = models.fit_gamma_gamma(bad_x, bad_m)
     assert with_bad.excluded == 3
     assert with_bad.n == 300
-    assert (with_bad.p, with_bad.q, with_bad.gamma) == pytest.approx((base.p, base.q, base.gamma), rel=1e-6)
+    assert (with_bad.p, with_bad.q, with_bad.gamma) == pytest.approx(
+        (base.p, base.q, base.gamma), rel=1e-6
+    )
 
 
 def simulate_bgnbd(n, r, alpha, a, b, T, rng):
@@ -295,10 +321,13 @@ def beta_expectation_by_quad(t, x, T, p: BGNBDParams) -> float:
 
     def f(q):
         future = -math.expm1(-(r + x) * math.log1p(q * t / (alpha + T))) / q
-        return future * math.exp((a - 1) * math.log(q) + (b + x - 1) * math.log1p(-q) - betaln(a, b + x))
+        return future * math.exp(
+            (a - 1) * math.log(q) + (b + x - 1) * math.log1p(-q) - betaln(a, b + x)
+        )
 
-    return integrate.quad(f, max(mean - 15 * sd, 1e-300), min(mean + 15 * sd, 1.0),
-                          epsabs=0, epsrel=1e-12, limit=200)[0]
+    return integrate.quad(
+        f, max(mean - 15 * sd, 1e-300), min(mean + 15 * sd, 1.0), epsabs=0, epsrel=1e-12, limit=200
+    )[0]
 
 
 @pytest.mark.parametrize("a,b", [(3000.0, 20000.0), (196049.0, 3268805.0)])
@@ -319,6 +348,11 @@ def test_quadrature_agrees_with_hyp2f1_where_both_work():
     params = BGNBDParams(r=0.7, alpha=5.0, a=2.5, b=9.0)
     x = np.arange(0, 40, dtype=float)
     T = np.linspace(5, 80, 40)
-    direct = (params.a + params.b + x - 1) / (params.a - 1) * models._bracket(
-        params.r, params.alpha, params.a, params.b, x, T, 52.0)
-    np.testing.assert_allclose(models._alive_expectation_by_quadrature(52.0, x, T, params), direct, rtol=1e-9)
+    direct = (
+        (params.a + params.b + x - 1)
+        / (params.a - 1)
+        * models._bracket(params.r, params.alpha, params.a, params.b, x, T, 52.0)
+    )
+    np.testing.assert_allclose(
+        models._alive_expectation_by_quadrature(52.0, x, T, params), direct, rtol=1e-9
+    )

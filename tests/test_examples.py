@@ -37,7 +37,9 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 
 def load_generator():
-    spec = importlib.util.spec_from_file_location("crmkit_examples_generate", EXAMPLES / "generate.py")
+    spec = importlib.util.spec_from_file_location(
+        "crmkit_examples_generate", EXAMPLES / "generate.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -74,7 +76,9 @@ def planted_errors() -> list[dict[str, str]]:
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 5 and cells[0].isdigit():
-            rows.append(dict(zip(("line", "column", "value", "problem", "outcome"), cells, strict=True)))
+            rows.append(
+                dict(zip(("line", "column", "value", "problem", "outcome"), cells, strict=True))
+            )
     return rows
 
 
@@ -159,12 +163,15 @@ def test_orders_gbk_formats(customer_ids, transactions):
     assert any(re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日", w) for w in when)
     assert any(re.fullmatch(r"\d{4}/\d{1,2}/\d{1,2} \d{1,2}:\d{2}", w) for w in when)
     assert all(
-        re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日|\d{4}/\d{1,2}/\d{1,2} \d{1,2}:\d{2}", w) for w in when
+        re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日|\d{4}/\d{1,2}/\d{1,2} \d{1,2}:\d{2}", w)
+        for w in when
     )
     amounts = [r[3] for r in rows]
     assert any(re.fullmatch(r"￥\d{1,3}(,\d{3})+\.\d{2}", a) for a in amounts)  # ￥1,234.50
     assert any(re.fullmatch(r"\(\d[\d,]*\.\d{2}\)", a) for a in amounts)  # (12.00)
-    assert all(re.fullmatch(r"￥?\d{1,3}(,\d{3})*\.\d{2}|\(\d{1,3}(,\d{3})*\.\d{2}\)", a) for a in amounts)
+    assert all(
+        re.fullmatch(r"￥?\d{1,3}(,\d{3})*\.\d{2}|\(\d{1,3}(,\d{3})*\.\d{2}\)", a) for a in amounts
+    )
     assert {r[1] for r in rows} <= customer_ids
     ids = [r[0] for r in rows]
     assert len(set(ids)) == len(ids)
@@ -189,12 +196,22 @@ def test_customers_shape(customers):
     assert 2500 <= len(customers) <= 3500
     ids = [c["customer_id"] for c in customers]
     assert len(set(ids)) == len(ids) and all(re.fullmatch(r"C\d{5}", i) for i in ids)
-    assert {c["region"] for c in customers} == {"华东", "华南", "华北", "华中", "西南", "西北", "东北"}
+    assert {c["region"] for c in customers} == {
+        "华东",
+        "华南",
+        "华北",
+        "华中",
+        "西南",
+        "西北",
+        "东北",
+    }
     assert {c["size"] for c in customers} == {"大型", "中型", "小型"}
     assert {c["channel"] for c in customers} == {"官网", "展会", "转介绍", "电话营销", "Online Ads"}
     owners = {c["owner"] for c in customers}
     assert 10 <= len(owners) <= 14
-    assert any(re.search(r"[\u4e00-\u9fff]", o) for o in owners) and any(o.isascii() for o in owners)
+    assert any(re.search(r"[\u4e00-\u9fff]", o) for o in owners) and any(
+        o.isascii() for o in owners
+    )
     names = [c["name"] for c in customers]
     assert len(set(names)) == len(names)
     chinese = sum(bool(re.search(r"[\u4e00-\u9fff]", n)) for n in names)
@@ -293,15 +310,21 @@ def test_heterogeneous_buyers(transactions, customers):
 
 
 def test_seasonality(transactions):
-    per_day = Counter(date.fromisoformat(t["订单日期"]) for t in transactions if float(t["订单金额"]) > 0)
+    per_day = Counter(
+        date.fromisoformat(t["订单日期"]) for t in transactions if float(t["订单金额"]) > 0
+    )
 
     def daily(lo: date, hi: date) -> float:
         return sum(n for d, n in per_day.items() if lo <= d <= hi) / ((hi - lo).days + 1)
 
     # Q4 peak: Nov-Dec 2025 busier than Jun-Aug 2025
-    assert daily(date(2025, 11, 1), date(2025, 12, 31)) > 1.15 * daily(date(2025, 6, 1), date(2025, 8, 31))
+    assert daily(date(2025, 11, 1), date(2025, 12, 31)) > 1.15 * daily(
+        date(2025, 6, 1), date(2025, 8, 31)
+    )
     # 春节 2025 (Jan 29): the fortnight around it is far quieter than the month before
-    assert daily(date(2025, 1, 24), date(2025, 2, 6)) < 0.5 * daily(date(2024, 12, 16), date(2025, 1, 15))
+    assert daily(date(2025, 1, 24), date(2025, 2, 6)) < 0.5 * daily(
+        date(2024, 12, 16), date(2025, 1, 15)
+    )
     # weekends quieter
     weekend = sum(n for d, n in per_day.items() if d.weekday() >= 5) / 2
     weekday = sum(n for d, n in per_day.items() if d.weekday() < 5) / 5
@@ -337,8 +360,16 @@ def test_broken_file_planted_errors_as_documented(customer_ids):
         if "orphan" in e["outcome"]:
             assert value not in customer_ids
     problems = " ".join(e["problem"] for e in errors)
-    for what in ("missing customer id", "2026-13-45", "yesterday", "abc", "12..5",
-                 "too many fields", "too few fields", "duplicate order id"):
+    for what in (
+        "missing customer id",
+        "2026-13-45",
+        "yesterday",
+        "abc",
+        "12..5",
+        "too many fields",
+        "too few fields",
+        "duplicate order id",
+    ):
         assert what in problems or what in " ".join(e["value"] for e in errors), what
 
 
@@ -365,8 +396,9 @@ def test_broken_file_summary_sentence_adds_up():
     rows = len(broken_lines()) - 1
     rejected = sum(e["outcome"] == "rejected" for e in errors)
     dups = sum("duplicate" in e["outcome"] for e in errors)
-    m = re.search(r"reads (\d+) rows, imports (\d+) .*?rejects (\d+) and skips (\d+) duplicate",
-                  README, re.S)
+    m = re.search(
+        r"reads (\d+) rows, imports (\d+) .*?rejects (\d+) and skips (\d+) duplicate", README, re.S
+    )
     assert m
     assert [int(x) for x in m.groups()] == [rows, rows - rejected - dups, rejected, dups]
 
@@ -418,11 +450,16 @@ def test_tickets(customer_ids):
     assert 0 < unresolved / len(rows) <= 0.03
     # a few old tickets stay open for good; the rest of the unresolved ones are recent
     month_before = datetime(END.year, END.month, END.day) - timedelta(days=30)
-    old = sum(not r["resolved_at"] and datetime.fromisoformat(r["opened_at"]) < month_before for r in rows)
+    old = sum(
+        not r["resolved_at"] and datetime.fromisoformat(r["opened_at"]) < month_before for r in rows
+    )
     opened_before = sum(datetime.fromisoformat(r["opened_at"]) < month_before for r in rows)
     assert 0 < old <= 0.01 * opened_before
-    assert re.search(rf"{unresolved} tickets \(\d+%\) have an empty `resolved_at` at the end of the data: "
-                     rf"{unresolved - old} opened in\s+its last 30 days and {old} older ones", README)
+    assert re.search(
+        rf"{unresolved} tickets \(\d+%\) have an empty `resolved_at` at the end of the data: "
+        rf"{unresolved - old} opened in\s+its last 30 days and {old} older ones",
+        README,
+    )
     reopened = sum(r["status"] == "reopened" for r in rows)
     assert 0 < reopened <= 0.06 * len(rows)
     assert re.search(rf"\({reopened} tickets: resolved, then reopened", README)
@@ -434,10 +471,20 @@ def test_tickets(customer_ids):
     assert max(hours) > 24 * 7
     assert sum(h <= 24 * 7 for h in hours) >= 0.85 * len(hours)  # most are resolved within days
     # the backlog rises and falls and stays well under a month's intake, not only grows
-    spans = [(datetime.fromisoformat(r["opened_at"]),
-              datetime.fromisoformat(r["resolved_at"]) if r["resolved_at"] else None) for r in rows]
+    spans = [
+        (
+            datetime.fromisoformat(r["opened_at"]),
+            datetime.fromisoformat(r["resolved_at"]) if r["resolved_at"] else None,
+        )
+        for r in rows
+    ]
     backlog, intake = [], []
-    for year, month in [(y, m) for y in range(2023, 2027) for m in range(1, 13) if (2023, 12) <= (y, m) <= (2026, 11)]:
+    for year, month in [
+        (y, m)
+        for y in range(2023, 2027)
+        for m in range(1, 13)
+        if (2023, 12) <= (y, m) <= (2026, 11)
+    ]:
         t = datetime(year, month, 1)
         backlog.append(sum(o < t and (r is None or r >= t) for o, r in spans))
         intake.append(sum(t - timedelta(days=30) <= o < t for o, _ in spans))
@@ -452,11 +499,19 @@ def test_crmkit_yaml_settings():
 
     cfg = load_config(EXAMPLES / "crmkit.yaml")
     assert cfg.store == EXAMPLES / "store"
-    assert cfg.section("clv") == {"time_unit": "week", "horizon": 52, "discount_rate": 0.01, "margin": 0.3}
+    assert cfg.section("clv") == {
+        "time_unit": "week",
+        "horizon": 52,
+        "discount_rate": 0.01,
+        "margin": 0.3,
+    }
     assert cfg.section("report") == {"period": "week", "stale_days": 14}
     assert cfg.section("service") == {"sla_hours": 48}
     targets = cfg.data["targets"]
-    assert {(t["metric"], t["period"]) for t in targets} >= {("revenue", "month"), ("new_customers", "month")}
+    assert {(t["metric"], t["period"]) for t in targets} >= {
+        ("revenue", "month"),
+        ("new_customers", "month"),
+    }
     owner_targets = [t for t in targets if "owner" in t]
     assert owner_targets and {t["owner"] for t in owner_targets} <= {
         c["owner"] for c in read_dicts("customers.csv")
@@ -466,8 +521,11 @@ def test_crmkit_yaml_settings():
 def test_crmkit_yaml_time_unit_comment_lists_only_valid_units():
     from crmkit.config import CLV_TIME_UNITS
 
-    [line] = [ln for ln in (EXAMPLES / "crmkit.yaml").read_text(encoding="utf-8").splitlines()
-              if ln.strip().startswith("time_unit:")]
+    [line] = [
+        ln
+        for ln in (EXAMPLES / "crmkit.yaml").read_text(encoding="utf-8").splitlines()
+        if ln.strip().startswith("time_unit:")
+    ]
     listed = re.findall(r"\b(day|week|month|quarter|year)\b", line.split("#", 1)[1])
     assert listed and all(unit in CLV_TIME_UNITS for unit in listed), line
 
@@ -490,13 +548,24 @@ def test_importing_broken_file_rejects_the_documented_lines(tmp_path):
 
     store = tmp_path / "store"
     result = CliRunner().invoke(
-        app, ["import", "transactions", str(EXAMPLES / "broken_transactions.csv"), "--store", str(store)]
+        app,
+        [
+            "import",
+            "transactions",
+            str(EXAMPLES / "broken_transactions.csv"),
+            "--store",
+            str(store),
+        ],
     )
     assert result.exit_code == 0, result.output
     rejects = [p for p in store.rglob("*.csv")]
     assert len(rejects) == 1
     with rejects[0].open(encoding="utf-8-sig", newline="") as fh:
         got = {int(r["line"]) for r in csv.DictReader(fh)}
-    expected = {int(e["line"]) for e in planted_errors() if e["outcome"] != "imported, counted as an orphan"}
+    expected = {
+        int(e["line"]) for e in planted_errors() if e["outcome"] != "imported, counted as an orphan"
+    }
     # duplicates may or may not be listed in the rejects file; every real error must be
-    assert {int(e["line"]) for e in planted_errors() if e["outcome"] == "rejected"} <= got <= expected
+    assert (
+        {int(e["line"]) for e in planted_errors() if e["outcome"] == "rejected"} <= got <= expected
+    )

@@ -23,10 +23,15 @@ TX = pl.LazyFrame(
         "transaction_id": ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9"],
         "customer_id": ["A", "A", "A", "A", "A", "B", "D", "X", "X"],
         "date": [
-            date(2023, 1, 10), date(2024, 4, 1), date(2024, 6, 20), date(2024, 6, 25),
+            date(2023, 1, 10),
+            date(2024, 4, 1),
+            date(2024, 6, 20),
+            date(2024, 6, 25),
             date(2024, 7, 5),  # after as-of: ignored
             date(2024, 6, 30),  # on as-of: counts
-            date(2024, 5, 1), date(2024, 1, 1), date(2024, 1, 1),
+            date(2024, 5, 1),
+            date(2024, 1, 1),
+            date(2024, 1, 1),
         ],
         "amount": [100.0, 200.0, 50.0, -30.0, 999.0, 80.0, -40.0, 60.0, 40.0],
     }
@@ -144,9 +149,17 @@ def test_clv_rule_columns_use_the_units_default_horizon():
     ).with_columns(transaction_id=_pl.int_range(_pl.len()).cast(_pl.String))
     as_of = _dt.date(1997, 9, 30)
     tx = cdnow.lazy().filter(_pl.col("date") <= as_of)
-    got = build_features(None, tx, as_of=as_of, extra={"expected_purchases"}, clv_options={"time_unit": "day"})
-    want = clv_features(tx, as_of=as_of, time_unit="day", horizon=365).select("customer_id", "expected_purchases")
-    joined = got.select("customer_id", "expected_purchases").join(want, on="customer_id", suffix="_want").collect()
+    got = build_features(
+        None, tx, as_of=as_of, extra={"expected_purchases"}, clv_options={"time_unit": "day"}
+    )
+    want = clv_features(tx, as_of=as_of, time_unit="day", horizon=365).select(
+        "customer_id", "expected_purchases"
+    )
+    joined = (
+        got.select("customer_id", "expected_purchases")
+        .join(want, on="customer_id", suffix="_want")
+        .collect()
+    )
     assert joined.height > 2000
     diff = (joined["expected_purchases"] - joined["expected_purchases_want"]).abs().max()
     assert diff < 1e-9
@@ -156,13 +169,23 @@ def test_service_counts_are_zero_for_a_refund_only_customer():
     """R is known only from a refund (no customers row, no purchase, no ticket)."""
     from datetime import datetime
 
-    refund = pl.LazyFrame({"transaction_id": ["r1"], "customer_id": ["R"], "date": [date(2024, 3, 1)],
-                           "amount": [-25.0]})
-    tickets = pl.LazyFrame({"customer_id": ["A"], "opened_at": [datetime(2024, 6, 29, 9)], "resolved_at": [None]},
-                           schema_overrides={"resolved_at": pl.Datetime("us")})
+    refund = pl.LazyFrame(
+        {
+            "transaction_id": ["r1"],
+            "customer_id": ["R"],
+            "date": [date(2024, 3, 1)],
+            "amount": [-25.0],
+        }
+    )
+    tickets = pl.LazyFrame(
+        {"customer_id": ["A"], "opened_at": [datetime(2024, 6, 29, 9)], "resolved_at": [None]},
+        schema_overrides={"resolved_at": pl.Datetime("us")},
+    )
     tx = pl.concat([TX, refund])
     for customers in (CUSTOMERS, None):
-        df = build_features(customers, tx, as_of=AS_OF, extra={"open_tickets"}, tickets=tickets).collect()
+        df = build_features(
+            customers, tx, as_of=AS_OF, extra={"open_tickets"}, tickets=tickets
+        ).collect()
         rows = {r["customer_id"]: r for r in df.iter_rows(named=True)}
         assert rows["A"]["open_tickets"] == 1 and rows["A"]["tickets_90d"] == 1
         for cid in set(rows) - {"A"}:
@@ -175,13 +198,17 @@ def test_p_alive_rule_column_needs_no_spend_model():
     """Every repeat order is free: Gamma-Gamma cannot be fitted, BG/NBD can."""
     from crmkit.clv.models import ModelError
 
-    tx = pl.LazyFrame({
-        "transaction_id": [f"{k}-{i}" for k in range(20) for i in range(2)],
-        "customer_id": [f"c{k}" for k in range(20) for _ in range(2)],
-        "date": [d for _ in range(20) for d in (date(2024, 1, 1), date(2024, 1, 8))],
-        "amount": [a for _ in range(20) for a in (10.0, 0.0)],
-    })
+    tx = pl.LazyFrame(
+        {
+            "transaction_id": [f"{k}-{i}" for k in range(20) for i in range(2)],
+            "customer_id": [f"c{k}" for k in range(20) for _ in range(2)],
+            "date": [d for _ in range(20) for d in (date(2024, 1, 1), date(2024, 1, 8))],
+            "amount": [a for _ in range(20) for a in (10.0, 0.0)],
+        }
+    )
     df = build_features(None, tx, as_of=date(2024, 2, 1), extra={"p_alive"}).collect()
     assert df.height == 20 and df["p_alive"].is_not_null().all()
-    with pytest.raises(ModelError, match="20 repeat customers excluded for a mean repeat spend <= 0"):
+    with pytest.raises(
+        ModelError, match="20 repeat customers excluded for a mean repeat spend <= 0"
+    ):
         build_features(None, tx, as_of=date(2024, 2, 1), extra={"clv"}).collect()

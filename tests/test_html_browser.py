@@ -22,9 +22,15 @@ from typer.testing import CliRunner
 from crmkit.cli import app
 
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    '--host-resolver-rules=MAP * ~NOTFOUND',
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
 
 
@@ -34,7 +40,9 @@ def chromium() -> str:
         if path:
             return path
     if os.environ.get("CI") == "true":
-        pytest.fail("chromium is not installed (CI must run: apt-get install -y chromium fonts-noto-cjk)")
+        pytest.fail(
+            "chromium is not installed (CI must run: apt-get install -y chromium fonts-noto-cjk)"
+        )
     pytest.skip("chromium is not installed (apt-get install -y chromium fonts-noto-cjk)")
 
 
@@ -43,10 +51,24 @@ def report(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("browser")
     (d / "tx.csv").write_text(TX, encoding="utf-8")
     (d / "cu.csv").write_text(CUSTOMERS, encoding="utf-8")
-    r = CliRunner().invoke(app, [
-        "report", "weekly", "--as-of", "2024-03-31", "--period", "month", "--out", str(d / "out"),
-        "--customers", str(d / "cu.csv"), "--transactions", str(d / "tx.csv"), "-q",
-    ])
+    r = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "weekly",
+            "--as-of",
+            "2024-03-31",
+            "--period",
+            "month",
+            "--out",
+            str(d / "out"),
+            "--customers",
+            str(d / "cu.csv"),
+            "--transactions",
+            str(d / "tx.csv"),
+            "-q",
+        ],
+    )
     assert r.exit_code == 0, r.output
     return d / "out" / "2024-03-31" / "report.html"
 
@@ -55,7 +77,9 @@ def run_browser(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     exe = chromium()
     return subprocess.run(
         [exe, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -85,9 +109,9 @@ def _png_pixels(path: Path) -> tuple[int, int, set[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, width = 8, b"", 0
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, ctype = struct.unpack(">IIBB", body[:10])
             assert depth == 8 and ctype in (2, 6)
@@ -102,7 +126,7 @@ def _png_pixels(path: Path) -> tuple[int, int, set[bytes]]:
     i = 0
     for _ in range(height):
         f = raw[i]
-        line = bytearray(raw[i + 1:i + 1 + stride])
+        line = bytearray(raw[i + 1 : i + 1 + stride])
         i += 1 + stride
         for x in range(stride):  # undo the PNG row filters
             a = line[x - bpp] if x >= bpp else 0
@@ -120,7 +144,7 @@ def _png_pixels(path: Path) -> tuple[int, int, set[bytes]]:
                 line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
         prev = line
         for x in range(0, stride, bpp * 7):
-            colours.add(bytes(line[x:x + 3]))
+            colours.add(bytes(line[x : x + 3]))
     return width, height, colours
 
 

@@ -67,7 +67,7 @@ def test_utf8_bom_chinese_headers(tmp_path):
     src = write(
         tmp_path / "t.csv",
         "\ufeff订单号,客户编号,订单日期,订单金额,数量,商品\n"
-        "A1,C1,2024-01-05,\"1,234.50\",2,笔记本\n"
+        'A1,C1,2024-01-05,"1,234.50",2,笔记本\n'
         "A2,C2,2024-02-01,99.90,1,鼠标\n"
         "A3,C1,2024-02-03,-99.90,1,鼠标\n",
     )
@@ -88,7 +88,7 @@ def test_gbk_chinese_headers_formats(tmp_path):
     src = write(
         tmp_path / "gbk.csv",
         "订单号,客户ID,下单时间,金额,数量\n"
-        "G1,C1,2026年3月5日,\"￥1,234.50\",1\n"
+        'G1,C1,2026年3月5日,"￥1,234.50",1\n'
         "G2,C2,2026/3/5 14:30,(12.00),1\n"
         "G3,C3,2026-03-06 09:15:00,¥8,2\n",
         encoding="gb18030",
@@ -111,7 +111,12 @@ def test_pure_gbk_bytes_detected(tmp_path):
 
 @pytest.mark.parametrize(
     ("encoding", "detected"),
-    [("latin-1", "cp1252"), ("cp1252", "cp1252"), ("utf-16-le", "utf-16-le"), ("utf-16-be", "utf-16-be")],
+    [
+        ("latin-1", "cp1252"),
+        ("cp1252", "cp1252"),
+        ("utf-16-le", "utf-16-le"),
+        ("utf-16-be", "utf-16-be"),
+    ],
 )
 def test_western_and_utf16_exports_are_not_read_as_chinese(tmp_path, encoding, detected):
     # Latin-1 "ñ" + "o" is also a valid GBK character: the text must stay Muñoz
@@ -150,7 +155,9 @@ def test_semicolon_unit_price_times_quantity(tmp_path):
 
 
 def test_tab_separated(tmp_path):
-    src = write(tmp_path / "t.tsv", "order_id\tcustomer_id\tdate\tamount\nT1\tC1\t2024-01-05\t5.5\n")
+    src = write(
+        tmp_path / "t.tsv", "order_id\tcustomer_id\tdate\tamount\nT1\tC1\t2024-01-05\t5.5\n"
+    )
     r = run("import", "transactions", src, "--store", tmp_path / "s")
     assert r.exit_code == 0, r.stderr
     assert txns(tmp_path / "s")["amount"].to_list() == [5.5]
@@ -159,9 +166,23 @@ def test_tab_separated(tmp_path):
 def test_forced_sep_and_date_format(tmp_path):
     src = write(tmp_path / "d.csv", "id|cust|day|total\nX1|C1|05/01/2024|3\n")
     r = run(
-        "import", "transactions", src, "--store", tmp_path / "s", "--sep", "|",
-        "--date-format", "%d/%m/%Y", "--map", "transaction_id=id", "--map", "customer_id=cust",
-        "--map", "date=day", "--map", "amount=total",
+        "import",
+        "transactions",
+        src,
+        "--store",
+        tmp_path / "s",
+        "--sep",
+        "|",
+        "--date-format",
+        "%d/%m/%Y",
+        "--map",
+        "transaction_id=id",
+        "--map",
+        "customer_id=cust",
+        "--map",
+        "date=day",
+        "--map",
+        "amount=total",
     )
     assert r.exit_code == 0, r.stderr
     assert txns(tmp_path / "s")["date"].to_list() == [dt.date(2024, 1, 5)]
@@ -169,7 +190,8 @@ def test_forced_sep_and_date_format(tmp_path):
 
 def test_columns_mapping_from_config(tmp_path, monkeypatch):
     (tmp_path / "crmkit.yaml").write_text(
-        "store: mystore\ncolumns:\n  transactions:\n    amount: 实付\n    customer_id: 买家\n", encoding="utf-8"
+        "store: mystore\ncolumns:\n  transactions:\n    amount: 实付\n    customer_id: 买家\n",
+        encoding="utf-8",
     )
     src = write(tmp_path / "t.csv", "订单号,买家,日期,实付,应付\nA,B1,2024-01-01,7.5,9\n")
     monkeypatch.chdir(tmp_path)
@@ -206,7 +228,7 @@ BROKEN = (
     "B8,C7,2024-01-06,1,extra\n"  # 9 too many fields
     "B1,C1,2024-01-07,11.00\n"  # 10 duplicate of line 2
     "\n"  # 11 blank: not a row
-    "B9,C8,\"2024-01-08\",\"1,000\"\n"  # 12 ok
+    'B9,C8,"2024-01-08","1,000"\n'  # 12 ok
 )
 
 
@@ -240,9 +262,9 @@ def test_rejects_have_line_column_reason_and_original_fields(tmp_path):
 def test_quoted_line_breaks_keep_true_line_numbers(tmp_path):
     src = write(
         tmp_path / "q.csv",
-        'order_id,customer_id,date,amount,product\n'
+        "order_id,customer_id,date,amount,product\n"
         'Q1,C1,2024-01-05,1,"two\nlines"\n'  # lines 2-3
-        'Q2,C1,bad,1,x\n'  # line 4
+        "Q2,C1,bad,1,x\n"  # line 4
         'Q3,C1,2024-01-05,1,"a,b"\n',  # line 5
     )
     store = tmp_path / "s"
@@ -265,7 +287,10 @@ def test_max_reject_rate_fails_but_keeps_good_rows(tmp_path):
 def test_orphans_counted(tmp_path):
     store = tmp_path / "s"
     write(tmp_path / "c.csv", "customer_id,name\nC1,甲\n")
-    write(tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-01,1\nB,C9,2024-01-01,1\nC,C8,2024-01-01,1\n")
+    write(
+        tmp_path / "t.csv",
+        "order_id,customer_id,date,amount\nA,C1,2024-01-01,1\nB,C9,2024-01-01,1\nC,C8,2024-01-01,1\n",
+    )
     assert run("import", "customers", tmp_path / "c.csv", "--store", store).exit_code == 0
     r = run("import", "transactions", tmp_path / "t.csv", "--store", store)
     assert Store(store).manifest()["imports"][-1]["orphans"] == 2
@@ -276,7 +301,10 @@ def test_orphans_counted(tmp_path):
 
 
 def test_reimport_same_file_adds_nothing(tmp_path):
-    src = write(tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-01,1\nB,C2,2024-01-02,2\n")
+    src = write(
+        tmp_path / "t.csv",
+        "order_id,customer_id,date,amount\nA,C1,2024-01-01,1\nB,C2,2024-01-02,2\n",
+    )
     store = tmp_path / "s"
     assert run("import", "transactions", src, "--store", store).exit_code == 0
     before = {k: v for k, v in snapshot(store).items() if k.startswith("transactions/")}
@@ -287,14 +315,19 @@ def test_reimport_same_file_adds_nothing(tmp_path):
     assert before == after
     assert txns(store).height == 2
     # an overlapping export adds only the new order
-    write(tmp_path / "t2.csv", "order_id,customer_id,date,amount\nB,C2,2024-01-02,2\nC,C3,2024-01-03,3\n")
+    write(
+        tmp_path / "t2.csv",
+        "order_id,customer_id,date,amount\nB,C2,2024-01-02,2\nC,C3,2024-01-03,3\n",
+    )
     run("import", "transactions", tmp_path / "t2.csv", "--store", store)
     assert txns(store)["transaction_id"].to_list() == ["A", "B", "C"]
 
 
 def test_reimport_without_order_ids_is_idempotent(tmp_path):
     # CDNOW-like: no order id; two identical same-day purchases are both real
-    src = write(tmp_path / "t.csv", "customer_id,date,amount\n1,1997-01-01,29.33\n1,1997-01-01,29.33\n")
+    src = write(
+        tmp_path / "t.csv", "customer_id,date,amount\n1,1997-01-01,29.33\n1,1997-01-01,29.33\n"
+    )
     store = tmp_path / "s"
     run("import", "transactions", src, "--store", store)
     run("import", "transactions", src, "--store", store)
@@ -308,7 +341,10 @@ def test_cumulative_exports_without_order_ids_add_only_new_rows(tmp_path):
     so next week's cumulative export (the old rows again, plus new ones) adds
     only the new ones; identical rows within one file stay separate purchases."""
     store = tmp_path / "s"
-    week1 = write(tmp_path / "w1.csv", "customer_id,date,amount\n1,1997-01-01,29.33\n1,1997-01-01,29.33\n2,1997-01-02,5\n")
+    week1 = write(
+        tmp_path / "w1.csv",
+        "customer_id,date,amount\n1,1997-01-01,29.33\n1,1997-01-01,29.33\n2,1997-01-02,5\n",
+    )
     week2 = write(
         tmp_path / "w2.csv",
         "customer_id,date,amount\n1,1997-01-01,29.33\n2,1997-01-02,5.00\n1,1997-01-01,29.33\n"
@@ -324,7 +360,10 @@ def test_cumulative_exports_without_order_ids_add_only_new_rows(tmp_path):
     assert df.height == 5
     assert df["amount"].sum() == pytest.approx(3 * 29.33 + 5 + 7)
     assert sorted(df["transaction_id"].to_list())[:3] == [
-        "1|1997-01-01|29.33#1", "1|1997-01-01|29.33#2", "1|1997-01-01|29.33#3"]
+        "1|1997-01-01|29.33#1",
+        "1|1997-01-01|29.33#2",
+        "1|1997-01-01|29.33#3",
+    ]
 
 
 def test_content_ids_do_not_depend_on_number_spelling(tmp_path):
@@ -338,14 +377,21 @@ def test_content_ids_do_not_depend_on_number_spelling(tmp_path):
 
 def test_customers_upsert_and_replace(tmp_path):
     store = tmp_path / "s"
-    write(tmp_path / "c1.csv", "客户编号,客户名称,区域,负责人\nC1,甲公司,华东,张伟\nC2,乙公司,华南,李娜\n")
+    write(
+        tmp_path / "c1.csv",
+        "客户编号,客户名称,区域,负责人\nC1,甲公司,华东,张伟\nC2,乙公司,华南,李娜\n",
+    )
     write(tmp_path / "c2.csv", "customer_id,region\nC2,华北\nC3,西南\n")
     r = import_in_turn("customers", store, tmp_path / "c1.csv", tmp_path / "c2.csv")
     assert r.exit_code == 0, r.stderr
     df = Store(store).scan("customers").collect().sort("customer_id")
     assert df["customer_id"].to_list() == ["C1", "C2", "C3"]
     assert df["region"].to_list() == ["华东", "华北", "西南"]  # C2 updated
-    assert df["name"].to_list() == ["甲公司", "乙公司", None]  # kept: the new file has no name column
+    assert df["name"].to_list() == [
+        "甲公司",
+        "乙公司",
+        None,
+    ]  # kept: the new file has no name column
     assert df["owner"].to_list() == ["张伟", "李娜", None]
     assert Store(store).manifest()["imports"][-1]["updated"] == 1
     assert len(list((store / "customers").glob("*.parquet"))) == 1
@@ -360,12 +406,24 @@ def test_customer_repeated_in_file_last_line_wins(tmp_path):
     r = import_in_turn("customers", store, tmp_path / "c0.csv", tmp_path / "c1.csv")
     assert r.exit_code == 0, r.stderr
     imp = Store(store).manifest()["imports"][-1]
-    assert (imp["rows_read"], imp["imported"], imp["duplicates"], imp["rejected"], imp["updated"]) == (4, 2, 1, 1, 1)
+    assert (
+        imp["rows_read"],
+        imp["imported"],
+        imp["duplicates"],
+        imp["rejected"],
+        imp["updated"],
+    ) == (4, 2, 1, 1, 1)
     df = Store(store).scan("customers").collect().sort("customer_id")
-    assert df.select("customer_id", "region", "owner").rows() == [("C1", "华北", "张伟"), ("C2", "西北", None)]
+    assert df.select("customer_id", "region", "owner").rows() == [
+        ("C1", "华北", "张伟"),
+        ("C2", "西北", None),
+    ]
     rej = rejects(store).sort("line")
     assert rej["line"].to_list() == ["2", "5"]
-    assert rej["reason"].to_list() == ["duplicate customer_id (superseded by line 4)", "missing customer_id"]
+    assert rej["reason"].to_list() == [
+        "duplicate customer_id (superseded by line 4)",
+        "missing customer_id",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -388,7 +446,9 @@ def test_customers_upsert_fast_and_general_agree(tmp_path, monkeypatch, second):
         assert import_in_turn("customers", tmp_path / name, first, src).exit_code == 0
         tables.append(Store(tmp_path / name).scan("customers").collect().sort("customer_id"))
         imp = Store(tmp_path / name).manifest()["imports"][-1]
-        imports.append({k: imp[k] for k in ("rows_read", "imported", "rejected", "duplicates", "updated")})
+        imports.append(
+            {k: imp[k] for k in ("rows_read", "imported", "rejected", "duplicates", "updated")}
+        )
     assert tables[0].equals(tables[1]), tables
     assert imports[0] == imports[1]
 
@@ -408,7 +468,10 @@ def test_clean_customers_file_skips_the_general_rules(tmp_path, monkeypatch):
     r = run("import", "customers", tmp_path / "b.csv", "--store", store)
     assert r.exit_code == 0, r.stderr
     df = Store(store).scan("customers").collect().sort("customer_id")
-    assert df.select("customer_id", "region", "owner").rows() == [("C1", "华南", "张伟"), ("C2", "西北", None)]
+    assert df.select("customer_id", "region", "owner").rows() == [
+        ("C1", "华南", "张伟"),
+        ("C2", "西北", None),
+    ]
     assert Store(store).manifest()["imports"][-1]["updated"] == 1
 
 
@@ -416,7 +479,11 @@ def test_customer_extra_attributes_kept(tmp_path):
     write(tmp_path / "c.csv", "customer_id,Credit Limit,会员等级\nC1,5000,金卡\n")
     run("import", "customers", tmp_path / "c.csv", "--store", tmp_path / "s")
     df = Store(tmp_path / "s").scan("customers").collect()
-    assert df.row(0, named=True) == {"customer_id": "C1", "credit_limit": "5000", "会员等级": "金卡"}
+    assert df.row(0, named=True) == {
+        "customer_id": "C1",
+        "credit_limit": "5000",
+        "会员等级": "金卡",
+    }
 
 
 def test_transactions_replace(tmp_path):
@@ -488,9 +555,14 @@ def test_parts_reach_the_disk_before_the_manifest_names_them(tmp_path, monkeypat
 
     events: list[tuple[str, str]] = []
     real_fsync, real_replace = store_mod._fsync_path, os.replace
-    monkeypatch.setattr(store_mod, "_fsync_path", lambda p: (events.append(("fsync", Path(p).name)), real_fsync(p)))
-    monkeypatch.setattr(store_mod.os, "replace",
-                        lambda a, b: (events.append(("replace", Path(b).name)), real_replace(a, b)))
+    monkeypatch.setattr(
+        store_mod, "_fsync_path", lambda p: (events.append(("fsync", Path(p).name)), real_fsync(p))
+    )
+    monkeypatch.setattr(
+        store_mod.os,
+        "replace",
+        lambda a, b: (events.append(("replace", Path(b).name)), real_replace(a, b)),
+    )
     src = write(tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-05,10.5\n")
     assert run("import", "transactions", src, "--store", tmp_path / "s").exit_code == 0
     first = {}
@@ -498,8 +570,13 @@ def test_parts_reach_the_disk_before_the_manifest_names_them(tmp_path, monkeypat
         what = (kind, "part" if name.endswith(".parquet") else name)
         first.setdefault(what, i)
     # the part's data, its rename, the table folder, then the manifest and the store folder
-    assert (first[("fsync", "part")] < first[("replace", "part")] < first[("fsync", "transactions")]
-            < first[("replace", "manifest.json")] < first[("fsync", "s")])
+    assert (
+        first[("fsync", "part")]
+        < first[("replace", "part")]
+        < first[("fsync", "transactions")]
+        < first[("replace", "manifest.json")]
+        < first[("fsync", "s")]
+    )
 
 
 def test_leftover_part_from_killed_import_is_cleaned(tmp_path):
@@ -527,7 +604,10 @@ def test_lock_held_by_another_import(tmp_path):
     assert "store is locked by another crmkit import (waited 0.2s)" in r.stderr
     # a lock file left behind (process gone) does not block
     assert (store / ".lock").exists()
-    assert run("import", "transactions", tmp_path / "n.csv", "--store", store, "--wait", "0").exit_code == 0
+    assert (
+        run("import", "transactions", tmp_path / "n.csv", "--store", store, "--wait", "0").exit_code
+        == 0
+    )
 
 
 def test_manifest_records_source_and_counts(tmp_path):
@@ -591,7 +671,9 @@ def test_error_directory(tmp_path):
 def test_error_no_customer_id(tmp_path):
     src = write(tmp_path / "x.csv", "foo,bar,date,amount\n1,2,2024-01-01,3\n")
     r = run("import", "transactions", src, "--store", tmp_path / "s")
-    _one_line_error(r, EXIT_DATA, "x.csv", "no customer_id column recognised", "--map customer_id=", "foo, bar")
+    _one_line_error(
+        r, EXIT_DATA, "x.csv", "no customer_id column recognised", "--map customer_id=", "foo, bar"
+    )
     assert not (tmp_path / "s" / "manifest.json").exists()
 
 
@@ -603,14 +685,20 @@ def test_error_wrong_forced_encoding(tmp_path):
 
 def test_error_bad_map_and_encoding_name(tmp_path):
     src = write(tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-01,1\n")
-    _one_line_error(run("import", "transactions", src, "--store", tmp_path / "s", "--map", "amount"), EXIT_USAGE, "bad --map")
+    _one_line_error(
+        run("import", "transactions", src, "--store", tmp_path / "s", "--map", "amount"),
+        EXIT_USAGE,
+        "bad --map",
+    )
     _one_line_error(
         run("import", "transactions", src, "--store", tmp_path / "s", "--map", "amount=nope"),
-        EXIT_DATA, "mapped column 'nope' is not in the file",
+        EXIT_DATA,
+        "mapped column 'nope' is not in the file",
     )
     _one_line_error(
         run("import", "transactions", src, "--store", tmp_path / "s", "--encoding", "klingon"),
-        EXIT_USAGE, "unknown encoding 'klingon'",
+        EXIT_USAGE,
+        "unknown encoding 'klingon'",
     )
 
 
@@ -633,7 +721,9 @@ def test_info_json(tmp_path):
 
 
 def test_info_without_store(tmp_path):
-    _one_line_error(run("info", "--store", tmp_path / "none"), EXIT_STORE, "no store here", "crmkit import")
+    _one_line_error(
+        run("info", "--store", tmp_path / "none"), EXIT_STORE, "no store here", "crmkit import"
+    )
 
 
 # --- the fast path (native parse for clean files) agrees with the general rules ----------
@@ -692,7 +782,9 @@ def test_fast_path_matches_general_rules(tmp_path, monkeypatch, body, lead):
     detection sample sees no empty last field, so the byte probe does not count
     separators up front: the structure proof then rests on the last column."""
     clean = "".join(f"L{i},C{i % 7},2024-02-{i % 28 + 1:02d},{i}.5,p{i}\n" for i in range(lead))
-    fast, general = _import_both_ways(tmp_path, monkeypatch, "order_id,customer_id,date,amount,product\n" + clean + body)
+    fast, general = _import_both_ways(
+        tmp_path, monkeypatch, "order_id,customer_id,date,amount,product\n" + clean + body
+    )
     a = fast.scan("transactions").collect().sort("transaction_id")
     b = general.scan("transactions").collect().sort("transaction_id")
     assert a.equals(b), (a, b)
@@ -709,14 +801,26 @@ def test_fast_path_with_an_ignored_last_column(tmp_path, monkeypatch, header):
     """The last field is not imported (an unknown column): the proof falls back
     to counting separators; a short line among clean ones is still caught."""
     width = header.count(",") + 1
-    clean = "".join(",".join([f"L{i}", "C1", "2024-02-01", "1", "p", "m"][:width]) + "\n" for i in range(80))
+    clean = "".join(
+        ",".join([f"L{i}", "C1", "2024-02-01", "1", "p", "m"][:width]) + "\n" for i in range(80)
+    )
     for tail in ("", "S,C2,2024-02-02\n"):
         (tmp_path / str(len(tail))).mkdir()
-        fast, general = _import_both_ways(tmp_path / str(len(tail)), monkeypatch, header + "\n" + clean + tail)
-        assert fast.scan("transactions").collect().sort("transaction_id").equals(
-            general.scan("transactions").collect().sort("transaction_id"))
+        fast, general = _import_both_ways(
+            tmp_path / str(len(tail)), monkeypatch, header + "\n" + clean + tail
+        )
+        assert (
+            fast.scan("transactions")
+            .collect()
+            .sort("transaction_id")
+            .equals(general.scan("transactions").collect().sort("transaction_id"))
+        )
         ia, ib = fast.manifest()["imports"][-1], general.manifest()["imports"][-1]
-        assert (ia["rows_read"], ia["imported"], ia["rejected"]) == (ib["rows_read"], ib["imported"], ib["rejected"])
+        assert (ia["rows_read"], ia["imported"], ia["rejected"]) == (
+            ib["rows_read"],
+            ib["imported"],
+            ib["rejected"],
+        )
         assert ia["rows_read"] == 80 + bool(tail)
 
 
@@ -725,15 +829,29 @@ def test_long_line_caught_when_a_column_is_not_read(tmp_path, monkeypatch):
     read; with an ignored column (memo) the separator count must catch it, and a
     short line (optional product missing) must not balance that count."""
     clean = "".join(f"L{i},m,C1,2024-02-01,1,p\n" for i in range(80))
-    tails = {"long": ("B,m,C2,2024-01-06,2,p,9\n", 1),
-             "long and short: the counts balance": ("B,m,C2,2024-01-06,2,p,9\nC,m,C3,2024-01-07,3\n", 2)}
-    for i, (lead, (tail, bad)) in enumerate((lead, t) for lead in ("", clean) for t in tails.values()):
+    tails = {
+        "long": ("B,m,C2,2024-01-06,2,p,9\n", 1),
+        "long and short: the counts balance": ("B,m,C2,2024-01-06,2,p,9\nC,m,C3,2024-01-07,3\n", 2),
+    }
+    for i, (lead, (tail, bad)) in enumerate(
+        (lead, t) for lead in ("", clean) for t in tails.values()
+    ):
         sub = tmp_path / str(i)
         sub.mkdir()
-        fast, general = _import_both_ways(sub, monkeypatch, "order_id,memo,customer_id,date,amount,product\n" + lead
-                                          + "A,m,C1,2024-01-05,1,p\n" + tail)
+        fast, general = _import_both_ways(
+            sub,
+            monkeypatch,
+            "order_id,memo,customer_id,date,amount,product\n"
+            + lead
+            + "A,m,C1,2024-01-05,1,p\n"
+            + tail,
+        )
         ia, ib = fast.manifest()["imports"][-1], general.manifest()["imports"][-1]
-        assert (ia["imported"], ia["rejected"]) == (ib["imported"], ib["rejected"]) == (len(lead.splitlines()) + 1, bad)
+        assert (
+            (ia["imported"], ia["rejected"])
+            == (ib["imported"], ib["rejected"])
+            == (len(lead.splitlines()) + 1, bad)
+        )
 
 
 def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path, monkeypatch):
@@ -742,23 +860,38 @@ def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path, monkeypatch
     import crmkit.ingest as ingest_mod
 
     first = write(tmp_path / "a.csv", "order_id,customer_id,date,amount\nT1,C1,2024-01-01,5\n")
-    second = write(tmp_path / "b.csv", "order_id,customer_id,date,amount\nT1,C1,2024-01-01,5\nT1,C9,2024-01-02,7\nT2,C2,2024-01-03,1\n")
+    second = write(
+        tmp_path / "b.csv",
+        "order_id,customer_id,date,amount\nT1,C1,2024-01-01,5\nT1,C9,2024-01-02,7\nT2,C2,2024-01-03,1\n",
+    )
     real = ingest_mod._fast_rows
     for name, fast in (("fast", real), ("general", lambda *a, **k: None)):
         monkeypatch.setattr(ingest_mod, "_fast_rows", fast)
         assert import_in_turn("transactions", tmp_path / name, first, second).exit_code == 0
         imp = Store(tmp_path / name).manifest()["imports"][-1]
-        assert (imp["rows_read"], imp["imported"], imp["duplicates"], imp["already_stored"]) == (3, 1, 1, 1), name
+        assert (imp["rows_read"], imp["imported"], imp["duplicates"], imp["already_stored"]) == (
+            3,
+            1,
+            1,
+            1,
+        ), name
         assert rejects(tmp_path / name)["line"].to_list() == ["3"], name
         assert sorted(txns(tmp_path / name)["transaction_id"].to_list()) == ["T1", "T2"]
 
 
 def test_stray_quote_in_header_does_not_swallow_the_rows(tmp_path, monkeypatch):
     body = "A,C1,2024-01-05,10,x\nB,C2,2024-01-06,3,y\n"
-    fast, general = _import_both_ways(tmp_path, monkeypatch, 'order_id,customer_id,date,amount,screen"\n' + body)
+    fast, general = _import_both_ways(
+        tmp_path, monkeypatch, 'order_id,customer_id,date,amount,screen"\n' + body
+    )
     for st in (fast, general):
         imp = st.manifest()["imports"][-1]
-        assert (imp["rows_read"], imp["imported"], imp["rejected"], imp["already_stored"]) == (2, 2, 0, 0)
+        assert (imp["rows_read"], imp["imported"], imp["rejected"], imp["already_stored"]) == (
+            2,
+            2,
+            0,
+            0,
+        )
         assert sorted(st.scan("transactions").collect()["transaction_id"].to_list()) == ["A", "B"]
 
 
@@ -769,20 +902,28 @@ def test_error_multibyte_separator(tmp_path):
 
 
 def test_empty_id_in_an_id_column_is_rejected_not_imported_twice(tmp_path):
-    src = write(tmp_path / "e.csv", "order_id,customer_id,date,amount\n,C1,2024-01-05,10\nA,C2,2024-01-06,3\n")
+    src = write(
+        tmp_path / "e.csv",
+        "order_id,customer_id,date,amount\n,C1,2024-01-05,10\nA,C2,2024-01-06,3\n",
+    )
     for _ in range(2):
         assert run("import", "transactions", src, "--store", tmp_path / "s").exit_code == 0
     assert txns(tmp_path / "s")["transaction_id"].to_list() == ["A"]
     rej = rejects(tmp_path / "s")
     assert rej["line"].to_list() == ["2"]
-    assert rej["reason"][0].startswith("missing transaction_id (the file has the column order_id: fill it in")
+    assert rej["reason"][0].startswith(
+        "missing transaction_id (the file has the column order_id: fill it in"
+    )
 
 
 def test_duplicate_rejects_keep_their_fields(tmp_path):
     """A later copy of a key is listed with its own fields as written, also when
     other rows send the file down the general rules."""
-    src = write(tmp_path / "d.csv", "order_id,customer_id,date,amount,product\n"
-                "T1,C1,2024-01-05,10.5,apple\nT2,C2,2024-01-06,abc,pear\nT1,C3,2024-01-07,12,plum\n")
+    src = write(
+        tmp_path / "d.csv",
+        "order_id,customer_id,date,amount,product\n"
+        "T1,C1,2024-01-05,10.5,apple\nT2,C2,2024-01-06,abc,pear\nT1,C3,2024-01-07,12,plum\n",
+    )
     assert run("import", "transactions", src, "--store", tmp_path / "s").exit_code == 0
     rej = rejects(tmp_path / "s").sort("line")
     assert rej.select("line", "reason", "order_id", "customer_id", "amount", "product").rows() == [
@@ -801,7 +942,10 @@ def test_clean_file_needs_no_structure_pass(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ingest_mod, "_field_count_problems", boom)
     monkeypatch.setattr(ingest_mod, "_general_rows", boom)
-    src = write(tmp_path / "f.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\n")
+    src = write(
+        tmp_path / "f.csv",
+        "order_id,customer_id,date,amount\nA,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\n",
+    )
     r = run("import", "transactions", src, "--store", tmp_path / "s")
     assert r.exit_code == 0, r.stderr
     imp = Store(tmp_path / "s").manifest()["imports"][-1]
@@ -810,7 +954,10 @@ def test_clean_file_needs_no_structure_pass(tmp_path, monkeypatch):
 
 
 def test_fast_path_values(tmp_path):
-    src = write(tmp_path / "f.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-05,1e3\nB,C1,2024-01-06,NaN\n")
+    src = write(
+        tmp_path / "f.csv",
+        "order_id,customer_id,date,amount\nA,C1,2024-01-05,1e3\nB,C1,2024-01-06,NaN\n",
+    )
     run("import", "transactions", src, "--store", tmp_path / "s")
     assert txns(tmp_path / "s")["amount"].to_list() == [1000.0]
     assert rejects(tmp_path / "s")["reason"].to_list() == ["unparseable amount"]
@@ -819,12 +966,20 @@ def test_fast_path_values(tmp_path):
 def test_two_digit_year_is_rejected_with_the_fix(tmp_path):
     """Polars' %Y reads 24-01-05 as the year 24; crmkit rejects it and says how
     to read it, and --date-format %y-%m-%d reads it as 2024."""
-    src = write(tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-04,1\nB,C1,24-01-05,2\n")
+    src = write(
+        tmp_path / "t.csv", "order_id,customer_id,date,amount\nA,C1,2024-01-04,1\nB,C1,24-01-05,2\n"
+    )
     assert run("import", "transactions", src, "--store", tmp_path / "s").exit_code == 0
     assert rejects(tmp_path / "s")["reason"].to_list() == [
-        "unparseable date: a two-digit year? (use --date-format, e.g. %y-%m-%d)"]
+        "unparseable date: a two-digit year? (use --date-format, e.g. %y-%m-%d)"
+    ]
     yy = write(tmp_path / "yy.csv", "order_id,customer_id,date,amount\nB,C1,24-01-05,2\n")
-    assert run("import", "transactions", yy, "--store", tmp_path / "s2", "--date-format", "%y-%m-%d").exit_code == 0
+    assert (
+        run(
+            "import", "transactions", yy, "--store", tmp_path / "s2", "--date-format", "%y-%m-%d"
+        ).exit_code
+        == 0
+    )
     assert txns(tmp_path / "s2")["date"].to_list() == [dt.date(2024, 1, 5)]
 
 
@@ -836,7 +991,8 @@ def test_lone_quote_at_the_end_is_one_clean_error(tmp_path):
     r = run("import", "transactions", src, "--store", tmp_path / "s")
     assert r.exit_code != 0 and "panicked" not in r.stderr and "Traceback" not in r.stderr
     assert [ln for ln in r.stderr.splitlines() if ln.strip()] == [
-        f"Error: {src}:2: malformed CSV (unexpected end of data). a quoted field is not closed: check the \" characters on that line"]
+        f'Error: {src}:2: malformed CSV (unexpected end of data). a quoted field is not closed: check the " characters on that line'
+    ]
     ok = write(tmp_path / "ok.csv", 'order_id,customer_id,date,amount\nA1,C1,2024-01-01,"5"')
     assert run("import", "transactions", ok, "--store", tmp_path / "s2").exit_code == 0
     assert txns(tmp_path / "s2")["amount"].to_list() == [5.0]
@@ -846,11 +1002,19 @@ def test_quote_inside_an_unquoted_field_is_a_character(tmp_path, monkeypatch):
     """`Monitor 27"`: Python's csv module and Excel read the quote as a
     character; Polars read on to the next quote (the file failed to import, or
     rows went missing). Every row read is accounted for."""
-    fast, general = _import_both_ways(tmp_path, monkeypatch, 'order_id,customer_id,date,amount,product\n'
-                                      'A,C1,2024-01-01,5,Monitor 27"\nB,C1,2024-01-02,2,Cable\nC,C2,2024-01-03,3,Mouse\n')
+    fast, general = _import_both_ways(
+        tmp_path,
+        monkeypatch,
+        "order_id,customer_id,date,amount,product\n"
+        'A,C1,2024-01-01,5,Monitor 27"\nB,C1,2024-01-02,2,Cable\nC,C2,2024-01-03,3,Mouse\n',
+    )
     for st in (fast, general):
         df = st.scan("transactions").collect().sort("transaction_id")
-        assert df.select("transaction_id", "product").rows() == [("A", 'Monitor 27"'), ("B", "Cable"), ("C", "Mouse")]
+        assert df.select("transaction_id", "product").rows() == [
+            ("A", 'Monitor 27"'),
+            ("B", "Cable"),
+            ("C", "Mouse"),
+        ]
     src = write(tmp_path / "odd.csv", 'order_id,customer_id,date,amount\n,,,,0"\n0"\n')
     assert run("import", "transactions", src, "--store", tmp_path / "odd").exit_code == 0
     imp = Store(tmp_path / "odd").manifest()["imports"][-1]

@@ -39,7 +39,12 @@ def tx_frame(rows=TX) -> pl.LazyFrame:
             "date": [r[2] for r in rows],
             "amount": [r[3] for r in rows],
         },
-        schema={"transaction_id": pl.String, "customer_id": pl.String, "date": pl.Date, "amount": pl.Float64},
+        schema={
+            "transaction_id": pl.String,
+            "customer_id": pl.String,
+            "date": pl.Date,
+            "amount": pl.Float64,
+        },
     )
 
 
@@ -89,7 +94,9 @@ FEBRUARY = {
 
 
 def test_every_metric_hand_worked_month():
-    out = kpi_table(tx_frame(), period=reporting_period("2024-03-31", "month"), customers=customers_frame()).collect()
+    out = kpi_table(
+        tx_frame(), period=reporting_period("2024-03-31", "month"), customers=customers_frame()
+    ).collect()
     assert list(out["metric"]) == list(METRICS)
     assert as_dict(out) == MARCH
     assert as_dict(out, "previous_value") == FEBRUARY
@@ -123,22 +130,46 @@ def test_week_boundaries_monday_start():
 def test_empty_periods_give_zero_counts_and_null_rates():
     out = kpi_table(tx_frame(), period=reporting_period("2023-06-30", "month")).collect()
     v = as_dict(out)
-    for m in ("revenue", "gross_sales", "refund_amount", "orders", "active_customers", "new_customers"):
+    for m in (
+        "revenue",
+        "gross_sales",
+        "refund_amount",
+        "orders",
+        "active_customers",
+        "new_customers",
+    ):
         assert v[m] == 0.0
-    for m in ("aov", "revenue_per_customer", "repeat_purchase_rate", "retention_rate", "churn_rate",
-              "customer_growth_rate", "refund_rate", "top20_revenue_share"):
+    for m in (
+        "aov",
+        "revenue_per_customer",
+        "repeat_purchase_rate",
+        "retention_rate",
+        "churn_rate",
+        "customer_growth_rate",
+        "refund_rate",
+        "top20_revenue_share",
+    ):
         assert v[m] is None, m
     assert all(x is None or math.isfinite(x) for x in out["value"])
 
 
 def test_by_owner_groups_and_reconciles():
     out = kpi_table(
-        tx_frame(), period=reporting_period("2024-03-31", "month"), customers=customers_frame(), by=["owner"]
+        tx_frame(),
+        period=reporting_period("2024-03-31", "month"),
+        customers=customers_frame(),
+        by=["owner"],
     ).collect()
-    rev = {r["owner"]: r["value"] for r in out.filter(pl.col("metric") == "revenue").iter_rows(named=True)}
+    rev = {
+        r["owner"]: r["value"]
+        for r in out.filter(pl.col("metric") == "revenue").iter_rows(named=True)
+    }
     assert rev == {"x": 230.0, "y": -30.0, None: 40.0}  # F has no owner
     assert sum(rev.values()) == MARCH["revenue"]
-    act = {r["owner"]: r["value"] for r in out.filter(pl.col("metric") == "active_customers").iter_rows(named=True)}
+    act = {
+        r["owner"]: r["value"]
+        for r in out.filter(pl.col("metric") == "active_customers").iter_rows(named=True)
+    }
     assert act == {"x": 2.0, "y": 0.0, None: 1.0}
 
 
@@ -212,7 +243,15 @@ def close(a, b):
     return abs(a - b) <= 0.005 + 1e-9  # a is rounded to 2 decimals, b is exact
 
 
-@pytest.mark.parametrize("kind,as_of", [("month", "2024-03-31"), ("week", "2024-03-17"), ("quarter", "2024-06-30"), ("year", "2024-12-31")])
+@pytest.mark.parametrize(
+    "kind,as_of",
+    [
+        ("month", "2024-03-31"),
+        ("week", "2024-03-17"),
+        ("quarter", "2024-06-30"),
+        ("year", "2024-12-31"),
+    ],
+)
 def test_reference_matches_hand_dataset(kind, as_of):
     p = reporting_period(as_of, kind)
     cur, prev = reference(TX, p.start, p.end, kind)

@@ -24,7 +24,7 @@ def test_exact_halves_round_away_from_zero():
 
 def test_random_ratios_match_decimal_arithmetic():
     rng = random.Random(3)
-    rows = [(rng.randint(-10**7, 10**7) / 100, rng.randint(1, 50)) for _ in range(5000)]
+    rows = [(rng.randint(-(10**7), 10**7) / 100, rng.randint(1, 50)) for _ in range(5000)]
     df = pl.DataFrame(rows, schema={"m": pl.Float64, "n": pl.Int64}, orient="row")
     got = df.select(money_ratio(pl.col("m"), pl.col("n")))["m"].to_list()
     assert got == [expected(m, n) for m, n in rows]

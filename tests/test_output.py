@@ -18,7 +18,7 @@ from crmkit.errors import UsageError
 def frame() -> pl.DataFrame:
     return pl.DataFrame(
         {
-            "name": ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "ok", "\tx", None],
+            "name": ['=HYPERLINK("x")', "+1", "-2", "@SUM(A1)", "ok", "\tx", None],
             "amount": [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0],
             "day": [dt.date(2024, 1, d) for d in range(1, 8)],
         }
@@ -27,19 +27,27 @@ def frame() -> pl.DataFrame:
 
 def test_neutralise_only_text_cells():
     out = output.neutralise_formulas(frame())
-    assert out["name"].to_list() == ["'=HYPERLINK(\"x\")", "'+1", "'-2", "'@SUM(A1)", "ok", "'\tx", None]
+    assert out["name"].to_list() == [
+        '\'=HYPERLINK("x")',
+        "'+1",
+        "'-2",
+        "'@SUM(A1)",
+        "ok",
+        "'\tx",
+        None,
+    ]
     assert out["amount"].to_list() == frame()["amount"].to_list()  # negative numbers stay numbers
 
 
 def test_csv_and_json_keep_types(tmp_path):
     output.write_frame(frame(), fmt="json", out=tmp_path / "a.json")
     rows = json.loads((tmp_path / "a.json").read_text())
-    assert rows[0] == {"name": "=HYPERLINK(\"x\")", "amount": -1.5, "day": "2024-01-01"}
+    assert rows[0] == {"name": '=HYPERLINK("x")', "amount": -1.5, "day": "2024-01-01"}
     buf = io.StringIO()
     output.write_frame(frame(), fmt="csv", stream=buf)
     lines = buf.getvalue().splitlines()
     assert lines[0] == "name,amount,day"
-    assert lines[1] == "\"'=HYPERLINK(\"\"x\"\")\",-1.5,2024-01-01"
+    assert lines[1] == '"\'=HYPERLINK(""x"")",-1.5,2024-01-01'
 
 
 def test_parquet_and_xlsx_roundtrip(tmp_path):

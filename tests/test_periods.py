@@ -46,7 +46,7 @@ def test_previous_is_adjacent_and_same_kind():
 
 
 def test_bad_period_and_date():
-    with pytest.raises(UsageError, match="did you mean \"month\""):
+    with pytest.raises(UsageError, match='did you mean "month"'):
         reporting_period("2024-01-01", "mont")
     with pytest.raises(UsageError, match="YYYY-MM-DD"):
         reporting_period("31/01/2024", "month")

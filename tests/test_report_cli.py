@@ -73,7 +73,19 @@ def test_kpi_by_owner_json_and_targets(data):
         "  - {metric: revenue, period: month, value: 1000}\n",
         encoding="utf-8",
     )
-    r = run(data, "kpi", "--period", "month", "--as-of", "2024-03-31", "--by", "owner", "-f", "json", config=str(cfg))
+    r = run(
+        data,
+        "kpi",
+        "--period",
+        "month",
+        "--as-of",
+        "2024-03-31",
+        "--by",
+        "owner",
+        "-f",
+        "json",
+        config=str(cfg),
+    )
     assert r.exit_code == 0, r.output
     recs = json.loads(r.stdout)
     rev = {x["owner"]: x for x in recs if x["metric"] == "revenue"}
@@ -82,36 +94,72 @@ def test_kpi_by_owner_json_and_targets(data):
     assert rev["李四"]["target"] is None
     assert sum(x["value"] for x in rev.values()) == 240.0  # F (no owner) included under null
     churn = next(x for x in recs if x["metric"] == "churn_rate" and x["owner"] == "张三")
-    assert churn["value"] == 0.0 and churn["attainment_pct"] is None  # lower is better: target/0 -> null
-    r2 = run(data, "kpi", "--period", "month", "--as-of", "2024-03-31", "-f", "json", config=str(cfg))
+    assert (
+        churn["value"] == 0.0 and churn["attainment_pct"] is None
+    )  # lower is better: target/0 -> null
+    r2 = run(
+        data, "kpi", "--period", "month", "--as-of", "2024-03-31", "-f", "json", config=str(cfg)
+    )
     total = next(x for x in json.loads(r2.stdout) if x["metric"] == "revenue")
     assert total["target"] == 1000.0 and total["attainment_pct"] == 24.0
 
 
 def test_kpi_by_two_dimensions_with_company_target_skips_targets(data):
     cfg = data / "crmkit.yaml"
-    cfg.write_text("targets:\n  - {metric: revenue, period: month, value: 1000}\n", encoding="utf-8")
-    r = run(data, "kpi", "--period", "month", "--as-of", "2024-03-31", "--by", "owner", "--by", "region", "-f", "json",
-            config=str(cfg))
+    cfg.write_text(
+        "targets:\n  - {metric: revenue, period: month, value: 1000}\n", encoding="utf-8"
+    )
+    r = run(
+        data,
+        "kpi",
+        "--period",
+        "month",
+        "--as-of",
+        "2024-03-31",
+        "--by",
+        "owner",
+        "--by",
+        "region",
+        "-f",
+        "json",
+        config=str(cfg),
+    )
     assert r.exit_code == 0, r.output
     recs = json.loads(r.stdout)
     assert "target" not in recs[0] and "attainment_pct" not in recs[0]
     rev = {(x["owner"], x["region"]): x["value"] for x in recs if x["metric"] == "revenue"}
     # March 2024: A 50 + 70, C 120 - 10 (张三, 华东); B -30 (李四, 华北); E never bought (李四, 华南);
     # F 40 (not in the customers file)
-    assert rev == {("张三", "华东"): 230.0, ("李四", "华北"): -30.0, ("李四", "华南"): 0.0, (None, None): 40.0}
+    assert rev == {
+        ("张三", "华东"): 230.0,
+        ("李四", "华北"): -30.0,
+        ("李四", "华南"): 0.0,
+        (None, None): 40.0,
+    }
     assert "targets not shown" in r.stderr and "owner, region" in r.stderr
 
 
 def test_kpi_by_segment_uses_rules_from_config(data):
     (data / "size.yaml").write_text(
         "version: 1\ncolumn: segment\nsegments:\n"
-        "  - {name: big, when: \"monetary >= 100\"}\n  - {name: small, when: \"TRUE\"}\n",
+        '  - {name: big, when: "monetary >= 100"}\n  - {name: small, when: "TRUE"}\n',
         encoding="utf-8",
     )
     cfg = data / "crmkit.yaml"
     cfg.write_text("rules: [size.yaml]\n", encoding="utf-8")
-    r = run(data, "kpi", "--period", "month", "--as-of", "2024-03-31", "--by", "segment", "-f", "json", config=str(cfg))
+    r = run(
+        data,
+        "kpi",
+        "--period",
+        "month",
+        "--as-of",
+        "2024-03-31",
+        "--by",
+        "segment",
+        "-f",
+        "json",
+        config=str(cfg),
+    )
     assert r.exit_code == 0, r.output
     rev = {x["segment"]: x["value"] for x in json.loads(r.stdout) if x["metric"] == "revenue"}
     # monetary at 2024-03-31: A 420, C 110 -> big; B 50, D 60, E 0, F 40 -> small
@@ -122,10 +170,22 @@ def test_kpi_by_segment_uses_rules_from_config(data):
 @pytest.mark.parametrize(
     "body,needle",
     [
-        ("targets:\n  - {metric: revenu, period: month, value: 1}\n", 'unknown metric \'revenu\'. did you mean "revenue"?'),
-        ("targets:\n  - {metric: revenue, period: fortnight, value: 1}\n", "unknown period 'fortnight'"),
-        ("targets:\n  - {metric: revenue, period: month, value: lots}\n", "value 'lots' is not a number"),
-        ("targets:\n  - {metric: revenue, period: month, owner: a, region: b, value: 1}\n", "more than one dimension"),
+        (
+            "targets:\n  - {metric: revenu, period: month, value: 1}\n",
+            "unknown metric 'revenu'. did you mean \"revenue\"?",
+        ),
+        (
+            "targets:\n  - {metric: revenue, period: fortnight, value: 1}\n",
+            "unknown period 'fortnight'",
+        ),
+        (
+            "targets:\n  - {metric: revenue, period: month, value: lots}\n",
+            "value 'lots' is not a number",
+        ),
+        (
+            "targets:\n  - {metric: revenue, period: month, owner: a, region: b, value: 1}\n",
+            "more than one dimension",
+        ),
         ("targets: {revenue: 1}\n", "'targets' must be a list"),
     ],
 )
@@ -144,13 +204,27 @@ def test_bad_period_and_by(data):
     r = run(data, "kpi", "--period", "mnth", "-f", "csv")
     assert r.exit_code == 2 and 'did you mean "month"' in r.stderr
     r = run(data, "kpi", "--by", "regoin", "-f", "csv", "--as-of", "2024-03-31")
-    assert r.exit_code == 2 and "unknown --by dimension 'regoin'" in r.stderr and '"region"' in r.stderr
+    assert (
+        r.exit_code == 2
+        and "unknown --by dimension 'regoin'" in r.stderr
+        and '"region"' in r.stderr
+    )
 
 
 def test_cohorts_hand_worked(data):
     r = run(data, "cohorts", "--as-of", "2024-03-31", "-f", "csv")
     assert r.exit_code == 0, r.output
-    got = [(x["cohort"], x["cohort_size"], x["period_offset"], x["customers"], x["retention_pct"], x["revenue"]) for x in rows(r.stdout)]
+    got = [
+        (
+            x["cohort"],
+            x["cohort_size"],
+            x["period_offset"],
+            x["customers"],
+            x["retention_pct"],
+            x["revenue"],
+        )
+        for x in rows(r.stdout)
+    ]
     assert got == [
         ("2024-01", "2", "0", "2", "100.0", "160.0"),  # A 100 + D 60
         ("2024-01", "2", "1", "1", "50.0", "200.0"),  # A in February
@@ -168,13 +242,32 @@ def test_segments_reconcile_and_migration(data):
     assert sum(int(x["customers"]) for x in seg) == 6  # A B C D E F
     assert round(sum(float(x["revenue"]) for x in seg), 2) == 240.0
     assert round(sum(float(x["previous_revenue"]) for x in seg), 2) == 280.0
-    m = run(data, "segments", "--as-of", "2024-03-31", "--period", "month", "--migration", "-f", "csv")
+    m = run(
+        data, "segments", "--as-of", "2024-03-31", "--period", "month", "--migration", "-f", "csv"
+    )
     assert m.exit_code == 0, m.output
     mig = rows(m.stdout)
     assert sum(int(x["customers"]) for x in mig) == 6
     assert set(mig[0]) == {"from_segment", "to_segment", "customers", "share_of_from_pct", "moved"}
-    r = run(data, "segments", "--classification", "lifecycle_stage", "--as-of", "2024-03-31", "-f", "csv")
-    assert r.exit_code == 0 and {x["segment"] for x in rows(r.stdout)} <= {"prospect", "churned", "at_risk", "reactivated", "new", "loyal", "active"}
+    r = run(
+        data,
+        "segments",
+        "--classification",
+        "lifecycle_stage",
+        "--as-of",
+        "2024-03-31",
+        "-f",
+        "csv",
+    )
+    assert r.exit_code == 0 and {x["segment"] for x in rows(r.stdout)} <= {
+        "prospect",
+        "churned",
+        "at_risk",
+        "reactivated",
+        "new",
+        "loyal",
+        "active",
+    }
     r = run(data, "segments", "--classification", "segmnt", "-f", "csv")
     assert r.exit_code == 2 and 'did you mean "segment"' in r.stderr
 
@@ -182,25 +275,65 @@ def test_segments_reconcile_and_migration(data):
 def test_segments_lists_empty_segments_in_rule_order(data):
     rules = data / "size.yaml"
     rules.write_text(
-        "version: 1\ncolumn: segment\nsegments:\n  - {name: big, when: \"monetary >= 300\"}\n"
-        "  - {name: empty, when: \"monetary > 100000\"}\n  - {name: rest, when: \"TRUE\"}\n",
+        'version: 1\ncolumn: segment\nsegments:\n  - {name: big, when: "monetary >= 300"}\n'
+        '  - {name: empty, when: "monetary > 100000"}\n  - {name: rest, when: "TRUE"}\n',
         encoding="utf-8",
     )
-    r = run(data, "segments", "--as-of", "2024-03-31", "--period", "month", "--rules", str(rules), "-f", "csv")
+    r = run(
+        data,
+        "segments",
+        "--as-of",
+        "2024-03-31",
+        "--period",
+        "month",
+        "--rules",
+        str(rules),
+        "-f",
+        "csv",
+    )
     assert r.exit_code == 0, r.output
-    got = [(x["segment"], x["customers"], x["share_pct"], x["previous_customers"]) for x in rows(r.stdout)]
+    got = [
+        (x["segment"], x["customers"], x["share_pct"], x["previous_customers"])
+        for x in rows(r.stdout)
+    ]
     # monetary at 03-31: A 420 (big), B 50, C 110, D 60, E 0, F 40; at 02-29: A 300 (big), B 80, C, D 60, E
     # (F first bought on 03-15, so is not known yet)
-    assert got == [("big", "1", "16.67", "1"), ("empty", "0", "0.0", "0"), ("rest", "5", "83.33", "4")]
-    r = run(data, "segments", "--as-of", "2024-03-31", "--period", "month", "--rules", str(rules), "--by", "owner",
-            "-f", "csv")
+    assert got == [
+        ("big", "1", "16.67", "1"),
+        ("empty", "0", "0.0", "0"),
+        ("rest", "5", "83.33", "4"),
+    ]
+    r = run(
+        data,
+        "segments",
+        "--as-of",
+        "2024-03-31",
+        "--period",
+        "month",
+        "--rules",
+        str(rules),
+        "--by",
+        "owner",
+        "-f",
+        "csv",
+    )
     assert r.exit_code == 0, r.output
-    by = [(x["owner"], x["segment"], x["customers"], x["previous_customers"]) for x in rows(r.stdout)]
-    assert sorted(by) == sorted([
-        ("张三", "big", "1", "1"), ("张三", "empty", "0", "0"), ("张三", "rest", "1", "1"),  # A; C
-        ("李四", "big", "0", "0"), ("李四", "empty", "0", "0"), ("李四", "rest", "3", "3"),  # B, D, E
-        ("", "big", "0", "0"), ("", "empty", "0", "0"), ("", "rest", "1", "0"),  # F
-    ])
+    by = [
+        (x["owner"], x["segment"], x["customers"], x["previous_customers"]) for x in rows(r.stdout)
+    ]
+    assert sorted(by) == sorted(
+        [
+            ("张三", "big", "1", "1"),
+            ("张三", "empty", "0", "0"),
+            ("张三", "rest", "1", "1"),  # A; C
+            ("李四", "big", "0", "0"),
+            ("李四", "empty", "0", "0"),
+            ("李四", "rest", "3", "3"),  # B, D, E
+            ("", "big", "0", "0"),
+            ("", "empty", "0", "0"),
+            ("", "rest", "1", "0"),  # F
+        ]
+    )
     for owner in ("张三", "李四", ""):
         assert [s for o, s, _, _ in by if o == owner] == ["big", "empty", "rest"]
 
@@ -209,8 +342,14 @@ def test_owners_scorecard(data):
     r = run(data, "owners", "--as-of", "2024-03-31", "--period", "month", "-f", "csv")
     assert r.exit_code == 0, r.output
     by = {x["owner"]: x for x in rows(r.stdout)}
-    assert by["张三"]["customers"] == "2" and by["李四"]["customers"] == "3"  # E holds no purchase but is held
-    assert by["张三"]["revenue"] == "230.0" and by["李四"]["revenue"] == "-30.0" and by[""]["revenue"] == "40.0"
+    assert (
+        by["张三"]["customers"] == "2" and by["李四"]["customers"] == "3"
+    )  # E holds no purchase but is held
+    assert (
+        by["张三"]["revenue"] == "230.0"
+        and by["李四"]["revenue"] == "-30.0"
+        and by[""]["revenue"] == "40.0"
+    )
     assert by["李四"]["retention_rate"] == "0.0"  # B active in February, no order in March
     assert by["张三"]["active_customers"] == "2"
 
@@ -224,7 +363,10 @@ def test_actions_per_owner_files(data, tmp_path):
     zs = pl.read_csv(out / "actions-张三.csv")
     assert set(zs["owner"]) == {"张三"}
     assert set(zs["customer_id"]) <= {"A", "C"}
-    assert zs["segment_action"].null_count() + zs["lifecycle_stage_action"].null_count() < 2 * zs.height
+    assert (
+        zs["segment_action"].null_count() + zs["lifecycle_stage_action"].null_count()
+        < 2 * zs.height
+    )
     text = (out / "actions-张三.csv").read_text(encoding="utf-8")
     assert "'=HYPERLINK(1)" in text  # formula neutralised
     every = pl.read_csv(out / "actions.csv")
@@ -252,20 +394,75 @@ def test_actions_list_only_follow_up_customers_as_of_the_given_day(data, tmp_pat
     # as of 2024-04-15 (not the March period end): last purchases A 03-20 (26 days), B 02-29 (46; the
     # 03-01 refund is no purchase), C 03-31 (15), D 04-01 (14), F 03-15 (31), E never.
     # D recent (high); A vip (monetary 420, no follow_up); B, F lapsing (low); C, E rest (no follow_up)
-    got = [(x["owner"], x["customer_id"], x["priority"], x["segment"]) for x in df.iter_rows(named=True)]
-    assert got == [("李四", "D", "high", "recent"), ("李四", "B", "low", "lapsing"), (None, "F", "low", "lapsing")]
-    assert df.row(0, named=True)["recency_days"] == 14 and df.row(0, named=True)["monetary"] == 1059.0
-    assert "Action list as of 2024-04-15 (follow_up low or higher): 3 customers (1 high, 2 low)" in r.stderr
-    r = run(data, "actions", "--as-of", "2024-04-15", "--rules", str(rules), "--priority", "high", "-f", "csv")
+    got = [
+        (x["owner"], x["customer_id"], x["priority"], x["segment"])
+        for x in df.iter_rows(named=True)
+    ]
+    assert got == [
+        ("李四", "D", "high", "recent"),
+        ("李四", "B", "low", "lapsing"),
+        (None, "F", "low", "lapsing"),
+    ]
+    assert (
+        df.row(0, named=True)["recency_days"] == 14 and df.row(0, named=True)["monetary"] == 1059.0
+    )
+    assert (
+        "Action list as of 2024-04-15 (follow_up low or higher): 3 customers (1 high, 2 low)"
+        in r.stderr
+    )
+    r = run(
+        data,
+        "actions",
+        "--as-of",
+        "2024-04-15",
+        "--rules",
+        str(rules),
+        "--priority",
+        "high",
+        "-f",
+        "csv",
+    )
     assert r.exit_code == 0, r.output
     assert [x["customer_id"] for x in rows(r.stdout)] == ["D"]
     cfg = data / "crmkit.yaml"
     cfg.write_text("report: {action_priority: high}\n", encoding="utf-8")
-    r = run(data, "actions", "--as-of", "2024-04-15", "--rules", str(rules), "-f", "csv", config=str(cfg))
+    r = run(
+        data,
+        "actions",
+        "--as-of",
+        "2024-04-15",
+        "--rules",
+        str(rules),
+        "-f",
+        "csv",
+        config=str(cfg),
+    )
     assert [x["customer_id"] for x in rows(r.stdout)] == ["D"]
-    r = run(data, "actions", "--as-of", "2024-04-15", "--rules", str(rules), "--only", "vip", "-f", "csv")
+    r = run(
+        data,
+        "actions",
+        "--as-of",
+        "2024-04-15",
+        "--rules",
+        str(rules),
+        "--only",
+        "vip",
+        "-f",
+        "csv",
+    )
     assert [(x["customer_id"], x["priority"]) for x in rows(r.stdout)] == [("A", "")]
-    r = run(data, "actions", "--as-of", "2024-04-15", "--rules", str(rules), "--priority", "urgent", "-f", "csv")
+    r = run(
+        data,
+        "actions",
+        "--as-of",
+        "2024-04-15",
+        "--rules",
+        str(rules),
+        "--priority",
+        "urgent",
+        "-f",
+        "csv",
+    )
     assert r.exit_code == 2 and "--priority must be high, medium or low, not 'urgent'" in r.stderr
 
 
@@ -275,13 +472,21 @@ def test_actions_out_file_or_folder(data, tmp_path):
     base = ["actions", "--as-of", "2024-04-15", "--rules", str(rules)]
     one = tmp_path / "all.csv"
     assert run(data, *base, "--out", str(one)).exit_code == 0
-    assert one.is_file() and [x["owner"] for x in rows(one.read_text(encoding="utf-8"))] == ["李四", "李四", ""]
+    assert one.is_file() and [x["owner"] for x in rows(one.read_text(encoding="utf-8"))] == [
+        "李四",
+        "李四",
+        "",
+    ]
     x = tmp_path / "all.xlsx"
     assert run(data, *base, "--out", str(x)).exit_code == 0 and x.is_file()
     for folder in (str(tmp_path / "lists") + "/", str(tmp_path / "plain")):
         r = run(data, *base, "--out", folder)
         assert r.exit_code == 0, r.output
-        assert sorted(p.name for p in Path(folder).iterdir()) == ["actions-unassigned.csv", "actions-李四.csv", "actions.csv"]
+        assert sorted(p.name for p in Path(folder).iterdir()) == [
+            "actions-unassigned.csv",
+            "actions-李四.csv",
+            "actions.csv",
+        ]
     r = run(data, *base, "--out-dir", str(tmp_path / "d"))
     assert r.exit_code == 0 and (tmp_path / "d" / "actions-李四.csv").is_file()
     r = run(data, *base, "--out", str(tmp_path / "lists") + "/", "--format", "xlsx")
@@ -292,16 +497,40 @@ def test_weekly_action_list_is_as_of_the_run_day(data, tmp_path):
     rules = data / "follow.yaml"
     rules.write_text(FOLLOW_UP_RULES, encoding="utf-8")
     cfg = data / "crmkit.yaml"
-    cfg.write_text("report: {high_value: \"segment = 'vip'\", at_risk: \"segment = 'lapsing'\"}\n", encoding="utf-8")
-    r = run(data, "weekly", "--as-of", "2024-04-15", "--period", "month", "--rules", str(rules),
-            "--out", str(tmp_path / "w"), "--quiet", config=str(cfg))
+    cfg.write_text(
+        "report: {high_value: \"segment = 'vip'\", at_risk: \"segment = 'lapsing'\"}\n",
+        encoding="utf-8",
+    )
+    r = run(
+        data,
+        "weekly",
+        "--as-of",
+        "2024-04-15",
+        "--period",
+        "month",
+        "--rules",
+        str(rules),
+        "--out",
+        str(tmp_path / "w"),
+        "--quiet",
+        config=str(cfg),
+    )
     assert r.exit_code == 0, r.output
     d = tmp_path / "w" / "2024-04-15"
     acts = rows((d / "actions.csv").read_text(encoding="utf-8"))
     # as of 04-15 (see the test above), not the March period end (A and C recent, B and D lapsing then)
-    assert [(x["customer_id"], x["priority"]) for x in acts] == [("D", "high"), ("B", "low"), ("F", "low")]
-    assert sorted(p.name for p in (d / "actions").iterdir()) == ["actions-unassigned.csv", "actions-李四.csv"]
-    assert "3 customers to follow up as of 2024-04-15 (1 high, 2 low)" in (d / "report.html").read_text(encoding="utf-8")
+    assert [(x["customer_id"], x["priority"]) for x in acts] == [
+        ("D", "high"),
+        ("B", "low"),
+        ("F", "low"),
+    ]
+    assert sorted(p.name for p in (d / "actions").iterdir()) == [
+        "actions-unassigned.csv",
+        "actions-李四.csv",
+    ]
+    assert "3 customers to follow up as of 2024-04-15 (1 high, 2 low)" in (
+        d / "report.html"
+    ).read_text(encoding="utf-8")
 
 
 def test_formats_parquet_and_xlsx(data, tmp_path):
@@ -317,11 +546,23 @@ def test_formats_parquet_and_xlsx(data, tmp_path):
 
 def test_weekly_bundle(data, tmp_path):
     out = tmp_path / "reports"
-    r = run(data, "weekly", "--as-of", "2024-03-31", "--period", "month", "--out", str(out), "--quiet")
+    r = run(
+        data, "weekly", "--as-of", "2024-03-31", "--period", "month", "--out", str(out), "--quiet"
+    )
     assert r.exit_code == 0, r.output
     assert r.stderr == "" and r.stdout == ""
     d = out / "2024-03-31"
-    for name in ("report.html", "report.xlsx", "kpi.csv", "trend.csv", "segments.csv", "migration.csv", "cohorts.csv", "owners.csv", "actions.csv"):
+    for name in (
+        "report.html",
+        "report.xlsx",
+        "kpi.csv",
+        "trend.csv",
+        "segments.csv",
+        "migration.csv",
+        "cohorts.csv",
+        "owners.csv",
+        "actions.csv",
+    ):
         assert (d / name).is_file(), name
     kpi = {x["metric"]: x["value"] for x in rows((d / "kpi.csv").read_text(encoding="utf-8"))}
     assert kpi["revenue"] == "240.0"
@@ -338,17 +579,45 @@ def test_weekly_bundle(data, tmp_path):
 def test_weekly_stale_and_empty(data, tmp_path):
     r = run(data, "weekly", "--as-of", "2024-06-30", "--out", str(tmp_path / "o"))
     assert r.exit_code == 5
-    assert r.stderr.startswith("Error: ") and "stale data: no transaction in the reporting week 2024-W26" in r.stderr
+    assert (
+        r.stderr.startswith("Error: ")
+        and "stale data: no transaction in the reporting week 2024-W26" in r.stderr
+    )
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o" / "2024-06-30").exists()
     cfg = data / "crmkit.yaml"
     cfg.write_text("report: {stale_days: 3}\n", encoding="utf-8")
-    r = run(data, "weekly", "--as-of", "2024-03-31", "--period", "month", "--out", str(tmp_path / "o"), config=str(cfg))
+    r = run(
+        data,
+        "weekly",
+        "--as-of",
+        "2024-03-31",
+        "--period",
+        "month",
+        "--out",
+        str(tmp_path / "o"),
+        config=str(cfg),
+    )
     assert r.exit_code == 0, r.output  # newest on or before as-of is 03-31
-    r = run(data, "weekly", "--as-of", "2024-04-30", "--period", "month", "--out", str(tmp_path / "o"), config=str(cfg))
-    assert r.exit_code == 5 and "newest transaction is 2024-04-01, 29 days before 2024-04-30" in r.stderr
+    r = run(
+        data,
+        "weekly",
+        "--as-of",
+        "2024-04-30",
+        "--period",
+        "month",
+        "--out",
+        str(tmp_path / "o"),
+        config=str(cfg),
+    )
+    assert (
+        r.exit_code == 5
+        and "newest transaction is 2024-04-01, 29 days before 2024-04-30" in r.stderr
+    )
     empty = tmp_path / "empty-store"
-    r = runner.invoke(app, ["report", "weekly", "--store", str(empty), "--out", str(tmp_path / "o")])
+    r = runner.invoke(
+        app, ["report", "weekly", "--store", str(empty), "--out", str(tmp_path / "o")]
+    )
     assert r.exit_code == 5 and "no store here" in r.stderr
 
 
@@ -357,7 +626,9 @@ def _store_with_damaged_part(data: Path, tmp_path: Path, *, middle: bool) -> tup
 
     store = tmp_path / "store"
     for table, name in (("customers", "cu.csv"), ("transactions", "tx.csv")):
-        r = runner.invoke(app, ["import", table, str(data / name), "--store", str(store), "--quiet"])
+        r = runner.invoke(
+            app, ["import", table, str(data / name), "--store", str(store), "--quiet"]
+        )
         assert r.exit_code == 0, r.output
     part = sorted((store / "transactions").glob("*.parquet"))[0]
     raw = bytearray(part.read_bytes())
@@ -378,11 +649,21 @@ def _store_with_damaged_part(data: Path, tmp_path: Path, *, middle: bool) -> tup
 def test_damaged_store_file_is_a_store_error(data, tmp_path, command, middle):
     store, part = _store_with_damaged_part(data, tmp_path, middle=middle)
     args = [str(tmp_path / "o") if a == "OUT" else a for a in command]
-    r = runner.invoke(app, [*args, "--store", str(store), "-f" if "weekly" not in command else "--quiet",
-                            *(["csv"] if "weekly" not in command else [])])
+    r = runner.invoke(
+        app,
+        [
+            *args,
+            "--store",
+            str(store),
+            "-f" if "weekly" not in command else "--quiet",
+            *(["csv"] if "weekly" not in command else []),
+        ],
+    )
     assert r.exit_code == 5, r.output
     err = r.stderr.strip()
     assert len(err.splitlines()) == 1
     assert err.startswith(f"Error: {store}: cannot read transactions/{part.name} (")
-    assert err.endswith("restore that file from backup, or re-import all transactions "
-                        "(crmkit import transactions FILE --replace)")
+    assert err.endswith(
+        "restore that file from backup, or re-import all transactions "
+        "(crmkit import transactions FILE --replace)"
+    )

@@ -42,7 +42,12 @@ def error_of(path: Path, columns=None) -> str:
 def test_shipped_rules_load_and_defaults_are_rfm_lifecycle_value():
     names = [p.name for p in default_rule_paths()]
     assert names == ["rfm.yaml", "lifecycle.yaml", "value.yaml"]
-    assert {p.name for p in shipped_rule_paths()} >= {"rfm.yaml", "rfm_cn8.yaml", "lifecycle.yaml", "value.yaml"}
+    assert {p.name for p in shipped_rule_paths()} >= {
+        "rfm.yaml",
+        "rfm_cn8.yaml",
+        "lifecycle.yaml",
+        "value.yaml",
+    }
     rulesets = load_rules(shipped_rule_paths())
     columns = [c.column for rs in rulesets for c in rs.classifications]
     assert set(columns) >= {"segment", "cn8_segment", "lifecycle_stage", "value_tier", "regularity"}
@@ -69,9 +74,15 @@ def test_every_one_of_125_codes_lands_in_its_reference_segment():
 
 def test_no_purchase_customers_are_prospects_not_a_code():
     rs = load_rules([p for p in shipped_rule_paths() if p.name == "rfm.yaml"])
-    feats = pl.LazyFrame({"customer_id": ["p"], "recency_days": [None], "frequency": [0], "monetary": [0.0]},
-                         schema={"customer_id": pl.String, "recency_days": pl.Int64, "frequency": pl.Int64,
-                                 "monetary": pl.Float64})
+    feats = pl.LazyFrame(
+        {"customer_id": ["p"], "recency_days": [None], "frequency": [0], "monetary": [0.0]},
+        schema={
+            "customer_id": pl.String,
+            "recency_days": pl.Int64,
+            "frequency": pl.Int64,
+            "monetary": pl.Float64,
+        },
+    )
     out = apply_rules(feats, rs).collect()
     assert out.row(0, named=True)["segment"] == "Prospects"
     assert (out["r_score"].item(), out["rfm_code"].item()) == (0, 0)
@@ -127,7 +138,9 @@ def test_check_reports_fall_through_and_dead_rules(tmp_path):
 
 
 def test_check_reports_combinations_left_without_segment(tmp_path):
-    p = write(tmp_path, """\
+    p = write(
+        tmp_path,
+        """\
 version: 1
 scores:
   recency: {bins: 3}
@@ -137,25 +150,32 @@ segments:
     when: "r_score = 3 AND f_score >= 1"
   - name: None
     when: "r_score = 0"
-""")
+""",
+    )
     findings = check_rules([p])
     text = [f.message for f in findings if f.level == "error"]
     # r in 1..2 with f in 1..2: 4 combinations uncovered
-    assert any("4 score combinations (r_score f_score) match no segment" in t and "11, 12, 21, 22" in t for t in text)
+    assert any(
+        "4 score combinations (r_score f_score) match no segment" in t and "11, 12, 21, 22" in t
+        for t in text
+    )
 
 
 # --------------------------------------------------------------------------- load errors
 
 
 def test_unknown_column_names_file_line_rule_and_nearest(tmp_path):
-    p = write(tmp_path, """\
+    p = write(
+        tmp_path,
+        """\
 version: 1
 segments:
   - name: Big
     when: "monetery > 1000"
   - name: Rest
     when: "TRUE"
-""")
+""",
+    )
     msg = error_of(p)
     assert msg.startswith(f'{p}:4: rule "Big": unknown column "monetery"')
     assert 'did you mean "monetary"?' in msg
@@ -163,25 +183,31 @@ segments:
 
 
 def test_bad_sql(tmp_path):
-    p = write(tmp_path, """\
+    p = write(
+        tmp_path,
+        """\
 version: 1
 segments:
   - name: Broken
     when: "r_score >= (4"
-""")
+""",
+    )
     msg = error_of(p)
     assert msg.startswith(f'{p}:4: rule "Broken": bad SQL in condition')
 
 
 def test_duplicate_name(tmp_path):
-    p = write(tmp_path, """\
+    p = write(
+        tmp_path,
+        """\
 version: 1
 segments:
   - name: A
     when: "TRUE"
   - name: A
     when: "TRUE"
-""")
+""",
+    )
     assert error_of(p).startswith(f'{p}:5: rule "A": duplicate segment name (first at line 3)')
 
 
@@ -224,7 +250,10 @@ def test_unknown_key_suggests(tmp_path):
 
 
 def test_unknown_score_method(tmp_path):
-    p = write(tmp_path, "version: 1\nscores:\n  recency: {method: quintile}\nsegments:\n  - {name: A, when: 'TRUE'}\n")
+    p = write(
+        tmp_path,
+        "version: 1\nscores:\n  recency: {method: quintile}\nsegments:\n  - {name: A, when: 'TRUE'}\n",
+    )
     msg = error_of(p)
     assert msg.startswith(f"{p}:3:") and 'did you mean "quantile"?' in msg
 
@@ -254,47 +283,75 @@ def test_check_catch_all_only_file_is_ok_not_a_garbled_fall_through(tmp_path):
     p = write(tmp_path, 'version: 1\nsegments:\n  - name: All\n    when: "TRUE"\n')
     findings = check_rules([p])
     assert [(f.level, f.message) for f in findings] == [
-        ("ok", "segment: 1 segments valid (conditions read no score, so score combinations are not enumerated)")
+        (
+            "ok",
+            "segment: 1 segments valid (conditions read no score, so score combinations are not enumerated)",
+        )
     ]
 
 
 def test_score_column_without_scores_section_says_where_scores_come_from(tmp_path):
-    p = write(tmp_path, 'version: 1\nsegments:\n  - name: Top\n    when: "r_score >= 4"\n  - name: All\n    when: "TRUE"\n')
+    p = write(
+        tmp_path,
+        'version: 1\nsegments:\n  - name: Top\n    when: "r_score >= 4"\n  - name: All\n    when: "TRUE"\n',
+    )
     msg = error_of(p)
-    assert msg.startswith(f"{p}:4: rule \"Top\": unknown column \"r_score\" in condition 'r_score >= 4'. ")
+    assert msg.startswith(
+        f'{p}:4: rule "Top": unknown column "r_score" in condition \'r_score >= 4\'. '
+    )
     assert '"r_score" is a score column, made by a "scores:" section' in msg
     assert "scores: {recency: {bins: 5}}" in msg and "together with rfm.yaml" in msg
     assert "did you mean" not in msg
     (finding,) = check_rules([p])
     assert finding.level == "error" and "together with rfm.yaml" in finding.message
     # m_decile comes from value.yaml
-    q = write(tmp_path, 'version: 1\ncolumn: tier\nsegments:\n  - {name: Top, when: "m_decile >= 9"}\n', "q.yaml")
-    assert "scores: {m_decile: {column: monetary, bins: 10}}" in error_of(q) and "value.yaml" in error_of(q)
+    q = write(
+        tmp_path,
+        'version: 1\ncolumn: tier\nsegments:\n  - {name: Top, when: "m_decile >= 9"}\n',
+        "q.yaml",
+    )
+    assert "scores: {m_decile: {column: monetary, bins: 10}}" in error_of(
+        q
+    ) and "value.yaml" in error_of(q)
 
 
 def test_follow_up_is_high_medium_or_low(tmp_path):
     p = write(tmp_path, 'version: 1\nsegments:\n  - {name: A, when: "TRUE", follow_up: High}\n')
     assert load_rules([p])[0].classifications[0].segments[0].follow_up == "high"
     for bad, shown in (("urgent", "urgent"), ("true", "true"), ("3", "3")):
-        p = write(tmp_path, f'version: 1\nsegments:\n  - name: A\n    when: "TRUE"\n    follow_up: {bad}\n')
-        assert error_of(p) == (f"{p}:5: rule \"A\": follow_up must be high, medium or low, not '{shown}'. "
-                               "leave follow_up out for segments nobody needs to contact")
+        p = write(
+            tmp_path,
+            f'version: 1\nsegments:\n  - name: A\n    when: "TRUE"\n    follow_up: {bad}\n',
+        )
+        assert error_of(p) == (
+            f"{p}:5: rule \"A\": follow_up must be high, medium or low, not '{shown}'. "
+            "leave follow_up out for segments nobody needs to contact"
+        )
 
 
 def test_shipped_follow_up_segments():
     got = {
         (c.column, s.name): s.follow_up
-        for rs in load_rules(shipped_rule_paths()) for c in rs.classifications for s in c.segments if s.follow_up
+        for rs in load_rules(shipped_rule_paths())
+        for c in rs.classifications
+        for s in c.segments
+        if s.follow_up
     }
     assert got == {
-        ("segment", "Need Attention"): "medium", ("segment", "About To Sleep"): "low",
-        ("segment", "At Risk"): "high", ("segment", "Can't Lose Them"): "high",
-        ("lifecycle_stage", "at_risk"): "high", ("lifecycle_stage", "reactivated"): "medium",
+        ("segment", "Need Attention"): "medium",
+        ("segment", "About To Sleep"): "low",
+        ("segment", "At Risk"): "high",
+        ("segment", "Can't Lose Them"): "high",
+        ("lifecycle_stage", "at_risk"): "high",
+        ("lifecycle_stage", "reactivated"): "medium",
         ("lifecycle_stage", "new"): "medium",
-        ("cn8_segment", "important_retain"): "medium", ("cn8_segment", "important_recover"): "high",
+        ("cn8_segment", "important_retain"): "medium",
+        ("cn8_segment", "important_recover"): "high",
         ("regularity", "one_time"): "low",
-        ("service_action", "save_now"): "high", ("service_action", "fix_tickets"): "high",
-        ("service_action", "unhappy"): "medium", ("service_action", "check_in"): "medium",
+        ("service_action", "save_now"): "high",
+        ("service_action", "fix_tickets"): "high",
+        ("service_action", "unhappy"): "medium",
+        ("service_action", "check_in"): "medium",
     }
 
 
@@ -332,5 +389,11 @@ def test_docs_cover_every_shipped_file_segment_and_feature():
 def test_output_column_may_not_replace_a_feature(tmp_path):
     p = write(tmp_path, 'version: 1\ncolumn: monetary\nsegments:\n  - name: A\n    when: "TRUE"\n')
     assert 'output column "monetary" would replace an existing column' in error_of(p)
-    p = write(tmp_path, 'version: 1\nderive:\n  frequency: "1"\nsegments:\n  - name: A\n    when: "TRUE"\n', "d.yaml")
-    assert error_of(p).startswith(f'{p}:3: derived column "frequency" would replace an existing column')
+    p = write(
+        tmp_path,
+        'version: 1\nderive:\n  frequency: "1"\nsegments:\n  - name: A\n    when: "TRUE"\n',
+        "d.yaml",
+    )
+    assert error_of(p).startswith(
+        f'{p}:3: derived column "frequency" would replace an existing column'
+    )

@@ -36,13 +36,20 @@ def _rule_path(case: Path, name: str) -> Path | str:
 def test_rule_case(case: Path):
     spec = yaml.safe_load(case.read_text(encoding="utf-8"))
     rules = load_rules([_rule_path(case, r) for r in spec["rules"]])
-    cust_rows = [c if isinstance(c, dict) else {"customer_id": c} for c in spec.get("customers", [])]
+    cust_rows = [
+        c if isinstance(c, dict) else {"customer_id": c} for c in spec.get("customers", [])
+    ]
     customers = pl.LazyFrame(cust_rows, infer_schema_length=None) if cust_rows else None
     if customers is not None:
         customers = customers.with_columns(pl.col("customer_id").cast(pl.String))
     tx = pl.LazyFrame(
         [(f"t{i}", str(c), d, float(a)) for i, (c, d, a) in enumerate(spec["transactions"])],
-        schema={"transaction_id": pl.String, "customer_id": pl.String, "date": pl.Date, "amount": pl.Float64},
+        schema={
+            "transaction_id": pl.String,
+            "customer_id": pl.String,
+            "date": pl.Date,
+            "amount": pl.Float64,
+        },
         orient="row",
     )
     df = segment_customers(customers, tx, as_of=spec["as_of"], rules=rules).collect()

@@ -75,7 +75,13 @@ def ref_rfm(tx: list[tuple], customers: list[str], as_of: date) -> dict[str, tup
 
 def frames(tx: list[tuple], customers: list[str]):
     t = pl.LazyFrame(
-        tx, schema={"transaction_id": pl.String, "customer_id": pl.String, "date": pl.Date, "amount": pl.Float64},
+        tx,
+        schema={
+            "transaction_id": pl.String,
+            "customer_id": pl.String,
+            "date": pl.Date,
+            "amount": pl.Float64,
+        },
         orient="row",
     )
     c = pl.LazyFrame({"customer_id": customers}, schema={"customer_id": pl.String})
@@ -84,12 +90,17 @@ def frames(tx: list[tuple], customers: list[str]):
 
 def run(tx, customers, as_of=AS_OF, rules=None) -> pl.DataFrame:
     c, t = frames(tx, customers)
-    return segment_customers(c, t, as_of=as_of, rules=rules or load_rules([rule("rfm.yaml")])).collect()
+    return segment_customers(
+        c, t, as_of=as_of, rules=rules or load_rules([rule("rfm.yaml")])
+    ).collect()
 
 
 def rule(name: str) -> Path:
-    return next(p for p in default_rule_paths() + [Path(str(default_rule_paths()[0].parent / "rfm_cn8.yaml"))]
-                if p.name == name)
+    return next(
+        p
+        for p in default_rule_paths() + [Path(str(default_rule_paths()[0].parent / "rfm_cn8.yaml"))]
+        if p.name == name
+    )
 
 
 def as_tuples(df: pl.DataFrame) -> dict[str, tuple]:
@@ -146,10 +157,21 @@ def test_distinct_values_split_evenly_and_recency_is_inverted():
 
 
 def test_thresholds_and_mean_methods():
-    df = pl.DataFrame({"frequency": [1, 1, 1, 1, 0], "recency_days": [29, 30, 364, 365, None],
-                       "monetary": [10.0, 20.0, 30.0, 40.0, 0.0]})
-    r = Score(column="r", source="recency_days", method="thresholds", bins=5, better="lower",
-              thresholds=(30.0, 90.0, 180.0, 365.0))
+    df = pl.DataFrame(
+        {
+            "frequency": [1, 1, 1, 1, 0],
+            "recency_days": [29, 30, 364, 365, None],
+            "monetary": [10.0, 20.0, 30.0, 40.0, 0.0],
+        }
+    )
+    r = Score(
+        column="r",
+        source="recency_days",
+        method="thresholds",
+        bins=5,
+        better="lower",
+        thresholds=(30.0, 90.0, 180.0, 365.0),
+    )
     m = Score(column="m", source="monetary", method="mean", bins=2, better="higher")
     out = df.select(score_expr(r), score_expr(m))
     # on a cut-point = the worse score: <30 ->5, 30-89 ->4, 180-364 ->2, >=365 ->1
@@ -161,12 +183,18 @@ def test_filter_by_segment_name_or_label_and_where():
     c, t = frames(HAND_TX, ["A", "B", "C", "D"])
     rules = load_rules([rule("rfm.yaml"), rule("lifecycle.yaml")])
     lf = segment_customers(c, t, as_of=AS_OF, rules=rules)
-    assert filter_segments(lf, rules, segments=["at risk"]).collect()["customer_id"].to_list() == ["A"]
-    assert filter_segments(lf, rules, segments=["新客户"]).collect()["customer_id"].to_list() == ["B"]
+    assert filter_segments(lf, rules, segments=["at risk"]).collect()["customer_id"].to_list() == [
+        "A"
+    ]
+    assert filter_segments(lf, rules, segments=["新客户"]).collect()["customer_id"].to_list() == [
+        "B"
+    ]
     got = filter_segments(lf, rules, segments=["Prospects"], where="monetary < 0").collect()
     assert got["customer_id"].to_list() == ["D"]
     # lifecycle: prospect C, D; B new; A active (freq 3 < 5); X at_risk (181 days)
-    assert filter_segments(lf, rules, segments=["at_risk"]).collect()["customer_id"].to_list() == ["X"]
+    assert filter_segments(lf, rules, segments=["at_risk"]).collect()["customer_id"].to_list() == [
+        "X"
+    ]
 
 
 def test_unknown_segment_name_suggests():
@@ -175,7 +203,9 @@ def test_unknown_segment_name_suggests():
     c, t = frames(HAND_TX, ["A"])
     rules = load_rules([rule("rfm.yaml")])
     with pytest.raises(UsageError, match='did you mean "Champions"'):
-        filter_segments(segment_customers(c, t, as_of=AS_OF, rules=rules), rules, segments=["Champion"])
+        filter_segments(
+            segment_customers(c, t, as_of=AS_OF, rules=rules), rules, segments=["Champion"]
+        )
 
 
 def test_summary_sizes_revenue_and_cut_points():
@@ -222,18 +252,29 @@ def test_property_matches_reference_no_customer_lost_and_deterministic(tx, custo
 
 
 @settings(max_examples=40, deadline=None)
-@given(values=st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=60),
-       bins=st.integers(min_value=2, max_value=10), lower=st.booleans())
+@given(
+    values=st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=60),
+    bins=st.integers(min_value=2, max_value=10),
+    lower=st.booleans(),
+)
 def test_property_cut_points_reproduce_quantile_scores(values, bins, lower):
     from crmkit.rules import cut_points
 
-    df = pl.DataFrame({"frequency": [1] * len(values), "v": values}, schema={"frequency": pl.Int64, "v": pl.Int64})
+    df = pl.DataFrame(
+        {"frequency": [1] * len(values), "v": values}, schema={"frequency": pl.Int64, "v": pl.Int64}
+    )
     better = "lower" if lower else "higher"
     q = Score(column="s", source="v", method="quantile", bins=bins, better=better)
     got = df.select(score_expr(q))["s"].to_list()
     assert got == [ref_score(v, values, bins=bins, lower=lower) for v in values]
-    t = Score(column="s", source="v", method="thresholds", bins=bins, better=better,
-              thresholds=tuple(cut_points(df, q)))
+    t = Score(
+        column="s",
+        source="v",
+        method="thresholds",
+        bins=bins,
+        better=better,
+        thresholds=tuple(cut_points(df, q)),
+    )
     assert df.select(score_expr(t))["s"].to_list() == got
 
 
@@ -258,15 +299,25 @@ def test_clv_columns_joined_only_when_a_rule_reads_them(tmp_path, monkeypatch):
 
     def fake_clv_features(transactions, *, as_of, **kwargs):
         calls.append((as_of, kwargs))
-        return pl.LazyFrame({"customer_id": ["A", "X"], "p_alive": [0.9, 0.1], "expected_purchases": [2.0, 0.1],
-                             "expected_avg_value": [100.0, 50.0], "clv": [200.0, 5.0]})
+        return pl.LazyFrame(
+            {
+                "customer_id": ["A", "X"],
+                "p_alive": [0.9, 0.1],
+                "expected_purchases": [2.0, 0.1],
+                "expected_avg_value": [100.0, 50.0],
+                "clv": [200.0, 5.0],
+            }
+        )
 
     monkeypatch.setattr(crmkit.clv, "clv_features", fake_clv_features)
     run(HAND_TX, ["A", "B"])  # rfm only: the model is not touched
     assert calls == []
     p = tmp_path / "alive.yaml"
-    p.write_text('version: 1\ncolumn: alive\nsegments:\n  - name: gone\n    when: "p_alive < 0.5"\n'
-                 '  - name: unknown\n    when: "p_alive IS NULL"\n  - name: alive\n    when: "TRUE"\n', encoding="utf-8")
+    p.write_text(
+        'version: 1\ncolumn: alive\nsegments:\n  - name: gone\n    when: "p_alive < 0.5"\n'
+        '  - name: unknown\n    when: "p_alive IS NULL"\n  - name: alive\n    when: "TRUE"\n',
+        encoding="utf-8",
+    )
     df = run(HAND_TX, ["A", "B"], rules=load_rules([p]))
     assert calls and calls[0][0] == AS_OF
     got = dict(zip(df["customer_id"], df["alive"], strict=True))

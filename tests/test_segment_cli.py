@@ -38,7 +38,12 @@ t9,X,2024-01-01,40
 def files(tmp_path: Path) -> list[str]:
     (tmp_path / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
     (tmp_path / "transactions.csv").write_text(TRANSACTIONS, encoding="utf-8")
-    return ["--customers", str(tmp_path / "customers.csv"), "--transactions", str(tmp_path / "transactions.csv")]
+    return [
+        "--customers",
+        str(tmp_path / "customers.csv"),
+        "--transactions",
+        str(tmp_path / "transactions.csv"),
+    ]
 
 
 def rows(text: str) -> dict[str, dict]:
@@ -55,12 +60,24 @@ def test_segment_csv_when_piped(files):
     out = rows(res.stdout)
     assert list(out) == ["A", "B", "C", "D", "X"]
     header = res.stdout.splitlines()[0].split(",")
-    assert header[:8] == ["customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score",
-                          "m_score", "m_decile"]
+    assert header[:8] == [
+        "customer_id",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "r_score",
+        "f_score",
+        "m_score",
+        "m_decile",
+    ]
     for col in ("segment", "lifecycle_stage", "value_tier", "regularity", "segment_label"):
         assert col in header
     # hand-worked in tests/test_segment.py: A 244 At Risk, B 411 New Customers, X 122 Hibernating
-    assert (out["A"]["segment"], out["B"]["segment"], out["X"]["segment"]) == ("At Risk", "New Customers", "Hibernating")
+    assert (out["A"]["segment"], out["B"]["segment"], out["X"]["segment"]) == (
+        "At Risk",
+        "New Customers",
+        "Hibernating",
+    )
     assert out["C"]["segment"] == "Prospects" and out["C"]["lifecycle_stage"] == "prospect"
     assert out["A"]["monetary"] == "320.0" and out["A"]["frequency"] == "3"
     assert out["D"]["name"] == "'=cmd()"  # neutralised for spreadsheets
@@ -87,7 +104,18 @@ def test_json_and_parquet(files, tmp_path):
 
 
 def test_segment_and_where_filters(files):
-    res = invoke(["segment", *files, "--as-of", "2024-06-30", "--segment", "Prospects", "--where", "region = '华东'"])
+    res = invoke(
+        [
+            "segment",
+            *files,
+            "--as-of",
+            "2024-06-30",
+            "--segment",
+            "Prospects",
+            "--where",
+            "region = '华东'",
+        ]
+    )
     assert res.exit_code == 0
     assert list(rows(res.stdout)) == ["C"]
     res = invoke(["segment", *files, "--as-of", "2024-06-30", "-s", "流失风险客户", "-s", "new"])
@@ -107,7 +135,9 @@ def test_summary_csv_and_cut_points_on_stderr(files):
     assert seg[("segment", "Prospects")]["customers"] == "2"
     assert seg[("segment", "Prospects")]["customer_share_pct"] == "40.0"
     assert seg[("lifecycle_stage", "prospect")]["customers"] == "2"
-    assert "cut-points r_score (recency_days, quantile, better lower): [181, 10, 10, 0]" in res.stderr
+    assert (
+        "cut-points r_score (recency_days, quantile, better lower): [181, 10, 10, 0]" in res.stderr
+    )
 
 
 def test_summary_xlsx_has_two_sheets(files, tmp_path):
@@ -133,7 +163,17 @@ def test_store_input(files, tmp_path):
     for table, path in (("customers", files[1]), ("transactions", files[3])):
         res = invoke(["import", table, path, "--store", str(store)])
         assert res.exit_code == 0, res.output
-    res = invoke(["segment", "--store", str(store), "--as-of", "2024-06-30", "--columns", "customer_id,segment"])
+    res = invoke(
+        [
+            "segment",
+            "--store",
+            str(store),
+            "--as-of",
+            "2024-06-30",
+            "--columns",
+            "customer_id,segment",
+        ]
+    )
     assert res.exit_code == 0, res.output
     assert rows(res.stdout)["A"]["segment"] == "At Risk"
 
@@ -144,7 +184,10 @@ def test_store_input(files, tmp_path):
 def test_bad_as_of(files):
     res = invoke(["segment", *files, "--as-of", "30/06/2024"])
     assert res.exit_code == 2
-    assert res.stderr.strip() == "Error: --as-of '30/06/2024' is not a date. write it as YYYY-MM-DD, e.g. 2024-06-30"
+    assert (
+        res.stderr.strip()
+        == "Error: --as-of '30/06/2024' is not a date. write it as YYYY-MM-DD, e.g. 2024-06-30"
+    )
 
 
 def test_unknown_segment_suggests(files):
@@ -161,7 +204,9 @@ def test_where_unknown_column(files):
 
 def test_bad_rule_file_exit_4(files, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text('version: 1\nsegments:\n  - name: Big\n    when: "monetery > 5"\n', encoding="utf-8")
+    bad.write_text(
+        'version: 1\nsegments:\n  - name: Big\n    when: "monetery > 5"\n', encoding="utf-8"
+    )
     res = invoke(["segment", *files, "--rules", str(bad)])
     assert res.exit_code == 4
     assert res.stderr.strip() == (
@@ -176,14 +221,17 @@ def test_rules_check_ok_and_problems(tmp_path):
     bad = tmp_path / "gaps.yaml"
     bad.write_text(
         "version: 1\nscores:\n  recency: {bins: 5}\n  frequency: {bins: 5}\n  monetary: {bins: 5}\n"
-        "segments:\n  - name: Best\n    when: \"r_score = 5 AND f_score = 5 AND m_score = 5\"\n"
-        "  - name: Also best\n    when: \"r_score + f_score + m_score = 15\"\n"
-        "  - name: Prospects\n    when: \"r_score = 0\"\n",
+        'segments:\n  - name: Best\n    when: "r_score = 5 AND f_score = 5 AND m_score = 5"\n'
+        '  - name: Also best\n    when: "r_score + f_score + m_score = 15"\n'
+        '  - name: Prospects\n    when: "r_score = 0"\n',
         encoding="utf-8",
     )
     res = invoke(["rules", "check", str(bad)])
     assert res.exit_code == 4
-    assert f'{bad}:9: rule "Also best": error: segment: can never match (earlier rules take all its cases: Best)' in res.stderr
+    assert (
+        f'{bad}:9: rule "Also best": error: segment: can never match (earlier rules take all its cases: Best)'
+        in res.stderr
+    )
     assert "124 score combinations (r_score f_score m_score) match no segment" in res.stderr
     assert "1 file(s) checked: 2 error(s), 0 warning(s)" in res.stderr
 

@@ -54,20 +54,35 @@ TICKETS = [  # id, customer, opened_at, resolved_at, status
     ("T6", "c2", D(2024, 3, 31, 23, 30), D(2024, 4, 1, 0, 30), "open"),  # resolved after the period
     ("T7", "c5", D(2024, 2, 20, 12), None, "in_progress"),  # unresolved
     ("T8", "c2", D(2024, 3, 29, 12), D(2024, 3, 31, 12), "resolved"),  # exactly 48 h: meets the SLA
-    ("T9", "c6", D(2024, 1, 1, 23), D(2024, 1, 2, 1), "closed"),  # 2 h; opened exactly as_of - 90 days
+    (
+        "T9",
+        "c6",
+        D(2024, 1, 1, 23),
+        D(2024, 1, 2, 1),
+        "closed",
+    ),  # 2 h; opened exactly as_of - 90 days
 ]
 
 
 def frames(feedback=FEEDBACK, scale="csat"):
-    tx = pl.LazyFrame(TX, schema={"customer_id": pl.String, "date": pl.Date, "amount": pl.Float64}, orient="row")
+    tx = pl.LazyFrame(
+        TX, schema={"customer_id": pl.String, "date": pl.Date, "amount": pl.Float64}, orient="row"
+    )
     fb = pl.LazyFrame(
         [(c, d, s, scale) for c, d, s in feedback],
-        schema={"customer_id": pl.String, "date": pl.Date, "score": pl.Float64, "scale": pl.String}, orient="row",
+        schema={"customer_id": pl.String, "date": pl.Date, "score": pl.Float64, "scale": pl.String},
+        orient="row",
     )
     tk = pl.LazyFrame(
         [(i, c, o, r, s, s == "reopened") for i, c, o, r, s in TICKETS],
-        schema={"ticket_id": pl.String, "customer_id": pl.String, "opened_at": pl.Datetime("us"),
-                "resolved_at": pl.Datetime("us"), "status": pl.String, "reopened": pl.Boolean},
+        schema={
+            "ticket_id": pl.String,
+            "customer_id": pl.String,
+            "opened_at": pl.Datetime("us"),
+            "resolved_at": pl.Datetime("us"),
+            "status": pl.String,
+            "reopened": pl.Boolean,
+        },
         orient="row",
     )
     return CUSTOMERS.lazy(), tx, fb, tk
@@ -78,34 +93,68 @@ def frames(feedback=FEEDBACK, scale="csat"):
 
 def test_service_features_by_hand():
     cust, tx, fb, tk = frames()
-    got = {r["customer_id"]: r for r in service_features(cust, tx, fb, tk, as_of=AS_OF).collect().iter_rows(named=True)}
+    got = {
+        r["customer_id"]: r
+        for r in service_features(cust, tx, fb, tk, as_of=AS_OF).collect().iter_rows(named=True)
+    }
     assert set(got) == {"c1", "c2", "c3", "c4", "c5", "c6"}
     c1 = got["c1"]  # answers 5 (Feb 12), 2 (Mar 8); the Apr 2 answer is after as-of
     assert (c1["last_score"], c1["avg_score_365d"], c1["nps_class"]) == (2.0, 3.5, "detractor")
     # T1 (96 h) and T2 (12 h) resolved; both opened after as_of - 90 = 2024-01-01
-    assert (c1["open_tickets"], c1["tickets_90d"], c1["median_resolution_hours_365d"]) == (0, 2, 54.0)
+    assert (c1["open_tickets"], c1["tickets_90d"], c1["median_resolution_hours_365d"]) == (
+        0,
+        2,
+        54.0,
+    )
     assert c1["days_since_last_contact"] == 23  # feedback on Mar 8 is the latest contact
     c2 = got["c2"]  # answers 1 (Jan 20), 4 (Mar 25)
     assert (c2["last_score"], c2["avg_score_365d"], c2["nps_class"]) == (4.0, 2.5, "passive")
     # T3 open; T6 opened Mar 31 23:30 and resolved Apr 1: still open on the as-of date; T8 48 h
-    assert (c2["open_tickets"], c2["tickets_90d"], c2["median_resolution_hours_365d"]) == (2, 3, 48.0)
+    assert (c2["open_tickets"], c2["tickets_90d"], c2["median_resolution_hours_365d"]) == (
+        2,
+        3,
+        48.0,
+    )
     assert c2["days_since_last_contact"] == 0  # T6 opened on the as-of date
     c3 = got["c3"]
     assert (c3["last_score"], c3["avg_score_365d"], c3["nps_class"]) == (5.0, 4.0, "promoter")
-    assert (c3["open_tickets"], c3["tickets_90d"], c3["median_resolution_hours_365d"]) == (0, 2, (72 + 414) / 2)
+    assert (c3["open_tickets"], c3["tickets_90d"], c3["median_resolution_hours_365d"]) == (
+        0,
+        2,
+        (72 + 414) / 2,
+    )
     assert c3["days_since_last_contact"] == 1  # answer on Mar 30
     c4 = got["c4"]  # a customer with nothing at all
-    assert (c4["last_score"], c4["avg_score_365d"], c4["nps_class"], c4["open_tickets"], c4["tickets_90d"],
-            c4["median_resolution_hours_365d"], c4["days_since_last_contact"]) == (None, None, None, 0, 0, None, None)
+    assert (
+        c4["last_score"],
+        c4["avg_score_365d"],
+        c4["nps_class"],
+        c4["open_tickets"],
+        c4["tickets_90d"],
+        c4["median_resolution_hours_365d"],
+        c4["days_since_last_contact"],
+    ) == (None, None, None, 0, 0, None, None)
     c5 = got["c5"]  # only a purchase (Mar 1) and the unresolved T7 (Feb 20)
     assert (c5["open_tickets"], c5["tickets_90d"], c5["days_since_last_contact"]) == (1, 1, 30)
-    c6 = got["c6"]  # 5 and 3 on the same day -> 3; T9 opened on 2024-01-01 is not within the 90 days
-    assert (c6["last_score"], c6["nps_class"], c6["tickets_90d"], c6["median_resolution_hours_365d"]) == (3.0, "detractor", 0, 2.0)
+    c6 = got[
+        "c6"
+    ]  # 5 and 3 on the same day -> 3; T9 opened on 2024-01-01 is not within the 90 days
+    assert (
+        c6["last_score"],
+        c6["nps_class"],
+        c6["tickets_90d"],
+        c6["median_resolution_hours_365d"],
+    ) == (3.0, "detractor", 0, 2.0)
 
 
 def test_features_as_of_cuts_everything_later():
     cust, tx, fb, tk = frames()
-    got = {r["customer_id"]: r for r in service_features(cust, tx, fb, tk, as_of=date(2024, 3, 1)).collect().iter_rows(named=True)}
+    got = {
+        r["customer_id"]: r
+        for r in service_features(cust, tx, fb, tk, as_of=date(2024, 3, 1))
+        .collect()
+        .iter_rows(named=True)
+    }
     # as of Mar 1: T1 (resolved Mar 2 10:00) is still open for c1; T2 does not exist yet
     assert got["c1"]["open_tickets"] == 1 and got["c1"]["last_score"] == 5.0
     # c2's Mar 25 answer is in the future: last answer is the 1 of Jan 20
@@ -115,9 +164,18 @@ def test_features_as_of_cuts_everything_later():
 
 @pytest.mark.parametrize(
     ("scale", "score", "expected"),
-    [("nps", 10, "promoter"), ("nps", 9, "promoter"), ("nps", 8, "passive"), ("nps", 7, "passive"),
-     ("nps", 6, "detractor"), ("nps", 0, "detractor"), ("csat", 5, "promoter"), ("csat", 4, "passive"),
-     ("csat", 3, "detractor"), ("csat", 1, "detractor")],
+    [
+        ("nps", 10, "promoter"),
+        ("nps", 9, "promoter"),
+        ("nps", 8, "passive"),
+        ("nps", 7, "passive"),
+        ("nps", 6, "detractor"),
+        ("nps", 0, "detractor"),
+        ("csat", 5, "promoter"),
+        ("csat", 4, "passive"),
+        ("csat", 3, "detractor"),
+        ("csat", 1, "detractor"),
+    ],
 )
 def test_promoter_class(scale, score, expected):
     df = pl.DataFrame({"score": [float(score)], "scale": [scale]})
@@ -126,8 +184,13 @@ def test_promoter_class(scale, score, expected):
 
 def test_feedback_without_scale_column_is_detected_per_frame():
     cust, tx, _, tk = frames()
-    fb = pl.LazyFrame({"customer_id": ["c1", "c2"], "date": [date(2024, 3, 1)] * 2, "score": [8.0, 2.0]})
-    got = {r["customer_id"]: r["nps_class"] for r in service_features(cust, tx, fb, tk, as_of=AS_OF).collect().iter_rows(named=True)}
+    fb = pl.LazyFrame(
+        {"customer_id": ["c1", "c2"], "date": [date(2024, 3, 1)] * 2, "score": [8.0, 2.0]}
+    )
+    got = {
+        r["customer_id"]: r["nps_class"]
+        for r in service_features(cust, tx, fb, tk, as_of=AS_OF).collect().iter_rows(named=True)
+    }
     # a score of 8 means the frame is NPS 0-10: 8 is passive, 2 a detractor
     assert got["c1"] == "passive" and got["c2"] == "detractor"
 
@@ -135,7 +198,14 @@ def test_feedback_without_scale_column_is_detected_per_frame():
 # --------------------------------------------------------------------------- report: reference
 
 
-def reference(period: Period, *, by_owner: bool = False, sla_hours: float = 48.0, feedback=FEEDBACK, scale="csat"):
+def reference(
+    period: Period,
+    *,
+    by_owner: bool = False,
+    sla_hours: float = 48.0,
+    feedback=FEEDBACK,
+    scale="csat",
+):
     """docs/service.md in plain Python: {group: {metric: value}} for one period."""
     owner = dict(zip(CUSTOMERS["customer_id"], CUSTOMERS["owner"], strict=True))
 
@@ -145,12 +215,24 @@ def reference(period: Period, *, by_owner: bool = False, sla_hours: float = 48.0
     start = datetime.combine(period.start, datetime.min.time())
     end = datetime.combine(period.end + timedelta(days=1), datetime.min.time())
     out: dict = {}
-    groups = {group(c) for c, *_ in TX} | {group(c) for c, *_ in feedback} | {group(t[1]) for t in TICKETS}
+    groups = (
+        {group(c) for c, *_ in TX}
+        | {group(c) for c, *_ in feedback}
+        | {group(t[1]) for t in TICKETS}
+    )
     for g in groups:
-        answers = [(c, s) for c, d, s in feedback if group(c) == g and period.start <= d <= period.end]
-        active = {c for c, d, a in TX if group(c) == g and a > 0 and period.start <= d <= period.end}
+        answers = [
+            (c, s) for c, d, s in feedback if group(c) == g and period.start <= d <= period.end
+        ]
+        active = {
+            c for c, d, a in TX if group(c) == g and a > 0 and period.start <= d <= period.end
+        }
         tks = [t for t in TICKETS if group(t[1]) == g]
-        resolved = [(r - o).total_seconds() / 3600 for _, _, o, r, _ in tks if r is not None and start <= r < end]
+        resolved = [
+            (r - o).total_seconds() / 3600
+            for _, _, o, r, _ in tks
+            if r is not None and start <= r < end
+        ]
         due = [(o, r) for _, _, o, r, _ in tks if start <= o + timedelta(hours=sla_hours) < end]
         opened = [t for t in tks if start <= t[2] < end]
         m: dict = {}
@@ -162,8 +244,17 @@ def reference(period: Period, *, by_owner: bool = False, sla_hours: float = 48.0
             m["positive_feedback_rate"] = m["csat"]
         else:
             m["csat"] = None
-            m["nps"] = (100 * sum(s >= 9 for s in scores) / len(scores) - 100 * sum(s <= 6 for s in scores) / len(scores)) if scores else None
-            m["positive_feedback_rate"] = 100 * sum(s >= 9 for s in scores) / len(scores) if scores else None
+            m["nps"] = (
+                (
+                    100 * sum(s >= 9 for s in scores) / len(scores)
+                    - 100 * sum(s <= 6 for s in scores) / len(scores)
+                )
+                if scores
+                else None
+            )
+            m["positive_feedback_rate"] = (
+                100 * sum(s >= 9 for s in scores) / len(scores) if scores else None
+            )
         m["response_rate"] = 100 * len({c for c, _ in answers}) / len(active) if active else None
         m["tickets_opened"] = len(opened)
         m["tickets_resolved"] = len(resolved)
@@ -178,7 +269,9 @@ def reference(period: Period, *, by_owner: bool = False, sla_hours: float = 48.0
             m["p90_resolution_hours"] = None
         hits = sum(1 for o, r in due if r is not None and r <= o + timedelta(hours=sla_hours))
         m["sla_hit_rate"] = 100 * hits / len(due) if due else None
-        m["reopened_rate"] = 100 * sum(t[4] == "reopened" for t in opened) / len(opened) if opened else None
+        m["reopened_rate"] = (
+            100 * sum(t[4] == "reopened" for t in opened) / len(opened) if opened else None
+        )
         m["backlog"] = sum(1 for _, _, o, r, _ in tks if o < end and (r is None or r >= end))
         out[g] = m
     return out
@@ -194,8 +287,24 @@ def check(df: pl.DataFrame, period: Period, ref_now: dict, ref_before: dict, key
     for row in df.iter_rows(named=True):
         g = row[key] if key else "all"
         now, before = ref_now.get(g, {}), ref_before.get(g, {})
-        assert close(row["value"], now.get(row["metric"], 0 if row["metric"] in ("responses", "tickets_opened", "tickets_resolved", "backlog") else None)), (g, row)
-        assert close(row["previous_value"], before.get(row["metric"], 0 if row["metric"] in ("responses", "tickets_opened", "tickets_resolved", "backlog") else None)), (g, row)
+        assert close(
+            row["value"],
+            now.get(
+                row["metric"],
+                0
+                if row["metric"] in ("responses", "tickets_opened", "tickets_resolved", "backlog")
+                else None,
+            ),
+        ), (g, row)
+        assert close(
+            row["previous_value"],
+            before.get(
+                row["metric"],
+                0
+                if row["metric"] in ("responses", "tickets_opened", "tickets_resolved", "backlog")
+                else None,
+            ),
+        ), (g, row)
         assert row["period"] == period.label
 
 
@@ -231,20 +340,39 @@ def test_report_month_by_hand():
 
 def test_report_matches_reference_by_owner_and_other_periods():
     cust, tx, fb, tk = frames()
-    for kind, as_of in (("month", AS_OF), ("week", date(2024, 3, 31)), ("quarter", date(2024, 6, 30)), ("month", date(2024, 2, 29))):
+    for kind, as_of in (
+        ("month", AS_OF),
+        ("week", date(2024, 3, 31)),
+        ("quarter", date(2024, 6, 30)),
+        ("month", date(2024, 2, 29)),
+    ):
         period = reporting_period(as_of, kind)
         df = service_report(cust, tx, fb, tk, period=period, by=["owner"], sla_hours=24).collect()
-        check(df, period, reference(period, by_owner=True, sla_hours=24), reference(period.previous, by_owner=True, sla_hours=24), key="owner")
+        check(
+            df,
+            period,
+            reference(period, by_owner=True, sla_hours=24),
+            reference(period.previous, by_owner=True, sla_hours=24),
+            key="owner",
+        )
         # the groups add up: counts reconcile with the ungrouped report
         total = service_report(cust, tx, fb, tk, period=period, sla_hours=24).collect()
         for metric in ("responses", "tickets_opened", "tickets_resolved", "backlog"):
-            assert df.filter(pl.col("metric") == metric)["value"].sum() == total.filter(pl.col("metric") == metric)["value"].item()
+            assert (
+                df.filter(pl.col("metric") == metric)["value"].sum()
+                == total.filter(pl.col("metric") == metric)["value"].item()
+            )
 
 
 def test_report_nps_scale():
     # NPS answers in March: 10, 9, 7, 3 -> promoters 50% - detractors 25% = 25
-    nps_answers = [("c1", date(2024, 3, 1), 10.0), ("c2", date(2024, 3, 2), 9.0), ("c3", date(2024, 3, 3), 7.0),
-                   ("c1", date(2024, 3, 4), 3.0), ("c2", date(2024, 2, 4), 0.0)]
+    nps_answers = [
+        ("c1", date(2024, 3, 1), 10.0),
+        ("c2", date(2024, 3, 2), 9.0),
+        ("c3", date(2024, 3, 3), 7.0),
+        ("c1", date(2024, 3, 4), 3.0),
+        ("c2", date(2024, 2, 4), 0.0),
+    ]
     cust, tx, fb, tk = frames(nps_answers, scale="nps")
     period = reporting_period(AS_OF, "month")
     df = service_report(cust, tx, fb, tk, period=period).collect()
@@ -253,8 +381,12 @@ def test_report_nps_scale():
     assert got["nps"]["change_pct"] == 125.0  # points, for a difference of percentages
     assert got["csat"]["value"] is None
     assert got["positive_feedback_rate"]["value"] == 50.0
-    check(df, period, reference(period, feedback=nps_answers, scale="nps"),
-          reference(period.previous, feedback=nps_answers, scale="nps"))
+    check(
+        df,
+        period,
+        reference(period, feedback=nps_answers, scale="nps"),
+        reference(period.previous, feedback=nps_answers, scale="nps"),
+    )
 
 
 def test_empty_tables_give_one_row_per_metric():

@@ -28,19 +28,23 @@ def test_clean_csv_fast_and_general_agree(tmp_path, monkeypatch):
 
 
 def test_skipped_rows_and_duplicates_are_reported(tmp_path):
-    (tmp_path / "t.csv").write_text(CLEAN + "C,C3,someday,1\nA,C1,2024-01-07,99\n", encoding="utf-8")
+    (tmp_path / "t.csv").write_text(
+        CLEAN + "C,C3,someday,1\nA,C1,2024-01-07,99\n", encoding="utf-8"
+    )
     warnings: list[str] = []
     df = read_table_file(tmp_path / "t.csv", "transactions", warn=warnings.append).collect()
     assert df["transaction_id"].to_list() == ["A", "B"]
     assert df["amount"].to_list() == [10.5, -3.0]  # the first A wins for transactions
-    assert any("1 of 4 rows skipped (first: line 4: unparseable date" in w for w in warnings), warnings
+    assert any("1 of 4 rows skipped (first: line 4: unparseable date" in w for w in warnings), (
+        warnings
+    )
     assert any("1 rows repeat a transaction_id" in w for w in warnings), warnings
 
 
 def test_parquet_with_aliases(tmp_path):
-    pl.DataFrame({"订单号": ["X"], "客户编号": ["C9"], "订单日期": [dt.date(2024, 2, 1)], "金额": [5]}).write_parquet(
-        tmp_path / "t.parquet"
-    )
+    pl.DataFrame(
+        {"订单号": ["X"], "客户编号": ["C9"], "订单日期": [dt.date(2024, 2, 1)], "金额": [5]}
+    ).write_parquet(tmp_path / "t.parquet")
     df = read_table_file(tmp_path / "t.parquet", "transactions").collect()
     assert df.select("transaction_id", "customer_id", "amount").row(0) == ("X", "C9", 5.0)
 
@@ -52,7 +56,10 @@ def test_customers_alone_is_a_usage_error(tmp_path):
 
 
 def test_parse_mapping():
-    assert parse_mapping(["amount=实付金额", " date = 付款时间 "]) == {"amount": "实付金额", "date": "付款时间"}
+    assert parse_mapping(["amount=实付金额", " date = 付款时间 "]) == {
+        "amount": "实付金额",
+        "date": "付款时间",
+    }
     with pytest.raises(UsageError, match="bad --map"):
         parse_mapping(["amount"])
 
@@ -70,8 +77,18 @@ def segment_both_routes(tmp_path, monkeypatch, *extra):
 
     from crmkit.cli import app
 
-    args = ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv"),
-            "--format", "csv", "--rules", "rfm", *extra]
+    args = [
+        "segment",
+        "--customers",
+        str(tmp_path / "c.csv"),
+        "--transactions",
+        str(tmp_path / "t.csv"),
+        "--format",
+        "csv",
+        "--rules",
+        "rfm",
+        *extra,
+    ]
     runner = CliRunner()
     one_pass = runner.invoke(app, args)
     with monkeypatch.context() as m:
@@ -88,7 +105,7 @@ def segment_both_routes(tmp_path, monkeypatch, *extra):
         "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nC,C1,2024-01-07,4\n",  # clean: one pass
         "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nA,C3,2024-01-07,4\n",  # repeated key
         "A,C1,2024-01-05,10.5\nB,,2024-01-06,-3\nC,C3,2024-01-07,4\n",  # missing customer
-        "A,C1,2024-01-05,10.5\nB,C2,2024/1/6,-3\nC,C3,2024-01-07,\"1,234.50\"\n",  # other spellings
+        'A,C1,2024-01-05,10.5\nB,C2,2024/1/6,-3\nC,C3,2024-01-07,"1,234.50"\n',  # other spellings
         "A,C1,2024-01-05,10.5\nB,C2,2024-01-06\nC,C3,2024-01-07,4\n",  # a short line
         "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nC,C3,2099-01-07,x\n",  # the latest row is bad
         "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3,",  # trailing separator at EOF, no newline
@@ -98,9 +115,14 @@ def segment_both_routes(tmp_path, monkeypatch, *extra):
 )
 @pytest.mark.parametrize(
     ("customers", "encoding"),
-    [(CUSTOMERS, "utf-8"), ("customer_id,name,signup_date\nC1,Muñoz,2024-01-01\nC2,Zoë,someday\n", "latin-1")],
+    [
+        (CUSTOMERS, "utf-8"),
+        ("customer_id,name,signup_date\nC1,Muñoz,2024-01-01\nC2,Zoë,someday\n", "latin-1"),
+    ],
 )
-def test_segment_on_csv_one_pass_matches_careful_read(tmp_path, monkeypatch, body, customers, encoding):
+def test_segment_on_csv_one_pass_matches_careful_read(
+    tmp_path, monkeypatch, body, customers, encoding
+):
     """The one-pass route (native parse + checks in the same collect) gives the
     rows the careful route gives (every file read by the general rules first)."""
     from typer.testing import CliRunner
@@ -109,12 +131,23 @@ def test_segment_on_csv_one_pass_matches_careful_read(tmp_path, monkeypatch, bod
 
     (tmp_path / "c.csv").write_bytes(customers.encode(encoding))
     (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount\n" + body, encoding="utf-8")
-    args = ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv"),
-            "--format", "csv", "--rules", "rfm"]
+    args = [
+        "segment",
+        "--customers",
+        str(tmp_path / "c.csv"),
+        "--transactions",
+        str(tmp_path / "t.csv"),
+        "--format",
+        "csv",
+        "--rules",
+        "rfm",
+    ]
     runner = CliRunner()
     one_pass = runner.invoke(app, args)
     assert one_pass.exit_code == 0, one_pass.stderr
-    monkeypatch.setattr(ingest_mod, "_fast_rows", lambda *a, **k: None)  # every file through the rules
+    monkeypatch.setattr(
+        ingest_mod, "_fast_rows", lambda *a, **k: None
+    )  # every file through the rules
     careful = runner.invoke(app, args)
     assert careful.exit_code == 0, careful.stderr
     assert one_pass.stdout == careful.stdout
@@ -134,8 +167,20 @@ def test_clean_csv_is_scanned_once(tmp_path, monkeypatch):
     monkeypatch.setattr(ingest_mod, "_field_count_problems", boom)
     (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
     (tmp_path / "t.csv").write_text(CLEAN, encoding="utf-8")
-    r = CliRunner().invoke(app, ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions",
-                                 str(tmp_path / "t.csv"), "--format", "csv", "--columns", "customer_id,monetary"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "segment",
+            "--customers",
+            str(tmp_path / "c.csv"),
+            "--transactions",
+            str(tmp_path / "t.csv"),
+            "--format",
+            "csv",
+            "--columns",
+            "customer_id,monetary",
+        ],
+    )
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines() == ["customer_id,monetary", "C1,10.5", "C2,-3.0", "C3,0.0"]
 
@@ -152,23 +197,35 @@ def test_store_and_files_give_the_same_segment_output(tmp_path):
     ex = Path(__file__).resolve().parents[1] / "examples"
     runner = CliRunner()
     for table in ("customers", "transactions"):
-        r = runner.invoke(app, ["import", table, str(ex / f"{table}.csv"), "--store", str(tmp_path / "s")])
+        r = runner.invoke(
+            app, ["import", table, str(ex / f"{table}.csv"), "--store", str(tmp_path / "s")]
+        )
         assert r.exit_code == 0, r.stderr
     common = ["segment", "--as-of", "2026-11-01", "--format", "csv"]
     stored = runner.invoke(app, [*common, "--store", str(tmp_path / "s")])
-    direct = runner.invoke(app, [*common, "--customers", str(ex / "customers.csv"),
-                                 "--transactions", str(ex / "transactions.csv")])
+    direct = runner.invoke(
+        app,
+        [
+            *common,
+            "--customers",
+            str(ex / "customers.csv"),
+            "--transactions",
+            str(ex / "transactions.csv"),
+        ],
+    )
     assert stored.exit_code == 0 and direct.exit_code == 0, (stored.stderr, direct.stderr)
     assert stored.stdout.splitlines()[0] == direct.stdout.splitlines()[0]
     assert stored.stdout == direct.stdout
 
 
-@pytest.mark.parametrize("body", [
-    "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nC,C1,2024-01-07,4\n",  # clean: checks, then the query
-    "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nA,C3,2024-01-07,4\n",  # repeated key: careful route
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nC,C1,2024-01-07,4\n",  # clean: checks, then the query
+        "A,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\nA,C3,2024-01-07,4\n",  # repeated key: careful route
+    ],
+)
 def test_segment_streaming_on_csv_matches_careful_read(tmp_path, monkeypatch, body):
-
 
     (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
     (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount\n" + body, encoding="utf-8")
@@ -180,17 +237,22 @@ def test_segment_streaming_on_csv_matches_careful_read(tmp_path, monkeypatch, bo
 LEAD = "".join(f"L{i:03d},C1,2024-02-{i % 28 + 1:02d},{i}.5\n" for i in range(80))  # plain ASCII
 
 
-@pytest.mark.parametrize("tail", [
-    "",  # nothing needs trimming: the untrimmed parse stands
-    "P1, C2 ,2024-03-01,5\n",  # padded with spaces
-    "P1,C2\t,2024-03-01,5\n",  # a tab
-    "P1,C2\u3000,2024-03-01,5\n",  # an ideographic space (not ASCII)
-    "P1,Zoë,2024-03-01,5\n",  # not ASCII, nothing to trim
-    "L001 ,C3,2024-03-01,5\n",  # a key that repeats once trimmed
-    "P1,  ,2024-03-01,5\n",  # a blank customer id: rejected
-])
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "",  # nothing needs trimming: the untrimmed parse stands
+        "P1, C2 ,2024-03-01,5\n",  # padded with spaces
+        "P1,C2\t,2024-03-01,5\n",  # a tab
+        "P1,C2\u3000,2024-03-01,5\n",  # an ideographic space (not ASCII)
+        "P1,Zoë,2024-03-01,5\n",  # not ASCII, nothing to trim
+        "L001 ,C3,2024-03-01,5\n",  # a key that repeats once trimmed
+        "P1,  ,2024-03-01,5\n",  # a blank customer id: rejected
+    ],
+)
 @pytest.mark.parametrize("streaming", [False, True])
-def test_untrimmed_parse_stands_only_when_nothing_needs_trimming(tmp_path, monkeypatch, tail, streaming):
+def test_untrimmed_parse_stands_only_when_nothing_needs_trimming(
+    tmp_path, monkeypatch, tail, streaming
+):
     """After 80 plain lines the sample says no field needs trimming, so the
     first native attempt reads text as it is. A later field that needs it
     sends the file to a second, trimming native attempt (not the general rules,
@@ -200,9 +262,22 @@ def test_untrimmed_parse_stands_only_when_nothing_needs_trimming(tmp_path, monke
     from crmkit.cli import app
 
     (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
-    (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount\n" + LEAD + tail, encoding="utf-8")
-    args = ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv"),
-            "--format", "csv", "--rules", "rfm", "--as-of", "2024-06-30"] + (["--streaming"] if streaming else [])
+    (tmp_path / "t.csv").write_text(
+        "order_id,customer_id,date,amount\n" + LEAD + tail, encoding="utf-8"
+    )
+    args = [
+        "segment",
+        "--customers",
+        str(tmp_path / "c.csv"),
+        "--transactions",
+        str(tmp_path / "t.csv"),
+        "--format",
+        "csv",
+        "--rules",
+        "rfm",
+        "--as-of",
+        "2024-06-30",
+    ] + (["--streaming"] if streaming else [])
     runner = CliRunner()
     general = {"runs": 0}
     real_general = ingest_mod._general_rows
@@ -226,9 +301,11 @@ def test_untrimmed_parse_stands_only_when_nothing_needs_trimming(tmp_path, monke
 
 def test_untrimmed_and_trimmed_parse_give_the_same_rows(tmp_path):
     """read_table_file: the untrimmed parse, where it stands, equals the trimming one."""
-    (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount,product\n"
-                                    + "".join(f"T{i},C{i % 3},2024-01-0{i % 9 + 1},{i},p q\n" for i in range(70)),
-                                    encoding="utf-8")
+    (tmp_path / "t.csv").write_text(
+        "order_id,customer_id,date,amount,product\n"
+        + "".join(f"T{i},C{i % 3},2024-01-0{i % 9 + 1},{i},p q\n" for i in range(70)),
+        encoding="utf-8",
+    )
     untrimmed = read_table_file(tmp_path / "t.csv", "transactions").collect()
     trimmed = read_table_file(tmp_path / "t.csv", "transactions", trim=True).collect()
     assert untrimmed.equals(trimmed) and untrimmed.height == 70
@@ -254,7 +331,9 @@ def test_trim_decision_and_retry(tmp_path):
     assert not parsed.fast_stands(parsed.is_clean(parsed.fast)) and parsed.needs_trim
     assert parsed.trim() and parsed.trimmed
     assert parsed.fast_stands(parsed.is_clean(parsed.fast))
-    assert parsed.fast.filter(pl.col("transaction_id") == "P1").collect()["customer_id"].to_list() == ["C2"]
+    assert parsed.fast.filter(pl.col("transaction_id") == "P1").collect()[
+        "customer_id"
+    ].to_list() == ["C2"]
 
     early = tmp_path / "early.csv"  # padding in the sample: trimmed from the start
     early.write_text(header + "P1, C2,2024-03-01,5\n" + LEAD, encoding="utf-8")
@@ -264,22 +343,33 @@ def test_trim_decision_and_retry(tmp_path):
     assert read_source(chinese, schema).trimmed is True
 
 
-@pytest.mark.parametrize(("ids", "keys", "counted", "dups"), [
-    (["a", "b", "c"], "compare", False, False),  # increasing: unique without counting
-    (["c", "b", "a"], "compare", False, False),  # decreasing too
-    (["b", "a", "c"], "compare", True, False),  # neither: counted, unique
-    (["a", "b", "a"], "compare", True, True),  # counted, repeated
-    (["b", "a", "c"], "count", False, False),  # counted in the query
-    (["a", "b", "a"], "count", False, True),
-    (["b", "a", "c"], "later", True, False),  # always counted afterwards
-])
+@pytest.mark.parametrize(
+    ("ids", "keys", "counted", "dups"),
+    [
+        (["a", "b", "c"], "compare", False, False),  # increasing: unique without counting
+        (["c", "b", "a"], "compare", False, False),  # decreasing too
+        (["b", "a", "c"], "compare", True, False),  # neither: counted, unique
+        (["a", "b", "a"], "compare", True, True),  # counted, repeated
+        (["b", "a", "c"], "count", False, False),  # counted in the query
+        (["a", "b", "a"], "count", False, True),
+        (["b", "a", "c"], "later", True, False),  # always counted afterwards
+    ],
+)
 def test_key_uniqueness_proofs(ids, keys, counted, dups):
     from crmkit.ingest import fast_checks, judge
     from crmkit.schema import TABLES
 
-    rows = pl.LazyFrame({"transaction_id": ids, "customer_id": ["C1"] * 3, "date": [dt.date(2024, 1, 1)] * 3,
-                         "amount": [1.0, 2.0, 3.0]})
-    row = fast_checks(rows, TABLES["transactions"], "amount", keys=keys).collect().row(0, named=True)
+    rows = pl.LazyFrame(
+        {
+            "transaction_id": ids,
+            "customer_id": ["C1"] * 3,
+            "date": [dt.date(2024, 1, 1)] * 3,
+            "amount": [1.0, 2.0, 3.0],
+        }
+    )
+    row = (
+        fast_checks(rows, TABLES["transactions"], "amount", keys=keys).collect().row(0, named=True)
+    )
     calls = []
 
     def count():
@@ -301,22 +391,60 @@ def test_unsorted_unique_ids_stay_on_the_native_route(tmp_path, monkeypatch, str
 
     monkeypatch.setattr(ingest_mod, "_general_rows", boom)
     (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
-    (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount\nB,C2,2024-01-06,-3\nA,C1,2024-01-05,10.5\n"
-                                    "C,C1,2024-01-07,4\n", encoding="utf-8")
-    r = CliRunner().invoke(app, ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions",
-                                 str(tmp_path / "t.csv"), "--format", "csv", "--columns", "customer_id,monetary,frequency"]
-                           + (["--streaming"] if streaming else []))
+    (tmp_path / "t.csv").write_text(
+        "order_id,customer_id,date,amount\nB,C2,2024-01-06,-3\nA,C1,2024-01-05,10.5\n"
+        "C,C1,2024-01-07,4\n",
+        encoding="utf-8",
+    )
+    r = CliRunner().invoke(
+        app,
+        [
+            "segment",
+            "--customers",
+            str(tmp_path / "c.csv"),
+            "--transactions",
+            str(tmp_path / "t.csv"),
+            "--format",
+            "csv",
+            "--columns",
+            "customer_id,monetary,frequency",
+        ]
+        + (["--streaming"] if streaming else []),
+    )
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.splitlines() == ["customer_id,monetary,frequency", "C1,14.5,2", "C2,-3.0,0", "C3,0.0,0"]
+    assert r.stdout.splitlines() == [
+        "customer_id,monetary,frequency",
+        "C1,14.5,2",
+        "C2,-3.0,0",
+        "C3,0.0,0",
+    ]
 
 
-@pytest.mark.parametrize(("header", "body", "trimmed", "stands"), [
-    ("订单号,客户编号,订单日期,金额", LEAD, False, True),  # Chinese header, ASCII values: untrimmed stands
-    ("order id,customer id,date,amount", LEAD, False, True),  # spaces in the header do not count
-    # a space after a sample without any: the plan had no padding check, so trim to be sure
-    ("order_id,customer_id,date,amount", LEAD + "P1,C 2,2024-03-01,5\n", False, False),
-    ("order_id,customer_id,date,amount", LEAD + "P1,C2 ,2024-03-01,5\n", False, False),  # padding: trim
-])
+@pytest.mark.parametrize(
+    ("header", "body", "trimmed", "stands"),
+    [
+        (
+            "订单号,客户编号,订单日期,金额",
+            LEAD,
+            False,
+            True,
+        ),  # Chinese header, ASCII values: untrimmed stands
+        (
+            "order id,customer id,date,amount",
+            LEAD,
+            False,
+            True,
+        ),  # spaces in the header do not count
+        # a space after a sample without any: the plan had no padding check, so trim to be sure
+        ("order_id,customer_id,date,amount", LEAD + "P1,C 2,2024-03-01,5\n", False, False),
+        (
+            "order_id,customer_id,date,amount",
+            LEAD + "P1,C2 ,2024-03-01,5\n",
+            False,
+            False,
+        ),  # padding: trim
+    ],
+)
 def test_untrimmed_proof_looks_at_values_only(tmp_path, header, body, trimmed, stands):
     from crmkit.ingest import read_source
     from crmkit.schema import TABLES
@@ -339,9 +467,12 @@ def test_untrimmed_with_spaces_in_the_sample_checks_padding(tmp_path):
     from crmkit.schema import TABLES
 
     src = tmp_path / "t.csv"
-    src.write_text("order_id,customer_id,date,amount,product\n"
-                   + "".join(f"T{i:03d},C1,2024-01-01,1,blue pen\n" for i in range(70)) + "X,C 2,2024-01-02,2,red ink\n",
-                   encoding="utf-8")
+    src.write_text(
+        "order_id,customer_id,date,amount,product\n"
+        + "".join(f"T{i:03d},C1,2024-01-01,1,blue pen\n" for i in range(70))
+        + "X,C 2,2024-01-02,2,red ink\n",
+        encoding="utf-8",
+    )
     parsed = read_source(src, TABLES["transactions"])
     assert parsed.trimmed is False and not parsed.info.spaceless
     assert parsed.fast_stands(parsed.is_clean(parsed.fast)) and not parsed.needs_trim
@@ -355,31 +486,54 @@ def test_customers_needing_trim_retry_natively_with_clean_transactions(tmp_path,
     def boom(*a, **k):
         raise AssertionError("general path used")
 
-    customers = "customer_id,region\n" + "".join(f"K{i:03d},east\n" for i in range(80)) + " C2,west\nC1,north\n"
+    customers = (
+        "customer_id,region\n"
+        + "".join(f"K{i:03d},east\n" for i in range(80))
+        + " C2,west\nC1,north\n"
+    )
     (tmp_path / "c.csv").write_text(customers, encoding="utf-8")
     (tmp_path / "t.csv").write_text(CLEAN, encoding="utf-8")
     monkeypatch.setattr(ingest_mod, "_general_rows", boom)
-    r = CliRunner().invoke(app, ["segment", "--customers", str(tmp_path / "c.csv"), "--transactions",
-                                 str(tmp_path / "t.csv"), "--format", "csv", "--columns", "customer_id,region,monetary",
-                                 "--as-of", "2024-06-30"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "segment",
+            "--customers",
+            str(tmp_path / "c.csv"),
+            "--transactions",
+            str(tmp_path / "t.csv"),
+            "--format",
+            "csv",
+            "--columns",
+            "customer_id,region,monetary",
+            "--as-of",
+            "2024-06-30",
+        ],
+    )
     assert r.exit_code == 0, r.stderr
     rows = dict(line.split(",", 1) for line in r.stdout.splitlines()[1:])
     assert rows["C2"] == "west,-3.0" and rows["C1"] == "north,10.5" and len(rows) == 82
 
 
-@pytest.mark.parametrize("body", [
-    "order_id,customer_id,product,date,amount\nA,C1,p,2024-01-05,1\nB,C2,p,2024-01-06,2,9\n",  # long line, product unread
-    "customer_id,date,amount\nC1,2024-01-05,1\nC1,2024-01-05,1\nC2,2024-01-06,2\n",  # no id column: rows stay rows
-    'order_id,customer_id,date,amount\nA,"",2024-01-05,1\nB,C2,2024-01-06,2\n',  # quoted empty customer id
-    "order_id,customer_id,date,amount\nA,\rC2,2024-01-05,1\nB,C2,2024-01-06,2\n",  # CR at a field edge
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "order_id,customer_id,product,date,amount\nA,C1,p,2024-01-05,1\nB,C2,p,2024-01-06,2,9\n",  # long line, product unread
+        "customer_id,date,amount\nC1,2024-01-05,1\nC1,2024-01-05,1\nC2,2024-01-06,2\n",  # no id column: rows stay rows
+        'order_id,customer_id,date,amount\nA,"",2024-01-05,1\nB,C2,2024-01-06,2\n',  # quoted empty customer id
+        "order_id,customer_id,date,amount\nA,\rC2,2024-01-05,1\nB,C2,2024-01-06,2\n",  # CR at a field edge
+    ],
+)
 @pytest.mark.parametrize("lead", [False, True])
 def test_segment_one_pass_matches_careful_read_found_in_review(tmp_path, monkeypatch, body, lead):
 
-
     header, rest = body.split("\n", 1)
     if lead:  # 80 plain lines first, so the sample says nothing
-        fields = {5: ["L{}", "C1", "p", "2024-02-01", "1"], 4: ["L{}", "C1", "2024-02-01", "1"], 3: ["C1", "2024-02-01", "1"]}
+        fields = {
+            5: ["L{}", "C1", "p", "2024-02-01", "1"],
+            4: ["L{}", "C1", "2024-02-01", "1"],
+            3: ["C1", "2024-02-01", "1"],
+        }
         line = ",".join(fields[header.count(",") + 1])
         rest = "".join(line.format(i) + "\n" for i in range(80)) + rest
     (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
@@ -387,7 +541,9 @@ def test_segment_one_pass_matches_careful_read_found_in_review(tmp_path, monkeyp
     one_pass = segment_both_routes(tmp_path, monkeypatch, "--as-of", "2024-06-30")
     if header.startswith("customer_id,date"):  # the two identical purchases count twice
         out = pl.read_csv(one_pass.stdout.encode(), infer_schema=False)
-        assert out.filter(pl.col("customer_id") == "C1")["frequency"].to_list() == [str(2 + 80 * lead)]
+        assert out.filter(pl.col("customer_id") == "C1")["frequency"].to_list() == [
+            str(2 + 80 * lead)
+        ]
 
 
 def test_segment_with_a_quote_inside_a_field_leaves_no_temporary_file(tmp_path, monkeypatch):
@@ -396,8 +552,13 @@ def test_segment_with_a_quote_inside_a_field_leaves_no_temporary_file(tmp_path, 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
-    (tmp_path / "t.csv").write_text('order_id,customer_id,date,amount,product\nA,C1,2024-01-05,5,Monitor 27"\n'
-                                    "B,C2,2024-01-06,2,Cable\n", encoding="utf-8")
-    out = segment_both_routes(tmp_path, monkeypatch, "--as-of", "2024-06-30", "--columns", "customer_id,monetary")
+    (tmp_path / "t.csv").write_text(
+        'order_id,customer_id,date,amount,product\nA,C1,2024-01-05,5,Monitor 27"\n'
+        "B,C2,2024-01-06,2,Cable\n",
+        encoding="utf-8",
+    )
+    out = segment_both_routes(
+        tmp_path, monkeypatch, "--as-of", "2024-06-30", "--columns", "customer_id,monetary"
+    )
     assert out.stdout.splitlines() == ["customer_id,monetary", "C1,5.0", "C2,2.0", "C3,0.0"]
     assert list((tmp_path / "tmp").iterdir()) == []

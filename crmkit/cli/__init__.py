@@ -28,7 +28,9 @@ class State:
         self.debug = bool(os.environ.get("CRMKIT_DEBUG"))
         self.config_path: str | None = None
         self._config = None
-        self.store_path: Path | None = None  # set by a command that reads the store (store_read_error)
+        self.store_path: Path | None = (
+            None  # set by a command that reads the store (store_read_error)
+        )
 
     @property
     def config(self):
@@ -41,7 +43,9 @@ class State:
 
 def _debug_requested(ctx: typer.Context) -> bool:
     state = ctx.obj if isinstance(ctx.obj, State) else None
-    return bool(state and state.debug) or "--debug" in sys.argv or bool(os.environ.get("CRMKIT_DEBUG"))
+    return (
+        bool(state and state.debug) or "--debug" in sys.argv or bool(os.environ.get("CRMKIT_DEBUG"))
+    )
 
 
 def _silence_stdout() -> None:
@@ -104,7 +108,11 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     config: Annotated[
         str | None,
-        typer.Option("--config", help="Settings file (default: ./crmkit.yaml or $CRMKIT_CONFIG).", metavar="FILE"),
+        typer.Option(
+            "--config",
+            help="Settings file (default: ./crmkit.yaml or $CRMKIT_CONFIG).",
+            metavar="FILE",
+        ),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")

@@ -24,8 +24,11 @@ def _config_number(config, key: str, default: float, flag: str) -> float:
     except (TypeError, ValueError):
         number = math.nan
     if not math.isfinite(number):
-        raise ConfigError(f"clv.{key} must be a finite number, got {value!r}", file=file,
-                          hint=f"fix crmkit.yaml or pass {flag}")
+        raise ConfigError(
+            f"clv.{key} must be a finite number, got {value!r}",
+            file=file,
+            hint=f"fix crmkit.yaml or pass {flag}",
+        )
     return number
 
 
@@ -38,7 +41,9 @@ def _latest_date(transactions: pl.LazyFrame) -> date:
     return latest
 
 
-def _groups(tables: dict[str, pl.LazyFrame], by: str, *, as_of: date, ctx: typer.Context) -> pl.DataFrame:
+def _groups(
+    tables: dict[str, pl.LazyFrame], by: str, *, as_of: date, ctx: typer.Context
+) -> pl.DataFrame:
     """customer_id -> the --by column: a customer attribute, or 'segment' from the rules."""
     from crmkit.errors import UsageError, did_you_mean
 
@@ -55,7 +60,9 @@ def _groups(tables: dict[str, pl.LazyFrame], by: str, *, as_of: date, ctx: typer
                 hint="group by a customer attribute instead, e.g. --by region",
             ) from None
         config = options.state(ctx).config
-        segmented = segment_customers(tables["customers"], tables["transactions"], as_of=as_of, config=config)
+        segmented = segment_customers(
+            tables["customers"], tables["transactions"], as_of=as_of, config=config
+        )
         frame = segmented.collect() if isinstance(segmented, pl.LazyFrame) else segmented
         return frame.select("customer_id", by)
     attrs = [n for n in names if n != "customer_id"]
@@ -64,10 +71,14 @@ def _groups(tables: dict[str, pl.LazyFrame], by: str, *, as_of: date, ctx: typer
             f"--by {by}: no customer attributes to group by",
             hint="give --customers FILE (or import customers into the store), or use --by segment",
         )
-    raise UsageError(f"--by {by}: no such customer attribute", hint=did_you_mean(by, attrs + ["segment"]))
+    raise UsageError(
+        f"--by {by}: no such customer attribute", hint=did_you_mean(by, attrs + ["segment"])
+    )
 
 
-def _print_holdout_summary(errors: dict, *, calibration_end: date, as_of: date, duration: float, unit: str) -> None:
+def _print_holdout_summary(
+    errors: dict, *, calibration_end: date, as_of: date, duration: float, unit: str
+) -> None:
     actual, predicted = errors["actual_purchases"], errors["predicted_purchases"]
     share = f" ({predicted / actual - 1:+.1%})" if actual else ""
     err_console.print(
@@ -85,34 +96,72 @@ def register(app: typer.Typer) -> None:
         as_of: options.AsOfOpt = None,
         horizon: Annotated[
             float | None,
-            typer.Option("--horizon", help="Forecast horizon in time units (default: 'clv: horizon' in crmkit.yaml, else 52 weeks / 365 days).", metavar="N"),
+            typer.Option(
+                "--horizon",
+                help="Forecast horizon in time units (default: 'clv: horizon' in crmkit.yaml, else 52 weeks / 365 days).",
+                metavar="N",
+            ),
         ] = None,
         time_unit: Annotated[
             str | None,
-            typer.Option("--time-unit", help="day | week (default: 'clv: time_unit', else week). Weeks are days/7.", metavar="UNIT"),
+            typer.Option(
+                "--time-unit",
+                help="day | week (default: 'clv: time_unit', else week). Weeks are days/7.",
+                metavar="UNIT",
+            ),
         ] = None,
         discount_rate: Annotated[
             float | None,
-            typer.Option("--discount-rate", help="Discount rate per time unit (default: 'clv: discount_rate', else 0).", metavar="R"),
+            typer.Option(
+                "--discount-rate",
+                help="Discount rate per time unit (default: 'clv: discount_rate', else 0).",
+                metavar="R",
+            ),
         ] = None,
         margin: Annotated[
             float | None,
-            typer.Option("--margin", help="Profit margin applied to revenue in clv (default: 'clv: margin', else 1).", metavar="M"),
+            typer.Option(
+                "--margin",
+                help="Profit margin applied to revenue in clv (default: 'clv: margin', else 1).",
+                metavar="M",
+            ),
         ] = None,
-        params: Annotated[bool, typer.Option("--params", help="Print the fitted model parameters as JSON instead of the customer table (with --calibration-end: fitted on the calibration period).")] = False,
+        params: Annotated[
+            bool,
+            typer.Option(
+                "--params",
+                help="Print the fitted model parameters as JSON instead of the customer table (with --calibration-end: fitted on the calibration period).",
+            ),
+        ] = False,
         calibration_end: Annotated[
             str | None,
-            typer.Option("--calibration-end", help="YYYY-MM-DD: fit on data up to this date and compare predicted with actual purchases up to --as-of.", metavar="DATE"),
+            typer.Option(
+                "--calibration-end",
+                help="YYYY-MM-DD: fit on data up to this date and compare predicted with actual purchases up to --as-of.",
+                metavar="DATE",
+            ),
         ] = None,
         by_frequency: Annotated[
-            bool, typer.Option("--by-frequency", help="With --calibration-end: one row per calibration frequency (0..6, 7+) instead of per customer.")
+            bool,
+            typer.Option(
+                "--by-frequency",
+                help="With --calibration-end: one row per calibration frequency (0..6, 7+) instead of per customer.",
+            ),
         ] = False,
         forecast: Annotated[
-            bool, typer.Option("--forecast", help="Expected orders and revenue over the horizon, in total or per --by group.")
+            bool,
+            typer.Option(
+                "--forecast",
+                help="Expected orders and revenue over the horizon, in total or per --by group.",
+            ),
         ] = False,
         by: Annotated[
             str | None,
-            typer.Option("--by", help="With --forecast: group by a customer attribute (region, owner, ...) or 'segment'. Implies --forecast.", metavar="ATTR"),
+            typer.Option(
+                "--by",
+                help="With --forecast: group by a customer attribute (region, owner, ...) or 'segment'. Implies --forecast.",
+                metavar="ATTR",
+            ),
         ] = None,
         store: options.StoreOpt = None,
         transactions: options.TransactionsFileOpt = None,
@@ -137,7 +186,9 @@ def register(app: typer.Typer) -> None:
             unit = time_unit.strip().lower()
             clv.frames.unit_days(unit)  # a bad flag is a usage error naming the flag
         else:
-            unit = config.clv_time_unit(clv.DEFAULT_TIME_UNIT)  # a bad setting names the file and key
+            unit = config.clv_time_unit(
+                clv.DEFAULT_TIME_UNIT
+            )  # a bad setting names the file and key
         if horizon is None:
             horizon = _config_number(config, "horizon", clv.DEFAULT_HORIZON[unit], "--horizon")
         if discount_rate is None:
@@ -147,20 +198,32 @@ def register(app: typer.Typer) -> None:
         if by is not None:
             forecast = True
         # --params --calibration-end D is allowed: the parameters fitted on the calibration period
-        chosen = {"--params": params, "--calibration-end": calibration_end, "--forecast": forecast,
-                  "--by-frequency": by_frequency}
-        for first, second in (("--params", "--forecast"), ("--calibration-end", "--forecast"),
-                              ("--params", "--by-frequency")):
+        chosen = {
+            "--params": params,
+            "--calibration-end": calibration_end,
+            "--forecast": forecast,
+            "--by-frequency": by_frequency,
+        }
+        for first, second in (
+            ("--params", "--forecast"),
+            ("--calibration-end", "--forecast"),
+            ("--params", "--by-frequency"),
+        ):
             if chosen[first] and chosen[second]:
-                raise UsageError(f"{first} and {second} cannot be combined", hint="run them one at a time")
+                raise UsageError(
+                    f"{first} and {second} cannot be combined", hint="run them one at a time"
+                )
         if by_frequency and not calibration_end:
             raise UsageError("--by-frequency needs --calibration-end DATE")
 
         if transactions is None:  # read errors become store errors (crmkit.cli.store_read_error)
             options.state(ctx).store_path = options.store_dir(ctx, store)
         tables = load_tables(
-            config=config, store=options.store_dir(ctx, store) if transactions is None else None,
-            customers=customers, transactions=transactions, mapping=parse_mapping(map),
+            config=config,
+            store=options.store_dir(ctx, store) if transactions is None else None,
+            customers=customers,
+            transactions=transactions,
+            mapping=parse_mapping(map),
             warn=lambda msg: err_console.print(f"[yellow]warning:[/yellow] {msg}", highlight=False),
         )
         tx = tables["transactions"]
@@ -174,25 +237,41 @@ def register(app: typer.Typer) -> None:
                     highlight=False,
                 )
             if result.spend_error:
-                err_console.print(f"[yellow]warning:[/yellow] no Gamma-Gamma parameters: {result.spend_error}",
-                                  highlight=False)
+                err_console.print(
+                    f"[yellow]warning:[/yellow] no Gamma-Gamma parameters: {result.spend_error}",
+                    highlight=False,
+                )
             for warning in result.warnings:
                 err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
         if calibration_end:
             cal = parse_date(calibration_end, what="--calibration-end")
-            comparison, result = clv.holdout_comparison(tx, calibration_end=cal, as_of=end, time_unit=unit,
-                                                        spend="optional" if params else "skip")
+            comparison, result = clv.holdout_comparison(
+                tx,
+                calibration_end=cal,
+                as_of=end,
+                time_unit=unit,
+                spend="optional" if params else "skip",
+            )
             report_fit(result)
             duration = (end - cal).days / clv.TIME_UNITS[unit]
-            _print_holdout_summary(clv.holdout_errors(comparison), calibration_end=cal, as_of=end,
-                                   duration=duration, unit=unit)
+            _print_holdout_summary(
+                clv.holdout_errors(comparison),
+                calibration_end=cal,
+                as_of=end,
+                duration=duration,
+                unit=unit,
+            )
             if params:
                 typer.echo(json.dumps(result.as_dict(), indent=2))
                 return
             table = clv.holdout_by_frequency(comparison) if by_frequency else comparison
-            emit(table, fmt=fmt, out=str(out) if out else None,
-                 title=f"BG/NBD holdout: fit to {cal}, predicted vs actual purchases to {end}")
+            emit(
+                table,
+                fmt=fmt,
+                out=str(out) if out else None,
+                title=f"BG/NBD holdout: fit to {cal}, predicted vs actual purchases to {end}",
+            )
             return
 
         if params:
@@ -200,8 +279,14 @@ def register(app: typer.Typer) -> None:
             report_fit(result)
             typer.echo(json.dumps(result.as_dict(), indent=2))
             return
-        scores, result = clv.score(tx, as_of=end, time_unit=unit, horizon=horizon,
-                                   discount_rate=discount_rate, margin=margin)
+        scores, result = clv.score(
+            tx,
+            as_of=end,
+            time_unit=unit,
+            horizon=horizon,
+            discount_rate=discount_rate,
+            margin=margin,
+        )
         report_fit(result)
         if forecast:
             groups = _groups(tables, by, as_of=end, ctx=ctx) if by else None
@@ -212,8 +297,16 @@ def register(app: typer.Typer) -> None:
                     f"{table['expected_revenue'].sum():,.2f} expected revenue",
                     highlight=False,
                 )
-            emit(table, fmt=fmt, out=str(out) if out else None,
-                 title=f"Demand forecast: next {horizon:g} {unit}s after {end}")
+            emit(
+                table,
+                fmt=fmt,
+                out=str(out) if out else None,
+                title=f"Demand forecast: next {horizon:g} {unit}s after {end}",
+            )
             return
-        emit(scores, fmt=fmt, out=str(out) if out else None,
-             title=f"CLV as of {end}: next {horizon:g} {unit}s, discount {discount_rate:g}/{unit}, margin {margin:g}")
+        emit(
+            scores,
+            fmt=fmt,
+            out=str(out) if out else None,
+            title=f"CLV as of {end}: next {horizon:g} {unit}s, discount {discount_rate:g}/{unit}, margin {margin:g}",
+        )

@@ -12,27 +12,64 @@ from crmkit.cli.render import err_console
 from crmkit.schema import TABLES
 
 EncodingOpt = Annotated[
-    str | None, typer.Option("--encoding", help="Force the text encoding (utf-8, utf-8-sig, gbk, gb18030, latin-1...). Default: detected.")
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Force the text encoding (utf-8, utf-8-sig, gbk, gb18030, latin-1...). Default: detected.",
+    ),
 ]
-SepOpt = Annotated[str | None, typer.Option("--sep", help="Force the separator: ',' ';' tab '|'. Default: detected.")]
+SepOpt = Annotated[
+    str | None,
+    typer.Option("--sep", help="Force the separator: ',' ';' tab '|'. Default: detected."),
+]
 DateFormatOpt = Annotated[
     str | None,
-    typer.Option("--date-format", help="strftime format for ambiguous dates, e.g. %d/%m/%Y. Default: ISO, 2024/1/5, 2024年1月5日, 20240105.", metavar="FMT"),
+    typer.Option(
+        "--date-format",
+        help="strftime format for ambiguous dates, e.g. %d/%m/%Y. Default: ISO, 2024/1/5, 2024年1月5日, 20240105.",
+        metavar="FMT",
+    ),
 ]
-DecimalCommaOpt = Annotated[bool, typer.Option("--decimal-comma", help="Amounts are written 1.234,50 (European).")]
-ReplaceOpt = Annotated[bool, typer.Option("--replace", help="Replace the table instead of appending / upserting.")]
+DecimalCommaOpt = Annotated[
+    bool, typer.Option("--decimal-comma", help="Amounts are written 1.234,50 (European).")
+]
+ReplaceOpt = Annotated[
+    bool, typer.Option("--replace", help="Replace the table instead of appending / upserting.")
+]
 MaxRejectOpt = Annotated[
     float | None,
-    typer.Option("--max-reject-rate", help="Exit with code 6 when more than this share of rows (0-1) was rejected; the good rows are still imported.", min=0.0, max=1.0, metavar="R"),
+    typer.Option(
+        "--max-reject-rate",
+        help="Exit with code 6 when more than this share of rows (0-1) was rejected; the good rows are still imported.",
+        min=0.0,
+        max=1.0,
+        metavar="R",
+    ),
 ]
-WaitOpt = Annotated[float, typer.Option("--wait", help="Seconds to wait for another import that holds the store lock.", min=0)]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait", help="Seconds to wait for another import that holds the store lock.", min=0
+    ),
+]
 FileArg = Annotated[Path, typer.Argument(help="CSV file to import.", show_default=False)]
 
 
 def _run(
-    ctx: typer.Context, table: str, file: Path, store: Path | None, mapping: list[str] | None,
-    encoding: str | None, sep: str | None, date_format: str | None, decimal_comma: bool,
-    replace: bool, max_reject_rate: float | None, wait: float, quiet: bool, table_options: dict | None = None,
+    ctx: typer.Context,
+    table: str,
+    file: Path,
+    store: Path | None,
+    mapping: list[str] | None,
+    encoding: str | None,
+    sep: str | None,
+    date_format: str | None,
+    decimal_comma: bool,
+    replace: bool,
+    max_reject_rate: float | None,
+    wait: float,
+    quiet: bool,
+    table_options: dict | None = None,
 ) -> None:
     from crmkit.errors import ThresholdError
     from crmkit.sources import parse_mapping
@@ -54,12 +91,18 @@ def _run(
         status.start()
     try:
         result = import_file(
-            Store(options.store_dir(ctx, store)), table, file, mapping=cmap,
+            Store(options.store_dir(ctx, store)),
+            table,
+            file,
+            mapping=cmap,
             encoding=encoding or section.get("encoding"),
             sep=sep or section.get("sep"),
             date_format=date_format or section.get("date_format"),
             decimal_comma=decimal_comma or bool(section.get("decimal_comma", False)),
-            replace=replace, max_reject_rate=max_reject_rate, wait=wait, progress=progress,
+            replace=replace,
+            max_reject_rate=max_reject_rate,
+            wait=wait,
+            progress=progress,
             options=table_options,
         )
     except ThresholdError as exc:
@@ -82,7 +125,8 @@ def print_summary(result) -> None:
         f"[bold]{r.table}[/bold] from {r.source} ({r.encoding}, {r.separator}-separated)",
         f"  rows read        {r.rows_read:>12,}",
         f"  imported         {r.imported:>12,}",
-        f"  rejected         {r.rejected:>12,}" + ("  [red]see rejects file[/red]" if r.rejected else ""),
+        f"  rejected         {r.rejected:>12,}"
+        + ("  [red]see rejects file[/red]" if r.rejected else ""),
         f"  duplicates       {r.duplicates:>12,}  (same key again in the file)",
     ]
     if TABLES[r.table].mode == "upsert":
@@ -93,7 +137,11 @@ def print_summary(result) -> None:
     for key, value in getattr(r, "details", {}).items():
         lines.append(f"  {key.replace('_', ' '):<17}{value:>12}")
     if r.ignored_columns:
-        lines.append("  not imported     " + ", ".join(r.ignored_columns) + "  (no such column; --map to use one)")
+        lines.append(
+            "  not imported     "
+            + ", ".join(r.ignored_columns)
+            + "  (no such column; --map to use one)"
+        )
     if r.rejects_file:
         lines.append(f"  rejects file     {r.rejects_file}")
     err_console.print("\n".join(lines), highlight=False)
@@ -108,8 +156,12 @@ def register(app: typer.Typer) -> None:
     for table, blurb in (
         ("customers", "Upsert customers by customer_id (a newer row replaces the stored one)."),
         ("transactions", "Append transactions, skipping transaction_ids already stored."),
-        ("tickets", "Upsert support tickets by ticket_id (a newer export updates status and resolved_at)."),
+        (
+            "tickets",
+            "Upsert support tickets by ticket_id (a newer export updates status and resolved_at).",
+        ),
     ):
+
         def command(
             ctx: typer.Context,
             file: FileArg,
@@ -125,8 +177,21 @@ def register(app: typer.Typer) -> None:
             quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary.")] = False,
             _table: str = typer.Option(table, hidden=True),
         ) -> None:
-            _run(ctx, _table, file, store, map, encoding, sep, date_format, decimal_comma,
-                 replace, max_reject_rate, wait, quiet)
+            _run(
+                ctx,
+                _table,
+                file,
+                store,
+                map,
+                encoding,
+                sep,
+                date_format,
+                decimal_comma,
+                replace,
+                max_reject_rate,
+                wait,
+                quiet,
+            )
 
         canon = ", ".join(c.name + ("*" if c.required else "") for c in TABLES[table].columns)
         import_app.command(name=table, help=f"{blurb} Columns (* required): {canon}.")(command)

@@ -27,10 +27,14 @@ def register(app: typer.Typer) -> None:
         if as_json or not out_console.is_terminal:
             typer.echo(json.dumps(facts, ensure_ascii=False, indent=2, default=str))
             return
-        out_console.print(f"[bold]store[/bold] {facts['store']}  (schema {facts['schema_version']}, crmkit {facts['crmkit_version']})")
+        out_console.print(
+            f"[bold]store[/bold] {facts['store']}  (schema {facts['schema_version']}, crmkit {facts['crmkit_version']})"
+        )
         t = Table("table", "rows", "files", "size", title="tables")
         for row in facts["tables"]:
-            t.add_row(row["table"], f"{row['rows']:,}", str(row["files"]), f"{row['bytes'] / 1e6:,.1f} MB")
+            t.add_row(
+                row["table"], f"{row['rows']:,}", str(row["files"]), f"{row['bytes'] / 1e6:,.1f} MB"
+            )
         out_console.print(t)
         if "first_date" in facts:
             out_console.print(
@@ -39,10 +43,26 @@ def register(app: typer.Typer) -> None:
             )
         if "customers" in facts:
             out_console.print(f"{facts['customers']:,} customers in the customers table")
-        imports = Table("finished", "table", "source", "read", "imported", "rejected", "dups", "skipped", title="last imports")
+        imports = Table(
+            "finished",
+            "table",
+            "source",
+            "read",
+            "imported",
+            "rejected",
+            "dups",
+            "skipped",
+            title="last imports",
+        )
         for imp in reversed(facts["imports"]):
             imports.add_row(
-                imp["finished_at"], imp["table"], imp["source"], f"{imp['rows_read']:,}", f"{imp['imported']:,}",
-                f"{imp['rejected']:,}", f"{imp['duplicates']:,}", f"{imp.get('already_stored', 0):,}",
+                imp["finished_at"],
+                imp["table"],
+                imp["source"],
+                f"{imp['rows_read']:,}",
+                f"{imp['imported']:,}",
+                f"{imp['rejected']:,}",
+                f"{imp['duplicates']:,}",
+                f"{imp.get('already_stored', 0):,}",
             )
         out_console.print(imports)

@@ -11,7 +11,11 @@ from crmkit.cli import State
 
 StoreOpt = Annotated[
     Path | None,
-    typer.Option("--store", help="Store directory (default: 'store:' in crmkit.yaml, else ./crmkit-store).", metavar="DIR"),
+    typer.Option(
+        "--store",
+        help="Store directory (default: 'store:' in crmkit.yaml, else ./crmkit-store).",
+        metavar="DIR",
+    ),
 ]
 FormatOpt = Annotated[
     str | None,
@@ -22,24 +26,39 @@ FormatOpt = Annotated[
     ),
 ]
 OutOpt = Annotated[
-    Path | None, typer.Option("--out", "-o", help="Write to FILE instead of stdout.", metavar="FILE")
+    Path | None,
+    typer.Option("--out", "-o", help="Write to FILE instead of stdout.", metavar="FILE"),
 ]
 AsOfOpt = Annotated[
     str | None,
-    typer.Option("--as-of", help="YYYY-MM-DD: count everything on or before this date (default: latest transaction date).", metavar="DATE"),
+    typer.Option(
+        "--as-of",
+        help="YYYY-MM-DD: count everything on or before this date (default: latest transaction date).",
+        metavar="DATE",
+    ),
 ]
 MapOpt = Annotated[
     list[str] | None,
-    typer.Option("--map", help="canonical=source column mapping, repeatable (e.g. --map amount=实付金额).", metavar="CANON=SRC"),
+    typer.Option(
+        "--map",
+        help="canonical=source column mapping, repeatable (e.g. --map amount=实付金额).",
+        metavar="CANON=SRC",
+    ),
 ]
 
 CustomersFileOpt = Annotated[
     Path | None,
-    typer.Option("--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE"),
+    typer.Option(
+        "--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE"
+    ),
 ]
 TransactionsFileOpt = Annotated[
     Path | None,
-    typer.Option("--transactions", help="Transactions CSV/Parquet file (instead of the store).", metavar="FILE"),
+    typer.Option(
+        "--transactions",
+        help="Transactions CSV/Parquet file (instead of the store).",
+        metavar="FILE",
+    ),
 ]
 
 

@@ -30,13 +30,17 @@ def _fmt(value, dtype) -> str:
 def frame_table(df: pl.DataFrame, *, title: str | None = None, max_rows: int = 200) -> Table:
     table = Table(title=title, show_lines=False, header_style="bold")
     for name, dtype in df.schema.items():
-        table.add_column(name, justify=_NUMERIC_JUSTIFY if dtype.is_numeric() else "left", overflow="fold")
+        table.add_column(
+            name, justify=_NUMERIC_JUSTIFY if dtype.is_numeric() else "left", overflow="fold"
+        )
     shown = df.head(max_rows)
     dtypes = list(df.schema.values())
     for row in shown.iter_rows():
         table.add_row(*(_fmt(v, t) for v, t in zip(row, dtypes, strict=True)))
     if df.height > max_rows:
-        table.caption = f"{max_rows:,} of {df.height:,} rows shown; use --format csv or --out FILE for all"
+        table.caption = (
+            f"{max_rows:,} of {df.height:,} rows shown; use --format csv or --out FILE for all"
+        )
     return table
 
 

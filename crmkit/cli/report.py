@@ -17,28 +17,65 @@ from crmkit.cli.render import emit, err_console, out_console
 from crmkit.report.html import fmt_value
 
 CustomersOpt = Annotated[
-    Path | None, typer.Option("--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE")
+    Path | None,
+    typer.Option(
+        "--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE"
+    ),
 ]
 TransactionsOpt = Annotated[
-    Path | None, typer.Option("--transactions", help="Transactions CSV/Parquet file (instead of the store).", metavar="FILE")
+    Path | None,
+    typer.Option(
+        "--transactions",
+        help="Transactions CSV/Parquet file (instead of the store).",
+        metavar="FILE",
+    ),
 ]
 PeriodOpt = Annotated[
     str | None,
-    typer.Option("--period", "-p", help="week | month | quarter | year (default: 'report: {period:}' in crmkit.yaml, else month; weekly: week). The report covers the last complete period ending on or before --as-of.", metavar="PERIOD"),
+    typer.Option(
+        "--period",
+        "-p",
+        help="week | month | quarter | year (default: 'report: {period:}' in crmkit.yaml, else month; weekly: week). The report covers the last complete period ending on or before --as-of.",
+        metavar="PERIOD",
+    ),
 ]
 ByOpt = Annotated[
     list[str] | None,
-    typer.Option("--by", help="Group by a customer attribute (owner, region, industry, ...) or a classification (segment, lifecycle_stage, value_tier).", metavar="DIMENSION"),
+    typer.Option(
+        "--by",
+        help="Group by a customer attribute (owner, region, industry, ...) or a classification (segment, lifecycle_stage, value_tier).",
+        metavar="DIMENSION",
+    ),
 ]
 RulesOpt = Annotated[
-    list[Path] | None, typer.Option("--rules", help="Rule file(s) for segments (default: 'rules:' in crmkit.yaml, else the built-in rules).", metavar="FILE")
+    list[Path] | None,
+    typer.Option(
+        "--rules",
+        help="Rule file(s) for segments (default: 'rules:' in crmkit.yaml, else the built-in rules).",
+        metavar="FILE",
+    ),
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr (errors still print).")]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No progress or summary on stderr (errors still print)."),
+]
 
 
 # --------------------------------------------------------------------------- helpers
 class Inputs:
-    def __init__(self, ctx, store, customers, transactions, mapping, as_of, period, rules, *, default_period="month"):
+    def __init__(
+        self,
+        ctx,
+        store,
+        customers,
+        transactions,
+        mapping,
+        as_of,
+        period,
+        rules,
+        *,
+        default_period="month",
+    ):
         from crmkit.periods import check_period, reporting_period
         from crmkit.report import resolve_as_of
         from crmkit.sources import load_tables, parse_mapping
@@ -49,7 +86,9 @@ class Inputs:
             options.state(ctx).store_path = options.store_dir(ctx, store)
         tables = load_tables(
             config=self.config,
-            store=options.store_dir(ctx, store) if store is not None or (customers is None and transactions is None) else None,
+            store=options.store_dir(ctx, store)
+            if store is not None or (customers is None and transactions is None)
+            else None,
             customers=customers,
             transactions=transactions,
             mapping=parse_mapping(mapping),
@@ -59,7 +98,9 @@ class Inputs:
         self.customers: pl.LazyFrame = tables["customers"]
         self.transactions: pl.LazyFrame = tables["transactions"]
         self.as_of = resolve_as_of(self.transactions, as_of)
-        self.period = reporting_period(self.as_of, check_period(period or section.get("period") or default_period))
+        self.period = reporting_period(
+            self.as_of, check_period(period or section.get("period") or default_period)
+        )
         self.rules = [str(r) for r in rules] if rules else None
 
     @property
@@ -75,7 +116,9 @@ def _bar(pct: float | None, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def rich_frame(df: pl.DataFrame, *, title: str | None, bars: tuple[str, ...] = (), units: str | None = None) -> Table:
+def rich_frame(
+    df: pl.DataFrame, *, title: str | None, bars: tuple[str, ...] = (), units: str | None = None
+) -> Table:
     """A rich table; ``bars`` columns (0-100) get a small inline bar; a ``units``
     column formats the value columns (money / count / pct) and is hidden."""
     from crmkit.kpi import METRICS
@@ -90,7 +133,9 @@ def rich_frame(df: pl.DataFrame, *, title: str | None, bars: tuple[str, ...] = (
         for c in cols:
             v = row[c]
             if c in bars:
-                cells.append(f"{_bar(v)} {fmt_value(v, df.schema[c], 'pct')}" if v is not None else "")
+                cells.append(
+                    f"{_bar(v)} {fmt_value(v, df.schema[c], 'pct')}" if v is not None else ""
+                )
             elif c == "change_pct" and v is not None:
                 good = METRICS.get(row.get("metric", ""), None)
                 up_good = good.higher_is_better if good else True
@@ -107,11 +152,20 @@ def rich_frame(df: pl.DataFrame, *, title: str | None, bars: tuple[str, ...] = (
 
 
 def show(
-    df: pl.DataFrame, *, fmt: str | None, out: Path | None, title: str, bars: tuple[str, ...] = (),
-    units: str | None = None, sheet: str = "data", quiet: bool = False,
+    df: pl.DataFrame,
+    *,
+    fmt: str | None,
+    out: Path | None,
+    title: str,
+    bars: tuple[str, ...] = (),
+    units: str | None = None,
+    sheet: str = "data",
+    quiet: bool = False,
 ) -> None:
     """Terminal: a rich table with bars; otherwise exactly the frame, via emit."""
-    resolved = output.resolve_format(fmt, out, isatty=out_console.is_terminal and sys.stdout.isatty())
+    resolved = output.resolve_format(
+        fmt, out, isatty=out_console.is_terminal and sys.stdout.isatty()
+    )
     if resolved == "table" and out is None:
         out_console.print(rich_frame(df, title=title, bars=bars, units=units))
         return
@@ -153,10 +207,19 @@ def kpi(
     inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
     by = list(by or [])
     targets = load_targets(inp.config)
-    note = skipped_targets(targets, period_kind=inp.period.kind, period_label=inp.period.label, by=by)
+    note = skipped_targets(
+        targets, period_kind=inp.period.kind, period_label=inp.period.label, by=by
+    )
     if note:
         err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
-    custs = with_dimensions(inp.customers, inp.transactions, by=by, as_of=inp.period.end, rules=inp.rules, config=inp.config)
+    custs = with_dimensions(
+        inp.customers,
+        inp.transactions,
+        by=by,
+        as_of=inp.period.end,
+        rules=inp.rules,
+        config=inp.config,
+    )
     df = kpi_report(custs, inp.transactions, period=inp.period, by=by, targets=targets).collect()
     show(df, fmt=fmt, out=out, title=f"KPIs, {inp.title_period}", units="unit", sheet="kpi")
 
@@ -165,9 +228,19 @@ def cohorts(
     ctx: typer.Context,
     period: PeriodOpt = None,
     as_of: options.AsOfOpt = None,
-    cohort_period: Annotated[str, typer.Option("--cohort", help="Cohort by first-purchase month | week | quarter | year.")] = "month",
-    count: Annotated[int, typer.Option("--cohorts", help="How many of the latest cohorts to show.", min=1)] = 12,
-    matrix: Annotated[bool, typer.Option("--matrix", help="One row per cohort, one retention % column per period offset.")] = False,
+    cohort_period: Annotated[
+        str,
+        typer.Option("--cohort", help="Cohort by first-purchase month | week | quarter | year."),
+    ] = "month",
+    count: Annotated[
+        int, typer.Option("--cohorts", help="How many of the latest cohorts to show.", min=1)
+    ] = 12,
+    matrix: Annotated[
+        bool,
+        typer.Option(
+            "--matrix", help="One row per cohort, one retention % column per period offset."
+        ),
+    ] = False,
     store: options.StoreOpt = None,
     customers: CustomersOpt = None,
     transactions: TransactionsOpt = None,
@@ -179,17 +252,36 @@ def cohorts(
     from crmkit.report.cohorts import cohort_table, retention_matrix
 
     inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period or cohort_period, None)
-    df = cohort_table(inp.transactions, period=inp.period, kind=cohort_period, cohorts=count).collect()
+    df = cohort_table(
+        inp.transactions, period=inp.period, kind=cohort_period, cohorts=count
+    ).collect()
     if matrix:
         df = retention_matrix(df)
-        show(df, fmt=fmt, out=out, title=f"Retention % by {cohort_period} cohort, {inp.title_period}", sheet="cohorts")
+        show(
+            df,
+            fmt=fmt,
+            out=out,
+            title=f"Retention % by {cohort_period} cohort, {inp.title_period}",
+            sheet="cohorts",
+        )
         return
-    show(df, fmt=fmt, out=out, title=f"Cohorts by first-purchase {cohort_period}, {inp.title_period}",
-         bars=("retention_pct",), sheet="cohorts")
+    show(
+        df,
+        fmt=fmt,
+        out=out,
+        title=f"Cohorts by first-purchase {cohort_period}, {inp.title_period}",
+        bars=("retention_pct",),
+        sheet="cohorts",
+    )
 
 
 ClassOpt = Annotated[
-    str, typer.Option("--classification", "-c", help="Which classification: segment | lifecycle_stage | value_tier | cn8_segment | ... (any 'column' of the rules).")
+    str,
+    typer.Option(
+        "--classification",
+        "-c",
+        help="Which classification: segment | lifecycle_stage | value_tier | cn8_segment | ... (any 'column' of the rules).",
+    ),
 ]
 
 
@@ -199,7 +291,13 @@ def segments(
     as_of: options.AsOfOpt = None,
     column: ClassOpt = "segment",
     by: ByOpt = None,
-    show_migration: Annotated[bool, typer.Option("--migration", help="Print the migration matrix (previous period end -> now) instead of the summary.")] = False,
+    show_migration: Annotated[
+        bool,
+        typer.Option(
+            "--migration",
+            help="Print the migration matrix (previous period end -> now) instead of the summary.",
+        ),
+    ] = False,
     store: options.StoreOpt = None,
     customers: CustomersOpt = None,
     transactions: TransactionsOpt = None,
@@ -215,31 +313,60 @@ def segments(
     inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
     rulesets = S.load(inp.rules, inp.config)
     if S.classification(rulesets, column) is None:
-        raise UsageError(f"no rule file writes the classification '{column}'", hint=did_you_mean(column, S.classification_names(rulesets)))
+        raise UsageError(
+            f"no rule file writes the classification '{column}'",
+            hint=did_you_mean(column, S.classification_names(rulesets)),
+        )
     by = list(by or [])
     custs = inp.customers
     now = S.classify(custs, inp.transactions, as_of=inp.period.end, rulesets=rulesets)
     before = S.classify(custs, inp.transactions, as_of=inp.period.previous.end, rulesets=rulesets)
     for b in by:
         if b not in now.collect_schema().names():
-            raise UsageError(f"unknown --by dimension '{b}'", hint=did_you_mean(b, [n for n in now.collect_schema().names() if n != "customer_id"]))
+            raise UsageError(
+                f"unknown --by dimension '{b}'",
+                hint=did_you_mean(
+                    b, [n for n in now.collect_schema().names() if n != "customer_id"]
+                ),
+            )
     meta = S.segment_meta(rulesets, column)
     if show_migration:
         long = S.migration(now, before, column=column, by=by, meta=meta).collect()
         wide_ok = not by and (fmt in (None, "table") and out is None)
-        df = S.migration_matrix(long, meta=meta) if wide_ok and out_console.is_terminal and sys.stdout.isatty() else long
-        show(df, fmt=fmt, out=out, title=f"{column} migration {inp.period.previous.end} -> {inp.period.end}",
-             bars=("share_of_from_pct",) if "share_of_from_pct" in df.columns else (), sheet="migration")
+        df = (
+            S.migration_matrix(long, meta=meta)
+            if wide_ok and out_console.is_terminal and sys.stdout.isatty()
+            else long
+        )
+        show(
+            df,
+            fmt=fmt,
+            out=out,
+            title=f"{column} migration {inp.period.previous.end} -> {inp.period.end}",
+            bars=("share_of_from_pct",) if "share_of_from_pct" in df.columns else (),
+            sheet="migration",
+        )
         return
-    df = S.segment_summary(now, before, inp.transactions, period=inp.period, column=column, by=by, meta=meta).collect()
-    show(df, fmt=fmt, out=out, title=f"{column}, {inp.title_period}", bars=("share_pct", "revenue_share_pct"), sheet="segments")
+    df = S.segment_summary(
+        now, before, inp.transactions, period=inp.period, column=column, by=by, meta=meta
+    ).collect()
+    show(
+        df,
+        fmt=fmt,
+        out=out,
+        title=f"{column}, {inp.title_period}",
+        bars=("share_pct", "revenue_share_pct"),
+        sheet="segments",
+    )
 
 
 def owners(
     ctx: typer.Context,
     period: PeriodOpt = None,
     as_of: options.AsOfOpt = None,
-    owner: Annotated[str, typer.Option("--owner-column", help="The customer attribute that names the owner.")] = "owner",
+    owner: Annotated[
+        str, typer.Option("--owner-column", help="The customer attribute that names the owner.")
+    ] = "owner",
     store: options.StoreOpt = None,
     customers: CustomersOpt = None,
     transactions: TransactionsOpt = None,
@@ -255,26 +382,81 @@ def owners(
 
     inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
     section = inp.config.section("report")
-    now = S.classify(inp.customers, inp.transactions, as_of=inp.period.end, rulesets=S.load(inp.rules, inp.config))
+    now = S.classify(
+        inp.customers,
+        inp.transactions,
+        as_of=inp.period.end,
+        rulesets=S.load(inp.rules, inp.config),
+    )
     df = O.owner_scorecard(
-        now, inp.transactions, period=inp.period, owner=owner, targets=load_targets(inp.config),
+        now,
+        inp.transactions,
+        period=inp.period,
+        owner=owner,
+        targets=load_targets(inp.config),
         **service_tables(inp),
-        high_value=section.get("high_value", O.DEFAULT_HIGH_VALUE), at_risk=section.get("at_risk", O.DEFAULT_AT_RISK),
+        high_value=section.get("high_value", O.DEFAULT_HIGH_VALUE),
+        at_risk=section.get("at_risk", O.DEFAULT_AT_RISK),
         config_file=str(inp.config.path) if inp.config.path else None,
     ).collect()
-    show(df, fmt=fmt, out=out, title=f"Owner scorecard, {inp.title_period}",
-         bars=("high_value_share_pct", "at_risk_share_pct"), sheet="owners")
+    show(
+        df,
+        fmt=fmt,
+        out=out,
+        title=f"Owner scorecard, {inp.title_period}",
+        bars=("high_value_share_pct", "at_risk_share_pct"),
+        sheet="owners",
+    )
 
 
 def actions(
     ctx: typer.Context,
     as_of: options.AsOfOpt = None,
-    period: Annotated[str | None, typer.Option("--period", "-p", hidden=True, help="Ignored: the list is as of --as-of.")] = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="List the customers of these segment / lifecycle stage names instead (repeatable), follow-up or not.", metavar="NAME")] = None,
-    column: Annotated[list[str] | None, typer.Option("--classification", "-c", help="Classifications whose follow_up counts (default: segment and lifecycle_stage).")] = None,
-    priority: Annotated[str | None, typer.Option("--priority", help="Lowest follow_up priority listed: high | medium | low (default: 'report: {action_priority:}' in crmkit.yaml, else low = every follow-up).", metavar="LEVEL")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="FILE.csv|.xlsx|.parquet|.json: one file, every owner (owner column). DIR/ (or a name without such an extension): actions.csv plus actions-<owner>.csv per owner.", metavar="FILE|DIR/")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Folder for actions.csv and one actions-<owner>.csv per owner.", metavar="DIR")] = None,
+    period: Annotated[
+        str | None,
+        typer.Option("--period", "-p", hidden=True, help="Ignored: the list is as of --as-of."),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            help="List the customers of these segment / lifecycle stage names instead (repeatable), follow-up or not.",
+            metavar="NAME",
+        ),
+    ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--classification",
+            "-c",
+            help="Classifications whose follow_up counts (default: segment and lifecycle_stage).",
+        ),
+    ] = None,
+    priority: Annotated[
+        str | None,
+        typer.Option(
+            "--priority",
+            help="Lowest follow_up priority listed: high | medium | low (default: 'report: {action_priority:}' in crmkit.yaml, else low = every follow-up).",
+            metavar="LEVEL",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="FILE.csv|.xlsx|.parquet|.json: one file, every owner (owner column). DIR/ (or a name without such an extension): actions.csv plus actions-<owner>.csv per owner.",
+            metavar="FILE|DIR/",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out-dir",
+            help="Folder for actions.csv and one actions-<owner>.csv per owner.",
+            metavar="DIR",
+        ),
+    ] = None,
     store: options.StoreOpt = None,
     customers: CustomersOpt = None,
     transactions: TransactionsOpt = None,
@@ -289,23 +471,41 @@ def actions(
     from crmkit.report import segments as S
 
     if out is not None and out_dir is not None:
-        raise UsageError("give --out or --out-dir, not both", hint="--out FILE.xlsx for one file, --out-dir DIR for per-owner CSVs")
-    folder = out_dir if out_dir is not None else (out if out is not None and A.is_folder(out, fmt) else None)
+        raise UsageError(
+            "give --out or --out-dir, not both",
+            hint="--out FILE.xlsx for one file, --out-dir DIR for per-owner CSVs",
+        )
+    folder = (
+        out_dir
+        if out_dir is not None
+        else (out if out is not None and A.is_folder(out, fmt) else None)
+    )
     if folder is not None and fmt not in (None, "csv"):
-        raise UsageError(f"per-owner lists in {folder} are CSV files, not {fmt}",
-                         hint=f"for one {fmt} file with every owner use --out FILE.{fmt}")
+        raise UsageError(
+            f"per-owner lists in {folder} are CSV files, not {fmt}",
+            hint=f"for one {fmt} file with every owner use --out FILE.{fmt}",
+        )
     inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
     rulesets = S.load(inp.rules, inp.config)
     minimum = A.check_priority(priority) if priority is not None else A.priority_setting(inp.config)
     now = S.classify(inp.customers, inp.transactions, as_of=inp.as_of, rulesets=rulesets)
-    df = A.action_list(now, rulesets, columns=column or A.DEFAULT_COLUMNS, only=only, priority=minimum).collect()
-    chosen = f"segments {', '.join(only)}" if only else f"follow_up {minimum}" + (" or higher" if minimum != "high" else "")
+    df = A.action_list(
+        now, rulesets, columns=column or A.DEFAULT_COLUMNS, only=only, priority=minimum
+    ).collect()
+    chosen = (
+        f"segments {', '.join(only)}"
+        if only
+        else f"follow_up {minimum}" + (" or higher" if minimum != "high" else "")
+    )
     title = f"Action list as of {inp.as_of.isoformat()} ({chosen}): {df.height:,} customers"
     counts = A.priority_counts(df)
     if folder is not None:
         paths = A.write_action_lists(df, folder)
         if not quiet:
-            err_console.print(f"{title} ({counts}); wrote {len(paths) - 1} owner lists and {paths[0]}", highlight=False)
+            err_console.print(
+                f"{title} ({counts}); wrote {len(paths) - 1} owner lists and {paths[0]}",
+                highlight=False,
+            )
         return
     if not quiet and counts:
         title = f"{title} ({counts})"
@@ -314,10 +514,25 @@ def actions(
 
 def weekly(
     ctx: typer.Context,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the dated bundle: OUT/<as-of>/report.html, report.xlsx, *.csv.", metavar="DIR")],
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for the dated bundle: OUT/<as-of>/report.html, report.xlsx, *.csv.",
+            metavar="DIR",
+        ),
+    ],
     as_of: options.AsOfOpt = None,
-    period: Annotated[str, typer.Option("--period", "-p", help="week | month | quarter | year.")] = "week",
-    cohort: Annotated[str | None, typer.Option("--cohort", help="Cohort by week | month (default: week for weekly, else month).")] = None,
+    period: Annotated[
+        str, typer.Option("--period", "-p", help="week | month | quarter | year.")
+    ] = "week",
+    cohort: Annotated[
+        str | None,
+        typer.Option(
+            "--cohort", help="Cohort by week | month (default: week for weekly, else month)."
+        ),
+    ] = None,
     store: options.StoreOpt = None,
     customers: CustomersOpt = None,
     transactions: TransactionsOpt = None,
@@ -328,15 +543,34 @@ def weekly(
     """The cron bundle: report.html (self-contained), report.xlsx and one CSV per report, in OUT/<as-of>/."""
     from crmkit.report import weekly as W
 
-    inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules, default_period="week")
+    inp = Inputs(
+        ctx, store, customers, transactions, mapping, as_of, period, rules, default_period="week"
+    )
     source = str(transactions) if transactions is not None else str(options.store_dir(ctx, store))
-    W.check_fresh(inp.transactions, period=inp.period, as_of=inp.as_of, stale_days=W.stale_days_setting(inp.config), source=source)
+    W.check_fresh(
+        inp.transactions,
+        period=inp.period,
+        as_of=inp.as_of,
+        stale_days=W.stale_days_setting(inp.config),
+        source=source,
+    )
     svc = service_tables(inp)
-    bundle = W.build(inp.customers, inp.transactions, as_of=inp.as_of, period=inp.period, config=inp.config, rules=inp.rules, cohort_kind=cohort,
-                     feedback=svc.get("feedback"), tickets=svc.get("tickets"))
+    bundle = W.build(
+        inp.customers,
+        inp.transactions,
+        as_of=inp.as_of,
+        period=inp.period,
+        config=inp.config,
+        rules=inp.rules,
+        cohort_kind=cohort,
+        feedback=svc.get("feedback"),
+        tickets=svc.get("tickets"),
+    )
     final = W.write(bundle, out_dir)
     if not quiet:
-        err_console.print(f"wrote {final}/ (report.html, report.xlsx, {len(bundle.frames)} CSV files, actions/) for {inp.title_period}")
+        err_console.print(
+            f"wrote {final}/ (report.html, report.xlsx, {len(bundle.frames)} CSV files, actions/) for {inp.title_period}"
+        )
 
 
 def register(app: typer.Typer) -> None:

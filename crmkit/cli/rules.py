@@ -22,16 +22,26 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         files: Annotated[
             list[str] | None,
-            typer.Argument(help="Rule files (default: 'rules:' in crmkit.yaml, else the shipped rules). "
-                           "A shipped name like rfm_cn8 works too.", metavar="FILE..."),
+            typer.Argument(
+                help="Rule files (default: 'rules:' in crmkit.yaml, else the shipped rules). "
+                "A shipped name like rfm_cn8 works too.",
+                metavar="FILE...",
+            ),
         ] = None,
         column: Annotated[
             list[str] | None,
-            typer.Option("--column", help="An extra customer attribute column your data has (repeatable), "
-                         "so conditions on it validate.", metavar="NAME"),
+            typer.Option(
+                "--column",
+                help="An extra customer attribute column your data has (repeatable), "
+                "so conditions on it validate.",
+                metavar="NAME",
+            ),
         ] = None,
         strict: Annotated[
-            bool, typer.Option("--strict", help="Also fail when score combinations fall through to a catch-all.")
+            bool,
+            typer.Option(
+                "--strict", help="Also fail when score combinations fall through to a catch-all."
+            ),
         ] = False,
     ) -> None:
         """Validate rule files; enumerate every score combination (125 for R, F, M
@@ -45,8 +55,10 @@ def register(app: typer.Typer) -> None:
         from crmkit.segment import rule_paths_for
 
         config = options.state(ctx).config
-        paths = list(files) if files else (
-            rule_paths_for(config) if config.data.get("rules") else shipped_rule_paths()
+        paths = (
+            list(files)
+            if files
+            else (rule_paths_for(config) if config.data.get("rules") else shipped_rule_paths())
         )
         findings = check_rules(paths, columns=tuple(column or ()), strict=strict)
         for f in findings:
@@ -58,7 +70,10 @@ def register(app: typer.Typer) -> None:
                 out_console.print(text, highlight=False, soft_wrap=True)
         errors = sum(f.level == "error" for f in findings)
         warnings = sum(f.level == "warning" for f in findings)
-        err_console.print(f"{len(paths)} file(s) checked: {errors} error(s), {warnings} warning(s)", highlight=False)
+        err_console.print(
+            f"{len(paths)} file(s) checked: {errors} error(s), {warnings} warning(s)",
+            highlight=False,
+        )
         if errors:
             raise typer.Exit(EXIT_RULES)
 

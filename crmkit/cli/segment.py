@@ -33,22 +33,38 @@ def parse_date(value: str | None, flag: str = "--as-of") -> date | None:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise UsageError(f"{flag} '{value}' is not a date", hint="write it as YYYY-MM-DD, e.g. 2024-06-30") from None
+        raise UsageError(
+            f"{flag} '{value}' is not a date", hint="write it as YYYY-MM-DD, e.g. 2024-06-30"
+        ) from None
 
 
 def _say_now(msg: str) -> None:
     err_console.print(msg, highlight=False)
 
 
-def load_inputs(ctx: typer.Context, *, store, customers, transactions, mapping, pending=None, say=_say_now, trim=None):
+def load_inputs(
+    ctx: typer.Context,
+    *,
+    store,
+    customers,
+    transactions,
+    mapping,
+    pending=None,
+    say=_say_now,
+    trim=None,
+):
     from crmkit.sources import load_tables, parse_mapping
 
     config = options.state(ctx).config
-    if customers is None and transactions is None:  # read errors become store errors (crmkit.cli.store_read_error)
+    if (
+        customers is None and transactions is None
+    ):  # read errors become store errors (crmkit.cli.store_read_error)
         options.state(ctx).store_path = options.store_dir(ctx, store)
     return load_tables(
         config=config,
-        store=options.store_dir(ctx, store) if (customers is None and transactions is None) else None,
+        store=options.store_dir(ctx, store)
+        if (customers is None and transactions is None)
+        else None,
         customers=customers,
         transactions=transactions,
         mapping=parse_mapping(mapping),
@@ -103,23 +119,44 @@ def register(app: typer.Typer) -> None:
         out: options.OutOpt = None,
         summary: Annotated[
             bool,
-            typer.Option("--summary", help="Segment sizes, shares, revenue and revenue share, and the score cut-points used."),
+            typer.Option(
+                "--summary",
+                help="Segment sizes, shares, revenue and revenue share, and the score cut-points used.",
+            ),
         ] = False,
         segment: Annotated[
             list[str] | None,
-            typer.Option("--segment", "-s", help="Only customers in this segment (name or label, any classification); repeatable.", metavar="NAME"),
+            typer.Option(
+                "--segment",
+                "-s",
+                help="Only customers in this segment (name or label, any classification); repeatable.",
+                metavar="NAME",
+            ),
         ] = None,
         where: Annotated[
             str | None,
-            typer.Option("--where", "-w", help="Only customers matching this SQL condition, e.g. \"region = '华东' AND monetary > 1000\".", metavar="SQL"),
+            typer.Option(
+                "--where",
+                "-w",
+                help="Only customers matching this SQL condition, e.g. \"region = '华东' AND monetary > 1000\".",
+                metavar="SQL",
+            ),
         ] = None,
         columns: Annotated[
             str | None,
-            typer.Option("--columns", "-c", help="Comma-separated output columns (default: all; a terminal table shows the key ones).", metavar="LIST"),
+            typer.Option(
+                "--columns",
+                "-c",
+                help="Comma-separated output columns (default: all; a terminal table shows the key ones).",
+                metavar="LIST",
+            ),
         ] = None,
         streaming: Annotated[
             bool,
-            typer.Option("--streaming", help="Use Polars' streaming engine (for data larger than memory; also $CRMKIT_ENGINE=streaming)."),
+            typer.Option(
+                "--streaming",
+                help="Use Polars' streaming engine (for data larger than memory; also $CRMKIT_ENGINE=streaming).",
+            ),
         ] = False,
     ) -> None:
         """Score and segment every customer (RFM, lifecycle, value) as of a date.
@@ -152,18 +189,39 @@ def register(app: typer.Typer) -> None:
         def build(pending, say, trim=None):
             """The lazy result (all customers for --summary, else the filtered rows)."""
             nonlocal as_of_date
-            tables = load_inputs(ctx, store=store, customers=customers, transactions=transactions,
-                                 mapping=mapping, pending=pending, say=say, trim=trim)
+            tables = load_inputs(
+                ctx,
+                store=store,
+                customers=customers,
+                transactions=transactions,
+                mapping=mapping,
+                pending=pending,
+                say=say,
+                trim=trim,
+            )
             if as_of_date is None:
                 as_of_date = latest_date(tables["transactions"])
                 if as_of_date is None:
                     as_of_date = date.today()
                     say(f"no dated transactions; as of today, {as_of_date}")
-            lf = segment_customers(tables["customers"], tables["transactions"], as_of=as_of_date, rules=rulesets,
-                                   config=config, feedback=tables.get("feedback"), tickets=tables.get("tickets"),
-                                   columns=_wanted(columns, where, summary),
-                                   rescan=not pending)  # CSV parsed in the query: read it once
-            return lf if summary else _select_columns(filter_segments(lf, rulesets, segments=segment or (), where=where), columns)
+            lf = segment_customers(
+                tables["customers"],
+                tables["transactions"],
+                as_of=as_of_date,
+                rules=rulesets,
+                config=config,
+                feedback=tables.get("feedback"),
+                tickets=tables.get("tickets"),
+                columns=_wanted(columns, where, summary),
+                rescan=not pending,
+            )  # CSV parsed in the query: read it once
+            return (
+                lf
+                if summary
+                else _select_columns(
+                    filter_segments(lf, rulesets, segments=segment or (), where=where), columns
+                )
+            )
 
         # CSV files are parsed natively inside the segmentation's own query and
         # checked in the same pass (text fields untrimmed when the sample shows
@@ -202,7 +260,9 @@ def register(app: typer.Typer) -> None:
 
         if summary:
             population = df
-            df = filter_segments(population.lazy(), rulesets, segments=segment or (), where=where).collect()
+            df = filter_segments(
+                population.lazy(), rulesets, segments=segment or (), where=where
+            ).collect()
             parts = summarise(df, rules=rulesets, population=population)
             _emit_summary(parts, fmt=fmt, out=out, title=title(df.height))
             return
@@ -210,7 +270,9 @@ def register(app: typer.Typer) -> None:
         isatty = out_console.is_terminal and sys.stdout.isatty()
         shown = output.resolve_format(fmt, out, isatty=isatty)
         if shown == "table" and not columns and out is None:
-            keep = [c for c in key_columns(rulesets) if c in df.columns and not c.endswith("_label")]
+            keep = [
+                c for c in key_columns(rulesets) if c in df.columns and not c.endswith("_label")
+            ]
             if "name" in df.columns:
                 keep.insert(1, "name")
             if len(keep) < df.width:
@@ -233,8 +295,13 @@ def _emit_summary(parts: dict[str, pl.DataFrame], *, fmt, out, title: str) -> No
         return
     if shown == "table" and out is None:
         out_console.print(frame_table(seg.drop("action"), title=title, max_rows=seg.height))
-        out_console.print(frame_table(cuts, title="score cut-points used (reuse as thresholds: [...])",
-                                      max_rows=cuts.height))
+        out_console.print(
+            frame_table(
+                cuts,
+                title="score cut-points used (reuse as thresholds: [...])",
+                max_rows=cuts.height,
+            )
+        )
         return
     emit(seg, fmt=fmt, out=str(out) if out else None, title=title)
     for row in cuts.iter_rows(named=True):

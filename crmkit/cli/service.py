@@ -12,20 +12,32 @@ from crmkit.cli import options
 
 ScaleOpt = Annotated[
     str | None,
-    typer.Option("--scale", help="Score scale: csat (1-5) or nps (0-10). Default: 'service: {score_scale:}' in "
-                 "crmkit.yaml, else the stored feedback's, else detected (any 0 or score above 5 = nps).",
-                 metavar="SCALE"),
+    typer.Option(
+        "--scale",
+        help="Score scale: csat (1-5) or nps (0-10). Default: 'service: {score_scale:}' in "
+        "crmkit.yaml, else the stored feedback's, else detected (any 0 or score above 5 = nps).",
+        metavar="SCALE",
+    ),
 ]
 FeedbackOpt = Annotated[
-    Path | None, typer.Option("--feedback", help="Feedback CSV/Parquet file (instead of the store).", metavar="FILE")
+    Path | None,
+    typer.Option(
+        "--feedback", help="Feedback CSV/Parquet file (instead of the store).", metavar="FILE"
+    ),
 ]
 TicketsOpt = Annotated[
-    Path | None, typer.Option("--tickets", help="Tickets CSV/Parquet file (instead of the store).", metavar="FILE")
+    Path | None,
+    typer.Option(
+        "--tickets", help="Tickets CSV/Parquet file (instead of the store).", metavar="FILE"
+    ),
 ]
 SlaOpt = Annotated[
     float | None,
-    typer.Option("--sla-hours", help="SLA in hours, more than 0 (default: 'service: {sla_hours:}' in crmkit.yaml, else 48).",
-                 metavar="H"),
+    typer.Option(
+        "--sla-hours",
+        help="SLA in hours, more than 0 (default: 'service: {sla_hours:}' in crmkit.yaml, else 48).",
+        metavar="H",
+    ),
 ]
 
 
@@ -51,8 +63,22 @@ def register_import(import_app: typer.Typer) -> None:
         from crmkit.service import normalise_scale, scale_setting
 
         declared = normalise_scale(scale) or scale_setting(options.state(ctx).config)
-        I._run(ctx, "feedback", file, store, map, encoding, sep, date_format, decimal_comma,
-               replace, max_reject_rate, wait, quiet, table_options={"scale": declared})
+        I._run(
+            ctx,
+            "feedback",
+            file,
+            store,
+            map,
+            encoding,
+            sep,
+            date_format,
+            decimal_comma,
+            replace,
+            max_reject_rate,
+            wait,
+            quiet,
+            table_options={"scale": declared},
+        )
 
     canon = ", ".join(c.name + ("*" if c.required else "") for c in TABLES["feedback"].columns)
     import_app.command(
@@ -64,17 +90,51 @@ def register_import(import_app: typer.Typer) -> None:
 
 def report_service(
     ctx: typer.Context,
-    period: Annotated[str | None, typer.Option("--period", "-p", help="week | month | quarter | year (default: 'report: {period:}' in crmkit.yaml, else month). The report covers the last complete period ending on or before --as-of.", metavar="PERIOD")] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            help="week | month | quarter | year (default: 'report: {period:}' in crmkit.yaml, else month). The report covers the last complete period ending on or before --as-of.",
+            metavar="PERIOD",
+        ),
+    ] = None,
     as_of: options.AsOfOpt = None,
-    by: Annotated[list[str] | None, typer.Option("--by", help="Group by a customer attribute (owner, region, ...) or a classification (segment, lifecycle_stage, ...).", metavar="DIMENSION")] = None,
+    by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--by",
+            help="Group by a customer attribute (owner, region, ...) or a classification (segment, lifecycle_stage, ...).",
+            metavar="DIMENSION",
+        ),
+    ] = None,
     sla_hours: SlaOpt = None,
     store: options.StoreOpt = None,
-    customers: Annotated[Path | None, typer.Option("--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE")] = None,
-    transactions: Annotated[Path | None, typer.Option("--transactions", help="Transactions CSV/Parquet file (instead of the store).", metavar="FILE")] = None,
+    customers: Annotated[
+        Path | None,
+        typer.Option(
+            "--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE"
+        ),
+    ] = None,
+    transactions: Annotated[
+        Path | None,
+        typer.Option(
+            "--transactions",
+            help="Transactions CSV/Parquet file (instead of the store).",
+            metavar="FILE",
+        ),
+    ] = None,
     feedback: FeedbackOpt = None,
     tickets: TicketsOpt = None,
     mapping: options.MapOpt = None,
-    rules: Annotated[list[Path] | None, typer.Option("--rules", help="Rule file(s) for --by segment (default: 'rules:' in crmkit.yaml, else the built-in rules).", metavar="FILE")] = None,
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rules",
+            help="Rule file(s) for --by segment (default: 'rules:' in crmkit.yaml, else the built-in rules).",
+            metavar="FILE",
+        ),
+    ] = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
 ) -> None:
@@ -88,14 +148,39 @@ def report_service(
     if sla_hours is not None:
         check_sla_hours(sla_hours, what="--sla-hours")  # before any data is read
     inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
-    fb = read_table_file(feedback, "feedback") if feedback is not None else inp.tables.get("feedback")
+    fb = (
+        read_table_file(feedback, "feedback")
+        if feedback is not None
+        else inp.tables.get("feedback")
+    )
     tk = read_table_file(tickets, "tickets") if tickets is not None else inp.tables.get("tickets")
     if not has_rows(fb) and not has_rows(tk):
-        raise StoreError("there is no feedback and no tickets to report on",
-                         hint="import them: crmkit import feedback FILE / crmkit import tickets FILE (or give --feedback/--tickets)")
+        raise StoreError(
+            "there is no feedback and no tickets to report on",
+            hint="import them: crmkit import feedback FILE / crmkit import tickets FILE (or give --feedback/--tickets)",
+        )
     by = list(by or [])
-    custs = (with_dimensions(inp.customers, inp.transactions, by=by, as_of=inp.period.end, rules=inp.rules,
-                             config=inp.config) if by else inp.customers)
+    custs = (
+        with_dimensions(
+            inp.customers,
+            inp.transactions,
+            by=by,
+            as_of=inp.period.end,
+            rules=inp.rules,
+            config=inp.config,
+        )
+        if by
+        else inp.customers
+    )
     sla = sla_hours if sla_hours is not None else sla_hours_setting(inp.config)
-    df = service_report(custs, inp.transactions, fb, tk, period=inp.period, by=by, sla_hours=sla).collect()
-    show(df, fmt=fmt, out=out, title=f"Service, {inp.title_period} · SLA {sla:g} h", units="unit", sheet="service")
+    df = service_report(
+        custs, inp.transactions, fb, tk, period=inp.period, by=by, sla_hours=sla
+    ).collect()
+    show(
+        df,
+        fmt=fmt,
+        out=out,
+        title=f"Service, {inp.title_period} · SLA {sla:g} h",
+        units="unit",
+        sheet="service",
+    )

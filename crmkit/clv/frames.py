@@ -49,7 +49,8 @@ def unit_days(time_unit: str) -> float:
         return TIME_UNITS[time_unit]
     except KeyError:
         raise UsageError(
-            f"unknown time unit '{time_unit}'", hint="use " + " or ".join(f"--time-unit {u}" for u in TIME_UNITS)
+            f"unknown time unit '{time_unit}'",
+            hint="use " + " or ".join(f"--time-unit {u}" for u in TIME_UNITS),
         ) from None
 
 
@@ -203,20 +204,31 @@ class FitResult:
 def _grouped(summary: pl.DataFrame) -> pl.DataFrame:
     """Identical (frequency, recency, T) customers collapse into one weighted row."""
     # sorted: the same data always gives bit-for-bit the same fit
-    return (summary.group_by("frequency", "recency", "T").agg(pl.len().alias("weight"))
-            .sort("frequency", "recency", "T"))
+    return (
+        summary.group_by("frequency", "recency", "T")
+        .agg(pl.len().alias("weight"))
+        .sort("frequency", "recency", "T")
+    )
 
 
-def fit(summary: pl.DataFrame, *, time_unit: str = DEFAULT_TIME_UNIT, spend: str = "required") -> FitResult:
+def fit(
+    summary: pl.DataFrame, *, time_unit: str = DEFAULT_TIME_UNIT, spend: str = "required"
+) -> FitResult:
     """Fit BG/NBD on every customer and (see `SPEND_MODES`) Gamma-Gamma on repeat buyers
     with positive mean spend."""
     if spend not in SPEND_MODES:
         raise ValueError(f"spend must be one of {SPEND_MODES}, got {spend!r}")
     if summary.height == 0:
-        raise ModelError("no purchases up to the end date", hint="check --as-of / --calibration-end")
+        raise ModelError(
+            "no purchases up to the end date", hint="check --as-of / --calibration-end"
+        )
     g = _grouped(summary)
-    bg = models.fit_bgnbd(g["frequency"].to_numpy(), g["recency"].to_numpy(), g["T"].to_numpy(),
-                          weights=g["weight"].to_numpy())
+    bg = models.fit_bgnbd(
+        g["frequency"].to_numpy(),
+        g["recency"].to_numpy(),
+        g["T"].to_numpy(),
+        weights=g["weight"].to_numpy(),
+    )
     rep = summary.filter(pl.col("frequency") > 0).sort("frequency", "monetary_value")
     usable = int((rep["monetary_value"] > 0).sum())
     counts = {"spend_customers": usable, "excluded_from_spend_fit": rep.height - usable}
@@ -260,8 +272,10 @@ def predict(
     if horizon < 0:
         raise UsageError(f"--horizon must not be negative, got {horizon:g}")
     if discount_rate < 0 or not math.isfinite(discount_rate):
-        raise UsageError(f"--discount-rate must be 0 or positive, got {discount_rate:g}",
-                         hint="a rate per time unit, e.g. 0.002 per week for about 10% a year")
+        raise UsageError(
+            f"--discount-rate must be 0 or positive, got {discount_rate:g}",
+            hint="a rate per time unit, e.g. 0.002 per week for about 10% a year",
+        )
     # E[Y | alive] does not depend on recency: evaluate the costly hypergeometric
     # function once per distinct (frequency, T), then scale by each customer's P(alive)
     keys = summary.select("frequency", "T").unique().sort("frequency", "T")
@@ -270,8 +284,12 @@ def predict(
     bg = result.bgnbd
     keys = keys.with_columns(
         pl.Series("_alive_purchases", models.alive_expected_purchases(horizon, kx, kT, bg)),
-        pl.Series("_alive_discounted", models.alive_discounted_purchases(
-            kx, kT, bg, horizon=horizon, discount_rate=discount_rate)),
+        pl.Series(
+            "_alive_discounted",
+            models.alive_discounted_purchases(
+                kx, kT, bg, horizon=horizon, discount_rate=discount_rate
+            ),
+        ),
     )
     x = summary["frequency"].to_numpy().astype(np.float64)
     alive = models.p_alive(x, summary["recency"].to_numpy(), summary["T"].to_numpy(), bg)
@@ -285,18 +303,28 @@ def predict(
         .drop("_alive_purchases", "_alive_discounted")
     )
     if result.gamma_gamma is None:  # spend was not needed: no Gamma-Gamma, no money columns
-        return out.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in SPEND_COLUMNS).drop("_discounted")
+        return out.with_columns(
+            pl.lit(None, dtype=pl.Float64).alias(c) for c in SPEND_COLUMNS
+        ).drop("_discounted")
     value = models.expected_average_value(
-        out["frequency"].to_numpy().astype(np.float64), out["monetary_value"].to_numpy(), result.gamma_gamma
+        out["frequency"].to_numpy().astype(np.float64),
+        out["monetary_value"].to_numpy(),
+        result.gamma_gamma,
     )
-    return out.with_columns(
-        pl.Series("expected_avg_value", value),
-    ).with_columns(
-        (pl.lit(margin) * pl.col("expected_avg_value") * pl.col("_discounted")).alias("clv"),
-    ).drop("_discounted")
+    return (
+        out.with_columns(
+            pl.Series("expected_avg_value", value),
+        )
+        .with_columns(
+            (pl.lit(margin) * pl.col("expected_avg_value") * pl.col("_discounted")).alias("clv"),
+        )
+        .drop("_discounted")
+    )
 
 
-def round_money(df: pl.DataFrame, columns=("monetary_value", "expected_avg_value", "clv")) -> pl.DataFrame:
+def round_money(
+    df: pl.DataFrame, columns=("monetary_value", "expected_avg_value", "clv")
+) -> pl.DataFrame:
     present = [c for c in columns if c in df.columns]
     return df.with_columns(pl.col(present).round(2)) if present else df
 
@@ -349,8 +377,15 @@ def clv_features(
     unit_days(time_unit)  # fail early on a bad unit
 
     def compute() -> pl.DataFrame:
-        table, _ = score(transactions, as_of=as_of, time_unit=time_unit, horizon=horizon,
-                         discount_rate=discount_rate, margin=margin, spend=spend)
+        table, _ = score(
+            transactions,
+            as_of=as_of,
+            time_unit=time_unit,
+            horizon=horizon,
+            discount_rate=discount_rate,
+            margin=margin,
+            spend=spend,
+        )
         return table.select(list(FEATURE_SCHEMA))
 
     return pl.defer(compute, schema=FEATURE_SCHEMA)
@@ -379,8 +414,9 @@ def holdout_comparison(
     ``actual_purchases`` (purchase days in the holdout) and ``error`` (predicted -
     actual). Customers whose first purchase falls in the holdout are not part of it.
     """
-    summary = summary_data(transactions, as_of=as_of, calibration_end=calibration_end,
-                           time_unit=time_unit).collect()
+    summary = summary_data(
+        transactions, as_of=as_of, calibration_end=calibration_end, time_unit=time_unit
+    ).collect()
     result = fit(summary.select(list(SUMMARY_SCHEMA)), time_unit=time_unit, spend=spend)
     duration = (as_of - calibration_end).days / unit_days(time_unit)
     x = summary["frequency"].to_numpy().astype(np.float64)
@@ -388,7 +424,10 @@ def holdout_comparison(
     T = summary["T"].to_numpy()
     predicted = models.conditional_expected_purchases(duration, x, t_x, T, result.bgnbd)
     table = summary.select(
-        "customer_id", "frequency", "recency", "T",
+        "customer_id",
+        "frequency",
+        "recency",
+        "T",
         pl.Series("p_alive", models.p_alive(x, t_x, T, result.bgnbd)),
         pl.Series("predicted_purchases", predicted),
         pl.col("frequency_holdout").alias("actual_purchases"),
@@ -437,7 +476,9 @@ def holdout_by_frequency(comparison: pl.DataFrame) -> pl.DataFrame:
 # ------------------------------------------------------------------- demand forecast
 
 
-def forecast(scores: pl.DataFrame, *, by: str | None = None, groups: pl.DataFrame | None = None) -> pl.DataFrame:
+def forecast(
+    scores: pl.DataFrame, *, by: str | None = None, groups: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Expected orders and revenue over the horizon, per group of ``by`` (or in total).
 
     ``scores`` is the per-customer table from `score`; ``groups`` maps
@@ -461,7 +502,9 @@ def forecast(scores: pl.DataFrame, *, by: str | None = None, groups: pl.DataFram
         out = df.select(aggs)
     else:
         assert groups is not None
-        df = df.join(groups.select("customer_id", pl.col(by).cast(pl.String)), on="customer_id", how="left")
+        df = df.join(
+            groups.select("customer_id", pl.col(by).cast(pl.String)), on="customer_id", how="left"
+        )
         out = (
             df.with_columns(pl.col(by).fill_null("(unknown)"))
             .group_by(by)

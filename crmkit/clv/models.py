@@ -191,8 +191,14 @@ def _minimise(fun, x0, name: str, names: tuple[str, ...]):
     start = np.asarray(x0, dtype=np.float64)
     for _attempt in range(3):
         with np.errstate(all="ignore"):
-            res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                           options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-9})
+            res = minimize(
+                fun,
+                start,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-9},
+            )
         if not np.all(np.isfinite(res.x)) or not np.isfinite(res.fun):
             break
         # The objective is the mean log-likelihood per customer, so its gradient is
@@ -218,15 +224,20 @@ def _minimise(fun, x0, name: str, names: tuple[str, ...]):
 def _bound_warnings(name: str, names: tuple[str, ...], logp: np.ndarray) -> tuple[str, ...]:
     """One plain warning naming every parameter that ran to (near) its bound, and what that means."""
     low, high = _LOG_BOUNDS
-    hit = {n: ("high" if v > 0 else "low") for n, v in zip(names, logp, strict=True)
-           if v > high - _NEAR_BOUND or v < low + _NEAR_BOUND}
+    hit = {
+        n: ("high" if v > 0 else "low")
+        for n, v in zip(names, logp, strict=True)
+        if v > high - _NEAR_BOUND or v < low + _NEAR_BOUND
+    }
     if not hit:
         return ()
     values = [f"{n} = {np.exp(v):.3g}" for n, v in zip(names, logp, strict=True) if n in hit]
     one = len(values) == 1
     listed = values[0] if one else ", ".join(values[:-1]) + " and " + values[-1]
     meanings = [text for (param, side), text in _BOUND_MEANINGS.items() if hit.get(param) == side]
-    meaning = "; ".join(dict.fromkeys(meanings)) or "the likelihood keeps improving toward the limit"
+    meaning = (
+        "; ".join(dict.fromkeys(meanings)) or "the likelihood keeps improving toward the limit"
+    )
     what = "it is a limit, not an estimate" if one else "they are limits, not estimates"
     return (
         f"{name}: the data barely identify the model: {listed} ran to the bounds of the fit, "
@@ -260,10 +271,13 @@ def fit_bgnbd(x, t_x, T, *, weights=None, initial: dict | None = None) -> BGNBDP
         rate = float(w @ (x / np.maximum(T, 1e-9))) / wsum
         alpha0 = 1.0 / max(rate, 1e-6)
         x0 = np.log([1.0, alpha0, 1.0, 1.0])
-    res, warnings = _minimise(_bgnbd_objective(x, t_x, T, w), x0, "BG/NBD", ("r", "alpha", "a", "b"))
+    res, warnings = _minimise(
+        _bgnbd_objective(x, t_x, T, w), x0, "BG/NBD", ("r", "alpha", "a", "b")
+    )
     r, alpha, a, b = (float(v) for v in np.exp(res.x))
-    return BGNBDParams(r, alpha, a, b, log_likelihood=float(-res.fun * wsum), n=int(round(wsum)),
-                       warnings=warnings)
+    return BGNBDParams(
+        r, alpha, a, b, log_likelihood=float(-res.fun * wsum), n=int(round(wsum)), warnings=warnings
+    )
 
 
 def p_alive(x, t_x, T, params: BGNBDParams) -> np.ndarray:
@@ -312,7 +326,9 @@ def _beta_nodes(a: float, b: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     k = k[1:]
     s = s[1:]
     off2 = 4 * k * (k + al) * (k + be) * (k + al + be) / (s**2 * (s + 1) * (s - 1))
-    off2[0] = 4 * (1 + al) * (1 + be) / ((2 + al + be) ** 2 * (3 + al + be))  # k = 1, (s - 1) cancelled
+    off2[0] = (
+        4 * (1 + al) * (1 + be) / ((2 + al + be) ** 2 * (3 + al + be))
+    )  # k = 1, (s - 1) cancelled
     u, vectors = eigh_tridiagonal(diag, np.sqrt(off2))
     weights = vectors[0] ** 2
     return (1 + u) / 2, weights / weights.sum()
@@ -405,8 +421,15 @@ def gamma_gamma_log_likelihood(x, m, p, q, gamma) -> np.ndarray:
     """
     x, m = _arrays(x, m)
     mx = m * x
-    return (gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(gamma)
-            + (p * x - 1) * np.log(mx) + np.log(x) - (p * x + q) * np.log(gamma + mx))
+    return (
+        gammaln(p * x + q)
+        - gammaln(p * x)
+        - gammaln(q)
+        + q * np.log(gamma)
+        + (p * x - 1) * np.log(mx)
+        + np.log(x)
+        - (p * x + q) * np.log(gamma + mx)
+    )
 
 
 def _gg_objective(x, m, w):
@@ -464,10 +487,19 @@ def fit_gamma_gamma(x, m, *, weights=None) -> GammaGammaParams:
     res, warnings = _minimise(_gg_objective(x, m, w), x0, "Gamma-Gamma", ("p", "q", "gamma"))
     p, q, gamma = (float(v) for v in np.exp(res.x))
     if q <= 1:
-        warnings += ("Gamma-Gamma: q <= 1, the population mean spend is not finite; "
-                     "expected values lean entirely on each customer's own mean",)
-    return GammaGammaParams(p, q, gamma, log_likelihood=float(-res.fun * wsum), n=int(round(wsum)),
-                            excluded=excluded, warnings=warnings)
+        warnings += (
+            "Gamma-Gamma: q <= 1, the population mean spend is not finite; "
+            "expected values lean entirely on each customer's own mean",
+        )
+    return GammaGammaParams(
+        p,
+        q,
+        gamma,
+        log_likelihood=float(-res.fun * wsum),
+        n=int(round(wsum)),
+        excluded=excluded,
+        warnings=warnings,
+    )
 
 
 def expected_average_value(x, m, params: GammaGammaParams) -> np.ndarray:
@@ -488,8 +520,9 @@ def expected_average_value(x, m, params: GammaGammaParams) -> np.ndarray:
 # ------------------------------------------------------------------------------ CLV
 
 
-def alive_discounted_purchases(x, T, params: BGNBDParams, *, horizon: float,
-                               discount_rate: float = 0.0) -> np.ndarray:
+def alive_discounted_purchases(
+    x, T, params: BGNBDParams, *, horizon: float, discount_rate: float = 0.0
+) -> np.ndarray:
     """`discounted_expected_purchases` without the P(alive) factor (per distinct x, T)."""
     x, T = _arrays(x, T)
     if horizon <= 0:
@@ -508,8 +541,9 @@ def alive_discounted_purchases(x, T, params: BGNBDParams, *, horizon: float,
     return total
 
 
-def discounted_expected_purchases(x, t_x, T, params: BGNBDParams, *, horizon: float,
-                                  discount_rate: float = 0.0) -> np.ndarray:
+def discounted_expected_purchases(
+    x, t_x, T, params: BGNBDParams, *, horizon: float, discount_rate: float = 0.0
+) -> np.ndarray:
     """Expected purchases over ``horizon`` time units, each discounted to today.
 
     ``sum_{k=1..K} (E[Y(min(k, H))] - E[Y(k-1)]) / (1 + d)^k`` with ``K = ceil(H)``:
@@ -517,4 +551,5 @@ def discounted_expected_purchases(x, t_x, T, params: BGNBDParams, *, horizon: fl
     of that period. With ``d = 0`` this is simply ``E[Y(H)]``.
     """
     return p_alive(x, t_x, T, params) * alive_discounted_purchases(
-        x, T, params, horizon=horizon, discount_rate=discount_rate)
+        x, T, params, horizon=horizon, discount_rate=discount_rate
+    )

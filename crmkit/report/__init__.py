@@ -35,7 +35,10 @@ def resolve_as_of(transactions: pl.LazyFrame, as_of: str | date | None) -> date:
         return parse_date(as_of)
     latest = transactions.select(pl.col("date").max()).collect().item()
     if latest is None:
-        raise StoreError("there are no transactions to report on", hint="import transactions first, or check --transactions")
+        raise StoreError(
+            "there are no transactions to report on",
+            hint="import transactions first, or check --transactions",
+        )
     return latest
 
 
@@ -63,7 +66,9 @@ def with_dimensions(
     seg_names = seg.collect_schema().names()
     for b in missing:
         if b not in seg_names:
-            choices = [n for n in names if n != CID] + [c for c in classification_columns(seg_names)]
+            choices = [n for n in names if n != CID] + [
+                c for c in classification_columns(seg_names)
+            ]
             raise UsageError(f"unknown --by dimension '{b}'", hint=did_you_mean(b, choices))
     keep = [c for c in names if c not in missing]
     return seg.select(CID, *missing).join(customers.select(keep), on=CID, how="full", coalesce=True)
@@ -72,4 +77,8 @@ def with_dimensions(
 def classification_columns(names: Sequence[str]) -> list[str]:
     """The classification columns of a segmentation frame (strings, not features)."""
     known = ("segment", "lifecycle_stage", "value_tier", "regularity", "rfm_segment", "cn_segment")
-    return [n for n in names if n in known or n.endswith("_segment") or n.endswith("_tier") or n.endswith("_stage")]
+    return [
+        n
+        for n in names
+        if n in known or n.endswith("_segment") or n.endswith("_tier") or n.endswith("_stage")
+    ]

@@ -34,7 +34,14 @@ from crmkit.rules import FOLLOW_UP
 CID = "customer_id"
 DEFAULT_COLUMNS = ("segment", "lifecycle_stage")
 DEFAULT_PRIORITY = "low"  # every customer whose segment or stage has a follow_up
-FIGURES = ("recency_days", "frequency", "monetary", "last_purchase_date", "avg_order_value", "revenue_90d")
+FIGURES = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "last_purchase_date",
+    "avg_order_value",
+    "revenue_90d",
+)
 CONTACT = ("name", "region", "phone", "email")
 UNASSIGNED = "unassigned"
 _RANK = {p: len(FOLLOW_UP) - i for i, p in enumerate(FOLLOW_UP)}  # high 3, medium 2, low 1
@@ -46,7 +53,9 @@ def check_priority(value: str, *, where: str = "--priority", file: str | None = 
     if v not in FOLLOW_UP:
         hint = "valid: " + ", ".join(FOLLOW_UP)
         if file is not None:
-            raise ConfigError(f"{where} must be high, medium or low, not '{value}'", file=file, hint=hint)
+            raise ConfigError(
+                f"{where} must be high, medium or low, not '{value}'", file=file, hint=hint
+            )
         raise UsageError(f"{where} must be high, medium or low, not '{value}'", hint=hint)
     return v
 
@@ -75,7 +84,11 @@ def action_list(
     is for. ``priority``: the lowest ``follow_up`` listed (``low`` = all)."""
     minimum = _RANK[check_priority(priority)]
     names = segmented.collect_schema().names()
-    lf = segmented if owner in names else segmented.with_columns(pl.lit(None, dtype=pl.String).alias(owner))
+    lf = (
+        segmented
+        if owner in names
+        else segmented.with_columns(pl.lit(None, dtype=pl.String).alias(owner))
+    )
     cols_used: list[str] = []
     ranks: list[pl.Expr] = []
     for col in columns:
@@ -86,8 +99,12 @@ def action_list(
         labels = {s.name: (s.label or s.name) for s in c.segments}
         follow = {s.name: _RANK[s.follow_up] for s in c.segments if s.follow_up}
         lf = lf.with_columns(
-            pl.col(col).replace_strict(labels, default=None, return_dtype=pl.String).alias(f"{col}_label"),
-            pl.col(col).replace_strict(actions, default=None, return_dtype=pl.String).alias(f"{col}_action"),
+            pl.col(col)
+            .replace_strict(labels, default=None, return_dtype=pl.String)
+            .alias(f"{col}_label"),
+            pl.col(col)
+            .replace_strict(actions, default=None, return_dtype=pl.String)
+            .alias(f"{col}_action"),
         )
         cols_used += [col, f"{col}_label", f"{col}_action"]
         ranks.append(pl.col(col).replace_strict(follow, default=None, return_dtype=pl.Int64))
@@ -103,11 +120,24 @@ def action_list(
     extra = [c for c in (*CONTACT, *FIGURES) if c in names]
     return (
         lf.filter(keep)
-        .with_columns(pl.col("_rank").replace_strict(label_of, default=None, return_dtype=pl.String).alias("priority"))
-        .sort([owner, "_rank", "monetary" if "monetary" in names else CID, CID],
-              descending=[False, True, True, False], nulls_last=True)
-        .select(owner, CID, *[c for c in CONTACT if c in extra], "priority", *cols_used,
-                *[c for c in FIGURES if c in extra])
+        .with_columns(
+            pl.col("_rank")
+            .replace_strict(label_of, default=None, return_dtype=pl.String)
+            .alias("priority")
+        )
+        .sort(
+            [owner, "_rank", "monetary" if "monetary" in names else CID, CID],
+            descending=[False, True, True, False],
+            nulls_last=True,
+        )
+        .select(
+            owner,
+            CID,
+            *[c for c in CONTACT if c in extra],
+            "priority",
+            *cols_used,
+            *[c for c in FIGURES if c in extra],
+        )
     )
 
 
@@ -137,10 +167,18 @@ def is_folder(out: str | Path, fmt: str | None = None) -> bool:
     text = str(out)
     if text.endswith(("/", "\\")) or Path(text).is_dir():
         return True
-    return fmt is None and Path(text).suffix.lower() not in (".csv", ".json", ".parquet", ".xlsx", ".txt")
+    return fmt is None and Path(text).suffix.lower() not in (
+        ".csv",
+        ".json",
+        ".parquet",
+        ".xlsx",
+        ".txt",
+    )
 
 
-def write_action_lists(df: pl.DataFrame, out_dir: str | Path, *, owner: str = "owner") -> list[Path]:
+def write_action_lists(
+    df: pl.DataFrame, out_dir: str | Path, *, owner: str = "owner"
+) -> list[Path]:
     """``actions.csv`` plus ``actions-<owner>.csv`` per owner; returns the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

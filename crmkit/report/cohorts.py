@@ -98,7 +98,9 @@ def cohort_table(
             pl.col("customers").fill_null(0),
             pl.col("revenue").fill_null(0.0).round(2),
         )
-        .with_columns((pl.col("customers") / pl.col("cohort_size") * 100).round(2).alias("retention_pct"))
+        .with_columns(
+            (pl.col("customers") / pl.col("cohort_size") * 100).round(2).alias("retention_pct")
+        )
         .sort("_cohort", "period_offset")
         .select(COLUMNS)
     )
@@ -107,6 +109,10 @@ def cohort_table(
 def retention_matrix(cohorts: pl.DataFrame, *, value: str = "retention_pct") -> pl.DataFrame:
     """Wide view for reading: one row per cohort, one column per offset."""
     if cohorts.is_empty():
-        return pl.DataFrame({"cohort": [], "cohort_size": []}, schema={"cohort": pl.String, "cohort_size": pl.Int64})
-    wide = cohorts.pivot(on="period_offset", index=["cohort", "cohort_size"], values=value, sort_columns=False)
+        return pl.DataFrame(
+            {"cohort": [], "cohort_size": []}, schema={"cohort": pl.String, "cohort_size": pl.Int64}
+        )
+    wide = cohorts.pivot(
+        on="period_offset", index=["cohort", "cohort_size"], values=value, sort_columns=False
+    )
     return wide.rename({c: f"p{c}" for c in wide.columns if c not in ("cohort", "cohort_size")})

@@ -72,7 +72,9 @@ def fmt_value(value, dtype: pl.DataType | None = None, unit: str | None = None) 
     return str(value)
 
 
-def table_html(df: pl.DataFrame, *, heat: Sequence[str] = (), max_rows: int = 500, units: str | None = "unit") -> str:
+def table_html(
+    df: pl.DataFrame, *, heat: Sequence[str] = (), max_rows: int = 500, units: str | None = "unit"
+) -> str:
     cols = [c for c in df.columns if c != units]
     has_units = units in df.columns
     head = "".join(f"<th>{esc(c)}</th>" for c in cols)
@@ -98,7 +100,11 @@ def table_html(df: pl.DataFrame, *, heat: Sequence[str] = (), max_rows: int = 50
                 text = fmt_value(v, dtype, "pct")
             else:
                 text = fmt_value(v, dtype)
-            cells.append(f'<td class="{cls.strip()}"{style}>{esc(text)}</td>' if cls.strip() else f"<td{style}>{esc(text)}</td>")
+            cells.append(
+                f'<td class="{cls.strip()}"{style}>{esc(text)}</td>'
+                if cls.strip()
+                else f"<td{style}>{esc(text)}</td>"
+            )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = ""
     if df.height > max_rows:
@@ -119,10 +125,19 @@ def text_width(text: str, size: float) -> float:
     """Rough rendered width: CJK and other wide characters are about 1em, Latin about 0.6em."""
     import unicodedata
 
-    return sum(size if unicodedata.east_asian_width(ch) in ("W", "F") else size * 0.6 for ch in text)
+    return sum(
+        size if unicodedata.east_asian_width(ch) in ("W", "F") else size * 0.6 for ch in text
+    )
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float | None], *, title: str, width: int = 560, unit: str = "") -> str:
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    *,
+    title: str,
+    width: int = 560,
+    unit: str = "",
+) -> str:
     """Horizontal bars, one per label (negative values drawn to the left)."""
     vals = [float(v or 0.0) for v in values]
     n = len(vals)
@@ -145,17 +160,33 @@ def bar_chart(labels: Sequence[str], values: Sequence[float | None], *, title: s
         w = plot_w * abs(v) / span
         x = zero_x if v >= 0 else zero_x - w
         color = PALETTE[0] if v >= 0 else PALETTE[3]
-        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" font-size="12" text-anchor="end">{esc(lab)}</text>')
-        parts.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 0.5):.1f}" height="{row_h - 8}" fill="{color}"/>')
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 15}" font-size="12" text-anchor="end">{esc(lab)}</text>'
+        )
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 0.5):.1f}" height="{row_h - 8}" fill="{color}"/>'
+        )
         tx = (x + w + 4) if v >= 0 else (x - 4)
         anchor = "start" if v >= 0 else "end"
-        parts.append(f'<text x="{tx:.1f}" y="{y + 15}" font-size="11" text-anchor="{anchor}" fill="#333">{esc(_num(v) + unit)}</text>')
-    parts.append(f'<line x1="{zero_x:.1f}" y1="24" x2="{zero_x:.1f}" y2="{h - 6}" stroke="#999" stroke-width="1"/>')
+        parts.append(
+            f'<text x="{tx:.1f}" y="{y + 15}" font-size="11" text-anchor="{anchor}" fill="#333">{esc(_num(v) + unit)}</text>'
+        )
+    parts.append(
+        f'<line x1="{zero_x:.1f}" y1="24" x2="{zero_x:.1f}" y2="{h - 6}" stroke="#999" stroke-width="1"/>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def column_chart(labels: Sequence[str], values: Sequence[float | None], *, title: str, width: int = 760, height: int = 240, highlight_last: bool = True) -> str:
+def column_chart(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    *,
+    title: str,
+    width: int = 760,
+    height: int = 240,
+    highlight_last: bool = True,
+) -> str:
     """Vertical columns over time (the trend of a metric)."""
     vals = [float(v or 0.0) for v in values]
     n = max(1, len(vals))
@@ -179,11 +210,19 @@ def column_chart(labels: Sequence[str], values: Sequence[float | None], *, title
         color = PALETTE[1] if (highlight_last and i == len(vals) - 1) else PALETTE[0]
         if v < 0:
             color = PALETTE[3]
-        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{max(hgt, 0.5):.1f}" fill="{color}"/>')
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{max(hgt, 0.5):.1f}" fill="{color}"/>'
+        )
         ty = (y - 3) if v >= 0 else (y + hgt + 11)
-        parts.append(f'<text x="{x + w / 2:.1f}" y="{ty:.1f}" font-size="10" text-anchor="middle">{esc(_num(v))}</text>')
-        parts.append(f'<text x="{x + w / 2:.1f}" y="{height - bottom + 16}" font-size="10" text-anchor="middle">{esc(lab)}</text>')
-    parts.append(f'<line x1="{left}" y1="{zero_y:.1f}" x2="{width - left}" y2="{zero_y:.1f}" stroke="#999"/>')
+        parts.append(
+            f'<text x="{x + w / 2:.1f}" y="{ty:.1f}" font-size="10" text-anchor="middle">{esc(_num(v))}</text>'
+        )
+        parts.append(
+            f'<text x="{x + w / 2:.1f}" y="{height - bottom + 16}" font-size="10" text-anchor="middle">{esc(lab)}</text>'
+        )
+    parts.append(
+        f'<line x1="{left}" y1="{zero_y:.1f}" x2="{width - left}" y2="{zero_y:.1f}" stroke="#999"/>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -207,21 +246,25 @@ def kpi_cards(kpi: pl.DataFrame, metrics: Sequence[str]) -> str:
         change = f"{ch:+,.2f}%" if ch is not None else "n/a"
         target = ""
         if r.get("attainment_pct") is not None:
-            target = f" · target {esc(fmt_value(r['target'], None, unit))} ({r['attainment_pct']:,.1f}%)"
+            target = (
+                f" · target {esc(fmt_value(r['target'], None, unit))} ({r['attainment_pct']:,.1f}%)"
+            )
         cards.append(
             f'<div class="card"><div class="k">{esc(m)}</div><div class="v">{esc(fmt_value(r["value"], None, unit))}</div>'
             f'<div class="c"><span class="{"" if not cls else ("up" if cls == "up" else "down")}">{esc(change)}</span>'
-            f' vs {esc(fmt_value(r["previous_value"], None, unit))}{target}</div></div>'
+            f" vs {esc(fmt_value(r['previous_value'], None, unit))}{target}</div></div>"
         )
     return '<div class="cards">' + "".join(cards) + "</div>"
 
 
-def render_html(sections: Sequence[Section], *, title: str, subtitle: str = "", lang: str = "zh-CN") -> str:
+def render_html(
+    sections: Sequence[Section], *, title: str, subtitle: str = "", lang: str = "zh-CN"
+) -> str:
     body = [f"<h1>{esc(title)}</h1>"]
     if subtitle:
         body.append(f'<p class="sub">{esc(subtitle)}</p>')
     for s in sections:
-        body.append(f'<section><h2>{esc(s.title)}</h2>')
+        body.append(f"<section><h2>{esc(s.title)}</h2>")
         if s.html_block:
             body.append(s.html_block)
         for svg in s.charts:

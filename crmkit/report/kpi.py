@@ -46,7 +46,11 @@ def trend_table(transactions: pl.LazyFrame, *, period: Period, periods: int = 12
         .agg(
             pl.col("amount").sum().alias("revenue"),
             (pl.col("amount") > 0).sum().cast(pl.Int64).alias("orders"),
-            pl.col("customer_id").filter(pl.col("amount") > 0).n_unique().cast(pl.Int64).alias("active_customers"),
+            pl.col("customer_id")
+            .filter(pl.col("amount") > 0)
+            .n_unique()
+            .cast(pl.Int64)
+            .alias("active_customers"),
         )
     )
     idx = list(range(first, period.index + 1))
@@ -57,11 +61,19 @@ def trend_table(transactions: pl.LazyFrame, *, period: Period, periods: int = 12
             "period_start": [bounds(i, period.kind)[0] for i in idx],
             "period_end": [bounds(i, period.kind)[1] for i in idx],
         },
-        schema={"_idx": pl.Int64, "period": pl.String, "period_start": pl.Date, "period_end": pl.Date},
+        schema={
+            "_idx": pl.Int64,
+            "period": pl.String,
+            "period_start": pl.Date,
+            "period_end": pl.Date,
+        },
     )
     return (
         grid.join(agg, on="_idx", how="left")
-        .with_columns(pl.col("revenue").fill_null(0.0).round(2), pl.col("orders", "active_customers").fill_null(0))
+        .with_columns(
+            pl.col("revenue").fill_null(0.0).round(2),
+            pl.col("orders", "active_customers").fill_null(0),
+        )
         .sort("_idx")
         .drop("_idx")
     )

@@ -43,14 +43,20 @@ def flag_expr(sql: str, names: Sequence[str], *, key: str, file: str | None = No
         expr = pl.sql_expr(sql)
         roots = set(expr.meta.root_names())
     except Exception as exc:  # polars raises several kinds for bad SQL
-        raise ConfigError(f"report.{key}: bad condition '{sql}' ({exc})", file=file, hint="write a SQL condition, e.g. value_tier = 'high'") from None
+        raise ConfigError(
+            f"report.{key}: bad condition '{sql}' ({exc})",
+            file=file,
+            hint="write a SQL condition, e.g. value_tier = 'high'",
+        ) from None
     missing = roots - set(names)
     if missing:
         from crmkit.errors import did_you_mean
 
         col = sorted(missing)[0]
         raise ConfigError(
-            f"report.{key}: unknown column '{col}'", file=file, hint=did_you_mean(col, [n for n in names if n != CID])
+            f"report.{key}: unknown column '{col}'",
+            file=file,
+            hint=did_you_mean(col, [n for n in names if n != CID]),
         )
     return expr.fill_null(False)
 
@@ -86,7 +92,9 @@ def owner_scorecard(
     cur = wide.filter(pl.col("which") == "current").select(
         owner, "active_customers", "new_customers", "revenue", "retention_rate", "orders"
     )
-    prev = wide.filter(pl.col("which") == "previous").select(owner, pl.col("revenue").alias("previous_revenue"))
+    prev = wide.filter(pl.col("which") == "previous").select(
+        owner, pl.col("revenue").alias("previous_revenue")
+    )
     out = (
         mix.join(cur, on=owner, how="full", coalesce=True, nulls_equal=True)
         .join(prev, on=owner, how="left", nulls_equal=True)
@@ -97,37 +105,72 @@ def owner_scorecard(
         )
         .with_columns(
             pl.when(pl.col("previous_revenue") != 0)
-            .then((pl.col("revenue") - pl.col("previous_revenue")) / pl.col("previous_revenue").abs() * 100)
+            .then(
+                (pl.col("revenue") - pl.col("previous_revenue"))
+                / pl.col("previous_revenue").abs()
+                * 100
+            )
             .alias("revenue_change_pct"),
-            pl.when(pl.col("customers") > 0).then(pl.col("high_value_customers") / pl.col("customers") * 100).alias("high_value_share_pct"),
-            pl.when(pl.col("customers") > 0).then(pl.col("at_risk_customers") / pl.col("customers") * 100).alias("at_risk_share_pct"),
+            pl.when(pl.col("customers") > 0)
+            .then(pl.col("high_value_customers") / pl.col("customers") * 100)
+            .alias("high_value_share_pct"),
+            pl.when(pl.col("customers") > 0)
+            .then(pl.col("at_risk_customers") / pl.col("customers") * 100)
+            .alias("at_risk_share_pct"),
         )
     )
     cols = [
-        owner, "customers", "active_customers", "new_customers", "orders", "revenue", "previous_revenue",
-        "revenue_change_pct", "retention_rate", "high_value_customers", "high_value_share_pct",
-        "at_risk_customers", "at_risk_share_pct",
+        owner,
+        "customers",
+        "active_customers",
+        "new_customers",
+        "orders",
+        "revenue",
+        "previous_revenue",
+        "revenue_change_pct",
+        "retention_rate",
+        "high_value_customers",
+        "high_value_share_pct",
+        "at_risk_customers",
+        "at_risk_share_pct",
     ]
     out = out.select(cols)
     if feedback is not None or tickets is not None:
         from crmkit.service import owner_service_columns
 
-        svc = owner_service_columns(segmented, feedback, tickets, period=period, owner=owner, sla_hours=sla_hours)
+        svc = owner_service_columns(
+            segmented, feedback, tickets, period=period, owner=owner, sla_hours=sla_hours
+        )
         out = out.join(svc, on=owner, how="left", nulls_equal=True)
     tf = targets_frame(targets, period_kind=period.kind, period_label=period.label, by=[owner])
     if tf is not None:
         for metric in dict.fromkeys(tf["metric"]):
             t = tf.filter(pl.col("metric") == metric).select(
-                pl.col(owner).cast(out.collect_schema()[owner]), pl.col("target").alias(f"{metric}_target")
+                pl.col(owner).cast(out.collect_schema()[owner]),
+                pl.col("target").alias(f"{metric}_target"),
             )
             if metric not in out.collect_schema().names():
                 add = wide.filter(pl.col("which") == "current").select(owner, metric)
                 out = out.join(add, on=owner, how="left", nulls_equal=True)
             lower = not METRICS[metric].higher_is_better
             v, tg = pl.col(metric), pl.col(f"{metric}_target")
-            att = (pl.when(v != 0).then(tg / v * 100)) if lower else (pl.when(tg != 0).then(v / tg * 100))
-            out = out.join(t.lazy(), on=owner, how="left", nulls_equal=True).with_columns(att.alias(f"{metric}_attainment_pct"))
-    rounded = [c for c in out.collect_schema().names() if c != owner and out.collect_schema()[c] == pl.Float64]
-    return out.with_columns(pl.col(rounded).round(2)).sort("revenue", descending=True, nulls_last=True).with_columns(
-        pl.lit(period.start).alias("period_start"), pl.lit(period.end).alias("period_end")
+            att = (
+                (pl.when(v != 0).then(tg / v * 100))
+                if lower
+                else (pl.when(tg != 0).then(v / tg * 100))
+            )
+            out = out.join(t.lazy(), on=owner, how="left", nulls_equal=True).with_columns(
+                att.alias(f"{metric}_attainment_pct")
+            )
+    rounded = [
+        c
+        for c in out.collect_schema().names()
+        if c != owner and out.collect_schema()[c] == pl.Float64
+    ]
+    return (
+        out.with_columns(pl.col(rounded).round(2))
+        .sort("revenue", descending=True, nulls_last=True)
+        .with_columns(
+            pl.lit(period.start).alias("period_start"), pl.lit(period.end).alias("period_end")
+        )
     )

@@ -114,7 +114,9 @@ def _period_revenue(transactions: pl.LazyFrame, p: Period, name: str) -> pl.Lazy
 
 def _snapshot(seg: pl.LazyFrame, revenue: pl.LazyFrame, column: str, by: list[str]) -> pl.LazyFrame:
     keys = [*by, column]
-    df = seg.select(CID, *by, column, "recency_days", "frequency", "monetary").join(revenue, on=CID, how="left")
+    df = seg.select(CID, *by, column, "recency_days", "frequency", "monetary").join(
+        revenue, on=CID, how="left"
+    )
     return df.group_by(keys).agg(
         pl.len().cast(pl.Int64).alias("customers"),
         pl.col("_rev").fill_null(0.0).sum().alias("revenue"),
@@ -129,13 +131,24 @@ def _shares(prefix: str, by: list[str]) -> list[pl.Expr]:
     n, rev = pl.col(f"{prefix}customers"), pl.col(f"{prefix}revenue")
     over = by or pl.lit(1)
     return [
-        pl.when(n.sum().over(over) != 0).then(n / n.sum().over(over) * 100).otherwise(0.0).alias(f"{prefix}share_pct"),
-        pl.when(rev.sum().over(over) != 0).then(rev / rev.sum().over(over) * 100).alias(f"{prefix}revenue_share_pct"),
+        pl.when(n.sum().over(over) != 0)
+        .then(n / n.sum().over(over) * 100)
+        .otherwise(0.0)
+        .alias(f"{prefix}share_pct"),
+        pl.when(rev.sum().over(over) != 0)
+        .then(rev / rev.sum().over(over) * 100)
+        .alias(f"{prefix}revenue_share_pct"),
     ]
 
 
 SUMMARY_COLUMNS = (
-    "customers", "share_pct", "revenue", "revenue_share_pct", "avg_recency_days", "avg_frequency", "avg_monetary",
+    "customers",
+    "share_pct",
+    "revenue",
+    "revenue_share_pct",
+    "avg_recency_days",
+    "avg_frequency",
+    "avg_monetary",
 )
 
 
@@ -157,13 +170,21 @@ def segment_summary(
     by = list(by)
     cur = _snapshot(now, _period_revenue(transactions, period, "_rev"), column, by)
     prev = _snapshot(before, _period_revenue(transactions, period.previous, "_rev"), column, by)
-    prev = prev.rename({c: f"previous_{c}" for c in SUMMARY_COLUMNS if c in prev.collect_schema().names()})
+    prev = prev.rename(
+        {c: f"previous_{c}" for c in SUMMARY_COLUMNS if c in prev.collect_schema().names()}
+    )
     keys = [*by, column]
     if meta is None:
-        meta = pl.DataFrame(schema={"name": pl.String, "label": pl.String, "action": pl.String, "_order": pl.Int64})
+        meta = pl.DataFrame(
+            schema={"name": pl.String, "label": pl.String, "action": pl.String, "_order": pl.Int64}
+        )
     # every segment of the rules (in rule order) for every group, so empty segments show with 0
     names = meta.lazy().select(pl.col("name").cast(pl.String).alias(column))
-    grid = pl.concat([now.select(by), before.select(by)]).unique().join(names, how="cross") if by else names
+    grid = (
+        pl.concat([now.select(by), before.select(by)]).unique().join(names, how="cross")
+        if by
+        else names
+    )
     out = (
         grid.join(cur, on=keys, how="full", coalesce=True, nulls_equal=True)
         .join(prev, on=keys, how="full", coalesce=True, nulls_equal=True)
@@ -173,18 +194,35 @@ def segment_summary(
         )
         .with_columns(*_shares("", by), *_shares("previous_", by))
     )
-    out = out.with_columns((pl.col("customers") - pl.col("previous_customers")).alias("customers_change"))
-    out = out.join(meta.lazy().select(pl.col("name").alias(column), "label", "_order"), on=column, how="left")
+    out = out.with_columns(
+        (pl.col("customers") - pl.col("previous_customers")).alias("customers_change")
+    )
+    out = out.join(
+        meta.lazy().select(pl.col("name").alias(column), "label", "_order"), on=column, how="left"
+    )
     money = ["revenue", "avg_monetary", "previous_revenue", "previous_avg_monetary"]
-    ratios = [c for c in out.collect_schema().names() if c.endswith("_pct") or c.startswith("avg_") or c.startswith("previous_avg_")]
+    ratios = [
+        c
+        for c in out.collect_schema().names()
+        if c.endswith("_pct") or c.startswith("avg_") or c.startswith("previous_avg_")
+    ]
     return (
-        out.with_columns(pl.col(money).round(2), pl.col([r for r in ratios if r not in money]).round(2))
+        out.with_columns(
+            pl.col(money).round(2), pl.col([r for r in ratios if r not in money]).round(2)
+        )
         .sort([*by, "_order", column], nulls_last=True)
-        .with_columns(pl.lit(period.start).alias("period_start"), pl.lit(period.end).alias("period_end"))
+        .with_columns(
+            pl.lit(period.start).alias("period_start"), pl.lit(period.end).alias("period_end")
+        )
         .select(
-            *by, pl.col(column).alias("segment") if column != "segment" else pl.col("segment"), "label",
-            *SUMMARY_COLUMNS, "customers_change",
-            *[f"previous_{c}" for c in SUMMARY_COLUMNS], "period_start", "period_end",
+            *by,
+            pl.col(column).alias("segment") if column != "segment" else pl.col("segment"),
+            "label",
+            *SUMMARY_COLUMNS,
+            "customers_change",
+            *[f"previous_{c}" for c in SUMMARY_COLUMNS],
+            "period_start",
+            "period_end",
         )
     )
 
@@ -202,9 +240,13 @@ def migration(
     a = before.select(CID, pl.col(column).fill_null(NONE).alias("from_segment"))
     b = now.select(CID, *by, pl.col(column).fill_null(NONE).alias("to_segment"))
     moved = b.join(a, on=CID, how="left").with_columns(pl.col("from_segment").fill_null(NEW))
-    out = moved.group_by([*by, "from_segment", "to_segment"]).agg(pl.len().cast(pl.Int64).alias("customers"))
+    out = moved.group_by([*by, "from_segment", "to_segment"]).agg(
+        pl.len().cast(pl.Int64).alias("customers")
+    )
     out = out.with_columns(
-        (pl.col("customers") / pl.col("customers").sum().over([*by, "from_segment"]) * 100).round(2).alias("share_of_from_pct"),
+        (pl.col("customers") / pl.col("customers").sum().over([*by, "from_segment"]) * 100)
+        .round(2)
+        .alias("share_of_from_pct"),
         (pl.col("from_segment") != pl.col("to_segment")).alias("moved"),
     )
     order = {} if meta is None else dict(zip(meta["name"], meta["_order"], strict=True))
@@ -225,6 +267,8 @@ def migration_matrix(long: pl.DataFrame, *, meta: pl.DataFrame | None = None) ->
     names = list(meta["name"]) if meta is not None else []
     present = list(dict.fromkeys(long["to_segment"]))
     cols = [n for n in names if n in present] + [n for n in present if n not in names]
-    wide = long.pivot(on="to_segment", index="from_segment", values="customers", aggregate_function="sum")
+    wide = long.pivot(
+        on="to_segment", index="from_segment", values="customers", aggregate_function="sum"
+    )
     wide = wide.with_columns(pl.col(c).fill_null(0) for c in cols if c in wide.columns)
     return wide.select("from_segment", *[c for c in cols if c in wide.columns])

@@ -64,21 +64,39 @@ def parse_targets(raw, *, file: str | None = None) -> list[Target]:
     for i, entry in enumerate(raw):
         where = f"targets[{i}]"
         if not isinstance(entry, dict):
-            raise ConfigError(f"{where} must be a mapping", file=file, hint="e.g. {metric: revenue, period: month, value: 100000}")
+            raise ConfigError(
+                f"{where} must be a mapping",
+                file=file,
+                hint="e.g. {metric: revenue, period: month, value: 100000}",
+            )
         missing = [k for k in ("metric", "period", "value") if k not in entry]
         if missing:
-            raise ConfigError(f"{where} has no '{missing[0]}'", file=file, hint="each target needs metric, period and value")
+            raise ConfigError(
+                f"{where} has no '{missing[0]}'",
+                file=file,
+                hint="each target needs metric, period and value",
+            )
         metric = str(entry["metric"])
         if metric not in METRICS:
             raise ConfigError(
-                f"{where}: unknown metric '{metric}'", file=file, hint=did_you_mean(metric, list(METRICS))
+                f"{where}: unknown metric '{metric}'",
+                file=file,
+                hint=did_you_mean(metric, list(METRICS)),
             )
         period = str(entry["period"]).lower()
         if period not in PERIODS:
-            raise ConfigError(f"{where}: unknown period '{period}'", file=file, hint="valid: " + ", ".join(PERIODS))
+            raise ConfigError(
+                f"{where}: unknown period '{period}'",
+                file=file,
+                hint="valid: " + ", ".join(PERIODS),
+            )
         value = entry["value"]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: value '{value}' is not a number", file=file, hint="write a plain number, e.g. 100000 or 45.5")
+            raise ConfigError(
+                f"{where}: value '{value}' is not a number",
+                file=file,
+                hint="write a plain number, e.g. 100000 or 45.5",
+            )
         dims = [k for k in entry if k not in _RESERVED]
         if len(dims) > 1:
             raise ConfigError(
@@ -115,7 +133,10 @@ def targets_frame(
     dim = by[0] if by else None
     chosen: dict[tuple, tuple[int, float]] = {}
     for t in targets:
-        if not _applies(t, period_kind=period_kind, period_label=period_label) or t.dimension != dim:
+        if (
+            not _applies(t, period_kind=period_kind, period_label=period_label)
+            or t.dimension != dim
+        ):
             continue
         key = (t.group, t.metric)
         rank = 1 if t.label else 0
@@ -134,7 +155,9 @@ def skipped_targets(
 ) -> str | None:
     """A note when targets exist for this period but a report grouped by two or
     more columns cannot show them; None otherwise."""
-    if len(by) < 2 or not any(_applies(t, period_kind=period_kind, period_label=period_label) for t in targets):
+    if len(by) < 2 or not any(
+        _applies(t, period_kind=period_kind, period_label=period_label) for t in targets
+    ):
         return None
     return (
         f"targets not shown: a target is company-wide or for one dimension, and this report is grouped by "
@@ -142,7 +165,9 @@ def skipped_targets(
     )
 
 
-def with_attainment(kpis: pl.LazyFrame, targets: pl.DataFrame | None, *, by: Sequence[str] = ()) -> pl.LazyFrame:
+def with_attainment(
+    kpis: pl.LazyFrame, targets: pl.DataFrame | None, *, by: Sequence[str] = ()
+) -> pl.LazyFrame:
     """Add ``target`` and ``attainment_pct`` columns when there are targets."""
     if targets is None:
         return kpis
@@ -157,6 +182,6 @@ def with_attainment(kpis: pl.LazyFrame, targets: pl.DataFrame | None, *, by: Seq
         .then(pl.when(v != 0).then(tg / v * 100))
         .otherwise(pl.when(tg != 0).then(v / tg * 100))
     )
-    return kpis.join(t, on=[*by, "metric"], how="left", nulls_equal=True, maintain_order="left").with_columns(
-        att.round(2).alias("attainment_pct")
-    )
+    return kpis.join(
+        t, on=[*by, "metric"], how="left", nulls_equal=True, maintain_order="left"
+    ).with_columns(att.round(2).alias("attainment_pct"))

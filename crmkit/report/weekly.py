@@ -38,10 +38,24 @@ from crmkit.report import segments as seg_mod
 from crmkit.report.kpi import kpi_report, trend_table
 from crmkit.report.targets import load_targets
 
-SERVICE_HEADLINE = ("csat", "nps", "responses", "tickets_opened", "backlog", "median_resolution_hours", "sla_hit_rate")
+SERVICE_HEADLINE = (
+    "csat",
+    "nps",
+    "responses",
+    "tickets_opened",
+    "backlog",
+    "median_resolution_hours",
+    "sla_hit_rate",
+)
 HEADLINE = (
-    "revenue", "orders", "active_customers", "new_customers", "aov",
-    "retention_rate", "churn_rate", "refund_rate",
+    "revenue",
+    "orders",
+    "active_customers",
+    "new_customers",
+    "aov",
+    "retention_rate",
+    "churn_rate",
+    "refund_rate",
 )
 
 
@@ -53,25 +67,45 @@ class Bundle:
     html: str = ""
 
 
-def check_fresh(transactions: pl.LazyFrame, *, period: Period, as_of: date, stale_days: int | None, source: str | None = None) -> None:
+def check_fresh(
+    transactions: pl.LazyFrame,
+    *,
+    period: Period,
+    as_of: date,
+    stale_days: int | None,
+    source: str | None = None,
+) -> None:
     """Raise StoreError when the data cannot make a meaningful report."""
     try:
         stats = (
             transactions.select(
                 pl.len().alias("n"),
                 pl.col("date").filter(pl.col("date") <= pl.lit(as_of)).max().alias("latest"),
-                pl.col("date").is_between(pl.lit(period.start), pl.lit(period.end)).sum().alias("in_period"),
+                pl.col("date")
+                .is_between(pl.lit(period.start), pl.lit(period.end))
+                .sum()
+                .alias("in_period"),
             )
             .collect()
             .row(0, named=True)
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StoreError(f"cannot read the transactions ({first})", file=source, hint="restore the store from backup, or re-import the data (crmkit import TABLE FILE --replace)") from None
+        raise StoreError(
+            f"cannot read the transactions ({first})",
+            file=source,
+            hint="restore the store from backup, or re-import the data (crmkit import TABLE FILE --replace)",
+        ) from None
     if not stats["n"]:
-        raise StoreError("the store has no transactions", file=source, hint="import some: crmkit import transactions FILE")
+        raise StoreError(
+            "the store has no transactions",
+            file=source,
+            hint="import some: crmkit import transactions FILE",
+        )
     if stats["latest"] is None:
-        raise StoreError(f"no transaction on or before {as_of.isoformat()}", file=source, hint="check --as-of")
+        raise StoreError(
+            f"no transaction on or before {as_of.isoformat()}", file=source, hint="check --as-of"
+        )
     if not stats["in_period"]:
         raise StoreError(
             f"stale data: no transaction in the reporting {period.kind} {period.label} "
@@ -95,7 +129,11 @@ def stale_days_setting(config) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"report.stale_days must be a whole number of days, got '{value}'", file=str(config.path), hint="e.g. stale_days: 14")
+        raise ConfigError(
+            f"report.stale_days must be a whole number of days, got '{value}'",
+            file=str(config.path),
+            hint="e.g. stale_days: 14",
+        )
     return value
 
 
@@ -118,31 +156,51 @@ def build(
     targets = load_targets(config)
     tx = transactions
     now = seg_mod.classify(customers, tx, as_of=period.end, rulesets=rulesets).collect().lazy()
-    before = seg_mod.classify(customers, tx, as_of=period.previous.end, rulesets=rulesets).collect().lazy()
+    before = (
+        seg_mod.classify(customers, tx, as_of=period.previous.end, rulesets=rulesets)
+        .collect()
+        .lazy()
+    )
     meta = seg_mod.segment_meta(rulesets, "segment")
     kind = cohort_kind or ("week" if period.kind == "week" else "month")
     b = Bundle(as_of=as_of, period=period)
     b.frames["kpi"] = kpi_report(customers, tx, period=period, targets=targets).collect()
     b.frames["trend"] = trend_table(tx, period=period, periods=12).collect()
-    b.frames["segments"] = seg_mod.segment_summary(now, before, tx, period=period, meta=meta).collect()
+    b.frames["segments"] = seg_mod.segment_summary(
+        now, before, tx, period=period, meta=meta
+    ).collect()
     b.frames["migration"] = seg_mod.migration(now, before, meta=meta).collect()
-    b.frames["cohorts"] = cohorts_mod.cohort_table(tx, period=period, kind=kind, cohorts=12).collect()
+    b.frames["cohorts"] = cohorts_mod.cohort_table(
+        tx, period=period, kind=kind, cohorts=12
+    ).collect()
     service = feedback is not None or tickets is not None  # pass them only when the store has them
     sla = None
     if service:
         from crmkit.service import service_report, sla_hours_setting
 
         sla = sla_hours_setting(config)
-        b.frames["service"] = service_report(customers, tx, feedback, tickets, period=period, sla_hours=sla).collect()
+        b.frames["service"] = service_report(
+            customers, tx, feedback, tickets, period=period, sla_hours=sla
+        ).collect()
     b.frames["owners"] = owners_mod.owner_scorecard(
-        now, tx, period=period, targets=targets, config_file=cfile,
+        now,
+        tx,
+        period=period,
+        targets=targets,
+        config_file=cfile,
         high_value=section.get("high_value", owners_mod.DEFAULT_HIGH_VALUE),
         at_risk=section.get("at_risk", owners_mod.DEFAULT_AT_RISK),
         **({"feedback": feedback, "tickets": tickets, "sla_hours": sla} if service else {}),
     ).collect()
     # the action list is for the day of the run (as_of), not the reporting period's end
-    today = now if as_of == period.end else seg_mod.classify(customers, tx, as_of=as_of, rulesets=rulesets)
-    b.frames["actions"] = actions_mod.action_list(today, rulesets, priority=actions_mod.priority_setting(config)).collect()
+    today = (
+        now
+        if as_of == period.end
+        else seg_mod.classify(customers, tx, as_of=as_of, rulesets=rulesets)
+    )
+    b.frames["actions"] = actions_mod.action_list(
+        today, rulesets, priority=actions_mod.priority_setting(config)
+    ).collect()
     b.html = render(b, meta=meta, cohort_kind=kind)
     return b
 
@@ -157,50 +215,93 @@ def render(b: Bundle, *, meta: pl.DataFrame, cohort_kind: str) -> str:
         H.Section(
             "关键指标 KPIs",
             html_block=H.kpi_cards(kpi, HEADLINE),
-            charts=[H.column_chart(list(trend["period"]), list(trend["revenue"]), title=f"Revenue 营收, last {trend.height} {p.kind}s")],
+            charts=[
+                H.column_chart(
+                    list(trend["period"]),
+                    list(trend["revenue"]),
+                    title=f"Revenue 营收, last {trend.height} {p.kind}s",
+                )
+            ],
             table=kpi,
-            notes=["Rates are percentages; change_pct compares with the previous period. Definitions: docs/kpi.md."],
+            notes=[
+                "Rates are percentages; change_pct compares with the previous period. Definitions: docs/kpi.md."
+            ],
         ),
         H.Section(
             "客户分群 Segments",
             charts=[
-                H.bar_chart([f"{lab} {s}" if lab and lab != s else str(s) for s, lab in zip(segs["segment"], segs["label"], strict=True)],
-                            list(segs["customers"]), title="Customers per segment 各分群客户数"),
-                H.bar_chart([f"{lab}" if lab else str(s) for s, lab in zip(segs["segment"], segs["label"], strict=True)],
-                            list(segs["revenue"]), title=f"Revenue per segment in {p.label} 各分群营收"),
+                H.bar_chart(
+                    [
+                        f"{lab} {s}" if lab and lab != s else str(s)
+                        for s, lab in zip(segs["segment"], segs["label"], strict=True)
+                    ],
+                    list(segs["customers"]),
+                    title="Customers per segment 各分群客户数",
+                ),
+                H.bar_chart(
+                    [
+                        f"{lab}" if lab else str(s)
+                        for s, lab in zip(segs["segment"], segs["label"], strict=True)
+                    ],
+                    list(segs["revenue"]),
+                    title=f"Revenue per segment in {p.label} 各分群营收",
+                ),
             ],
             table=segs.drop("period_start", "period_end"),
             heat=("share_pct",),
         ),
         H.Section(
             "分群迁移 Segment migration",
-            notes=[f"Rows: segment at {p.previous.end.isoformat()}; columns: segment at {p.end.isoformat()}. (new) = not yet a customer."],
+            notes=[
+                f"Rows: segment at {p.previous.end.isoformat()}; columns: segment at {p.end.isoformat()}. (new) = not yet a customer."
+            ],
             table=seg_mod.migration_matrix(b.frames["migration"], meta=meta),
         ),
         H.Section(
             f"新客留存 Cohorts by first-purchase {cohort_kind}",
             table=cohorts_mod.retention_matrix(b.frames["cohorts"]),
-            heat=tuple(c for c in cohorts_mod.retention_matrix(b.frames["cohorts"]).columns if c.startswith("p")),
-            notes=["Retention % of each cohort in each period since acquisition (p0 = the acquisition period)."],
+            heat=tuple(
+                c
+                for c in cohorts_mod.retention_matrix(b.frames["cohorts"]).columns
+                if c.startswith("p")
+            ),
+            notes=[
+                "Retention % of each cohort in each period since acquisition (p0 = the acquisition period)."
+            ],
         ),
         H.Section(
             "销售负责人 Owner scorecard",
-            charts=[H.bar_chart([str(o) if o is not None else "(none)" for o in owners["owner"]], list(owners["revenue"]),
-                                title=f"Revenue per owner in {p.label} 各负责人营收")],
+            charts=[
+                H.bar_chart(
+                    [str(o) if o is not None else "(none)" for o in owners["owner"]],
+                    list(owners["revenue"]),
+                    title=f"Revenue per owner in {p.label} 各负责人营收",
+                )
+            ],
             table=owners.drop("period_start", "period_end"),
         ),
-        *([H.Section(
-            "服务与满意度 Service",
-            html_block=H.kpi_cards(b.frames["service"], SERVICE_HEADLINE),
-            table=b.frames["service"],
-            notes=["CSAT = % of CSAT answers scoring 4-5; NPS = % promoters - % detractors; resolution in hours; "
-                   "backlog = tickets open at the period end. Definitions: docs/service.md."],
-        )] if "service" in b.frames else []),
+        *(
+            [
+                H.Section(
+                    "服务与满意度 Service",
+                    html_block=H.kpi_cards(b.frames["service"], SERVICE_HEADLINE),
+                    table=b.frames["service"],
+                    notes=[
+                        "CSAT = % of CSAT answers scoring 4-5; NPS = % promoters - % detractors; resolution in hours; "
+                        "backlog = tickets open at the period end. Definitions: docs/service.md."
+                    ],
+                )
+            ]
+            if "service" in b.frames
+            else []
+        ),
         H.Section(
             "行动清单 Action lists",
-            notes=[f"{b.frames['actions'].height:,} customers to follow up as of {b.as_of.isoformat()} "
-                   f"({actions_mod.priority_counts(b.frames['actions']) or 'none'}); one CSV per owner in actions/. "
-                   "First 50 shown."],
+            notes=[
+                f"{b.frames['actions'].height:,} customers to follow up as of {b.as_of.isoformat()} "
+                f"({actions_mod.priority_counts(b.frames['actions']) or 'none'}); one CSV per owner in actions/. "
+                "First 50 shown."
+            ],
             table=b.frames["actions"].head(50),
         ),
     ]
