@@ -1,0 +1,53 @@
+"""The R x F heat map frame, checked against cells counted by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from crmkit.report.heatmap import grid, rf_heatmap, unscored
+from crmkit.report.segments import classify
+
+
+def test_cells_counted_by_hand():
+    seg = pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "r_score": [1, 1, 3, 2, None],
+            "f_score": [2, 2, 1, 2, None],
+            "monetary": [10.0, 30.0, 5.5, -4.0, 0.0],
+        }
+    )
+    cells = rf_heatmap(seg.lazy())
+    # 3 recency scores x 2 frequency scores: every cell listed, empty ones as zeros
+    assert cells.select("r_score", "f_score").rows() == [
+        (1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2)
+    ]  # fmt: skip
+    by_cell = {(r, f): (n, s, rev, avg) for r, f, n, s, rev, avg in cells.iter_rows()}
+    assert by_cell[(1, 2)] == (2, 50.0, 40.0, 20.0)
+    assert by_cell[(3, 1)] == (1, 25.0, 5.5, 5.5)
+    assert by_cell[(2, 2)] == (1, 25.0, -4.0, -4.0)
+    assert by_cell[(1, 1)] == (0, 0.0, 0.0, None)
+    assert cells["customers"].sum() == 4 and unscored(seg) == 1
+    wide = grid(cells)
+    assert wide.columns == ["r_score", "f1", "f2"]
+    assert wide.rows() == [(3, 1, 0), (2, 0, 1), (1, 0, 2)]
+
+
+def test_matches_the_segmented_customers():
+    tx = pl.DataFrame(
+        {
+            "transaction_id": [f"t{i}" for i in range(12)],
+            "customer_id": ["A", "A", "A", "B", "B", "C", "D", "D", "E", "F", "F", "F"],
+            "date": [date(2024, 1, d) for d in (1, 5, 9, 2, 20, 28, 3, 30, 15, 10, 11, 31)],
+            "amount": [10.0, 20, 30, 5, 5, 100, 7, 8, 50, 1, 2, 3],
+        }
+    )
+    seg = classify(None, tx.lazy(), as_of=date(2024, 1, 31)).collect()
+    cells = rf_heatmap(seg)
+    for (r, f), part in seg.group_by("r_score", "f_score"):
+        row = cells.filter((pl.col("r_score") == r) & (pl.col("f_score") == f)).row(0, named=True)
+        assert row["customers"] == part.height
+        assert abs(row["revenue"] - part["monetary"].sum()) < 1e-9
+    assert cells["customers"].sum() == seg.height
