@@ -1,0 +1,218 @@
+"""Rules -> Polars expressions: scores, derived columns, classifications; and the
+check of every condition against a frame's schema (columns exist, types fit)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from crmkit.errors import RulesError, did_you_mean
+from crmkit.rules.loader import load_rule_file, shipped_rule_paths
+from crmkit.rules.model import (
+    SCORE_ALIASES,
+    Classification,
+    RuleSet,
+    Score,
+    all_scores,
+    rule_error,
+)
+
+
+def score_expr(s: Score, *, buyer: pl.Expr | None = None) -> pl.Expr:
+    """The score as an Int64 expression over a frame with one row per customer."""
+    buyer = pl.col("frequency") > 0 if buyer is None else buyer
+    v = pl.col(s.source)
+    lower = s.better == "lower"
+    if s.method == "quantile":
+        masked = pl.when(buyer).then(v)
+        n = masked.count()
+        # rank "min" counts the strictly better-or-worse values below; descending for lower-is-better
+        worse = masked.rank(method="min", descending=lower).cast(pl.Int64) - 1
+        score = 1 + (s.bins * worse) // n
+    elif s.method == "mean":
+        mean = v.filter(buyer).mean()
+        high = (v < mean) if lower else (v > mean)
+        score = pl.when(high).then(2).otherwise(1)
+    else:
+        parts = [(v < t) if lower else (v > t) for t in s.thresholds]
+        score = 1 + pl.sum_horizontal([p.cast(pl.Int64) for p in parts])
+    return pl.when(buyer & v.is_not_null()).then(score).otherwise(0).cast(pl.Int64).alias(s.column)
+
+
+def score_exprs(rulesets: list[RuleSet]) -> list[pl.Expr]:
+    return [score_expr(s) for s in all_scores(rulesets)]
+
+
+def cut_points(df: pl.DataFrame, s: Score) -> list[float]:
+    """The cut-points a score used on ``df`` (a frame with the source column and
+    ``frequency``): thresholds that reproduce the quantile scores exactly."""
+    if s.method == "thresholds":
+        return list(s.thresholds)
+    values = df.filter(pl.col("frequency") > 0)[s.source].drop_nulls()
+    if values.len() == 0:
+        return []
+    if s.method == "mean":
+        return [float(values.mean())]
+    ordered = values.sort(descending=s.better == "lower")
+    n = ordered.len()
+    return [float(ordered[(i * n + s.bins - 1) // s.bins - 1]) for i in range(1, s.bins)]
+
+
+def classify_expr(c: Classification) -> list[pl.Expr]:
+    """First match wins; no match -> null. Plus ``<column>_label`` if any label is set."""
+    chain = None
+    for seg in c.segments:
+        cond = seg.expr.fill_null(False)
+        chain = (
+            pl.when(cond).then(pl.lit(seg.name))
+            if chain is None
+            else chain.when(cond).then(pl.lit(seg.name))
+        )
+    exprs = [chain.otherwise(pl.lit(None, dtype=pl.String)).alias(c.column)]
+    if c.has_labels:
+        mapping = {s.name: (s.label or s.name) for s in c.segments}
+        exprs.append(
+            pl.col(c.column)
+            .replace_strict(mapping, default=None, return_dtype=pl.String)
+            .alias(c.label_column)
+        )
+    return exprs
+
+
+def apply_rules(features: pl.LazyFrame, rulesets: list[RuleSet]) -> pl.LazyFrame:
+    """Scores, derived columns and classifications added to a features frame."""
+    validate_columns(rulesets, features.collect_schema())
+    lf = features
+    scores = score_exprs(rulesets)
+    if scores:
+        lf = lf.with_columns(scores)
+    for rs in rulesets:
+        if rs.derive:
+            lf = lf.with_columns(pl.sql_expr(e).alias(k) for k, e in rs.derive.items())
+        for c in rs.classifications:
+            exprs = classify_expr(c)
+            lf = lf.with_columns(exprs[0])
+            if len(exprs) > 1:
+                lf = lf.with_columns(exprs[1])
+    return lf
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_columns(rulesets: list[RuleSet], schema) -> None:
+    """Every referenced column exists and every condition yields true/false.
+
+    ``schema``: the features frame's schema (name -> dtype). Columns made by the
+    rules (scores, derived, classifications) become available in file order.
+    """
+    schema = dict(schema)
+    for s in all_scores(rulesets):
+        if s.source not in schema:
+            raise rule_error(
+                f'score "{s.column}" reads unknown column "{s.source}"',
+                Path(s.file),
+                s.line,
+                None,
+                did_you_mean(s.source, schema),
+            )
+        if not schema[s.source].is_numeric():
+            raise rule_error(
+                f'score "{s.column}" needs a numeric column; "{s.source}" is {schema[s.source]}',
+                Path(s.file),
+                s.line,
+            )
+        schema[s.column] = pl.Int64
+    for rs in rulesets:
+        for key, text in rs.derive.items():
+            if key in schema:
+                raise rule_error(
+                    f'derived column "{key}" would replace an existing column',
+                    rs.path,
+                    rs.derive_lines[key],
+                    hint="give it another name",
+                )
+            dtype = _probe(
+                text, schema, rs.path, rs.derive_lines[key], None, f'derived column "{key}"'
+            )
+            schema[key] = dtype
+        for c in rs.classifications:
+            for col in (c.column, c.label_column if c.has_labels else None):
+                if col and col in schema:
+                    raise rule_error(
+                        f'output column "{col}" would replace an existing column',
+                        rs.path,
+                        c.line,
+                        hint="choose another 'column:' name",
+                    )
+            for seg in c.segments:
+                dtype = _probe(seg.when, schema, rs.path, seg.when_line, seg.name, "condition")
+                if dtype != pl.Boolean and dtype != pl.Null:
+                    raise rule_error(
+                        f"condition {seg.when!r} is not true/false (it gives {dtype})",
+                        rs.path,
+                        seg.when_line,
+                        seg.name,
+                        hint='compare it, e.g. "r_score >= 4"',
+                    )
+            schema[c.column] = pl.String
+            if c.has_labels:
+                schema[c.label_column] = pl.String
+
+
+def shipped_score_columns() -> dict[str, tuple[str, Score]]:
+    """{score column: (shipped rule file, the Score its ``scores:`` section defines)}."""
+    out: dict[str, tuple[str, Score]] = {}
+    for p in shipped_rule_paths():
+        try:
+            rs = load_rule_file(p)
+        except RulesError:
+            continue
+        for s in rs.scores:
+            out.setdefault(s.column, (p.name, s))
+    return out
+
+
+def _unknown_column_hint(name: str, schema) -> str:
+    """did you mean ...?, or, for a score column of the shipped rules, where scores come from."""
+    found = shipped_score_columns().get(name)
+    if found is None:
+        return did_you_mean(name, schema)
+    made_by, score = found
+    key = next(
+        (k for k, (col, src) in SCORE_ALIASES.items() if col == name and src == score.source), None
+    )
+    spec = f"bins: {score.bins}" if score.method == "quantile" else f"method: {score.method}"
+    example = f"{key}: {{{spec}}}" if key else f"{name}: {{column: {score.source}, {spec}}}"
+    stem = Path(made_by).stem
+    return (
+        f'"{name}" is a score column, made by a "scores:" section: add one to this file '
+        f"(scores: {{{example}}}), or use this file together with {made_by}, which defines it "
+        f"(crmkit rules check {stem} FILE; crmkit segment --rules {stem} --rules FILE)"
+    )
+
+
+def _probe(sql: str, schema: dict, path: Path, line, rule, what: str):
+    expr = pl.sql_expr(sql)
+    for name in expr.meta.root_names():
+        if name not in schema:
+            raise rule_error(
+                f'unknown column "{name}" in {what} {sql!r}',
+                path,
+                line,
+                rule,
+                _unknown_column_hint(name, schema),
+            )
+    try:
+        out = pl.DataFrame(schema=schema).lazy().select(expr.alias("_x")).collect()
+    except pl.exceptions.PolarsError as exc:
+        detail = str(exc).strip().splitlines()[0]
+        raise rule_error(
+            f"{what} {sql!r} does not fit the data types: {detail}",
+            path,
+            line,
+            rule,
+            hint="compare text with 'quoted' text and numbers with numbers",
+        ) from None
+    return out.schema["_x"]
