@@ -1,7 +1,7 @@
 """KPIs over one reporting period and the period before it.
 
 Every metric is defined in docs/kpi.md precisely enough to recompute by hand;
-the short form is in :data:`METRICS`. Rates and shares are percentages
+the short form is in :data:`crmkit.metrics.METRICS` (the ``kpi`` group). Rates and shares are percentages
 (0 to 100). A division by zero gives null, never 0 or infinity. Money is
 rounded to 2 decimals at the very end, so totals reconcile to the cent.
 
@@ -19,101 +19,14 @@ rounded to 2 decimals at the very end, so totals reconcile to the cent.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import polars as pl
 
+from crmkit.metrics import KPI_METRICS, div, long_table
 from crmkit.money import money_ratio
 from crmkit.periods import Period
 
 CID = "customer_id"
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    unit: str  # money | count | pct
-    higher_is_better: bool
-    summary: str
-
-
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric(
-            "revenue",
-            "money",
-            True,
-            "sum of all amounts dated in the period, refunds (negative amounts) included",
-        ),
-        Metric("gross_sales", "money", True, "sum of the positive amounts in the period"),
-        Metric(
-            "refund_amount",
-            "money",
-            False,
-            "minus the sum of the negative amounts in the period (a positive number)",
-        ),
-        Metric("orders", "count", True, "transactions with a positive amount in the period"),
-        Metric(
-            "active_customers",
-            "count",
-            True,
-            "customers with at least one order (positive amount) in the period",
-        ),
-        Metric(
-            "new_customers",
-            "count",
-            True,
-            "active customers whose first-ever order is in the period",
-        ),
-        Metric(
-            "returning_customers",
-            "count",
-            True,
-            "active customers who had an order before the period start",
-        ),
-        Metric("aov", "money", True, "average order value: gross_sales / orders"),
-        Metric("revenue_per_customer", "money", True, "revenue / active_customers"),
-        Metric(
-            "repeat_purchase_rate",
-            "pct",
-            True,
-            "active customers with 2 or more orders in the period / active_customers x 100",
-        ),
-        Metric(
-            "retention_rate",
-            "pct",
-            True,
-            "customers active in the previous period who are active again in this one / active customers of the previous period x 100",
-        ),
-        Metric(
-            "churn_rate",
-            "pct",
-            False,
-            "customers active in the previous period with no order in this one / active customers of the previous period x 100",
-        ),
-        Metric(
-            "customer_growth_rate",
-            "pct",
-            True,
-            "new_customers / customers with an order before the period start x 100",
-        ),
-        Metric("refund_rate", "pct", False, "refund_amount / gross_sales x 100"),
-        Metric(
-            "top20_revenue_share",
-            "pct",
-            True,
-            "revenue of the top 20% (rounded up) of customers with a transaction in the period, ranked by their revenue, / revenue x 100",
-        ),
-    )
-}
-
-
-def _div(num: pl.Expr, den: pl.Expr, scale: float = 1.0) -> pl.Expr:
-    """num / den, null when den is 0 (or null)."""
-    return (
-        pl.when(den != 0).then(num.cast(pl.Float64) / den.cast(pl.Float64) * scale).otherwise(None)
-    )
 
 
 def _window_columns(i: int, w: Period) -> list[pl.Expr]:
@@ -193,11 +106,11 @@ def _metrics(i: int, w: Period) -> list[pl.Expr]:
         (n_active - n_new).alias("returning_customers"),
         money_ratio(gross.sum(), orders.sum()).alias("aov"),
         money_ratio(revenue, n_active).alias("revenue_per_customer"),
-        _div((orders >= 2).sum(), n_active, 100).alias("repeat_purchase_rate"),
-        _div((prior_active & active).sum(), n_prior, 100).alias("retention_rate"),
-        _div((prior_active & ~active).sum(), n_prior, 100).alias("churn_rate"),
-        _div(n_new, (first < pl.lit(w.start)).sum(), 100).alias("customer_growth_rate"),
-        _div(refund.sum(), gross.sum(), 100).alias("refund_rate"),
+        div((orders >= 2).sum(), n_active, 100).alias("repeat_purchase_rate"),
+        div((prior_active & active).sum(), n_prior, 100).alias("retention_rate"),
+        div((prior_active & ~active).sum(), n_prior, 100).alias("churn_rate"),
+        div(n_new, (first < pl.lit(w.start)).sum(), 100).alias("customer_growth_rate"),
+        div(refund.sum(), gross.sum(), 100).alias("refund_rate"),
         pl.when(revenue > 0).then(top / revenue * 100).otherwise(None).alias("top20_revenue_share"),
     ]
 
@@ -210,7 +123,7 @@ def kpi_wide(
     by: Sequence[str] = (),
 ) -> pl.LazyFrame:
     """Unrounded metrics, one row per (group, which) where ``which`` is
-    ``current`` or ``previous``; metric columns as in :data:`METRICS`."""
+    ``current`` or ``previous``; metric columns as in :data:`crmkit.metrics.KPI_METRICS`."""
     by = list(by)
     windows = [period.shift(-2), period.shift(-1), period]
     cw = customer_windows(transactions, windows=windows, customers=customers, attributes=by)
@@ -219,12 +132,8 @@ def kpi_wide(
         aggs = _metrics(i, windows[i])
         frame = cw.group_by(by).agg(aggs) if by else cw.select(aggs)
         parts.append(frame.with_columns(pl.lit(which).alias("which")))
-    metric_cols = list(METRICS)
+    metric_cols = list(KPI_METRICS)
     return pl.concat(parts).with_columns(pl.col(metric_cols).cast(pl.Float64))
-
-
-def round_metric(value: pl.Expr) -> pl.Expr:
-    return value.round(2)
 
 
 def kpi_table(
@@ -237,48 +146,5 @@ def kpi_table(
 ) -> pl.LazyFrame:
     """Long KPI table: ``[by...], metric, value, previous_value, change_pct,
     unit, period, period_start, period_end`` (one row per metric and group)."""
-    by = list(by)
     wide = kpi_wide(transactions, period=period, customers=customers, by=by)
-    names = list(metrics or METRICS)
-    long = wide.unpivot(on=names, index=[*by, "which"], variable_name="metric", value_name="v")
-    cur = long.filter(pl.col("which") == "current").select(
-        *by, "metric", pl.col("v").alias("value")
-    )
-    prev = long.filter(pl.col("which") == "previous").select(
-        *by, "metric", pl.col("v").alias("previous_value")
-    )
-    order = pl.DataFrame(
-        {
-            "metric": names,
-            "_order": list(range(len(names))),
-            "unit": [METRICS[n].unit for n in names],
-        }
-    ).lazy()
-    out = (
-        cur.join(prev, on=[*by, "metric"], how="left", nulls_equal=True)
-        .join(order, on="metric", how="left")
-        .with_columns(
-            _div(
-                pl.col("value") - pl.col("previous_value"), pl.col("previous_value").abs(), 100
-            ).alias("change_pct")
-        )
-        .with_columns(
-            pl.col("value", "previous_value", "change_pct").round(2),
-            pl.lit(period.label).alias("period"),
-            pl.lit(period.start).alias("period_start"),
-            pl.lit(period.end).alias("period_end"),
-        )
-        .sort([*by, "_order"], nulls_last=True)
-        .select(
-            *by,
-            "metric",
-            "value",
-            "previous_value",
-            "change_pct",
-            "unit",
-            "period",
-            "period_start",
-            "period_end",
-        )
-    )
-    return out
+    return long_table(wide, period=period, names=metrics or KPI_METRICS, by=by)

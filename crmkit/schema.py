@@ -284,7 +284,7 @@ FEEDBACK = TableSchema(
     name="feedback",
     key="feedback_id",  # usually not in the file: built from the row content (store.content_key)
     mode="append",
-    prepare="crmkit.service:prepare_feedback",  # score scale (CSAT/NPS) declared or detected, never mixed
+    prepare="crmkit.service.hooks:prepare_feedback",  # score scale (CSAT/NPS) declared or detected, never mixed
     columns=(
         Column(
             "feedback_id",
@@ -379,7 +379,7 @@ TICKETS = TableSchema(
     name="tickets",
     key="ticket_id",
     mode="upsert",  # a ticket exported again (new status, resolved_at) replaces the stored one
-    prepare="crmkit.service:prepare_tickets",  # resolved_at >= opened_at; remembers reopened tickets
+    prepare="crmkit.service.hooks:prepare_tickets",  # resolved_at >= opened_at; remembers reopened tickets
     columns=(
         Column(
             "ticket_id",

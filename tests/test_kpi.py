@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmkit.kpi import METRICS, kpi_table
+from crmkit.kpi import kpi_table
+from crmkit.metrics import KPI_METRICS as METRICS
 from crmkit.periods import reporting_period
 
 D = date

@@ -116,12 +116,16 @@ def _bar(pct: float | None, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+#: a change that makes a metric better is green, worse red, none (or unknown) plain
+CHANGE_STYLE = {"better": "green", "worse": "red"}
+
+
 def rich_frame(
     df: pl.DataFrame, *, title: str | None, bars: tuple[str, ...] = (), units: str | None = None
 ) -> Table:
     """A rich table; ``bars`` columns (0-100) get a small inline bar; a ``units``
     column formats the value columns (money / count / pct) and is hidden."""
-    from crmkit.kpi import METRICS
+    from crmkit.metrics import change_direction
 
     table = Table(title=title, header_style="bold")
     cols = [c for c in df.columns if c != units]
@@ -137,9 +141,7 @@ def rich_frame(
                     f"{_bar(v)} {fmt_value(v, df.schema[c], 'pct')}" if v is not None else ""
                 )
             elif c == "change_pct" and v is not None:
-                good = METRICS.get(row.get("metric", ""), None)
-                up_good = good.higher_is_better if good else True
-                style = "green" if (v >= 0) == up_good else "red"
+                style = CHANGE_STYLE.get(change_direction(row.get("metric", ""), v), "")
                 cells.append(Text(f"{v:+,.2f}%", style=style))
             elif c in ("value", "previous_value", "target"):
                 cells.append(fmt_value(v, df.schema[c], unit))

@@ -16,6 +16,8 @@ from datetime import date, datetime
 
 import polars as pl
 
+from crmkit.metrics import change_direction
+
 FONT = "'Noto Sans CJK SC','Noto Sans SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif"
 PALETTE = ("#3b6ea8", "#e08a2e", "#4f9a5a", "#c4473c", "#7d5ba6", "#8c6d4f", "#d16fae", "#6f6f6f")
 
@@ -92,7 +94,9 @@ def table_html(
                 alpha = max(0.0, min(1.0, float(v) / 100))
                 style = f' style="background: rgba(59,110,168,{alpha * 0.85:.2f}); color: {"#fff" if alpha > 0.55 else "#222"}"'
             if c == "change_pct" and v is not None:
-                cls += " up" if v > 0 else (" down" if v < 0 else "")
+                # green when the metric got better, red when worse (a rising backlog is red)
+                better = change_direction(row["metric"], v) if "metric" in row else None
+                cls += {"better": " up", "worse": " down"}.get(better, "")
                 text = f"{v:+,.2f}%"
             elif c in ("value", "previous_value", "target"):
                 text = fmt_value(v, dtype, unit)
@@ -229,8 +233,6 @@ def column_chart(
 
 def kpi_cards(kpi: pl.DataFrame, metrics: Sequence[str]) -> str:
     """Headline numbers: value, previous value and change, one card per metric."""
-    from crmkit.kpi import METRICS
-
     cards = []
     rows = {r["metric"]: r for r in kpi.iter_rows(named=True)}
     for m in metrics:
@@ -239,10 +241,7 @@ def kpi_cards(kpi: pl.DataFrame, metrics: Sequence[str]) -> str:
             continue
         unit = r.get("unit")
         ch = r.get("change_pct")
-        spec = METRICS.get(m)
-        cls = ""
-        if ch is not None and ch != 0 and spec is not None:
-            cls = "up" if (ch > 0) == spec.higher_is_better else "down"
+        cls = {"better": "up", "worse": "down"}.get(change_direction(m, ch), "")
         change = f"{ch:+,.2f}%" if ch is not None else "n/a"
         target = ""
         if r.get("attainment_pct") is not None:

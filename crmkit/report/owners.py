@@ -28,7 +28,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from crmkit.errors import ConfigError
-from crmkit.kpi import METRICS, kpi_wide
+from crmkit.kpi import kpi_wide
+from crmkit.metrics import KPI_METRICS
 from crmkit.periods import Period
 from crmkit.report.targets import Target, targets_frame
 
@@ -152,7 +153,7 @@ def owner_scorecard(
             if metric not in out.collect_schema().names():
                 add = wide.filter(pl.col("which") == "current").select(owner, metric)
                 out = out.join(add, on=owner, how="left", nulls_equal=True)
-            lower = not METRICS[metric].higher_is_better
+            lower = not KPI_METRICS[metric].higher_is_better
             v, tg = pl.col(metric), pl.col(f"{metric}_target")
             att = (
                 (pl.when(v != 0).then(tg / v * 100))

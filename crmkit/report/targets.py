@@ -34,7 +34,7 @@ import polars as pl
 
 from crmkit.config import Config
 from crmkit.errors import ConfigError, did_you_mean
-from crmkit.kpi import METRICS
+from crmkit.metrics import KPI_METRICS
 from crmkit.periods import PERIODS
 
 _RESERVED = {"metric", "period", "value", "for"}
@@ -77,11 +77,11 @@ def parse_targets(raw, *, file: str | None = None) -> list[Target]:
                 hint="each target needs metric, period and value",
             )
         metric = str(entry["metric"])
-        if metric not in METRICS:
+        if metric not in KPI_METRICS:
             raise ConfigError(
                 f"{where}: unknown metric '{metric}'",
                 file=file,
-                hint=did_you_mean(metric, list(METRICS)),
+                hint=did_you_mean(metric, list(KPI_METRICS)),
             )
         period = str(entry["period"]).lower()
         if period not in PERIODS:
@@ -175,7 +175,7 @@ def with_attainment(
     t = targets.lazy()
     if by:
         t = t.with_columns(pl.col(by[0]).cast(kpis.collect_schema()[by[0]]))
-    lower = [m for m, spec in METRICS.items() if not spec.higher_is_better]
+    lower = [m for m, spec in KPI_METRICS.items() if not spec.higher_is_better]
     v, tg = pl.col("value"), pl.col("target")
     att = (
         pl.when(pl.col("metric").is_in(lower))
