@@ -37,11 +37,13 @@ returns are negative amounts and are not purchases):
 
 Money columns are rounded to 2 decimals (cents).
 
-Counting purchases: canonical transaction tables hold each ``transaction_id`` once
-(``crmkit import`` and ``crmkit.sources.load_tables`` both deduplicate on it), so
-"distinct transaction_id with amount > 0" is computed as the number of rows with
-``amount > 0`` (counting distinct ids per group costs 2-3x more time for the same
-answer). Callers passing their own frames must keep ``transaction_id`` unique.
+Counting purchases: the features read one row per order (``crmkit.orders.orders``
+sums a table of order lines into orders; a table without lines holds each
+``transaction_id`` once, as ``crmkit import`` and ``crmkit.sources.load_tables``
+deduplicate on it), so "distinct transaction_id with amount > 0" is computed as the
+number of rows with ``amount > 0`` (counting distinct ids per group costs 2-3x more
+time for the same answer). Callers passing their own frames without a ``line_no``
+column must keep ``transaction_id`` unique.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from crmkit.money import money_ratio
+from crmkit.orders import orders
 
 FEATURES: dict[str, str] = {
     "customer_id": "customer id (customers table or transactions)",
@@ -121,6 +124,7 @@ def build_features(
     ``customers`` may be None (customers seen in transactions only). Transactions
     after ``as_of`` are ignored. See the module docstring for each column.
     """
+    transactions = orders(transactions)  # order lines -> one row per order (crmkit.orders)
     if as_of is None:
         as_of = latest_date(transactions) or date.today()
     extra = set(extra or ())

@@ -24,6 +24,7 @@ import polars as pl
 
 from crmkit.metrics import KPI_METRICS, div, long_table
 from crmkit.money import money_ratio
+from crmkit.orders import orders, transaction_dimensions
 from crmkit.periods import Period
 
 CID = "customer_id"
@@ -47,27 +48,41 @@ def customer_windows(
     windows: Sequence[Period],
     customers: pl.LazyFrame | None = None,
     attributes: Sequence[str] = (),
+    dimensions: Sequence[str] = (),
 ) -> pl.LazyFrame:
     """One row per customer (customers table and transactions together) with,
     for each window ``i``: ``net{i}, gross{i}, refund{i}, orders{i}, ntx{i}``,
     plus ``first_order`` (date of the first positive transaction up to the last
-    window's end) and the requested customer ``attributes``."""
+    window's end) and the requested customer ``attributes``.
+
+    ``dimensions``: transaction columns (``product``, ``category``): then one row
+    per customer and dimension value seen in the transactions, each order counted
+    in every value it has lines in, with the amount of those lines (docs/kpi.md)."""
+    keys = [CID, *dimensions]
     last_end = max(w.end for w in windows)
     first_start = min(w.start for w in windows)
-    tx = transactions.select(CID, "date", "amount").filter(pl.col("date") <= pl.lit(last_end))
+    tx = (
+        orders(transactions, by=dimensions)
+        .select(*keys, "date", "amount")
+        .filter(pl.col("date") <= pl.lit(last_end))
+    )
     first = (
-        tx.filter(pl.col("amount") > 0).group_by(CID).agg(pl.col("date").min().alias("first_order"))
+        tx.filter(pl.col("amount") > 0)
+        .group_by(keys)
+        .agg(pl.col("date").min().alias("first_order"))
     )
     per = (
         tx.filter(pl.col("date") >= pl.lit(first_start))
-        .group_by(CID)
+        .group_by(keys)
         .agg(*[e for i, w in enumerate(windows) for e in _window_columns(i, w)])
     )
-    ids = [tx.select(CID)]
-    if customers is not None:
+    ids = [tx.select(keys)]
+    if customers is not None and not dimensions:
         ids.append(customers.select(CID))
     universe = pl.concat(ids).unique()
-    out = universe.join(per, on=CID, how="left").join(first, on=CID, how="left")
+    out = universe.join(per, on=keys, how="left", nulls_equal=True).join(
+        first, on=keys, how="left", nulls_equal=True
+    )
     zero = [
         c
         for i in range(len(windows))
@@ -126,7 +141,14 @@ def kpi_wide(
     ``current`` or ``previous``; metric columns as in :data:`crmkit.metrics.KPI_METRICS`."""
     by = list(by)
     windows = [period.shift(-2), period.shift(-1), period]
-    cw = customer_windows(transactions, windows=windows, customers=customers, attributes=by)
+    dims = transaction_dimensions(transactions, customers, by)
+    cw = customer_windows(
+        transactions,
+        windows=windows,
+        customers=customers,
+        attributes=[c for c in by if c not in dims],
+        dimensions=dims,
+    )
     parts = []
     for which, i in (("current", 2), ("previous", 1)):
         aggs = _metrics(i, windows[i])

@@ -19,6 +19,7 @@ from crmkit.clv import models
 from crmkit.clv.models import BGNBDParams, GammaGammaParams, ModelError
 from crmkit.config import CLV_TIME_UNITS as TIME_UNITS
 from crmkit.errors import UsageError
+from crmkit.orders import orders
 
 DEFAULT_TIME_UNIT = "week"
 DEFAULT_HORIZON = {"day": 365.0, "week": 52.0}
@@ -60,7 +61,8 @@ def _purchase_days(transactions: pl.LazyFrame, *, start: date | None, end: date)
     if start is not None:
         date_ok = date_ok & (pl.col("date") > start)
     return (
-        transactions.select("customer_id", "date", "amount")
+        orders(transactions)
+        .select("customer_id", "date", "amount")
         .filter(date_ok & pl.col("customer_id").is_not_null() & pl.col("amount").is_not_null())
         .group_by("customer_id", "date")
         .agg(

@@ -57,7 +57,9 @@ def with_dimensions(
     shipped ones: the same rules as ``crmkit segment`` and ``report segments``."""
     by = list(by)
     names = customers.collect_schema().names()
-    missing = [b for b in by if b not in names]
+    # product, category...: read from the transactions (crmkit.kpi.customer_windows)
+    in_tx = set(transactions.collect_schema().names()) - {CID}
+    missing = [b for b in by if b not in names and b not in in_tx]
     if not missing:
         return customers
     from crmkit.report.segments import classify

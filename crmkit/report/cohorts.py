@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from crmkit.orders import orders
 from crmkit.periods import Period, bounds, check_period, index_expr, index_of, label
 
 CID = "customer_id"
@@ -56,7 +57,8 @@ def cohort_table(
         last -= 1
     first_idx = last - cohorts + 1
     tx = (
-        transactions.select(CID, "date", "amount")
+        orders(transactions)
+        .select(CID, "date", "amount")
         .filter(pl.col("date") <= pl.lit(bounds(last, kind)[1]))
         .with_columns(index_expr("date", kind).alias("_idx"))
     )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from crmkit.kpi import kpi_table
+from crmkit.orders import orders
 from crmkit.periods import Period
 from crmkit.report.targets import Target, targets_frame, with_attainment
 
@@ -40,7 +41,8 @@ def trend_table(transactions: pl.LazyFrame, *, period: Period, periods: int = 12
     first = period.index - periods + 1
     start = bounds(first, period.kind)[0]
     agg = (
-        transactions.filter(pl.col("date").is_between(pl.lit(start), pl.lit(period.end)))
+        orders(transactions)
+        .filter(pl.col("date").is_between(pl.lit(start), pl.lit(period.end)))
         .with_columns(index_expr("date", period.kind).alias("_idx"))
         .group_by("_idx")
         .agg(

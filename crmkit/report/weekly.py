@@ -8,7 +8,9 @@ folder next to it, then renamed) with stable names:
 - ``kpi.csv``, ``trend.csv``, ``segments.csv``, ``migration.csv``, ``cohorts.csv``,
   ``owners.csv``, ``actions.csv`` (customers to follow up, classified as of the
   as-of date); ``actions/actions-<owner>.csv`` per owner;
-  ``service.csv`` when the store has feedback or tickets (``crmkit report service``)
+  ``service.csv`` when the store has feedback or tickets (``crmkit report service``);
+  ``products.csv`` (top 10 products by revenue in the period, ``crmkit.report.products``)
+  when the transactions have a ``product`` column
 
 Before writing anything it checks the data and stops with one line (exit 5)
 when there are no transactions, when no transaction falls inside the reporting
@@ -34,6 +36,7 @@ from crmkit.report import actions as actions_mod
 from crmkit.report import cohorts as cohorts_mod
 from crmkit.report import html as H
 from crmkit.report import owners as owners_mod
+from crmkit.report import products as products_mod
 from crmkit.report import segments as seg_mod
 from crmkit.report.kpi import kpi_report, trend_table
 from crmkit.report.targets import load_targets
@@ -173,6 +176,8 @@ def build(
     b.frames["cohorts"] = cohorts_mod.cohort_table(
         tx, period=period, kind=kind, cohorts=12
     ).collect()
+    if products_mod.has_products(tx):
+        b.frames["products"] = products_mod.top_products(tx, period=period).collect()
     service = feedback is not None or tickets is not None  # pass them only when the store has them
     sla = None
     if service:
@@ -268,6 +273,26 @@ def render(b: Bundle, *, meta: pl.DataFrame, cohort_kind: str) -> str:
             notes=[
                 "Retention % of each cohort in each period since acquisition (p0 = the acquisition period)."
             ],
+        ),
+        *(
+            [
+                H.Section(
+                    "热销商品 Top products",
+                    charts=[
+                        H.bar_chart(
+                            [str(x) for x in b.frames["products"]["product"]],
+                            list(b.frames["products"]["revenue"]),
+                            title=f"Revenue per product in {p.label} 各商品营收",
+                        )
+                    ],
+                    table=b.frames["products"],
+                    notes=[
+                        "Top 10 by revenue (order lines, refunds included); orders and customers count orders with a positive amount in the product."
+                    ],
+                )
+            ]
+            if "products" in b.frames and b.frames["products"].height
+            else []
         ),
         H.Section(
             "销售负责人 Owner scorecard",

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from crmkit.orders import orders
 from crmkit.service.frames import (
     CID,
     end_ts,
@@ -99,7 +100,7 @@ def service_features(
     ids = [fb.select(CID), tk.select(CID)]
     parts: list[pl.LazyFrame] = [f, t]
     if transactions is not None:
-        tx = transactions.filter(pl.col("date") <= d)
+        tx = orders(transactions).filter(pl.col("date") <= d)
         # every customer with a transaction gets a row (a refund-only one too); only purchases are contacts
         buys = (
             tx.filter(pl.col("amount") > 0)

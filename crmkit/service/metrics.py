@@ -11,6 +11,7 @@ from datetime import timedelta
 import polars as pl
 
 from crmkit.metrics import SERVICE_METRICS, div, long_table
+from crmkit.orders import orders
 from crmkit.periods import Period
 from crmkit.service.frames import (
     CID,
@@ -79,7 +80,7 @@ def service_wide(
     by = list(by)
     fb, tk = feedback_frame(feedback), tickets_frame(tickets)
     tx = (
-        transactions.select(CID, "date", "amount")
+        orders(transactions).select(CID, "date", "amount")
         if transactions is not None
         else pl.LazyFrame(schema={CID: pl.String, "date": pl.Date, "amount": pl.Float64})
     )

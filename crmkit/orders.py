@@ -1,0 +1,100 @@
+"""From stored transaction rows to orders: the one owner of "what is an order".
+
+A transactions table has one of two shapes (docs/order-lines.md):
+
+- **orders**: one row per order (``transaction_id`` unique), as every file before
+  order lines; its schema has no ``line_no`` column.
+- **lines**: several rows per order, one per order line (product, quantity, unit
+  price, line amount, other columns); its schema has a ``line_no`` column, the
+  line's position (1, 2, ...) among its order's lines. ``(transaction_id,
+  line_no)`` is the line's identity (or ``line_id`` when the export has one).
+
+:func:`orders` turns either shape into one row per order. Every reader that
+counts orders or sums per order (features, KPIs, trend, cohorts, CLV, service)
+calls it first; the analytics below it are unchanged. The decision is made from
+the schema alone, here: a frame without ``line_no`` is returned as it is (the
+very object: no plan node, no cost), so a one-row-per-order table behaves and
+performs exactly as before. Product reports read the lines themselves.
+
+An order, from its lines:
+
+- ``amount``: the sum of its lines' amounts (refund lines included);
+- ``date``: the earliest of its lines' dates;
+- ``customer_id``: its first stored line's customer (the import stores an order's
+  lines under one customer);
+- ``quantity``: the sum of its lines' quantities (null when none has one);
+- every other order-level column: its first stored line's value;
+- line-level columns (``line_no``, ``line_id``, ``product``, ``category``,
+  ``unit_price``) are not order attributes and are left out, unless named in
+  ``by`` (then an "order" is the part of one order in one product, category...).
+
+>>> import polars as pl
+>>> from datetime import date
+>>> lines = pl.LazyFrame({"transaction_id": ["1", "1", "C2"], "line_no": [1, 2, 1],
+...     "customer_id": ["a", "a", "a"], "date": [date(2024, 1, 5)] * 3,
+...     "amount": [10.0, 5.5, -5.5], "product": ["x", "y", "y"]})
+>>> orders(lines).sort("transaction_id").select("transaction_id", "amount").rows()
+[('1', 15.5), ('C2', -5.5)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+ORDER = "transaction_id"
+LINE_NO = "line_no"
+LINE_ID = "line_id"
+# columns that describe one line, not the order
+LINE_COLUMNS = (LINE_NO, LINE_ID, "product", "category", "unit_price")
+
+
+def has_lines(transactions: pl.LazyFrame | pl.DataFrame) -> bool:
+    """Whether ``transactions`` is a table of order lines (decided from its schema)."""
+    return LINE_NO in transactions.collect_schema().names()
+
+
+def orders(transactions: pl.LazyFrame, *, by: Sequence[str] = ()) -> pl.LazyFrame:
+    """One row per order (per order and ``by`` group when ``by`` is given).
+
+    A frame without order lines is returned unchanged (the same object)."""
+    names = transactions.collect_schema().names()
+    if LINE_NO not in names:
+        return transactions
+    by = [c for c in by if c != ORDER]
+    missing = [c for c in by if c not in names]
+    if missing:
+        raise ValueError(f"orders(): no column {missing} in the transactions")
+    summed = {"amount", "quantity"}
+    aggs = []
+    for c in names:
+        if c == ORDER or c in by:
+            continue
+        if c in summed:
+            s = pl.col(c).sum()
+            # a sum of nothing but nulls stays null (a quantity no line has)
+            aggs.append(pl.when(pl.col(c).count() > 0).then(s).alias(c) if c == "quantity" else s)
+        elif c == "date":
+            aggs.append(pl.col(c).min())
+        elif c not in LINE_COLUMNS:
+            aggs.append(pl.col(c).first())
+    return transactions.group_by(ORDER, *by).agg(aggs)
+
+
+def order_count(transactions: pl.LazyFrame) -> pl.Expr:
+    """An expression counting the orders of a frame of either shape (for summaries)."""
+    if has_lines(transactions):
+        return pl.col(ORDER).n_unique()
+    return pl.len()
+
+
+def transaction_dimensions(
+    transactions: pl.LazyFrame, customers: pl.LazyFrame | None, by: Sequence[str]
+) -> list[str]:
+    """The ``by`` columns that are read from the transactions (``product``,
+    ``category``, extra transaction columns) rather than from the customers table:
+    those the transactions have and the customers table does not."""
+    tx = set(transactions.collect_schema().names())
+    cust = set(customers.collect_schema().names()) if customers is not None else set()
+    return [c for c in by if c in tx and c not in cust and c != "customer_id"]
