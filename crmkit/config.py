@@ -41,6 +41,7 @@ KNOWN_KEYS = {
     "clv",
     "report",
     "service",
+    "spark",
 }
 #: model time units for ``clv: {time_unit: ...}`` and ``--time-unit``, in days (crmkit.clv uses them)
 CLV_TIME_UNITS = {"day": 1.0, "week": 7.0}

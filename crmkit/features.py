@@ -52,6 +52,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from crmkit.engine import ops_for
 from crmkit.money import money_ratio
 from crmkit.orders import orders
 
@@ -87,19 +88,14 @@ _COUNTS = ("frequency", "orders_90d", "orders_365d")
 _ZERO_MONEY = ("monetary", "revenue_90d", "revenue_365d", "refund_amount")
 
 
-def latest_date(transactions: pl.LazyFrame) -> date | None:
+def latest_date(transactions) -> date | None:
     """The latest transaction date (the default as-of date), or None if there is none."""
-    value = transactions.select(pl.col("date").max()).collect().item()
-    return value
-
-
-def _days(expr: pl.Expr) -> pl.Expr:
-    return expr.dt.total_days().cast(pl.Int64)
+    return ops_for(transactions).max_value(transactions, "date")
 
 
 def build_features(
-    customers: pl.LazyFrame | None,
-    transactions: pl.LazyFrame,
+    customers,
+    transactions,
     *,
     as_of: date | None = None,
     extra: set[str] | None = None,
@@ -108,7 +104,7 @@ def build_features(
     tickets: pl.LazyFrame | None = None,
     gaps: bool = True,
     rescan: bool = True,
-) -> pl.LazyFrame:
+):
     """One row per customer as of ``as_of`` (default: the latest transaction date).
 
     ``gaps=False`` leaves out ``last_gap_days``, the one feature that needs a
@@ -123,8 +119,20 @@ def build_features(
 
     ``customers`` may be None (customers seen in transactions only). Transactions
     after ``as_of`` are ignored. See the module docstring for each column.
+
+    The frames may be Polars LazyFrames or Spark DataFrames (``crmkit.engine``): the
+    same definitions run on either; the model columns (``extra``) need Polars.
     """
-    transactions = orders(transactions)  # order lines -> one row per order (crmkit.orders)
+    o = ops_for(transactions)
+    if o.name == "polars":
+        transactions = orders(transactions)  # order lines -> one row per order (crmkit.orders)
+    elif "line_no" in o.columns(transactions):
+        from crmkit.errors import UsageError
+
+        raise UsageError(
+            "a transactions table of order lines needs the Polars engine for now",
+            hint="run without --engine spark (docs/spark.md)",
+        )
     if as_of is None:
         as_of = latest_date(transactions) or date.today()
     extra = set(extra or ())
@@ -138,47 +146,46 @@ def build_features(
             f"unknown extra feature(s): {sorted(unknown)}; valid: {sorted(CLV_COLUMNS) + sorted(SERVICE_COLUMNS)}"
         )
 
-    as_of_lit = pl.lit(as_of, dtype=pl.Date)
-    amount = pl.col("amount")
-    d = pl.col("date")
+    as_of_lit = o.lit(as_of)
+    amount = o.col("amount")
+    d = o.col("date")
     # Conditions are computed once per row as columns, and conditional aggregates are
     # written when(cond).then(x).agg() rather than x.filter(cond).agg(): Polars runs
     # the former as one vectorised grouped aggregation and the latter per group
     # (10M rows: 1.5 s -> 0.8 s for the RFM columns; same values, nulls ignored alike).
-    buy, in90, in365 = pl.col("_buy"), pl.col("_in90"), pl.col("_in365")
-    tx = transactions.filter(d <= as_of_lit).with_columns(
-        (amount > 0).alias("_buy"),
-        (d > pl.lit(as_of - timedelta(days=90))).alias("_in90"),
-        (d > pl.lit(as_of - timedelta(days=365))).alias("_in365"),
+    buy, in90, in365 = o.col("_buy"), o.col("_in90"), o.col("_in365")
+    tx = o.with_columns(
+        o.filter(transactions, d <= as_of_lit),
+        {
+            "_buy": amount > 0,
+            "_in90": d > o.lit(as_of - timedelta(days=90)),
+            "_in365": d > o.lit(as_of - timedelta(days=365)),
+        },
     )
-    last_buy = pl.when(buy).then(d).max()
-
-    agg = tx.group_by("customer_id").agg(
-        buy.sum().cast(pl.Int64).alias("frequency"),
-        amount.sum().alias("monetary"),
-        pl.when(buy).then(d).min().alias("first_purchase_date"),
-        last_buy.alias("last_purchase_date"),
-        (buy & in90).sum().cast(pl.Int64).alias("orders_90d"),
-        pl.when(in90).then(amount).sum().alias("revenue_90d"),
-        (buy & in365).sum().cast(pl.Int64).alias("orders_365d"),
-        pl.when(in365).then(amount).sum().alias("revenue_365d"),
-        pl.when(amount < 0).then(amount).sum().abs().alias("refund_amount"),
-        *(
-            [d.filter(buy & (d < last_buy)).max().alias("_prev_purchase_date")]
-            if gaps and not rescan
-            else []
-        ),
-    )
+    aggs = {
+        "frequency": o.count_true(buy),
+        "monetary": o.sum(amount),
+        "first_purchase_date": o.min(o.when(buy, d)),
+        "last_purchase_date": o.max(o.when(buy, d)),
+        "orders_90d": o.count_true(buy & in90),
+        "revenue_90d": o.sum(o.when(in90, amount)),
+        "orders_365d": o.count_true(buy & in365),
+        "revenue_365d": o.sum(o.when(in365, amount)),
+        "refund_amount": o.abs(o.sum(o.when(amount < 0, amount))),
+    }
+    if gaps and not rescan:  # CSV parsed inside the query: Polars only (see ``rescan``)
+        last_buy = pl.when(buy).then(d).max()
+        aggs["_prev_purchase_date"] = d.filter(buy & (d < last_buy)).max()
+    agg = o.group_agg(tx, "customer_id", aggs)
 
     if customers is None:
-        customers = pl.LazyFrame(schema={"customer_id": pl.String})
-    cust_schema = customers.collect_schema()
+        customers = o.empty_customers(transactions)
+    cust_names = o.columns(customers)
     taken = set(FEATURES) | set(CLV_COLUMNS)
-    renames = {c: f"{c}_attr" for c in cust_schema.names() if c != "customer_id" and c in taken}
-    if renames:
-        customers = customers.rename(renames)
-    attrs = [renames.get(c, c) for c in cust_schema.names() if c != "customer_id"]
-    customers = customers.with_columns(pl.lit(True).alias("known_customer"))
+    renames = {c: f"{c}_attr" for c in cust_names if c != "customer_id" and c in taken}
+    customers = o.rename(customers, renames)
+    attrs = [renames.get(c, c) for c in cust_names if c != "customer_id"]
+    customers = o.with_columns(customers, {"known_customer": o.lit(True)})
 
     if gaps and rescan:
         # The purchase date before the last one: a second pass over the purchases,
@@ -186,35 +193,46 @@ def build_features(
         # filtered aggregate, d.filter(d < last).max(), Polars runs it group by group:
         # +1.7 s; from CSV the aggregate wins, see ``rescan``). A join is never
         # pruned, hence ``gaps``.
-        prev = (
-            tx.filter(buy)
-            .select("customer_id", "date")
-            .join(agg.select("customer_id", "last_purchase_date"), on="customer_id")
-            .filter(d < pl.col("last_purchase_date"))
-            .group_by("customer_id")
-            .agg(d.max().alias("_prev_purchase_date"))
+        prev = o.join(
+            o.select(o.filter(tx, buy), ["customer_id", "date"]),
+            o.select(agg, ["customer_id", "last_purchase_date"]),
+            "customer_id",
+            "inner",
         )
-        agg = agg.join(prev, on="customer_id", how="left")
-    lf = customers.join(agg, on="customer_id", how="full", coalesce=True)
-    first, last = pl.col("first_purchase_date"), pl.col("last_purchase_date")
-    freq = pl.col("frequency").fill_null(0)
-    lf = lf.with_columns(
-        freq.alias("frequency"),
-        *(pl.col(c).fill_null(0) for c in _COUNTS[1:]),
-        *(pl.col(c).fill_null(0.0).round(2) for c in _ZERO_MONEY),
-        pl.col("known_customer").fill_null(False),
-        _days(as_of_lit - last).alias("recency_days"),
-        _days(as_of_lit - first).alias("tenure_days"),
-        money_ratio(pl.col("monetary").fill_null(0.0), freq).alias(
-            "avg_order_value"
-        ),  # same cent every run
-        pl.when(freq >= 2)
-        .then(_days(last - first).cast(pl.Float64) / (freq - 1))
-        .round(2)
-        .alias("mean_days_between_purchases"),
-        *([_days(last - pl.col("_prev_purchase_date")).alias("last_gap_days")] if gaps else []),
+        prev = o.group_agg(
+            o.filter(prev, d < o.col("last_purchase_date")),
+            "customer_id",
+            {"_prev_purchase_date": o.max(d)},
+        )
+        agg = o.join(agg, prev, "customer_id", "left")
+    lf = o.join(customers, agg, "customer_id", "full")
+    first, last = o.col("first_purchase_date"), o.col("last_purchase_date")
+    freq = o.coalesce(o.col("frequency"), 0)
+    lf = o.with_columns(
+        lf,
+        {
+            "frequency": freq,
+            **{c: o.coalesce(o.col(c), 0) for c in _COUNTS[1:]},
+            **{c: o.round2(o.coalesce(o.col(c), 0.0)) for c in _ZERO_MONEY},
+            "known_customer": o.coalesce(o.col("known_customer"), False),
+            "recency_days": o.days(as_of_lit, last),
+            "tenure_days": o.days(as_of_lit, first),
+            # same cent every run
+            "avg_order_value": money_ratio(o.coalesce(o.col("monetary"), 0.0), freq, ops=o),
+            "mean_days_between_purchases": o.round2(
+                o.when(freq >= 2, o.cast_float(o.days(last, first)) / (freq - 1))
+            ),
+            **({"last_gap_days": o.days(last, o.col("_prev_purchase_date"))} if gaps else {}),
+        },
     )
     cols = [c for c in FEATURES if gaps or c != "last_gap_days"] + attrs
+    if (extra or service) and o.name != "polars":
+        from crmkit.errors import UsageError
+
+        raise UsageError(
+            f"{', '.join(sorted(extra | service))}: model and service columns need the Polars engine",
+            hint="run without --engine spark, or use rules that do not read them",
+        )
     if extra:
         lf = _join_clv(lf, transactions, as_of=as_of, extra=extra, options=clv_options or {})
         cols += [c for c in CLV_COLUMNS if c in extra]
@@ -230,7 +248,7 @@ def build_features(
             pl.col(SERVICE_COUNTS).fill_null(0)
         )
         cols += svc
-    return lf.select(cols)
+    return o.select(lf, cols)
 
 
 def _join_clv(

@@ -30,6 +30,7 @@ from datetime import date
 
 import polars as pl
 
+from crmkit.engine import ops_for
 from crmkit.errors import UsageError, did_you_mean
 from crmkit.features import CLV_COLUMNS, FEATURES, build_features
 from crmkit.rules import (
@@ -94,7 +95,7 @@ def segment_customers(
         rescan=rescan,
     )
     lf = apply_rules(features, rulesets)
-    return order_columns(lf, rulesets).sort("customer_id", nulls_last=True)
+    return ops_for(lf).sort(order_columns(lf, rulesets), "customer_id")
 
 
 def rule_paths_for(config=None, given=None) -> list:
@@ -135,13 +136,14 @@ def key_columns(rulesets: list[RuleSet]) -> list[str]:
     return cols
 
 
-def order_columns(lf: pl.LazyFrame, rulesets: list[RuleSet]) -> pl.LazyFrame:
-    names = lf.collect_schema().names()
+def order_columns(lf, rulesets: list[RuleSet]):
+    o = ops_for(lf)
+    names = o.columns(lf)
     first = [c for c in key_columns(rulesets) if c in names]
     derived = [k for rs in rulesets for k in rs.derive if k in names]
     feats = [c for c in FEATURES if c in names and c not in first]
     rest = [c for c in names if c not in set(first) | set(derived) | set(feats)]
-    return lf.select(first + derived + feats + rest)
+    return o.select(lf, first + derived + feats + rest)
 
 
 def classification_values(rulesets: list[RuleSet]) -> dict[str, list[tuple[str, str | None]]]:
@@ -162,6 +164,7 @@ def filter_segments(
 ) -> pl.LazyFrame:
     """Customers in any of ``segments`` (name or label, any classification) and
     matching ``where`` (SQL over the output columns)."""
+    o = ops_for(lf)
     if segments:
         values = classification_values(rules)
         conds = []
@@ -171,9 +174,9 @@ def filter_segments(
                 has_label = any(lbl for _, lbl in pairs)
                 for name, label in pairs:
                     if wanted.casefold() == name.casefold():
-                        hits.append(pl.col(col) == name)
+                        hits.append(o.col(col) == name)
                     elif label and wanted.casefold() == label.casefold() and has_label:
-                        hits.append(pl.col(col) == name)
+                        hits.append(o.col(col) == name)
             if not hits:
                 choices = sorted(
                     {n for pairs in values.values() for n, _ in pairs}
@@ -183,9 +186,14 @@ def filter_segments(
                     f'no segment named "{wanted}" in the rules', hint=did_you_mean(wanted, choices)
                 )
             conds.extend(hits)
-        lf = lf.filter(pl.any_horizontal(conds).fill_null(False))
+        lf = o.filter(lf, o.any_true(conds))
     if where:
-        lf = lf.filter(_where_expr(where, lf.collect_schema()))
+        expr = _where_expr(where, o.schema(lf))
+        if o.name == "spark":
+            from crmkit.engine.spark import where_condition
+
+            expr = where_condition(where)
+        lf = o.filter(lf, expr)
     return lf
 
 
@@ -198,7 +206,7 @@ def _where_expr(where: str, schema) -> pl.Expr:
             f"--where {where!r} is not a valid SQL condition: {detail}",
             hint="e.g. --where \"region = '华东' AND monetary > 1000\"",
         ) from None
-    names = schema.names()
+    names = list(schema)
     for col in expr.meta.root_names():
         if col not in names:
             raise UsageError(f'--where: unknown column "{col}"', hint=did_you_mean(col, names))

@@ -60,6 +60,40 @@ TransactionsFileOpt = Annotated[
         metavar="FILE",
     ),
 ]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="polars (default: this machine) or spark (local Spark, or a cluster with --spark-remote).",
+        metavar="NAME",
+    ),
+]
+SparkMasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="Spark master for --engine spark (default: 'spark: {master: ...}' in crmkit.yaml, else local[*]).",
+        metavar="URL",
+    ),
+]
+SparkRemoteOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-remote",
+        help="Spark Connect server for --engine spark, e.g. sc://HOST:15002 (default: 'spark: {remote: ...}' in crmkit.yaml).",
+        metavar="URL",
+    ),
+]
+
+
+def check_engine(engine: str) -> str:
+    from crmkit.engine import ENGINES
+    from crmkit.errors import UsageError, did_you_mean
+
+    name = engine.strip().lower()
+    if name not in ENGINES:
+        raise UsageError(f"--engine '{engine}' is not an engine", hint=did_you_mean(name, ENGINES))
+    return name
 
 
 def state(ctx: typer.Context) -> State:

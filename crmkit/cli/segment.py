@@ -158,6 +158,9 @@ def register(app: typer.Typer) -> None:
                 help="Use Polars' streaming engine (for data larger than memory; also $CRMKIT_ENGINE=streaming).",
             ),
         ] = False,
+        engine: options.EngineOpt = "polars",
+        spark_master: options.SparkMasterOpt = None,
+        spark_remote: options.SparkRemoteOpt = None,
     ) -> None:
         """Score and segment every customer (RFM, lifecycle, value) as of a date.
 
@@ -185,6 +188,25 @@ def register(app: typer.Typer) -> None:
         config = options.state(ctx).config
         as_of_date = parse_date(as_of)
         rulesets = load_rules(rule_paths_for(config, rules))
+        if options.check_engine(engine) == "spark":
+            _segment_spark(
+                ctx,
+                rulesets,
+                store=store,
+                customers=customers,
+                transactions=transactions,
+                mapping=mapping,
+                as_of=as_of_date,
+                master=spark_master,
+                remote=spark_remote,
+                segment=segment,
+                where=where,
+                columns=columns,
+                summary=summary,
+                fmt=fmt,
+                out=out,
+            )
+            return
 
         def build(pending, say, trim=None):
             """The lazy result (all customers for --summary, else the filtered rows)."""
@@ -281,6 +303,55 @@ def register(app: typer.Typer) -> None:
                 )
                 df = df.select(keep)
         emit(df, fmt=fmt, out=str(out) if out else None, title=title(df.height))
+
+
+def _segment_spark(
+    ctx, rulesets, *, as_of, master, remote, segment, where, columns, summary, fmt, out, **inputs
+):
+    """--engine spark: the same rules on Spark; collected for the usual outputs, or
+    written by Spark as a Parquet folder (--out DIR/)."""
+    from crmkit.engine import run
+    from crmkit.sources import parse_mapping
+
+    config = options.state(ctx).config
+    spark = run.open_session(config, master=master, remote=remote)
+    files = inputs["customers"] is not None or inputs["transactions"] is not None
+    tables = run.load_tables(
+        spark,
+        config=config,
+        store=None if files else options.store_dir(ctx, inputs["store"]),
+        customers=inputs["customers"],
+        transactions=inputs["transactions"],
+        mapping=parse_mapping(inputs["mapping"]),
+        warn=lambda msg: _say_now(f"[yellow]warning:[/yellow] {msg}"),
+    )
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    sdf, as_of = run.segment(
+        spark,
+        tables,
+        as_of=as_of,
+        rulesets=rulesets,
+        config=config,
+        segments=() if summary else (segment or ()),
+        where=None if summary else where,
+        columns=None if summary else wanted,
+    )
+    names = ", ".join(rs.name for rs in rulesets)
+    if not summary and out is not None and run.is_folder(out) and fmt in (None, "parquet"):
+        run.write_folder(sdf, out)
+        _say_now(f"segment as of {as_of} · rules: {names} · written by Spark to {out}/")
+        return
+    df = run.collect(sdf)
+    if summary:
+        from crmkit.segment import filter_segments, summarise
+
+        shown = filter_segments(df.lazy(), rulesets, segments=segment or (), where=where).collect()
+        parts = summarise(shown, rules=rulesets, population=df)
+        title = f"segment as of {as_of} · {shown.height:,} customers · rules: {names}"
+        _emit_summary(parts, fmt=fmt, out=out, title=title)
+        return
+    title = f"segment as of {as_of} · {df.height:,} customers · rules: {names}"
+    emit(df, fmt=fmt, out=str(out) if out else None, title=title)
 
 
 def _emit_summary(parts: dict[str, pl.DataFrame], *, fmt, out, title: str) -> None:

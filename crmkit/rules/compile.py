@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from crmkit.engine.polars_ops import POLARS
 from crmkit.errors import RulesError, did_you_mean
 from crmkit.rules.loader import load_rule_file, shipped_rule_paths
 from crmkit.rules.model import (
@@ -19,25 +20,27 @@ from crmkit.rules.model import (
 )
 
 
-def score_expr(s: Score, *, buyer: pl.Expr | None = None) -> pl.Expr:
-    """The score as an Int64 expression over a frame with one row per customer."""
-    buyer = pl.col("frequency") > 0 if buyer is None else buyer
-    v = pl.col(s.source)
+def score_expr(s: Score, *, buyer=None, ops=None):
+    """The score as an Int64 expression over a frame with one row per customer.
+    ``ops``: the engine's operations (``crmkit.engine``; default Polars)."""
+    o = ops or POLARS
+    buyer = o.col("frequency") > 0 if buyer is None else buyer
+    v = o.col(s.source)
     lower = s.better == "lower"
     if s.method == "quantile":
-        masked = pl.when(buyer).then(v)
-        n = masked.count()
+        masked = o.when(buyer, v)
+        n = o.count_all(masked)
         # rank "min" counts the strictly better-or-worse values below; descending for lower-is-better
-        worse = masked.rank(method="min", descending=lower).cast(pl.Int64) - 1
-        score = 1 + (s.bins * worse) // n
+        worse = o.rank_min(masked, descending=lower) - 1
+        score = 1 + o.floordiv(s.bins * worse, n)
     elif s.method == "mean":
-        mean = v.filter(buyer).mean()
+        mean = o.mean_where(v, buyer)
         high = (v < mean) if lower else (v > mean)
-        score = pl.when(high).then(2).otherwise(1)
+        score = o.when(high, 2, 1)
     else:
         parts = [(v < t) if lower else (v > t) for t in s.thresholds]
-        score = 1 + pl.sum_horizontal([p.cast(pl.Int64) for p in parts])
-    return pl.when(buyer & v.is_not_null()).then(score).otherwise(0).cast(pl.Int64).alias(s.column)
+        score = 1 + o.sum_horizontal([o.cast_int(p) for p in parts])
+    return o.cast_int(o.when(buyer & o.is_not_null(v), score, 0)).alias(s.column)
 
 
 def score_exprs(rulesets: list[RuleSet]) -> list[pl.Expr]:
@@ -59,42 +62,61 @@ def cut_points(df: pl.DataFrame, s: Score) -> list[float]:
     return [float(ordered[(i * n + s.bins - 1) // s.bins - 1]) for i in range(1, s.bins)]
 
 
-def classify_expr(c: Classification) -> list[pl.Expr]:
-    """First match wins; no match -> null. Plus ``<column>_label`` if any label is set."""
-    chain = None
-    for seg in c.segments:
-        cond = seg.expr.fill_null(False)
-        chain = (
-            pl.when(cond).then(pl.lit(seg.name))
-            if chain is None
-            else chain.when(cond).then(pl.lit(seg.name))
-        )
-    exprs = [chain.otherwise(pl.lit(None, dtype=pl.String)).alias(c.column)]
+def classify_expr(c: Classification, *, ops=None, sql=None) -> list:
+    """First match wins; no match -> null. Plus ``<column>_label`` if any label is set.
+    ``ops``: the engine's operations (default Polars); ``sql(text, segment)``: the
+    engine's compiler of a condition (default ``polars.sql_expr``)."""
+    o = ops or POLARS
+    pairs = [((sql(seg.when, seg) if sql else seg.expr), seg.name) for seg in c.segments]
+    exprs = [o.first_match(pairs).alias(c.column)]
     if c.has_labels:
         mapping = {s.name: (s.label or s.name) for s in c.segments}
-        exprs.append(
-            pl.col(c.column)
-            .replace_strict(mapping, default=None, return_dtype=pl.String)
-            .alias(c.label_column)
-        )
+        exprs.append(o.map_values(o.col(c.column), mapping).alias(c.label_column))
     return exprs
 
 
-def apply_rules(features: pl.LazyFrame, rulesets: list[RuleSet]) -> pl.LazyFrame:
-    """Scores, derived columns and classifications added to a features frame."""
-    validate_columns(rulesets, features.collect_schema())
+def apply_rules(features, rulesets: list[RuleSet]):
+    """Scores, derived columns and classifications added to a features frame
+    (a Polars LazyFrame, or a Spark DataFrame: conditions then compile to Spark SQL,
+    see ``crmkit.rules.spark``)."""
+    from crmkit.engine import ops_for
+
+    o = ops_for(features)
+    validate_columns(rulesets, o.schema(features))
+    sql = None
+    if o.name == "spark":
+        from crmkit.rules.spark import check_conditions, condition
+
+        check_conditions(features.sparkSession, rulesets, o.schema(features))
+
+        def sql(text, seg, path=None, line=None):
+            return condition(
+                text,
+                file=str(path) if path else None,
+                line=seg.when_line if seg else line,
+                rule=seg.name if seg else None,
+            )
+
     lf = features
-    scores = score_exprs(rulesets)
+    scores = {s.column: score_expr(s, ops=o) for s in all_scores(rulesets)}
     if scores:
-        lf = lf.with_columns(scores)
+        lf = o.with_columns(lf, scores)
     for rs in rulesets:
         if rs.derive:
-            lf = lf.with_columns(pl.sql_expr(e).alias(k) for k, e in rs.derive.items())
+            lf = o.with_columns(
+                lf,
+                {
+                    k: (sql(e, None, rs.path, rs.derive_lines[k]) if sql else pl.sql_expr(e))
+                    for k, e in rs.derive.items()
+                },
+            )
         for c in rs.classifications:
-            exprs = classify_expr(c)
-            lf = lf.with_columns(exprs[0])
+            exprs = classify_expr(
+                c, ops=o, sql=(lambda t, seg, _p=rs.path: sql(t, seg, _p)) if sql else None
+            )
+            lf = o.with_columns(lf, {c.column: exprs[0]})
             if len(exprs) > 1:
-                lf = lf.with_columns(exprs[1])
+                lf = o.with_columns(lf, {c.label_column: exprs[1]})
     return lf
 
 

@@ -1,0 +1,100 @@
+"""Commands on the Spark engine: inputs, the session, and where results go.
+
+The segmentation and KPI definitions are the ones in ``crmkit.features``,
+``crmkit.rules``, ``crmkit.segment`` and ``crmkit.kpi``, run on Spark DataFrames.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+from crmkit.engine import spark as sp
+
+_MANGLED = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/(?!/)")
+
+
+def as_uri(value) -> str:
+    """A --store value as given: a Path turns s3a://b/x into s3a:/b/x; put the slash back."""
+    return _MANGLED.sub(r"\1://", str(value))
+
+
+def is_folder(out) -> bool:
+    """--out DIR/: a name without an extension, or an existing folder: Spark writes Parquet parts there."""
+    if out is None:
+        return False
+    text = str(out)
+    return text.endswith("/") or Path(text).is_dir() or (not Path(text).suffix)
+
+
+def open_session(config=None, *, master: str | None = None, remote: str | None = None):
+    return sp.session(**sp.spark_settings(config, master=master, remote=remote))
+
+
+def load_tables(
+    spark,
+    *,
+    config=None,
+    store=None,
+    customers=None,
+    transactions=None,
+    mapping=None,
+    warn=None,
+) -> dict:
+    """``customers``/``transactions`` as Spark DataFrames: the store's Parquet tables
+    (read by Spark from any URI it reads), or files given directly (read and checked
+    by crmkit's usual CSV/Parquet rules, then handed to Spark)."""
+    if customers is not None or transactions is not None:
+        from crmkit.sources import load_tables as load_files
+
+        tables = load_files(
+            config=config,
+            customers=customers,
+            transactions=transactions,
+            mapping=mapping,
+            warn=warn,
+        )
+        return {t: sp.from_polars(spark, tables[t]) for t in ("customers", "transactions")}
+    return sp.read_store(spark, as_uri(store))
+
+
+def segment(
+    spark,
+    tables: dict,
+    *,
+    as_of: date | None,
+    rulesets,
+    config=None,
+    segments=(),
+    where: str | None = None,
+    columns: list[str] | None = None,
+):
+    """The segmented customers as a (lazy) Spark DataFrame, and the as-of date used."""
+    from crmkit.features import latest_date
+    from crmkit.segment import filter_segments, segment_customers
+
+    tx = tables["transactions"]
+    if as_of is None:
+        as_of = latest_date(tx) or date.today()
+    df = segment_customers(tables["customers"], tx, as_of=as_of, rules=rulesets, config=config)
+    df = filter_segments(df, rulesets, segments=segments, where=where)
+    if columns:
+        from crmkit.errors import UsageError, did_you_mean
+
+        for c in columns:
+            if c not in df.columns:
+                raise UsageError(
+                    f'--columns: unknown column "{c}"', hint=did_you_mean(c, df.columns)
+                )
+        df = df.select(*columns)
+    return df, as_of
+
+
+def collect(frame):
+    """A Spark DataFrame collected into Polars (the usual renderers take it from there)."""
+    return sp.to_polars(frame)
+
+
+def write_folder(frame, out) -> None:
+    sp.write_parquet(frame, as_uri(out))

@@ -1,0 +1,457 @@
+"""The Spark backend (``--engine spark``): engine operations on PySpark Columns,
+the Spark session, reading a store from any URI Spark reads, rule conditions in
+Spark's SQL dialect, and getting results back (collected, or a Parquet folder).
+
+PySpark is an optional dependency (``pip install 'crmkit[spark]'``); importing this
+module without it is fine, the first use says what to install.
+
+Each operation keeps the meaning of its Polars twin (``crmkit.engine.polars_ops``):
+sums over no rows are 0, ``round2`` is ``rint(x * 100) / 100`` (what Polars'
+``round(2)`` computes, bit for bit; written ``bround``), ranks are ``min`` ranks over the non-null values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import date
+from functools import reduce
+from pathlib import Path
+
+from crmkit.errors import RulesError, StoreError, UsageError
+
+INSTALL = "pip install 'crmkit[spark]'"
+DEFAULT_MASTER = "local[*]"
+# rule conditions are written for Polars' SQL, which reads like DuckDB's (a / b is a
+# true division, a // b an integer one); sqlglot turns that into Spark SQL
+RULE_DIALECT = "duckdb"
+
+
+def _pyspark():
+    try:
+        import pyspark  # noqa: F401
+        from pyspark.sql import functions as F  # noqa: N812
+        from pyspark.sql.window import Window
+    except ImportError:
+        raise UsageError(
+            "--engine spark needs PySpark, which is not installed", hint=f"run: {INSTALL}"
+        ) from None
+    return F, Window
+
+
+class SparkOps:
+    name = "spark"
+
+    # ------------------------------------------------------------ expressions
+    @staticmethod
+    def col(name: str):
+        F, _ = _pyspark()
+        return F.col(name)
+
+    @staticmethod
+    def lit(value, dtype: str | None = None):
+        F, _ = _pyspark()
+        types = {"int": "bigint", "float": "double", "str": "string", "bool": "boolean"}
+        out = F.lit(value)
+        if dtype:
+            return out.cast(types[dtype])
+        if isinstance(value, date):
+            return out.cast("date")
+        return out
+
+    @staticmethod
+    def when(cond, then, otherwise=None):
+        F, _ = _pyspark()
+        expr = F.when(cond, then)
+        return expr if otherwise is None else expr.otherwise(otherwise)
+
+    @staticmethod
+    def first_match(pairs):
+        F, _ = _pyspark()
+        chain = None
+        for cond, value in pairs:
+            cond = F.coalesce(cond, F.lit(False))
+            chain = F.when(cond, F.lit(value)) if chain is None else chain.when(cond, F.lit(value))
+        return chain.otherwise(F.lit(None).cast("string"))
+
+    @staticmethod
+    def map_values(expr, mapping: dict[str, str]):
+        F, _ = _pyspark()
+        chain = None
+        for key, value in mapping.items():
+            cond = expr == F.lit(key)
+            chain = F.when(cond, F.lit(value)) if chain is None else chain.when(cond, F.lit(value))
+        return chain.otherwise(F.lit(None).cast("string"))
+
+    @staticmethod
+    def coalesce(expr, value):
+        F, _ = _pyspark()
+        return F.coalesce(expr, F.lit(value))
+
+    @staticmethod
+    def is_not_null(expr):
+        return expr.isNotNull()
+
+    @staticmethod
+    def cast_int(expr):
+        return expr.cast("bigint")
+
+    @staticmethod
+    def cast_float(expr):
+        return expr.cast("double")
+
+    @staticmethod
+    def abs(expr):
+        F, _ = _pyspark()
+        return F.abs(expr)
+
+    @staticmethod
+    def round2(expr):
+        F, _ = _pyspark()
+        # Polars' round(2) is rint(x * 100) / 100; bround(y, 0) is rint(y) on Spark and
+        # on Sail (whose rint rounds halves away from zero)
+        return F.bround(expr * 100, 0) / 100
+
+    @staticmethod
+    def round0(expr):
+        F, _ = _pyspark()
+        return F.bround(expr, 0)
+
+    @staticmethod
+    def ceil(expr):
+        F, _ = _pyspark()
+        return F.ceil(expr)
+
+    @staticmethod
+    def floordiv(a, b):
+        """Floor division of whole numbers, exactly (a - pmod(a, b) is a multiple of b)."""
+        F, _ = _pyspark()
+        # null for b = 0, as Polars (ANSI Spark would raise)
+        return F.when(b != 0, ((a - F.pmod(a, b)) / b).cast("bigint"))
+
+    @staticmethod
+    def mod(a, b):
+        F, _ = _pyspark()
+        return F.when(b != 0, F.pmod(a, b))
+
+    @staticmethod
+    def days(a, b):
+        F, _ = _pyspark()
+        return F.datediff(a, b).cast("bigint")
+
+    @staticmethod
+    def any_true(conds):
+        F, _ = _pyspark()
+        return F.coalesce(reduce(lambda x, y: x | y, conds), F.lit(False))
+
+    @staticmethod
+    def sum_horizontal(exprs):
+        F, _ = _pyspark()
+        return reduce(lambda x, y: x + y, (F.coalesce(e, F.lit(0)) for e in exprs))
+
+    # ------------------------------------------------------------ aggregates
+    @staticmethod
+    def sum(expr):
+        F, _ = _pyspark()
+        return F.coalesce(F.sum(expr), F.lit(0))
+
+    @staticmethod
+    def count_true(cond):
+        F, _ = _pyspark()
+        return F.coalesce(F.sum(cond.cast("bigint")), F.lit(0)).cast("bigint")
+
+    @staticmethod
+    def min(expr):
+        F, _ = _pyspark()
+        return F.min(expr)
+
+    @staticmethod
+    def max(expr):
+        F, _ = _pyspark()
+        return F.max(expr)
+
+    # ------------------------------------------------------------ over the whole frame
+    # (one window over every row: Spark computes these in a single task; see docs/spark.md)
+    @staticmethod
+    def rank_min(expr, *, descending: bool):
+        F, Window = _pyspark()
+        order = expr.desc() if descending else expr.asc()
+        w = Window.partitionBy(expr.isNull()).orderBy(order)
+        return F.when(expr.isNotNull(), F.rank().over(w).cast("bigint"))
+
+    @staticmethod
+    def count_all(expr):
+        F, Window = _pyspark()
+        return F.count(expr).over(Window.partitionBy())
+
+    @staticmethod
+    def mean_where(expr, cond):
+        F, Window = _pyspark()
+        return F.avg(F.when(cond, expr)).over(Window.partitionBy())
+
+    # ------------------------------------------------------------ frames
+    @staticmethod
+    def columns(frame) -> list[str]:
+        return list(frame.columns)
+
+    @staticmethod
+    def filter(frame, cond):
+        return frame.filter(cond)
+
+    @staticmethod
+    def with_columns(frame, named: dict):
+        return frame.withColumns(named)
+
+    @staticmethod
+    def select(frame, names: list[str]):
+        return frame.select(*names)
+
+    @staticmethod
+    def rename(frame, mapping: dict[str, str]):
+        return frame.withColumnsRenamed(mapping) if mapping else frame
+
+    @staticmethod
+    def group_agg(frame, key: str, aggs: dict):
+        return frame.groupBy(key).agg(*(e.alias(k) for k, e in aggs.items()))
+
+    @staticmethod
+    def join(left, right, on: str, how: str):
+        return left.join(right, on=on, how={"full": "full_outer"}.get(how, how))
+
+    @staticmethod
+    def sort(frame, key: str):
+        F, _ = _pyspark()
+        return frame.orderBy(F.col(key).asc_nulls_last())
+
+    @staticmethod
+    def empty_customers(like=None):
+        return like.sparkSession.createDataFrame([], "customer_id string")
+
+    @staticmethod
+    def max_value(frame, column: str):
+        F, _ = _pyspark()
+        return frame.agg(F.max(column)).collect()[0][0]
+
+    @staticmethod
+    def schema(frame) -> dict:
+        """Column name -> Polars dtype (what the rule checks read)."""
+        return {f.name: polars_dtype(f.dataType) for f in frame.schema.fields}
+
+
+SPARK = SparkOps()
+
+
+def polars_dtype(spark_type):
+    import polars as pl
+
+    name = spark_type.typeName()
+    return {
+        "string": pl.String,
+        "long": pl.Int64,
+        "integer": pl.Int32,
+        "short": pl.Int16,
+        "byte": pl.Int8,
+        "double": pl.Float64,
+        "float": pl.Float32,
+        "boolean": pl.Boolean,
+        "date": pl.Date,
+        "timestamp": pl.Datetime("us", "UTC"),
+        "timestamp_ntz": pl.Datetime("us"),
+        "decimal": pl.Float64,
+    }.get(name, pl.String)
+
+
+# --------------------------------------------------------------------------- session
+
+
+def spark_settings(config=None, *, master: str | None = None, remote: str | None = None) -> dict:
+    """``master``/``remote``/``conf`` from the flags, else ``spark:`` in crmkit.yaml."""
+    section = config.section("spark") if config is not None else {}
+    unknown = set(section) - {"master", "remote", "conf"}
+    if unknown:
+        from crmkit.errors import ConfigError, did_you_mean
+
+        key = sorted(unknown)[0]
+        raise ConfigError(
+            f"unknown setting 'spark.{key}'",
+            file=str(config.path),
+            hint=did_you_mean(key, ["master", "remote", "conf"]),
+        )
+    conf = section.get("conf") or {}
+    if not isinstance(conf, dict):
+        from crmkit.errors import ConfigError
+
+        raise ConfigError(
+            "'spark.conf' must map Spark settings to values",
+            file=str(config.path),
+            hint="e.g. conf: {spark.driver.memory: 8g}",
+        )
+    return {
+        "master": master or section.get("master") or DEFAULT_MASTER,
+        "remote": remote or section.get("remote") or os.environ.get("SPARK_REMOTE"),
+        "conf": {str(k): str(v) for k, v in conf.items()},
+    }
+
+
+def session(*, master: str = DEFAULT_MASTER, remote: str | None = None, conf: dict | None = None):
+    """A Spark session: Spark Connect to ``remote`` (sc://HOST:15002), else local Spark
+    on ``master``. One line naming the fix when PySpark or Java is missing."""
+    _pyspark()
+    from pyspark.sql import SparkSession
+
+    conf = dict(conf or {})
+    if remote:
+        if not str(remote).startswith("sc://"):
+            raise UsageError(
+                f"--spark-remote '{remote}' is not a Spark Connect address",
+                hint="write it as sc://HOST:15002",
+            )
+        try:
+            import grpc  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--spark-remote needs the Spark Connect client, which is not installed",
+                hint=f"run: {INSTALL}",
+            ) from None
+        builder = SparkSession.builder.remote(remote)
+        for k, v in conf.items():
+            builder = builder.config(k, v)
+        return builder.getOrCreate()
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        raise UsageError(
+            "local Spark needs Java, which was not found",
+            hint="install it (apt-get install openjdk-17-jre-headless) or set JAVA_HOME; "
+            "or use --spark-remote sc://HOST:15002",
+        )
+    conf.setdefault("spark.sql.session.timeZone", "UTC")
+    conf.setdefault("spark.ui.enabled", "false")
+    conf.setdefault("spark.sql.shuffle.partitions", str(max(8, 2 * (os.cpu_count() or 1))))
+    builder = SparkSession.builder.master(master).appName("crmkit")
+    for k, v in conf.items():
+        builder = builder.config(k, v)
+    return builder.getOrCreate()
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in str(path)
+
+
+def _join(base: str, name: str) -> str:
+    return str(base).rstrip("/") + "/" + name
+
+
+def read_store(spark, store: str, tables=("customers", "transactions")) -> dict:
+    """The store's tables as Spark DataFrames, from the files its manifest lists.
+    ``store``: a local folder or any URI Spark reads (s3a://, hdfs://, file://)."""
+    store = str(store)
+    manifest_uri = _join(store, "manifest.json")
+    try:
+        if _is_uri(store) and not store.startswith("file://"):
+            text = spark.read.text(manifest_uri, wholetext=True).collect()[0][0]
+        else:
+            local = Path(store.removeprefix("file://"))
+            text = (local / "manifest.json").read_text(encoding="utf-8")
+            store = str(local.resolve())
+        manifest = json.loads(text)
+    except Exception as exc:  # missing, unreadable: one line, no traceback
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(
+            f"no readable store manifest: {detail[:200]}",
+            file=manifest_uri,
+            hint="import data first (crmkit import ... --store DIR) or check the --store URI",
+        ) from None
+    out = {}
+    for table in tables:
+        files = manifest.get("tables", {}).get(table, {}).get("files", [])
+        if not files:
+            if table == "transactions":
+                raise StoreError(
+                    "the store has no transactions",
+                    file=store,
+                    hint=f"import them: crmkit import transactions FILE --store {store}",
+                )
+            out[table] = None
+            continue
+        out[table] = spark.read.option("mergeSchema", "true").parquet(
+            *(_join(store, f) for f in files)
+        )
+    return out
+
+
+def from_polars(spark, frame):
+    """A Polars (Lazy)Frame as a Spark DataFrame (through Arrow)."""
+    import polars as pl
+
+    df = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    if df.width == 0:
+        return None
+    # Arrow string views / large strings are not understood by every Spark; plain types
+    table = df.to_arrow(compat_level=pl.CompatLevel.oldest())
+    return spark.createDataFrame(table)
+
+
+def to_polars(frame):
+    """Collect a Spark DataFrame into a Polars DataFrame (through Arrow)."""
+    import polars as pl
+
+    return pl.from_arrow(frame.toArrow())
+
+
+def write_parquet(frame, out: str) -> None:
+    """Write by Spark as a Parquet folder (one file per partition), replacing ``out``."""
+    frame.write.mode("overwrite").parquet(str(out))
+
+
+# --------------------------------------------------------------------------- rule conditions
+
+
+def to_spark_sql(sql: str) -> str:
+    """A rule condition (Polars/DuckDB-style SQL) in Spark's dialect. Raises ValueError
+    when sqlglot cannot parse it or Spark has no equivalent."""
+    try:
+        import sqlglot
+        from sqlglot.errors import ErrorLevel
+    except ImportError:
+        raise UsageError(
+            "--engine spark needs sqlglot, which is not installed", hint=f"run: {INSTALL}"
+        ) from None
+    try:
+        return sqlglot.transpile(
+            sql, read=RULE_DIALECT, write="spark", unsupported_level=ErrorLevel.RAISE
+        )[0]
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(detail) from None
+
+
+def condition(sql: str, *, file: str | None = None, line: int | None = None, rule=None):
+    """A rule condition as a Spark Column; RulesError naming the file and line if it
+    cannot be written in Spark SQL."""
+    F, _ = _pyspark()
+    try:
+        return F.expr(to_spark_sql(sql))
+    except ValueError as exc:
+        raise RulesError(
+            f"condition {sql!r} cannot run on Spark: {exc}",
+            file=file,
+            line=line,
+            rule=rule,
+            hint="write it with plain SQL (comparisons, AND/OR, IN, LIKE, CASE, coalesce)",
+        ) from None
+
+
+def where_condition(sql: str):
+    """``--where`` as a Spark Column (already checked against the columns by Polars)."""
+    F, _ = _pyspark()
+    try:
+        expr = F.expr(to_spark_sql(sql))
+    except ValueError as exc:
+        raise UsageError(
+            f"--where {sql!r} cannot run on Spark: {exc}",
+            hint="e.g. --where \"region = '华东' AND monetary > 1000\"",
+        ) from None
+    return F.coalesce(expr, F.lit(False))
