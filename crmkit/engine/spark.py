@@ -19,13 +19,10 @@ from datetime import date
 from functools import reduce
 from pathlib import Path
 
-from crmkit.errors import RulesError, StoreError, UsageError
+from crmkit.errors import StoreError, UsageError
 
 INSTALL = "pip install 'crmkit[spark]'"
 DEFAULT_MASTER = "local[*]"
-# rule conditions are written for Polars' SQL, which reads like DuckDB's (a / b is a
-# true division, a // b an integer one); sqlglot turns that into Spark SQL
-RULE_DIALECT = "duckdb"
 
 
 def _pyspark():
@@ -406,46 +403,10 @@ def write_parquet(frame, out: str) -> None:
     frame.write.mode("overwrite").parquet(str(out))
 
 
-# --------------------------------------------------------------------------- rule conditions
-
-
-def to_spark_sql(sql: str) -> str:
-    """A rule condition (Polars/DuckDB-style SQL) in Spark's dialect. Raises ValueError
-    when sqlglot cannot parse it or Spark has no equivalent."""
-    try:
-        import sqlglot
-        from sqlglot.errors import ErrorLevel
-    except ImportError:
-        raise UsageError(
-            "--engine spark needs sqlglot, which is not installed", hint=f"run: {INSTALL}"
-        ) from None
-    try:
-        return sqlglot.transpile(
-            sql, read=RULE_DIALECT, write="spark", unsupported_level=ErrorLevel.RAISE
-        )[0]
-    except Exception as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(detail) from None
-
-
-def condition(sql: str, *, file: str | None = None, line: int | None = None, rule=None):
-    """A rule condition as a Spark Column; RulesError naming the file and line if it
-    cannot be written in Spark SQL."""
-    F, _ = _pyspark()
-    try:
-        return F.expr(to_spark_sql(sql))
-    except ValueError as exc:
-        raise RulesError(
-            f"condition {sql!r} cannot run on Spark: {exc}",
-            file=file,
-            line=line,
-            rule=rule,
-            hint="write it with plain SQL (comparisons, AND/OR, IN, LIKE, CASE, coalesce)",
-        ) from None
-
-
 def where_condition(sql: str):
     """``--where`` as a Spark Column (already checked against the columns by Polars)."""
+    from crmkit.rules.spark import to_spark_sql
+
     F, _ = _pyspark()
     try:
         expr = F.expr(to_spark_sql(sql))

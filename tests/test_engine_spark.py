@@ -1,0 +1,217 @@
+"""--engine spark on Sail (a Spark Connect server without a JVM): every result
+equals the Polars engine's on the same generated data (tests/spark_data.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+from spark_data import AS_OF, assert_same, generated
+
+pytest.importorskip("pysail", reason="pip install -e '.[dev]' installs pysail")
+pytest.importorskip("pyspark")
+
+from crmkit.engine import spark as sp  # noqa: E402
+from crmkit.errors import RulesError, UsageError  # noqa: E402
+from crmkit.rules import load_rules, shipped_rule_paths  # noqa: E402
+from crmkit.segment import filter_segments, segment_customers  # noqa: E402
+
+SERVICE_RULES = "service.yaml"  # reads feedback/ticket columns: Polars engine only
+
+
+@pytest.fixture(scope="module")
+def sail():
+    from pysail.spark import SparkConnectServer
+
+    server = SparkConnectServer(ip="127.0.0.1", port=0)
+    server.start(background=True)
+    host, port = server.listening_address
+    spark = sp.session(remote=f"sc://{host}:{port}")
+    yield spark, f"sc://{host}:{port}"
+    spark.stop()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return generated()
+
+
+def _both(spark, customers, tx, *, as_of=AS_OF, rules, segments=(), where=None):
+    pl_df = filter_segments(
+        segment_customers(
+            customers.lazy() if customers is not None else None, tx.lazy(), as_of=as_of, rules=rules
+        ),
+        rules,
+        segments=segments,
+        where=where,
+    ).collect()
+    sdf = segment_customers(
+        sp.from_polars(spark, customers) if customers is not None else None,
+        sp.from_polars(spark, tx),
+        as_of=as_of,
+        rules=rules,
+    )
+    sdf = filter_segments(sdf, rules, segments=segments, where=where)
+    return sp.to_polars(sdf), pl_df
+
+
+@pytest.mark.parametrize(
+    "files",
+    [[p.name] for p in shipped_rule_paths() if p.name != SERVICE_RULES]
+    + [["rfm.yaml", "lifecycle.yaml", "value.yaml"]],
+    ids=lambda f: "+".join(f),
+)
+def test_shipped_rules_same_on_spark(sail, data, files):
+    spark, _ = sail
+    customers, tx = data
+    rules = load_rules(files)
+    got, want = _both(spark, customers, tx, rules=rules)
+    assert_same(got, want)
+    # the data hold what the comparison is for
+    assert want.filter(pl.col("frequency") == 0).height > 20  # prospects and refund-only
+    assert not want.filter(pl.col("customer_id") == "X000")["known_customer"][0]
+    assert want.filter(pl.col("customer_id") == "H001")["mean_days_between_purchases"][0] == 33.12
+
+
+def test_as_of_cut_and_ties(sail, data):
+    spark, _ = sail
+    customers, tx = data
+    rules = load_rules(["rfm.yaml"])
+    got, want = _both(spark, customers, tx, as_of=date(2023, 12, 31), rules=rules)
+    assert_same(got, want)
+    tied = want.filter(pl.col("monetary") == 100.0, pl.col("frequency") == 1)
+    assert tied.height > 10 and tied["m_score"].n_unique() == 1  # ties share a score
+
+
+def test_service_rules_say_polars_only(sail, data):
+    spark, _ = sail
+    customers, tx = data
+    with pytest.raises(UsageError, match="need the Polars engine"):
+        segment_customers(
+            sp.from_polars(spark, customers),
+            sp.from_polars(spark, tx),
+            as_of=AS_OF,
+            rules=load_rules([SERVICE_RULES]),
+        )
+
+
+CUSTOM = """
+version: 1
+scores:
+  recency: {bins: 4}
+  monetary: {method: mean}
+  orders: {column: orders_365d, thresholds: [1, 3, 8]}
+  gap: {column: last_gap_days, bins: 3}
+derive:
+  rm: "r_score * 10 + m_score"
+  share90: "CASE WHEN monetary > 0 THEN revenue_90d / monetary ELSE NULL END"
+classifications:
+  tier:
+    segments:
+      - {name: east_vip, label: 华东重点, when: "region IN ('华东', '华南') AND m_score = 2 AND rm >= 32"}
+      - {name: no_owner, when: "coalesce(owner, '') = '' AND frequency > 0"}
+      - {name: named, when: "name LIKE '%有限公司%' OR name LIKE 'Acme%'"}
+      - {name: recent_heavy, when: "share90 > 0.5 AND (orders >= 3 OR gap = 3)"}
+      - {name: lapsed, when: "recency_days BETWEEN 180 AND 365 AND NOT known_customer IS NULL"}
+      - {name: rest, when: "TRUE"}
+"""
+
+
+def test_custom_rules_same_on_spark(sail, data, tmp_path):
+    spark, _ = sail
+    customers, tx = data
+    path = tmp_path / "custom.yaml"
+    path.write_text(CUSTOM, encoding="utf-8")
+    rules = load_rules([path])
+    got, want = _both(spark, customers, tx, rules=rules)
+    assert_same(got, want)
+    assert want["tier"].n_unique() >= 5  # the conditions really split the customers
+
+
+def test_filters_same_on_spark(sail, data):
+    spark, _ = sail
+    customers, tx = data
+    rules = load_rules(["rfm.yaml", "lifecycle.yaml"])
+    got, want = _both(
+        spark,
+        customers,
+        tx,
+        rules=rules,
+        segments=["Champions", "已流失客户"],
+        where="region = '华东' OR monetary > 2000",
+    )
+    assert_same(got, want)
+
+
+def test_condition_spark_cannot_run_names_file_and_line(sail, data, tmp_path):
+    spark, _ = sail
+    customers, tx = data
+    path = tmp_path / "odd.yaml"
+    path.write_text(
+        'version: 1\nsegments:\n  - name: a\n    when: "recency_days > 1"\n'
+        '  - name: b\n    when: "sind(recency_days) > 0.5"\n',
+        encoding="utf-8",
+    )
+    rules = load_rules([path])
+    with pytest.raises(RulesError) as err:
+        segment_customers(
+            sp.from_polars(spark, customers), sp.from_polars(spark, tx), as_of=AS_OF, rules=rules
+        )
+    assert err.value.where.file == str(path) and err.value.where.line == 6
+
+
+def _cli(args):
+    from typer.testing import CliRunner
+
+    from crmkit.cli import app
+
+    return CliRunner().invoke(app, args, catch_exceptions=False)
+
+
+def _files(tmp_path, data):
+    customers, tx = data
+    cpath, tpath = tmp_path / "customers.csv", tmp_path / "orders.csv"
+    customers.write_csv(cpath)
+    tx.write_csv(tpath)
+    return ["--customers", str(cpath), "--transactions", str(tpath), "--as-of", str(AS_OF)]
+
+
+def test_cli_segment_spark_same_csv(sail, data, tmp_path):
+    _, remote = sail
+    inputs = _files(tmp_path, data)
+    want = _cli(["segment", *inputs, "--format", "csv"])
+    got = _cli(
+        ["segment", *inputs, "--format", "csv", "--engine", "spark", "--spark-remote", remote]
+    )
+    assert want.exit_code == 0 and got.exit_code == 0, got.output
+    assert got.stdout == want.stdout
+    assert (
+        len(want.stdout.splitlines()) == data[0].height + 27
+    )  # header, customers, 26 unknown (X000-X024, H001)
+
+
+def test_cli_segment_spark_parquet_folder(sail, data, tmp_path):
+    _, remote = sail
+    inputs = _files(tmp_path, data)
+    folder = tmp_path / "segments"
+    got = _cli(
+        ["segment", *inputs, "--engine", "spark", "--spark-remote", remote, "--out", f"{folder}/"]
+    )
+    assert got.exit_code == 0, got.output
+    parts = sorted(folder.glob("*.parquet"))
+    assert parts, list(folder.iterdir())
+    back = pl.read_parquet(parts).sort("customer_id", nulls_last=True)
+    want = pl.read_csv(
+        _cli(["segment", *inputs, "--format", "csv"]).stdout.encode(), infer_schema_length=None
+    )
+    assert back["customer_id"].to_list() == want["customer_id"].to_list()
+    assert back["segment"].to_list() == want["segment"].to_list()
+
+
+def test_cli_engine_errors(sail, tmp_path):
+    got = _cli(["segment", "--engine", "sparky"])
+    assert got.exit_code == 2 and 'did you mean "spark"' in got.output
+    got = _cli(["segment", "--engine", "spark", "--spark-remote", "localhost:15002"])
+    assert got.exit_code == 2 and "sc://HOST:15002" in got.output
