@@ -5,6 +5,15 @@ terminal code so library users and tests can call it directly.
 
 - Column names and values are the same in every format.
 - Machine formats keep numbers as numbers and dates as ISO 8601.
+- CSV files (``--out``, ``--out-dir``, the weekly bundle) start with a UTF-8 BOM
+  so Excel (Chinese Windows included) reads them as UTF-8; ``bom=False``
+  (``--no-bom``) leaves it out. CSV on stdout never has one.
+- ``jsonl``: JSON Lines, one object per row (same values as ``json``).
+- Files are written atomically (a temporary file next to the target, then a
+  rename), so a reader never sees half a file. A symlink is followed: the file
+  it points to is replaced, the link stays. An existing target that is not a
+  regular file (``/dev/null``, a FIFO) is written into directly, never replaced.
+  A folder as target, a missing or unwritable folder: one line and exit 2.
 - CSV and XLSX are opened in spreadsheets: text cells that start with ``= + - @``
   (or a tab / carriage return) are prefixed with ``'`` so they display as text and
   never run as a formula (OWASP "CSV injection"). Numeric columns are untouched,
@@ -13,9 +22,11 @@ terminal code so library users and tests can call it directly.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -26,8 +37,17 @@ import polars as pl
 
 from crmkit.errors import UsageError
 
-FORMATS = ("table", "csv", "json", "parquet", "xlsx")
-_EXT = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".xlsx": "xlsx", ".txt": "table"}
+FORMATS = ("table", "csv", "json", "jsonl", "parquet", "xlsx")
+_EXT = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".xlsx": "xlsx",
+    ".txt": "table",
+}
+BOM = "\ufeff"
 _FORMULA_START = r"^[=+\-@\t\r]"
 
 
@@ -49,7 +69,7 @@ def resolve_format(fmt: str | None, out: str | os.PathLike | None, *, isatty: bo
             return _EXT[ext]
         raise UsageError(
             f"cannot tell the format from the file name '{out}'",
-            hint="use --format csv|json|parquet|xlsx or a .csv/.json/.parquet/.xlsx name",
+            hint="use --format csv|json|jsonl|parquet|xlsx or a .csv/.json/.jsonl/.parquet/.xlsx name",
         )
     return "table" if isatty else "csv"
 
@@ -90,6 +110,45 @@ def csv_text(df: pl.DataFrame) -> str:
     return neutralise_formulas(df).write_csv()
 
 
+def jsonl_text(df: pl.DataFrame) -> str:
+    """JSON Lines: one object per row, the values :func:`to_records` gives."""
+    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in to_records(df))
+
+
+def check_target(out: str | os.PathLike, *, flag: str = "--out") -> Path:
+    """The file to write for ``out``: a symlink resolved to its target; a folder
+    (or a parent that is a file, missing rights) is a usage error with a hint."""
+    path = Path(out)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise UsageError(
+            f"{flag} {out} is a folder, not a file",
+            hint=f"name a file inside it, e.g. {flag} {Path(out) / 'result.csv'}",
+        )
+    parent = path.parent
+    for p in (parent, *parent.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UsageError(
+                    f"{flag} {out}: {p} is a file, not a folder", hint="choose another path"
+                )
+            if not os.access(p, os.W_OK | os.X_OK) and not (
+                path.exists() and os.access(path, os.W_OK)
+            ):
+                raise UsageError(
+                    f"{flag} {out}: no permission to write in {p}",
+                    hint="choose a folder you can write to",
+                )
+            break
+    return path
+
+
+def is_special(path: Path) -> bool:
+    """An existing target that is not a regular file (a device, a FIFO): written into, not replaced."""
+    return path.exists() and not path.is_file()
+
+
 def _atomic_path(out: Path):
     """Write next to the target, then rename: a reader never sees half a file."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -110,8 +169,11 @@ def write_frame(
     out: str | os.PathLike | None = None,
     stream: IO[str] | None = None,
     sheet: str = "data",
+    bom: bool = True,
 ) -> None:
-    """Write ``df`` as ``fmt`` to ``out`` (atomically) or to ``stream`` (stdout)."""
+    """Write ``df`` as ``fmt`` to ``out`` (atomically) or to ``stream`` (stdout).
+
+    ``bom``: a CSV file starts with a UTF-8 BOM (Excel reads it as UTF-8); never on a stream."""
     if fmt == "table":
         raise UsageError(
             "table output is for terminals", hint="use --format csv or json with --out"
@@ -123,30 +185,61 @@ def write_frame(
         elif fmt == "json":
             json.dump(to_records(df), stream, ensure_ascii=False, indent=2, default=str)
             stream.write("\n")
+        elif fmt == "jsonl":
+            stream.write(jsonl_text(df))
         else:
             raise UsageError(f"--format {fmt} needs --out FILE", hint="add --out FILE")
         return
-    out = Path(out)
-    tmp = _atomic_path(out)
+    target = check_target(out)
+    special = is_special(target)  # /dev/null, a FIFO: written into, never replaced
+    if special:
+        fd, name = tempfile.mkstemp(prefix=".crmkit-", suffix=f".{fmt}")
+        os.close(fd)
+        tmp = Path(name)
+    else:
+        try:
+            tmp = _atomic_path(target)
+        except OSError as exc:
+            if exc.errno not in (
+                errno.EACCES,
+                errno.EPERM,
+                errno.EROFS,
+                errno.ENOTDIR,
+                errno.ENOENT,
+            ):
+                raise
+            raise UsageError(
+                f"--out {out}: cannot write in {target.parent} ({exc.strerror.lower()})",
+                hint="choose a folder you can write to",
+            ) from None
     try:
-        if fmt == "csv":
-            neutralise_formulas(df).write_csv(
-                tmp
-            )  # UTF-8, written by Polars without a Python string
-        elif fmt == "json":
-            tmp.write_text(
-                json.dumps(to_records(df), ensure_ascii=False, indent=2, default=str) + "\n",
-                encoding="utf-8",
-            )
-        elif fmt == "parquet":
-            df.write_parquet(tmp)
-        elif fmt == "xlsx":
-            write_xlsx({sheet: df}, tmp)
+        _write_to(df, fmt, tmp, sheet=sheet, bom=bom)
+        if special:
+            with open(tmp, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
         else:
-            raise UsageError(f"unknown format '{fmt}'", hint="use one of: " + ", ".join(FORMATS))
-        os.replace(tmp, out)
+            os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write_to(df: pl.DataFrame, fmt: str, path: Path, *, sheet: str, bom: bool) -> None:
+    if fmt == "csv":
+        # UTF-8, written by Polars without a Python string
+        neutralise_formulas(df).write_csv(path, include_bom=bom)
+    elif fmt == "json":
+        path.write_text(
+            json.dumps(to_records(df), ensure_ascii=False, indent=2, default=str) + "\n",
+            encoding="utf-8",
+        )
+    elif fmt == "jsonl":
+        path.write_text(jsonl_text(df), encoding="utf-8")
+    elif fmt == "parquet":
+        df.write_parquet(path)
+    elif fmt == "xlsx":
+        write_xlsx({sheet: df}, path)
+    else:
+        raise UsageError(f"unknown format '{fmt}'", hint="use one of: " + ", ".join(FORMATS))
 
 
 def write_xlsx(sheets: Mapping[str, pl.DataFrame], out: str | os.PathLike | io.BytesIO) -> None:

@@ -68,6 +68,6 @@ def test_readme_tour_runs(tmp_path, monkeypatch):
         words = [f"{ROOT}/{w}" if w.startswith(("examples/", "rules/")) else w for w in words]
         r = runner.invoke(app, words)
         assert r.exit_code == 0, (words, r.stderr[-2000:])
-    assert (tmp_path / "at_risk.csv").read_text(encoding="utf-8").startswith("customer_id,")
+    assert (tmp_path / "at_risk.csv").read_text(encoding="utf-8").startswith("\ufeffcustomer_id,")
     assert list((tmp_path / "reports").glob("*/report.html"))
     assert list((tmp_path / "actions").glob("actions-*.csv"))

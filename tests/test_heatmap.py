@@ -51,3 +51,8 @@ def test_matches_the_segmented_customers():
         assert row["customers"] == part.height
         assert abs(row["revenue"] - part["monetary"].sum()) < 1e-9
     assert cells["customers"].sum() == seg.height
+
+
+def test_rules_without_scores_give_an_empty_grid():
+    seg = pl.DataFrame({"customer_id": ["a"], "monetary": [1.0], "segment": ["x"]})
+    assert rf_heatmap(seg).is_empty() and unscored(seg) == 0

@@ -7,6 +7,7 @@ missing browser fails the test: ``.ci/run`` installs ``chromium`` and
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -70,7 +71,7 @@ def report(tmp_path_factory) -> Path:
         ],
     )
     assert r.exit_code == 0, r.output
-    return d / "out" / "2024-03-31" / "report.html"
+    return d / "out" / "2024-03" / "report.html"
 
 
 def run_browser(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
@@ -158,3 +159,46 @@ def test_screenshot_is_not_blank_and_shows_chart_colours(report, tmp_path):
     bar_blue = bytes((0x3B, 0x6E, 0xA8))
     last_orange = bytes((0xE0, 0x8A, 0x2E))
     assert bar_blue in colours or last_orange in colours  # the revenue chart is drawn and visible
+
+
+MEASURE = """<script>
+addEventListener('load', () => {
+  const m = {
+    page: document.documentElement.scrollWidth, view: innerWidth,
+    boxes: [...document.querySelectorAll('.scroll')].map(d => [d.scrollWidth, d.clientWidth,
+             d.previousElementSibling ? d.closest('section').querySelector('h2').textContent : '']),
+    heat: document.querySelectorAll('table.heat tbody td').length,
+    groups: [...document.querySelectorAll('tr.group th')].map(t => t.textContent),
+    cards: [...document.querySelectorAll('.card .k')].map(t => t.textContent),
+  };
+  const pre = document.createElement('pre'); pre.id = 'measure';
+  pre.textContent = JSON.stringify(m); document.body.appendChild(pre);
+});
+</script>"""
+
+
+def test_layout_at_1280_px(report, tmp_path):
+    """No horizontal page scroll, every table inside its box, the heat map and an
+    action list spanning several owners (measured in the browser by a script
+    added to a copy of the page: the page itself has none)."""
+    import json
+
+    page = tmp_path / "measured.html"
+    page.write_text(
+        report.read_text(encoding="utf-8").replace("</body>", MEASURE + "</body>"),
+        encoding="utf-8",
+    )
+    r = run_browser(
+        ["--window-size=1280,900", "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
+        tmp_path,
+    )
+    m = re.search(r'<pre id="measure">(.*?)</pre>', r.stdout, re.S)
+    assert m, r.stderr[-2000:]
+    got = json.loads(html.unescape(m.group(1)))
+    assert got["page"] <= got["view"] == 1280
+    too_wide = [b for b in got["boxes"] if b[0] > b[1]]
+    assert not too_wide
+    assert got["heat"] >= 4  # the R x F cells
+    owners = {g.split(" (")[0] for g in got["groups"]}
+    assert {"owner: 张三", "owner: 李四"} <= owners
+    assert "Revenue 营收" in got["cards"] and "Retention rate 留存率" in got["cards"]

@@ -83,3 +83,69 @@ def test_resolve_format():
         output.resolve_format("pdf", None, isatty=False)
     with pytest.raises(UsageError, match="cannot tell the format"):
         output.resolve_format(None, "x.doc", isatty=False)
+
+
+def test_csv_files_start_with_a_bom_stdout_never(tmp_path):
+    df = pl.DataFrame({"客户": ["甲", "乙"], "amount": [1.5, 2.0]})
+    output.write_frame(df, fmt="csv", out=tmp_path / "a.csv")
+    raw = (tmp_path / "a.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\xef\xbb\xbf") == 1
+    assert raw[3:].decode("utf-8") == "客户,amount\n甲,1.5\n乙,2.0\n"
+    output.write_frame(df, fmt="csv", out=tmp_path / "b.csv", bom=False)
+    assert (tmp_path / "b.csv").read_bytes() == raw[3:]
+    buf = io.StringIO()
+    output.write_frame(df, fmt="csv", stream=buf)
+    assert buf.getvalue() == raw[3:].decode("utf-8")
+
+
+def test_jsonl_one_object_per_row_same_values_as_json(tmp_path):
+    df = frame()
+    buf = io.StringIO()
+    output.write_frame(df, fmt="jsonl", stream=buf)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == df.height
+    assert [json.loads(x) for x in lines] == json.loads(json.dumps(output.to_records(df)))
+    assert json.loads(lines[0]) == {"name": '=HYPERLINK("x")', "amount": -1.5, "day": "2024-01-01"}
+    output.write_frame(df, fmt="jsonl", out=tmp_path / "x.jsonl")
+    assert (tmp_path / "x.jsonl").read_text(encoding="utf-8") == buf.getvalue()
+    assert output.resolve_format(None, "x.jsonl", isatty=True) == "jsonl"
+
+
+def test_out_follows_a_symlink_and_keeps_it(tmp_path):
+    (tmp_path / "dated").mkdir()
+    real = tmp_path / "dated" / "list.csv"
+    real.write_text("old", encoding="utf-8")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    output.write_frame(pl.DataFrame({"a": [1]}), fmt="csv", out=link, bom=False)
+    assert link.is_symlink() and real.read_text(encoding="utf-8") == "a\n1\n"
+
+
+def test_out_onto_a_device_or_fifo_writes_into_it(tmp_path):
+    df = pl.DataFrame({"a": [1, 2]})
+    output.write_frame(df, fmt="csv", out="/dev/null")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+
+    import threading
+
+    t = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))  # noqa: SIM115
+    t.start()
+    output.write_frame(df, fmt="csv", out=fifo, bom=False)
+    t.join(5)
+    assert got == [b"a\n1\n2\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert not [p for p in tmp_path.iterdir() if p.name != "pipe"]  # no temporary left behind
+
+
+def test_bad_targets_are_usage_errors_with_a_hint(tmp_path):
+    df = pl.DataFrame({"a": [1]})
+    with pytest.raises(UsageError, match="is a folder") as e:
+        output.write_frame(df, fmt="csv", out=tmp_path)
+    assert "result.csv" in str(e.value)
+    (tmp_path / "f").write_text("x", encoding="utf-8")
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        output.write_frame(df, fmt="csv", out=tmp_path / "f" / "x.csv")
+    with pytest.raises(UsageError, match="cannot write in /proc"):
+        output.write_frame(df, fmt="csv", out="/proc/crmkit-test.csv")

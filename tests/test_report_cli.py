@@ -472,7 +472,7 @@ def test_actions_out_file_or_folder(data, tmp_path):
     base = ["actions", "--as-of", "2024-04-15", "--rules", str(rules)]
     one = tmp_path / "all.csv"
     assert run(data, *base, "--out", str(one)).exit_code == 0
-    assert one.is_file() and [x["owner"] for x in rows(one.read_text(encoding="utf-8"))] == [
+    assert one.is_file() and [x["owner"] for x in rows(one.read_text(encoding="utf-8-sig"))] == [
         "李四",
         "李四",
         "",
@@ -516,8 +516,8 @@ def test_weekly_action_list_is_as_of_the_run_day(data, tmp_path):
         config=str(cfg),
     )
     assert r.exit_code == 0, r.output
-    d = tmp_path / "w" / "2024-04-15"
-    acts = rows((d / "actions.csv").read_text(encoding="utf-8"))
+    d = tmp_path / "w" / "2024-03"  # the reporting period, not the as-of date
+    acts = rows((d / "actions.csv").read_text(encoding="utf-8-sig"))
     # as of 04-15 (see the test above), not the March period end (A and C recent, B and D lapsing then)
     assert [(x["customer_id"], x["priority"]) for x in acts] == [
         ("D", "high"),
@@ -551,7 +551,7 @@ def test_weekly_bundle(data, tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert r.stderr == "" and r.stdout == ""
-    d = out / "2024-03-31"
+    d = out / "2024-03"  # named by the reporting period
     for name in (
         "report.html",
         "report.xlsx",
@@ -562,9 +562,12 @@ def test_weekly_bundle(data, tmp_path):
         "cohorts.csv",
         "owners.csv",
         "actions.csv",
+        "rf_heatmap.csv",
     ):
         assert (d / name).is_file(), name
-    kpi = {x["metric"]: x["value"] for x in rows((d / "kpi.csv").read_text(encoding="utf-8"))}
+    for f in [*d.glob("*.csv"), *d.glob("actions/*.csv")]:  # Excel reads them as UTF-8
+        assert f.read_bytes().startswith(b"\xef\xbb\xbf"), f
+    kpi = {x["metric"]: x["value"] for x in rows((d / "kpi.csv").read_text(encoding="utf-8-sig"))}
     assert kpi["revenue"] == "240.0"
     html = (d / "report.html").read_text(encoding="utf-8")
     assert "<svg" in html and "张三" in html and "http" not in html
@@ -584,7 +587,7 @@ def test_weekly_stale_and_empty(data, tmp_path):
         and "stale data: no transaction in the reporting week 2024-W26" in r.stderr
     )
     assert len(r.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "o" / "2024-06-30").exists()
+    assert not (tmp_path / "o" / "2024-W26").exists() and not (tmp_path / "o").exists()
     cfg = data / "crmkit.yaml"
     cfg.write_text("report: {stale_days: 3}\n", encoding="utf-8")
     r = run(

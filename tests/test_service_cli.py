@@ -409,9 +409,9 @@ def test_owner_scorecard_and_weekly_bundle_include_service(tmp_path):
         "-q",
     )
     assert r.exit_code == 0, r.output
-    service = pl.read_csv(tmp_path / "out" / "2024-03-31" / "service.csv")
+    service = pl.read_csv(tmp_path / "out" / "2024-03" / "service.csv")
     assert service.filter(pl.col("metric") == "backlog")["value"].item() == 1.0
-    assert "服务与满意度 Service" in (tmp_path / "out" / "2024-03-31" / "report.html").read_text(
+    assert "服务与满意度 Service" in (tmp_path / "out" / "2024-03" / "report.html").read_text(
         encoding="utf-8"
     )
 

@@ -1,47 +1,315 @@
-"""Terminal rendering (rich). Only the CLI imports this module."""
+"""Terminal rendering (rich). Only the CLI imports this module.
+
+Tables never cut or wrap a value. Every cell is formatted first; the columns
+whose values fit the terminal side by side are shown (key columns first:
+:data:`PRIORITY`, or the ``keys`` a command names), the others are listed in a
+note with the way to see them. Long results show their first rows and a count
+(``… 23,650 more customers: --format csv for all``). A result with only a few
+rows and many columns is shown transposed (one column per record) when that
+fits. Column headers may break at ``_`` onto up to three lines: they are names,
+not values. Columns that repeat one period on every row (``period``,
+``period_start``, ``period_end``) are left to the title.
+
+Into a pipe or a file (``--format table`` in a cron mail) the table is drawn
+at its natural width with every row and column: nothing hidden, nothing cut.
+
+Nothing from the data or the user is read as Rich markup or emoji: cells,
+titles and notes are :class:`rich.text.Text`, consoles have ``emoji=False``.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 
 import polars as pl
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from crmkit import output
 
 # Data to stdout, everything else (titles, progress, summaries) to stderr.
-out_console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # log lines stay whole in files and pipes
+out_console = Console(emoji=False, highlight=False)
+err_console = Console(
+    stderr=True, soft_wrap=True, emoji=False, highlight=False
+)  # log lines stay whole
 
-_NUMERIC_JUSTIFY = "right"
+DEFAULT_ROWS = 30  # rows shown at a terminal before "… N more"
+MAX_RECORDS_TRANSPOSED = 3  # results this short may be shown one column per record
+PERIOD_COLUMNS = ("period", "period_start", "period_end")
+#: columns kept first when not all fit (then the others in frame order)
+PRIORITY = (
+    "customer_id",
+    "owner",
+    "metric",
+    "cohort",
+    "segment",
+    "from_segment",
+    "to_segment",
+    "score",
+    "value",
+    "change_pct",
+    "target",
+    "attainment_pct",
+    "previous_value",
+    "priority",
+    "r_score",
+    "f_score",
+    "m_score",
+    "monetary",
+    "customers",
+    "revenue",
+    "share_pct",
+)
+
+__all__ = ["emit", "err_console", "escape", "frame_table", "out_console", "print_frame"]
 
 
-def _fmt(value, dtype) -> str:
+# --------------------------------------------------------------------------- cells
+def fmt_cell(value, dtype: pl.DataType | None = None, unit: str | None = None) -> str:
+    """One cell as text: thousands separators, money/rates with two decimals,
+    dates ISO, empty for null. The same text whatever the terminal width."""
     if value is None:
         return ""
-    if dtype.is_float():
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if unit == "pct":
+        return f"{value:,.2f}%"
+    if unit == "count" or isinstance(value, int):
+        return f"{value:,.0f}"
+    if isinstance(value, float):
         return f"{value:,.2f}"
-    if dtype.is_integer():
-        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
     return str(value)
 
 
-def frame_table(df: pl.DataFrame, *, title: str | None = None, max_rows: int = 200) -> Table:
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for name, dtype in df.schema.items():
+def _bar(pct: float | None, width: int = 10) -> str:
+    if pct is None:
+        return ""
+    filled = max(0, min(width, round(pct / 100 * width)))
+    return "█" * filled + "░" * (width - filled)
+
+
+ChangeStyle = Callable[[dict, float], str]
+
+
+def _cells(
+    df: pl.DataFrame,
+    cols: list[str],
+    *,
+    bars: Sequence[str],
+    units: str | None,
+    change_style: ChangeStyle | None,
+) -> list[list[Text]]:
+    rows = []
+    for row in df.iter_rows(named=True):
+        unit = row.get(units) if units else None
+        cells = []
+        for c in cols:
+            v, dtype = row[c], df.schema[c]
+            style = ""
+            if v is None:
+                text = ""
+            elif c in bars:
+                text = f"{_bar(v)} {fmt_cell(v, dtype, 'pct')}"
+            elif c == "change_pct":
+                text = f"{v:+,.2f}%"
+                style = change_style(row, v) if change_style else ""
+            elif c in ("value", "previous_value", "target"):
+                text = fmt_cell(v, dtype, unit)
+            elif dtype.is_numeric() and (c.endswith("_pct") or c.endswith("_rate")):
+                text = fmt_cell(v, dtype, "pct")
+            else:
+                text = fmt_cell(v, dtype)
+            # one line per cell: a line break inside a value would wrap it
+            cells.append(Text(text.replace("\r", " ").replace("\n", " "), style=style))
+        rows.append(cells)
+    return rows
+
+
+def _header(name: str, min_width: int) -> tuple[str, int]:
+    """The header, broken after ``_`` onto at most three lines when the name is
+    wider than the values below it; returns (text, width)."""
+    if cell_len(name) <= min_width or "_" not in name:
+        return name, max(min_width, cell_len(name))
+    parts = [p + "_" for p in name.split("_")]
+    parts[-1] = parts[-1][:-1]
+    limit = max(min_width, max(cell_len(p) for p in parts))
+    while True:
+        lines, cur = [], ""
+        for p in parts:
+            if cur and cell_len(cur + p) > limit:
+                lines.append(cur)
+                cur = p
+            else:
+                cur += p
+        lines.append(cur)
+        if len(lines) <= 3:
+            return "\n".join(lines), max(min_width, *(cell_len(x) for x in lines))
+        limit += 1
+
+
+def _table_width(widths: Sequence[int]) -> int:
+    # rich's default box: a border before, between and after the columns, one space of padding each side
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def choose_columns(
+    names: Sequence[str], widths: Sequence[int], *, width: int, keys: Sequence[str] = ()
+) -> list[str]:
+    """The columns to show at ``width``: in order of importance (``keys``, then
+    :data:`PRIORITY`, then the frame order) while they fit; returned in frame order."""
+    rank = {n: i for i, n in enumerate([*keys, *[p for p in PRIORITY if p not in keys]])}
+    order = sorted(range(len(names)), key=lambda i: (rank.get(names[i], len(rank)), i))
+    chosen: list[int] = []
+    for i in order:
+        if _table_width([widths[j] for j in [*chosen, i]]) <= width:
+            chosen.append(i)
+    return [names[i] for i in sorted(chosen)]
+
+
+def frame_table(
+    df: pl.DataFrame,
+    *,
+    title: str | None = None,
+    width: int | None = None,
+    max_rows: int | None = DEFAULT_ROWS,
+    keys: Sequence[str] = (),
+    noun: str | None = None,
+    bars: Sequence[str] = (),
+    units: str | None = None,
+    change_style: ChangeStyle | None = None,
+    more_hint: str = "--format csv for all",
+    hidden_hint: str = "--format csv shows every column",
+) -> RenderableType:
+    """``df`` as a Rich table for a console ``width`` wide (None: as wide as it
+    needs, every row); notes say what is not shown and how to see it."""
+    notes: list[str] = []
+    if noun is None:
+        noun = "customers" if df.columns[:1] == ["customer_id"] else "rows"
+    cols = [c for c in df.columns if c != units]
+    if df.height:
+        constant = [
+            c for c in PERIOD_COLUMNS if c in cols and df[c].n_unique() == 1 and len(cols) > 1
+        ]
+        cols = [c for c in cols if c not in constant]
+    if max_rows is not None and width is not None and df.height > max_rows:
+        shown = df.head(max_rows)
+        more = f"… {df.height - max_rows:,} more {noun}: {more_hint}"
+    else:
+        shown, more = df, None
+    cells = _cells(shown, cols, bars=bars, units=units, change_style=change_style)
+    value_w = [max([cell_len(r[i].plain) for r in cells] + [1]) for i in range(len(cols))]
+    heads = [_header(c, w) for c, w in zip(cols, value_w, strict=True)]
+    widths = [h[1] for h in heads]
+    numeric = {c for c in cols if df.schema[c].is_numeric() and c not in bars}
+
+    if width is not None and _table_width(widths) > width:
+        transposed = _transposed(shown, cols, cells, width=width, title=title)
+        if transposed is not None and shown.height <= MAX_RECORDS_TRANSPOSED:
+            parts: list[RenderableType] = [transposed]
+            if more:
+                parts.append(Text(more, style="dim"))
+            return Group(*parts)
+        keep = choose_columns(cols, widths, width=width, keys=keys)
+        hidden = [c for c in cols if c not in keep]
+        if hidden:
+            notes.append(
+                f"{len(hidden)} column{'s' if len(hidden) > 1 else ''} hidden to fit "
+                f"{width} characters: {', '.join(hidden)} ({hidden_hint})"
+            )
+        idx = [cols.index(c) for c in keep]
+        cols = keep
+        cells = [[r[i] for i in idx] for r in cells]
+        heads, widths = [heads[i] for i in idx], [widths[i] for i in idx]
+    if more:
+        notes.insert(0, more)
+    if not cols:  # not even one column fits: one record per block, long lines left to the terminal
+        return _records(
+            shown,
+            [c for c in df.columns if c != units],
+            title=title,
+            notes=notes,
+            bars=bars,
+            units=units,
+            change_style=change_style,
+        )
+    table = Table(title=Text(title) if title else None, header_style="bold")
+    for c, (head, w) in zip(cols, heads, strict=True):
         table.add_column(
-            name, justify=_NUMERIC_JUSTIFY if dtype.is_numeric() else "left", overflow="fold"
+            Text(head),
+            justify="right" if c in numeric else "left",
+            no_wrap=True,
+            min_width=w,
+            max_width=w,
         )
-    shown = df.head(max_rows)
-    dtypes = list(df.schema.values())
-    for row in shown.iter_rows():
-        table.add_row(*(_fmt(v, t) for v, t in zip(row, dtypes, strict=True)))
-    if df.height > max_rows:
-        table.caption = (
-            f"{max_rows:,} of {df.height:,} rows shown; use --format csv or --out FILE for all"
-        )
+    for r in cells:
+        table.add_row(*r)
+    return Group(table, *(Text(n, style="dim") for n in notes))
+
+
+def _records(df, cols, *, title, notes, **cell_kw) -> RenderableType:
+    """``name: value`` lines per record: nothing is cut; a value wider than the
+    terminal is wrapped by the terminal itself, never by crmkit."""
+    cells = _cells(df, cols, **cell_kw)
+    name_w = max(cell_len(c) for c in cols)
+    parts: list[RenderableType] = [Text(title, style="bold")] if title else []
+    for r in cells:
+        for c, v in zip(cols, r, strict=True):
+            parts.append(Text.assemble((c.ljust(name_w), "bold"), "  ", v, end="\n"))
+        parts.append(Text(""))
+    parts.extend(Text(n, style="dim") for n in notes)
+    return Group(*parts)
+
+
+def _transposed(
+    df: pl.DataFrame, cols: list[str], cells: list[list[Text]], *, width: int, title: str | None
+) -> Table | None:
+    """One row per column, one column per record; None when even that is too wide."""
+    if not df.height:
+        return None
+    name_w = max(cell_len(c) for c in cols)
+    rec_w = [max([cell_len(r_cell.plain) for r_cell in r] + [1]) for r in cells]
+    if _table_width([name_w, *rec_w]) > width:
+        return None
+    table = Table(title=Text(title) if title else None, header_style="bold", show_header=False)
+    table.add_column(no_wrap=True, min_width=name_w, max_width=name_w, style="bold")
+    for w in rec_w:
+        table.add_column(no_wrap=True, min_width=w, max_width=w)
+    for i, c in enumerate(cols):
+        table.add_row(Text(c), *(r[i] for r in cells))
     return table
+
+
+def print_frame(
+    df: pl.DataFrame, *, console: Console | None = None, title: str | None = None, **kw
+) -> None:
+    """Print ``df`` to ``console`` (stdout): fitted to a terminal's width, else
+    (a pipe, a file) at its natural width with every row."""
+    console = console or out_console
+    if console.is_terminal:
+        renderable = frame_table(df, title=title, width=console.width, **kw)
+        console.print(renderable)
+    else:
+        kw.pop("max_rows", None)
+        renderable = frame_table(df, title=title, width=None, max_rows=None, **kw)
+        _print_natural(console, renderable)
+
+
+def _print_natural(console: Console, renderable: RenderableType) -> None:
+    """Print at the renderable's own width (no terminal to fit): tables do not
+    expand, so a console wider than any table draws each at its natural width."""
+    wide = Console(
+        file=console.file, width=100_000, emoji=False, highlight=False, color_system=None
+    )
+    wide.print(renderable, crop=False)
 
 
 def emit(
@@ -51,6 +319,7 @@ def emit(
     out: str | None,
     title: str | None = None,
     sheet: str = "data",
+    **table_kw,
 ) -> str:
     """Write a result frame the way the user asked; returns the format used.
 
@@ -61,13 +330,15 @@ def emit(
     if fmt == "table":
         if out:
             with open(out, "w", encoding="utf-8") as fh:
-                Console(file=fh, width=200).print(frame_table(df, title=title, max_rows=df.height))
+                _print_natural(
+                    Console(file=fh), frame_table(df, title=title, width=None, **table_kw)
+                )
         else:
-            out_console.print(frame_table(df, title=title))
+            print_frame(df, title=title, **table_kw)
         return fmt
     if title:
-        err_console.print(f"[dim]{title}[/dim]", soft_wrap=True)
+        err_console.print(Text(title, style="dim"), soft_wrap=True)
     output.write_frame(df, fmt=fmt, out=out, sheet=sheet)
     if out:
-        err_console.print(f"wrote {df.height:,} rows to {out}", soft_wrap=True)
+        err_console.print(Text(f"wrote {df.height:,} rows to {out}"), soft_wrap=True)
     return fmt

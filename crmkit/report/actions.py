@@ -27,7 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from crmkit import output
-from crmkit.errors import ConfigError, UsageError
+from crmkit.errors import ConfigError, UsageError, did_you_mean
 from crmkit.report.segments import classification
 from crmkit.rules import FOLLOW_UP
 
@@ -112,8 +112,10 @@ def action_list(
         return lf.select(owner, CID).head(0)
     lf = lf.with_columns(pl.max_horizontal(ranks).alias("_rank"))
     if only:
-        classes = [c for c in columns if c in names]
-        keep = pl.any_horizontal(pl.col(c).is_in(list(only)) for c in classes).fill_null(False)
+        wanted = resolve_only(only, rulesets, [c for c in columns if c in names])
+        keep = pl.any_horizontal(
+            pl.col(c).is_in(list(v)) for c, v in wanted.items() if v
+        ).fill_null(False)
     else:
         keep = pl.col("_rank") >= minimum
     label_of = {r: p for p, r in _RANK.items()}
@@ -141,6 +143,78 @@ def action_list(
     )
 
 
+def resolve_only(only: Sequence[str], rulesets, columns: Sequence[str]) -> dict[str, set[str]]:
+    """``--only`` names (segment or stage names or labels, any case) as the
+    segment names they pick per classification column; an unknown name is a
+    usage error naming the nearest valid one (as ``segment --segment`` does)."""
+    picked: dict[str, set[str]] = {c: set() for c in columns}
+    choices: set[str] = set()
+    for wanted in only:
+        hit = False
+        for col in columns:
+            c = classification(rulesets, col)
+            for seg in c.segments if c else ():
+                choices.add(seg.name)
+                if seg.label:
+                    choices.add(seg.label)
+                if wanted.casefold() in (seg.name.casefold(), (seg.label or "").casefold()):
+                    picked[col].add(seg.name)
+                    hit = True
+        if not hit:
+            raise UsageError(
+                f'--only "{wanted}": no segment or stage of that name in '
+                + ", ".join(columns or ["the rules"]),
+                hint=did_you_mean(wanted, choices) if choices else "check the rule files",
+            )
+    return picked
+
+
+def most_urgent(df: pl.DataFrame, n: int = 50, *, owner: str = "owner") -> pl.DataFrame:
+    """The ``n`` most urgent customers across all owners (highest priority, then
+    highest ``monetary``), grouped by owner: owners in the order of their most
+    urgent customer, each owner's customers by priority then value."""
+    if df.is_empty() or "priority" not in df.columns:
+        return df.head(n)
+    value = "monetary" if "monetary" in df.columns else CID
+    ranked = (
+        df.with_columns(
+            pl.col("priority")
+            .replace_strict(_RANK, default=0, return_dtype=pl.Int64)
+            .alias("_rank")
+        )
+        .sort(["_rank", value, CID], descending=[True, True, False], nulls_last=True)
+        .head(n)
+        .with_row_index("_pos")
+    )
+    first = ranked.group_by(owner).agg(pl.col("_pos").min().alias("_first"))
+    return (
+        ranked.join(first, on=owner, how="left", nulls_equal=True)
+        .sort(["_first", "_pos"])
+        .drop("_rank", "_pos", "_first")
+    )
+
+
+#: the action list on the HTML page: who, how urgent, what to do, key figures
+PAGE_COLUMNS = (
+    "owner",
+    CID,
+    "name",
+    "phone",
+    "priority",
+    "segment_label",
+    "lifecycle_stage_label",
+    "segment_action",
+    "monetary",
+    "recency_days",
+    "last_purchase_date",
+)
+
+
+def page_view(df: pl.DataFrame) -> pl.DataFrame:
+    """The columns of :data:`PAGE_COLUMNS` the list has (all of them are in the CSV files)."""
+    return df.select([c for c in PAGE_COLUMNS if c in df.columns])
+
+
 def priority_counts(df: pl.DataFrame) -> str:
     """``"3 high, 1 medium, 2 low"`` (priorities present only) for the stderr summary."""
     if "priority" not in df.columns:
@@ -152,12 +226,47 @@ def priority_counts(df: pl.DataFrame) -> str:
     return ", ".join(parts)
 
 
+NAME_BYTES = 180  # owner part of a file name, in UTF-8 bytes (file systems allow 255)
+_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(10)),
+    *(f"lpt{i}" for i in range(10)),
+}
+
+
 def safe_name(value: str | None) -> str:
-    """A file-name-safe owner name (Chinese kept; path characters replaced)."""
+    """A file-name-safe owner name: Chinese kept; path and control characters
+    replaced; cut to :data:`NAME_BYTES` UTF-8 bytes (never inside a character)."""
     if value is None or not str(value).strip():
         return UNASSIGNED
-    s = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", str(value).strip()).strip(". ")
-    return s[:80] or UNASSIGNED
+    s = re.sub(r'[\\/:*?"<>|\x00-\x1f\x7f]+', "_", str(value).strip()).strip(". ")
+    s = s.encode("utf-8")[:NAME_BYTES].decode("utf-8", "ignore").rstrip(". ")
+    if s.casefold() in _RESERVED:  # Windows device names
+        s = f"_{s}"
+    return s or UNASSIGNED
+
+
+def owner_file_names(owners: Sequence[str | None]) -> dict[str | None, str]:
+    """One distinct file name part per owner: owners whose names clean to the
+    same text (``a:b``, ``a/b``, ``a_b``), also differing only in case (Windows
+    and macOS file systems ignore case), get ``-2``, ``-3``, ... never a name
+    another owner has as its own."""
+    bases = {o: safe_name(o) for o in owners}
+    taken_by_base = {b.casefold() for b in bases.values()}
+    used: set[str] = set()
+    names: dict[str | None, str] = {}
+    for o in owners:
+        name = bases[o]
+        k = 1
+        while name.casefold() in used or (k > 1 and name.casefold() in taken_by_base):
+            k += 1
+            name = f"{bases[o]}-{k}"
+        used.add(name.casefold())
+        names[o] = name
+    return names
 
 
 def is_folder(out: str | Path, fmt: str | None = None) -> bool:
@@ -177,20 +286,23 @@ def is_folder(out: str | Path, fmt: str | None = None) -> bool:
 
 
 def write_action_lists(
-    df: pl.DataFrame, out_dir: str | Path, *, owner: str = "owner"
+    df: pl.DataFrame, out_dir: str | Path, *, owner: str = "owner", bom: bool = True
 ) -> list[Path]:
-    """``actions.csv`` plus ``actions-<owner>.csv`` per owner; returns the paths."""
+    """``actions.csv`` plus ``actions-<owner>.csv`` per owner (one distinct file
+    per owner: :func:`owner_file_names`); returns the paths."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(
+            f"{out_dir} is a file, not a folder",
+            hint="give a folder for the per-owner lists, or --out FILE.csv for one file",
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "actions.csv"]
-    output.write_frame(df, fmt="csv", out=written[0])
-    seen: dict[str, int] = {}
+    output.write_frame(df, fmt="csv", out=written[0], bom=bom)
+    parts = df.group_by(owner, maintain_order=True)
+    names = owner_file_names([key[0] for key, _ in parts])
     for key, part in df.group_by(owner, maintain_order=True):
-        name = safe_name(key[0])
-        seen[name] = seen.get(name, 0) + 1
-        if seen[name] > 1:  # two owners that differ only in path characters
-            name = f"{name}-{seen[name]}"
-        path = out_dir / f"actions-{name}.csv"
-        output.write_frame(part, fmt="csv", out=path)
+        path = out_dir / f"actions-{names[key[0]]}.csv"
+        output.write_frame(part, fmt="csv", out=path, bom=bom)
         written.append(path)
     return written

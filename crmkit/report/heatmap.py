@@ -21,11 +21,23 @@ from __future__ import annotations
 import polars as pl
 
 R, F = "r_score", "f_score"
+SCHEMA = {
+    R: pl.Int64,
+    F: pl.Int64,
+    "customers": pl.Int64,
+    "share_pct": pl.Float64,
+    "revenue": pl.Float64,
+    "avg_monetary": pl.Float64,
+}
 
 
 def rf_heatmap(segmented: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     """Long form: ``r_score, f_score, customers, share_pct, revenue, avg_monetary``,
-    sorted by ``r_score`` then ``f_score`` (both ascending)."""
+    sorted by ``r_score`` then ``f_score`` (both ascending). Empty when the
+    rules write no ``r_score``/``f_score``."""
+    names = segmented.lazy().collect_schema().names()
+    if R not in names or F not in names:
+        return pl.DataFrame(schema=SCHEMA)
     lf = (
         segmented.lazy()
         .select(R, F, "monetary")
@@ -67,6 +79,8 @@ def rf_heatmap(segmented: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
 
 def unscored(segmented: pl.LazyFrame | pl.DataFrame) -> int:
     """Customers with no recency or frequency score (no purchase on or before the as-of date)."""
+    if not {R, F} <= set(segmented.lazy().collect_schema().names()):
+        return 0
     return (
         segmented.lazy().select((pl.col(R).is_null() | pl.col(F).is_null()).sum()).collect().item()
     )

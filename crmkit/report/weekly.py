@@ -1,12 +1,15 @@
 """``report weekly``: the bundle a cron job writes every period.
 
-``OUT/<as-of>/`` (replaced whole, atomically: built in a hidden temporary
-folder next to it, then renamed) with stable names:
+``OUT/<period>/`` (``2026-W46/``, ``2026-11/``, ``2026-Q4/``, ``2026/``: the
+reporting period's label, so a monthly run never replaces a weekly bundle;
+replaced whole, atomically: built in a hidden temporary folder next to it, then
+renamed) with stable names:
 
 - ``report.html``: self-contained (inline CSS and SVG charts, no script, no URL)
 - ``report.xlsx``: one sheet per report
 - ``kpi.csv``, ``trend.csv``, ``segments.csv``, ``migration.csv``, ``cohorts.csv``,
-  ``owners.csv``, ``actions.csv`` (customers to follow up, classified as of the
+  ``owners.csv``, ``rf_heatmap.csv`` (customers and revenue per R x F score
+  cell: :mod:`crmkit.report.heatmap`), ``actions.csv`` (customers to follow up, classified as of the
   as-of date); ``actions/actions-<owner>.csv`` per owner;
   ``service.csv`` when the store has feedback or tickets (``crmkit report service``);
   ``products.csv`` (top 10 products by revenue in the period, ``crmkit.report.products``)
@@ -30,10 +33,11 @@ from pathlib import Path
 import polars as pl
 
 from crmkit import output
-from crmkit.errors import ConfigError, StoreError
+from crmkit.errors import ConfigError, StoreError, UsageError
 from crmkit.periods import Period
 from crmkit.report import actions as actions_mod
 from crmkit.report import cohorts as cohorts_mod
+from crmkit.report import heatmap as heatmap_mod
 from crmkit.report import html as H
 from crmkit.report import owners as owners_mod
 from crmkit.report import products as products_mod
@@ -68,6 +72,7 @@ class Bundle:
     period: Period
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     html: str = ""
+    unscored: int = 0  # customers without R/F scores (no purchase yet): not in the heat map
 
 
 def check_fresh(
@@ -173,6 +178,8 @@ def build(
         now, before, tx, period=period, meta=meta
     ).collect()
     b.frames["migration"] = seg_mod.migration(now, before, meta=meta).collect()
+    b.frames["rf_heatmap"] = heatmap_mod.rf_heatmap(now)
+    b.unscored = heatmap_mod.unscored(now)
     b.frames["cohorts"] = cohorts_mod.cohort_table(
         tx, period=period, kind=kind, cohorts=12
     ).collect()
@@ -263,6 +270,10 @@ def render(b: Bundle, *, meta: pl.DataFrame, cohort_kind: str) -> str:
             table=seg_mod.migration_matrix(b.frames["migration"], meta=meta),
         ),
         H.Section(
+            f"R×F 热力图 Recency × frequency at {p.end.isoformat()}",
+            html_block=H.heatmap_html(b.frames["rf_heatmap"], unscored=b.unscored),
+        ),
+        H.Section(
             f"新客留存 Cohorts by first-purchase {cohort_kind}",
             table=cohorts_mod.retention_matrix(b.frames["cohorts"]),
             heat=tuple(
@@ -325,9 +336,10 @@ def render(b: Bundle, *, meta: pl.DataFrame, cohort_kind: str) -> str:
             notes=[
                 f"{b.frames['actions'].height:,} customers to follow up as of {b.as_of.isoformat()} "
                 f"({actions_mod.priority_counts(b.frames['actions']) or 'none'}); one CSV per owner in actions/. "
-                "First 50 shown."
+                "The 50 most urgent across owners (priority, then value), grouped by owner."
             ],
-            table=b.frames["actions"].head(50),
+            table=actions_mod.page_view(actions_mod.most_urgent(b.frames["actions"], 50)),
+            group_by="owner",
         ),
     ]
     title = f"客户经营周报 CRM report {p.label}"
@@ -341,18 +353,24 @@ def _umask() -> int:
     return mask
 
 
-def write(b: Bundle, out: str | os.PathLike) -> Path:
-    """Write the bundle into ``out/<as-of>/``, replacing a previous run's folder whole."""
+def write(b: Bundle, out: str | os.PathLike, *, bom: bool = True) -> Path:
+    """Write the bundle into ``out/<period label>/``, replacing a previous run's folder whole.
+
+    ``bom``: CSV files start with a UTF-8 BOM (Excel reads them as UTF-8)."""
     root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise UsageError(
+            f"--out {out} is a file, not a folder", hint="give a folder for the bundles"
+        )
     root.mkdir(parents=True, exist_ok=True)
-    final = root / b.as_of.isoformat()
+    final = root / b.period.label
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
     try:
         (tmp / "report.html").write_text(b.html, encoding="utf-8")
         output.write_xlsx(b.frames, tmp / "report.xlsx")
         for name, df in b.frames.items():
-            output.write_frame(df, fmt="csv", out=tmp / f"{name}.csv")
-        actions_mod.write_action_lists(b.frames["actions"], tmp / "actions")
+            output.write_frame(df, fmt="csv", out=tmp / f"{name}.csv", bom=bom)
+        actions_mod.write_action_lists(b.frames["actions"], tmp / "actions", bom=bom)
         (tmp / "actions" / "actions.csv").unlink(missing_ok=True)  # the full list is ../actions.csv
         fmode, dmode = 0o666 & ~_umask(), 0o777 & ~_umask()
         for f in tmp.rglob("*"):

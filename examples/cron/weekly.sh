@@ -23,4 +23,4 @@ if [ -n "${EXPORTS:-}" ]; then
 fi
 
 "$CRMKIT" report weekly --as-of "$AS_OF" --period week --out "$REPORTS" --quiet
-echo "$(date -Is) weekly report for $AS_OF written to $REPORTS/$AS_OF" >&2
+echo "$(date -Is) weekly report as of $AS_OF written to $REPORTS/ (one folder per week, e.g. 2026-W46/)" >&2
