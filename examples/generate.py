@@ -59,6 +59,7 @@ STREAM = {
     "broken": 5,
     "feedback": 6,
     "tickets": 7,
+    "lines": 8,
 }
 
 
@@ -910,6 +911,95 @@ def tickets_csv(rng: Rng, customers: list[Customer]) -> str:
     )
 
 
+# ----------------------------------------------------------------- order lines
+LINES_START = datetime(2010, 12, 1, 8, 26)
+LINES_DAYS = 121  # 2010-12-01 .. 2011-03-31
+CATALOGUE = (  # StockCode, Description, UnitPrice: shaped like the UCI Online Retail data
+    ("85123A", "WHITE HANGING HEART T-LIGHT HOLDER", 2.55),
+    ("71053", "WHITE METAL LANTERN", 3.39),
+    ("84406B", "CREAM CUPID HEARTS COAT HANGER", 2.75),
+    ("22633", "HAND WARMER UNION JACK", 1.85),
+    ("22752", "SET 7 BABUSHKA NESTING BOXES", 7.65),
+    ("21730", "GLASS STAR FROSTED T-LIGHT HOLDER", 4.25),
+    ("84879", "ASSORTED COLOUR BIRD ORNAMENT", 1.69),
+    ("22745", "POPPY'S PLAYHOUSE BEDROOM", 2.10),
+    ("22310", "IVORY KNITTED MUG COSY", 1.65),
+    ("48187", "DOORMAT NEW ENGLAND", 7.95),
+    ("22960", "JAM MAKING SET WITH JARS", 4.25),
+    ("21754", "HOME BUILDING BLOCK WORD", 5.95),
+    ("22423", "REGENCY CAKESTAND 3 TIER", 12.75),
+    ("POST", "POSTAGE", 18.00),
+    ("85099B", "JUMBO BAG RED RETROSPOT", 1.95),
+    ("20725", "LUNCH BAG RED RETROSPOT", 1.65),
+)
+COUNTRIES = (
+    ("United Kingdom", 0.82),
+    ("Germany", 0.05),
+    ("France", 0.05),
+    ("EIRE", 0.04),
+    ("Spain", 0.04),
+)
+
+
+def _stamp(t: datetime) -> str:
+    """Month-first, unpadded, no seconds, as most published copies write it: 12/1/2010 8:26."""
+    return f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}"
+
+
+def order_lines_csv(rng: Rng) -> str:
+    """An order-lines export shaped like the UCI Online Retail data: several lines per
+    invoice (now and then the same line twice), cancellations as 'C' invoices with
+    negative quantities, invoices without a customer, customer ids written 17850.0,
+    month-first dates with a time (12/1/2010 8:26)."""
+    ids = sorted({rng.between(12346, 18287) for _ in range(90)})
+    country = {i: rng.weighted([c for c, _ in COUNTRIES], [w for _, w in COUNTRIES]) for i in ids}
+    invoices = []  # (time, invoice, customer or None, [(code, description, qty, price)])
+    number = 536365
+    for _ in range(420):
+        t = LINES_START + timedelta(
+            days=rng.below(LINES_DAYS), hours=rng.below(10), minutes=rng.below(60)
+        )
+        cust = None if rng.chance(0.2) else rng.choice(ids)
+        lines = []
+        for _ in range(rng.between(1, 9)):
+            code, desc, price = rng.choice(CATALOGUE)
+            line = (code, desc, rng.weighted([1, 2, 3, 4, 6, 12, 24], [3, 3, 2, 2, 2, 2, 1]), price)
+            lines.append(line)
+            if rng.chance(0.04):
+                lines.append(line)  # the same line twice: two lines, as the source has them
+        invoices.append((t, cust, lines))
+    # invoice numbers follow time, as an ERP gives them
+    invoices = [
+        (t, str(n), c, ls)
+        for n, (t, c, ls) in enumerate(sorted(invoices, key=lambda x: x[0]), number)
+    ]
+    cancels = []
+    for t, inv, cust, lines in invoices:
+        if cust is not None and rng.chance(0.06):
+            back = [(c, d, -q, p) for c, d, q, p in lines[: rng.between(1, 2)]]
+            when = min(
+                t + timedelta(days=rng.between(1, 9)), LINES_START + timedelta(days=LINES_DAYS - 1)
+            )
+            cancels.append((when, "C" + inv, cust, back))
+    rows = []
+    for t, inv, cust, lines in sorted(invoices + cancels, key=lambda x: (x[0], x[1])):
+        cid = f"{cust}.0" if cust is not None else ""
+        where = country[cust] if cust is not None else "United Kingdom"
+        for code, desc, qty, price in lines:
+            rows.append([inv, code, desc, str(qty), _stamp(t), f"{price:.2f}", cid, where])
+    header = [
+        "InvoiceNo",
+        "StockCode",
+        "Description",
+        "Quantity",
+        "InvoiceDate",
+        "UnitPrice",
+        "CustomerID",
+        "Country",
+    ]
+    return csv_text(header, rows)
+
+
 # ------------------------------------------------------------------------ main
 def build() -> tuple[dict[str, bytes], dict]:
     """All example files as {file name: bytes}, plus facts for the README."""
@@ -925,6 +1015,7 @@ def build() -> tuple[dict[str, bytes], dict]:
         "broken_transactions.csv": broken_csv(Rng(SEED + STREAM["broken"]), customers).encode(),
         "feedback.csv": feedback_csv(Rng(SEED + STREAM["feedback"]), customers).encode("utf-8"),
         "tickets.csv": tickets_csv(Rng(SEED + STREAM["tickets"]), customers).encode("utf-8"),
+        "order_lines.csv": order_lines_csv(Rng(SEED + STREAM["lines"])).encode("utf-8"),
     }
     notes["customers"] = len(customers)
     notes["transactions"] = len(txns)

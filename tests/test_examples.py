@@ -31,6 +31,7 @@ CSV_FILES = [
     "broken_transactions.csv",
     "feedback.csv",
     "tickets.csv",
+    "order_lines.csv",
 ]
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
@@ -569,3 +570,115 @@ def test_importing_broken_file_rejects_the_documented_lines(tmp_path):
     assert (
         {int(e["line"]) for e in planted_errors() if e["outcome"] == "rejected"} <= got <= expected
     )
+
+
+# ------------------------------------------------------------------- order lines
+@pytest.fixture(scope="module")
+def order_lines() -> list[dict[str, str]]:
+    return read_dicts("order_lines.csv")
+
+
+def _line_amount(r: dict[str, str]) -> float:
+    return int(r["Quantity"]) * float(r["UnitPrice"])
+
+
+def test_order_lines_as_documented(order_lines):
+    section = README.split("## `order_lines.csv`", 1)[1]
+    invoices = Counter(r["InvoiceNo"] for r in order_lines)
+    cancels = [r for r in order_lines if r["InvoiceNo"].startswith("C")]
+    anon = [r for r in order_lines if r["CustomerID"] == ""]
+    facts = {
+        "lines in": len(order_lines),
+        "invoices (orders)": len(invoices),
+        "invoices have several lines": sum(1 for n in invoices.values() if n > 1),
+        "cancellations": len({r["InvoiceNo"] for r in cancels}),
+        "lines in 88 invoices": len(anon),
+        "customers": len({r["CustomerID"] for r in order_lines} - {""}),
+    }
+    text = " ".join(section.split())
+    assert f"{facts['lines in']:,} lines in {facts['invoices (orders)']} invoices" in text
+    assert f"{facts['invoices have several lines']} invoices have several lines" in text
+    assert f"{facts['cancellations']} cancellations" in text
+    assert f"({len(cancels)} lines, {-sum(map(_line_amount, cancels)):,.2f})" in text
+    anon_orders = len({r["InvoiceNo"] for r in anon})
+    anon_rev = sum(map(_line_amount, anon))
+    total = sum(map(_line_amount, order_lines))
+    assert f"{len(anon)} lines in {anon_orders} invoices have no `CustomerID`" in text
+    assert f"({anon_rev:,.2f} of the {total:,.2f} revenue)" in text
+    assert f"{facts['customers']} customers" in text
+
+
+def test_order_lines_real_shape(order_lines):
+    by_invoice = defaultdict(list)
+    for r in order_lines:
+        by_invoice[r["InvoiceNo"]].append(r)
+    # the same line twice inside one invoice
+    assert any(len(ls) > len({tuple(x.values()) for x in ls}) for ls in by_invoice.values())
+    for inv, ls in by_invoice.items():
+        assert len({(x["CustomerID"], x["InvoiceDate"]) for x in ls}) == 1  # one order
+        if inv.startswith("C"):
+            assert all(int(x["Quantity"]) < 0 for x in ls)
+            original = by_invoice[inv[1:]]
+            assert ls[0]["CustomerID"] == original[0]["CustomerID"] != ""
+            assert {x["StockCode"] for x in ls} <= {x["StockCode"] for x in original}
+    # ids as spreadsheets write them, dates month-first (a second part over 12 proves it)
+    assert all(re.fullmatch(r"\d{5}\.0", r["CustomerID"]) for r in order_lines if r["CustomerID"])
+    parts = [
+        re.fullmatch(r"(\d+)/(\d+)/(\d{4}) (\d+):(\d\d)", r["InvoiceDate"]) for r in order_lines
+    ]
+    assert all(parts)
+    assert any(int(m.group(2)) > 12 for m in parts) and all(int(m.group(1)) <= 12 for m in parts)
+    assert any(len(m.group(1)) == 1 and len(m.group(2)) == 1 for m in parts)  # no padding
+
+
+def test_order_lines_orders_and_features(order_lines):
+    """The file read with crmkit's spreadsheet rules and summed by crmkit.orders gives the
+    orders, revenue and refunds computed here with the standard library."""
+    import polars as pl
+
+    from crmkit.features import build_features
+    from crmkit.spreadsheet import (
+        MONTH_FIRST,
+        date_evidence,
+        decide_date_order,
+        id_expr,
+        numeric_date,
+    )
+
+    # independently: one order per invoice with a customer, total = sum of its lines
+    totals: dict[str, float] = defaultdict(float)
+    owner: dict[str, str] = {}
+    for r in order_lines:
+        if r["CustomerID"]:
+            totals[r["InvoiceNo"]] += _line_amount(r)
+            owner[r["InvoiceNo"]] = r["CustomerID"].removesuffix(".0")
+    want: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0])
+    for inv, total in totals.items():
+        w = want[owner[inv]]
+        w[0] += total > 0
+        w[1] += total
+        w[2] += -total if total < 0 else 0.0
+
+    raw = pl.read_csv(EXAMPLES / "order_lines.csv", infer_schema=False)
+    assert decide_date_order(date_evidence(raw, "InvoiceDate"), column="InvoiceDate") == MONTH_FIRST
+    lines = raw.lazy().select(
+        pl.col("InvoiceNo").alias("transaction_id"),
+        (pl.col("InvoiceNo").cum_count().over("InvoiceNo")).alias("line_no"),
+        id_expr(pl.col("CustomerID")).alias("customer_id"),
+        numeric_date(pl.col("InvoiceDate"), MONTH_FIRST).alias("date"),
+        (pl.col("Quantity").cast(pl.Float64) * pl.col("UnitPrice").cast(pl.Float64)).alias(
+            "amount"
+        ),
+        pl.col("Description").alias("product"),
+    )
+    got = build_features(
+        None, lines.filter(pl.col("customer_id").is_not_null()), as_of=date(2011, 3, 31)
+    ).collect()
+    assert got.height == len(want)
+    for r in got.iter_rows(named=True):
+        n, m, refund = want[r["customer_id"]]
+        assert (r["frequency"], r["monetary"], r["refund_amount"]) == (
+            n,
+            round(m, 2),
+            round(refund, 2),
+        )
