@@ -1,7 +1,8 @@
 """crmkit.yaml: project settings (store location, column mapping, targets, ...).
 
 Looked up as ``--config FILE``, else ``$CRMKIT_CONFIG``, else ``./crmkit.yaml``.
-Missing file = all defaults. Loaded with ``yaml.safe_load`` only. Relative paths in
+Missing file = all defaults. Loaded by ``crmkit.safe_yaml`` (a regular file up to
+1 MiB, no YAML aliases, no duplicate keys), like the rule files. Relative paths in
 the file (``store:``) are relative to the file's own directory, so a cron job can
 run from anywhere.
 
@@ -25,9 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from crmkit.errors import ConfigError, did_you_mean
+from crmkit.safe_yaml import load_yaml
 
 CONFIG_NAME = "crmkit.yaml"
 DEFAULT_STORE = "crmkit-store"
@@ -108,7 +108,7 @@ class Config:
 def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
     if explicit:
         p = Path(explicit)
-        if not p.is_file():
+        if not p.exists():  # a FIFO or a folder is refused, by name, when it is read
             raise ConfigError("config file not found", file=str(p), hint="check the --config path")
         return p
     env = os.environ.get("CRMKIT_CONFIG")
@@ -122,20 +122,16 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
     path = find_config(explicit)
     if path is None:
         return Config()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"YAML syntax error: {getattr(exc, 'problem', exc)}",
-            file=str(path),
-            line=(mark.line + 1) if mark else None,
-            hint="fix the YAML (indentation, quotes, colons)",
-        ) from None
-    except UnicodeDecodeError:
-        raise ConfigError(
-            "config is not UTF-8 text", file=str(path), hint="save it as UTF-8"
-        ) from None
+    data = (
+        load_yaml(
+            path,
+            what="config file",
+            error=ConfigError,
+            not_found_hint="check the --config path",
+            syntax_hint="fix the YAML (indentation, quotes, colons)",
+        )
+        or {}
+    )
     if not isinstance(data, dict):
         raise ConfigError("config must be a mapping of settings", file=str(path))
     for key in data:

@@ -71,6 +71,12 @@ class CrmkitGroup(TyperGroup):
                 ctx.exit(0)
             if _debug_requested(ctx):
                 raise
+            from crmkit.rules import rule_failure
+
+            rule_exc = rule_failure(exc)  # a rule that fails on some values: name it
+            if rule_exc is not None:
+                typer.echo(f"Error: {rule_exc}", err=True)
+                ctx.exit(rule_exc.exit_code)
             from crmkit.store import first_line, store_read_error
 
             state = ctx.obj if isinstance(ctx.obj, State) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -43,6 +44,15 @@ def register(app: typer.Typer) -> None:
                 "--strict", help="Also fail when score combinations fall through to a catch-all."
             ),
         ] = False,
+        store: Annotated[
+            Path | None,
+            typer.Option(
+                "--store",
+                help="Also apply the rules to this store's customers (the real columns and "
+                "values), to find conditions that fail on some values.",
+                metavar="DIR",
+            ),
+        ] = None,
     ) -> None:
         """Validate rule files; enumerate every score combination (125 for R, F, M
         with 5 bins) and report combinations that fall through to the catch-all or
@@ -60,7 +70,25 @@ def register(app: typer.Typer) -> None:
             if files
             else (rule_paths_for(config) if config.data.get("rules") else shipped_rule_paths())
         )
-        findings = check_rules(paths, columns=tuple(column or ()), strict=strict)
+        data = None
+        if store is not None:
+            from crmkit.segment import segment_customers
+            from crmkit.sources import load_tables
+
+            options.state(ctx).store_path = store  # read errors become store errors
+            tables = load_tables(config=config, store=store)
+
+            def data(rulesets):
+                return segment_customers(
+                    tables["customers"],
+                    tables["transactions"],
+                    rules=rulesets,
+                    config=config,
+                    feedback=tables["feedback"],
+                    tickets=tables["tickets"],
+                )
+
+        findings = check_rules(paths, columns=tuple(column or ()), strict=strict, data=data)
         for f in findings:
             style = {"error": "red", "warning": "yellow"}.get(f.level)
             text = str(f)

@@ -6,9 +6,14 @@ Public API (stable):
   Raises ``RulesError`` (one line: file:line, rule name, what, how to fix).
 - ``default_rule_paths() -> list[Path]``: the shipped rfm + lifecycle + value files.
 - ``shipped_rule_paths() -> list[Path]``: every shipped rule file.
-- ``check_rules(paths, *, columns=(), strict=False) -> list[Finding]``: what
+- ``check_rules(paths, *, columns=(), strict=False, data=None) -> list[Finding]``: what
   ``crmkit rules check`` prints: validation errors, score combinations that fall
-  through to the catch-all (or to no segment at all), rules that can never match.
+  through to the catch-all (or to no segment at all), rules that can never match;
+  with ``data``, also the rules that fail on real rows.
+- ``parse_condition(text) -> Condition``: a condition parsed and checked against the
+  whitelist (``ConditionError`` otherwise); ``condition_expr(text) -> pl.Expr``.
+- ``rule_failure(exc) -> RulesError | None``: the rule (file, line, name) behind an
+  error raised while collecting the frame of the latest ``apply_rules``.
 - ``score_exprs(rulesets)``, ``classify_exprs(ruleset, ...)``: the compiled Polars
   expressions (used by ``crmkit.segment``).
 - ``validate_columns(rulesets, schema)``: check every referenced column exists and
@@ -36,26 +41,31 @@ customers with no purchase always score 0):
 - ``mean``: 2 ("high") if the value is strictly better than the mean over buyers
   (``> mean``; for ``better: lower`` ``< mean``), else 1 ("low").
 
-Conditions are SQL expressions compiled by ``polars.sql_expr`` (never ``eval``).
-Files are read with a ``yaml.SafeLoader`` subclass that only records line numbers
-and rejects duplicate keys.
+Conditions are data, not code: parsed by sqlglot and checked against a whitelist
+(``crmkit.rules.condition``), then printed as Polars SQL from the checked tree and
+compiled by ``polars.sql_expr``; never ``eval``, never the user's text. Files are
+read by ``crmkit.safe_yaml`` (regular files up to 1 MiB, no aliases, no duplicate
+keys, line numbers recorded). docs/security.md says what a rule file can and cannot do.
 
 Modules: ``model`` (the dataclasses), ``loader`` (YAML -> model, with file and line),
-``compile`` (model -> Polars expressions; schema checks), ``check`` (``rules check``).
+``condition`` (SQL text -> checked tree), ``compile`` (model -> Polars expressions;
+schema checks), ``check`` (``rules check``; run-time failures traced to their rule).
 """
 
 from __future__ import annotations
 
-from crmkit.rules.check import Finding, check_rules, known_columns
+from crmkit.rules.check import Finding, check_rules, known_columns, rule_failure
 from crmkit.rules.compile import (
     apply_rules,
     classify_expr,
+    condition_expr,
     cut_points,
     score_expr,
     score_exprs,
     shipped_score_columns,
     validate_columns,
 )
+from crmkit.rules.condition import ConditionError, parse_condition
 from crmkit.rules.loader import (
     default_rule_paths,
     load_rule_file,
@@ -92,6 +102,7 @@ __all__ = [
     "SCORE_KEYS",
     "SEGMENT_KEYS",
     "Classification",
+    "ConditionError",
     "Finding",
     "RuleSet",
     "Score",
@@ -100,12 +111,15 @@ __all__ = [
     "apply_rules",
     "check_rules",
     "classify_expr",
+    "condition_expr",
     "cut_points",
     "default_rule_paths",
     "known_columns",
     "load_rule_file",
     "load_rules",
+    "parse_condition",
     "resolve_rule_path",
+    "rule_failure",
     "score_expr",
     "score_exprs",
     "shipped_rule_paths",

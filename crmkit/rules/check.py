@@ -4,14 +4,23 @@ to the catch-all (or to no segment at all), rules that can never match."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
 
 from crmkit.errors import RulesError
-from crmkit.rules.compile import classify_expr, validate_columns
+from crmkit.rules.compile import (
+    APPLIED,
+    classify_expr,
+    condition_expr,
+    polars_reason,
+    score_exprs,
+    validate_columns,
+)
+from crmkit.rules.condition import shown
 from crmkit.rules.loader import _check_cross_file, load_rule_file, resolve_rule_path
-from crmkit.rules.model import Classification, RuleSet, Score, _roots, all_scores
+from crmkit.rules.model import Classification, RuleSet, Score, _roots, all_scores, rule_error
 
 
 @dataclass(frozen=True)
@@ -75,9 +84,21 @@ def known_columns(extra: tuple[str, ...] | list[str] = ()) -> dict:
     return schema
 
 
-def check_rules(paths, *, columns=(), strict: bool = False) -> list[Finding]:
+def check_rules(
+    paths,
+    *,
+    columns=(),
+    strict: bool = False,
+    data: Callable[[list[RuleSet]], pl.LazyFrame] | None = None,
+) -> list[Finding]:
     """Validate rule files and enumerate score combinations. Never raises RulesError:
-    problems come back as findings (level ``error``/``warning``), one per line."""
+    problems come back as findings (level ``error``/``warning``), one per line.
+
+    ``data``: given the loaded rules, the segmented customers (e.g. ``lambda rules:
+    segment_customers(..., rules=rules)``). The rules are then checked against the
+    real schema and evaluated on the real rows, which finds conditions that fail
+    only on some values (``CAST(name AS INT)``); without it, against the documented
+    columns (``known_columns``) on an empty frame."""
     findings: list[Finding] = []
     loaded: list[RuleSet] = []
     for p in paths:
@@ -92,7 +113,10 @@ def check_rules(paths, *, columns=(), strict: bool = False) -> list[Finding]:
             )
     try:
         _check_cross_file(loaded)
-        validate_columns(loaded, known_columns(tuple(columns)))
+        if data is None:
+            validate_columns(loaded, known_columns(tuple(columns)))
+        else:
+            evaluate(data, loaded)
     except RulesError as exc:
         findings.append(
             Finding("error", exc.where.file or "", _msg(exc), exc.where.line, exc.where.rule)
@@ -103,6 +127,77 @@ def check_rules(paths, *, columns=(), strict: bool = False) -> list[Finding]:
         for c in rs.classifications:
             findings.extend(_enumerate(rs, c, scores, strict=strict))
     return findings
+
+
+def evaluate(data: Callable[[list[RuleSet]], pl.LazyFrame], rulesets: list[RuleSet]) -> None:
+    """Apply the rules to real data and collect; a rule that fails says which (RulesError)."""
+    try:
+        data(rulesets).collect()
+    except pl.exceptions.PolarsError as exc:
+        found = rule_failure(exc)
+        if found is None:
+            raise
+        raise found from None
+
+
+# --------------------------------------------------------------------------- run-time errors
+
+
+def rule_failure(exc: BaseException) -> RulesError | None:
+    """The rule behind an error raised while collecting a frame of ``apply_rules``.
+
+    Replays the latest ``apply_rules`` of this context step by step on its features
+    (collected once): scores, then each derived column and each condition in file
+    order. The first that fails is reported with its file, line and rule, and Polars'
+    reason without the values it quotes. None when no rule fails on its own (the
+    error came from somewhere else), or for errors that are not Polars errors."""
+    applied = APPLIED.get()
+    if applied is None or not isinstance(exc, pl.exceptions.PolarsError):
+        return None
+    features, rulesets = applied
+    try:
+        df = features.collect()
+        scores = score_exprs(rulesets)
+        df = df.with_columns(scores) if scores else df
+    except pl.exceptions.PolarsError:
+        return None  # the features themselves fail: not a rule's doing
+    for rs in rulesets:
+        df, found = _replay(df, rs)
+        if found is not None:
+            return found
+    return None
+
+
+def _replay(df: pl.DataFrame, rs: RuleSet) -> tuple[pl.DataFrame, RulesError | None]:
+    for key, text in rs.derive.items():
+        what = f'derived column "{key}"'
+        found = _fails(df, text, rs.path, rs.derive_lines[key], None, what)
+        if found is not None:
+            return df, found
+        df = df.with_columns(condition_expr(text).alias(key))
+    for c in rs.classifications:
+        for seg in c.segments:
+            found = _fails(df, seg.when, rs.path, seg.when_line, seg.name, "condition")
+            if found is not None:
+                return df, found
+        for expr in classify_expr(c):
+            df = df.with_columns(expr)
+    return df, None
+
+
+def _fails(df: pl.DataFrame, text: str, path, line, rule, what: str) -> RulesError | None:
+    try:
+        df.select(condition_expr(text))
+    except pl.exceptions.PolarsError as exc:
+        return rule_error(
+            f"{what} {shown(text)} fails on the data: {polars_reason(exc)}",
+            path,
+            line,
+            rule,
+            hint="make it work for every value, e.g. TRY_CAST(x AS INTEGER) gives NULL "
+            "(no match) where x is not a number",
+        )
+    return None
 
 
 def _msg(exc: RulesError) -> str:
@@ -149,10 +244,11 @@ def _enumerate(
     grid = pl.DataFrame(combos, schema={s: pl.Int64 for s in cols}, orient="row")
     if rs.derive:
         grid = grid.with_columns(
-            pl.sql_expr(e).alias(k) for k, e in rs.derive.items() if _roots(e) <= set(cols)
+            condition_expr(e).alias(k) for k, e in rs.derive.items() if _roots(e) <= set(cols)
         )
     grid = grid.with_columns(
-        seg.expr.fill_null(False).alias(f"_m{i}") for i, seg in enumerate(c.segments)
+        condition_expr(seg.when).fill_null(False).alias(f"_m{i}")
+        for i, seg in enumerate(c.segments)
     )
     grid = grid.with_columns(classify_expr(c)[0])
     out: list[Finding] = []

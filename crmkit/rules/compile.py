@@ -1,14 +1,24 @@
 """Rules -> Polars expressions: scores, derived columns, classifications; and the
-check of every condition against a frame's schema (columns exist, types fit)."""
+check of every condition against a frame's schema (columns exist, types fit).
+
+The seam for other engines is ``to_polars(condition)``: it takes a parsed, checked
+``Condition`` (``crmkit.rules.condition``) and prints its tree as Polars SQL of its
+own, node by node (``polars_sql``): every column name double-quoted, every string
+single-quoted with quotes doubled, every operation in parentheses, so Polars never
+parses text a user wrote. A Spark compiler does the same from the same tree.
+"""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from pathlib import Path
 
 import polars as pl
+from sqlglot import exp
 
 from crmkit.engine.polars_ops import POLARS
 from crmkit.errors import RulesError, did_you_mean
+from crmkit.rules.condition import CAST_TYPES, Condition, parse_condition, shown
 from crmkit.rules.loader import load_rule_file, shipped_rule_paths
 from crmkit.rules.model import (
     SCORE_ALIASES,
@@ -65,14 +75,24 @@ def cut_points(df: pl.DataFrame, s: Score) -> list[float]:
 def classify_expr(c: Classification, *, ops=None, sql=None) -> list:
     """First match wins; no match -> null. Plus ``<column>_label`` if any label is set.
     ``ops``: the engine's operations (default Polars); ``sql(text, segment)``: the
-    engine's compiler of a condition (default ``polars.sql_expr``)."""
+    engine's compiler of a condition (default ``condition_expr``: the checked tree as Polars)."""
     o = ops or POLARS
-    pairs = [((sql(seg.when, seg) if sql else seg.expr), seg.name) for seg in c.segments]
+    pairs = [
+        ((sql(seg.when, seg) if sql else condition_expr(seg.when)), seg.name) for seg in c.segments
+    ]
     exprs = [o.first_match(pairs).alias(c.column)]
     if c.has_labels:
         mapping = {s.name: (s.label or s.name) for s in c.segments}
         exprs.append(o.map_values(o.col(c.column), mapping).alias(c.label_column))
     return exprs
+
+
+#: (features, rulesets) of the latest Polars ``apply_rules`` in this context, so that
+#: an error raised later, when the frame is collected, can be traced to a rule
+#: (``crmkit.rules.check.rule_failure``).
+APPLIED: ContextVar[tuple[pl.LazyFrame, list[RuleSet]] | None] = ContextVar(
+    "crmkit_rules_applied", default=None
+)
 
 
 def apply_rules(features, rulesets: list[RuleSet]):
@@ -84,6 +104,8 @@ def apply_rules(features, rulesets: list[RuleSet]):
     o = ops_for(features)
     validate_columns(rulesets, o.schema(features))
     sql = None
+    if o.name == "polars":
+        APPLIED.set((features, rulesets))
     if o.name == "spark":
         from crmkit.rules.spark import check_conditions, condition
 
@@ -106,7 +128,7 @@ def apply_rules(features, rulesets: list[RuleSet]):
             lf = o.with_columns(
                 lf,
                 {
-                    k: (sql(e, None, rs.path, rs.derive_lines[k]) if sql else pl.sql_expr(e))
+                    k: (sql(e, None, rs.path, rs.derive_lines[k]) if sql else condition_expr(e))
                     for k, e in rs.derive.items()
                 },
             )
@@ -118,6 +140,129 @@ def apply_rules(features, rulesets: list[RuleSet]):
             if len(exprs) > 1:
                 lf = o.with_columns(lf, {c.label_column: exprs[1]})
     return lf
+
+
+# --------------------------------------------------------------------------- conditions
+
+_OPS = {
+    exp.And: "AND",
+    exp.Or: "OR",
+    exp.EQ: "=",
+    exp.NEQ: "<>",
+    exp.GT: ">",
+    exp.GTE: ">=",
+    exp.LT: "<",
+    exp.LTE: "<=",
+    exp.Add: "+",
+    exp.Sub: "-",
+    exp.Mul: "*",
+    exp.Div: "/",
+    exp.Mod: "%",
+    exp.DPipe: "||",
+    exp.Like: "LIKE",
+    exp.ILike: "ILIKE",
+}
+_FUNCS = {  # node -> (Polars SQL name, argument names in order; "expressions" spreads a list)
+    exp.Abs: ("ABS", ("this",)),
+    exp.Round: ("ROUND", ("this", "decimals")),
+    exp.Floor: ("FLOOR", ("this",)),
+    exp.Ceil: ("CEIL", ("this",)),
+    exp.Coalesce: ("COALESCE", ("this", "expressions")),
+    exp.Nullif: ("NULLIF", ("this", "expression")),
+    exp.Greatest: ("GREATEST", ("this", "expressions")),
+    exp.Least: ("LEAST", ("this", "expressions")),
+    exp.Lower: ("LOWER", ("this",)),
+    exp.Upper: ("UPPER", ("this",)),
+    exp.Length: ("LENGTH", ("this",)),
+    exp.Year: ("YEAR", ("this",)),
+    exp.Month: ("MONTH", ("this",)),
+}
+
+
+def condition_expr(text: str) -> pl.Expr:
+    """Parse, check and compile one condition (raises ``ConditionError``)."""
+    return to_polars(parse_condition(text))
+
+
+def to_polars(cond: Condition) -> pl.Expr:
+    """A checked condition as a Polars expression."""
+    return pl.sql_expr(polars_sql(cond.tree))
+
+
+def _quote(text: str, mark: str) -> str:
+    return mark + text.replace(mark, mark + mark) + mark
+
+
+def _args(node: exp.Expression, names: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        value = node.args.get(name)
+        if isinstance(value, list):
+            out.extend(polars_sql(v) for v in value)
+        elif value is not None:
+            out.append(polars_sql(value))
+    return out
+
+
+def polars_sql(node: exp.Expression) -> str:
+    """Polars SQL for a checked tree (only the node types ``condition`` allows)."""
+    kind = type(node)
+    if kind in _OPS:
+        text = f"({polars_sql(node.this)} {_OPS[kind]} {polars_sql(node.expression)})"
+        return f"(NOT {text})" if node.args.get("negate") else text
+    if kind in _FUNCS:
+        name, names = _FUNCS[kind]
+        return f"{name}({', '.join(_args(node, names))})"
+    return _LEAVES.get(kind, _compound)(node)
+
+
+def _literal(node: exp.Literal) -> str:
+    return _quote(node.this, "'") if node.is_string else node.this
+
+
+def _case(node: exp.Case) -> str:
+    parts = ["CASE"]
+    if node.this is not None:
+        parts.append(polars_sql(node.this))
+    for branch in node.args["ifs"]:
+        parts.append(f"WHEN {polars_sql(branch.this)} THEN {polars_sql(branch.args['true'])}")
+    if node.args.get("default") is not None:
+        parts.append(f"ELSE {polars_sql(node.args['default'])}")
+    return "(" + " ".join(parts) + " END)"
+
+
+def _cast(node: exp.Cast) -> str:
+    return f"CAST({polars_sql(node.this)} AS {CAST_TYPES[node.to.this]})"
+
+
+def _days(value: exp.Expression) -> str:
+    return f"CAST(CAST({polars_sql(value)} AS DATE) AS INTEGER)"
+
+
+_LEAVES = {
+    exp.Column: lambda n: _quote(n.name, '"'),
+    exp.Literal: _literal,
+    exp.Boolean: lambda n: "TRUE" if n.this else "FALSE",
+    exp.Null: lambda n: "NULL",
+    exp.Paren: lambda n: f"({polars_sql(n.this)})",
+    exp.Neg: lambda n: f"(-{polars_sql(n.this)})",
+    exp.Not: lambda n: f"(NOT {polars_sql(n.this)})",
+    exp.Is: lambda n: f"({polars_sql(n.this)} IS {polars_sql(n.expression)})",
+    exp.In: lambda n: f"({polars_sql(n.this)} IN ({', '.join(_args(n, ('expressions',)))}))",
+    exp.Between: lambda n: (
+        f"({polars_sql(n.this)} BETWEEN {polars_sql(n.args['low'])} "
+        f"AND {polars_sql(n.args['high'])})"
+    ),
+    exp.Case: _case,
+    exp.Cast: _cast,
+    exp.TryCast: lambda n: "TRY_" + _cast(n),
+    # date_diff('day', start, end): days from start to end, whole days on every engine
+    exp.DateDiff: lambda n: f"({_days(n.this)} - {_days(n.expression)})",
+}
+
+
+def _compound(node: exp.Expression) -> str:
+    raise TypeError(f"not a checked condition node: {type(node).__name__}")  # a bug if reached
 
 
 # --------------------------------------------------------------------------- validation
@@ -172,7 +317,7 @@ def validate_columns(rulesets: list[RuleSet], schema) -> None:
                 dtype = _probe(seg.when, schema, rs.path, seg.when_line, seg.name, "condition")
                 if dtype != pl.Boolean and dtype != pl.Null:
                     raise rule_error(
-                        f"condition {seg.when!r} is not true/false (it gives {dtype})",
+                        f"condition {shown(seg.when)} is not true/false (it gives {dtype})",
                         rs.path,
                         seg.when_line,
                         seg.name,
@@ -216,25 +361,69 @@ def _unknown_column_hint(name: str, schema) -> str:
 
 
 def _probe(sql: str, schema: dict, path: Path, line, rule, what: str):
-    expr = pl.sql_expr(sql)
-    for name in expr.meta.root_names():
+    """The condition's result type on ``schema`` (an empty frame: no data is read)."""
+    cond = parse_condition(sql)
+    for name in cond.columns:
         if name not in schema:
             raise rule_error(
-                f'unknown column "{name}" in {what} {sql!r}',
+                f'unknown column "{name}" in {what} {shown(sql)}',
                 path,
                 line,
                 rule,
                 _unknown_column_hint(name, schema),
             )
     try:
-        out = pl.DataFrame(schema=schema).lazy().select(expr.alias("_x")).collect()
+        _check_date_arithmetic(cond, schema)
+        dtype = _dtype(to_polars(cond), schema)
     except pl.exceptions.PolarsError as exc:
-        detail = str(exc).strip().splitlines()[0]
         raise rule_error(
-            f"{what} {sql!r} does not fit the data types: {detail}",
+            f"{what} {shown(sql)} does not fit the data types: {polars_reason(exc)}",
             path,
             line,
             rule,
             hint="compare text with 'quoted' text and numbers with numbers",
         ) from None
-    return out.schema["_x"]
+    except _DateArithmetic as exc:
+        raise rule_error(
+            f"{what} {shown(sql)}: {exc} is arithmetic on dates, not a number of days",
+            path,
+            line,
+            rule,
+            hint=DATE_HINT,
+        ) from None
+    return dtype
+
+
+DATE_HINT = (
+    "use the day-count features (recency_days, tenure_days, last_gap_days, ...) or "
+    "date_diff('day', start, end), e.g. date_diff('day', first_purchase_date, "
+    "last_purchase_date) > 300; compare dates with dates: last_purchase_date >= DATE '2024-01-01'"
+)
+
+
+class _DateArithmetic(Exception):
+    pass
+
+
+def _dtype(expr: pl.Expr, schema: dict) -> pl.DataType:
+    return pl.DataFrame(schema=schema).lazy().select(expr.alias("_x")).collect().schema["_x"]
+
+
+def _check_date_arithmetic(cond: Condition, schema: dict) -> None:
+    """Refuse arithmetic on dates: in Polars ``date - date`` is a duration whose
+    comparison with a number counts microseconds and ``date + 1`` is an error; in
+    Spark they are days. The same condition must mean the same on every engine, so
+    only ``date_diff('day', ...)`` counts days."""
+    for node in cond.tree.find_all(exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg):
+        for part in (node.this, node.args.get("expression")):
+            if part is not None and _dtype(pl.sql_expr(polars_sql(part)), schema).is_temporal():
+                raise _DateArithmetic(shown(node.sql(dialect="duckdb")))
+
+
+def polars_reason(exc: Exception, width: int = 160) -> str:
+    """The first line of a Polars error without the values it quotes (customer data)."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    for cut in (": [", " values: ", "; valid columns"):
+        line = line.split(cut)[0]
+    return line if len(line) <= width else line[: width - 3] + "..."

@@ -1,7 +1,7 @@
 """Rule files (YAML) -> ``RuleSet`` objects, with the file and line of every part.
 
-Files are read with a ``yaml.SafeLoader`` subclass that only records line numbers
-and rejects duplicate keys. Conditions are checked for SQL syntax here; column and
+Files are read by ``crmkit.safe_yaml`` (regular files up to 1 MiB, no aliases, no
+duplicate keys, line numbers recorded). Conditions are checked for SQL syntax here; column and
 type checks against a schema are in ``crmkit.rules.compile``.
 """
 
@@ -10,10 +10,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import polars as pl
-import yaml
-
 from crmkit.errors import RulesError, did_you_mean
+from crmkit.rules.condition import ConditionError, parse_condition, shown
 from crmkit.rules.model import (
     CLASS_KEYS,
     DEFAULT_FILES,
@@ -30,88 +28,18 @@ from crmkit.rules.model import (
     Segment,
     rule_error,
 )
-
-# --------------------------------------------------------------------------- YAML
-
-
-class _LineDict(dict):
-    """A mapping that remembers where it and each of its values started."""
-
-    line: int | None = None
-    lines: dict
-
-
-class _LineList(list):
-    line: int | None = None
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that records 1-based line numbers and rejects duplicate keys."""
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
-    loader.flatten_mapping(node)
-    out = _LineDict()
-    out.line = node.start_mark.line + 1
-    out.lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in out:
-            raise RulesError(
-                f'duplicate key "{key}"',
-                file=loader.name,
-                line=key_node.start_mark.line + 1,
-                hint="each key may appear once in a mapping; remove or rename one",
-            )
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.lines[key] = value_node.start_mark.line + 1
-    return out
-
-
-def _empty() -> _LineDict:
-    out = _LineDict()
-    out.line, out.lines = None, {}
-    return out
-
-
-def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _LineList:
-    out = _LineList(loader.construct_object(child, deep=True) for child in node.value)
-    out.line = node.start_mark.line + 1
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+from crmkit.safe_yaml import LineDict as _LineDict
+from crmkit.safe_yaml import load_yaml
 
 
 def _read_yaml(path: Path) -> object:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise RulesError(
-            "rule file not found", file=str(path), hint="check the --rules path"
-        ) from None
-    except UnicodeDecodeError:
-        raise RulesError(
-            "rule file is not UTF-8 text", file=str(path), hint="save it as UTF-8"
-        ) from None
-    except OSError as exc:
-        raise RulesError(f"cannot read rule file: {exc.strerror}", file=str(path)) from None
-    loader = _Loader(text)
-    loader.name = str(path)
-    try:
-        return loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RulesError(
-            f"YAML syntax error: {problem}",
-            file=str(path),
-            line=(mark.line + 1) if mark else None,
-            hint="check indentation, colons and quotes (quote conditions containing ':' or '#')",
-        ) from None
-    finally:
-        loader.dispose()
+    return load_yaml(
+        path,
+        what="rule file",
+        error=RulesError,
+        not_found_hint="check the --rules path",
+        syntax_hint="check indentation, colons and quotes (quote conditions containing ':' or '#')",
+    )
 
 
 # --------------------------------------------------------------------------- loading
@@ -205,7 +133,7 @@ def load_rule_file(path: Path) -> RuleSet:
 
 
 def _parse_scores(data: _LineDict, rs: RuleSet) -> None:
-    scores = data.get("scores") or _empty()
+    scores = data.get("scores") or _LineDict.empty()
     if not isinstance(scores, _LineDict):
         raise rule_error(
             "'scores' must be a mapping of score name to options", rs.path, data.lines.get("scores")
@@ -216,7 +144,7 @@ def _parse_scores(data: _LineDict, rs: RuleSet) -> None:
 
 def _parse_derive(data: _LineDict, rs: RuleSet) -> None:
     path = rs.path
-    derive = data.get("derive") or _empty()
+    derive = data.get("derive") or _LineDict.empty()
     if not isinstance(derive, _LineDict):
         raise rule_error(
             "'derive' must map a new column name to a SQL expression",
@@ -283,7 +211,7 @@ def _parse_classifications(data: _LineDict, path: Path) -> list[Classification]:
 
 def _parse_score(key: str, spec, path: Path, line: int) -> Score:
     if spec is None:
-        spec = _empty()
+        spec = _LineDict.empty()
     if not isinstance(spec, _LineDict):
         raise rule_error(
             f'score "{key}" must be a mapping like {{bins: 5, method: quantile}}', path, line
@@ -373,17 +301,14 @@ def _parse_score(key: str, spec, path: Path, line: int) -> Score:
     )
 
 
-def _compile(sql: str, path: Path, line, rule, what="condition") -> pl.Expr:
+def _compile(sql: str, path: Path, line, rule, what="condition") -> None:
+    """Parse and check a condition (``crmkit.rules.condition``); its columns and types
+    are checked later, against a schema (``crmkit.rules.compile.validate_columns``)."""
     try:
-        return pl.sql_expr(sql)
-    except Exception as exc:  # polars raises SQLInterfaceError / SQLSyntaxError / ...
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        parse_condition(sql)
+    except ConditionError as exc:
         raise rule_error(
-            f"bad SQL in {what} {sql!r}: {detail}",
-            path,
-            line,
-            rule,
-            hint='conditions are SQL, e.g. "r_score >= 4 AND f_score >= 4"',
+            f"bad SQL in {what} {shown(sql)}: {exc.message}", path, line, rule, hint=exc.hint
         ) from None
 
 

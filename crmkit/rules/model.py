@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
-
 from crmkit.errors import RulesError
+from crmkit.rules.condition import parse_condition
 
 SCORE_ALIASES = {  # score key -> (output column, source column)
     "recency": ("r_score", "recency_days"),
@@ -63,10 +62,6 @@ class Segment:
     )
     line: int | None = None
     when_line: int | None = None
-
-    @property
-    def expr(self) -> pl.Expr:
-        return pl.sql_expr(self.when)
 
 
 @dataclass
@@ -123,7 +118,7 @@ class RuleSet:
 
 
 def _roots(sql: str) -> set[str]:
-    return set(pl.sql_expr(sql).meta.root_names())
+    return set(parse_condition(sql).columns)
 
 
 def all_scores(rulesets: list[RuleSet]) -> list[Score]:

@@ -10,27 +10,26 @@ rule's file and line before any data is read (``crmkit rules check --engine spar
 
 from __future__ import annotations
 
-from crmkit.engine.spark import INSTALL, _pyspark
-from crmkit.errors import RulesError, UsageError
+from crmkit.engine.spark import _pyspark
+from crmkit.errors import RulesError
 
 # rule conditions are written for Polars' SQL, which reads like DuckDB's
 RULE_DIALECT = "duckdb"
 
 
 def to_spark_sql(sql: str) -> str:
-    """A rule condition (Polars/DuckDB-style SQL) in Spark's dialect. Raises ValueError
-    when sqlglot cannot parse it or Spark has no equivalent."""
+    """A rule condition (Polars/DuckDB-style SQL) in Spark's dialect, printed from the
+    checked tree of ``crmkit.rules.condition`` (so the whitelist holds on Spark too).
+    Raises ValueError when the condition is refused or Spark has no equivalent."""
+    from sqlglot.errors import ErrorLevel
+
+    from crmkit.rules.condition import ConditionError, parse_condition
+
     try:
-        import sqlglot
-        from sqlglot.errors import ErrorLevel
-    except ImportError:
-        raise UsageError(
-            "--engine spark needs sqlglot, which is not installed", hint=f"run: {INSTALL}"
-        ) from None
-    try:
-        return sqlglot.transpile(
-            sql, read=RULE_DIALECT, write="spark", unsupported_level=ErrorLevel.RAISE
-        )[0]
+        tree = parse_condition(sql).tree
+        return tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
+    except ConditionError as exc:
+        raise ValueError(exc.message) from None
     except Exception as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(detail) from None
