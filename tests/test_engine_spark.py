@@ -154,8 +154,8 @@ def test_condition_spark_cannot_run_names_file_and_line(sail, data, tmp_path):
         '  - name: b\n    when: "sind(recency_days) > 0.5"\n',
         encoding="utf-8",
     )
-    rules = load_rules([path])
-    with pytest.raises(RulesError) as err:
+    with pytest.raises(RulesError) as err:  # sind() is not on the whitelist: refused on load
+        rules = load_rules([path])
         segment_customers(
             sp.from_polars(spark, customers), sp.from_polars(spark, tx), as_of=AS_OF, rules=rules
         )
