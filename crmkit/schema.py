@@ -33,9 +33,6 @@ class TableSchema:
     keep_extra: bool = False  # keep unrecognised columns as attributes
     mode: str = "append"  # append (skip known keys) | upsert (replace rows by key)
     derived: dict = field(default_factory=dict)
-    prepare: str | None = (
-        None  # "module:function" run by import_file on the parsed rows (e.g. feedback scale)
-    )
 
     @property
     def names(self) -> list[str]:
@@ -284,7 +281,6 @@ FEEDBACK = TableSchema(
     name="feedback",
     key="feedback_id",  # usually not in the file: built from the row content (store.content_key)
     mode="append",
-    prepare="crmkit.service.hooks:prepare_feedback",  # score scale (CSAT/NPS) declared or detected, never mixed
     columns=(
         Column(
             "feedback_id",
@@ -379,7 +375,6 @@ TICKETS = TableSchema(
     name="tickets",
     key="ticket_id",
     mode="upsert",  # a ticket exported again (new status, resolved_at) replaces the stored one
-    prepare="crmkit.service.hooks:prepare_tickets",  # resolved_at >= opened_at; remembers reopened tickets
     columns=(
         Column(
             "ticket_id",

@@ -35,6 +35,7 @@ from crmkit.ingest import (
 )
 from crmkit.schema import TABLES, match_columns
 from crmkit.store import Store, empty_table
+from crmkit.store.importer import HOOKS
 
 Warn = Callable[[str], None]
 
@@ -138,7 +139,7 @@ def read_table_file(
     if (
         pending is not None
         and parsed.fast is not None
-        and schema.prepare is None
+        and table not in HOOKS
         and parsed.info.utf8_path is None
     ):
         prefix = f"__check{len(pending)}_"
@@ -146,7 +147,7 @@ def read_table_file(
         return _complete(parsed.fast, schema, p.name)
     # Collect now: the source may be a transcoded temp copy that must not outlive this call.
     try:
-        good = _collect_fast(parsed, schema)
+        good = None if table in HOOKS else _collect_fast(parsed)
         unique = good is not None  # the fast path already proved the keys unique
         if good is None:
             rows = parsed.rows.collect()
@@ -178,10 +179,10 @@ def read_table_file(
     return good.lazy()
 
 
-def _collect_fast(parsed, schema) -> pl.DataFrame | None:
+def _collect_fast(parsed) -> pl.DataFrame | None:
     """The native parse for clean files (see ``Parsed.fast``; trimming text
     fields if the untrimmed parse turns out to need it), or None."""
-    if parsed.fast is None or schema.prepare is not None:
+    if parsed.fast is None:
         return None
     while True:
         try:

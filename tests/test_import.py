@@ -454,7 +454,7 @@ def test_customers_upsert_fast_and_general_agree(tmp_path, monkeypatch, second):
 
 
 def test_clean_customers_file_skips_the_general_rules(tmp_path, monkeypatch):
-    import crmkit.ingest as ingest_mod
+    import crmkit.ingest.native as native_mod
 
     def boom(*a, **k):
         raise AssertionError("general path used")
@@ -462,8 +462,8 @@ def test_clean_customers_file_skips_the_general_rules(tmp_path, monkeypatch):
     store = tmp_path / "s"
     write(tmp_path / "a.csv", "customer_id,region,owner\nC1,华东,张伟\n")
     assert run("import", "customers", tmp_path / "a.csv", "--store", store).exit_code == 0
-    monkeypatch.setattr(ingest_mod, "_general_rows", boom)
-    monkeypatch.setattr(ingest_mod, "_field_count_problems", boom)
+    monkeypatch.setattr(native_mod, "_general_rows", boom)
+    monkeypatch.setattr(native_mod, "_field_count_problems", boom)
     write(tmp_path / "b.csv", "customer_id,region\nC1,华南\nC2,西北\n")
     r = run("import", "customers", tmp_path / "b.csv", "--store", store)
     assert r.exit_code == 0, r.stderr
@@ -935,13 +935,13 @@ def test_duplicate_rejects_keep_their_fields(tmp_path):
 def test_clean_file_needs_no_structure_pass(tmp_path, monkeypatch):
     """The byte probe proves a clean unquoted file's structure: neither the
     field-count pass nor the general parse runs."""
-    import crmkit.ingest as ingest_mod
+    import crmkit.ingest.native as native_mod
 
     def boom(*a, **k):
         raise AssertionError("general path used")
 
-    monkeypatch.setattr(ingest_mod, "_field_count_problems", boom)
-    monkeypatch.setattr(ingest_mod, "_general_rows", boom)
+    monkeypatch.setattr(native_mod, "_field_count_problems", boom)
+    monkeypatch.setattr(native_mod, "_general_rows", boom)
     src = write(
         tmp_path / "f.csv",
         "order_id,customer_id,date,amount\nA,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\n",

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import crmkit.ingest as ingest_mod
+import crmkit.ingest.native as native_mod
 from crmkit.errors import UsageError
 from crmkit.sources import load_tables, parse_mapping, read_table_file
 
@@ -163,8 +164,8 @@ def test_clean_csv_is_scanned_once(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("general path used")
 
-    monkeypatch.setattr(ingest_mod, "_general_rows", boom)
-    monkeypatch.setattr(ingest_mod, "_field_count_problems", boom)
+    monkeypatch.setattr(native_mod, "_general_rows", boom)
+    monkeypatch.setattr(native_mod, "_field_count_problems", boom)
     (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
     (tmp_path / "t.csv").write_text(CLEAN, encoding="utf-8")
     r = CliRunner().invoke(
@@ -280,13 +281,13 @@ def test_untrimmed_parse_stands_only_when_nothing_needs_trimming(
     ] + (["--streaming"] if streaming else [])
     runner = CliRunner()
     general = {"runs": 0}
-    real_general = ingest_mod._general_rows
+    real_general = native_mod._general_rows
 
     def counting(*a, **k):
         general["runs"] += 1
         return real_general(*a, **k)
 
-    monkeypatch.setattr(ingest_mod, "_general_rows", counting)
+    monkeypatch.setattr(native_mod, "_general_rows", counting)
     one_pass = runner.invoke(app, args)
     assert one_pass.exit_code == 0, one_pass.stderr
     needs_rules = tail.startswith(("L001 ", "P1,  "))  # a repeated key, a missing id
@@ -389,7 +390,7 @@ def test_unsorted_unique_ids_stay_on_the_native_route(tmp_path, monkeypatch, str
     def boom(*a, **k):
         raise AssertionError("general path used")
 
-    monkeypatch.setattr(ingest_mod, "_general_rows", boom)
+    monkeypatch.setattr(native_mod, "_general_rows", boom)
     (tmp_path / "c.csv").write_text(CUSTOMERS, encoding="utf-8")
     (tmp_path / "t.csv").write_text(
         "order_id,customer_id,date,amount\nB,C2,2024-01-06,-3\nA,C1,2024-01-05,10.5\n"
@@ -493,7 +494,7 @@ def test_customers_needing_trim_retry_natively_with_clean_transactions(tmp_path,
     )
     (tmp_path / "c.csv").write_text(customers, encoding="utf-8")
     (tmp_path / "t.csv").write_text(CLEAN, encoding="utf-8")
-    monkeypatch.setattr(ingest_mod, "_general_rows", boom)
+    monkeypatch.setattr(native_mod, "_general_rows", boom)
     r = CliRunner().invoke(
         app,
         [

@@ -1,4 +1,4 @@
-"""Import hooks of the feedback and tickets tables (``TableSchema.prepare``): checks and
+"""Import hooks of the feedback and tickets tables (``crmkit.store.importer.HOOKS``): checks and
 columns the generic importer cannot know about. The store calls them on the parsed rows
 before writing; each returns the parsed input with new rows."""
 

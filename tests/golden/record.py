@@ -84,7 +84,20 @@ class Case:
         self.lines.append(self.norm(r.stdout))
         self.lines.append("--- stderr")
         self.lines.append(self.norm(r.stderr))
+        if args and args[0] == "import":
+            self.rejects(Path(args[args.index("--store") + 1]))
         return r.exit_code
+
+    def rejects(self, store: Path) -> None:
+        """The rejects files an import wrote (read, then removed: their names carry
+        the time, and two imports in one second write one file)."""
+        folder = store / "_rejects"
+        if not folder.is_dir():
+            return
+        for f in sorted(folder.iterdir()):
+            self.lines.append(f"--- rejects ({f.name.split('-')[0]})")
+            self.lines.append(self.norm(f.read_text(encoding="utf-8")))
+            f.unlink()
 
     def store(self, store: Path) -> None:
         self.lines.append(f"=== store {self.norm(str(store))}")
@@ -97,7 +110,9 @@ class Case:
             self.lines.append(f"table {t}: rows={entry.get('rows')} files={len(entry['files'])}")
             files = [store / f for f in entry["files"]]
             if files:
-                df = pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore").collect()
+                df = pl.scan_parquet(
+                    files, missing_columns="insert", extra_columns="ignore"
+                ).collect()
                 df = df.sort(df.columns, nulls_last=True)
                 self.lines.append(f"schema {dict(df.schema)}")
                 self.lines.append(_csv(df))
@@ -110,15 +125,6 @@ class Case:
             if imp.get("rejects_file"):
                 imp["rejects_file"] = "<REJECTS>"
             self.lines.append("import " + json.dumps(imp, ensure_ascii=False, sort_keys=True))
-        rejects = store / "_rejects"
-        if rejects.is_dir():
-            # names carry a time stamp: order by the table, then by content
-            texts = sorted(
-                (f.name.split("-")[0], f.read_text(encoding="utf-8")) for f in rejects.iterdir()
-            )
-            for table, text in texts:
-                self.lines.append(f"--- rejects ({table})")
-                self.lines.append(self.norm(text))
 
     def write(self, out: Path) -> None:
         (out / f"{self.name}.txt").write_text("\n".join(self.lines) + "\n", encoding="utf-8")
@@ -364,7 +370,10 @@ def examples_case(tmp: Path, out: Path) -> None:
     info = Case("examples-info", tmp)
     info.run(["info", "--json", *s])
     # the import log and sizes carry times and part sizes: keep the stable facts
-    info.lines = [re.sub(r'"bytes": \d+', '"bytes": <N>', ln) for ln in info.lines]
+    info.lines = [
+        re.sub(r'"seconds": [\d.]+', '"seconds": <S>', re.sub(r'"bytes": \d+', '"bytes": <N>', ln))
+        for ln in info.lines
+    ]
     info.write(out)
     files = ["--customers", str(E / "customers.csv"), "--transactions", str(E / "transactions.csv")]
     csv = ["--format", "csv"]

@@ -1,0 +1,211 @@
+"""The careful path: every field through the parsing rules; each row parses
+completely or carries the reason (and column) it is rejected for."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from crmkit.errors import InputError
+from crmkit.ingest.fields import _blank_to_null, date_expr, datetime_expr, money_expr
+from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON
+
+if TYPE_CHECKING:
+    from crmkit.ingest.native import Parsed
+
+
+def _general_rows(source: Parsed) -> pl.LazyFrame:
+    """Every field through the parsing rules; each row parses completely or
+    carries the reason (and column) it is rejected for."""
+    info, src, schema, raw_names = source.info, source.src, source.schema, source.raw_names
+    date_format, decimal_comma = source.date_format, source.decimal_comma
+    structure = source.structure()
+    problems, line_map = structure.problems, structure.line_map
+    scan = pl.scan_csv(
+        structure.normalized or src,
+        has_header=False,
+        skip_lines=1,
+        separator=info.sep,  # the header line, quotes or not
+        schema=dict.fromkeys(raw_names, pl.String),
+        truncate_ragged_lines=True,
+        raise_if_empty=False,
+        encoding="utf8",
+        missing_columns="insert",
+        extra_columns="ignore",
+    ).with_row_index("__rec")
+    if line_map is None:
+        scan = scan.with_columns((pl.col("__rec").cast(pl.Int64) + 2).alias(LINE))
+    else:
+        scan = scan.join(
+            line_map.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left"
+        )
+    if problems.height:
+        scan = scan.join(
+            problems.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left"
+        )
+    else:  # the common case: no join needed
+        scan = scan.with_columns(
+            pl.lit(None, pl.UInt32).alias("found"), pl.lit(None, pl.String).alias(RAW)
+        )
+    # blank lines are not rows; a line with the wrong number of fields always is
+    # one (",,,,0" looks blank in the header's first four fields)
+    scan = scan.filter(
+        pl.any_horizontal(pl.col(raw_names).str.strip_chars() != "").fill_null(False)
+        | pl.col("found").is_not_null()
+    )
+
+    raw_of = {h: r for h, r in zip(info.headers, raw_names, strict=True)}
+    # Three flat stages keep the expression graph small (each field is stripped
+    # once, parsed once, and the checks read the parsed columns by name).
+    text_of = {r: f"__t{i}" for i, r in enumerate(raw_names)}
+    stage_text = [_blank_to_null(pl.col(r)).alias(text_of[r]) for r in raw_names]
+    parsed: dict[str, pl.Expr] = {}
+    checks: list[tuple[pl.Expr, str, pl.Expr]] = []  # (is_bad, column, reason)
+    n_fields = len(info.headers)
+    checks.append(
+        (
+            pl.col("found").is_not_null(),
+            "*",
+            pl.format(
+                "wrong number of fields: expected {}, found {}", pl.lit(n_fields), pl.col("found")
+            ),
+        )
+    )
+    for col in schema.columns:
+        if col.name not in info.mapping:
+            continue
+        src_header = info.mapping[col.name]
+        text = pl.col(text_of[raw_of[src_header]])
+        value = pl.col(col.name)
+        if col.kind == "date":
+            parsed[col.name] = date_expr(text, date_format)
+            hint = (
+                " (use --date-format, e.g. %d/%m/%Y)"
+                if date_format is None
+                else f" (expected {date_format})"
+            )
+            reason = pl.lit("unparseable date" + hint)
+            if date_format is None:  # 24-01-05: say what the fix is
+                reason = (
+                    pl.when(text.str.contains(r"^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{1,2}\s*$"))
+                    .then(
+                        pl.lit(
+                            "unparseable date: a two-digit year? (use --date-format, e.g. %y-%m-%d)"
+                        )
+                    )
+                    .otherwise(reason)
+                )
+            checks.append((text.is_not_null() & value.is_null(), src_header, reason))
+        elif col.kind == "datetime":
+            parsed[col.name] = datetime_expr(text, date_format)
+            hint = (
+                " (e.g. 2024-01-05 13:45:00; or use --date-format)"
+                if date_format is None
+                else f" (expected {date_format})"
+            )
+            checks.append(
+                (
+                    text.is_not_null() & value.is_null(),
+                    src_header,
+                    pl.lit("unparseable date-time" + hint),
+                )
+            )
+        elif col.kind in ("money", "number"):
+            parsed[col.name] = money_expr(text, decimal_comma=decimal_comma)
+            what = "amount" if col.kind == "money" else "number"
+            checks.append(
+                (text.is_not_null() & value.is_null(), src_header, pl.lit(f"unparseable {what}"))
+            )
+        else:
+            parsed[col.name] = text
+        if col.required:
+            checks.append((text.is_null(), src_header, pl.lit(f"missing {col.name}")))
+        elif col.name == schema.key:
+            # the file has an id column: a row without an id could not be told
+            # apart from itself on the next import (it would be counted again)
+            checks.append(
+                (
+                    text.is_null(),
+                    src_header,
+                    pl.lit(
+                        f"missing {col.name} (the file has the column {src_header}: fill it in, or drop the "
+                        f"column to have ids built from the row content)"
+                    ),
+                )
+            )
+        parsed[col.name] = parsed[col.name].cast(col.dtype)
+    derived: dict[str, pl.Expr] = {}
+    for target in info.derived:
+        a, b = schema.derived[target]
+        derived[target] = (pl.col(a) * pl.col(b)).round(2)
+        for part in (a, b):
+            checks.append(
+                (
+                    pl.col(part).is_null(),
+                    info.mapping[part],
+                    pl.lit(f"missing {part} (needed for {target})"),
+                )
+            )
+    for name, header in info.extra.items():
+        parsed[name] = pl.col(text_of[raw_of[header]])
+
+    # The first failing check names the row's reason; checks are ordered by importance.
+    reason = pl.lit(None, pl.String)
+    column = pl.lit(None, pl.String)
+    for bad, colname, why in reversed(checks):
+        reason = pl.when(bad).then(why).otherwise(reason)
+        column = pl.when(bad).then(pl.lit(colname)).otherwise(column)
+    canonical = [c.name for c in schema.columns if c.name in parsed or c.name in derived] + list(
+        info.extra
+    )
+    rows = (
+        scan.with_columns(stage_text)
+        .with_columns(expr.alias(name) for name, expr in parsed.items())
+        .with_columns(expr.alias(name) for name, expr in derived.items())
+        .select(
+            pl.col(LINE).cast(pl.Int64),
+            *[pl.col(r) for r in raw_names],
+            *[pl.col(name) for name in canonical],
+            reason.alias(REASON),
+            column.alias(COLUMN),
+            pl.col(RAW),
+        )
+    )
+    return rows
+
+
+def csv_parse_error(path, exc: Exception) -> InputError:
+    """Polars' CSV reader gave up on the file: say so in one line."""
+    first = next(
+        (ln for ln in str(exc).splitlines() if ln.strip() and "error" not in ln.lower()), str(exc)
+    )
+    return InputError(
+        f"cannot read the file as CSV ({first.strip()[:120]})",
+        file=str(path),
+        hint="check quotes and the separator, or force them with --sep / --encoding",
+    )
+
+
+def rejects_frame(parsed: Parsed, rows: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """Rejected rows as the user gave them: line, column, reason, original fields."""
+    rows = parsed.rows.filter(pl.col(REASON).is_not_null()) if rows is None else rows
+    return rows.select(
+        LINE,
+        COLUMN,
+        REASON,
+        *[
+            pl.col(r).alias(h)
+            for r, h in zip(parsed.raw_names, _unique_headers(parsed.info.headers), strict=True)
+        ],
+        RAW,
+    ).sort(LINE)
+
+
+def _unique_headers(headers: list[str]) -> list[str]:
+    reserved = {LINE, COLUMN, REASON, RAW}
+    return [h if h not in reserved else f"{h}_" for h in headers]
+
+
+def valid_frame(parsed: Parsed) -> pl.LazyFrame:
+    return parsed.rows.filter(pl.col(REASON).is_null()).select(parsed.canonical)

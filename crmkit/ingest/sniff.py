@@ -1,0 +1,210 @@
+"""Sniffing a file's dialect from its first bytes: encoding, separator, header."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from pathlib import Path
+
+from crmkit.errors import InputError, UsageError
+
+SAMPLE_BYTES = 1 << 20
+
+
+SEPARATORS = (",", ";", "\t", "|")
+
+
+_SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+_SEP_ARG = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+
+
+_GB = {"gbk", "gb2312", "gb18030", "hz", "cp936"}
+
+
+def detect_encoding(path: Path, forced: str | None = None) -> str:
+    """Return a Python codec name for the file."""
+    if forced:
+        try:
+            name = codecs.lookup(forced).name
+        except LookupError:
+            raise UsageError(
+                f"unknown encoding '{forced}'",
+                hint="use e.g. utf-8, utf-8-sig, gbk, gb18030, latin-1",
+            ) from None
+        return "gb18030" if name in _GB else name
+    with open(path, "rb") as fh:
+        sample = fh.read(SAMPLE_BYTES)
+        at_eof = len(sample) < SAMPLE_BYTES
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_eof)
+        if b"\x00" not in sample:
+            return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    utf16 = _utf16_without_bom(sample)
+    if utf16:
+        return utf16
+    if _looks_chinese(sample, at_eof):
+        return "gb18030"
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(sample, cp_isolation=None)
+    best = matches.best()
+    if best is not None:
+        # On a short sample Western code pages tie (cp1250 reads "Muñoz" as
+        # "Muńoz" as happily as cp1252 reads it right): a tie goes to cp1252,
+        # the Windows export default outside Central Europe.
+        tied = [
+            m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)
+        ]
+        for preferred in ("cp1252", "latin_1"):
+            if preferred in tied:
+                return preferred
+    if best is None:
+        raise InputError(
+            "cannot tell the text encoding",
+            file=str(path),
+            hint="give it with --encoding (e.g. --encoding gbk or --encoding latin-1)",
+        )
+    name = codecs.lookup(best.encoding).name
+    return "gb18030" if name in _GB or name.replace("_", "") in _GB else name
+
+
+def _looks_chinese(sample: bytes, at_eof: bool) -> bool:
+    """GBK/GB18030 exports are the common non-UTF-8 case here. Statistical
+    detectors often call short Chinese samples Korean (cp949) or Big5, so we
+    accept GB18030 first when it decodes the sample strictly and nearly every
+    non-ASCII character it yields is a common CJK ideograph or CJK punctuation."""
+    try:
+        text = codecs.getincrementaldecoder("gb18030")().decode(sample, final=at_eof)
+    except UnicodeDecodeError:
+        return False
+    wide = [ch for ch in text if ord(ch) > 127]
+    if not wide:
+        return False
+    cjk = sum(
+        1
+        for ch in wide
+        if "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
+    )
+    # Latin-1/cp1252 text decodes as GBK too ("Muñoz" -> "Mu駉z"): an accented
+    # letter and the ASCII letter after it make one GBK character whose second
+    # byte is below 0xA1, and it follows an ASCII letter ("u"). Chinese text has
+    # such characters too (喆 86B4, 昇 954E in names), but seldom right after a
+    # Latin letter.
+    glued = sum(
+        1
+        for prev, ch in zip(text, text[1:], strict=False)
+        if ord(ch) > 127
+        and prev.isascii()
+        and prev.isalpha()
+        and len(b := ch.encode("gb18030")) == 2
+        and b[1] < 0xA1
+    )
+    return cjk / len(wide) >= 0.9 and glued / len(wide) <= 0.2
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """UTF-16 text without a BOM (some Windows exports): most ASCII characters
+    leave a NUL byte at every other position."""
+    if len(sample) < 4 or b"\x00" not in sample:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) > 0.3 * len(odd) and even.count(0) < 0.05 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.3 * len(even) and odd.count(0) < 0.05 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _decoded_sample(path: Path, encoding: str, n_lines: int = 60) -> list[str]:
+    with open(path, encoding=encoding, newline="", errors="strict") as fh:
+        try:
+            text = fh.read(SAMPLE_BYTES // 4)
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"cannot decode the file as {encoding} ({exc.reason})",
+                file=str(path),
+                hint="give the right one with --encoding (e.g. gbk, utf-8, latin-1)",
+            ) from None
+    text = text.lstrip("\ufeff")
+    lines = text.splitlines()
+    if len(text) == SAMPLE_BYTES // 4 and len(lines) > 1:
+        lines = lines[:-1]  # last line may be cut
+    return lines[:n_lines]
+
+
+def detect_separator(lines: list[str], forced: str | None = None) -> str:
+    if forced:
+        sep = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(
+            forced, forced
+        )
+        if len(sep.encode("utf-8")) != 1:
+            raise UsageError(
+                f"separator must be one ASCII character, got '{forced}'",
+                hint="e.g. --sep ';' or --sep tab (a full-width '；' cannot separate fields)",
+            )
+        return sep
+    lines = [ln for ln in lines if ln.strip()]
+    best, best_score = ",", (-1, -1)
+    for sep in SEPARATORS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        if not counts or counts[0] < 2:
+            continue
+        header = counts[0]
+        consistent = sum(1 for c in counts if c == header)
+        score = (consistent, header)
+        if score > best_score:
+            best, best_score = sep, score
+    return best
+
+
+def _headers(lines: list[str], sep: str, path: Path) -> list[str]:
+    if not lines:
+        raise InputError(
+            "file has no header row", file=str(path), hint="the first line must name the columns"
+        )
+    row = next(csv.reader([lines[0]], delimiter=sep))
+    headers = [h.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, h in enumerate(row)]
+    seen: dict[str, int] = {}
+    out = []
+    for h in headers:
+        if h in seen:
+            seen[h] += 1
+            h = f"{h}_{seen[h]}"
+        else:
+            seen[h] = 1
+        out.append(h)
+    return out
+
+
+def _ctl_spaces(sep: str) -> bytes:
+    """The ASCII whitespace other than space that could pad a field (a tab is
+    none when it separates the fields; CR and LF end lines)."""
+    return bytes(b for b in b"\t\x0b\x0c" if chr(b) != sep)
+
+
+def _plain_text(lines: list[str], sep: str) -> bool:
+    """Whether the sample suggests that no field needs trimming: ASCII only, no
+    tab/VT/FF inside fields, no field starting or ending with a space. Decides
+    only which native parse is tried first (``Parsed.trimmed``); the whole file
+    is proven by the byte probe and the checks."""
+    ctl = _ctl_spaces(sep).decode()
+    return all(
+        ln.isascii()
+        and not any(c in ln for c in ctl)
+        and all(f == f.strip(" ") for f in ln.split(sep))
+        for ln in lines
+    )
+
+
+def _last_gaps(lines: list[str], sep: str, n_fields: int) -> bool:
+    """Whether a sample line has an empty or missing last field (unquoted reading:
+    this only decides whether the byte probe counts separators up front)."""
+    return any(ln.count(sep) < n_fields - 1 or not ln.rsplit(sep, 1)[-1].strip() for ln in lines)

@@ -1,0 +1,183 @@
+"""Opening one input: the file checks, its dialect and column mapping
+(``SourceInfo``), and a UTF-8 copy for other encodings."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crmkit.errors import InputError, UsageError
+from crmkit.ingest.sniff import (
+    _SEP_ARG,
+    _SEP_NAMES,
+    SAMPLE_BYTES,
+    SEPARATORS,
+    _decoded_sample,
+    _headers,
+    _last_gaps,
+    _plain_text,
+    detect_encoding,
+    detect_separator,
+)
+from crmkit.schema import TableSchema, match_columns, snake
+
+
+@dataclass
+class SourceInfo:
+    path: Path
+    encoding: str
+    sep: str
+    headers: list[str]
+    mapping: dict[str, str]  # canonical -> source header
+    extra: dict[str, str] = field(default_factory=dict)  # kept attribute -> source header
+    ignored: list[str] = field(default_factory=list)  # source headers not imported
+    derived: list[str] = field(default_factory=list)  # canonical columns computed, e.g. amount
+    utf8_path: Path | None = None  # the file Polars reads (a transcoded copy for non-UTF-8)
+    last_gaps: bool = True  # the detection sample has lines whose last field is empty (or missing)
+    plain_text: bool = False  # the sample: ASCII, no quote, CR, tab, VT or FF, no padded field
+    spaceless: bool = False  # the sample's data lines hold no space at all
+
+    @property
+    def sep_name(self) -> str:
+        return _SEP_NAMES.get(self.sep, repr(self.sep))
+
+
+def check_file(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(
+            "file not found", file=str(p), hint="check the path and the current directory"
+        )
+    if p.is_dir():
+        raise InputError(
+            "is a directory, not a file", file=str(p), hint="give the CSV file inside it"
+        )
+    if not os.access(p, os.R_OK):
+        raise InputError("file is not readable", file=str(p), hint="check its permissions")
+    if p.stat().st_size == 0:
+        raise InputError(
+            "file is empty",
+            file=str(p),
+            hint="export the data again; a header row and data rows are needed",
+        )
+    return p
+
+
+def transcode_to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
+    """Stream-decode ``path`` into a UTF-8 temp file; one-line error with the line
+    number of the first byte that does not decode."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="src-", suffix=".csv", dir=tmp_dir)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    line = 1
+    try:
+        with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
+            first = True
+            while True:
+                chunk = src.read(16 << 20)
+                try:
+                    text = decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as exc:
+                    bad_line = line + chunk[: exc.start].count(b"\n")
+                    raise InputError(
+                        f"bytes that are not valid {encoding} ({exc.reason})",
+                        file=str(path),
+                        line=bad_line,
+                        hint="give the right encoding with --encoding (e.g. gbk, utf-8, latin-1)",
+                    ) from None
+                if first:
+                    text = text.lstrip("\ufeff")
+                    first = False
+                dst.write(text.encode("utf-8"))
+                line += chunk.count(b"\n")
+                if not chunk:
+                    break
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def inspect_source(
+    path: str | os.PathLike,
+    schema: TableSchema,
+    *,
+    mapping: dict[str, str] | None = None,
+    encoding: str | None = None,
+    sep: str | None = None,
+) -> SourceInfo:
+    """Detect encoding, separator and the column mapping; no data read yet."""
+    p = check_file(path)
+    enc = detect_encoding(p, encoding)
+    lines = _decoded_sample(p, enc)
+    if not any(ln.strip() for ln in lines):
+        raise InputError(
+            "file has no data rows", file=str(p), hint="export the data again with its header row"
+        )
+    separator = detect_separator(lines, sep)
+    headers = _headers(lines, separator, p)
+    try:
+        matched, unmatched = match_columns(headers, schema, mapping)
+    except KeyError as exc:
+        raise InputError(
+            f"mapped column '{exc.args[0]}' is not in the file",
+            file=str(p),
+            hint="headers found: " + ", ".join(headers),
+        ) from None
+    unknown = set(mapping or {}) - set(schema.names)
+    if unknown and not schema.keep_extra:
+        from crmkit.errors import did_you_mean
+
+        name = sorted(unknown)[0]
+        raise UsageError(
+            f"'{name}' is not a {schema.name} column",
+            hint=did_you_mean(name, schema.names),
+        )
+    derived: list[str] = []
+    for target, (a, b) in schema.derived.items():
+        if target not in matched and a in matched and b in matched:
+            derived.append(target)
+    missing = [
+        c.name
+        for c in schema.columns
+        if c.required and c.name not in matched and c.name not in derived
+    ]
+    if missing:
+        col = missing[0]
+        if len(headers) == 1:
+            others = " or ".join(f"--sep {_SEP_ARG[c]}" for c in SEPARATORS if c != separator)
+            hint = f"only one column found: is the separator right? try {others}"
+        else:
+            hint = f"map it with --map {col}=<header> (headers found: {', '.join(headers)})"
+        raise InputError(f"no {col} column recognised", file=str(p), hint=hint)
+    extra: dict[str, str] = {}
+    ignored: list[str] = []
+    for h in unmatched:
+        if schema.keep_extra:
+            name = snake(h)
+            while name in schema.names or name in extra:
+                name += "_"
+            extra[name] = h
+        else:
+            ignored.append(h)
+    for canon in mapping or {}:
+        if canon not in schema.names and schema.keep_extra:
+            extra[canon] = matched.pop(canon)
+    with open(p, "rb") as fh:  # the decoded sample has no line ends left to look at
+        head = fh.read(SAMPLE_BYTES // 4)
+    return SourceInfo(
+        path=p,
+        encoding=enc,
+        sep=separator,
+        headers=headers,
+        mapping=matched,
+        extra=extra,
+        ignored=ignored,
+        derived=derived,
+        last_gaps=_last_gaps(lines[1:], separator, len(headers)),
+        plain_text=b'"' not in head and b"\r" not in head and _plain_text(lines[1:], separator),
+        spaceless=not any(" " in ln for ln in lines[1:]),
+    )

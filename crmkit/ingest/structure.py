@@ -1,0 +1,191 @@
+"""The record structure of a file: which records have the wrong number of
+fields, and the physical line each record starts on."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from crmkit.errors import InputError
+
+if TYPE_CHECKING:
+    from crmkit.ingest.source import SourceInfo
+
+
+LINE = "line"
+
+
+RAW = "raw_line"  # the source line as written, for rows with the wrong number of fields
+
+
+REASON = "reason"
+
+
+COLUMN = "column"
+
+
+@dataclass
+class Structure:
+    """Where records start and which have the wrong number of fields."""
+
+    problems: pl.DataFrame  # rec, found, raw_line
+    line_map: pl.DataFrame | None  # rec -> line, only for files with quoted line breaks
+    records: int  # physical records after the header, blank ones included
+    blank: int
+    # the records as Python's csv module read them, written again in standard quoting,
+    # for Polars to read (only from the slow pass: stray quotes, quoted line breaks)
+    normalized: Path | None = None
+
+
+def count_records(src: Path) -> int:
+    """Physical lines after the header, counted in 8 MiB chunks (constant
+    memory; Polars' own line count maps the whole file)."""
+    newlines, last = 0, b"\n"
+    with open(src, "rb") as fh:
+        for chunk in iter(lambda: fh.read(8 << 20), b""):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines = newlines + (0 if last == b"\n" else 1)
+    return max(lines - 1, 0)
+
+
+def _field_count_problems(
+    info: SourceInfo, src: Path, *, records: int | None = None
+) -> tuple[pl.DataFrame, int, int] | None:
+    """Records whose field count differs from the header's, via one fast pass
+    over raw lines. Returns (problems[rec, found], records, blank) or None when
+    the file has quoted line breaks (then records != lines)."""
+    n = len(info.headers)
+    lines = pl.scan_csv(
+        src,
+        has_header=False,
+        separator="\x01",
+        quote_char=None,
+        schema={"l": pl.String},
+        skip_rows=1,
+        raise_if_empty=False,
+    )
+    if records is None:
+        records = count_records(src)
+    records = max(records, 0)
+    # One streaming pass keeps only the lines that need a closer look (memory
+    # stays small even when every line has quotes, as in many Excel exports):
+    # a wrong field count, an odd number of quotes, or nothing but separators.
+    text = pl.col("l").str.strip_chars_end("\r")
+    has_quote = text.str.contains('"', literal=True)
+    # quoted separators do not count: drop quoted segments ("a,b" and "x""y") first
+    stripped = pl.when(has_quote).then(text.str.replace_all(r'"[^"]*"', "")).otherwise(text)
+    found = stripped.str.count_matches(info.sep, literal=True) + 1
+    odd = has_quote & (text.str.count_matches('"', literal=True) % 2 == 1)
+    # a line of nothing but separators, quotes and (Unicode) spaces is blank, as in
+    # the parse (Excel's ",,,," and "","",""), unless a quoted field holds something
+    # ("," is one field: a comma)
+    bare_empty = text.is_null() | (
+        text.str.replace_all(f'[{re.escape(info.sep)}"]', "").str.strip_chars() == ""
+    )
+    # (on the few lines left: does a quoted field hold something?)
+    quoted_content = (
+        text.str.extract_all(r'"[^"]*"')
+        .list.eval(pl.element().str.strip_chars('"').str.strip_chars() != "")
+        .list.any()
+    )
+    blank = text.is_null() | (pl.col("bare_empty") & ~quoted_content.fill_null(False))
+    # cheap tests first, so the quote-aware count runs only on quoted or odd lines
+    raw = pl.col("l")
+    suspect = (
+        raw.is_null()
+        | raw.str.contains('"', literal=True)
+        | (raw.str.count_matches(info.sep, literal=True) != n - 1)
+        | (raw.str.replace_all(re.escape(info.sep), "").str.strip_chars() == "")
+    )
+    few = (
+        lines.with_row_index("rec")
+        .filter(suspect)
+        .with_columns(
+            found.cast(pl.UInt32).alias("found"), odd.alias("odd"), bare_empty.alias("bare_empty")
+        )
+        .filter((pl.col("found") != n) | pl.col("odd") | pl.col("bare_empty"))
+        .collect(engine="streaming")
+        .with_columns(blank.alias("blank"))
+    )
+    if few["odd"].any():
+        return None
+    problems = few.filter(~pl.col("blank") & (pl.col("found") != n)).select(
+        pl.col("rec").cast(pl.UInt32), "found", text.alias(RAW)
+    )
+    return problems, records, int(few["blank"].sum())
+
+
+def _csv_rows(reader, path: Path, line_now):
+    try:
+        yield from reader
+    except csv.Error as exc:
+        if "new-line character" in str(exc):
+            raise InputError(
+                "a carriage return (\\r) inside an unquoted field",
+                file=str(path),
+                line=line_now(),
+                hint="the file mixes line endings: save it with \\n or \\r\\n line ends (e.g. dos2unix), or quote that field",
+            ) from None
+        raise InputError(
+            f"malformed CSV ({exc})",
+            file=str(path),
+            line=line_now(),
+            hint='a quoted field is not closed: check the " characters on that line',
+        ) from None
+
+
+def _field_count_problems_slow(
+    info: SourceInfo, src: Path, tmp_dir: Path
+) -> tuple[pl.DataFrame, pl.DataFrame, int, int, Path]:
+    """Exact record -> line mapping with Python's csv module (quoted line breaks,
+    quotes that do not pair up), and the records written again in standard
+    quoting to a temporary file (returned last) that Polars reads the same way:
+    a quote inside an unquoted field (``Monitor 27"``) is a character to the csv
+    module, as to Excel, while Polars reads on to the next quote."""
+    n = len(info.headers)
+    recs, founds, starts, raws = [], [], [], []
+    blank = 0
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="records-", suffix=".csv", dir=tmp_dir)
+    # lines end at \n only, as for Polars (newline="" would also end them at a lone \r)
+    with (
+        open(src, encoding="utf-8", newline="\n") as fh,
+        os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
+    ):
+        reader = csv.reader(fh, delimiter=info.sep, strict=True)
+        writer = csv.writer(out, delimiter=info.sep, lineterminator="\n")
+        writer.writerow(next(reader, None) or [])
+        prev_end = reader.line_num
+        i = 0
+        # late binding on purpose: the error names the line where the bad record starts
+        for row in _csv_rows(reader, info.path, lambda: prev_end + 1):  # noqa: B023
+            start = prev_end + 1
+            prev_end = reader.line_num
+            starts.append(start)
+            writer.writerow(row)
+            if not row or all(not f.strip() for f in row):
+                blank += 1  # blank line or only separators: not a row
+            elif len(row) != n:
+                recs.append(i)
+                founds.append(len(row))
+                buf = io.StringIO()
+                csv.writer(buf, delimiter=info.sep, lineterminator="").writerow(row)
+                raws.append(buf.getvalue())
+            i += 1
+    problems = pl.DataFrame(
+        {"rec": recs, "found": founds, RAW: raws},
+        schema={"rec": pl.UInt32, "found": pl.UInt32, RAW: pl.String},
+    )
+    line_map = pl.DataFrame(
+        {"rec": range(len(starts)), LINE: starts}, schema={"rec": pl.UInt32, LINE: pl.Int64}
+    )
+    return problems, line_map, len(starts), blank, Path(tmp)
