@@ -1,117 +1,227 @@
-"""Report timings on generated data: KPI (total and --by owner), cohorts, segments
-+ migration, owner scorecard and the whole weekly bundle (build + write).
+"""Report benchmark (issue 16): the cron commands against hand-written lazy Polars RFM.
 
-    .venv/bin/python benchmarks/bench_reports.py [N_TRANSACTIONS] [N_CUSTOMERS]
+    .venv/bin/python benchmarks/bench_reports.py                      # 10M / 1M, 1 round
+    .venv/bin/python benchmarks/bench_reports.py --rows 1000000 --customers 100000 --repeat 3
+    .venv/bin/python benchmarks/bench_reports.py --only weekly,yardstick --streaming
+    .venv/bin/python benchmarks/bench_reports.py --steps              # in-process step timings
 
-Deterministic data (numpy seed 7), written once under benchmarks/data/.
+Data: the segment benchmark's generator (``bench_segment.py``: same CSVs, cached under
+``benchmarks/data/segment-<rows>-<customers>/``) plus ``customers-owners.csv``: the same
+customers with an ``owner`` column (500 sales owners, numpy seed 16), imported into
+``benchmarks/data/reports-<rows>-<customers>/store`` with ``crmkit import``.
+
+Contenders, each a subprocess (wall, CPU and peak RSS as in ``bench_segment.measure``):
+
+* ``yardstick``   hand-written lazy Polars RFM from the CSVs (``bench_segment.run_polars``)
+* ``weekly``      ``crmkit report weekly --store S --as-of D --out DIR``
+* ``kpi``         ``crmkit report kpi --period month --store S --as-of D --out kpi.csv``
+* ``kpi-owner``   the same ``--by owner``
+* ``segment``     ``crmkit segment --store S --as-of D --out all.csv`` (the default output)
+* ``segment-rfm`` ``crmkit segment --store S --as-of D --rules rfm --columns <8 RFM columns>``
+
+Targets (issue 16): weekly <= 3x the yardstick and <= 2 GiB peak; kpi <= 1x; kpi-owner
+<= 1.5x; segment <= 1.5x segment-rfm. After the run, ``weekly`` is checked for
+completeness: every action row of ``actions.csv`` is in exactly one per-owner file.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
-import numpy as np
-import polars as pl
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-from crmkit.config import Config
-from crmkit.kpi import kpi_table
-from crmkit.periods import reporting_period
-from crmkit.report import segments as S
-from crmkit.report import weekly as W
-from crmkit.report.cohorts import cohort_table
-from crmkit.report.owners import owner_scorecard
+import bench_segment as BS  # noqa: E402  (the shared generator and harness)
 
-DATA = Path(__file__).parent / "data"
-
-
-def generate(n_tx: int, n_cust: int) -> tuple[Path, Path]:
-    tx_path = DATA / f"reports_tx_{n_tx}.parquet"
-    cu_path = DATA / f"reports_cu_{n_cust}.parquet"
-    if tx_path.exists() and cu_path.exists():
-        return tx_path, cu_path
-    DATA.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(7)
-    owners = np.array(["张伟", "王芳", "李娜", "刘洋", "Sarah Zhou", "David Chen", "赵磊", "杨帆"])
-    pl.DataFrame(
-        {
-            "customer_id": [f"C{i:07d}" for i in range(n_cust)],
-            "owner": owners[rng.integers(0, len(owners), n_cust)],
-            "region": np.array(["华东", "华北", "华南", "西部"])[rng.integers(0, 4, n_cust)],
-        }
-    ).write_parquet(cu_path)
-    # customers buy with Zipf-like activity over 3 years; 3 % refunds
-    cust = np.minimum(rng.zipf(1.3, n_tx) - 1, n_cust - 1)
-    day = rng.integers(0, 3 * 365, n_tx)
-    amount = np.round(rng.lognormal(5.5, 1.0, n_tx), 2)
-    amount = np.where(rng.random(n_tx) < 0.03, -np.round(amount * 0.5, 2), amount)
-    pl.DataFrame(
-        {
-            "transaction_id": [f"T{i:09d}" for i in range(n_tx)],
-            "customer_id": [f"C{c:07d}" for c in cust],
-            "date": pl.date_range(date(2022, 1, 1), date(2024, 12, 30), eager=True).gather(day),
-            "amount": amount,
-        }
-    ).write_parquet(tx_path)
-    return tx_path, cu_path
+PY = sys.executable
+CRMKIT = BS.CRMKIT
+AS_OF = BS.AS_OF
+OWNERS = 500
+CONTENDERS = ("yardstick", "weekly", "kpi", "kpi-owner", "segment", "segment-rfm")
+TARGETS = (  # (contender, baseline, at most this many times the baseline's wall time)
+    ("weekly", "yardstick", 3.0),
+    ("kpi", "yardstick", 1.0),
+    ("kpi-owner", "yardstick", 1.5),
+    ("segment", "segment-rfm", 1.5),
+)
 
 
-def timed(label: str, fn) -> float:
-    t = time.perf_counter()
-    fn()
-    dt = time.perf_counter() - t
-    print(f"  {label:<34} {dt:8.3f} s")
-    return dt
+def ensure_data(rows: int, customers: int) -> tuple[Path, Path]:
+    """The segment benchmark's CSVs, customers with owners, and a store of both."""
+    import numpy as np
+    import polars as pl
+
+    d = BS.ensure_data(rows, customers)
+    r = BS.DATA / f"reports-{rows}-{customers}"
+    r.mkdir(parents=True, exist_ok=True)
+    cu = r / "customers-owners.csv"
+    if not cu.exists():
+        rng = np.random.default_rng(16)
+        names = np.array(
+            [f"销售{i:03d}" for i in range(OWNERS - 50)] + [f"Rep {i:02d}" for i in range(50)]
+        )
+        df = pl.read_csv(d / "customers.csv", infer_schema=False)
+        owner = pl.Series("owner", names[rng.integers(0, OWNERS, df.height)])
+        df.with_columns(
+            owner.scatter(rng.integers(0, df.height, df.height // 100), None)
+        ).write_csv(cu)
+    store = r / "store"
+    if not (store / "manifest.json").exists():
+        shutil.rmtree(store, ignore_errors=True)
+        for table, path in (("customers", cu), ("transactions", d / "transactions.csv")):
+            t = time.perf_counter()
+            subprocess.run(
+                [CRMKIT, "import", table, str(path), "--store", str(store)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            print(f"crmkit import {table}: {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    return d, store
+
+
+def command(name: str, d: Path, store: Path, out: Path, *, streaming: bool) -> list[str]:
+    base = ["--store", str(store), "--as-of", str(AS_OF)]
+    if name == "yardstick":
+        cmd = [PY, str(HERE / "bench_segment.py"), "--run", "polars", "--data", str(d)]
+        return cmd + ["--out", str(out / "yardstick.csv")] + (["--streaming"] if streaming else [])
+    if name == "weekly":
+        return [CRMKIT, "report", "weekly", *base, "--out", str(out / "weekly"), "--quiet"]
+    if name in ("kpi", "kpi-owner"):
+        by = ["--by", "owner"] if name == "kpi-owner" else []
+        return [
+            CRMKIT,
+            "report",
+            "kpi",
+            *base,
+            "--period",
+            "month",
+            *by,
+            "--out",
+            str(out / f"{name}.csv"),
+        ]
+    if name == "segment":
+        return [CRMKIT, "segment", *base, "--out", str(out / "segment.csv")]
+    if name == "segment-rfm":
+        cols = ["--rules", "rfm", "--columns", BS.JOB_COLUMNS]
+        return [CRMKIT, "segment", *base, *cols, "--out", str(out / "segment-rfm.csv")]
+    raise SystemExit(f"unknown contender {name}")
+
+
+def check_weekly(folder: Path) -> str:
+    """Every row of actions.csv is in exactly one per-owner file (nothing dropped)."""
+    import polars as pl
+
+    bundle = next(p for p in folder.iterdir() if not p.name.startswith("."))
+    full = pl.read_csv(bundle / "actions.csv", infer_schema=False)
+    parts = [pl.read_csv(p, infer_schema=False) for p in sorted((bundle / "actions").glob("*.csv"))]
+    merged = pl.concat(parts) if parts else full.head(0)
+    ok = merged.height == full.height and merged.sort("customer_id").equals(
+        full.sort("customer_id")
+    )
+    size = (bundle / "report.xlsx").stat().st_size / 2**20
+    return f"{full.height:,} action rows, {len(parts)} owner files, {'all present' if ok else 'ROWS MISSING'}; report.xlsx {size:.1f} MiB"
 
 
 def main() -> None:
-    n_tx = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    n_cust = int(sys.argv[2]) if len(sys.argv) > 2 else max(1000, n_tx // 20)
-    tx_path, cu_path = generate(n_tx, n_cust)
-    tx, cu = pl.scan_parquet(tx_path), pl.scan_parquet(cu_path)
-    p = reporting_period("2024-12-29", "week")
-    pm = reporting_period("2024-12-31", "month")
-    rules = S.load(None)
-    print(
-        f"reports benchmark: {n_tx:,} transactions, {n_cust:,} customers (week {p.label}, month {pm.label})"
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--only", help="comma-separated contenders (default: all)")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds (median shown)")
+    ap.add_argument(
+        "--streaming", action="store_true", help="CRMKIT_ENGINE=streaming, streaming yardstick"
     )
+    ap.add_argument("--steps", action="store_true", help="in-process step timings instead")
+    args = ap.parse_args()
+    d, store = ensure_data(args.rows, args.customers)
+    if args.steps:
+        steps(store)
+        return
+    names = args.only.split(",") if args.only else list(CONTENDERS)
+    env = dict(os.environ)
+    if args.streaming:
+        env["CRMKIT_ENGINE"] = "streaming"
+    rounds: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
+    with tempfile.TemporaryDirectory(prefix="bench-reports-", dir=store.parent) as tmp:
+        out = Path(tmp)
+        for r in range(args.repeat):
+            for name in names:
+                rounds[name].append(
+                    BS.measure(command(name, d, store, out, streaming=args.streaming), env=env)
+                )
+                wall, cpu, mib = rounds[name][-1]
+                print(
+                    f"round {r + 1}/{args.repeat} {name:12s} {wall:8.2f} s wall {cpu:8.2f} s cpu {mib:7.0f} MiB",
+                    file=sys.stderr,
+                )
+        check = check_weekly(out / "weekly") if "weekly" in names else ""
+    med = {n: sorted(v)[len(v) // 2] for n, v in rounds.items()}
+    print(
+        f"\n## bench_reports: {args.rows:,} transactions, {args.customers:,} customers, {OWNERS} owners "
+        f"({platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end, as of {AS_OF}"
+        f"{', streaming' if args.streaming else ''}; median of {args.repeat} round(s))\n"
+    )
+    base = "yardstick" if "yardstick" in med else None
+    print("| command | wall s | cpu s | peak MiB | / yardstick (wall) | rounds (wall s) |")
+    print("|---|---:|---:|---:|---:|---|")
+    for n, (wall, cpu, mib) in med.items():
+        ratio = f"{wall / med[base][0]:.2f}x" if base else ""
+        walls = ", ".join(f"{w:.2f}" for w, _, _ in rounds[n])
+        print(f"| {n} | {wall:.2f} | {cpu:.2f} | {mib:.0f} | {ratio} | {walls} |")
+    print()
+    for mine, other, limit in TARGETS:
+        if mine in med and other in med:
+            ratio = med[mine][0] / med[other][0]
+            print(
+                f"- {mine} / {other} = {ratio:.2f}x (target <= {limit}x: {'met' if ratio <= limit else 'NOT met'})"
+            )
+    if "weekly" in med:
+        print(f"- weekly peak {med['weekly'][2] / 1024:.2f} GiB (target <= 2 GiB); {check}")
+
+
+def steps(store: Path) -> None:
+    """Where the weekly bundle's time goes, step by step, in this process."""
+    from crmkit.config import Config
+    from crmkit.kpi import kpi_table
+    from crmkit.periods import reporting_period
+    from crmkit.report import segments as S
+    from crmkit.report import weekly as W
+    from crmkit.sources import load_tables
+
+    tables = load_tables(store=store)
+    tx, cu = tables["transactions"], tables["customers"]
+    p = reporting_period(AS_OF, "week")
+    pm = reporting_period(AS_OF, "month")
+    rules = S.load(None)
+
+    def timed(label, fn):
+        t = time.perf_counter()
+        fn()
+        print(f"  {label:<36} {time.perf_counter() - t:8.3f} s")
+
     timed("kpi month (total)", lambda: kpi_table(tx, period=pm, customers=cu).collect())
     timed(
         "kpi month --by owner",
         lambda: kpi_table(tx, period=pm, customers=cu, by=["owner"]).collect(),
     )
-    timed("cohorts (12 monthly)", lambda: cohort_table(tx, period=pm, kind="month").collect())
-    holder = {}
     timed(
-        "classify x2 (now, previous)",
-        lambda: holder.update(
-            now=S.classify(cu, tx, as_of=pm.end, rulesets=rules).collect().lazy(),
-            before=S.classify(cu, tx, as_of=pm.previous.end, rulesets=rules).collect().lazy(),
-        ),
+        "classify (as of the period end)",
+        lambda: S.classify(cu, tx, as_of=pm.end, rulesets=rules).collect(),
     )
+    b = {}
     timed(
-        "segments summary + migration",
-        lambda: (
-            S.segment_summary(
-                holder["now"],
-                holder["before"],
-                tx,
-                period=pm,
-                meta=S.segment_meta(rules, "segment"),
-            ).collect(),
-            S.migration(holder["now"], holder["before"]).collect(),
-        ),
+        "weekly bundle: build",
+        lambda: b.update(x=W.build(cu, tx, as_of=p.end, period=p, config=Config())),
     )
-    timed("owner scorecard", lambda: owner_scorecard(holder["now"], tx, period=pm).collect())
     with tempfile.TemporaryDirectory() as out:
-        b = {}
-        timed(
-            "weekly bundle: build",
-            lambda: b.update(x=W.build(cu, tx, as_of=p.end, period=p, config=Config())),
-        )
         timed("weekly bundle: write (html/xlsx/csv)", lambda: W.write(b["x"], out))
 
 

@@ -242,17 +242,8 @@ def _write_to(df: pl.DataFrame, fmt: str, path: Path, *, sheet: str, bom: bool) 
         raise UsageError(f"unknown format '{fmt}'", hint="use one of: " + ", ".join(FORMATS))
 
 
-def write_xlsx(sheets: Mapping[str, pl.DataFrame], out: str | os.PathLike | io.BytesIO) -> None:
-    """One worksheet per frame (names cut to Excel's 31 characters)."""
-    import xlsxwriter
+def write_xlsx(sheets: Mapping, out: str | os.PathLike | io.BytesIO) -> None:
+    """One formatted worksheet per frame: see :mod:`crmkit.xlsx`."""
+    from crmkit.xlsx import write_workbook
 
-    with xlsxwriter.Workbook(out) as wb:
-        for name, df in sheets.items():
-            safe = neutralise_formulas(df)
-            safe.write_excel(
-                workbook=wb,
-                worksheet=name[:31],
-                autofit=True,
-                float_precision=2,
-                dtype_formats={pl.Date: "yyyy-mm-dd", pl.Datetime: "yyyy-mm-dd hh:mm:ss"},
-            )
+    write_workbook(sheets, out)

@@ -6,7 +6,11 @@ replaced whole, atomically: built in a hidden temporary folder next to it, then
 renamed) with stable names:
 
 - ``report.html``: self-contained (inline CSS and SVG charts, no script, no URL)
-- ``report.xlsx``: one sheet per report
+- ``report.xlsx``: one formatted sheet per report (:func:`workbook`), the R x F
+  heat map as two shaded grids, and the action list as a per-owner summary plus
+  each owner's :data:`XLSX_TOP` most urgent customers (the full list is in the
+  CSV files, and the sheet says so: Excel is slow to write and to open with
+  hundreds of thousands of rows, and nobody reads them there)
 - ``kpi.csv``, ``trend.csv``, ``segments.csv``, ``migration.csv``, ``cohorts.csv``,
   ``owners.csv``, ``rf_heatmap.csv`` (customers and revenue per R x F score
   cell: :mod:`crmkit.report.heatmap`), ``actions.csv`` (customers to follow up, classified as of the
@@ -44,7 +48,9 @@ from crmkit.report import products as products_mod
 from crmkit.report import segments as seg_mod
 from crmkit.report.kpi import kpi_report, trend_table
 from crmkit.report.targets import load_targets
+from crmkit.xlsx import Sheet
 
+XLSX_TOP = 20  # most urgent customers per owner in report.xlsx (every one in the CSV files)
 SERVICE_HEADLINE = (
     "csat",
     "nps",
@@ -347,6 +353,92 @@ def render(b: Bundle, *, meta: pl.DataFrame, cohort_kind: str) -> str:
     return H.render_html(sections, title=title, subtitle=sub)
 
 
+def workbook(b: Bundle, *, top: int = XLSX_TOP) -> dict[str, pl.DataFrame | Sheet]:
+    """The sheets of ``report.xlsx``: every report frame as it is, except
+
+    - ``rf_heatmap``: customers and revenue as two R x F grids (rows: r_score,
+      best first; columns: f_score), each shaded as a heat map;
+    - ``actions``: each owner's ``top`` most urgent customers (the list's own
+      order: priority, then value), with a note naming the CSV files that hold
+      everyone; ``actions_by_owner``: per owner, customers to follow up by
+      priority and the owner's file.
+    """
+    sheets: dict[str, pl.DataFrame | Sheet] = {}
+    for name, df in b.frames.items():
+        if name == "rf_heatmap":
+            sheets[name] = heatmap_sheet(df, unscored=b.unscored, as_of=b.period.end)
+        elif name == "actions":
+            sheets["actions_by_owner"] = actions_by_owner(df)
+            sheets[name] = Sheet(
+                df.group_by("owner", maintain_order=True).head(top),
+                notes=[
+                    f"The {top} most urgent customers of each owner: {df.height:,} customers to "
+                    f"follow up in all, every one of them in actions.csv and in "
+                    f"actions/actions-<owner>.csv (see actions_by_owner). "
+                    f"每位负责人前{top}位；完整名单见 actions.csv。"
+                ],
+            )
+        else:
+            sheets[name] = df
+    return sheets
+
+
+def actions_by_owner(actions: pl.DataFrame) -> pl.DataFrame:
+    """``owner, customers, high, medium, low, file``: the action list per owner
+    (in the list's order) and the CSV file that holds that owner's customers."""
+    from crmkit.rules import FOLLOW_UP
+
+    if actions.is_empty() or "priority" not in actions.columns:
+        return pl.DataFrame(schema={"owner": pl.String, "customers": pl.Int64, "file": pl.String})
+    owners = actions.get_column("owner").unique(maintain_order=True).to_list()
+    files = actions_mod.owner_file_names(owners)
+    counts = actions.group_by("owner", maintain_order=True).agg(
+        pl.len().cast(pl.Int64).alias("customers"),
+        *((pl.col("priority") == p).sum().cast(pl.Int64).alias(p) for p in FOLLOW_UP),
+    )
+    return counts.with_columns(
+        pl.col("owner")
+        .replace_strict(
+            {o: f"actions/actions-{n}.csv" for o, n in files.items() if o is not None},
+            default=f"actions/actions-{files.get(None, actions_mod.UNASSIGNED)}.csv",
+            return_dtype=pl.String,
+        )
+        .alias("file")
+    )
+
+
+def heatmap_sheet(cells: pl.DataFrame, *, unscored: int, as_of: date) -> Sheet:
+    """The R x F heat map for Excel: one row per r_score (5 first), the customer
+    counts under ``customers_f1 ..``, their revenue under ``revenue_f1 ..``."""
+    if cells.is_empty():
+        return Sheet(
+            pl.DataFrame(schema={"r_score": pl.Int64}),
+            notes=[
+                "No customer has an r_score and f_score (nobody bought yet, or the rules score neither)."
+            ],
+        )
+    count = heatmap_mod.grid(cells, "customers")
+    money = heatmap_mod.grid(cells, "revenue")
+    fcols = [c for c in count.columns if c != "r_score"]
+    df = count.rename({c: f"customers_{c}" for c in fcols}).join(
+        money.rename({c: f"revenue_{c}" for c in fcols}), on="r_score", how="left"
+    )
+    notes = [
+        f"R x F heat map as of {as_of.isoformat()}: rows r_score (5 = bought most recently), "
+        "columns f_score (5 = buys most often); customers per cell, then their revenue to date "
+        "(monetary, refunds included). 客户数与累计营收，按最近购买(R)与频次(F)评分。",
+    ]
+    if unscored:
+        notes.append(
+            f"{unscored:,} customers without a purchase have no score and are not counted."
+        )
+    return Sheet(
+        df,
+        notes=notes,
+        heat=[[f"customers_{c}" for c in fcols], [f"revenue_{c}" for c in fcols]],
+    )
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -367,7 +459,7 @@ def write(b: Bundle, out: str | os.PathLike, *, bom: bool = True) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
     try:
         (tmp / "report.html").write_text(b.html, encoding="utf-8")
-        output.write_xlsx(b.frames, tmp / "report.xlsx")
+        output.write_xlsx(workbook(b), tmp / "report.xlsx")
         for name, df in b.frames.items():
             output.write_frame(df, fmt="csv", out=tmp / f"{name}.csv", bom=bom)
         actions_mod.write_action_lists(b.frames["actions"], tmp / "actions", bom=bom)
