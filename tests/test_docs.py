@@ -46,28 +46,52 @@ def test_every_command_has_help_and_is_in_readme(path, cmd):
     assert r.exit_code == 0 and "Usage" in r.stdout
 
 
-def tour_commands() -> list[list[str]]:
+def tour_lines() -> list[str]:
     block = README.split("## A 60-second tour", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [ln for ln in block.splitlines() if ln.strip()]
+
+
+def tour_commands() -> list[list[str]]:
     cmds = []
-    for line in block.splitlines():
+    for line in tour_lines():
         words = shlex.split(line, comments=True)
         if words and words[0] == "crmkit":
             cmds.append(words[1:])
     return cmds
 
 
-def test_readme_tour_runs(tmp_path, monkeypatch):
-    config = (ROOT / "examples" / "crmkit.yaml").read_text(encoding="utf-8")
-    config = re.sub(r"(?m)^store: .*$", f"store: {tmp_path / 'store'}", config)
-    (tmp_path / "crmkit.yaml").write_text(config, encoding="utf-8")
-    monkeypatch.setenv("CRMKIT_CONFIG", str(tmp_path / "crmkit.yaml"))
-    monkeypatch.chdir(tmp_path)
+def test_readme_tour_runs_as_typed(tmp_path, monkeypatch):
+    """The tour on a copy of the project folder, each line as typed: the venv is
+    activated first (and puts crmkit on PATH), the config path is absolute (it
+    survives a cd), crmkit lines run unchanged from the project folder."""
+    import shutil
+    import sys
+
+    lines = tour_lines()
+    first = shlex.split(lines[0], comments=True)
+    assert first in (["source", ".venv/bin/activate"], [".", ".venv/bin/activate"]), lines[0]
+    venv_bin = Path(sys.executable).parent  # the venv running these tests
+    assert (venv_bin / "activate").is_file() and (venv_bin / "crmkit").is_file()
+    export = shlex.split(lines[1], comments=True)
+    assert export[0] == "export" and export[1].startswith("CRMKIT_CONFIG=$PWD/"), lines[1]
+    project = tmp_path / "project"
+    for folder in ("examples", "rules"):
+        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("store"))
+    config = export[1].split("=", 1)[1].replace("$PWD", str(project))
+    monkeypatch.setenv("CRMKIT_CONFIG", config)
+    monkeypatch.chdir(project)
     cmds = tour_commands()
-    assert len(cmds) >= 10
+    assert len(cmds) >= 10 and len(cmds) == len(lines) - 2  # nothing else to type
     for words in cmds:
-        words = [f"{ROOT}/{w}" if w.startswith(("examples/", "rules/")) else w for w in words]
         r = runner.invoke(app, words)
         assert r.exit_code == 0, (words, r.stderr[-2000:])
-    assert (tmp_path / "at_risk.csv").read_text(encoding="utf-8").startswith("\ufeffcustomer_id,")
-    assert list((tmp_path / "reports").glob("*/report.html"))
-    assert list((tmp_path / "actions").glob("actions-*.csv"))
+    assert (project / "examples" / "store" / "manifest.json").is_file()
+    assert (project / "at_risk.csv").read_text(encoding="utf-8").startswith("\ufeffcustomer_id,")
+    weekly = next(w for w in cmds if w[:2] == ["report", "weekly"])
+    assert "--as-of" in weekly  # the stale-data check can fire
+    assert list((project / "reports").glob("*/report.html"))
+    assert list((project / "actions").glob("actions-*.csv"))
+    (project / "elsewhere").mkdir()
+    monkeypatch.chdir(project / "elsewhere")  # the config (and its store) still found
+    r = runner.invoke(app, ["info"])
+    assert r.exit_code == 0 and "examples/store" in r.stdout, r.output
