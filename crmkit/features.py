@@ -8,8 +8,8 @@ Public API (stable; the reports and CLV modules build on it):
   by every customer attribute column. ``extra`` asks for optional expensive columns
   (``p_alive``, ``expected_purchases``, ``expected_avg_value``, ``clv``: computed by
   ``crmkit.clv.clv_features``, only when asked for).
-- ``latest_date(transactions) -> date | None``: the default as-of date (latest
-  transaction date; ``None`` when there are no dated transactions).
+- the default as-of date is :func:`crmkit.periods.resolve_as_of`'s, as in every command:
+  the latest transaction date (an error when no transaction has a date).
 - ``FEATURES``: ``{column: definition}``, the documented feature columns (docs/features.md
   holds the same definitions, written so a reader can recompute them by hand).
 
@@ -55,6 +55,7 @@ import polars as pl
 from crmkit.engine import ops_for
 from crmkit.money import money_ratio
 from crmkit.orders import orders
+from crmkit.periods import latest_date, resolve_as_of  # noqa: F401 (latest_date: public here too)
 
 FEATURES: dict[str, str] = {
     "customer_id": "customer id (customers table or transactions)",
@@ -88,11 +89,6 @@ _COUNTS = ("frequency", "orders_90d", "orders_365d")
 _ZERO_MONEY = ("monetary", "revenue_90d", "revenue_365d", "refund_amount")
 
 
-def latest_date(transactions) -> date | None:
-    """The latest transaction date (the default as-of date), or None if there is none."""
-    return ops_for(transactions).max_value(transactions, "date")
-
-
 def build_features(
     customers,
     transactions,
@@ -105,7 +101,8 @@ def build_features(
     gaps: bool = True,
     rescan: bool = True,
 ):
-    """One row per customer as of ``as_of`` (default: the latest transaction date).
+    """One row per customer as of ``as_of`` (default: the latest transaction date,
+    :func:`crmkit.periods.resolve_as_of`).
 
     ``gaps=False`` leaves out ``last_gap_days``, the one feature that needs a
     second pass over the purchases (about a third of the time at 10M rows);
@@ -134,7 +131,7 @@ def build_features(
             hint="run without --engine spark (docs/spark.md)",
         )
     if as_of is None:
-        as_of = latest_date(transactions) or date.today()
+        as_of = resolve_as_of(None, transactions)
     extra = set(extra or ())
     from crmkit.service import SERVICE_COLUMNS
 

@@ -30,7 +30,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from crmkit.errors import UsageError, did_you_mean
+from crmkit.errors import InputError, StoreError, UsageError, did_you_mean
 
 PERIODS = ("week", "month", "quarter", "year")
 _EPOCH_MONDAY = date(1970, 1, 5)  # a Monday: week indexes count from it
@@ -47,14 +47,63 @@ def check_period(kind: str) -> str:
 
 
 def parse_date(text: str | date, *, what: str = "--as-of") -> date:
+    """A ``YYYY-MM-DD`` date; anything else is a usage error naming the flag ``what``."""
     if isinstance(text, date):
         return text
     try:
         return date.fromisoformat(str(text).strip())
     except ValueError:
         raise UsageError(
-            f"{what}: '{text}' is not a date", hint="write it as YYYY-MM-DD, e.g. 2024-03-31"
+            f"{what} '{text}' is not a date", hint="write it as YYYY-MM-DD, e.g. 2024-06-30"
         ) from None
+
+
+def latest_date(transactions) -> date | None:
+    """The latest transaction date, or None when no transaction has a date (a Polars
+    LazyFrame or a Spark DataFrame)."""
+    from crmkit.engine import ops_for
+
+    return ops_for(transactions).max_value(transactions, "date")
+
+
+def resolve_as_of(
+    as_of: str | date | None,
+    transactions,
+    *,
+    source: str | None = None,
+    store: bool = False,
+) -> date:
+    """The as-of date of every command (segment, clv, every report).
+
+    - ``--as-of D`` given: D (``YYYY-MM-DD``; anything else is a usage error, exit 2).
+    - absent: the **latest transaction date** in the data read, so a re-run on the same
+      data gives the same answer (a cron job and an analyst see the same figures; today's
+      date never enters a result).
+    - absent and no transaction has a date: one line, nothing computed: ``StoreError``
+      (exit 5) when ``store`` (the data came from the store ``source``), else
+      ``InputError`` (exit 3) naming the file ``source``; the hint says to import
+      transactions or pass ``--as-of``.
+
+    >>> import polars as pl
+    >>> tx = pl.LazyFrame({"date": [date(2024, 3, 9), date(2024, 1, 2)]})
+    >>> resolve_as_of(None, tx), resolve_as_of("2024-02-01", tx)
+    (datetime.date(2024, 3, 9), datetime.date(2024, 2, 1))
+    """
+    if as_of is not None:
+        return parse_date(as_of)
+    latest = latest_date(transactions)
+    if latest is not None:
+        return latest
+    where = f" in {source}" if source else ""
+    if store:
+        raise StoreError(
+            f"no dated transactions{where} to take the as-of date from",
+            hint="import transactions first (crmkit import transactions FILE), or pass --as-of YYYY-MM-DD",
+        )
+    raise InputError(
+        f"no dated transactions{where} to take the as-of date from",
+        hint="check the transactions file's date column, or pass --as-of YYYY-MM-DD",
+    )
 
 
 def index_of(d: date, kind: str) -> int:

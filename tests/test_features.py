@@ -7,7 +7,8 @@ from datetime import date
 import polars as pl
 import pytest
 
-from crmkit.features import FEATURES, build_features, latest_date
+from crmkit.features import FEATURES, build_features
+from crmkit.periods import latest_date
 
 AS_OF = date(2024, 6, 30)
 

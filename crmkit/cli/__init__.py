@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import polars as pl
@@ -18,27 +17,9 @@ import typer
 from typer.core import TyperGroup
 
 from crmkit import __version__
+from crmkit.cli import clv, imports, info, report, rules, segment
+from crmkit.cli.context import State
 from crmkit.errors import EXIT_ERROR, CrmkitError
-
-
-class State:
-    """Shared per-invocation settings, on ``ctx.obj``."""
-
-    def __init__(self) -> None:
-        self.debug = bool(os.environ.get("CRMKIT_DEBUG"))
-        self.config_path: str | None = None
-        self._config = None
-        self.store_path: Path | None = (
-            None  # set by a command that reads the store (store_read_error)
-        )
-
-    @property
-    def config(self):
-        if self._config is None:
-            from crmkit.config import load_config
-
-            self._config = load_config(self.config_path)
-        return self._config
 
 
 def _debug_requested(ctx: typer.Context) -> bool:
@@ -130,15 +111,10 @@ def _root(
     ctx.obj = state
 
 
-def _register() -> None:
-    # One module per command group; each exposes ``register(app)``.
-    from crmkit.cli import clv, imports, info, report, rules, segment
-
-    for module in (imports, info, report, clv, segment, rules):
-        module.register(app)
-
-
-_register()
+# One module per command group; each command is a top-level function there, and each
+# module's register(app) adds its commands (or its sub-app) to the root app.
+for _module in (imports, info, report, clv, segment, rules):
+    _module.register(app)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""crmkit import customers|transactions FILE."""
+"""crmkit import customers|transactions|tickets|feedback FILE."""
 
 from __future__ import annotations
 
@@ -8,51 +8,9 @@ from typing import Annotated
 import typer
 
 from crmkit.cli import options
+from crmkit.cli.context import state, store_dir
 from crmkit.cli.render import err_console
 from crmkit.schema import TABLES
-
-EncodingOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--encoding",
-        help="Force the text encoding (utf-8, utf-8-sig, gbk, gb18030, latin-1...). Default: detected.",
-    ),
-]
-SepOpt = Annotated[
-    str | None,
-    typer.Option("--sep", help="Force the separator: ',' ';' tab '|'. Default: detected."),
-]
-DateFormatOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--date-format",
-        help="strftime format for ambiguous dates, e.g. %d/%m/%Y. Default: ISO, 2024/1/5, 2024年1月5日, 20240105.",
-        metavar="FMT",
-    ),
-]
-DecimalCommaOpt = Annotated[
-    bool, typer.Option("--decimal-comma", help="Amounts are written 1.234,50 (European).")
-]
-ReplaceOpt = Annotated[
-    bool, typer.Option("--replace", help="Replace the table instead of appending / upserting.")
-]
-MaxRejectOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--max-reject-rate",
-        help="Exit with code 6 when more than this share of rows (0-1) was rejected; the good rows are still imported.",
-        min=0.0,
-        max=1.0,
-        metavar="R",
-    ),
-]
-WaitOpt = Annotated[
-    float,
-    typer.Option(
-        "--wait", help="Seconds to wait for another import that holds the store lock.", min=0
-    ),
-]
-FileArg = Annotated[Path, typer.Argument(help="CSV file to import.", show_default=False)]
 
 
 def _run(
@@ -75,7 +33,7 @@ def _run(
     from crmkit.sources import parse_mapping
     from crmkit.store import Store, import_file
 
-    config = options.state(ctx).config
+    config = state(ctx).config
     section = config.section("import")
     cmap = {**config.columns(table), **parse_mapping(mapping)}
     spinner = err_console.is_terminal and not quiet
@@ -91,7 +49,7 @@ def _run(
         status.start()
     try:
         result = import_file(
-            Store(options.store_dir(ctx, store)),
+            Store(store_dir(ctx, store)),
             table,
             file,
             mapping=cmap,
@@ -147,56 +105,165 @@ def print_summary(result) -> None:
     err_console.print("\n".join(lines), highlight=False)
 
 
+ScaleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scale",
+        help="Score scale: csat (1-5) or nps (0-10). Default: 'service: {score_scale:}' in "
+        "crmkit.yaml, else the stored feedback's, else detected (any 0 or score above 5 = nps).",
+        metavar="SCALE",
+    ),
+]
+
+
+def import_customers(
+    ctx: typer.Context,
+    file: options.FileArg,
+    store: options.StoreOpt = None,
+    map: options.MapOpt = None,
+    encoding: options.EncodingOpt = None,
+    sep: options.SepOpt = None,
+    date_format: options.DateFormatOpt = None,
+    decimal_comma: options.DecimalCommaOpt = False,
+    replace: options.ReplaceOpt = False,
+    max_reject_rate: options.MaxRejectOpt = None,
+    wait: options.WaitOpt = 60.0,
+    quiet: options.QuietOpt = False,
+) -> None:
+    """Upsert customers by customer_id (a newer row replaces the stored one)."""
+    _run(
+        ctx,
+        "customers",
+        file,
+        store,
+        map,
+        encoding,
+        sep,
+        date_format,
+        decimal_comma,
+        replace,
+        max_reject_rate,
+        wait,
+        quiet,
+    )
+
+
+def import_transactions(
+    ctx: typer.Context,
+    file: options.FileArg,
+    store: options.StoreOpt = None,
+    map: options.MapOpt = None,
+    encoding: options.EncodingOpt = None,
+    sep: options.SepOpt = None,
+    date_format: options.DateFormatOpt = None,
+    decimal_comma: options.DecimalCommaOpt = False,
+    replace: options.ReplaceOpt = False,
+    max_reject_rate: options.MaxRejectOpt = None,
+    wait: options.WaitOpt = 60.0,
+    quiet: options.QuietOpt = False,
+) -> None:
+    """Append transactions, skipping transaction_ids already stored."""
+    _run(
+        ctx,
+        "transactions",
+        file,
+        store,
+        map,
+        encoding,
+        sep,
+        date_format,
+        decimal_comma,
+        replace,
+        max_reject_rate,
+        wait,
+        quiet,
+    )
+
+
+def import_tickets(
+    ctx: typer.Context,
+    file: options.FileArg,
+    store: options.StoreOpt = None,
+    map: options.MapOpt = None,
+    encoding: options.EncodingOpt = None,
+    sep: options.SepOpt = None,
+    date_format: options.DateFormatOpt = None,
+    decimal_comma: options.DecimalCommaOpt = False,
+    replace: options.ReplaceOpt = False,
+    max_reject_rate: options.MaxRejectOpt = None,
+    wait: options.WaitOpt = 60.0,
+    quiet: options.QuietOpt = False,
+) -> None:
+    """Upsert support tickets by ticket_id (a newer export updates status and resolved_at)."""
+    _run(
+        ctx,
+        "tickets",
+        file,
+        store,
+        map,
+        encoding,
+        sep,
+        date_format,
+        decimal_comma,
+        replace,
+        max_reject_rate,
+        wait,
+        quiet,
+    )
+
+
+def import_feedback(
+    ctx: typer.Context,
+    file: options.FileArg,
+    store: options.StoreOpt = None,
+    map: options.MapOpt = None,
+    scale: ScaleOpt = None,
+    encoding: options.EncodingOpt = None,
+    sep: options.SepOpt = None,
+    date_format: options.DateFormatOpt = None,
+    decimal_comma: options.DecimalCommaOpt = False,
+    replace: options.ReplaceOpt = False,
+    max_reject_rate: options.MaxRejectOpt = None,
+    wait: options.WaitOpt = 60.0,
+    quiet: options.QuietOpt = False,
+) -> None:
+    """Append survey answers (CSAT 1-5 or NPS 0-10; one scale per store, never mixed), skipping answers already stored."""
+    from crmkit.service import normalise_scale, scale_setting
+
+    declared = normalise_scale(scale) or scale_setting(state(ctx).config)
+    _run(
+        ctx,
+        "feedback",
+        file,
+        store,
+        map,
+        encoding,
+        sep,
+        date_format,
+        decimal_comma,
+        replace,
+        max_reject_rate,
+        wait,
+        quiet,
+        table_options={"scale": declared},
+    )
+
+
+COMMANDS = {
+    "customers": import_customers,
+    "transactions": import_transactions,
+    "tickets": import_tickets,
+    "feedback": import_feedback,
+}
+
+
 def register(app: typer.Typer) -> None:
     import_app = typer.Typer(
         help="Import CSV exports into the store (detects encoding, separator and Chinese/English headers).",
         no_args_is_help=True,
     )
-
-    for table, blurb in (
-        ("customers", "Upsert customers by customer_id (a newer row replaces the stored one)."),
-        ("transactions", "Append transactions, skipping transaction_ids already stored."),
-        (
-            "tickets",
-            "Upsert support tickets by ticket_id (a newer export updates status and resolved_at).",
-        ),
-    ):
-
-        def command(
-            ctx: typer.Context,
-            file: FileArg,
-            store: options.StoreOpt = None,
-            map: options.MapOpt = None,
-            encoding: EncodingOpt = None,
-            sep: SepOpt = None,
-            date_format: DateFormatOpt = None,
-            decimal_comma: DecimalCommaOpt = False,
-            replace: ReplaceOpt = False,
-            max_reject_rate: MaxRejectOpt = None,
-            wait: WaitOpt = 60.0,
-            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary.")] = False,
-            _table: str = typer.Option(table, hidden=True),
-        ) -> None:
-            _run(
-                ctx,
-                _table,
-                file,
-                store,
-                map,
-                encoding,
-                sep,
-                date_format,
-                decimal_comma,
-                replace,
-                max_reject_rate,
-                wait,
-                quiet,
-            )
-
+    for table, command in COMMANDS.items():
         canon = ", ".join(c.name + ("*" if c.required else "") for c in TABLES[table].columns)
+        blurb = command.__doc__.strip()
         import_app.command(name=table, help=f"{blurb} Columns (* required): {canon}.")(command)
-
-    from crmkit.cli.service import register_import
-
-    register_import(import_app)  # import feedback: the same options plus --scale
     app.add_typer(import_app, name="import")

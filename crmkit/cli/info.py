@@ -8,61 +8,64 @@ from typing import Annotated
 import typer
 
 from crmkit.cli import options
+from crmkit.cli.context import store_dir
 from crmkit.cli.render import out_console
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("info")
-    def info(
-        ctx: typer.Context,
-        store: options.StoreOpt = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
-    ) -> None:
-        """Show the store's tables, rows, customers, date range and last imports."""
-        from rich.table import Table
+def info(
+    ctx: typer.Context,
+    store: options.StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
+) -> None:
+    """Show the store's tables, rows, customers, date range and last imports."""
+    from rich.table import Table
 
-        from crmkit.store import Store, store_info
+    from crmkit.store import Store, store_info
 
-        facts = store_info(Store(options.store_dir(ctx, store)))
-        if as_json or not out_console.is_terminal:
-            typer.echo(json.dumps(facts, ensure_ascii=False, indent=2, default=str))
-            return
+    facts = store_info(Store(store_dir(ctx, store)))
+    if as_json or not out_console.is_terminal:
+        typer.echo(json.dumps(facts, ensure_ascii=False, indent=2, default=str))
+        return
+    out_console.print(
+        f"[bold]store[/bold] {facts['store']}  (schema {facts['schema_version']}, crmkit {facts['crmkit_version']})"
+    )
+    t = Table("table", "rows", "files", "size", title="tables")
+    for row in facts["tables"]:
+        t.add_row(
+            row["table"], f"{row['rows']:,}", str(row["files"]), f"{row['bytes'] / 1e6:,.1f} MB"
+        )
+    out_console.print(t)
+    if "first_date" in facts:
         out_console.print(
-            f"[bold]store[/bold] {facts['store']}  (schema {facts['schema_version']}, crmkit {facts['crmkit_version']})"
+            f"transactions from [bold]{facts['first_date']}[/bold] to [bold]{facts['last_date']}[/bold], "
+            f"{facts['buying_customers']:,} buying customers, revenue {facts['revenue']:,.2f}"
         )
-        t = Table("table", "rows", "files", "size", title="tables")
-        for row in facts["tables"]:
-            t.add_row(
-                row["table"], f"{row['rows']:,}", str(row["files"]), f"{row['bytes'] / 1e6:,.1f} MB"
-            )
-        out_console.print(t)
-        if "first_date" in facts:
-            out_console.print(
-                f"transactions from [bold]{facts['first_date']}[/bold] to [bold]{facts['last_date']}[/bold], "
-                f"{facts['buying_customers']:,} buying customers, revenue {facts['revenue']:,.2f}"
-            )
-        if "customers" in facts:
-            out_console.print(f"{facts['customers']:,} customers in the customers table")
-        imports = Table(
-            "finished",
-            "table",
-            "source",
-            "read",
-            "imported",
-            "rejected",
-            "dups",
-            "skipped",
-            title="last imports",
+    if "customers" in facts:
+        out_console.print(f"{facts['customers']:,} customers in the customers table")
+    imports = Table(
+        "finished",
+        "table",
+        "source",
+        "read",
+        "imported",
+        "rejected",
+        "dups",
+        "skipped",
+        title="last imports",
+    )
+    for imp in reversed(facts["imports"]):
+        imports.add_row(
+            imp["finished_at"],
+            imp["table"],
+            imp["source"],
+            f"{imp['rows_read']:,}",
+            f"{imp['imported']:,}",
+            f"{imp['rejected']:,}",
+            f"{imp['duplicates']:,}",
+            f"{imp.get('already_stored', 0):,}",
         )
-        for imp in reversed(facts["imports"]):
-            imports.add_row(
-                imp["finished_at"],
-                imp["table"],
-                imp["source"],
-                f"{imp['rows_read']:,}",
-                f"{imp['imported']:,}",
-                f"{imp['rejected']:,}",
-                f"{imp['duplicates']:,}",
-                f"{imp.get('already_stored', 0):,}",
-            )
-        out_console.print(imports)
+    out_console.print(imports)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("info")(info)

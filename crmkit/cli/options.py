@@ -1,4 +1,5 @@
-"""Options shared by several commands (one definition, same names everywhere)."""
+"""Every option shared by several commands, defined once (same flag, type and help
+everywhere). Options of a single command stay beside it in its module."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from crmkit.cli import State
-
+# --------------------------------------------------------------------------- inputs
 StoreOpt = Annotated[
     Path | None,
     typer.Option(
@@ -17,35 +17,6 @@ StoreOpt = Annotated[
         metavar="DIR",
     ),
 ]
-FormatOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--format",
-        "-f",
-        help="table | csv | json | parquet | xlsx (default: table at a terminal, CSV in a pipe, else from --out's extension).",
-    ),
-]
-OutOpt = Annotated[
-    Path | None,
-    typer.Option("--out", "-o", help="Write to FILE instead of stdout.", metavar="FILE"),
-]
-AsOfOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--as-of",
-        help="YYYY-MM-DD: count everything on or before this date (default: latest transaction date).",
-        metavar="DATE",
-    ),
-]
-MapOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--map",
-        help="canonical=source column mapping, repeatable (e.g. --map amount=实付金额).",
-        metavar="CANON=SRC",
-    ),
-]
-
 CustomersFileOpt = Annotated[
     Path | None,
     typer.Option(
@@ -60,6 +31,128 @@ TransactionsFileOpt = Annotated[
         metavar="FILE",
     ),
 ]
+FeedbackFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--feedback", help="Feedback CSV/Parquet file (instead of the store).", metavar="FILE"
+    ),
+]
+TicketsFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tickets", help="Tickets CSV/Parquet file (instead of the store).", metavar="FILE"
+    ),
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="canonical=source column mapping, repeatable (e.g. --map amount=实付金额).",
+        metavar="CANON=SRC",
+    ),
+]
+
+# --------------------------------------------------------------------------- dates, rules, grouping
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="YYYY-MM-DD: count everything on or before this date (default: the latest "
+        "transaction date; with no dated transaction the command stops and asks for --as-of).",
+        metavar="DATE",
+    ),
+]
+PeriodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--period",
+        "-p",
+        help="week | month | quarter | year (default: 'report: {period:}' in crmkit.yaml, else month; weekly: week). The report covers the last complete period ending on or before --as-of.",
+        metavar="PERIOD",
+    ),
+]
+RulesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--rules",
+        "-r",
+        help="Rule file, repeatable; a shipped name like rfm_cn8 works too "
+        "(default: 'rules:' in crmkit.yaml, else the shipped rfm + lifecycle + value).",
+        metavar="FILE",
+    ),
+]
+ByOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--by",
+        help="Group by a customer attribute (owner, region, industry, ...) or a classification (segment, lifecycle_stage, value_tier).",
+        metavar="DIMENSION",
+    ),
+]
+
+# --------------------------------------------------------------------------- output
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="table | csv | json | parquet | xlsx (default: table at a terminal, CSV in a pipe, else from --out's extension).",
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Write to FILE instead of stdout.", metavar="FILE"),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No progress or summary on stderr (errors still print)."),
+]
+
+# --------------------------------------------------------------------------- import
+FileArg = Annotated[Path, typer.Argument(help="CSV file to import.", show_default=False)]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Force the text encoding (utf-8, utf-8-sig, gbk, gb18030, latin-1...). Default: detected.",
+    ),
+]
+SepOpt = Annotated[
+    str | None,
+    typer.Option("--sep", help="Force the separator: ',' ';' tab '|'. Default: detected."),
+]
+DateFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--date-format",
+        help="strftime format for ambiguous dates, e.g. %d/%m/%Y. Default: ISO, 2024/1/5, 2024年1月5日, 20240105.",
+        metavar="FMT",
+    ),
+]
+DecimalCommaOpt = Annotated[
+    bool, typer.Option("--decimal-comma", help="Amounts are written 1.234,50 (European).")
+]
+ReplaceOpt = Annotated[
+    bool, typer.Option("--replace", help="Replace the table instead of appending / upserting.")
+]
+MaxRejectOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-reject-rate",
+        help="Exit with code 6 when more than this share of rows (0-1) was rejected; the good rows are still imported.",
+        min=0.0,
+        max=1.0,
+        metavar="R",
+    ),
+]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait", help="Seconds to wait for another import that holds the store lock.", min=0
+    ),
+]
+
+# --------------------------------------------------------------------------- engine
 EngineOpt = Annotated[
     str,
     typer.Option(
@@ -94,12 +187,3 @@ def check_engine(engine: str) -> str:
     if name not in ENGINES:
         raise UsageError(f"--engine '{engine}' is not an engine", hint=did_you_mean(name, ENGINES))
     return name
-
-
-def state(ctx: typer.Context) -> State:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, State) else State()
-
-
-def store_dir(ctx: typer.Context, store: Path | None) -> Path:
-    return store if store is not None else state(ctx).config.store

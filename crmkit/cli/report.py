@@ -1,4 +1,4 @@
-"""crmkit report kpi|segments|cohorts|owners|actions|weekly."""
+"""crmkit report kpi|segments|cohorts|owners|actions|weekly|service."""
 
 from __future__ import annotations
 
@@ -13,102 +13,12 @@ from rich.text import Text
 
 from crmkit import output
 from crmkit.cli import options
+from crmkit.cli.context import Inputs
 from crmkit.cli.render import emit, err_console, out_console
 from crmkit.report.html import fmt_value
 
-CustomersOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE"
-    ),
-]
-TransactionsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--transactions",
-        help="Transactions CSV/Parquet file (instead of the store).",
-        metavar="FILE",
-    ),
-]
-PeriodOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--period",
-        "-p",
-        help="week | month | quarter | year (default: 'report: {period:}' in crmkit.yaml, else month; weekly: week). The report covers the last complete period ending on or before --as-of.",
-        metavar="PERIOD",
-    ),
-]
-ByOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--by",
-        help="Group by a customer attribute (owner, region, industry, ...) or a classification (segment, lifecycle_stage, value_tier).",
-        metavar="DIMENSION",
-    ),
-]
-RulesOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--rules",
-        help="Rule file(s) for segments (default: 'rules:' in crmkit.yaml, else the built-in rules).",
-        metavar="FILE",
-    ),
-]
-QuietOpt = Annotated[
-    bool,
-    typer.Option("--quiet", "-q", help="No progress or summary on stderr (errors still print)."),
-]
-
 
 # --------------------------------------------------------------------------- helpers
-class Inputs:
-    def __init__(
-        self,
-        ctx,
-        store,
-        customers,
-        transactions,
-        mapping,
-        as_of,
-        period,
-        rules,
-        *,
-        default_period="month",
-    ):
-        from crmkit.periods import check_period, reporting_period
-        from crmkit.report import resolve_as_of
-        from crmkit.sources import load_tables, parse_mapping
-
-        self.config = options.state(ctx).config
-        section = self.config.section("report")
-        if customers is None and transactions is None:  # files given directly win over the store
-            options.state(ctx).store_path = options.store_dir(ctx, store)
-        tables = load_tables(
-            config=self.config,
-            store=options.store_dir(ctx, store)
-            if store is not None or (customers is None and transactions is None)
-            else None,
-            customers=customers,
-            transactions=transactions,
-            mapping=parse_mapping(mapping),
-            warn=lambda msg: err_console.print(f"[yellow]warning:[/yellow] {msg}"),
-        )
-        self.tables = tables  # feedback and tickets too (crmkit report service)
-        self.customers: pl.LazyFrame = tables["customers"]
-        self.transactions: pl.LazyFrame = tables["transactions"]
-        self.as_of = resolve_as_of(self.transactions, as_of)
-        self.period = reporting_period(
-            self.as_of, check_period(period or section.get("period") or default_period)
-        )
-        self.rules = [str(r) for r in rules] if rules else None
-
-    @property
-    def title_period(self) -> str:
-        p = self.period
-        return f"{p.kind} {p.label}: {p.start.isoformat()} to {p.end.isoformat()} (as of {self.as_of.isoformat()})"
-
-
 def _bar(pct: float | None, width: int = 10) -> str:
     if pct is None:
         return ""
@@ -190,14 +100,14 @@ def service_tables(inp: Inputs) -> dict:
 # --------------------------------------------------------------------------- commands
 def kpi(
     ctx: typer.Context,
-    period: PeriodOpt = None,
+    period: options.PeriodOpt = None,
     as_of: options.AsOfOpt = None,
-    by: ByOpt = None,
+    by: options.ByOpt = None,
     store: options.StoreOpt = None,
-    customers: CustomersOpt = None,
-    transactions: TransactionsOpt = None,
+    customers: options.CustomersFileOpt = None,
+    transactions: options.TransactionsFileOpt = None,
     mapping: options.MapOpt = None,
-    rules: RulesOpt = None,
+    rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
 ) -> None:
@@ -206,11 +116,12 @@ def kpi(
     from crmkit.report.kpi import kpi_report
     from crmkit.report.targets import load_targets, skipped_targets
 
-    inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
+    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+    when = inp.reporting(as_of, period)
     by = list(by or [])
     targets = load_targets(inp.config)
     note = skipped_targets(
-        targets, period_kind=inp.period.kind, period_label=inp.period.label, by=by
+        targets, period_kind=when.period.kind, period_label=when.period.label, by=by
     )
     if note:
         err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
@@ -218,17 +129,17 @@ def kpi(
         inp.customers,
         inp.transactions,
         by=by,
-        as_of=inp.period.end,
-        rules=inp.rules,
+        as_of=when.period.end,
+        rules=rules,
         config=inp.config,
     )
-    df = kpi_report(custs, inp.transactions, period=inp.period, by=by, targets=targets).collect()
-    show(df, fmt=fmt, out=out, title=f"KPIs, {inp.title_period}", units="unit", sheet="kpi")
+    df = kpi_report(custs, inp.transactions, period=when.period, by=by, targets=targets).collect()
+    show(df, fmt=fmt, out=out, title=f"KPIs, {when.title}", units="unit", sheet="kpi")
 
 
 def cohorts(
     ctx: typer.Context,
-    period: PeriodOpt = None,
+    period: options.PeriodOpt = None,
     as_of: options.AsOfOpt = None,
     cohort_period: Annotated[
         str,
@@ -244,8 +155,8 @@ def cohorts(
         ),
     ] = False,
     store: options.StoreOpt = None,
-    customers: CustomersOpt = None,
-    transactions: TransactionsOpt = None,
+    customers: options.CustomersFileOpt = None,
+    transactions: options.TransactionsFileOpt = None,
     mapping: options.MapOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
@@ -253,9 +164,10 @@ def cohorts(
     """Acquisition cohorts x periods since first purchase: retained customers, retention %, revenue."""
     from crmkit.report.cohorts import cohort_table, retention_matrix
 
-    inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period or cohort_period, None)
+    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+    when = inp.reporting(as_of, period or cohort_period)
     df = cohort_table(
-        inp.transactions, period=inp.period, kind=cohort_period, cohorts=count
+        inp.transactions, period=when.period, kind=cohort_period, cohorts=count
     ).collect()
     if matrix:
         df = retention_matrix(df)
@@ -263,7 +175,7 @@ def cohorts(
             df,
             fmt=fmt,
             out=out,
-            title=f"Retention % by {cohort_period} cohort, {inp.title_period}",
+            title=f"Retention % by {cohort_period} cohort, {when.title}",
             sheet="cohorts",
         )
         return
@@ -271,7 +183,7 @@ def cohorts(
         df,
         fmt=fmt,
         out=out,
-        title=f"Cohorts by first-purchase {cohort_period}, {inp.title_period}",
+        title=f"Cohorts by first-purchase {cohort_period}, {when.title}",
         bars=("retention_pct",),
         sheet="cohorts",
     )
@@ -289,10 +201,10 @@ ClassOpt = Annotated[
 
 def segments(
     ctx: typer.Context,
-    period: PeriodOpt = None,
+    period: options.PeriodOpt = None,
     as_of: options.AsOfOpt = None,
     column: ClassOpt = "segment",
-    by: ByOpt = None,
+    by: options.ByOpt = None,
     show_migration: Annotated[
         bool,
         typer.Option(
@@ -301,10 +213,10 @@ def segments(
         ),
     ] = False,
     store: options.StoreOpt = None,
-    customers: CustomersOpt = None,
-    transactions: TransactionsOpt = None,
+    customers: options.CustomersFileOpt = None,
+    transactions: options.TransactionsFileOpt = None,
     mapping: options.MapOpt = None,
-    rules: RulesOpt = None,
+    rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
 ) -> None:
@@ -312,8 +224,9 @@ def segments(
     from crmkit.errors import UsageError, did_you_mean
     from crmkit.report import segments as S
 
-    inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
-    rulesets = S.load(inp.rules, inp.config)
+    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+    when = inp.reporting(as_of, period)
+    rulesets = S.load(rules, inp.config)
     if S.classification(rulesets, column) is None:
         raise UsageError(
             f"no rule file writes the classification '{column}'",
@@ -321,8 +234,8 @@ def segments(
         )
     by = list(by or [])
     custs = inp.customers
-    now = S.classify(custs, inp.transactions, as_of=inp.period.end, rulesets=rulesets)
-    before = S.classify(custs, inp.transactions, as_of=inp.period.previous.end, rulesets=rulesets)
+    now = S.classify(custs, inp.transactions, as_of=when.period.end, rulesets=rulesets)
+    before = S.classify(custs, inp.transactions, as_of=when.period.previous.end, rulesets=rulesets)
     for b in by:
         if b not in now.collect_schema().names():
             raise UsageError(
@@ -344,19 +257,19 @@ def segments(
             df,
             fmt=fmt,
             out=out,
-            title=f"{column} migration {inp.period.previous.end} -> {inp.period.end}",
+            title=f"{column} migration {when.period.previous.end} -> {when.period.end}",
             bars=("share_of_from_pct",) if "share_of_from_pct" in df.columns else (),
             sheet="migration",
         )
         return
     df = S.segment_summary(
-        now, before, inp.transactions, period=inp.period, column=column, by=by, meta=meta
+        now, before, inp.transactions, period=when.period, column=column, by=by, meta=meta
     ).collect()
     show(
         df,
         fmt=fmt,
         out=out,
-        title=f"{column}, {inp.title_period}",
+        title=f"{column}, {when.title}",
         bars=("share_pct", "revenue_share_pct"),
         sheet="segments",
     )
@@ -364,16 +277,16 @@ def segments(
 
 def owners(
     ctx: typer.Context,
-    period: PeriodOpt = None,
+    period: options.PeriodOpt = None,
     as_of: options.AsOfOpt = None,
     owner: Annotated[
         str, typer.Option("--owner-column", help="The customer attribute that names the owner.")
     ] = "owner",
     store: options.StoreOpt = None,
-    customers: CustomersOpt = None,
-    transactions: TransactionsOpt = None,
+    customers: options.CustomersFileOpt = None,
+    transactions: options.TransactionsFileOpt = None,
     mapping: options.MapOpt = None,
-    rules: RulesOpt = None,
+    rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
 ) -> None:
@@ -382,18 +295,19 @@ def owners(
     from crmkit.report import segments as S
     from crmkit.report.targets import load_targets
 
-    inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
+    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+    when = inp.reporting(as_of, period)
     section = inp.config.section("report")
     now = S.classify(
         inp.customers,
         inp.transactions,
-        as_of=inp.period.end,
-        rulesets=S.load(inp.rules, inp.config),
+        as_of=when.period.end,
+        rulesets=S.load(rules, inp.config),
     )
     df = O.owner_scorecard(
         now,
         inp.transactions,
-        period=inp.period,
+        period=when.period,
         owner=owner,
         targets=load_targets(inp.config),
         **service_tables(inp),
@@ -405,7 +319,7 @@ def owners(
         df,
         fmt=fmt,
         out=out,
-        title=f"Owner scorecard, {inp.title_period}",
+        title=f"Owner scorecard, {when.title}",
         bars=("high_value_share_pct", "at_risk_share_pct"),
         sheet="owners",
     )
@@ -460,12 +374,12 @@ def actions(
         ),
     ] = None,
     store: options.StoreOpt = None,
-    customers: CustomersOpt = None,
-    transactions: TransactionsOpt = None,
+    customers: options.CustomersFileOpt = None,
+    transactions: options.TransactionsFileOpt = None,
     mapping: options.MapOpt = None,
-    rules: RulesOpt = None,
+    rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
-    quiet: QuietOpt = False,
+    quiet: options.QuietOpt = False,
 ) -> None:
     """Customers who need follow-up today (their segment or lifecycle stage has follow_up in the rules), as of --as-of; one CSV per owner with --out DIR/."""
     from crmkit.errors import UsageError
@@ -487,10 +401,11 @@ def actions(
             f"per-owner lists in {folder} are CSV files, not {fmt}",
             hint=f"for one {fmt} file with every owner use --out FILE.{fmt}",
         )
-    inp = Inputs(ctx, store, customers, transactions, mapping, as_of, period, rules)
-    rulesets = S.load(inp.rules, inp.config)
+    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+    when = inp.reporting(as_of, period)
+    rulesets = S.load(rules, inp.config)
     minimum = A.check_priority(priority) if priority is not None else A.priority_setting(inp.config)
-    now = S.classify(inp.customers, inp.transactions, as_of=inp.as_of, rulesets=rulesets)
+    now = S.classify(inp.customers, inp.transactions, as_of=when.as_of, rulesets=rulesets)
     df = A.action_list(
         now, rulesets, columns=column or A.DEFAULT_COLUMNS, only=only, priority=minimum
     ).collect()
@@ -499,7 +414,7 @@ def actions(
         if only
         else f"follow_up {minimum}" + (" or higher" if minimum != "high" else "")
     )
-    title = f"Action list as of {inp.as_of.isoformat()} ({chosen}): {df.height:,} customers"
+    title = f"Action list as of {when.as_of.isoformat()} ({chosen}): {df.height:,} customers"
     counts = A.priority_counts(df)
     if folder is not None:
         paths = A.write_action_lists(df, folder)
@@ -536,34 +451,32 @@ def weekly(
         ),
     ] = None,
     store: options.StoreOpt = None,
-    customers: CustomersOpt = None,
-    transactions: TransactionsOpt = None,
+    customers: options.CustomersFileOpt = None,
+    transactions: options.TransactionsFileOpt = None,
     mapping: options.MapOpt = None,
-    rules: RulesOpt = None,
-    quiet: QuietOpt = False,
+    rules: options.RulesOpt = None,
+    quiet: options.QuietOpt = False,
 ) -> None:
     """The cron bundle: report.html (self-contained), report.xlsx and one CSV per report, in OUT/<as-of>/."""
     from crmkit.report import weekly as W
 
-    inp = Inputs(
-        ctx, store, customers, transactions, mapping, as_of, period, rules, default_period="week"
-    )
-    source = str(transactions) if transactions is not None else str(options.store_dir(ctx, store))
+    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+    when = inp.reporting(as_of, period, default="week")
     W.check_fresh(
         inp.transactions,
-        period=inp.period,
-        as_of=inp.as_of,
+        period=when.period,
+        as_of=when.as_of,
         stale_days=W.stale_days_setting(inp.config),
-        source=source,
+        source=inp.source,
     )
     svc = service_tables(inp)
     bundle = W.build(
         inp.customers,
         inp.transactions,
-        as_of=inp.as_of,
-        period=inp.period,
+        as_of=when.as_of,
+        period=when.period,
         config=inp.config,
-        rules=inp.rules,
+        rules=rules,
         cohort_kind=cohort,
         feedback=svc.get("feedback"),
         tickets=svc.get("tickets"),
@@ -571,8 +484,84 @@ def weekly(
     final = W.write(bundle, out_dir)
     if not quiet:
         err_console.print(
-            f"wrote {final}/ (report.html, report.xlsx, {len(bundle.frames)} CSV files, actions/) for {inp.title_period}"
+            f"wrote {final}/ (report.html, report.xlsx, {len(bundle.frames)} CSV files, actions/) for {when.title}"
         )
+
+
+SlaOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--sla-hours",
+        help="SLA in hours, more than 0 (default: 'service: {sla_hours:}' in crmkit.yaml, else 48).",
+        metavar="H",
+    ),
+]
+
+
+def service(
+    ctx: typer.Context,
+    period: options.PeriodOpt = None,
+    as_of: options.AsOfOpt = None,
+    by: options.ByOpt = None,
+    sla_hours: SlaOpt = None,
+    store: options.StoreOpt = None,
+    customers: options.CustomersFileOpt = None,
+    transactions: options.TransactionsFileOpt = None,
+    feedback: options.FeedbackFileOpt = None,
+    tickets: options.TicketsFileOpt = None,
+    mapping: options.MapOpt = None,
+    rules: options.RulesOpt = None,
+    fmt: options.FormatOpt = None,
+    out: options.OutOpt = None,
+) -> None:
+    """Service KPIs for the last complete period vs the one before: CSAT, NPS, response rate, tickets, resolution hours, SLA, backlog."""
+    from crmkit.errors import StoreError
+    from crmkit.report import with_dimensions
+    from crmkit.service import check_sla_hours, has_rows, service_report, sla_hours_setting
+
+    if sla_hours is not None:
+        check_sla_hours(sla_hours, what="--sla-hours")  # before any data is read
+    inp = Inputs(
+        ctx,
+        store=store,
+        customers=customers,
+        transactions=transactions,
+        feedback=feedback,
+        tickets=tickets,
+        mapping=mapping,
+    )
+    when = inp.reporting(as_of, period)
+    fb, tk = inp.tables.get("feedback"), inp.tables.get("tickets")
+    if not has_rows(fb) and not has_rows(tk):
+        raise StoreError(
+            "there is no feedback and no tickets to report on",
+            hint="import them: crmkit import feedback FILE / crmkit import tickets FILE (or give --feedback/--tickets)",
+        )
+    by = list(by or [])
+    custs = (
+        with_dimensions(
+            inp.customers,
+            inp.transactions,
+            by=by,
+            as_of=when.period.end,
+            rules=rules,
+            config=inp.config,
+        )
+        if by
+        else inp.customers
+    )
+    sla = sla_hours if sla_hours is not None else sla_hours_setting(inp.config)
+    df = service_report(
+        custs, inp.transactions, fb, tk, period=when.period, by=by, sla_hours=sla
+    ).collect()
+    show(
+        df,
+        fmt=fmt,
+        out=out,
+        title=f"Service, {when.title} · SLA {sla:g} h",
+        units="unit",
+        sheet="service",
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -580,13 +569,14 @@ def register(app: typer.Typer) -> None:
         help="Reports: KPIs, segments and migration, cohorts, owner scorecards, action lists, the weekly bundle.",
         no_args_is_help=True,
     )
-    group.command("kpi")(kpi)
-    group.command("segments")(segments)
-    group.command("cohorts")(cohorts)
-    group.command("owners")(owners)
-    group.command("actions")(actions)
-    group.command("weekly")(weekly)
-    from crmkit.cli.service import report_service
-
-    group.command("service")(report_service)
+    for name, command in (
+        ("kpi", kpi),
+        ("segments", segments),
+        ("cohorts", cohorts),
+        ("owners", owners),
+        ("actions", actions),
+        ("weekly", weekly),
+        ("service", service),
+    ):
+        group.command(name)(command)
     app.add_typer(group, name="report")

@@ -7,8 +7,95 @@ from typing import Annotated
 
 import typer
 
-from crmkit.cli import options
+from crmkit.cli.context import state
 from crmkit.cli.render import err_console, out_console
+
+
+def check(
+    ctx: typer.Context,
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Rule files (default: 'rules:' in crmkit.yaml, else the shipped rules). "
+            "A shipped name like rfm_cn8 works too.",
+            metavar="FILE...",
+        ),
+    ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            help="An extra customer attribute column your data has (repeatable), "
+            "so conditions on it validate.",
+            metavar="NAME",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Also fail when score combinations fall through to a catch-all."
+        ),
+    ] = False,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="Also apply the rules to this store's customers (the real columns and "
+            "values), to find conditions that fail on some values.",
+            metavar="DIR",
+        ),
+    ] = None,
+) -> None:
+    """Validate rule files; enumerate every score combination (125 for R, F, M
+    with 5 bins) and report combinations that fall through to the catch-all or
+    to no segment, and rules that can never match.
+
+    Exit code 0 if every file is valid and complete, 4 otherwise.
+    """
+    from crmkit.errors import EXIT_RULES
+    from crmkit.rules import check_rules, shipped_rule_paths
+    from crmkit.segment import rule_paths_for
+
+    config = state(ctx).config
+    paths = (
+        list(files)
+        if files
+        else (rule_paths_for(config) if config.data.get("rules") else shipped_rule_paths())
+    )
+    data = None
+    if store is not None:
+        from crmkit.segment import segment_customers
+        from crmkit.sources import load_tables
+
+        state(ctx).store_path = store  # read errors become store errors
+        tables = load_tables(config=config, store=store)
+
+        def data(rulesets):
+            return segment_customers(
+                tables["customers"],
+                tables["transactions"],
+                rules=rulesets,
+                config=config,
+                feedback=tables["feedback"],
+                tickets=tables["tickets"],
+            )
+
+    findings = check_rules(paths, columns=tuple(column or ()), strict=strict, data=data)
+    for f in findings:
+        style = {"error": "red", "warning": "yellow"}.get(f.level)
+        text = str(f)
+        if style:
+            err_console.print(f"[{style}]{text}[/{style}]", highlight=False, soft_wrap=True)
+        else:
+            out_console.print(text, highlight=False, soft_wrap=True)
+    errors = sum(f.level == "error" for f in findings)
+    warnings = sum(f.level == "warning" for f in findings)
+    err_console.print(
+        f"{len(paths)} file(s) checked: {errors} error(s), {warnings} warning(s)",
+        highlight=False,
+    )
+    if errors:
+        raise typer.Exit(EXIT_RULES)
 
 
 def register(app: typer.Typer) -> None:
@@ -18,91 +105,5 @@ def register(app: typer.Typer) -> None:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
-    @rules_app.command(name="check")
-    def check_command(
-        ctx: typer.Context,
-        files: Annotated[
-            list[str] | None,
-            typer.Argument(
-                help="Rule files (default: 'rules:' in crmkit.yaml, else the shipped rules). "
-                "A shipped name like rfm_cn8 works too.",
-                metavar="FILE...",
-            ),
-        ] = None,
-        column: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--column",
-                help="An extra customer attribute column your data has (repeatable), "
-                "so conditions on it validate.",
-                metavar="NAME",
-            ),
-        ] = None,
-        strict: Annotated[
-            bool,
-            typer.Option(
-                "--strict", help="Also fail when score combinations fall through to a catch-all."
-            ),
-        ] = False,
-        store: Annotated[
-            Path | None,
-            typer.Option(
-                "--store",
-                help="Also apply the rules to this store's customers (the real columns and "
-                "values), to find conditions that fail on some values.",
-                metavar="DIR",
-            ),
-        ] = None,
-    ) -> None:
-        """Validate rule files; enumerate every score combination (125 for R, F, M
-        with 5 bins) and report combinations that fall through to the catch-all or
-        to no segment, and rules that can never match.
-
-        Exit code 0 if every file is valid and complete, 4 otherwise.
-        """
-        from crmkit.errors import EXIT_RULES
-        from crmkit.rules import check_rules, shipped_rule_paths
-        from crmkit.segment import rule_paths_for
-
-        config = options.state(ctx).config
-        paths = (
-            list(files)
-            if files
-            else (rule_paths_for(config) if config.data.get("rules") else shipped_rule_paths())
-        )
-        data = None
-        if store is not None:
-            from crmkit.segment import segment_customers
-            from crmkit.sources import load_tables
-
-            options.state(ctx).store_path = store  # read errors become store errors
-            tables = load_tables(config=config, store=store)
-
-            def data(rulesets):
-                return segment_customers(
-                    tables["customers"],
-                    tables["transactions"],
-                    rules=rulesets,
-                    config=config,
-                    feedback=tables["feedback"],
-                    tickets=tables["tickets"],
-                )
-
-        findings = check_rules(paths, columns=tuple(column or ()), strict=strict, data=data)
-        for f in findings:
-            style = {"error": "red", "warning": "yellow"}.get(f.level)
-            text = str(f)
-            if style:
-                err_console.print(f"[{style}]{text}[/{style}]", highlight=False, soft_wrap=True)
-            else:
-                out_console.print(text, highlight=False, soft_wrap=True)
-        errors = sum(f.level == "error" for f in findings)
-        warnings = sum(f.level == "warning" for f in findings)
-        err_console.print(
-            f"{len(paths)} file(s) checked: {errors} error(s), {warnings} warning(s)",
-            highlight=False,
-        )
-        if errors:
-            raise typer.Exit(EXIT_RULES)
-
+    rules_app.command(name="check")(check)
     app.add_typer(rules_app, name="rules")

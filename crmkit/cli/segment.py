@@ -4,74 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date
 from typing import Annotated
 
 import polars as pl
 import typer
 
 from crmkit.cli import options
+from crmkit.cli.context import Inputs, state, store_dir
 from crmkit.cli.render import emit, err_console, frame_table, out_console
-
-RulesOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--rules",
-        "-r",
-        help="Rule file, repeatable; a shipped name like rfm_cn8 works too "
-        "(default: 'rules:' in crmkit.yaml, else the shipped rfm + lifecycle + value).",
-        metavar="FILE",
-    ),
-]
-
-
-def parse_date(value: str | None, flag: str = "--as-of") -> date | None:
-    from crmkit.errors import UsageError
-
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise UsageError(
-            f"{flag} '{value}' is not a date", hint="write it as YYYY-MM-DD, e.g. 2024-06-30"
-        ) from None
 
 
 def _say_now(msg: str) -> None:
     err_console.print(msg, highlight=False)
-
-
-def load_inputs(
-    ctx: typer.Context,
-    *,
-    store,
-    customers,
-    transactions,
-    mapping,
-    pending=None,
-    say=_say_now,
-    trim=None,
-):
-    from crmkit.sources import load_tables, parse_mapping
-
-    config = options.state(ctx).config
-    if (
-        customers is None and transactions is None
-    ):  # read errors become store errors (crmkit.cli.store_read_error)
-        options.state(ctx).store_path = options.store_dir(ctx, store)
-    return load_tables(
-        config=config,
-        store=options.store_dir(ctx, store)
-        if (customers is None and transactions is None)
-        else None,
-        customers=customers,
-        transactions=transactions,
-        mapping=parse_mapping(mapping),
-        warn=lambda msg: say(f"[yellow]warning:[/yellow] {msg}"),
-        pending=pending,
-        trim=trim,
-    )
 
 
 def _select_columns(lf: pl.LazyFrame, columns: str | None) -> pl.LazyFrame:
@@ -105,204 +49,204 @@ def _engine(streaming: bool) -> str:
     return "streaming" if streaming or os.environ.get("CRMKIT_ENGINE") == "streaming" else "auto"
 
 
-def register(app: typer.Typer) -> None:
-    @app.command(name="segment")
-    def segment_command(
-        ctx: typer.Context,
-        store: options.StoreOpt = None,
-        customers: options.CustomersFileOpt = None,
-        transactions: options.TransactionsFileOpt = None,
-        mapping: options.MapOpt = None,
-        as_of: options.AsOfOpt = None,
-        rules: RulesOpt = None,
-        fmt: options.FormatOpt = None,
-        out: options.OutOpt = None,
-        summary: Annotated[
-            bool,
-            typer.Option(
-                "--summary",
-                help="Segment sizes, shares, revenue and revenue share, and the score cut-points used.",
-            ),
-        ] = False,
-        segment: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--segment",
-                "-s",
-                help="Only customers in this segment (name or label, any classification); repeatable.",
-                metavar="NAME",
-            ),
-        ] = None,
-        where: Annotated[
-            str | None,
-            typer.Option(
-                "--where",
-                "-w",
-                help="Only customers matching this SQL condition, e.g. \"region = '华东' AND monetary > 1000\".",
-                metavar="SQL",
-            ),
-        ] = None,
-        columns: Annotated[
-            str | None,
-            typer.Option(
-                "--columns",
-                "-c",
-                help="Comma-separated output columns (default: all; a terminal table shows the key ones).",
-                metavar="LIST",
-            ),
-        ] = None,
-        streaming: Annotated[
-            bool,
-            typer.Option(
-                "--streaming",
-                help="Use Polars' streaming engine (for data larger than memory; also $CRMKIT_ENGINE=streaming).",
-            ),
-        ] = False,
-        engine: options.EngineOpt = "polars",
-        spark_master: options.SparkMasterOpt = None,
-        spark_remote: options.SparkRemoteOpt = None,
-    ) -> None:
-        """Score and segment every customer (RFM, lifecycle, value) as of a date.
+def segment(
+    ctx: typer.Context,
+    store: options.StoreOpt = None,
+    customers: options.CustomersFileOpt = None,
+    transactions: options.TransactionsFileOpt = None,
+    mapping: options.MapOpt = None,
+    as_of: options.AsOfOpt = None,
+    rules: options.RulesOpt = None,
+    fmt: options.FormatOpt = None,
+    out: options.OutOpt = None,
+    summary: Annotated[
+        bool,
+        typer.Option(
+            "--summary",
+            help="Segment sizes, shares, revenue and revenue share, and the score cut-points used.",
+        ),
+    ] = False,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--segment",
+            "-s",
+            help="Only customers in this segment (name or label, any classification); repeatable.",
+            metavar="NAME",
+        ),
+    ] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            "--where",
+            "-w",
+            help="Only customers matching this SQL condition, e.g. \"region = '华东' AND monetary > 1000\".",
+            metavar="SQL",
+        ),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            "-c",
+            help="Comma-separated output columns (default: all; a terminal table shows the key ones).",
+            metavar="LIST",
+        ),
+    ] = None,
+    streaming: Annotated[
+        bool,
+        typer.Option(
+            "--streaming",
+            help="Use Polars' streaming engine (for data larger than memory; also $CRMKIT_ENGINE=streaming).",
+        ),
+    ] = False,
+    engine: options.EngineOpt = "polars",
+    spark_master: options.SparkMasterOpt = None,
+    spark_remote: options.SparkRemoteOpt = None,
+) -> None:
+    """Score and segment every customer (RFM, lifecycle, value) as of a date.
 
-        One row per customer: customer_id, recency_days, frequency, monetary,
-        r_score, f_score, m_score, segment, lifecycle_stage, value_tier, ... (see
-        docs/features.md and docs/rules.md). Examples:
+    One row per customer: customer_id, recency_days, frequency, monetary,
+    r_score, f_score, m_score, segment, lifecycle_stage, value_tier, ... (see
+    docs/features.md and docs/rules.md). Examples:
 
-          crmkit segment --store crm-store --as-of 2024-06-30
-          crmkit segment --segment "At Risk" --where "region = '华东'" -o call-list.xlsx
-          crmkit segment --summary
-        """
-        from crmkit import output
-        from crmkit.features import latest_date
-        from crmkit.ingest import FAST_FAILURES
-        from crmkit.rules import load_rules
-        from crmkit.segment import (
-            filter_segments,
-            key_columns,
-            rule_paths_for,
-            segment_customers,
-            summarise,
+      crmkit segment --store crm-store --as-of 2024-06-30
+      crmkit segment --segment "At Risk" --where "region = '华东'" -o call-list.xlsx
+      crmkit segment --summary
+    """
+    from crmkit import output
+    from crmkit.ingest import FAST_FAILURES
+    from crmkit.periods import latest_date, parse_date
+    from crmkit.rules import load_rules
+    from crmkit.segment import (
+        filter_segments,
+        key_columns,
+        rule_paths_for,
+        segment_customers,
+        summarise,
+    )
+    from crmkit.sources import collect_checked
+
+    config = state(ctx).config
+    given = parse_date(as_of) if as_of is not None else None
+    as_of_date = given
+    rulesets = load_rules(rule_paths_for(config, rules))
+    if options.check_engine(engine) == "spark":
+        _segment_spark(
+            ctx,
+            rulesets,
+            store=store,
+            customers=customers,
+            transactions=transactions,
+            mapping=mapping,
+            as_of=as_of_date,
+            master=spark_master,
+            remote=spark_remote,
+            segment=segment,
+            where=where,
+            columns=columns,
+            summary=summary,
+            fmt=fmt,
+            out=out,
         )
-        from crmkit.sources import collect_checked
+        return
 
-        config = options.state(ctx).config
-        as_of_date = parse_date(as_of)
-        rulesets = load_rules(rule_paths_for(config, rules))
-        if options.check_engine(engine) == "spark":
-            _segment_spark(
-                ctx,
-                rulesets,
-                store=store,
-                customers=customers,
-                transactions=transactions,
-                mapping=mapping,
-                as_of=as_of_date,
-                master=spark_master,
-                remote=spark_remote,
-                segment=segment,
-                where=where,
-                columns=columns,
-                summary=summary,
-                fmt=fmt,
-                out=out,
-            )
-            return
-
-        def build(pending, say, trim=None):
-            """The lazy result (all customers for --summary, else the filtered rows)."""
-            nonlocal as_of_date
-            tables = load_inputs(
-                ctx,
-                store=store,
-                customers=customers,
-                transactions=transactions,
-                mapping=mapping,
-                pending=pending,
-                say=say,
-                trim=trim,
-            )
+    def build(pending, say, trim=None):
+        """The lazy result (all customers for --summary, else the filtered rows)."""
+        nonlocal as_of_date
+        inp = Inputs(
+            ctx,
+            store=store,
+            customers=customers,
+            transactions=transactions,
+            mapping=mapping,
+            warn=lambda msg: say(f"[yellow]warning:[/yellow] {msg}"),
+            pending=pending,
+            trim=trim,
+        )
+        tables = inp.tables
+        if given is None and pending:  # unchecked rows: a missing date may be the parse's
+            as_of_date = latest_date(inp.transactions)
             if as_of_date is None:
-                as_of_date = latest_date(tables["transactions"])
-                if as_of_date is None:
-                    as_of_date = date.today()
-                    say(f"no dated transactions; as of today, {as_of_date}")
-            lf = segment_customers(
-                tables["customers"],
-                tables["transactions"],
-                as_of=as_of_date,
-                rules=rulesets,
-                config=config,
-                feedback=tables.get("feedback"),
-                tickets=tables.get("tickets"),
-                columns=_wanted(columns, where, summary),
-                rescan=not pending,
-            )  # CSV parsed in the query: read it once
-            return (
-                lf
-                if summary
-                else _select_columns(
-                    filter_segments(lf, rulesets, segments=segment or (), where=where), columns
-                )
-            )
-
-        # CSV files are parsed natively inside the segmentation's own query and
-        # checked in the same pass (text fields untrimmed when the sample shows
-        # no padding; trimmed in a second attempt if a field turns out to need
-        # it); a file that needs the general rules (odd spellings, bad rows) is
-        # read again the careful way.
-        # Messages of an attempt wait until it stands (a later attempt says them again).
-        df = None
-        careful = False
-        for trim in (None, True):
-            pending: list = []
-            said: list[str] = []
-            try:
-                target = build(pending, said.append, trim=trim)
-                if pending:
-                    got = collect_checked([target], pending, engine=_engine(streaming))
-                    df = got[0] if got else None
-                careful = bool(pending) and df is None
-            except FAST_FAILURES:
-                careful = True
-            if not careful or not pending or not all(p.stood or p.needs_trim for p in pending):
-                break
-            as_of_date = parse_date(as_of)
-        if careful:
-            as_of_date = parse_date(as_of)  # the latest date again, over the rows that count
-            target = build(None, _say_now)
+                return None  # the careful read decides (resolve_as_of's error if still none)
         else:
-            for msg in said:
-                _say_now(msg)
-        if df is None:
-            df = target.collect(engine=_engine(streaming))
-        rule_names = ", ".join(rs.name for rs in rulesets)
+            as_of_date = inp.as_of(given)
+        lf = segment_customers(
+            tables["customers"],
+            tables["transactions"],
+            as_of=as_of_date,
+            rules=rulesets,
+            config=config,
+            feedback=tables.get("feedback"),
+            tickets=tables.get("tickets"),
+            columns=_wanted(columns, where, summary),
+            rescan=not pending,
+        )  # CSV parsed in the query: read it once
+        return (
+            lf
+            if summary
+            else _select_columns(
+                filter_segments(lf, rulesets, segments=segment or (), where=where), columns
+            )
+        )
 
-        def title(n: int) -> str:  # kept short so it stays on one stderr line
-            return f"segment as of {as_of_date} · {n:,} customers · rules: {rule_names}"
+    # CSV files are parsed natively inside the segmentation's own query and
+    # checked in the same pass (text fields untrimmed when the sample shows
+    # no padding; trimmed in a second attempt if a field turns out to need
+    # it); a file that needs the general rules (odd spellings, bad rows) is
+    # read again the careful way.
+    # Messages of an attempt wait until it stands (a later attempt says them again).
+    df = None
+    careful = False
+    for trim in (None, True):
+        pending: list = []
+        said: list[str] = []
+        try:
+            target = build(pending, said.append, trim=trim)
+            if target is None:
+                careful = True
+                break
+            if pending:
+                got = collect_checked([target], pending, engine=_engine(streaming))
+                df = got[0] if got else None
+            careful = bool(pending) and df is None
+        except FAST_FAILURES:
+            careful = True
+        if not careful or not pending or not all(p.stood or p.needs_trim for p in pending):
+            break
+    if careful:  # build resolves the as-of date again, over the rows that count
+        target = build(None, _say_now)
+    else:
+        for msg in said:
+            _say_now(msg)
+    if df is None:
+        df = target.collect(engine=_engine(streaming))
+    rule_names = ", ".join(rs.name for rs in rulesets)
 
-        if summary:
-            population = df
-            df = filter_segments(
-                population.lazy(), rulesets, segments=segment or (), where=where
-            ).collect()
-            parts = summarise(df, rules=rulesets, population=population)
-            _emit_summary(parts, fmt=fmt, out=out, title=title(df.height))
-            return
+    def title(n: int) -> str:  # kept short so it stays on one stderr line
+        return f"segment as of {as_of_date} · {n:,} customers · rules: {rule_names}"
 
-        isatty = out_console.is_terminal and sys.stdout.isatty()
-        shown = output.resolve_format(fmt, out, isatty=isatty)
-        if shown == "table" and not columns and out is None:
-            keep = [
-                c for c in key_columns(rulesets) if c in df.columns and not c.endswith("_label")
-            ]
-            if "name" in df.columns:
-                keep.insert(1, "name")
-            if len(keep) < df.width:
-                err_console.print(
-                    f"[dim]showing {len(keep)} of {df.width} columns; --columns LIST or --format csv for all[/dim]"
-                )
-                df = df.select(keep)
-        emit(df, fmt=fmt, out=str(out) if out else None, title=title(df.height))
+    if summary:
+        population = df
+        df = filter_segments(
+            population.lazy(), rulesets, segments=segment or (), where=where
+        ).collect()
+        parts = summarise(df, rules=rulesets, population=population)
+        _emit_summary(parts, fmt=fmt, out=out, title=title(df.height))
+        return
+
+    isatty = out_console.is_terminal and sys.stdout.isatty()
+    shown = output.resolve_format(fmt, out, isatty=isatty)
+    if shown == "table" and not columns and out is None:
+        keep = [c for c in key_columns(rulesets) if c in df.columns and not c.endswith("_label")]
+        if "name" in df.columns:
+            keep.insert(1, "name")
+        if len(keep) < df.width:
+            err_console.print(
+                f"[dim]showing {len(keep)} of {df.width} columns; --columns LIST or --format csv for all[/dim]"
+            )
+            df = df.select(keep)
+    emit(df, fmt=fmt, out=str(out) if out else None, title=title(df.height))
 
 
 def _segment_spark(
@@ -313,13 +257,13 @@ def _segment_spark(
     from crmkit.engine import run
     from crmkit.sources import parse_mapping
 
-    config = options.state(ctx).config
+    config = state(ctx).config
     spark = run.open_session(config, master=master, remote=remote)
     files = inputs["customers"] is not None or inputs["transactions"] is not None
     tables = run.load_tables(
         spark,
         config=config,
-        store=None if files else options.store_dir(ctx, inputs["store"]),
+        store=None if files else store_dir(ctx, inputs["store"]),
         customers=inputs["customers"],
         transactions=inputs["transactions"],
         mapping=parse_mapping(inputs["mapping"]),
@@ -380,3 +324,7 @@ def _emit_summary(parts: dict[str, pl.DataFrame], *, fmt, out, title: str) -> No
             f"cut-points {row['score']} ({row['column']}, {row['method']}, better {row['better']}): {row['cut_points']}",
             highlight=False,
         )
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="segment")(segment)

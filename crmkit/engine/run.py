@@ -71,12 +71,11 @@ def segment(
     columns: list[str] | None = None,
 ):
     """The segmented customers as a (lazy) Spark DataFrame, and the as-of date used."""
-    from crmkit.features import latest_date
+    from crmkit.periods import resolve_as_of
     from crmkit.segment import filter_segments, segment_customers
 
     tx = tables["transactions"]
-    if as_of is None:
-        as_of = latest_date(tx) or date.today()
+    as_of = resolve_as_of(as_of, tx)
     df = segment_customers(tables["customers"], tx, as_of=as_of, rules=rulesets, config=config)
     df = filter_segments(df, rulesets, segments=segments, where=where)
     if columns:

@@ -13,7 +13,8 @@ One module per report, each a plain function from LazyFrames to a LazyFrame
 - :mod:`crmkit.report.html`     the self-contained HTML renderer
 
 Every report covers the *reporting period*: the last complete week/month/quarter/
-year ending on or before the as-of date (:func:`crmkit.periods.reporting_period`).
+year ending on or before the as-of date (:func:`crmkit.periods.reporting_period`);
+the as-of date is :func:`crmkit.periods.resolve_as_of`'s, as in every command.
 """
 
 from __future__ import annotations
@@ -23,23 +24,9 @@ from datetime import date
 
 import polars as pl
 
-from crmkit.errors import StoreError, UsageError, did_you_mean
-from crmkit.periods import parse_date
+from crmkit.errors import UsageError, did_you_mean
 
 CID = "customer_id"
-
-
-def resolve_as_of(transactions: pl.LazyFrame, as_of: str | date | None) -> date:
-    """The as-of date: the one given, else the latest transaction date."""
-    if as_of is not None:
-        return parse_date(as_of)
-    latest = transactions.select(pl.col("date").max()).collect().item()
-    if latest is None:
-        raise StoreError(
-            "there are no transactions to report on",
-            hint="import transactions first, or check --transactions",
-        )
-    return latest
 
 
 def with_dimensions(

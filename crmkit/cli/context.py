@@ -1,0 +1,137 @@
+"""Per-invocation state and the one way every command opens its inputs.
+
+- :class:`State` (on ``ctx.obj``): ``--debug``, ``--config`` and the store being read
+  (so a damaged Parquet file becomes a store error naming the file).
+- :class:`Inputs`: the canonical tables of a command (a store, or ``--customers`` /
+  ``--transactions`` / ``--feedback`` / ``--tickets`` files, which win over the store),
+  read by :func:`crmkit.sources.load_tables`, and the as-of date and reporting period
+  resolved from them by :func:`crmkit.periods.resolve_as_of` and
+  :func:`crmkit.periods.reporting_period` (one behaviour for every command).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import typer
+
+from crmkit.periods import Period
+
+
+class State:
+    """Shared per-invocation settings, on ``ctx.obj``."""
+
+    def __init__(self) -> None:
+        self.debug = bool(os.environ.get("CRMKIT_DEBUG"))
+        self.config_path: str | None = None
+        self._config = None
+        # set by a command that reads the store (crmkit.store.store_read_error)
+        self.store_path: Path | None = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            from crmkit.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, State) else State()
+
+
+def store_dir(ctx: typer.Context, store: Path | None) -> Path:
+    """``--store``, else ``store:`` in crmkit.yaml, else ./crmkit-store."""
+    return store if store is not None else state(ctx).config.store
+
+
+def warn_line(msg: str) -> None:
+    from crmkit.cli.render import err_console
+
+    err_console.print(f"[yellow]warning:[/yellow] {msg}", highlight=False)
+
+
+@dataclass(frozen=True)
+class Reporting:
+    """The as-of date and the reporting period of a report command."""
+
+    as_of: date
+    period: Period
+
+    @property
+    def title(self) -> str:
+        p = self.period
+        return f"{p.kind} {p.label}: {p.start.isoformat()} to {p.end.isoformat()} (as of {self.as_of.isoformat()})"
+
+
+class Inputs:
+    """A command's tables (``customers``, ``transactions``, ``feedback``, ``tickets``),
+    from the files given, else from the store."""
+
+    def __init__(
+        self,
+        ctx: typer.Context,
+        *,
+        store: Path | None = None,
+        customers: Path | None = None,
+        transactions: Path | None = None,
+        feedback: Path | None = None,
+        tickets: Path | None = None,
+        mapping: list[str] | None = None,
+        warn: Callable[[str], None] | None = None,
+        pending: list | None = None,
+        trim: bool | None = None,
+    ) -> None:
+        from crmkit.sources import load_tables, parse_mapping
+
+        self.config = state(ctx).config
+        # files given directly win over the store
+        self.from_store = customers is None and transactions is None
+        self.store: Path | None = store_dir(ctx, store) if self.from_store else None
+        if self.from_store:  # read errors become store errors (crmkit.store.store_read_error)
+            state(ctx).store_path = self.store
+        self.source = str(self.store) if self.from_store else str(transactions or customers)
+        self.tables: dict[str, pl.LazyFrame] = load_tables(
+            config=self.config,
+            store=self.store,
+            customers=customers,
+            transactions=transactions,
+            feedback=feedback,
+            tickets=tickets,
+            mapping=parse_mapping(mapping),
+            warn=warn or warn_line,
+            pending=pending,
+            trim=trim,
+        )
+
+    @property
+    def customers(self) -> pl.LazyFrame:
+        return self.tables["customers"]
+
+    @property
+    def transactions(self) -> pl.LazyFrame:
+        return self.tables["transactions"]
+
+    def as_of(self, as_of: str | date | None) -> date:
+        """``--as-of``, else the latest transaction date (:func:`crmkit.periods.resolve_as_of`)."""
+        from crmkit.periods import resolve_as_of
+
+        return resolve_as_of(as_of, self.transactions, source=self.source, store=self.from_store)
+
+    def reporting(
+        self, as_of: str | date | None, period: str | None, *, default: str = "month"
+    ) -> Reporting:
+        """The as-of date and the last complete ``period`` ending on or before it
+        (``--period``, else ``report: {period:}`` in crmkit.yaml, else ``default``)."""
+        from crmkit.periods import check_period, reporting_period
+
+        kind = check_period(period or self.config.section("report").get("period") or default)
+        when = self.as_of(as_of)
+        return Reporting(when, reporting_period(when, kind))
