@@ -198,13 +198,14 @@ def filter_segments(
 
 
 def _where_expr(where: str, schema) -> pl.Expr:
-    try:
-        expr = pl.sql_expr(where)
-    except Exception as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    from crmkit.rules import ConditionError, condition_expr
+
+    try:  # parsed and whitelisted like a rule condition (docs/security.md)
+        expr = condition_expr(where)
+    except ConditionError as exc:
         raise UsageError(
-            f"--where {where!r} is not a valid SQL condition: {detail}",
-            hint="e.g. --where \"region = '华东' AND monetary > 1000\"",
+            f"--where {where!r} is not a valid condition: {exc.message}",
+            hint=exc.hint or "e.g. --where \"region = '华东' AND monetary > 1000\"",
         ) from None
     names = list(schema)
     for col in expr.meta.root_names():

@@ -215,3 +215,33 @@ def test_cli_engine_errors(sail, tmp_path):
     assert got.exit_code == 2 and 'did you mean "spark"' in got.output
     got = _cli(["segment", "--engine", "spark", "--spark-remote", "localhost:15002"])
     assert got.exit_code == 2 and "sc://HOST:15002" in got.output
+
+
+DATE_SPAN = """version: 1
+column: span
+segments:
+  - name: long
+    when: "date_diff('day', first_purchase_date, last_purchase_date) > 300"
+  - name: medium
+    when: "date_diff('day', first_purchase_date, last_purchase_date) BETWEEN 31 AND 300"
+  - name: short
+    when: "TRUE"
+"""
+
+
+def test_date_diff_counts_days_on_spark_too(sail, data, tmp_path):
+    """date_diff('day', a, b) is b - a in days on both engines (date - date is refused)."""
+    spark, _ = sail
+    customers, tx = data
+    path = tmp_path / "span.yaml"
+    path.write_text(DATE_SPAN, encoding="utf-8")
+    rules = load_rules([path])
+    got, want = _both(spark, customers, tx, rules=rules)
+    assert_same(got, want)
+    days = (want["last_purchase_date"] - want["first_purchase_date"]).dt.total_days()
+    expected = [
+        "short" if d is None else "long" if d > 300 else "medium" if d >= 31 else "short"
+        for d in days.to_list()
+    ]
+    assert want["span"].to_list() == expected
+    assert want["span"].n_unique() == 3

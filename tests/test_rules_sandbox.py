@@ -350,3 +350,57 @@ def test_load_rules_refuses_before_any_data_is_read(tmp_path):
     with pytest.raises(RulesError) as info:
         load_rules([p])
     assert info.value.where.line == 4 and info.value.where.rule == "A"
+
+
+def test_segment_where_goes_through_the_same_whitelist(tmp_path, store):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("x\nSECRET-LINE\n")
+    where = f"customer_id IN (SELECT x FROM read_csv('{secret}'))"
+    result = runner.invoke(app, ["segment", "--store", str(store), "--where", where])
+    assert result.exit_code == 2
+    assert "--where" in result.output and "subquery" in result.output
+    assert "SECRET-LINE" not in result.output
+
+
+def test_report_conditions_in_crmkit_yaml_go_through_the_whitelist(tmp_path):
+    from crmkit.errors import ConfigError
+    from crmkit.report.owners import flag_expr
+
+    with pytest.raises(ConfigError) as info:
+        flag_expr("read_csv('/etc/passwd') IS NULL", ["segment"], key="high_value")
+    assert "read_csv() is not allowed" in str(info.value)
+    frame = pl.DataFrame({"segment": ["At Risk", "Lost"]})
+    expr = flag_expr("segment IN ('At Risk')", ["segment"], key="at_risk")
+    assert frame.select(expr)[:, 0].to_list() == [True, False]
+
+
+# --------------------------------------------------------------------------- docs
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_rules_md_lists_exactly_the_whitelisted_functions():
+    from crmkit.rules.condition import FUNCTIONS
+
+    text = (DOCS / "rules.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| functions |"))
+    listed = {name.strip(" `") for name in row.split("|")[2].split(",")}
+    assert listed == set(FUNCTIONS)
+
+
+def test_every_condition_in_the_docs_is_admitted():
+    text = (DOCS / "rules.md").read_text(encoding="utf-8")
+    block = text.split("loaded earlier. Examples:\n\n```\n", 1)[1].split("```", 1)[0]
+    examples = [line.split("  --")[0].strip() for line in block.splitlines() if line.strip()]
+    assert len(examples) >= 9
+    for when in examples:
+        parse_condition(when)
+    # the shipped-segment tables: | # | name | label | `when` | ...
+    shipped = [
+        line.split("|")[4].strip().strip("`")
+        for line in text.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+    ]
+    assert len(shipped) >= 40
+    for when in shipped:
+        parse_condition(when)

@@ -38,9 +38,11 @@ def _wanted(columns: str | None, where: str | None, summary: bool) -> set[str] |
         return None
     wanted = {c.strip() for c in columns.split(",")} if columns else {"customer_id", "monetary"}
     if where:
+        from crmkit.rules import ConditionError, parse_condition
+
         try:
-            wanted |= set(pl.sql_expr(where).meta.root_names())
-        except Exception:  # a bad --where is reported by filter_segments
+            wanted |= set(parse_condition(where).columns)
+        except ConditionError:  # a bad --where is reported by filter_segments
             return None
     return wanted
 

@@ -40,14 +40,16 @@ DEFAULT_AT_RISK = "lifecycle_stage = 'at_risk' OR segment IN ('At Risk', 'Can''t
 
 def flag_expr(sql: str, names: Sequence[str], *, key: str, file: str | None = None) -> pl.Expr:
     """A true/false condition; columns the segmentation does not have make it null."""
-    try:
-        expr = pl.sql_expr(sql)
+    from crmkit.rules import ConditionError, condition_expr
+
+    try:  # parsed and whitelisted like a rule condition (docs/security.md)
+        expr = condition_expr(sql)
         roots = set(expr.meta.root_names())
-    except Exception as exc:  # polars raises several kinds for bad SQL
+    except ConditionError as exc:
         raise ConfigError(
-            f"report.{key}: bad condition '{sql}' ({exc})",
+            f"report.{key}: bad condition '{sql}' ({exc.message})",
             file=file,
-            hint="write a SQL condition, e.g. value_tier = 'high'",
+            hint=exc.hint or "write a SQL condition, e.g. value_tier = 'high'",
         ) from None
     missing = roots - set(names)
     if missing:
