@@ -31,13 +31,15 @@ CID = "customer_id"
 
 
 def _window_columns(i: int, w: Period) -> list[pl.Expr]:
-    inw = pl.col("date").is_between(pl.lit(w.start), pl.lit(w.end))
+    # when(cond).then(x).sum() rather than x.filter(cond).sum(): Polars runs the
+    # former as one vectorised grouped aggregation, the latter group by group
+    inw, buy, refund = pl.col(f"_in{i}"), pl.col("_buy"), pl.col("_refund")
     amt = pl.col("amount")
     return [
-        amt.filter(inw).sum().alias(f"net{i}"),
-        amt.filter(inw & (amt > 0)).sum().alias(f"gross{i}"),
-        (-amt).filter(inw & (amt < 0)).sum().alias(f"refund{i}"),
-        (inw & (amt > 0)).sum().cast(pl.Int64).alias(f"orders{i}"),
+        pl.when(inw).then(amt).sum().alias(f"net{i}"),
+        pl.when(inw & buy).then(amt).sum().alias(f"gross{i}"),
+        pl.when(inw & refund).then(-amt).sum().alias(f"refund{i}"),
+        (inw & buy).sum().cast(pl.Int64).alias(f"orders{i}"),
         inw.sum().cast(pl.Int64).alias(f"ntx{i}"),
     ]
 
@@ -61,28 +63,33 @@ def customer_windows(
     keys = [CID, *dimensions]
     last_end = max(w.end for w in windows)
     first_start = min(w.start for w in windows)
+    d = pl.col("date")
     tx = (
         orders(transactions, by=dimensions)
         .select(*keys, "date", "amount")
-        .filter(pl.col("date") <= pl.lit(last_end))
+        .filter(d <= pl.lit(last_end))
     )
-    first = (
-        tx.filter(pl.col("amount") > 0)
-        .group_by(keys)
-        .agg(pl.col("date").min().alias("first_order"))
-    )
+    # every customer with a transaction up to the last window (the first pass, over
+    # the whole history, computes only the first order), then the windows' sums over
+    # the windows' own rows (a few percent of the history for a month)
+    first = tx.group_by(keys).agg(pl.when(pl.col("amount") > 0).then(d).min().alias("first_order"))
     per = (
-        tx.filter(pl.col("date") >= pl.lit(first_start))
+        tx.filter(d >= pl.lit(first_start))
+        .with_columns(
+            (pl.col("amount") > 0).alias("_buy"),
+            (pl.col("amount") < 0).alias("_refund"),
+            *(
+                d.is_between(pl.lit(w.start), pl.lit(w.end)).alias(f"_in{i}")
+                for i, w in enumerate(windows)
+            ),
+        )
         .group_by(keys)
         .agg(*[e for i, w in enumerate(windows) for e in _window_columns(i, w)])
     )
-    ids = [tx.select(keys)]
     if customers is not None and not dimensions:
-        ids.append(customers.select(CID))
-    universe = pl.concat(ids).unique()
-    out = universe.join(per, on=keys, how="left", nulls_equal=True).join(
-        first, on=keys, how="left", nulls_equal=True
-    )
+        known = customers.select(CID).unique()
+        first = first.join(known, on=CID, how="full", coalesce=True)
+    out = first.join(per, on=keys, how="left", nulls_equal=True)
     zero = [
         c
         for i in range(len(windows))

@@ -226,11 +226,18 @@ def long_table(
     by = list(by)
     names = list(names)
     long = wide.unpivot(on=names, index=[*by, "which"], variable_name="metric", value_name="v")
-    cur = long.filter(pl.col("which") == "current").select(
-        *by, "metric", pl.col("v").alias("value")
-    )
-    prev = long.filter(pl.col("which") == "previous").select(
-        *by, "metric", pl.col("v").alias("previous_value")
+    # one aggregation pairs current and previous: a self-join would make Polars
+    # compute ``wide`` (the whole KPI query) once per side
+    v, which = pl.col("v"), pl.col("which")
+    paired = (
+        long.group_by(*by, "metric")
+        .agg(
+            v.filter(which == "current").first().alias("value"),
+            v.filter(which == "previous").first().alias("previous_value"),
+            (which == "current").any().alias("_has_current"),
+        )
+        .filter(pl.col("_has_current"))
+        .drop("_has_current")
     )
     order = pl.LazyFrame(
         {
@@ -245,8 +252,7 @@ def long_table(
     if points:
         change = pl.when(pl.col("metric").is_in(points)).then(value - previous).otherwise(change)
     return (
-        cur.join(prev, on=[*by, "metric"], how="left", nulls_equal=True)
-        .join(order, on="metric", how="left")
+        paired.join(order, on="metric", how="left")
         .with_columns(change.alias("change_pct"))
         .with_columns(
             pl.col("value", "previous_value", "change_pct").round(2),
