@@ -417,8 +417,16 @@ class ImportProgress:
 
     ``phase(msg)`` and ``advance(done_bytes)`` are the library's callbacks."""
 
-    def __init__(self, label: str, total_bytes: int | None, *, quiet: bool = False):
-        self.live = not quiet and err_console.is_terminal
+    def __init__(
+        self,
+        label: str,
+        total_bytes: int | None,
+        *,
+        quiet: bool = False,
+        console: Console | None = None,
+    ):
+        self.console = console or err_console
+        self.live = not quiet and self.console.is_terminal
         self.label = label
         self.total = total_bytes
         self._progress = None
@@ -446,8 +454,9 @@ class ImportProgress:
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
                 TimeElapsedColumn(),
-                console=err_console,
+                console=self.console,
                 transient=True,
+                refresh_per_second=4,  # a redraw costs CPU beside the import
             )
             self._progress.start()
             self._bar = self._progress.add_task(f"{self.label}: reading", total=self.total)
@@ -460,8 +469,6 @@ class ImportProgress:
 
     def phase(self, msg: str) -> None:
         if self._progress is None:
-            if "busy" in msg and self.live is False:
-                pass
             return
         self._progress.update(self._bar, description=f"{self.label}: {msg}")
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from crmkit.ingest.fields import date_expr, datetime_expr, money_expr
@@ -59,13 +60,15 @@ def read_source(
     tmp_dir: str | os.PathLike | None = None,
     sha256: bool = False,
     trim: bool | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Parsed:
     """Inspect one CSV file and set up its lazy parses (nothing is read beyond
     the detection sample, except a background ``ByteProbe`` when the native
     parse applies; ``sha256=True`` has it hash the file too). Call
     ``cleanup(parsed)`` afterwards to remove a transcoded temporary copy.
     ``trim``: whether the native parse trims text fields (default: unless the
-    detection sample shows none needs it; see ``Parsed.trim``)."""
+    detection sample shows none needs it; see ``Parsed.trim``). ``on_bytes``:
+    told the bytes the probe has read so far (a progress display)."""
     info = inspect_source(path, schema, mapping=mapping, encoding=encoding, sep=sep)
     src = info.path
     if info.encoding not in ("utf-8", "utf-8-sig"):
@@ -82,6 +85,7 @@ def read_source(
                 info.sep,
                 sha256=sha256 and src == info.path,
                 count=info.last_gaps or not parsed.all_read,
+                on_bytes=on_bytes if src == info.path else None,  # one count: the original file
             )
     return parsed
 

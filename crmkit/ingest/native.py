@@ -40,8 +40,17 @@ class ByteProbe:
     counts when told up front (``count``: the sample shows empty last fields, or
     some column is not read), ``counts`` otherwise does it on demand."""
 
-    def __init__(self, path: Path, sep: str, *, sha256: bool = False, count: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        sep: str,
+        *,
+        sha256: bool = False,
+        count: bool = False,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
         self.path = path
+        self._on_bytes = on_bytes  # bytes read so far, after each 8 MiB (progress display)
         self._sep = sep.encode("utf-8")
         self._ctl = _ctl_spaces(sep)
         self._sha = sha256
@@ -58,8 +67,12 @@ class ByteProbe:
             quotes = ctl = spaces = False
             ascii_only = True
             tail = b""
+            done = 0
             with open(self.path, "rb") as fh:
                 for chunk in iter(lambda: fh.read(8 << 20), b""):
+                    if self._on_bytes is not None:
+                        done += len(chunk)
+                        self._on_bytes(done)
                     if hasher is not None:
                         hasher.update(chunk)  # releases the GIL
                     # values only: the header line (Chinese or spaced names) does not count

@@ -101,11 +101,15 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
     h = hashlib.sha256()
+    done = 0
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(8 << 20), b""):
             h.update(chunk)
+            if on_bytes is not None:
+                done += len(chunk)
+                on_bytes(done)
     return h.hexdigest()
 
 

@@ -80,12 +80,12 @@ class ImportResult:
         return self.rejected / self.rows_read if self.rows_read else 0.0
 
 
-def _hash_in_background(path: Path) -> tuple[threading.Thread, dict]:
+def _hash_in_background(path: Path, on_bytes=None) -> tuple[threading.Thread, dict]:
     box: dict = {}
 
     def run() -> None:
         try:
-            box["sha256"] = sha256_file(path)
+            box["sha256"] = sha256_file(path, on_bytes)
         except OSError as exc:  # pragma: no cover - the main read fails first
             box["error"] = exc
 
@@ -109,12 +109,15 @@ def import_file(
     wait: float = 60.0,
     progress: Progress | None = None,
     options: dict | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import one CSV file into ``table`` of ``store``; see the module docstring.
 
     Raises ``ThresholdError`` *after* committing the good rows when more than
     ``max_reject_rate`` of the rows were rejected. ``options`` go to the table's
-    hook (``HOOKS``), e.g. ``{"scale": "nps"}`` for feedback.
+    hook (``HOOKS``), e.g. ``{"scale": "nps"}`` for feedback. ``progress`` is
+    told each phase; ``on_bytes`` the bytes of the file read so far (from a
+    reader thread, every 8 MiB: a progress bar).
     """
     schema = TABLES[table]
     say = progress or (lambda _msg: None)
@@ -135,11 +138,12 @@ def import_file(
             decimal_comma=decimal_comma,
             tmp_dir=store.path / TMP,
             sha256=True,
+            on_bytes=on_bytes,
         )
         if parsed.probe is not None and parsed.probe.path == parsed.info.path:
             sha = lambda: parsed.probe.sha256  # noqa: E731 - the probe hashes the bytes it counts
         else:
-            hasher, box = _hash_in_background(parsed.info.path)
+            hasher, box = _hash_in_background(parsed.info.path, on_bytes)
 
             def sha() -> str:  # hashing runs beside the Polars work; joined when needed
                 hasher.join()
