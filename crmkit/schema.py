@@ -4,8 +4,8 @@ A source file's headers are matched to canonical names in this order:
 1. ``--map canonical=source`` flags, 2. ``columns:`` in crmkit.yaml,
 3. the built-in aliases below (case, spaces, ``-`` and ``_`` ignored).
 Unmatched source columns are kept as attributes under a normalised snake_case
-name (customers) or dropped with a note (other tables keep only known columns
-plus attributes listed in ``EXTRA_KEPT``).
+name in a table with ``keep_extra`` (customers), and dropped with a note in the
+others, which keep only their known columns.
 """
 
 from __future__ import annotations
@@ -482,11 +482,6 @@ TABLES: dict[str, TableSchema] = {
     "feedback": FEEDBACK,
     "tickets": TICKETS,
 }
-
-
-def register_table(schema: TableSchema) -> None:
-    """Other modules (feedback, tickets) add their tables here."""
-    TABLES[schema.name] = schema
 
 
 def match_columns(

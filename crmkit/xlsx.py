@@ -149,6 +149,21 @@ def write_workbook(
                 _write_sheet(wb, name, Sheet(sheet), fmt, header, note)
 
 
+def _cell_writers(ws, kinds: dict[str, str]) -> list:
+    """One ``(column index, xlsxwriter write method, kind or None)`` per column."""
+    writers = []
+    for j, kind in enumerate(kinds.values()):
+        if kind in ("date", "datetime"):
+            writers.append((j, ws.write_datetime, None))
+        elif kind in ("money", "pct", "float", "int", "unit"):
+            writers.append((j, ws.write_number, kind))
+        elif kind == "bool":
+            writers.append((j, ws.write_boolean, None))
+        else:
+            writers.append((j, ws.write_string, None))
+    return writers
+
+
 def _write_sheet(wb, name: str, sheet: Sheet, fmt: dict, header, note) -> None:
     from crmkit.output import neutralise_formulas
 
@@ -177,16 +192,7 @@ def _write_sheet(wb, name: str, sheet: Sheet, fmt: dict, header, note) -> None:
         ws.write_string(top, j, col, header)
     ws.freeze_panes(top + 1, 0)
     unit_fmt = {"money": fmt["money"], "count": fmt["count"], "pct": fmt["pct"]}
-    writers = []
-    for j, kind in enumerate(kinds.values()):
-        if kind in ("date", "datetime"):
-            writers.append((j, ws.write_datetime, None))
-        elif kind in ("money", "pct", "float", "int", "unit"):
-            writers.append((j, ws.write_number, kind))
-        elif kind == "bool":
-            writers.append((j, ws.write_boolean, None))
-        else:
-            writers.append((j, ws.write_string, None))
+    writers = _cell_writers(ws, kinds)
     date_cols = [c for c, k in kinds.items() if k == "date"]
     if date_cols:  # xlsxwriter takes datetimes
         df = df.with_columns(pl.col(date_cols).cast(pl.Datetime("us")))

@@ -533,6 +533,21 @@ class Txn:
     order_id: str = ""
 
 
+def _refund(rng: Rng, cid: str, d, amount, qty, product, cat, unit) -> Txn | None:
+    """A refund of one purchase, within 30 days (None if that falls after END): full,
+    partial (some of the units back) or a price adjustment (5-30% of the amount)."""
+    rd = d + timedelta(days=min(30, 1 + int(rng.expo(8.0))))
+    if rd > END:
+        return None
+    kind = rng.weighted(["full", "partial", "price"], [0.4, 0.35, 0.25])
+    if kind == "partial" and qty >= 2:
+        back = rng.between(1, qty - 1)
+        return Txn(rd, cid, -round(back * unit, 2), -float(back), product, cat, True)
+    if kind == "price":
+        return Txn(rd, cid, -round(amount * rng.uniform(0.05, 0.3), 2), None, product, cat, True)
+    return Txn(rd, cid, -amount, -float(qty), product, cat, True)
+
+
 def make_transactions(rng: Rng, customers: list[Customer]) -> tuple[list[Txn], dict]:
     notes: dict = {}
     txns: list[Txn] = []
@@ -541,37 +556,9 @@ def make_transactions(rng: Rng, customers: list[Customer]) -> tuple[list[Txn], d
         for d, amount, qty, product, cat, unit in c.purchases:
             txns.append(Txn(d, c.customer_id, amount, float(qty), product, cat))
             if rng.chance(0.031):
-                rd = d + timedelta(days=min(30, 1 + int(rng.expo(8.0))))
-                if rd > END:
-                    continue
-                kind = rng.weighted(["full", "partial", "price"], [0.4, 0.35, 0.25])
-                if kind == "partial" and qty >= 2:
-                    back = rng.between(1, qty - 1)
-                    txns.append(
-                        Txn(
-                            rd,
-                            c.customer_id,
-                            -round(back * unit, 2),
-                            -float(back),
-                            product,
-                            cat,
-                            True,
-                        )
-                    )
-                elif kind == "price":
-                    txns.append(
-                        Txn(
-                            rd,
-                            c.customer_id,
-                            -round(amount * rng.uniform(0.05, 0.3), 2),
-                            None,
-                            product,
-                            cat,
-                            True,
-                        )
-                    )
-                else:
-                    txns.append(Txn(rd, c.customer_id, -amount, -float(qty), product, cat, True))
+                refund = _refund(rng, c.customer_id, d, amount, qty, product, cat, unit)
+                if refund is not None:
+                    txns.append(refund)
 
     by_cust: dict[str, list[Txn]] = {}
     for t in txns:

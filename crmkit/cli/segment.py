@@ -116,20 +116,17 @@ def segment(
       crmkit segment --segment "At Risk" --where "region = '华东'" -o call-list.xlsx
       crmkit segment --summary
     """
-    from crmkit import output
-    from crmkit.ingest import FAST_FAILURES
     from crmkit.periods import latest_date, parse_date
     from crmkit.rules import load_rules
     from crmkit.segment import (
         filter_segments,
-        key_columns,
         rule_paths_for,
         segment_customers,
         summarise,
     )
-    from crmkit.sources import collect_checked
 
     config = state(ctx).config
+    segment = segment or []
     given = parse_date(as_of) if as_of is not None else None
     as_of_date = given
     rulesets = load_rules(rule_paths_for(config, rules))
@@ -184,12 +181,10 @@ def segment(
             columns=_wanted(columns, where, summary),
             rescan=not pending,
         )  # CSV parsed in the query: read it once
-        return (
-            lf
-            if summary
-            else _select_columns(
-                filter_segments(lf, rulesets, segments=segment or (), where=where), columns
-            )
+        if summary:  # all customers: the summary filters after collecting
+            return lf
+        return _select_columns(
+            filter_segments(lf, rulesets, segments=segment, where=where), columns
         )
 
     # CSV files are parsed natively inside the segmentation's own query and
@@ -198,24 +193,7 @@ def segment(
     # it); a file that needs the general rules (odd spellings, bad rows) is
     # read again the careful way.
     # Messages of an attempt wait until it stands (a later attempt says them again).
-    df = None
-    careful = False
-    for trim in (None, True):
-        pending: list = []
-        said: list[str] = []
-        try:
-            target = build(pending, said.append, trim=trim)
-            if target is None:
-                careful = True
-                break
-            if pending:
-                got = collect_checked([target], pending, engine=_engine(streaming))
-                df = got[0] if got else None
-            careful = bool(pending) and df is None
-        except FAST_FAILURES:
-            careful = True
-        if not careful or not pending or not all(p.stood or p.needs_trim for p in pending):
-            break
+    df, target, careful, said = _one_pass(build, _engine(streaming))
     if careful:  # build resolves the as-of date again, over the rows that count
         target = build(None, _say_now)
     else:
@@ -229,26 +207,64 @@ def segment(
         return f"segment as of {as_of_date} · {n:,} customers · rules: {rule_names}"
 
     if summary:
-        population = df
-        df = filter_segments(
-            population.lazy(), rulesets, segments=segment or (), where=where
-        ).collect()
-        parts = summarise(df, rules=rulesets, population=population)
-        _emit_summary(parts, fmt=fmt, out=out, title=title(df.height))
+        shown = filter_segments(df.lazy(), rulesets, segments=segment, where=where).collect()
+        parts = summarise(shown, rules=rulesets, population=df)
+        _emit_summary(parts, fmt=fmt, out=out, title=title(shown.height))
         return
 
-    isatty = out_console.is_terminal and sys.stdout.isatty()
-    shown = output.resolve_format(fmt, out, isatty=isatty)
-    if shown == "table" and not columns and out is None:
-        keep = [c for c in key_columns(rulesets) if c in df.columns and not c.endswith("_label")]
-        if "name" in df.columns:
-            keep.insert(1, "name")
-        if len(keep) < df.width:
-            err_console.print(
-                f"[dim]showing {len(keep)} of {df.width} columns; --columns LIST or --format csv for all[/dim]"
-            )
-            df = df.select(keep)
+    df = _key_columns_at_a_terminal(df, rulesets, fmt=fmt, out=out, columns=columns)
     emit(df, fmt=fmt, out=str(out) if out else None, title=title(df.height))
+
+
+def _one_pass(build, engine: str):
+    """The one-pass attempts (untrimmed, then trimmed when that is all a file needs):
+    ``(df, target, careful, said)``; ``careful``: the files need the general rules
+    (``build(None, ...)`` again); ``said``: the messages of the attempt that stood."""
+    from crmkit.ingest import FAST_FAILURES
+    from crmkit.sources import collect_checked
+
+    df = target = None
+    careful = False
+    said: list[str] = []
+    for trim in (None, True):
+        pending: list = []
+        said = []
+        try:
+            target = build(pending, said.append, trim=trim)
+            if target is None:
+                careful = True
+                break
+            if pending:
+                got = collect_checked([target], pending, engine=engine)
+                df = got[0] if got else None
+            careful = bool(pending) and df is None
+        except FAST_FAILURES:
+            careful = True
+        if not careful or not pending or not all(p.stood or p.needs_trim for p in pending):
+            break
+    return df, target, careful, said
+
+
+def _key_columns_at_a_terminal(df: pl.DataFrame, rulesets, *, fmt, out, columns) -> pl.DataFrame:
+    """A terminal table without --columns shows the key columns (and says so); every
+    other output gets them all."""
+    from crmkit import output
+    from crmkit.segment import key_columns
+
+    if columns or out is not None:
+        return df
+    isatty = out_console.is_terminal and sys.stdout.isatty()
+    if output.resolve_format(fmt, None, isatty=isatty) != "table":
+        return df
+    keep = [c for c in key_columns(rulesets) if c in df.columns and not c.endswith("_label")]
+    if "name" in df.columns:
+        keep.insert(1, "name")
+    if len(keep) < df.width:
+        err_console.print(
+            f"[dim]showing {len(keep)} of {df.width} columns; --columns LIST or --format csv for all[/dim]"
+        )
+        df = df.select(keep)
+    return df
 
 
 def _segment_spark(
@@ -291,7 +307,7 @@ def _segment_spark(
     if summary:
         from crmkit.segment import filter_segments, summarise
 
-        shown = filter_segments(df.lazy(), rulesets, segments=segment or (), where=where).collect()
+        shown = filter_segments(df.lazy(), rulesets, segments=segment, where=where).collect()
         parts = summarise(shown, rules=rulesets, population=df)
         title = f"segment as of {as_of} · {shown.height:,} customers · rules: {names}"
         _emit_summary(parts, fmt=fmt, out=out, title=title)

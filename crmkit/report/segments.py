@@ -64,16 +64,9 @@ def classify(
     """One row per customer with features, scores and classifications as of ``as_of``."""
     if rulesets is None:
         rulesets = load(rules, config)
-    try:
-        from crmkit.segment import segment_customers  # the segmentation engineer's API
-    except ImportError:
-        segment_customers = None
-    if segment_customers is not None:
-        return segment_customers(customers, transactions, as_of=as_of, rules=rulesets)
-    from crmkit.features import build_features
-    from crmkit.rules import apply_rules
+    from crmkit.segment import segment_customers
 
-    return apply_rules(build_features(customers, transactions, as_of=as_of), rulesets)
+    return segment_customers(customers, transactions, as_of=as_of, rules=rulesets)
 
 
 def classification(rulesets, column: str):

@@ -95,38 +95,8 @@ def prepare_feedback(
 
     file_scale, source = declared, "declared"
     if has_scale_col:
-        in_file = [s for s in SCALES if stats[f"{s}_scale_line"] is not None]
-        if len(in_file) > 1:
-            raise InputError(
-                f"the file mixes CSAT and NPS answers (scale column '{info.mapping['scale']}': csat on line "
-                f"{stats['csat_scale_line']}, nps on line {stats['nps_scale_line']})",
-                file=where,
-                line=max(stats["csat_scale_line"], stats["nps_scale_line"]),
-                hint="split it into one file per scale; CSAT and NPS scores cannot be averaged together",
-            )
-        if in_file:
-            if declared is not None and declared != in_file[0]:
-                raise InputError(
-                    f"--scale {declared} but the file's scale column says {in_file[0]}",
-                    file=where,
-                    hint="drop --scale or fix the file",
-                )
-            file_scale, source = in_file[0], "file column"
-    stored = None
-    if not replace and store.has("feedback"):
-        values = (
-            store.scan("feedback")
-            .select(pl.col("scale").drop_nulls().unique().sort())
-            .collect()["scale"]
-        )
-        stored = values.to_list()
-        if len(stored) > 1:  # only possible if files were edited by hand
-            raise InputError(
-                f"the stored feedback already mixes scales ({', '.join(stored)})",
-                file=str(store.path),
-                hint="re-import it with --replace, one scale per store",
-            )
-        stored = stored[0] if stored else None
+        file_scale, source = _column_scale(stats, declared, info.mapping["scale"], where)
+    stored = None if replace else _stored_scale(store)
     if file_scale is None:
         if stats["beyond_line"] is not None:
             file_scale, source = "nps", "detected"
@@ -158,6 +128,45 @@ def prepare_feedback(
         parsed.canonical if has_scale_col or file_scale is None else [*parsed.canonical, "scale"]
     )
     return _replace(parsed, rows=rows, canonical=canonical)
+
+
+def _column_scale(stats: dict, declared: str | None, column: str, where: str):
+    """(scale, source) from the file's scale column (``declared`` when it names none);
+    a column naming both scales, or one other than ``declared``, is refused."""
+    in_file = [s for s in SCALES if stats[f"{s}_scale_line"] is not None]
+    if len(in_file) > 1:
+        raise InputError(
+            f"the file mixes CSAT and NPS answers (scale column '{column}': csat on line "
+            f"{stats['csat_scale_line']}, nps on line {stats['nps_scale_line']})",
+            file=where,
+            line=max(stats["csat_scale_line"], stats["nps_scale_line"]),
+            hint="split it into one file per scale; CSAT and NPS scores cannot be averaged together",
+        )
+    if not in_file:
+        return declared, "declared"
+    if declared is not None and declared != in_file[0]:
+        raise InputError(
+            f"--scale {declared} but the file's scale column says {in_file[0]}",
+            file=where,
+            hint="drop --scale or fix the file",
+        )
+    return in_file[0], "file column"
+
+
+def _stored_scale(store) -> str | None:
+    """The stored feedback's one scale (None: no feedback, or none with a scale)."""
+    if not store.has("feedback"):
+        return None
+    values = (
+        store.scan("feedback").select(pl.col("scale").drop_nulls().unique().sort()).collect()
+    )["scale"].to_list()
+    if len(values) > 1:  # only possible if files were edited by hand
+        raise InputError(
+            f"the stored feedback already mixes scales ({', '.join(values)})",
+            file=str(store.path),
+            hint="re-import it with --replace, one scale per store",
+        )
+    return values[0] if values else None
 
 
 def _replace(parsed, **changes):
