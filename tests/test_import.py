@@ -30,13 +30,13 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     return path
 
 
-def import_in_turn(table: str, store: Path, *files: Path):
+def import_in_turn(table: str, store: Path, *files: Path, flags: tuple[str, ...] = ()):
     """Import ``files`` one after the other into ``store``; every import but the
     last must succeed. Returns the last result."""
     for f in files[:-1]:
-        r = run("import", table, f, "--store", store)
+        r = run("import", table, f, "--store", store, *flags)
         assert r.exit_code == 0, r.stderr
-    return run("import", table, files[-1], "--store", store)
+    return run("import", table, files[-1], "--store", store, *flags)
 
 
 def snapshot(store: Path) -> dict[str, str]:
@@ -235,7 +235,8 @@ BROKEN = (
 def test_rejects_have_line_column_reason_and_original_fields(tmp_path):
     src = write(tmp_path / "b.csv", BROKEN)
     store = tmp_path / "s"
-    r = run("import", "transactions", src, "--store", store)
+    # --orders: one row per order, so a repeated order id is a duplicate (not a line)
+    r = run("import", "transactions", src, "--store", store, "--orders")
     assert r.exit_code == 0, r.stderr
     assert txns(store)["transaction_id"].to_list() == ["B1", "B9"]
     assert txns(store)["amount"].to_list() == [10.0, 1000.0]
@@ -275,12 +276,30 @@ def test_quoted_line_breaks_keep_true_line_numbers(tmp_path):
 
 def test_max_reject_rate_fails_but_keeps_good_rows(tmp_path):
     src = write(tmp_path / "b.csv", BROKEN)
-    r = run("import", "transactions", src, "--store", tmp_path / "s", "--max-reject-rate", "0.5")
+    r = run(
+        "import",
+        "transactions",
+        src,
+        "--store",
+        tmp_path / "s",
+        "--max-reject-rate",
+        "0.5",
+        "--orders",
+    )
     assert r.exit_code == EXIT_THRESHOLD
     assert "7 of 10 rows rejected (70.0% > --max-reject-rate 50.0%)" in r.stderr
     assert r.stderr.count("Error:") == 1
     assert txns(tmp_path / "s").height == 2
-    ok = run("import", "transactions", src, "--store", tmp_path / "s2", "--max-reject-rate", "0.8")
+    ok = run(
+        "import",
+        "transactions",
+        src,
+        "--store",
+        tmp_path / "s2",
+        "--max-reject-rate",
+        "0.8",
+        "--orders",
+    )
     assert ok.exit_code == 0
 
 
@@ -867,7 +886,8 @@ def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path, monkeypatch
     real = ingest_mod._fast_rows
     for name, fast in (("fast", real), ("general", lambda *a, **k: None)):
         monkeypatch.setattr(ingest_mod, "_fast_rows", fast)
-        assert import_in_turn("transactions", tmp_path / name, first, second).exit_code == 0
+        r = import_in_turn("transactions", tmp_path / name, first, second, flags=("--orders",))
+        assert r.exit_code == 0
         imp = Store(tmp_path / name).manifest()["imports"][-1]
         assert (imp["rows_read"], imp["imported"], imp["duplicates"], imp["already_stored"]) == (
             3,
@@ -924,7 +944,7 @@ def test_duplicate_rejects_keep_their_fields(tmp_path):
         "order_id,customer_id,date,amount,product\n"
         "T1,C1,2024-01-05,10.5,apple\nT2,C2,2024-01-06,abc,pear\nT1,C3,2024-01-07,12,plum\n",
     )
-    assert run("import", "transactions", src, "--store", tmp_path / "s").exit_code == 0
+    assert run("import", "transactions", src, "--store", tmp_path / "s", "--orders").exit_code == 0
     rej = rejects(tmp_path / "s").sort("line")
     assert rej.select("line", "reason", "order_id", "customer_id", "amount", "product").rows() == [
         ("3", "unparseable amount", "T2", "C2", "abc", "pear"),

@@ -28,6 +28,7 @@ def _run(
     wait: float,
     quiet: bool,
     table_options: dict | None = None,
+    **transactions_options,
 ) -> None:
     from crmkit.errors import ThresholdError
     from crmkit.sources import parse_mapping
@@ -62,6 +63,7 @@ def _run(
             wait=wait,
             progress=progress,
             options=table_options,
+            **transactions_options,
         )
     except ThresholdError as exc:
         if status is not None:
@@ -87,6 +89,9 @@ def print_summary(result) -> None:
         + ("  [red]see rejects file[/red]" if r.rejected else ""),
         f"  duplicates       {r.duplicates:>12,}  (same key again in the file)",
     ]
+    if getattr(r, "shape", "orders") == "lines":
+        n = r.imported + r.already_stored
+        lines.insert(1, f"  order lines      {n:,} lines in {r.orders:,} orders")
     if TABLES[r.table].mode == "upsert":
         lines.append(f"  updated          {r.updated:>12,}  (existing {r.table} replaced)")
     else:
@@ -161,8 +166,26 @@ def import_transactions(
     max_reject_rate: options.MaxRejectOpt = None,
     wait: options.WaitOpt = 60.0,
     quiet: options.QuietOpt = False,
+    lines: Annotated[
+        bool | None,
+        typer.Option(
+            "--lines/--orders",
+            help="The file holds order lines (several rows per order id) or one row per order "
+            "(a repeated id is then a duplicate). Default: detected (docs/order-lines.md).",
+        ),
+    ] = None,
+    refund_prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--refund-prefix",
+            help="Order ids starting with this are refunds (C536379); default: "
+            "import: refund_marker: in crmkit.yaml.",
+            metavar="TEXT",
+        ),
+    ] = None,
 ) -> None:
-    """Append transactions, skipping transaction_ids already stored."""
+    """Append transactions (orders, or order lines), skipping those already stored."""
+    refund_prefix = refund_prefix or state(ctx).config.section("import").get("refund_marker")
     _run(
         ctx,
         "transactions",
@@ -177,6 +200,8 @@ def import_transactions(
         max_reject_rate,
         wait,
         quiet,
+        shape=None if lines is None else ("lines" if lines else "orders"),
+        refund_prefix=refund_prefix,
     )
 
 

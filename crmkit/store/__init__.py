@@ -178,11 +178,15 @@ class Store:
                 file=str(self.path),
                 hint="the store was changed by hand; re-import with --replace",
             )
-        return (
-            pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore")
-            if len(files) > 1
-            else pl.scan_parquet(files)
-        )
+        if len(files) == 1:
+            return pl.scan_parquet(files)
+        # parts written by different imports may differ in columns (a file of order
+        # lines adds line_no): the table has the union of them, null where a part lacks one
+        schema: dict[str, pl.DataType] = {}
+        for f in files:
+            for name, dtype in pl.read_parquet_schema(f).items():
+                schema.setdefault(name, dtype)
+        return pl.scan_parquet(files, schema=schema, missing_columns="insert")
 
     def require(self, table: str) -> pl.LazyFrame:
         if not self.exists():

@@ -29,6 +29,7 @@ from crmkit.ingest import (
     read_source,
     rejects_frame,
 )
+from crmkit.orders import LINE_NO, has_lines
 from crmkit.schema import TABLES, TableSchema
 from crmkit.service import hooks
 from crmkit.store import (
@@ -64,6 +65,8 @@ class ImportResult:
     duplicates: int = 0  # same key twice in the file (later copies skipped, listed in rejects)
     already_stored: int = 0  # keys already in the store (skipped)
     updated: int = 0  # customers replaced by a newer row (upsert)
+    shape: str = "orders"  # transactions: "lines" when the file holds several lines per order
+    orders: int = 0  # lines shape: distinct orders among the file's good lines
     orphans: int = 0  # transactions whose customer is not in the customers table
     ignored_columns: list[str] = field(default_factory=list)
     details: dict = field(
@@ -110,6 +113,8 @@ def import_file(
     progress: Progress | None = None,
     options: dict | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    shape: str | None = None,
+    refund_prefix: str | None = None,
 ) -> ImportResult:
     """Import one CSV file into ``table`` of ``store``; see the module docstring.
 
@@ -118,7 +123,15 @@ def import_file(
     hook (``HOOKS``), e.g. ``{"scale": "nps"}`` for feedback. ``progress`` is
     told each phase; ``on_bytes`` the bytes of the file read so far (from a
     reader thread, every 8 MiB: a progress bar).
+
+    Transactions (docs/order-lines.md): ``shape`` ``"lines"`` or ``"orders"``
+    forces the file's shape; by default a file whose order ids repeat, or any file
+    into a table that already holds lines, is a file of order lines (every line
+    stored with its ``line_no``). ``refund_prefix``: order ids starting with it
+    (``C536379``) are refunds: their amounts and quantities are made negative.
     """
+    if shape not in (None, "lines", "orders"):
+        raise ValueError(f"shape must be 'lines' or 'orders', not {shape!r}")
     schema = TABLES[table]
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -167,12 +180,16 @@ def import_file(
             hook = HOOKS.get(table)
             if hook is not None:
                 parsed = hook(store, parsed, result, replace=replace, **(options or {}))
+            if table == "transactions" and refund_prefix:
+                parsed = with_refund_marker(parsed, refund_prefix)
             say("checking and writing rows")
             try:
                 if schema.mode == "upsert":
                     files, rows = _write_upsert(store, schema, parsed, result, sha, replace=replace)
                 else:
-                    files, rows = _write_append(store, schema, parsed, result, sha, replace=replace)
+                    files, rows = _write_append(
+                        store, schema, parsed, result, sha, replace=replace, shape=shape
+                    )
             except pl.exceptions.ComputeError as exc:
                 raise csv_parse_error(path, exc) from None
             result.rows_read = parsed.rows_read  # known once the rows are written
@@ -280,9 +297,20 @@ def _append_fast(
 
 
 def _write_append(
-    store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool
+    store: Store,
+    schema: TableSchema,
+    parsed: Parsed,
+    result: ImportResult,
+    sha,
+    *,
+    replace: bool,
+    shape: str | None = None,
 ):
     existing = store.scan(schema.name) if (store.has(schema.name) and not replace) else None
+    if schema.name != "transactions":
+        shape = "orders"
+    elif shape is None and existing is not None and has_lines(existing):
+        shape = "lines"  # a table of lines stays one: every later file adds lines
     known = (
         store.scan("customers").select("customer_id").unique() if store.has("customers") else None
     )
@@ -290,13 +318,13 @@ def _write_append(
 
     part = (
         _append_fast(store, schema, parsed, result, sha, existing, known)
-        if parsed.fast is not None
+        if parsed.fast is not None and shape != "lines"
         else None
     )
     if part is not None:
         result.sha256 = sha()
     else:
-        part = _append_general(store, schema, parsed, result, sha, existing, known)
+        part = _append_general(store, schema, parsed, result, sha, existing, known, shape=shape)
     if result.imported == 0:
         part.unlink(missing_ok=True)
         return [], previous
@@ -331,6 +359,61 @@ def content_key(schema: TableSchema, present: list[str]) -> pl.Expr:
     return pl.when(valid).then(pl.format("{}#{}", content, nth))
 
 
+def _one_customer_per_order(rows: pl.LazyFrame, key: str, mapping: dict) -> pl.LazyFrame:
+    """An order's lines name one customer: a valid line naming another customer
+    than its order's first valid line is rejected (the order's customer and the
+    line it was read from in the reason)."""
+    valid = pl.col(REASON).is_null()
+    first = (
+        rows.filter(valid & pl.col(key).is_not_null())
+        .group_by(key)
+        .agg(
+            pl.col("customer_id").sort_by(LINE).first().alias("__cust"),
+            pl.col(LINE).min().alias("__cline"),
+        )
+    )
+    rows = rows.join(first, on=key, how="left", maintain_order="left")
+    other = valid & pl.col("__cust").is_not_null() & (pl.col("customer_id") != pl.col("__cust"))
+    return rows.with_columns(
+        pl.when(other)
+        .then(
+            pl.format(
+                "order {} is customer {}'s (line {}): one order, one customer",
+                pl.col(key),
+                pl.col("__cust"),
+                pl.col("__cline"),
+            )
+        )
+        .otherwise(pl.col(REASON))
+        .alias(REASON),
+        pl.when(other)
+        .then(pl.lit(mapping.get("customer_id", "customer_id")))
+        .otherwise(pl.col(COLUMN))
+        .alias(COLUMN),
+    ).drop("__cust", "__cline")
+
+
+def _stored_line_no(existing: pl.LazyFrame) -> pl.Expr:
+    if has_lines(existing):
+        return pl.col(LINE_NO).fill_null(1)
+    return pl.lit(1, dtype=pl.Int64).alias(LINE_NO)
+
+
+def with_refund_marker(parsed: Parsed, prefix: str) -> Parsed:
+    """Orders whose id starts with ``prefix`` (``C536379``) are refunds: their
+    amounts and quantities are negative whatever sign the export wrote."""
+    marked = pl.col("transaction_id").str.starts_with(prefix).fill_null(False)
+    names = parsed.rows.collect_schema().names()
+    signed = [
+        pl.when(marked).then(-pl.col(c).abs()).otherwise(pl.col(c)).alias(c)
+        for c in ("amount", "quantity")
+        if c in names
+    ]
+    parsed.rows = parsed.rows.with_columns(signed)
+    parsed.fast = None  # the general path applies the marker
+    return parsed
+
+
 def _keys_may_repeat(rows: pl.LazyFrame, key: str) -> bool:
     """Do any two of ``rows`` share a (non-null) key? One pass over the key column
     alone, as 64-bit hashes; a hash collision only costs the exact check."""
@@ -339,7 +422,15 @@ def _keys_may_repeat(rows: pl.LazyFrame, key: str) -> bool:
 
 
 def _append_general(
-    store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, existing, known
+    store: Store,
+    schema: TableSchema,
+    parsed: Parsed,
+    result: ImportResult,
+    sha,
+    existing,
+    known,
+    *,
+    shape: str | None = None,
 ):
     """Every rule, every reason: rejects with line numbers, duplicates listed.
 
@@ -364,9 +455,26 @@ def _append_general(
         *[pl.when(~valid).then(pl.col(r)).alias(r) for r in source_fields],
     ).sink_parquet(stage, compression=PARQUET_COMPRESSION)
     rows = pl.scan_parquet(stage)
+    ident = [key]
+    if shape is None and key in parsed.info.mapping and _keys_may_repeat(rows.filter(valid), key):
+        shape = "lines"  # an order id on several rows: lines of one order, not duplicates
+    if shape == "lines":
+        # a line's identity: its order and its position among the order's rows in the
+        # file (rejected rows keep their place, so a corrected line fills its own slot)
+        rows = rows.with_columns(
+            pl.when(pl.col(key).is_not_null())
+            .then(pl.int_range(1, pl.len() + 1).over(key))
+            .cast(pl.Int64)
+            .alias(LINE_NO)
+        )
+        canonical.append(LINE_NO)
+        all_cols.append(LINE_NO)
+        ident.append(LINE_NO)
+        result.shape = "lines"
+        rows = _one_customer_per_order(rows, key, parsed.info.mapping)
     # Later copies of a key within the file are skipped and listed in rejects;
     # the common case (no key twice) needs no join.
-    if _keys_may_repeat(rows.filter(valid), key):
+    elif _keys_may_repeat(rows.filter(valid), key):
         repeated = (
             rows.filter(valid)
             .group_by(key)
@@ -412,11 +520,18 @@ def _append_general(
             for c in all_cols
         ]
     )
-    new = good.join(existing.select(key), on=key, how="anti") if existing is not None else good
+    if existing is None:
+        new = good
+    elif shape == "lines":  # rows stored as orders are their order's line 1
+        stored = existing.select(key, _stored_line_no(existing))
+        new = good.join(stored, on=ident, how="anti")
+    else:
+        new = good.join(existing.select(key), on=key, how="anti")
     part = store.tmp_file(".parquet")
     new.sink_parquet(part, compression=PARQUET_COMPRESSION)
     rejected = rejects_frame(parsed, rows.filter(pl.col(REASON).is_not_null())).collect()
-    counted = good.select(pl.len()).collect().item()
+    counted, n_orders = good.select(pl.len(), pl.col(key).n_unique()).collect().row(0)
+    result.orders = n_orders if shape == "lines" else counted
     stage.unlink(missing_ok=True)
     result.sha256 = sha()
     result.imported = pl.scan_parquet(part).select(pl.len()).collect().item()
