@@ -404,3 +404,40 @@ def test_every_condition_in_the_docs_is_admitted():
     assert len(shipped) >= 40
     for when in shipped:
         parse_condition(when)
+
+
+def _features() -> pl.LazyFrame:
+    return pl.LazyFrame(
+        {"customer_id": ["A", "B"], "name": ["12", "Beta"], "frequency": [1, 2]},
+        schema={"customer_id": pl.String, "name": pl.String, "frequency": pl.Int64},
+    )
+
+
+def test_rule_failure_names_the_derived_column_that_fails(tmp_path):
+    from crmkit.rules import apply_rules, rule_failure
+
+    p = tmp_path / "d.yaml"
+    p.write_text(
+        'version: 1\nderive:\n  ok: "frequency + 1"\n  num: "CAST(name AS INT)"\n'
+        'segments:\n  - name: Big\n    when: "num > 5"\n  - name: Rest\n    when: "TRUE"\n'
+    )
+    lf = apply_rules(_features(), load_rules([p]))
+    with pytest.raises(pl.exceptions.PolarsError) as info:
+        lf.collect()
+    found = rule_failure(info.value)
+    assert found is not None and found.where.line == 4 and found.where.rule is None
+    assert 'derived column "num"' in found.message and "Beta" not in str(found)
+
+
+def test_rule_failure_blames_no_rule_for_other_errors(tmp_path):
+    from crmkit.rules import apply_rules, rule_failure
+
+    p = tmp_path / "ok.yaml"
+    p.write_text('version: 1\nsegments:\n  - name: Any\n    when: "frequency > 1"\n')
+    lf = apply_rules(_features(), load_rules([p]))
+    assert lf.collect()["segment"].to_list() == [None, "Any"]
+    other = lf.select(pl.col("name").cast(pl.Int64))  # fails, but not in a rule
+    with pytest.raises(pl.exceptions.PolarsError) as info:
+        other.collect()
+    assert rule_failure(info.value) is None
+    assert rule_failure(ValueError("not polars")) is None
