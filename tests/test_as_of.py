@@ -5,12 +5,14 @@ one line and a non-zero exit (3 for files, 5 for a store), never today's date.""
 from __future__ import annotations
 
 import csv
+import io
 from datetime import date
 from pathlib import Path
 
+import helpers
 import polars as pl
 import pytest
-from typer.testing import CliRunner
+from helpers import runner
 
 from crmkit.cli import app
 from crmkit.errors import EXIT_DATA, EXIT_STORE, InputError, StoreError, UsageError
@@ -18,7 +20,6 @@ from crmkit.periods import resolve_as_of
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-runner = CliRunner()
 
 
 def test_resolve_as_of_by_hand():
@@ -94,14 +95,12 @@ def test_every_command_defaults_to_the_latest_transaction_date(command):
     [["segment"], ["report", "kpi"], ["report", "weekly", "--out", "OUT"], ["clv"]],
     ids=lambda c: " ".join(c[:2]),
 )
-def test_no_dated_transaction_is_one_line_for_every_command(tmp_path, command):
-    (tmp_path / "c.csv").write_text("customer_id,region\nC1,east\n", encoding="utf-8")
-    (tmp_path / "t.csv").write_text(
-        "order_id,customer_id,date,amount\nA,C1,,10\n", encoding="utf-8"
-    )
+def test_no_dated_transaction_is_one_line_for_every_command(tmp_path, cli, write_csv, command):
+    c = write_csv("c.csv", "customer_id,region\nC1,east\n")
+    t = write_csv("t.csv", "order_id,customer_id,date,amount\nA,C1,,10\n")
     command = [str(tmp_path / "out") if w == "OUT" else w for w in command]
-    files = ["--customers", str(tmp_path / "c.csv"), "--transactions", str(tmp_path / "t.csv")]
-    r = runner.invoke(app, [*command, *files])
+    files = ["--customers", c, "--transactions", t]
+    r = cli(*command, *files)
     assert r.exit_code == EXIT_DATA, r.output
     errors = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
     assert errors == [
@@ -112,7 +111,18 @@ def test_no_dated_transaction_is_one_line_for_every_command(tmp_path, command):
     assert r.stderr.count("missing date") == 1
     assert not (tmp_path / "out").exists()
     if command[0] == "segment":  # with --as-of it runs: C1 has no purchase by then
-        ok = runner.invoke(app, [*command, *files, "--as-of", "2024-01-31", "-f", "csv"])
+        ok = cli(*command, *files, "--as-of", "2024-01-31", "-f", "csv")
         assert ok.exit_code == 0, ok.stderr
         row = next(csv.DictReader(ok.stdout.splitlines()))
         assert (row["customer_id"], row["frequency"], row["recency_days"]) == ("C1", "0", "")
+
+
+def test_from_a_store_the_default_is_the_latest_stored_date(store, cli):
+    latest = max(r["date"] for r in csv.DictReader(io.StringIO(helpers.TRANSACTIONS_CSV)))
+    assert latest == "2024-04-01"
+    for command in (["segment"], ["report", "kpi"], ["report", "segments"]):
+        args = [*command, "--store", store, "--format", "csv"]
+        default, given = cli(*args), cli(*args, "--as-of", latest)
+        assert default.exit_code == given.exit_code == 0, default.stderr
+        assert (default.stdout, default.stderr) == (given.stdout, given.stderr)
+        assert latest in default.stderr

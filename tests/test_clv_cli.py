@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 from datetime import date, timedelta
 from pathlib import Path
 
+import helpers
 import pytest
-from typer.testing import CliRunner
-
-from crmkit.cli import app
+from helpers import csv_rows as rows
 
 CDNOW = str(Path(__file__).parent / "data" / "cdnow_sample.csv")
 COLUMNS = [
@@ -29,21 +27,17 @@ COLUMNS = [
 
 
 def run(*args, cwd: Path | None = None, env: dict | None = None):
-    runner = CliRunner()
+    """helpers.run, from the folder ``cwd`` when given (where crmkit.yaml is found)."""
     if cwd is None:
-        return runner.invoke(app, list(args), env=env)
+        return helpers.run(*args, env=env)
     import os
 
     old = os.getcwd()
     os.chdir(cwd)
     try:
-        return runner.invoke(app, list(args), env=env)
+        return helpers.run(*args, env=env)
     finally:
         os.chdir(old)
-
-
-def rows(text: str) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(text)))
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
+from helpers import runner
 
 from crmkit.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-runner = CliRunner()
 
 
 def leaf_commands() -> list[tuple[str, object]]:

@@ -10,6 +10,7 @@ import stat
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from crmkit import output
 from crmkit.errors import UsageError
@@ -52,7 +53,7 @@ def test_csv_and_json_keep_types(tmp_path):
 
 def test_parquet_and_xlsx_roundtrip(tmp_path):
     output.write_frame(frame(), fmt="parquet", out=tmp_path / "a.parquet")
-    assert pl.read_parquet(tmp_path / "a.parquet").equals(frame())
+    assert_frame_equal(pl.read_parquet(tmp_path / "a.parquet"), frame(), check_exact=True)
     output.write_frame(frame(), fmt="xlsx", out=tmp_path / "a.xlsx")
     import zipfile
 

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
 import polars as pl
 import pytest
-from typer.testing import CliRunner
+from helpers import CUSTOMERS_CSV as CUSTOMERS
+from helpers import TRANSACTIONS_CSV as TX
+from helpers import csv_rows as rows
+from helpers import runner
 
 from crmkit.cli import app
-
-TX = """order_id,customer_id,date,amount
-t1,A,2024-01-15,100
-t2,A,2024-02-10,200
-t3,A,2024-03-05,50
-t4,A,2024-03-20,70
-t5,B,2024-02-29,80
-t6,B,2024-03-01,-30
-t7,C,2024-03-31,120
-t8,D,2024-04-01,999
-t9,F,2024-03-15,40
-t10,D,2024-01-31,60
-t11,C,2024-03-10,-10
-"""
-CUSTOMERS = """customer_id,name,owner,region
-A,甲公司,张三,华东
-B,乙公司,李四,华北
-C,=HYPERLINK(1),张三,华东
-D,丁公司,李四,华北
-E,戊公司,李四,华南
-"""
-
-runner = CliRunner()
 
 
 @pytest.fixture()
@@ -48,10 +26,6 @@ def run(data: Path, *args: str, config: str | None = None):
     pre = ["--config", config] if config else []
     files = ["--customers", str(data / "cu.csv"), "--transactions", str(data / "tx.csv")]
     return runner.invoke(app, [*pre, "report", *args, *files])
-
-
-def rows(text: str) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(text)))
 
 
 def test_kpi_csv_lines(data):

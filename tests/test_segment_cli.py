@@ -9,11 +9,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from typer.testing import CliRunner
+from helpers import runner
 
 from crmkit.cli import app
-
-runner = CliRunner()
 
 CUSTOMERS = """customer_id,name,region
 A,Alpha,华东

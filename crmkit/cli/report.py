@@ -221,30 +221,20 @@ def segments(
     out: options.OutOpt = None,
 ) -> None:
     """Per segment now and at the previous period end: customers, share, revenue, average R/F/M; --migration for who moved where."""
-    from crmkit.errors import UsageError, did_you_mean
     from crmkit.report import segments as S
 
     inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
     when = inp.reporting(as_of, period)
-    rulesets = S.load(rules, inp.config)
-    if S.classification(rulesets, column) is None:
-        raise UsageError(
-            f"no rule file writes the classification '{column}'",
-            hint=did_you_mean(column, S.classification_names(rulesets)),
-        )
     by = list(by or [])
-    custs = inp.customers
-    now = S.classify(custs, inp.transactions, as_of=when.period.end, rulesets=rulesets)
-    before = S.classify(custs, inp.transactions, as_of=when.period.previous.end, rulesets=rulesets)
-    for b in by:
-        if b not in now.collect_schema().names():
-            raise UsageError(
-                f"unknown --by dimension '{b}'",
-                hint=did_you_mean(
-                    b, [n for n in now.collect_schema().names() if n != "customer_id"]
-                ),
-            )
-    meta = S.segment_meta(rulesets, column)
+    now, before, meta = S.snapshots(
+        inp.customers,
+        inp.transactions,
+        period=when.period,
+        column=column,
+        by=by,
+        rules=rules,
+        config=inp.config,
+    )
     if show_migration:
         long = S.migration(now, before, column=column, by=by, meta=meta).collect()
         wide_ok = not by and (fmt in (None, "table") and out is None)

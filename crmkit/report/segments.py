@@ -97,6 +97,41 @@ def segment_meta(rulesets, column: str) -> pl.DataFrame:
     )
 
 
+def snapshots(
+    customers: pl.LazyFrame,
+    transactions: pl.LazyFrame,
+    *,
+    period: Period,
+    column: str = "segment",
+    by: Sequence[str] = (),
+    rules: Sequence[str] | None = None,
+    config=None,
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.DataFrame]:
+    """``(now, before, meta)`` for :func:`segment_summary` and :func:`migration`: the
+    customers classified as of the period's end and the previous period's end, and
+    ``column``'s segment names and labels. A ``column`` no rule file writes, or a ``by``
+    that is neither an attribute nor a classification, is a usage error naming the
+    nearest valid one."""
+    from crmkit.errors import UsageError, did_you_mean
+
+    rulesets = load(rules, config)
+    if classification(rulesets, column) is None:
+        raise UsageError(
+            f"no rule file writes the classification '{column}'",
+            hint=did_you_mean(column, classification_names(rulesets)),
+        )
+    now = classify(customers, transactions, as_of=period.end, rulesets=rulesets)
+    before = classify(customers, transactions, as_of=period.previous.end, rulesets=rulesets)
+    names = now.collect_schema().names()
+    for b in by:
+        if b not in names:
+            raise UsageError(
+                f"unknown --by dimension '{b}'",
+                hint=did_you_mean(b, [n for n in names if n != CID]),
+            )
+    return now, before, segment_meta(rulesets, column)
+
+
 def _period_revenue(transactions: pl.LazyFrame, p: Period, name: str) -> pl.LazyFrame:
     return (
         transactions.filter(pl.col("date").is_between(pl.lit(p.start), pl.lit(p.end)))
