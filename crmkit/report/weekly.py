@@ -48,6 +48,7 @@ from crmkit.report import products as products_mod
 from crmkit.report import segments as seg_mod
 from crmkit.report.kpi import kpi_report, trend_table
 from crmkit.report.targets import load_targets
+from crmkit.segment import segment_customers
 from crmkit.xlsx import Sheet
 
 XLSX_TOP = 20  # most urgent customers per owner in report.xlsx (every one in the CSV files)
@@ -151,6 +152,26 @@ def stale_days_setting(config) -> int | None:
     return value
 
 
+BEFORE_COLUMNS = ("customer_id", "segment", "recency_days", "frequency", "monetary")
+
+
+def rules_for(rulesets: list, columns: set[str]) -> list:
+    """The rule sets (in their order) that ``columns`` need: those writing one of
+    them, then those writing a column a needed set reads, and so on."""
+    needed = set(columns)
+    keep: set[int] = set()
+    grew = True
+    while grew:
+        grew = False
+        for i, rs in enumerate(rulesets):
+            writes = {*rs.output_columns, *(s.column for s in rs.scores)}
+            if i not in keep and writes & needed:
+                keep.add(i)
+                needed |= rs.referenced_columns()
+                grew = True
+    return [rs for i, rs in enumerate(rulesets) if i in keep]
+
+
 def build(
     customers: pl.LazyFrame,
     transactions: pl.LazyFrame,
@@ -170,10 +191,17 @@ def build(
     targets = load_targets(config)
     tx = transactions
     now = seg_mod.classify(customers, tx, as_of=period.end, rulesets=rulesets).collect().lazy()
+    # the previous period's end feeds the segment summary and migration only: the
+    # segment classification's own rules and columns (no lifecycle, no last_gap_days)
+    before = segment_customers(
+        customers,
+        tx,
+        as_of=period.previous.end,
+        rules=rules_for(rulesets, {"segment"}) or rulesets,
+        columns=set(BEFORE_COLUMNS),
+    )
     before = (
-        seg_mod.classify(customers, tx, as_of=period.previous.end, rulesets=rulesets)
-        .collect()
-        .lazy()
+        before.select(c for c in BEFORE_COLUMNS if c in before.collect_schema()).collect().lazy()
     )
     meta = seg_mod.segment_meta(rulesets, "segment")
     kind = cohort_kind or ("week" if period.kind == "week" else "month")
