@@ -112,8 +112,8 @@ def test_report_service_rising_backlog_shows_red_in_the_terminal():
     got = {r["metric"]: r["change_pct"] for r in df.iter_rows(named=True)}
     assert got["backlog"] == 200.0 and got["tickets_opened"] == 200.0
     table = rich_frame(df, title="service", units="unit")
-    names = [c.header for c in table.columns]
-    metric_cells = table.columns[names.index("metric")]._cells
+    names = [str(c.header) for c in table.columns]
+    metric_cells = [str(c) for c in table.columns[names.index("metric")]._cells]
     change_cells = table.columns[names.index("change_pct")]._cells
     styles = {m: getattr(c, "style", None) for m, c in zip(metric_cells, change_cells, strict=True)}
     assert styles["backlog"] == "red"

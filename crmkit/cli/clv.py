@@ -10,7 +10,7 @@ import typer
 
 from crmkit.cli import options
 from crmkit.cli.context import Inputs, state
-from crmkit.cli.render import emit, err_console
+from crmkit.cli.render import emit, err_console, warn
 
 
 def _print_holdout_summary(
@@ -104,6 +104,7 @@ def clv(
     map: options.MapOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
+    bom: options.BomOpt = True,
 ) -> None:
     """Customer lifetime value from the BG/NBD and Gamma-Gamma models.
 
@@ -156,12 +157,9 @@ def clv(
                 highlight=False,
             )
         if result.spend_error:
-            err_console.print(
-                f"[yellow]warning:[/yellow] no Gamma-Gamma parameters: {result.spend_error}",
-                highlight=False,
-            )
+            warn(f"no Gamma-Gamma parameters: {result.spend_error}")
         for warning in result.warnings:
-            err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+            warn(warning)
 
     if calibration_end:
         cal = parse_date(calibration_end, what="--calibration-end")
@@ -188,6 +186,7 @@ def clv(
         emit(
             table,
             fmt=fmt,
+            bom=bom,
             out=str(out) if out else None,
             title=f"BG/NBD holdout: fit to {cal}, predicted vs actual purchases to {end}",
         )
@@ -219,6 +218,7 @@ def clv(
         emit(
             table,
             fmt=fmt,
+            bom=bom,
             out=str(out) if out else None,
             title=f"Demand forecast: next {horizon:g} {unit}s after {end}",
         )
@@ -226,6 +226,7 @@ def clv(
     emit(
         scores,
         fmt=fmt,
+        bom=bom,
         out=str(out) if out else None,
         title=f"CLV as of {end}: next {horizon:g} {unit}s, discount {discount_rate:g}/{unit}, margin {margin:g}",
     )

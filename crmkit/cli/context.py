@@ -53,9 +53,9 @@ def store_dir(ctx: typer.Context, store: Path | None) -> Path:
 
 
 def warn_line(msg: str) -> None:
-    from crmkit.cli.render import err_console
+    from crmkit.cli.render import warn
 
-    err_console.print(f"[yellow]warning:[/yellow] {msg}", highlight=False)
+    warn(msg)
 
 
 @dataclass(frozen=True)

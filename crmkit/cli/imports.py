@@ -82,11 +82,10 @@ def print_summary(result) -> None:
     """The import summary, on stderr (stdout stays clean for data)."""
     r = result
     lines = [
-        f"[bold]{r.table}[/bold] from {r.source} ({r.encoding}, {r.separator}-separated)",
+        f"{r.table} from {r.source} ({r.encoding}, {r.separator}-separated)",
         f"  rows read        {r.rows_read:>12,}",
         f"  imported         {r.imported:>12,}",
-        f"  rejected         {r.rejected:>12,}"
-        + ("  [red]see rejects file[/red]" if r.rejected else ""),
+        f"  rejected         {r.rejected:>12,}" + ("  see rejects file" if r.rejected else ""),
         f"  duplicates       {r.duplicates:>12,}  (same key again in the file)",
     ]
     if getattr(r, "shape", "orders") == "lines":

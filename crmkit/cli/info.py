@@ -9,7 +9,7 @@ import typer
 
 from crmkit.cli import options
 from crmkit.cli.context import store_dir
-from crmkit.cli.render import out_console
+from crmkit.cli.render import out_console, styled
 
 
 def info(
@@ -27,7 +27,10 @@ def info(
         typer.echo(json.dumps(facts, ensure_ascii=False, indent=2, default=str))
         return
     out_console.print(
-        f"[bold]store[/bold] {facts['store']}  (schema {facts['schema_version']}, crmkit {facts['crmkit_version']})"
+        styled(
+            ("store", "bold"),
+            f" {facts['store']}  (schema {facts['schema_version']}, crmkit {facts['crmkit_version']})",
+        )
     )
     t = Table("table", "rows", "files", "size", title="tables")
     for row in facts["tables"]:
@@ -37,8 +40,13 @@ def info(
     out_console.print(t)
     if "first_date" in facts:
         out_console.print(
-            f"transactions from [bold]{facts['first_date']}[/bold] to [bold]{facts['last_date']}[/bold], "
-            f"{facts['buying_customers']:,} buying customers, revenue {facts['revenue']:,.2f}"
+            styled(
+                "transactions from ",
+                (facts["first_date"], "bold"),
+                " to ",
+                (facts["last_date"], "bold"),
+                f", {facts['buying_customers']:,} buying customers, revenue {facts['revenue']:,.2f}",
+            )
         )
     if "customers" in facts:
         out_console.print(f"{facts['customers']:,} customers in the customers table")

@@ -96,12 +96,24 @@ FormatOpt = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="table | csv | json | parquet | xlsx (default: table at a terminal, CSV in a pipe, else from --out's extension).",
+        help="table | csv | json | jsonl | parquet | xlsx (default: table at a terminal, "
+        "CSV in a pipe, else from --out's extension).",
+        metavar="FORMAT",
     ),
 ]
 OutOpt = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="Write to FILE instead of stdout.", metavar="FILE"),
+]
+
+
+BomOpt = Annotated[
+    bool,
+    typer.Option(
+        "--bom/--no-bom",
+        help="CSV files (--out, --out-dir, the bundle) start with a UTF-8 BOM so Excel reads "
+        "them as UTF-8; --no-bom leaves it out. CSV on stdout never has one.",
+    ),
 ]
 QuietOpt = Annotated[
     bool,

@@ -32,10 +32,13 @@ from rich.text import Text
 
 from crmkit import output
 
-# Data to stdout, everything else (titles, progress, summaries) to stderr.
-out_console = Console(emoji=False, highlight=False)
+# Data to stdout, everything else (titles, progress, summaries) to stderr. Neither
+# console reads markup or emoji codes: names, headers and file names come from the
+# user's data (`Note [/]`, `[link=...]`, `:smile:` print as they are); styles are
+# given as Text (see warn, note, styled).
+out_console = Console(markup=False, emoji=False, highlight=False)
 err_console = Console(
-    stderr=True, soft_wrap=True, emoji=False, highlight=False
+    stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False
 )  # log lines stay whole
 
 DEFAULT_ROWS = 30  # rows shown at a terminal before "… N more"
@@ -66,7 +69,32 @@ PRIORITY = (
     "share_pct",
 )
 
-__all__ = ["emit", "err_console", "escape", "frame_table", "out_console", "print_frame"]
+__all__ = [
+    "emit",
+    "err_console",
+    "escape",
+    "frame_table",
+    "note",
+    "out_console",
+    "print_frame",
+    "styled",
+    "warn",
+]
+
+
+def styled(*parts) -> Text:
+    """Text from plain strings and ``(text, style)`` pairs; nothing is read as markup."""
+    return Text.assemble(*((str(p[0]), p[1]) if isinstance(p, tuple) else str(p) for p in parts))
+
+
+def warn(msg) -> None:
+    """``warning: MSG`` on stderr (the message as it is)."""
+    err_console.print(styled(("warning:", "yellow"), " ", msg), soft_wrap=True)
+
+
+def note(msg) -> None:
+    """``note: MSG`` on stderr."""
+    err_console.print(styled(("note:", "yellow"), " ", msg), soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- cells
@@ -207,7 +235,10 @@ def frame_table(
         shown, more = df, None
     cells = _cells(shown, cols, bars=bars, units=units, change_style=change_style)
     value_w = [max([cell_len(r[i].plain) for r in cells] + [1]) for i in range(len(cols))]
-    heads = [_header(c, w) for c, w in zip(cols, value_w, strict=True)]
+    heads = [
+        _header(c, w) if width is not None else (c, max(w, cell_len(c)))  # no limit: whole names
+        for c, w in zip(cols, value_w, strict=True)
+    ]
     widths = [h[1] for h in heads]
     numeric = {c for c in cols if df.schema[c].is_numeric() and c not in bars}
 
@@ -319,6 +350,7 @@ def emit(
     out: str | None,
     title: str | None = None,
     sheet: str = "data",
+    bom: bool = True,
     **table_kw,
 ) -> str:
     """Write a result frame the way the user asked; returns the format used.
@@ -338,7 +370,7 @@ def emit(
         return fmt
     if title:
         err_console.print(Text(title, style="dim"), soft_wrap=True)
-    output.write_frame(df, fmt=fmt, out=out, sheet=sheet)
+    output.write_frame(df, fmt=fmt, out=out, sheet=sheet, bom=bom)
     if out:
         err_console.print(Text(f"wrote {df.height:,} rows to {out}"), soft_wrap=True)
     return fmt

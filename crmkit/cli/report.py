@@ -9,58 +9,33 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from crmkit import output
-from crmkit.cli import options
+from crmkit.cli import options, render
 from crmkit.cli.context import Inputs
 from crmkit.cli.render import emit, err_console, out_console
-from crmkit.report.html import fmt_value
-
 
 # --------------------------------------------------------------------------- helpers
-def _bar(pct: float | None, width: int = 10) -> str:
-    if pct is None:
-        return ""
-    filled = max(0, min(width, round(pct / 100 * width)))
-    return "█" * filled + "░" * (width - filled)
-
-
 #: a change that makes a metric better is green, worse red, none (or unknown) plain
 CHANGE_STYLE = {"better": "green", "worse": "red"}
+
+
+def change_style(row: dict, change: float) -> str:
+    from crmkit.metrics import change_direction
+
+    return CHANGE_STYLE.get(change_direction(row.get("metric", ""), change), "")
 
 
 def rich_frame(
     df: pl.DataFrame, *, title: str | None, bars: tuple[str, ...] = (), units: str | None = None
 ) -> Table:
-    """A rich table; ``bars`` columns (0-100) get a small inline bar; a ``units``
-    column formats the value columns (money / count / pct) and is hidden."""
-    from crmkit.metrics import change_direction
-
-    table = Table(title=title, header_style="bold")
-    cols = [c for c in df.columns if c != units]
-    for c in cols:
-        table.add_column(c, justify="right" if df.schema[c].is_numeric() else "left")
-    for row in df.iter_rows(named=True):
-        unit = row.get(units) if units else None
-        cells = []
-        for c in cols:
-            v = row[c]
-            if c in bars:
-                cells.append(
-                    f"{_bar(v)} {fmt_value(v, df.schema[c], 'pct')}" if v is not None else ""
-                )
-            elif c == "change_pct" and v is not None:
-                style = CHANGE_STYLE.get(change_direction(row.get("metric", ""), v), "")
-                cells.append(Text(f"{v:+,.2f}%", style=style))
-            elif c in ("value", "previous_value", "target"):
-                cells.append(fmt_value(v, df.schema[c], unit))
-            elif c.endswith("_pct") or c.endswith("_rate"):
-                cells.append(fmt_value(v, df.schema[c], "pct"))
-            else:
-                cells.append(fmt_value(v, df.schema[c]))
-        table.add_row(*cells)
-    return table
+    """The whole frame as one rich table (no width limit): ``bars`` columns
+    (0-100) get a small inline bar; a ``units`` column formats the value columns
+    (money / count / pct) and is hidden; ``change_pct`` green when better."""
+    group = render.frame_table(
+        df, title=title, width=None, bars=bars, units=units, change_style=change_style
+    )
+    return group.renderables[0]
 
 
 def show(
@@ -73,18 +48,31 @@ def show(
     units: str | None = None,
     sheet: str = "data",
     quiet: bool = False,
+    keys: tuple[str, ...] = (),
+    noun: str | None = None,
+    bom: bool = True,
 ) -> None:
-    """Terminal: a rich table with bars; otherwise exactly the frame, via emit."""
+    """Terminal: a table fitted to its width (bars, coloured changes; see
+    :mod:`crmkit.cli.render`); otherwise exactly the frame, via emit."""
     resolved = output.resolve_format(
         fmt, out, isatty=out_console.is_terminal and sys.stdout.isatty()
     )
+    table_kw = dict(bars=bars, units=units, change_style=change_style, keys=keys, noun=noun)
     if resolved == "table" and out is None:
-        out_console.print(rich_frame(df, title=title, bars=bars, units=units))
+        render.print_frame(df, title=title, **table_kw)
         return
-    if quiet:
-        output.write_frame(df, fmt=resolved, out=out, sheet=sheet) if resolved != "table" else None
+    if quiet and resolved != "table":
+        output.write_frame(df, fmt=resolved, out=out, sheet=sheet, bom=bom)
         return
-    emit(df, fmt=resolved, out=str(out) if out else None, title=title, sheet=sheet)
+    emit(
+        df,
+        fmt=resolved,
+        out=str(out) if out else None,
+        title=title,
+        sheet=sheet,
+        bom=bom,
+        **(table_kw if resolved == "table" else {}),
+    )
 
 
 def service_tables(inp: Inputs) -> dict:
@@ -110,6 +98,7 @@ def kpi(
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
+    bom: options.BomOpt = True,
 ) -> None:
     """KPIs for the last complete period vs the one before (revenue, orders, retention, churn, ...)."""
     from crmkit.report import with_dimensions
@@ -124,7 +113,7 @@ def kpi(
         targets, period_kind=when.period.kind, period_label=when.period.label, by=by
     )
     if note:
-        err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        render.note(note)
     custs = with_dimensions(
         inp.customers,
         inp.transactions,
@@ -134,7 +123,7 @@ def kpi(
         config=inp.config,
     )
     df = kpi_report(custs, inp.transactions, period=when.period, by=by, targets=targets).collect()
-    show(df, fmt=fmt, out=out, title=f"KPIs, {when.title}", units="unit", sheet="kpi")
+    show(df, fmt=fmt, bom=bom, out=out, title=f"KPIs, {when.title}", units="unit", sheet="kpi")
 
 
 def cohorts(
@@ -160,6 +149,7 @@ def cohorts(
     mapping: options.MapOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
+    bom: options.BomOpt = True,
 ) -> None:
     """Acquisition cohorts x periods since first purchase: retained customers, retention %, revenue."""
     from crmkit.report.cohorts import cohort_table, retention_matrix
@@ -174,6 +164,7 @@ def cohorts(
         show(
             df,
             fmt=fmt,
+            bom=bom,
             out=out,
             title=f"Retention % by {cohort_period} cohort, {when.title}",
             sheet="cohorts",
@@ -182,6 +173,7 @@ def cohorts(
     show(
         df,
         fmt=fmt,
+        bom=bom,
         out=out,
         title=f"Cohorts by first-purchase {cohort_period}, {when.title}",
         bars=("retention_pct",),
@@ -219,6 +211,7 @@ def segments(
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
+    bom: options.BomOpt = True,
 ) -> None:
     """Per segment now and at the previous period end: customers, share, revenue, average R/F/M; --migration for who moved where."""
     from crmkit.report import segments as S
@@ -246,6 +239,7 @@ def segments(
         show(
             df,
             fmt=fmt,
+            bom=bom,
             out=out,
             title=f"{column} migration {when.period.previous.end} -> {when.period.end}",
             bars=("share_of_from_pct",) if "share_of_from_pct" in df.columns else (),
@@ -258,6 +252,7 @@ def segments(
     show(
         df,
         fmt=fmt,
+        bom=bom,
         out=out,
         title=f"{column}, {when.title}",
         bars=("share_pct", "revenue_share_pct"),
@@ -279,6 +274,7 @@ def owners(
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
+    bom: options.BomOpt = True,
 ) -> None:
     """Per sales owner: customers held, revenue, retention, high-value and at-risk share, targets."""
     from crmkit.report import owners as O
@@ -308,6 +304,7 @@ def owners(
     show(
         df,
         fmt=fmt,
+        bom=bom,
         out=out,
         title=f"Owner scorecard, {when.title}",
         bars=("high_value_share_pct", "at_risk_share_pct"),
@@ -369,6 +366,7 @@ def actions(
     mapping: options.MapOpt = None,
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
+    bom: options.BomOpt = True,
     quiet: options.QuietOpt = False,
 ) -> None:
     """Customers who need follow-up today (their segment or lifecycle stage has follow_up in the rules), as of --as-of; one CSV per owner with --out DIR/."""
@@ -407,7 +405,7 @@ def actions(
     title = f"Action list as of {when.as_of.isoformat()} ({chosen}): {df.height:,} customers"
     counts = A.priority_counts(df)
     if folder is not None:
-        paths = A.write_action_lists(df, folder)
+        paths = A.write_action_lists(df, folder, bom=bom)
         if not quiet:
             err_console.print(
                 f"{title} ({counts}); wrote {len(paths) - 1} owner lists and {paths[0]}",
@@ -416,7 +414,7 @@ def actions(
         return
     if not quiet and counts:
         title = f"{title} ({counts})"
-    show(df, fmt=fmt, out=out, title=title, sheet="actions", quiet=quiet)
+    show(df, fmt=fmt, bom=bom, out=out, title=title, sheet="actions", quiet=quiet)
 
 
 def weekly(
@@ -426,7 +424,8 @@ def weekly(
         typer.Option(
             "--out",
             "-o",
-            help="Folder for the dated bundle: OUT/<as-of>/report.html, report.xlsx, *.csv.",
+            help="Folder for the bundles: OUT/<period>/report.html, report.xlsx, *.csv "
+            "(OUT/2026-W46/ for a week, OUT/2026-11/ for a month).",
             metavar="DIR",
         ),
     ],
@@ -445,9 +444,10 @@ def weekly(
     transactions: options.TransactionsFileOpt = None,
     mapping: options.MapOpt = None,
     rules: options.RulesOpt = None,
+    bom: options.BomOpt = True,
     quiet: options.QuietOpt = False,
 ) -> None:
-    """The cron bundle: report.html (self-contained), report.xlsx and one CSV per report, in OUT/<as-of>/."""
+    """The cron bundle: report.html (self-contained), report.xlsx and one CSV per report, in OUT/<period>/."""
     from crmkit.report import weekly as W
 
     inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
@@ -471,7 +471,7 @@ def weekly(
         feedback=svc.get("feedback"),
         tickets=svc.get("tickets"),
     )
-    final = W.write(bundle, out_dir)
+    final = W.write(bundle, out_dir, bom=bom)
     if not quiet:
         err_console.print(
             f"wrote {final}/ (report.html, report.xlsx, {len(bundle.frames)} CSV files, actions/) for {when.title}"
@@ -503,6 +503,7 @@ def service(
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
+    bom: options.BomOpt = True,
 ) -> None:
     """Service KPIs for the last complete period vs the one before: CSAT, NPS, response rate, tickets, resolution hours, SLA, backlog."""
     from crmkit.errors import StoreError
@@ -547,6 +548,7 @@ def service(
     show(
         df,
         fmt=fmt,
+        bom=bom,
         out=out,
         title=f"Service, {when.title} · SLA {sla:g} h",
         units="unit",

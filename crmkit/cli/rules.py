@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from crmkit.cli.context import state
-from crmkit.cli.render import err_console, out_console
+from crmkit.cli.render import err_console, out_console, styled
 
 
 def check(
@@ -85,7 +85,7 @@ def check(
         style = {"error": "red", "warning": "yellow"}.get(f.level)
         text = str(f)
         if style:
-            err_console.print(f"[{style}]{text}[/{style}]", highlight=False, soft_wrap=True)
+            err_console.print(styled((text, style)), soft_wrap=True)
         else:
             out_console.print(text, highlight=False, soft_wrap=True)
     errors = sum(f.level == "error" for f in findings)

@@ -11,7 +11,7 @@ import typer
 
 from crmkit.cli import options
 from crmkit.cli.context import Inputs, state, store_dir
-from crmkit.cli.render import emit, err_console, frame_table, out_console
+from crmkit.cli.render import emit, err_console, frame_table, out_console, styled, warn
 
 
 def _say_now(msg: str) -> None:
@@ -61,6 +61,7 @@ def segment(
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
+    bom: options.BomOpt = True,
     summary: Annotated[
         bool,
         typer.Option(
@@ -134,6 +135,7 @@ def segment(
         _segment_spark(
             ctx,
             rulesets,
+            bom=bom,
             store=store,
             customers=customers,
             transactions=transactions,
@@ -159,7 +161,7 @@ def segment(
             customers=customers,
             transactions=transactions,
             mapping=mapping,
-            warn=lambda msg: say(f"[yellow]warning:[/yellow] {msg}"),
+            warn=lambda msg: say(f"warning: {msg}"),
             pending=pending,
             trim=trim,
         )
@@ -209,11 +211,11 @@ def segment(
     if summary:
         shown = filter_segments(df.lazy(), rulesets, segments=segment, where=where).collect()
         parts = summarise(shown, rules=rulesets, population=df)
-        _emit_summary(parts, fmt=fmt, out=out, title=title(shown.height))
+        _emit_summary(parts, fmt=fmt, out=out, title=title(shown.height), bom=bom)
         return
 
     df = _key_columns_at_a_terminal(df, rulesets, fmt=fmt, out=out, columns=columns)
-    emit(df, fmt=fmt, out=str(out) if out else None, title=title(df.height))
+    emit(df, fmt=fmt, bom=bom, out=str(out) if out else None, title=title(df.height))
 
 
 def _one_pass(build, engine: str):
@@ -261,14 +263,32 @@ def _key_columns_at_a_terminal(df: pl.DataFrame, rulesets, *, fmt, out, columns)
         keep.insert(1, "name")
     if len(keep) < df.width:
         err_console.print(
-            f"[dim]showing {len(keep)} of {df.width} columns; --columns LIST or --format csv for all[/dim]"
+            styled(
+                (
+                    f"showing {len(keep)} of {df.width} columns; --columns LIST or --format csv for all",
+                    "dim",
+                )
+            )
         )
         df = df.select(keep)
     return df
 
 
 def _segment_spark(
-    ctx, rulesets, *, as_of, master, remote, segment, where, columns, summary, fmt, out, **inputs
+    ctx,
+    rulesets,
+    *,
+    as_of,
+    master,
+    remote,
+    segment,
+    where,
+    columns,
+    summary,
+    fmt,
+    out,
+    bom=True,
+    **inputs,
 ):
     """--engine spark: the same rules on Spark; collected for the usual outputs, or
     written by Spark as a Parquet folder (--out DIR/)."""
@@ -285,7 +305,7 @@ def _segment_spark(
         customers=inputs["customers"],
         transactions=inputs["transactions"],
         mapping=parse_mapping(inputs["mapping"]),
-        warn=lambda msg: _say_now(f"[yellow]warning:[/yellow] {msg}"),
+        warn=warn,
     )
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     sdf, as_of = run.segment(
@@ -310,13 +330,15 @@ def _segment_spark(
         shown = filter_segments(df.lazy(), rulesets, segments=segment, where=where).collect()
         parts = summarise(shown, rules=rulesets, population=df)
         title = f"segment as of {as_of} · {shown.height:,} customers · rules: {names}"
-        _emit_summary(parts, fmt=fmt, out=out, title=title)
+        _emit_summary(parts, fmt=fmt, out=out, title=title, bom=bom)
         return
     title = f"segment as of {as_of} · {df.height:,} customers · rules: {names}"
-    emit(df, fmt=fmt, out=str(out) if out else None, title=title)
+    emit(df, fmt=fmt, bom=bom, out=str(out) if out else None, title=title)
 
 
-def _emit_summary(parts: dict[str, pl.DataFrame], *, fmt, out, title: str) -> None:
+def _emit_summary(
+    parts: dict[str, pl.DataFrame], *, fmt, out, title: str, bom: bool = True
+) -> None:
     from crmkit import output
 
     seg, cuts = parts["segments"], parts["cut_points"]
@@ -336,7 +358,7 @@ def _emit_summary(parts: dict[str, pl.DataFrame], *, fmt, out, title: str) -> No
             )
         )
         return
-    emit(seg, fmt=fmt, out=str(out) if out else None, title=title)
+    emit(seg, fmt=fmt, bom=bom, out=str(out) if out else None, title=title)
     for row in cuts.iter_rows(named=True):
         err_console.print(
             f"cut-points {row['score']} ({row['column']}, {row['method']}, better {row['better']}): {row['cut_points']}",
