@@ -223,6 +223,33 @@ def _format_regex(fmt: str) -> str | None:
     return "^" + out + r"(?:(?:\s+|T).*)?$"
 
 
+def date_shaped(raw: pl.Expr, *, fmt: str | None = None, numeric: bool = True) -> pl.Expr:
+    """Whether a value has the shape of a date (the ``--date-format``'s digits, else
+    ISO, or a numeric date when ``numeric``): one that does not parse names no day."""
+    s = raw.str.strip_chars()
+    if fmt:
+        rx = _format_regex(fmt)
+        return s.str.contains(rx) if rx else pl.lit(False)
+    shapes = [_ISO_SHAPE_RE, *([NUMERIC_DATE_RE] if numeric else [])]
+    return pl.any_horizontal([s.str.contains(rx) for rx in shapes])
+
+
+SAMPLE_ROWS = 1000
+
+
+def file_date_order(
+    rows: pl.LazyFrame, column: str, *, header: str, file: str | None = None
+) -> str | None:
+    """The order of the numeric dates in ``column`` (raw text) of a file: None when
+    its first ``SAMPLE_ROWS`` values hold no numeric date (nothing to decide), else
+    decided from every value (:func:`decide_date_order`; raises when it cannot be)."""
+    head = rows.select(pl.col(column).str.strip_chars()).head(SAMPLE_ROWS).collect()
+    if not head.to_series().str.contains(NUMERIC_DATE_RE).any():
+        return None
+    ev = date_evidence(rows.select(pl.col(column).alias("d")), "d")
+    return decide_date_order(ev, column=header, file=file)
+
+
 def date_reason(raw: pl.Expr, parsed: pl.Expr, *, fmt: str | None = None) -> pl.Expr:
     """Why a non-empty value did not parse (null where it did): ``no such date``
     when it has the shape of a date (numeric, ISO or the ``--date-format``'s

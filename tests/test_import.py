@@ -244,7 +244,7 @@ def test_rejects_have_line_column_reason_and_original_fields(tmp_path):
     got = list(zip(rej["line"].cast(int), rej["column"], rej["reason"], strict=True))
     assert got == [
         (3, "customer_id", "missing customer_id"),
-        (4, "date", "unparseable date (use --date-format, e.g. %d/%m/%Y)"),
+        (4, "date", 'no such date "2024-13-45"'),  # the shape of a date, no such day
         (5, "date", "unparseable date (use --date-format, e.g. %d/%m/%Y)"),
         (6, "amount", "unparseable amount"),
         (7, "amount", "unparseable amount"),
@@ -790,7 +790,7 @@ def _import_both_ways(tmp_path, monkeypatch, text):
         "A,C1,2024-01-05,5.,x\nB,C2,2024-01-06, .5,y\nC,C3,2024-01-07,+1E+3,z\n",  # number spellings
         "A,C1,2024-01-05,5 ,x\nB,C2,2024-01-06,0x10,y\nC,C3,2024-01-07,1_000,z\n",  # not numbers
         "A,C1,2024-01-05,inf,x\nB,C2,2024-01-06,-0,y\n",  # infinite
-        "A,C1,05-01-2024,1,x\nB,C2,06-01-2024,2,y\n",  # day-first dates are not guessed
+        "A,C1,05-01-2024,1,x\nB,C2,16-01-2024,2,y\n",  # day-first: proven by 16, never guessed
         "A,C1,24-01-05,1,x\nB,C2,1-01-05,2,y\nC,C3,+2024-01-05,3,z\nD,C4,0024-01-05,4,w\n",  # two-digit years are not the year 24
         "A,C1,2024-1-5,1,x\nB,C2,2024/01/06,2,y\nC,C3,2024-01-07 10:00:00,3,z\n",  # other date spellings
     ],

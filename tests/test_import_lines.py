@@ -167,10 +167,8 @@ def test_example_order_lines(tmp_path):
     src = Path(__file__).resolve().parents[1] / "examples" / "order_lines.csv"
     rows = list(csv.DictReader(src.open(encoding="utf-8", newline="")))
     known = [x for x in rows if x["CustomerID"]]
-    r = run(
-        "import", "transactions", src, "--store", tmp_path / "s",
-        "--date-format", "%m/%d/%Y %H:%M",
-    )  # fmt: skip
+    # month-first dates and 17850.0 ids are read as they are written, without flags
+    r = run("import", "transactions", src, "--store", tmp_path / "s")
     assert r.exit_code == 0, r.stderr
     n_orders = len({x["InvoiceNo"] for x in known})
     assert f"{len(known):,} lines in {n_orders:,} orders" in r.stderr
@@ -178,6 +176,8 @@ def test_example_order_lines(tmp_path):
     assert df.height == len(known)
     revenue = sum(int(x["Quantity"]) * float(x["UnitPrice"]) for x in known)
     assert round(df["amount"].sum(), 2) == round(revenue, 2)
+    assert set(df["customer_id"]) == {x["CustomerID"].removesuffix(".0") for x in known}
+    assert df["date"].min() == date(2010, 12, 1) and df["date"].max() <= date(2011, 3, 31)
 
 
 # ------------------------------------------------------------ property tests
@@ -261,3 +261,36 @@ def test_cumulative_exports_give_the_same_store(tmp_path_factory, raw, cuts):
     one, many = stored(d / "one").sort(key), stored(d / "many").sort(key)
     assert one.equals(many)
     assert features(d / "many") == independent(lines)
+
+
+# ------------------------------------------------ dates and ids as spreadsheets write them
+def test_month_first_dates_and_spreadsheet_ids(tmp_path):
+    src = write(
+        tmp_path / "m.csv",
+        HEADER + "1,X,1,12/1/2010 8:26,2.50,17850.0\n2,X,1,12/13/2010 9:01,2.50,007\n"
+        "3,X,1,2/30/2011 10:00,1.00,7\n",
+    )
+    r = run("import", "transactions", src, "--store", tmp_path / "s")
+    assert r.exit_code == 0, r.stderr
+    df = stored(tmp_path / "s").sort("transaction_id")
+    assert df.select("customer_id", "date").rows() == [
+        ("17850", date(2010, 12, 1)),
+        ("007", date(2010, 12, 13)),
+    ]
+    rej = pl.read_csv(next((tmp_path / "s" / "_rejects").glob("*.csv")), infer_schema=False)
+    assert rej["reason"].to_list() == ['no such date "2/30/2011 10:00"']
+
+
+def test_ambiguous_dates_ask_for_a_format(tmp_path):
+    src = write(
+        tmp_path / "a.csv", HEADER + "1,X,1,12/1/2010 8:26,2.50,A\n2,X,1,1/2/2011 9:01,2,B\n"
+    )
+    r = run("import", "transactions", src, "--store", tmp_path / "s")
+    assert r.exit_code == 3
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and 'column "InvoiceDate"' in err
+    assert '--date-format "%d/%m/%Y %H:%M" (day first) or "%m/%d/%Y %H:%M" (month first)' in err
+    # the format given: values with a time are read by a format without one
+    ok = run("import", "transactions", src, "--store", tmp_path / "s", "--date-format", "%m/%d/%Y")
+    assert ok.exit_code == 0, ok.stderr
+    assert sorted(stored(tmp_path / "s")["date"].to_list()) == [date(2010, 12, 1), date(2011, 1, 2)]

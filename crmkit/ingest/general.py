@@ -10,6 +10,13 @@ import polars as pl
 from crmkit.errors import InputError
 from crmkit.ingest.fields import _blank_to_null, date_expr, datetime_expr, money_expr
 from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON
+from crmkit.spreadsheet import (
+    date_shaped,
+    file_date_order,
+    formatted_date,
+    id_expr,
+    numeric_date,
+)
 
 if TYPE_CHECKING:
     from crmkit.ingest.native import Parsed
@@ -79,23 +86,9 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
         text = pl.col(text_of[raw_of[src_header]])
         value = pl.col(col.name)
         if col.kind == "date":
-            parsed[col.name] = date_expr(text, date_format)
-            hint = (
-                " (use --date-format, e.g. %d/%m/%Y)"
-                if date_format is None
-                else f" (expected {date_format})"
+            parsed[col.name], reason = _date_field(
+                scan, text, raw_of[src_header], src_header, date_format, str(info.path)
             )
-            reason = pl.lit("unparseable date" + hint)
-            if date_format is None:  # 24-01-05: say what the fix is
-                reason = (
-                    pl.when(text.str.contains(r"^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{1,2}\s*$"))
-                    .then(
-                        pl.lit(
-                            "unparseable date: a two-digit year? (use --date-format, e.g. %y-%m-%d)"
-                        )
-                    )
-                    .otherwise(reason)
-                )
             checks.append((text.is_not_null() & value.is_null(), src_header, reason))
         elif col.kind == "datetime":
             parsed[col.name] = datetime_expr(text, date_format)
@@ -117,6 +110,8 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
             checks.append(
                 (text.is_not_null() & value.is_null(), src_header, pl.lit(f"unparseable {what}"))
             )
+        elif col.kind == "id":
+            parsed[col.name] = id_expr(text)  # 17850.0 -> 17850 (crmkit.spreadsheet)
         else:
             parsed[col.name] = text
         if col.required:
@@ -173,6 +168,41 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
         )
     )
     return rows
+
+
+def _date_field(
+    scan: pl.LazyFrame,
+    text: pl.Expr,
+    raw: str,
+    header: str,
+    date_format: str | None,
+    file: str,
+) -> tuple[pl.Expr, pl.Expr]:
+    """A date column: (the parsed date, the reason a value is rejected)."""
+    # numeric dates (12/1/2010 8:26): day- or month-first decided from the file's values
+    order = None if date_format else file_date_order(scan, raw, header=header, file=file)
+    if date_format:
+        value = formatted_date(text, date_format)
+    elif order:
+        value = pl.coalesce(date_expr(text), numeric_date(text, order))
+    else:
+        value = date_expr(text)
+    hint = (
+        " (use --date-format, e.g. %d/%m/%Y)"
+        if date_format is None
+        else f" (expected {date_format})"
+    )
+    reason = pl.lit("unparseable date" + hint)
+    if date_format is None:  # 24-01-05: say what the fix is
+        reason = (
+            pl.when(text.str.contains(r"^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{1,2}\s*$"))
+            .then(pl.lit("unparseable date: a two-digit year? (use --date-format, e.g. %y-%m-%d)"))
+            .otherwise(reason)
+        )
+    # 2023-02-29, 31/4/2024: the shape of a date, but no such day
+    shaped = date_shaped(text, fmt=date_format, numeric=order is not None)
+    reason = pl.when(shaped).then(pl.format('no such date "{}"', text)).otherwise(reason)
+    return value, reason
 
 
 def csv_parse_error(path, exc: Exception) -> InputError:

@@ -470,6 +470,13 @@ def fast_checks(
         for c in schema.columns
         if c.kind in ("date", "datetime") and c.name in present
     ]
+    # ids written 17850.0 (spreadsheets) are read by the general rules (crmkit.spreadsheet.id_expr)
+    spreadsheet_ids = [
+        pl.col(c.name).str.ends_with(".0")
+        for c in schema.columns
+        if c.kind == "id" and c.name in present and rows.collect_schema()[c.name] == pl.String
+    ]
+    early += spreadsheet_ids
     bad = pl.any_horizontal(
         [pl.col(c).is_null() for c in required] + [~pl.col(n).is_finite() for n in numbers] + early
     )
