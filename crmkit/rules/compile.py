@@ -145,23 +145,31 @@ def apply_rules(features, rulesets: list[RuleSet]):
 # --------------------------------------------------------------------------- conditions
 
 _OPS = {
-    exp.And: "AND",
     exp.Or: "OR",
+    exp.And: "AND",
     exp.EQ: "=",
     exp.NEQ: "<>",
     exp.GT: ">",
     exp.GTE: ">=",
     exp.LT: "<",
     exp.LTE: "<=",
+    exp.Like: "LIKE",
+    exp.ILike: "ILIKE",
+    exp.DPipe: "||",
     exp.Add: "+",
     exp.Sub: "-",
     exp.Mul: "*",
     exp.Div: "/",
     exp.Mod: "%",
-    exp.DPipe: "||",
-    exp.Like: "LIKE",
-    exp.ILike: "ILIKE",
 }
+# How tightly each operation binds (standard SQL; higher binds tighter). Everything not
+# listed is an atom: a name, a value, a call, CAST(...), CASE ... END.
+_PREC = {exp.Or: 1, exp.And: 2, exp.Not: 3, exp.DPipe: 5, exp.Neg: 8}
+_PREC.update(dict.fromkeys((exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE), 4))
+_PREC.update(dict.fromkeys((exp.Like, exp.ILike, exp.Is, exp.In, exp.Between), 4))
+_PREC.update({exp.Add: 6, exp.Sub: 6, exp.Mul: 7, exp.Div: 7, exp.Mod: 7})
+_ATOM = 9
+_COMPARE = 4
 _FUNCS = {  # node -> (Polars SQL name, argument names in order; "expressions" spreads a list)
     exp.Abs: ("ABS", ("this",)),
     exp.Round: ("ROUND", ("this", "decimals")),
@@ -189,6 +197,61 @@ def to_polars(cond: Condition) -> pl.Expr:
     return pl.sql_expr(polars_sql(cond.tree))
 
 
+def polars_sql(node: exp.Expression) -> str:
+    """Polars SQL for a checked tree (only the node types ``condition`` allows).
+
+    Parentheses only where precedence needs them (the user's own are dropped and
+    re-derived), so chains stay flat: Polars' SQL parser gives up past ~50 levels of
+    nesting and slows down exponentially on nested ``(NOT (``."""
+    node = _bare(node)
+    kind = type(node)
+    if kind in _OPS:
+        return _binary(node)
+    if kind in _FUNCS:
+        name, names = _FUNCS[kind]
+        return f"{name}({', '.join(_args(node, names))})"
+    return _FORMS.get(kind, _compound)(node)
+
+
+def _bare(node: exp.Expression) -> exp.Expression:
+    """Without its parentheses and double negations (NOT NOT x is x, NULL included)."""
+    while True:
+        if isinstance(node, exp.Paren):
+            node = node.this
+        elif isinstance(node, exp.Not) and isinstance(_unparen(node.this), exp.Not):
+            node = _unparen(node.this).this
+        else:
+            return node
+
+
+def _unparen(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _wrap(node: exp.Expression, at_least: int) -> str:
+    """``node`` as an operand: in parentheses unless it binds at least this tightly.
+    ``||`` is always wrapped (engines rank it differently)."""
+    node = _bare(node)
+    text = polars_sql(node)
+    prec = _PREC.get(type(node), _ATOM)
+    return text if prec >= at_least and type(node) is not exp.DPipe else f"({text})"
+
+
+def _binary(node: exp.Expression) -> str:
+    kind = type(node)
+    prec = _PREC[kind]
+    if prec == _COMPARE:  # comparisons do not chain: every compound operand wrapped
+        left, right = _wrap(node.this, prec + 1), _wrap(node.expression, prec + 1)
+    elif kind is exp.DPipe:
+        left, right = _wrap(node.this, _ATOM), _wrap(node.expression, _ATOM)
+    else:  # left-associative: a - b - c stays flat, a - (b - c) keeps its parentheses
+        left, right = _wrap(node.this, prec), _wrap(node.expression, prec + 1)
+    op = ("NOT " if node.args.get("negate") else "") + _OPS[kind]
+    return f"{left} {op} {right}"
+
+
 def _quote(text: str, mark: str) -> str:
     return mark + text.replace(mark, mark + mark) + mark
 
@@ -204,18 +267,6 @@ def _args(node: exp.Expression, names: tuple[str, ...]) -> list[str]:
     return out
 
 
-def polars_sql(node: exp.Expression) -> str:
-    """Polars SQL for a checked tree (only the node types ``condition`` allows)."""
-    kind = type(node)
-    if kind in _OPS:
-        text = f"({polars_sql(node.this)} {_OPS[kind]} {polars_sql(node.expression)})"
-        return f"(NOT {text})" if node.args.get("negate") else text
-    if kind in _FUNCS:
-        name, names = _FUNCS[kind]
-        return f"{name}({', '.join(_args(node, names))})"
-    return _LEAVES.get(kind, _compound)(node)
-
-
 def _literal(node: exp.Literal) -> str:
     return _quote(node.this, "'") if node.is_string else node.this
 
@@ -228,7 +279,7 @@ def _case(node: exp.Case) -> str:
         parts.append(f"WHEN {polars_sql(branch.this)} THEN {polars_sql(branch.args['true'])}")
     if node.args.get("default") is not None:
         parts.append(f"ELSE {polars_sql(node.args['default'])}")
-    return "(" + " ".join(parts) + " END)"
+    return " ".join(parts) + " END"
 
 
 def _cast(node: exp.Cast) -> str:
@@ -239,20 +290,22 @@ def _days(value: exp.Expression) -> str:
     return f"CAST(CAST({polars_sql(value)} AS DATE) AS INTEGER)"
 
 
-_LEAVES = {
+def _between(n: exp.Between) -> str:
+    low, high = _wrap(n.args["low"], _COMPARE + 1), _wrap(n.args["high"], _COMPARE + 1)
+    return f"{_wrap(n.this, _COMPARE + 1)} BETWEEN {low} AND {high}"
+
+
+_FORMS = {
     exp.Column: lambda n: _quote(n.name, '"'),
     exp.Literal: _literal,
     exp.Boolean: lambda n: "TRUE" if n.this else "FALSE",
     exp.Null: lambda n: "NULL",
-    exp.Paren: lambda n: f"({polars_sql(n.this)})",
-    exp.Neg: lambda n: f"(-{polars_sql(n.this)})",
-    exp.Not: lambda n: f"(NOT {polars_sql(n.this)})",
-    exp.Is: lambda n: f"({polars_sql(n.this)} IS {polars_sql(n.expression)})",
-    exp.In: lambda n: f"({polars_sql(n.this)} IN ({', '.join(_args(n, ('expressions',)))}))",
-    exp.Between: lambda n: (
-        f"({polars_sql(n.this)} BETWEEN {polars_sql(n.args['low'])} "
-        f"AND {polars_sql(n.args['high'])})"
-    ),
+    # -x: always "-(...)" or "-name"/"-1", never "--" (which would start a comment)
+    exp.Neg: lambda n: f"-{_wrap(n.this, _ATOM)}",
+    exp.Not: lambda n: f"NOT {_wrap(n.this, _PREC[exp.Not])}",
+    exp.Is: lambda n: f"{_wrap(n.this, _COMPARE + 1)} IS {polars_sql(n.expression)}",
+    exp.In: lambda n: f"{_wrap(n.this, _COMPARE + 1)} IN ({', '.join(_args(n, ('expressions',)))})",
+    exp.Between: _between,
     exp.Case: _case,
     exp.Cast: _cast,
     exp.TryCast: lambda n: "TRY_" + _cast(n),
@@ -375,6 +428,14 @@ def _probe(sql: str, schema: dict, path: Path, line, rule, what: str):
     try:
         _check_date_arithmetic(cond, schema)
         dtype = _dtype(to_polars(cond), schema)
+    except (pl.exceptions.SQLSyntaxError, pl.exceptions.SQLInterfaceError) as exc:
+        raise rule_error(
+            f"{what} {shown(sql)} is too complex for Polars: {polars_reason(exc)}",
+            path,
+            line,
+            rule,
+            hint="simplify it, or split it into derived columns (derive:)",
+        ) from None
     except pl.exceptions.PolarsError as exc:
         raise rule_error(
             f"{what} {shown(sql)} does not fit the data types: {polars_reason(exc)}",

@@ -22,6 +22,7 @@ the frame's schema there, where the schema is known.
 
 from __future__ import annotations
 
+import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from sqlglot.tokens import TokenType
 DIALECT = "duckdb"  # how rule conditions are read (Polars SQL is close to it)
 MAX_CHARS = 50_000  # about 8,000 values in an IN list
 MAX_OPERATORS = 256  # Polars takes ~0.07 s for 256 ORs, 2 s for 1,000 and crashes near 6,000
-MAX_DEPTH = 32  # nested parentheses, function calls and CASEs
+MAX_DEPTH = 16  # nested parentheses, calls and CASEs (Polars parses ~50 levels of SQL)
 
 #: SQL name -> sqlglot node for every function a condition may call. Each returns a
 #: value no larger than its inputs (so no lpad/repeat), reads nothing but its
@@ -112,7 +113,7 @@ _ARGS: dict[type[exp.Expression], set[str]] = {
     exp.Month: {"this"},
     exp.DateDiff: {"this", "expression", "unit", "date_part_boundary"},
 }
-_NUMBER = set("0123456789.eE+-")
+_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _LEAF_TOKENS = {
     TokenType.VAR,
     TokenType.NUMBER,
@@ -159,7 +160,10 @@ def allowed_functions() -> str:
 
 @lru_cache(maxsize=4096)
 def parse_condition(text: str) -> Condition:
-    """Parse and check one condition. Raises ``ConditionError``."""
+    """Parse and check one condition. Raises ``ConditionError``.
+
+    Cached: the same text gives the same ``Condition``, whose tree is shared; copy it
+    (``tree.copy()``) before changing it."""
     if len(text) > MAX_CHARS:
         raise ConditionError(
             f"condition is {len(text):,} characters long (at most {MAX_CHARS:,})", IN_HINT
@@ -246,7 +250,7 @@ def _check_tree(tree: exp.Expression) -> None:
 def _check_node(node: exp.Expression) -> None:
     """Checks beyond the node type: the parts a whitelisted node may hold."""
     if isinstance(node, exp.Literal) and not node.is_string:
-        if not node.this or not set(node.this) <= _NUMBER:
+        if not _NUMBER.fullmatch(node.this):
             raise ConditionError(f"not a number: {node.this}", _SQL_HINT)
     elif isinstance(node, exp.In) and not node.expressions:
         raise ConditionError("IN needs a list of values", IN_HINT)
