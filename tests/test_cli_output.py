@@ -60,7 +60,9 @@ def test_markup_in_headers_and_names_is_text(tmp_path):
         "T1,C1,2024-01-01,5,:smile:,y\n",
         encoding="utf-8",
     )
-    r = CliRunner().invoke(app, ["import", "transactions", str(src), "--store", str(tmp_path / "s")])
+    r = CliRunner().invoke(
+        app, ["import", "transactions", str(src), "--store", str(tmp_path / "s")]
+    )
     assert r.exit_code == 0, r.output
     assert "Note [/]" in r.stderr and "[link=http://evil.example]x[/link]" in r.stderr
     assert "\x1b]8;" not in r.stderr  # no terminal hyperlink
