@@ -14,7 +14,11 @@ from crmkit.cli import app
 
 runner = CliRunner()
 
-#: a small dataset (hand-worked in tests/test_report_cli.py): five customers with Chinese
+#: the repository (README.md, examples/, rules/) and the test data folder
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+
+#: a small dataset (hand-worked in tests/cli/test_report_cli.py): five customers with Chinese
 #: names and owners, one formula-like name; transactions 2024-01-15 .. 2024-04-01 with
 #: refunds, and a customer (F) missing from the customers table
 TRANSACTIONS_CSV = """order_id,customer_id,date,amount

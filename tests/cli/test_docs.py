@@ -7,13 +7,14 @@ import re
 import shlex
 from pathlib import Path
 
+import helpers
 import pytest
 import typer
 from helpers import runner
 
 from crmkit.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = helpers.ROOT
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 

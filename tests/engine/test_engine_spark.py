@@ -1,5 +1,5 @@
 """--engine spark on Sail (a Spark Connect server without a JVM): every result
-equals the Polars engine's on the same generated data (tests/spark_data.py)."""
+equals the Polars engine's on the same generated data (tests/engine/spark_data.py)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from pathlib import Path
 
 import helpers
 import polars as pl
@@ -18,7 +17,7 @@ from crmkit.cli import app
 from crmkit.errors import EXIT_DATA, EXIT_STORE, InputError, StoreError, UsageError
 from crmkit.periods import resolve_as_of
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = helpers.ROOT
 EXAMPLES = ROOT / "examples"
 
 

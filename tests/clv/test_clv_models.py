@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from helpers import DATA
 from scipy import integrate
 from scipy.optimize import approx_fprime
 
@@ -16,7 +16,7 @@ from crmkit import clv
 from crmkit.clv import models
 from crmkit.clv.models import BGNBDParams, GammaGammaParams, ModelError
 
-CDNOW = Path(__file__).parent / "data" / "cdnow_sample.csv"
+CDNOW = DATA / "cdnow_sample.csv"
 CAL_END = date(1997, 9, 30)
 END = date(1998, 6, 30)
 # Fader, Hardie & Lee (2005), CDNOW calibration period, weeks

@@ -12,7 +12,7 @@ import helpers
 import pytest
 from helpers import csv_rows as rows
 
-CDNOW = str(Path(__file__).parent / "data" / "cdnow_sample.csv")
+CDNOW = str(helpers.DATA / "cdnow_sample.csv")
 COLUMNS = [
     "customer_id",
     "frequency",
