@@ -459,3 +459,18 @@ def test_rule_failure_blames_no_rule_for_other_errors(tmp_path):
         other.collect()
     assert rule_failure(info.value) is None
     assert rule_failure(ValueError("not polars")) is None
+
+
+def test_the_docs_state_the_limits_in_force():
+    from crmkit.rules.condition import MAX_CHARS, MAX_DEPTH
+    from crmkit.safe_yaml import MAX_BYTES
+    from crmkit.safe_yaml import MAX_DEPTH as YAML_DEPTH
+
+    rules_md = (DOCS / "rules.md").read_text(encoding="utf-8")
+    security_md = (DOCS / "security.md").read_text(encoding="utf-8")
+    assert f"| length | {MAX_CHARS:,} characters |" in rules_md
+    assert f"| operators | {MAX_OPERATORS} (" in rules_md
+    assert f"| nesting | {MAX_DEPTH} levels" in rules_md
+    assert f"{MAX_OPERATORS} operators and {MAX_DEPTH} levels deep" in security_md
+    assert f"at most {MAX_BYTES // (1024 * 1024)} MiB" in rules_md
+    assert f"at most {YAML_DEPTH}\nlevels of nesting" in rules_md
