@@ -12,9 +12,8 @@ import os
 import sys
 from typing import Annotated, Any
 
-import polars as pl
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 from crmkit import __version__
 from crmkit.cli import clv, imports, info, report, rules, segment
@@ -22,11 +21,31 @@ from crmkit.cli.context import State
 from crmkit.errors import EXIT_ERROR, CrmkitError
 
 
+# Help shows arguments as users type them: `FILE` (not Typer's `{file}` / `<path>`).
+def _usage_name(self: TyperArgument) -> str:
+    name = self.display_name_raw
+    if self.nargs != 1 and not name.endswith("..."):
+        name += "..."
+    return name if self.required else f"[{name}]"
+
+
+TyperArgument._usage_display_name = _usage_name
+TyperArgument.display_type_rich = lambda self, ctx: None
+
+
 def _debug_requested(ctx: typer.Context) -> bool:
     state = ctx.obj if isinstance(ctx.obj, State) else None
     return (
         bool(state and state.debug) or "--debug" in sys.argv or bool(os.environ.get("CRMKIT_DEBUG"))
     )
+
+
+def _data_error(exc: Exception) -> bool:
+    """An error of reading or computing data (one line, not a traceback)."""
+    if isinstance(exc, (OSError, ValueError)):
+        return True
+    polars = sys.modules.get("polars")  # not imported for --help: keeps it fast
+    return polars is not None and isinstance(exc, polars.exceptions.PolarsError)
 
 
 def _silence_stdout() -> None:
@@ -46,7 +65,9 @@ class CrmkitGroup(TyperGroup):
                 raise
             typer.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
-        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        except Exception as exc:
+            if not _data_error(exc):
+                raise
             if isinstance(exc, BrokenPipeError):  # `crmkit segment | head`: not an error
                 _silence_stdout()
                 ctx.exit(0)
@@ -78,7 +99,8 @@ app = typer.Typer(
     "Parquet store, segment customers with YAML rules (RFM, lifecycle, value), report KPIs.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # customer data is personal data
-    add_completion=False,
+    add_completion=True,  # crmkit --install-completion (bash, zsh, fish, PowerShell)
+    rich_markup_mode=None,  # plain help: flags as flags, fast (no rich.markdown import)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -115,6 +137,25 @@ def _root(
 # module's register(app) adds its commands (or its sub-app) to the root app.
 for _module in (imports, info, report, clv, segment, rules):
     _module.register(app)
+
+
+def _add_examples(typer_app: typer.Typer, path: str) -> None:
+    """Each command's examples (crmkit.cli.examples) at the end of its --help."""
+    from crmkit.cli.examples import epilog
+
+    for cmd in typer_app.registered_commands:
+        name = cmd.name or cmd.callback.__name__.replace("_", "-")
+        cmd.epilog = cmd.epilog or epilog(f"{path} {name}".strip())
+    for group in typer_app.registered_groups:
+        sub = f"{path} {group.name}".strip()
+        group.epilog = group.epilog or epilog(sub)
+        _add_examples(group.typer_instance, sub)
+
+
+from crmkit.cli.examples import epilog as _epilog  # noqa: E402
+
+app.info.epilog = _epilog("")
+_add_examples(app, "")
 
 
 def main() -> None:

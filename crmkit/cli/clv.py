@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from crmkit.cli import options
+from crmkit.cli import options, render
 from crmkit.cli.context import Inputs, state
 from crmkit.cli.render import emit, err_console, warn
 
@@ -193,18 +193,20 @@ def clv(
         return
 
     if params:
-        result = C.fit_parameters(tx, as_of=end, time_unit=unit)
+        with render.computing("clv"):
+            result = C.fit_parameters(tx, as_of=end, time_unit=unit)
         report_fit(result)
         typer.echo(json.dumps(result.as_dict(), indent=2))
         return
-    scores, result = C.score(
-        tx,
-        as_of=end,
-        time_unit=unit,
-        horizon=horizon,
-        discount_rate=discount_rate,
-        margin=margin,
-    )
+    with render.computing("clv"):
+        scores, result = C.score(
+            tx,
+            as_of=end,
+            time_unit=unit,
+            horizon=horizon,
+            discount_rate=discount_rate,
+            margin=margin,
+        )
     report_fit(result)
     if forecast:
         groups = forecast_groups(inp.customers, tx, by, as_of=end, config=config) if by else None

@@ -16,11 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
 import typer
 
-from crmkit.periods import Period
+if TYPE_CHECKING:
+    import polars as pl
+
+    from crmkit.periods import Period
 
 
 class State:

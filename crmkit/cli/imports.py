@@ -9,8 +9,7 @@ import typer
 
 from crmkit.cli import options
 from crmkit.cli.context import state, store_dir
-from crmkit.cli.render import err_console
-from crmkit.schema import TABLES
+from crmkit.cli.render import ImportProgress, err_console
 
 
 def _run(
@@ -37,43 +36,41 @@ def _run(
     config = state(ctx).config
     section = config.section("import")
     cmap = {**config.columns(table), **parse_mapping(mapping)}
-    spinner = err_console.is_terminal and not quiet
-    status = err_console.status(f"importing {table} from {file}") if spinner else None
+    try:
+        size = file.stat().st_size if file.is_file() else None  # a FIFO or stdin: no total
+    except OSError:
+        size = None
+    bar = ImportProgress(table, size, quiet=quiet)
 
     def progress(msg: str) -> None:
-        if status is not None:
-            status.update(f"{table}: {msg}")
+        if bar.live:
+            bar.phase(msg)
         elif not quiet and "busy" in msg:
             err_console.print(msg)
 
-    if status is not None:
-        status.start()
     try:
-        result = import_file(
-            Store(store_dir(ctx, store)),
-            table,
-            file,
-            mapping=cmap,
-            encoding=encoding or section.get("encoding"),
-            sep=sep or section.get("sep"),
-            date_format=date_format or section.get("date_format"),
-            decimal_comma=decimal_comma or bool(section.get("decimal_comma", False)),
-            replace=replace,
-            max_reject_rate=max_reject_rate,
-            wait=wait,
-            progress=progress,
-            options=table_options,
-            **transactions_options,
-        )
+        with bar:
+            result = import_file(
+                Store(store_dir(ctx, store)),
+                table,
+                file,
+                mapping=cmap,
+                encoding=encoding or section.get("encoding"),
+                sep=sep or section.get("sep"),
+                date_format=date_format or section.get("date_format"),
+                decimal_comma=decimal_comma or bool(section.get("decimal_comma", False)),
+                replace=replace,
+                max_reject_rate=max_reject_rate,
+                wait=wait,
+                progress=progress,
+                on_bytes=bar.advance if bar.live else None,
+                options=table_options,
+                **transactions_options,
+            )
     except ThresholdError as exc:
-        if status is not None:
-            status.stop()
         if not quiet and getattr(exc, "result", None) is not None:
             print_summary(exc.result)
         raise
-    finally:
-        if status is not None:
-            status.stop()
     if not quiet:
         print_summary(result)
 
@@ -91,6 +88,8 @@ def print_summary(result) -> None:
     if getattr(r, "shape", "orders") == "lines":
         n = r.imported + r.already_stored
         lines.insert(1, f"  order lines      {n:,} lines in {r.orders:,} orders")
+    from crmkit.schema import TABLES
+
     if TABLES[r.table].mode == "upsert":
         lines.append(f"  updated          {r.updated:>12,}  (existing {r.table} replaced)")
     else:
@@ -179,7 +178,7 @@ def import_transactions(
             "--refund-prefix",
             help="Order ids starting with this are refunds (C536379); default: "
             "import: refund_marker: in crmkit.yaml.",
-            metavar="TEXT",
+            metavar="PREFIX",
         ),
     ] = None,
 ) -> None:
@@ -281,13 +280,27 @@ COMMANDS = {
 }
 
 
+#: the canonical columns per table, for --help without importing the schema (and
+#: Polars): tests/test_help.py checks them against crmkit.schema.TABLES
+COLUMNS = {
+    "customers": "customer_id*, name, signup_date, region, city, country, industry, size, "
+    "owner, channel, email, phone",
+    "transactions": "transaction_id, customer_id*, date*, amount*, quantity, unit_price, "
+    "product, category",
+    "tickets": "ticket_id*, customer_id*, opened_at*, resolved_at, status*, category, owner",
+    "feedback": "feedback_id, customer_id*, date*, score*, channel, comment, scale",
+}
+
+
 def register(app: typer.Typer) -> None:
     import_app = typer.Typer(
+        rich_markup_mode=None,
         help="Import CSV exports into the store (detects encoding, separator and Chinese/English headers).",
         no_args_is_help=True,
     )
     for table, command in COMMANDS.items():
-        canon = ", ".join(c.name + ("*" if c.required else "") for c in TABLES[table].columns)
         blurb = command.__doc__.strip()
-        import_app.command(name=table, help=f"{blurb} Columns (* required): {canon}.")(command)
+        import_app.command(name=table, help=f"{blurb} Columns (* required): {COLUMNS[table]}.")(
+            command
+        )
     app.add_typer(import_app, name="import")

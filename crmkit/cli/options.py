@@ -113,6 +113,7 @@ BomOpt = Annotated[
         "--bom/--no-bom",
         help="CSV files (--out, --out-dir, the bundle) start with a UTF-8 BOM so Excel reads "
         "them as UTF-8; --no-bom leaves it out. CSV on stdout never has one.",
+        show_default=False,
     ),
 ]
 QuietOpt = Annotated[
@@ -121,17 +122,22 @@ QuietOpt = Annotated[
 ]
 
 # --------------------------------------------------------------------------- import
-FileArg = Annotated[Path, typer.Argument(help="CSV file to import.", show_default=False)]
+FileArg = Annotated[
+    Path, typer.Argument(help="CSV file to import.", show_default=False, metavar="FILE")
+]
 EncodingOpt = Annotated[
     str | None,
     typer.Option(
         "--encoding",
         help="Force the text encoding (utf-8, utf-8-sig, gbk, gb18030, latin-1...). Default: detected.",
+        metavar="ENCODING",
     ),
 ]
 SepOpt = Annotated[
     str | None,
-    typer.Option("--sep", help="Force the separator: ',' ';' tab '|'. Default: detected."),
+    typer.Option(
+        "--sep", help="Force the separator: ',' ';' tab '|'. Default: detected.", metavar="SEP"
+    ),
 ]
 DateFormatOpt = Annotated[
     str | None,
@@ -160,7 +166,10 @@ MaxRejectOpt = Annotated[
 WaitOpt = Annotated[
     float,
     typer.Option(
-        "--wait", help="Seconds to wait for another import that holds the store lock.", min=0
+        "--wait",
+        help="Seconds to wait for another import that holds the store lock.",
+        min=0,
+        metavar="SECONDS",
     ),
 ]
 

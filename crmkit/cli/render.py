@@ -1,5 +1,9 @@
 """Terminal rendering (rich). Only the CLI imports this module.
 
+if TYPE_CHECKING:
+    import polars as pl
+
+
 Tables never cut or wrap a value. Every cell is formatted first; the columns
 whose values fit the terminal side by side are shown (key columns first:
 :data:`PRIORITY`, or the ``keys`` a command names), the others are listed in a
@@ -22,15 +26,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-import polars as pl
 from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from crmkit import output
+if TYPE_CHECKING:
+    import polars as pl
 
 # Data to stdout, everything else (titles, progress, summaries) to stderr. Neither
 # console reads markup or emoji codes: names, headers and file names come from the
@@ -358,6 +363,8 @@ def emit(
     The title (as-of date etc.) goes into the terminal table or onto stderr, never
     into CSV/JSON/Parquet data.
     """
+    from crmkit import output
+
     fmt = output.resolve_format(fmt, out, isatty=out_console.is_terminal and sys.stdout.isatty())
     if fmt == "table":
         if out:
@@ -386,7 +393,14 @@ class Phases:
     writing 0.2 s)``); nothing with ``quiet``. Use as a context manager;
     :meth:`phase` starts the next phase (ending the one before)."""
 
-    def __init__(self, command: str, *, quiet: bool = False, console: Console | None = None):
+    def __init__(
+        self,
+        command: str,
+        *,
+        quiet: bool = False,
+        console: Console | None = None,
+        summary_line: bool = True,
+    ):
         import time
 
         self.command = command
@@ -400,6 +414,7 @@ class Phases:
         self._progress = None
         self._task = None
         self.summary: str | None = None
+        self.summary_line = summary_line  # False: the command prints its own line (with .summary)
 
     def __enter__(self) -> Phases:
         if self.live:
@@ -438,8 +453,25 @@ class Phases:
         total = self._clock() - self._start
         parts = ", ".join(f"{n} {t:.1f} s" for n, t in self._times)
         self.summary = f"{self.command}: {total:.1f} s" + (f" ({parts})" if parts else "")
-        if exc_type is None and not self.quiet and not self.live:
+        if exc_type is None and not self.quiet and not self.live and self.summary_line:
             self.console.print(Text(self.summary), soft_wrap=True)
+
+
+def computing(command: str, *, quiet: bool = False) -> Phases:
+    """One phase, ``computing``, with its elapsed time at a terminal (nothing in a
+    pipe: the command's own line says what it did)."""
+    ph = Phases(command, quiet=quiet, summary_line=False)
+
+    class _One:
+        def __enter__(self):
+            ph.__enter__()
+            ph.phase("computing")
+            return ph
+
+        def __exit__(self, *exc):
+            return ph.__exit__(*exc)
+
+    return _One()
 
 
 class ImportProgress:
@@ -473,7 +505,6 @@ class ImportProgress:
                 Progress,
                 SpinnerColumn,
                 TextColumn,
-                TimeElapsedColumn,
                 TimeRemainingColumn,
                 TransferSpeedColumn,
             )
@@ -481,11 +512,10 @@ class ImportProgress:
             self._progress = Progress(
                 SpinnerColumn(finished_text="[green]✓[/green]"),
                 TextColumn("{task.description}", markup=False),
-                BarColumn(),
+                BarColumn(bar_width=14),
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
-                TimeElapsedColumn(),
                 console=self.console,
                 transient=True,
                 refresh_per_second=4,  # a redraw costs CPU beside the import
@@ -502,7 +532,10 @@ class ImportProgress:
     def phase(self, msg: str) -> None:
         if self._progress is None:
             return
-        self._progress.update(self._bar, description=f"{self.label}: {msg}")
+        phase = msg.split(" /")[0].split(" ./")[0]  # "reading /long/path" -> "reading"
+        if len(phase) > 20:  # keep the bar's numbers whole in 80 columns
+            phase = phase.split(" and ")[-1][:20]  # "checking and writing rows" -> "writing rows"
+        self._progress.update(self._bar, description=f"{self.label}: {phase}")
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 from rich.table import Table
 
-from crmkit import output
 from crmkit.cli import options, render
 from crmkit.cli.context import Inputs
 from crmkit.cli.render import emit, err_console, out_console
+
+if TYPE_CHECKING:
+    import polars as pl
+
 
 # --------------------------------------------------------------------------- helpers
 #: a change that makes a metric better is green, worse red, none (or unknown) plain
@@ -54,6 +56,8 @@ def show(
 ) -> None:
     """Terminal: a table fitted to its width (bars, coloured changes; see
     :mod:`crmkit.cli.render`); otherwise exactly the frame, via emit."""
+    from crmkit import output
+
     resolved = output.resolve_format(
         fmt, out, isatty=out_console.is_terminal and sys.stdout.isatty()
     )
@@ -122,7 +126,10 @@ def kpi(
         rules=rules,
         config=inp.config,
     )
-    df = kpi_report(custs, inp.transactions, period=when.period, by=by, targets=targets).collect()
+    with render.computing("report kpi"):
+        df = kpi_report(
+            custs, inp.transactions, period=when.period, by=by, targets=targets
+        ).collect()
     show(df, fmt=fmt, bom=bom, out=out, title=f"KPIs, {when.title}", units="unit", sheet="kpi")
 
 
@@ -132,10 +139,17 @@ def cohorts(
     as_of: options.AsOfOpt = None,
     cohort_period: Annotated[
         str,
-        typer.Option("--cohort", help="Cohort by first-purchase month | week | quarter | year."),
+        typer.Option(
+            "--cohort",
+            help="Cohort by first-purchase month | week | quarter | year.",
+            metavar="PERIOD",
+        ),
     ] = "month",
     count: Annotated[
-        int, typer.Option("--cohorts", help="How many of the latest cohorts to show.", min=1)
+        int,
+        typer.Option(
+            "--cohorts", help="How many of the latest cohorts to show.", min=1, metavar="N"
+        ),
     ] = 12,
     matrix: Annotated[
         bool,
@@ -156,9 +170,10 @@ def cohorts(
 
     inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
     when = inp.reporting(as_of, period or cohort_period)
-    df = cohort_table(
-        inp.transactions, period=when.period, kind=cohort_period, cohorts=count
-    ).collect()
+    with render.computing("report cohorts"):
+        df = cohort_table(
+            inp.transactions, period=when.period, kind=cohort_period, cohorts=count
+        ).collect()
     if matrix:
         df = retention_matrix(df)
         show(
@@ -186,6 +201,7 @@ ClassOpt = Annotated[
     typer.Option(
         "--classification",
         "-c",
+        metavar="NAME",
         help="Which classification: segment | lifecycle_stage | value_tier | cn8_segment | ... (any 'column' of the rules).",
     ),
 ]
@@ -246,9 +262,10 @@ def segments(
             sheet="migration",
         )
         return
-    df = S.segment_summary(
-        now, before, inp.transactions, period=when.period, column=column, by=by, meta=meta
-    ).collect()
+    with render.computing("report segments"):
+        df = S.segment_summary(
+            now, before, inp.transactions, period=when.period, column=column, by=by, meta=meta
+        ).collect()
     show(
         df,
         fmt=fmt,
@@ -265,7 +282,10 @@ def owners(
     period: options.PeriodOpt = None,
     as_of: options.AsOfOpt = None,
     owner: Annotated[
-        str, typer.Option("--owner-column", help="The customer attribute that names the owner.")
+        str,
+        typer.Option(
+            "--owner-column", help="The customer attribute that names the owner.", metavar="COLUMN"
+        ),
     ] = "owner",
     store: options.StoreOpt = None,
     customers: options.CustomersFileOpt = None,
@@ -290,17 +310,18 @@ def owners(
         as_of=when.period.end,
         rulesets=S.load(rules, inp.config),
     )
-    df = O.owner_scorecard(
-        now,
-        inp.transactions,
-        period=when.period,
-        owner=owner,
-        targets=load_targets(inp.config),
-        **service_tables(inp),
-        high_value=section.get("high_value", O.DEFAULT_HIGH_VALUE),
-        at_risk=section.get("at_risk", O.DEFAULT_AT_RISK),
-        config_file=str(inp.config.path) if inp.config.path else None,
-    ).collect()
+    with render.computing("report owners"):
+        df = O.owner_scorecard(
+            now,
+            inp.transactions,
+            period=when.period,
+            owner=owner,
+            targets=load_targets(inp.config),
+            **service_tables(inp),
+            high_value=section.get("high_value", O.DEFAULT_HIGH_VALUE),
+            at_risk=section.get("at_risk", O.DEFAULT_AT_RISK),
+            config_file=str(inp.config.path) if inp.config.path else None,
+        ).collect()
     show(
         df,
         fmt=fmt,
@@ -332,6 +353,7 @@ def actions(
         typer.Option(
             "--classification",
             "-c",
+            metavar="NAME",
             help="Classifications whose follow_up counts (default: segment and lifecycle_stage).",
         ),
     ] = None,
@@ -394,9 +416,10 @@ def actions(
     rulesets = S.load(rules, inp.config)
     minimum = A.check_priority(priority) if priority is not None else A.priority_setting(inp.config)
     now = S.classify(inp.customers, inp.transactions, as_of=when.as_of, rulesets=rulesets)
-    df = A.action_list(
-        now, rulesets, columns=column or A.DEFAULT_COLUMNS, only=only, priority=minimum
-    ).collect()
+    with render.computing("report actions", quiet=quiet):
+        df = A.action_list(
+            now, rulesets, columns=column or A.DEFAULT_COLUMNS, only=only, priority=minimum
+        ).collect()
     chosen = (
         f"segments {', '.join(only)}"
         if only
@@ -431,12 +454,14 @@ def weekly(
     ],
     as_of: options.AsOfOpt = None,
     period: Annotated[
-        str, typer.Option("--period", "-p", help="week | month | quarter | year.")
+        str, typer.Option("--period", "-p", help="week | month | quarter | year.", metavar="PERIOD")
     ] = "week",
     cohort: Annotated[
         str | None,
         typer.Option(
-            "--cohort", help="Cohort by week | month (default: week for weekly, else month)."
+            "--cohort",
+            help="Cohort by week | month (default: week for weekly, else month).",
+            metavar="PERIOD",
         ),
     ] = None,
     store: options.StoreOpt = None,
@@ -452,29 +477,34 @@ def weekly(
 
     inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
     when = inp.reporting(as_of, period, default="week")
-    W.check_fresh(
-        inp.transactions,
-        period=when.period,
-        as_of=when.as_of,
-        stale_days=W.stale_days_setting(inp.config),
-        source=inp.source,
-    )
-    svc = service_tables(inp)
-    bundle = W.build(
-        inp.customers,
-        inp.transactions,
-        as_of=when.as_of,
-        period=when.period,
-        config=inp.config,
-        rules=rules,
-        cohort_kind=cohort,
-        feedback=svc.get("feedback"),
-        tickets=svc.get("tickets"),
-    )
-    final = W.write(bundle, out_dir, bom=bom)
+    with render.Phases("report weekly", quiet=quiet, summary_line=False) as ph:
+        ph.phase("checking the data")
+        W.check_fresh(
+            inp.transactions,
+            period=when.period,
+            as_of=when.as_of,
+            stale_days=W.stale_days_setting(inp.config),
+            source=inp.source,
+        )
+        ph.phase("computing the reports")
+        svc = service_tables(inp)
+        bundle = W.build(
+            inp.customers,
+            inp.transactions,
+            as_of=when.as_of,
+            period=when.period,
+            config=inp.config,
+            rules=rules,
+            cohort_kind=cohort,
+            feedback=svc.get("feedback"),
+            tickets=svc.get("tickets"),
+        )
+        ph.phase("writing the files")
+        final = W.write(bundle, out_dir, bom=bom)
     if not quiet:
         err_console.print(
-            f"wrote {final}/ (report.html, report.xlsx, {len(bundle.frames)} CSV files, actions/) for {when.title}"
+            f"wrote {final}/ (report.html, report.xlsx, {len(bundle.frames)} CSV files, actions/) "
+            f"for {when.title}; {ph.summary}"
         )
 
 
@@ -542,9 +572,10 @@ def service(
         else inp.customers
     )
     sla = sla_hours if sla_hours is not None else sla_hours_setting(inp.config)
-    df = service_report(
-        custs, inp.transactions, fb, tk, period=when.period, by=by, sla_hours=sla
-    ).collect()
+    with render.computing("report service"):
+        df = service_report(
+            custs, inp.transactions, fb, tk, period=when.period, by=by, sla_hours=sla
+        ).collect()
     show(
         df,
         fmt=fmt,
@@ -558,6 +589,7 @@ def service(
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(
+        rich_markup_mode=None,
         help="Reports: KPIs, segments and migration, cohorts, owner scorecards, action lists, the weekly bundle.",
         no_args_is_help=True,
     )

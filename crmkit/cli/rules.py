@@ -100,6 +100,7 @@ def check(
 
 def register(app: typer.Typer) -> None:
     rules_app = typer.Typer(
+        rich_markup_mode=None,
         help="Work with segmentation rule files (YAML).",
         no_args_is_help=True,
         context_settings={"help_option_names": ["-h", "--help"]},

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 
-from crmkit.cli import options
+from crmkit.cli import options, render
 from crmkit.cli.context import Inputs, state, store_dir
-from crmkit.cli.render import emit, err_console, frame_table, out_console, styled, warn
+from crmkit.cli.render import emit, err_console, out_console, styled, warn
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def _say_now(msg: str) -> None:
@@ -111,11 +113,7 @@ def segment(
 
     One row per customer: customer_id, recency_days, frequency, monetary,
     r_score, f_score, m_score, segment, lifecycle_stage, value_tier, ... (see
-    docs/features.md and docs/rules.md). Examples:
-
-      crmkit segment --store crm-store --as-of 2024-06-30
-      crmkit segment --segment "At Risk" --where "region = '华东'" -o call-list.xlsx
-      crmkit segment --summary
+    docs/features.md and docs/rules.md).
     """
     from crmkit.periods import latest_date, parse_date
     from crmkit.rules import load_rules
@@ -195,14 +193,15 @@ def segment(
     # it); a file that needs the general rules (odd spellings, bad rows) is
     # read again the careful way.
     # Messages of an attempt wait until it stands (a later attempt says them again).
-    df, target, careful, said = _one_pass(build, _engine(streaming))
-    if careful:  # build resolves the as-of date again, over the rows that count
-        target = build(None, _say_now)
-    else:
-        for msg in said:
-            _say_now(msg)
-    if df is None:
-        df = target.collect(engine=_engine(streaming))
+    with render.computing("segment"):
+        df, target, careful, said = _one_pass(build, _engine(streaming))
+        if careful:  # build resolves the as-of date again, over the rows that count
+            target = build(None, _say_now)
+        else:
+            for msg in said:
+                _say_now(msg)
+        if df is None:
+            df = target.collect(engine=_engine(streaming))
     rule_names = ", ".join(rs.name for rs in rulesets)
 
     def title(n: int) -> str:  # kept short so it stays on one stderr line
@@ -349,13 +348,9 @@ def _emit_summary(
         err_console.print(f"wrote segment summary and cut-points to {out}")
         return
     if shown == "table" and out is None:
-        out_console.print(frame_table(seg.drop("action"), title=title, max_rows=seg.height))
-        out_console.print(
-            frame_table(
-                cuts,
-                title="score cut-points used (reuse as thresholds: [...])",
-                max_rows=cuts.height,
-            )
+        render.print_frame(seg.drop("action"), title=title, max_rows=seg.height)
+        render.print_frame(
+            cuts, title="score cut-points used (reuse as thresholds: [...])", max_rows=cuts.height
         )
         return
     emit(seg, fmt=fmt, bom=bom, out=str(out) if out else None, title=title)
