@@ -204,8 +204,12 @@ def test_columns_mapping_from_config(tmp_path, monkeypatch):
 def test_european_decimal_comma(tmp_path):
     src = write(tmp_path / "e.csv", "order_id;customer_id;date;amount\nE1;C1;2024-01-05;1.234,50\n")
     store = tmp_path / "s"
-    # without the flag the value is rejected rather than misread as 1.2345
-    assert run("import", "transactions", src, "--store", store).exit_code == 0
+    # without the flag the value is rejected rather than misread as 1.2345 (nothing imported: 3)
+    first = run("import", "transactions", src, "--store", store)
+    assert first.exit_code == 3
+    assert (
+        "nothing imported: all 1 rows were dropped: 1 x unparseable amount (amount" in first.stderr
+    )
     assert txns(store).height == 0
     assert rejects(store)["reason"].to_list() == ["unparseable amount"]
     r = run("import", "transactions", src, "--store", store, "--decimal-comma")
@@ -287,7 +291,8 @@ def test_max_reject_rate_fails_but_keeps_good_rows(tmp_path):
         "--orders",
     )
     assert r.exit_code == EXIT_THRESHOLD
-    assert "7 of 10 rows rejected (70.0% > --max-reject-rate 50.0%)" in r.stderr
+    # every dropped row counts, duplicates too, by reason (7 rejected + 1 duplicate)
+    assert "8 of 10 rows dropped (80.0% > --max-reject-rate 50.0%: 2 x unparseable" in r.stderr
     assert r.stderr.count("Error:") == 1
     assert txns(tmp_path / "s").height == 2
     ok = run(
@@ -752,10 +757,12 @@ def _import_both_ways(tmp_path, monkeypatch, text):
     import crmkit.ingest as ingest_mod
 
     src = write(tmp_path / "f.csv", text)
-    assert run("import", "transactions", src, "--store", tmp_path / "fast").exit_code == 0
+    # 3: every row rejected, nothing imported (both routes must agree on that too)
+    code = run("import", "transactions", src, "--store", tmp_path / "fast").exit_code
+    assert code in (0, 3)
     real = ingest_mod._fast_rows
     monkeypatch.setattr(ingest_mod, "_fast_rows", lambda *a, **k: None)
-    assert run("import", "transactions", src, "--store", tmp_path / "general").exit_code == 0
+    assert run("import", "transactions", src, "--store", tmp_path / "general").exit_code == code
     monkeypatch.setattr(ingest_mod, "_fast_rows", real)
     fast, general = (Store(tmp_path / d) for d in ("fast", "general"))
     return fast, general
@@ -1036,6 +1043,7 @@ def test_quote_inside_an_unquoted_field_is_a_character(tmp_path, monkeypatch):
             ("C", "Mouse"),
         ]
     src = write(tmp_path / "odd.csv", 'order_id,customer_id,date,amount\n,,,,0"\n0"\n')
-    assert run("import", "transactions", src, "--store", tmp_path / "odd").exit_code == 0
+    # every row rejected: nothing imported, exit 3 (the rejects are kept)
+    assert run("import", "transactions", src, "--store", tmp_path / "odd").exit_code == 3
     imp = Store(tmp_path / "odd").manifest()["imports"][-1]
     assert (imp["rows_read"], imp["rejected"]) == (2, 2)

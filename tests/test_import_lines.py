@@ -177,6 +177,12 @@ def test_example_order_lines(tmp_path):
     revenue = sum(int(x["Quantity"]) * float(x["UnitPrice"]) for x in known)
     assert round(df["amount"].sum(), 2) == round(revenue, 2)
     assert set(df["customer_id"]) == {x["CustomerID"].removesuffix(".0") for x in known}
+    # the lines without a customer: rejected, counted, and their revenue said
+    anon = [x for x in rows if not x["CustomerID"]]
+    anon_rev = sum(int(x["Quantity"]) * float(x["UnitPrice"]) for x in anon)
+    err = " ".join(r.stderr.split())  # the console wraps long lines
+    assert f"no customer {len(anon):,} rows rejected, carrying {anon_rev:,.2f} of revenue" in err
+    assert f"{len(anon):,} x missing customer_id (CustomerID, first on line" in err
     assert df["date"].min() == date(2010, 12, 1) and df["date"].max() <= date(2011, 3, 31)
 
 
@@ -294,3 +300,23 @@ def test_ambiguous_dates_ask_for_a_format(tmp_path):
     ok = run("import", "transactions", src, "--store", tmp_path / "s", "--date-format", "%m/%d/%Y")
     assert ok.exit_code == 0, ok.stderr
     assert sorted(stored(tmp_path / "s")["date"].to_list()) == [date(2010, 12, 1), date(2011, 1, 2)]
+
+
+def test_nothing_imported_exits_3(tmp_path):
+    header_only = write(tmp_path / "h.csv", HEADER)
+    r = run("import", "transactions", header_only, "--store", tmp_path / "s")
+    assert r.exit_code == 3
+    assert r.stderr.strip().splitlines() == [
+        f"Error: {header_only}: nothing imported: the file has a header and no rows"
+    ]
+    bad = write(
+        tmp_path / "b.csv", HEADER + "1,X,1,soon,1,A\n2,X,1,later,1,B\n3,X,x,2024-01-01,1,C\n"
+    )
+    r = run("import", "transactions", bad, "--store", tmp_path / "s")
+    assert r.exit_code == 3
+    assert "nothing imported: all 3 rows were dropped: 2 x unparseable date" in r.stderr
+    assert "1 x unparseable number (Quantity, first line 4)" in r.stderr
+    # a re-import that stores nothing new is not an error
+    good = write(tmp_path / "g.csv", HEADER + "1,X,1,2024-01-01,1,A\n")
+    assert run("import", "transactions", good, "--store", tmp_path / "s").exit_code == 0
+    assert run("import", "transactions", good, "--store", tmp_path / "s").exit_code == 0

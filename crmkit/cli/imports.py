@@ -103,6 +103,13 @@ def print_summary(result) -> None:
             + ", ".join(r.ignored_columns)
             + "  (no such column; --map to use one)"
         )
+    if getattr(r, "anonymous_rows", 0):
+        lines.append(
+            f"  no customer      {r.anonymous_rows:>12,}  rows rejected, carrying "
+            f"{r.anonymous_amount:,.2f} of revenue nobody is counted for"
+        )
+    for why, column, n, first in getattr(r, "reasons", [])[:5]:
+        lines.append(f"  {n:>8,} x {why}  ({column}, first on line {first})")
     if r.rejects_file:
         lines.append(f"  rejects file     {r.rejects_file}")
     err_console.print("\n".join(lines), highlight=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from crmkit.errors import ThresholdError
+from crmkit.errors import InputError, ThresholdError
 from crmkit.ingest import (
     COLUMN,
     FAST_FAILURES,
@@ -66,6 +66,10 @@ class ImportResult:
     already_stored: int = 0  # keys already in the store (skipped)
     updated: int = 0  # customers replaced by a newer row (upsert)
     shape: str = "orders"  # transactions: "lines" when the file holds several lines per order
+    # every dropped row by reason, most frequent first: [reason, column, rows, first line]
+    reasons: list = field(default_factory=list)
+    anonymous_rows: int = 0  # transactions: rows without a customer (rejected)...
+    anonymous_amount: float = 0.0  # ...and the amount they carry (revenue nobody is counted for)
     orders: int = 0  # lines shape: distinct orders among the file's good lines
     orphans: int = 0  # transactions whose customer is not in the customers table
     ignored_columns: list[str] = field(default_factory=list)
@@ -79,8 +83,20 @@ class ImportResult:
     seconds: float = 0.0
 
     @property
+    def dropped(self) -> int:
+        """Rows not stored from this file for a reason (rejected or a repeated key)."""
+        return self.rejected + self.duplicates
+
+    @property
     def reject_rate(self) -> float:
-        return self.rejected / self.rows_read if self.rows_read else 0.0
+        """Every dropped row (rejects and duplicates) / rows read."""
+        return self.dropped / self.rows_read if self.rows_read else 0.0
+
+    def reasons_text(self, top: int = 3) -> str:
+        """``2 x unparseable date (date, first line 4); 1 x ...``."""
+        return "; ".join(
+            f"{n:,} x {why} ({col}, first line {line})" for why, col, n, line in self.reasons[:top]
+        )
 
 
 def _hash_in_background(path: Path, on_bytes=None) -> tuple[threading.Thread, dict]:
@@ -209,8 +225,9 @@ def import_file(
         lock.release()
     if max_reject_rate is not None and result.reject_rate > max_reject_rate:
         exc = ThresholdError(
-            f"{result.rejected:,} of {result.rows_read:,} rows rejected "
-            f"({result.reject_rate:.1%} > --max-reject-rate {max_reject_rate:.1%}); "
+            f"{result.dropped:,} of {result.rows_read:,} rows dropped "
+            f"({result.reject_rate:.1%} > --max-reject-rate {max_reject_rate:.1%}: "
+            f"{result.reasons_text()}); "
             + (
                 f"the {result.imported:,} good rows were imported"
                 if result.imported
@@ -221,7 +238,33 @@ def import_file(
         )
         exc.result = result
         raise exc
+    if result.imported + result.already_stored + result.updated == 0:
+        # nothing in the store came from this file: a cron job must notice
+        what = (
+            "the file has a header and no rows"
+            if result.rows_read == 0
+            else f"all {result.rows_read:,} rows were dropped: {result.reasons_text()}"
+        )
+        exc = InputError(
+            f"nothing imported: {what}",
+            file=str(path),
+            hint=f"see {result.rejects_file}" if result.rejects_file else None,
+        )
+        exc.result = result
+        raise exc
     return result
+
+
+def _note_reasons(result: ImportResult, rejected: pl.DataFrame) -> None:
+    """Count the dropped rows by reason (most frequent first) for the summary."""
+    if rejected.height == 0:
+        return
+    counts = (
+        rejected.group_by(REASON, COLUMN)
+        .agg(pl.len().alias("n"), pl.col(LINE).cast(pl.Int64).min().alias("first"))
+        .sort(["n", "first"], descending=[True, False])
+    )
+    result.reasons = [list(r) for r in counts.head(10).rows()]
 
 
 def _write_rejects(store: Store, table: str, rejects: pl.DataFrame, result: ImportResult) -> None:
@@ -532,6 +575,14 @@ def _append_general(
     rejected = rejects_frame(parsed, rows.filter(pl.col(REASON).is_not_null())).collect()
     counted, n_orders = good.select(pl.len(), pl.col(key).n_unique()).collect().row(0)
     result.orders = n_orders if shape == "lines" else counted
+    if schema.name == "transactions" and "customer_id" in parsed.info.mapping:
+        anon = pl.col(REASON) == "missing customer_id"
+        result.anonymous_rows, amount = (
+            rows.filter(anon).select(pl.len(), pl.col("amount").sum()).collect().row(0)
+            if "amount" in rows.collect_schema().names()
+            else (0, 0.0)
+        )
+        result.anonymous_amount = round(amount or 0.0, 2)
     stage.unlink(missing_ok=True)
     result.sha256 = sha()
     result.imported = pl.scan_parquet(part).select(pl.len()).collect().item()
@@ -546,6 +597,7 @@ def _append_general(
             .collect()
             .item()
         )
+    _note_reasons(result, rejected)
     _write_rejects(store, schema.name, rejected, result)
     return part
 
@@ -684,5 +736,6 @@ def _merge_upsert(
     if rejected is not None and rejected.height:
         result.duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
         result.rejected = rejected.height - result.duplicates
+        _note_reasons(result, rejected)
         _write_rejects(store, schema.name, rejected, result)
     return [part], pl.scan_parquet(part).select(pl.len()).collect().item()
