@@ -56,3 +56,31 @@ def test_matches_the_segmented_customers():
 def test_rules_without_scores_give_an_empty_grid():
     seg = pl.DataFrame({"customer_id": ["a"], "monetary": [1.0], "segment": ["x"]})
     assert rf_heatmap(seg).is_empty() and unscored(seg) == 0
+
+
+def test_html_heat_map_and_cards():
+    from crmkit.report.html import heatmap_html, kpi_cards
+
+    seg = pl.DataFrame({"r_score": [1, 2, 2], "f_score": [1, 1, 2], "monetary": [10.0, 20.0, 30.0]})
+    page = heatmap_html(rf_heatmap(seg), unscored=4)
+    assert page.count("<td ") == 4  # every cell of the 2 x 2 grid
+    assert page.index("<th>R2</th>") < page.index("<th>R1</th>")  # best recency on top
+    assert "4 customers without a purchase" in page
+    kpi = pl.DataFrame(
+        {
+            "metric": ["nps", "retention_rate"],
+            "value": [None, 41.5],
+            "previous_value": [None, None],
+            "change_pct": [None, None],
+            "unit": ["score", "pct"],
+        },
+        schema_overrides={
+            "value": pl.Float64,
+            "previous_value": pl.Float64,
+            "change_pct": pl.Float64,
+        },
+    )
+    cards = kpi_cards(kpi, ["nps", "retention_rate"])
+    assert "NPS 净推荐值" in cards and "no NPS answers in this period" in cards
+    assert "Retention rate 留存率" in cards and "41.50%" in cards
+    assert "n/a" not in cards and "vs" not in cards

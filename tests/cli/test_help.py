@@ -94,5 +94,5 @@ def test_completion_is_offered_and_documented():
 
     r = CliRunner().invoke(app, ["--help"])
     assert "--install-completion" in r.stdout and "--show-completion" in r.stdout
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert "crmkit --install-completion" in readme
