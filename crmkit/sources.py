@@ -29,8 +29,6 @@ from crmkit.ingest import (
     Parsed,
     cleanup,
     csv_parse_error,
-    judge,
-    key_unique,
     read_source,
 )
 from crmkit.schema import TABLES, match_columns
@@ -63,32 +61,21 @@ def _read_parquet(path: Path, table: str, mapping: dict[str, str] | None) -> pl.
     return lf.with_columns(pl.col(n).cast(t) for n, t in casts.items())
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pending:
-    """A CSV file read natively and lazily (``Parsed.fast``), whose checks have
-    not run yet: ``check()`` (``ingest.fast_checks``, one row, names starting with
-    ``prefix``) is collected in the same query as the result by ``collect_checked``."""
+    """A CSV file read natively and lazily (``Parsed.native``), whose checks have
+    not run yet: ``check()`` (one row, names starting with ``prefix``) is
+    collected in the same query as the result by ``collect_checked``."""
 
     parsed: Parsed
     prefix: str
-    stood: bool = False  # set by ``verdict``
 
-    def check(self, *, keys: str = "compare") -> pl.LazyFrame:
-        return self.parsed.checks(self.parsed.fast, prefix=self.prefix, keys=keys, touch=True)
+    def check(self) -> pl.LazyFrame:
+        return self.parsed.checks(self.parsed.native, prefix=self.prefix)
 
-    def verdict(self, row: dict, *, keys: str = "compare") -> bool:
+    def stands(self, row: dict) -> bool:
         """Whether the native parse stands, given the collected checks (``row``)."""
-        mine = {k[len(self.prefix) :]: v for k, v in row.items() if k.startswith(self.prefix)}
-        fast, key = self.parsed.fast, self.parsed.schema.key
-        self.stood = self.parsed.fast_stands(
-            judge(mine, None if keys == "count" else lambda: key_unique(fast, key))
-        )
-        return self.stood
-
-    @property
-    def needs_trim(self) -> bool:
-        """The untrimmed native parse failed only because some field needs trimming."""
-        return self.parsed.needs_trim
+        return self.parsed.stands(row, prefix=self.prefix)
 
 
 def _complete(lf: pl.LazyFrame, schema, name: str) -> pl.LazyFrame:
@@ -118,7 +105,6 @@ def read_table_file(
     warn: Warn | None = None,
     tmp_dir: str | os.PathLike | None = None,
     pending: list[Pending] | None = None,
-    trim: bool | None = None,
     **csv_options,
 ) -> pl.LazyFrame:
     """One canonical table from a CSV or Parquet file.
@@ -127,28 +113,27 @@ def read_table_file(
     native lazy parse is returned and its checks are appended to ``pending``,
     for ``collect_checked`` to run in the same collect as the result (one scan
     of the file instead of two). When they fail, read the files again without
-    ``pending`` (or, when a pending file ``needs_trim``, with ``trim=True``).
-    ``trim``: see ``ingest.read_source``."""
+    ``pending``."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq"):
         if not p.is_file():
             raise InputError("file not found", file=str(p), hint="check the path")
         return _read_parquet(p, table, mapping)
     schema = TABLES[table]
-    parsed = read_source(p, schema, mapping=mapping, tmp_dir=tmp_dir, trim=trim, **csv_options)
+    parsed = read_source(p, schema, mapping=mapping, tmp_dir=tmp_dir, **csv_options)
     if (
         pending is not None
-        and parsed.fast is not None
+        and parsed.native is not None
         and table not in HOOKS
         and parsed.info.utf8_path is None
     ):
         prefix = f"__check{len(pending)}_"
         pending.append(Pending(parsed, prefix))
-        return _complete(parsed.fast, schema, p.name)
+        return _complete(parsed.native, schema, p.name)
     # Collect now: the source may be a transcoded temp copy that must not outlive this call.
     try:
-        good = None if table in HOOKS else _collect_fast(parsed)
-        unique = good is not None  # the fast path already proved the keys unique
+        good = None if table in HOOKS or parsed.native is None else parsed.collect_native()
+        unique = good is not None  # the native parse stands only with unique keys
         if good is None:
             rows = parsed.rows.collect()
             bad = rows.filter(pl.col(REASON).is_not_null())
@@ -179,34 +164,6 @@ def read_table_file(
     return good.lazy()
 
 
-def _collect_fast(parsed) -> pl.DataFrame | None:
-    """The native parse for clean files (see ``Parsed.fast``; trimming text
-    fields if the untrimmed parse turns out to need it), or None."""
-    if parsed.fast is None:
-        return None
-    while True:
-        try:
-            df = parsed.fast.collect()
-        except FAST_FAILURES:
-            return None
-        if parsed.fast_stands(parsed.is_clean(df.lazy())):
-            return df
-        if not parsed.trim():
-            return None
-
-
-def _verdicts(pending: list[Pending], row: dict, keys: str) -> bool:
-    """Every pending file's verdict, stopping at the first failure that trimming
-    cannot mend (then the careful route reads everything anyway)."""
-    ok = True
-    for p in pending:
-        if not p.verdict(row, keys=keys):
-            ok = False
-            if not p.needs_trim:
-                break
-    return ok
-
-
 def collect_checked(
     frames: list[pl.LazyFrame], pending: list[Pending], *, engine: str = "auto"
 ) -> list[pl.DataFrame] | None:
@@ -220,8 +177,7 @@ def collect_checked(
     queries, even collected together, scan it twice). An empty result carries no
     check values; they are then collected on their own. With the streaming
     engine (data larger than memory) the checks run first, in their own pass
-    (sharing the scan would hold the whole file in memory), and keys are counted
-    by hash in that pass rather than compared in order (which holds the key column)."""
+    (sharing the scan would hold the whole file in memory)."""
     if not pending:
         return pl.collect_all(frames, engine=engine)
     try:
@@ -234,13 +190,12 @@ def collect_checked(
 def _collect_checked(
     frames: list[pl.LazyFrame], pending: list[Pending], engine: str
 ) -> list[pl.DataFrame] | None:
-    keys = "count" if engine == "streaming" else "compare"
-    checks = pl.concat([p.check(keys=keys) for p in pending], how="horizontal")
+    checks = pl.concat([p.check() for p in pending], how="horizontal")
     names = checks.collect_schema().names()
     try:
-        if keys == "count":
+        if engine == "streaming":
             row = checks.collect(engine=engine).row(0, named=True)
-            if not _verdicts(pending, row, keys):
+            if not all(p.stands(row) for p in pending):
                 return None
             return pl.collect_all(frames, engine=engine)
         first, *rest = pl.collect_all(
@@ -253,7 +208,31 @@ def _collect_checked(
         )
     except FAST_FAILURES:
         return None
-    return [first.drop(names), *rest] if _verdicts(pending, row, keys) else None
+    return [first.drop(names), *rest] if all(p.stands(row) for p in pending) else None
+
+
+def collect_native_first(
+    build: Callable[[list[Pending] | None, Warn], pl.LazyFrame | None], *, engine: str, say: Warn
+) -> pl.DataFrame:
+    """Collect the query ``build(pending, say)`` makes from its inputs (e.g.
+    ``load_tables(..., pending=pending)``): CSV files are parsed natively inside
+    the query and checked in the same pass (``collect_checked``); when a file
+    needs the careful rules (odd spellings, bad rows), ``build(None, say)`` reads
+    every file the careful way and that is collected (also when the native
+    attempt's ``build`` returns None: it cannot tell yet). Messages of the native
+    attempt are said only when it stands (the careful one says them again)."""
+    pending: list[Pending] = []
+    said: list[str] = []
+    try:
+        target = build(pending, said.append)
+        got = None if target is None else collect_checked([target], pending, engine=engine)
+    except FAST_FAILURES:
+        got = None
+    if got is not None:
+        for msg in said:
+            say(msg)
+        return got[0]
+    return build(None, say).collect(engine=engine)
 
 
 def load_tables(
@@ -268,7 +247,6 @@ def load_tables(
     feedback: str | os.PathLike | None = None,
     tickets: str | os.PathLike | None = None,
     pending: list[Pending] | None = None,
-    trim: bool | None = None,
 ) -> dict[str, pl.LazyFrame]:
     """Canonical ``customers``, ``transactions``, ``feedback`` and ``tickets`` LazyFrames.
 
@@ -293,9 +271,7 @@ def load_tables(
                 **config.columns(table),
                 **{k: v for k, v in (mapping or {}).items() if k in names},
             }
-            out[table] = read_table_file(
-                path, table, mapping=table_map, warn=warn, pending=pending, trim=trim
-            )
+            out[table] = read_table_file(path, table, mapping=table_map, warn=warn, pending=pending)
         for table, path in (("feedback", feedback), ("tickets", tickets)):
             out[table] = (
                 empty_table(table)

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from crmkit.cli import app
-from crmkit.errors import EXIT_DATA, EXIT_STORE, EXIT_THRESHOLD, EXIT_USAGE
-from crmkit.store import Store
+from crmkit.errors import EXIT_DATA, EXIT_STORE, EXIT_THRESHOLD, EXIT_USAGE, CrmkitError
+from crmkit.ingest import read_source
+from crmkit.schema import TABLES
+from crmkit.store import Store, import_file
 
 runner = CliRunner()
 
@@ -458,37 +461,28 @@ def test_customer_repeated_in_file_last_line_wins(tmp_path):
         "customer_id,region,signup_date\nC1,华南,2024/1/5\n,西北,2024-02-01\n",  # other spelling, missing id
     ],
 )
-def test_customers_upsert_fast_and_general_agree(tmp_path, monkeypatch, second):
-    import crmkit.ingest as ingest_mod
-
+def test_customers_upsert_fast_and_general_agree(tmp_path, second):
     first = write(tmp_path / "a.csv", "customer_id,region,owner\nC1,华东,张伟\nC3,华北,李娜\n")
     src = write(tmp_path / "b.csv", second)
-    real = ingest_mod._fast_rows
     tables, imports = [], []
-    for name, fast in (("fast", real), ("general", lambda *a, **k: None)):
-        monkeypatch.setattr(ingest_mod, "_fast_rows", fast)
-        assert import_in_turn("customers", tmp_path / name, first, src).exit_code == 0
+    for name, native in (("fast", True), ("general", False)):
+        for f in (first, src):
+            import_file(Store(tmp_path / name), "customers", f, native=native)
         tables.append(Store(tmp_path / name).scan("customers").collect().sort("customer_id"))
         imp = Store(tmp_path / name).manifest()["imports"][-1]
         imports.append(
             {k: imp[k] for k in ("rows_read", "imported", "rejected", "duplicates", "updated")}
         )
-    assert tables[0].equals(tables[1]), tables
+    assert_frame_equal(tables[0], tables[1])
     assert imports[0] == imports[1]
 
 
-def test_clean_customers_file_skips_the_general_rules(tmp_path, monkeypatch):
-    import crmkit.ingest.native as native_mod
-
-    def boom(*a, **k):
-        raise AssertionError("general path used")
-
+def test_clean_customers_file_skips_the_general_rules(tmp_path):
     store = tmp_path / "s"
     write(tmp_path / "a.csv", "customer_id,region,owner\nC1,华东,张伟\n")
     assert run("import", "customers", tmp_path / "a.csv", "--store", store).exit_code == 0
-    monkeypatch.setattr(native_mod, "_general_rows", boom)
-    monkeypatch.setattr(native_mod, "_field_count_problems", boom)
     write(tmp_path / "b.csv", "customer_id,region\nC1,华南\nC2,西北\n")
+    assert read_source(tmp_path / "b.csv", TABLES["customers"]).collect_native() is not None
     r = run("import", "customers", tmp_path / "b.csv", "--store", store)
     assert r.exit_code == 0, r.stderr
     df = Store(store).scan("customers").collect().sort("customer_id")
@@ -753,17 +747,19 @@ def test_info_without_store(tmp_path):
 # --- the fast path (native parse for clean files) agrees with the general rules ----------
 
 
-def _import_both_ways(tmp_path, monkeypatch, text):
-    import crmkit.ingest as ingest_mod
-
+def _import_both_ways(tmp_path, text):
+    """Import ``text`` into tmp_path/fast (native parse where it stands) and
+    tmp_path/general (``native=False``: the careful rules only)."""
     src = write(tmp_path / "f.csv", text)
     # 3: every row rejected, nothing imported (both routes must agree on that too)
     code = run("import", "transactions", src, "--store", tmp_path / "fast").exit_code
     assert code in (0, 3)
-    real = ingest_mod._fast_rows
-    monkeypatch.setattr(ingest_mod, "_fast_rows", lambda *a, **k: None)
-    assert run("import", "transactions", src, "--store", tmp_path / "general").exit_code == code
-    monkeypatch.setattr(ingest_mod, "_fast_rows", real)
+    try:
+        import_file(Store(tmp_path / "general"), "transactions", src, native=False)
+        careful_code = 0
+    except CrmkitError as exc:
+        careful_code = exc.exit_code
+    assert careful_code == code
     fast, general = (Store(tmp_path / d) for d in ("fast", "general"))
     return fast, general
 
@@ -803,13 +799,13 @@ def _import_both_ways(tmp_path, monkeypatch, text):
     ],
 )
 @pytest.mark.parametrize("lead", [0, 80], ids=["alone", "after-80-clean-lines"])
-def test_fast_path_matches_general_rules(tmp_path, monkeypatch, body, lead):
+def test_fast_path_matches_general_rules(tmp_path, body, lead):
     """Both ways give the same store and counts. After 80 clean lines the
     detection sample sees no empty last field, so the byte probe does not count
     separators up front: the structure proof then rests on the last column."""
     clean = "".join(f"L{i},C{i % 7},2024-02-{i % 28 + 1:02d},{i}.5,p{i}\n" for i in range(lead))
     fast, general = _import_both_ways(
-        tmp_path, monkeypatch, "order_id,customer_id,date,amount,product\n" + clean + body
+        tmp_path, "order_id,customer_id,date,amount,product\n" + clean + body
     )
     a = fast.scan("transactions").collect().sort("transaction_id")
     b = general.scan("transactions").collect().sort("transaction_id")
@@ -823,7 +819,7 @@ def test_fast_path_matches_general_rules(tmp_path, monkeypatch, body, lead):
     "header",
     ["order_id,customer_id,date,amount,memo", "order_id,customer_id,date,amount,product,memo"],
 )
-def test_fast_path_with_an_ignored_last_column(tmp_path, monkeypatch, header):
+def test_fast_path_with_an_ignored_last_column(tmp_path, header):
     """The last field is not imported (an unknown column): the proof falls back
     to counting separators; a short line among clean ones is still caught."""
     width = header.count(",") + 1
@@ -832,9 +828,7 @@ def test_fast_path_with_an_ignored_last_column(tmp_path, monkeypatch, header):
     )
     for tail in ("", "S,C2,2024-02-02\n"):
         (tmp_path / str(len(tail))).mkdir()
-        fast, general = _import_both_ways(
-            tmp_path / str(len(tail)), monkeypatch, header + "\n" + clean + tail
-        )
+        fast, general = _import_both_ways(tmp_path / str(len(tail)), header + "\n" + clean + tail)
         assert (
             fast.scan("transactions")
             .collect()
@@ -850,7 +844,7 @@ def test_fast_path_with_an_ignored_last_column(tmp_path, monkeypatch, header):
         assert ia["rows_read"] == 80 + bool(tail)
 
 
-def test_long_line_caught_when_a_column_is_not_read(tmp_path, monkeypatch):
+def test_long_line_caught_when_a_column_is_not_read(tmp_path):
     """Polars raises on a line with too many fields only when every column is
     read; with an ignored column (memo) the separator count must catch it, and a
     short line (optional product missing) must not balance that count."""
@@ -866,7 +860,6 @@ def test_long_line_caught_when_a_column_is_not_read(tmp_path, monkeypatch):
         sub.mkdir()
         fast, general = _import_both_ways(
             sub,
-            monkeypatch,
             "order_id,memo,customer_id,date,amount,product\n"
             + lead
             + "A,m,C1,2024-01-05,1,p\n"
@@ -880,21 +873,17 @@ def test_long_line_caught_when_a_column_is_not_read(tmp_path, monkeypatch):
         )
 
 
-def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path, monkeypatch):
+def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path):
     """A key repeated in the file is a duplicate (first line wins, the other is
     listed in rejects) even when the store already holds it; both paths agree."""
-    import crmkit.ingest as ingest_mod
-
     first = write(tmp_path / "a.csv", "order_id,customer_id,date,amount\nT1,C1,2024-01-01,5\n")
     second = write(
         tmp_path / "b.csv",
         "order_id,customer_id,date,amount\nT1,C1,2024-01-01,5\nT1,C9,2024-01-02,7\nT2,C2,2024-01-03,1\n",
     )
-    real = ingest_mod._fast_rows
-    for name, fast in (("fast", real), ("general", lambda *a, **k: None)):
-        monkeypatch.setattr(ingest_mod, "_fast_rows", fast)
-        r = import_in_turn("transactions", tmp_path / name, first, second, flags=("--orders",))
-        assert r.exit_code == 0
+    for name, native in (("fast", True), ("general", False)):
+        for f in (first, second):
+            import_file(Store(tmp_path / name), "transactions", f, shape="orders", native=native)
         imp = Store(tmp_path / name).manifest()["imports"][-1]
         assert (imp["rows_read"], imp["imported"], imp["duplicates"], imp["already_stored"]) == (
             3,
@@ -906,11 +895,9 @@ def test_duplicate_in_file_reported_when_store_has_the_key(tmp_path, monkeypatch
         assert sorted(txns(tmp_path / name)["transaction_id"].to_list()) == ["T1", "T2"]
 
 
-def test_stray_quote_in_header_does_not_swallow_the_rows(tmp_path, monkeypatch):
+def test_stray_quote_in_header_does_not_swallow_the_rows(tmp_path):
     body = "A,C1,2024-01-05,10,x\nB,C2,2024-01-06,3,y\n"
-    fast, general = _import_both_ways(
-        tmp_path, monkeypatch, 'order_id,customer_id,date,amount,screen"\n' + body
-    )
+    fast, general = _import_both_ways(tmp_path, 'order_id,customer_id,date,amount,screen"\n' + body)
     for st in (fast, general):
         imp = st.manifest()["imports"][-1]
         assert (imp["rows_read"], imp["imported"], imp["rejected"], imp["already_stored"]) == (
@@ -959,20 +946,14 @@ def test_duplicate_rejects_keep_their_fields(tmp_path):
     ]
 
 
-def test_clean_file_needs_no_structure_pass(tmp_path, monkeypatch):
-    """The byte probe proves a clean unquoted file's structure: neither the
-    field-count pass nor the general parse runs."""
-    import crmkit.ingest.native as native_mod
-
-    def boom(*a, **k):
-        raise AssertionError("general path used")
-
-    monkeypatch.setattr(native_mod, "_field_count_problems", boom)
-    monkeypatch.setattr(native_mod, "_general_rows", boom)
+def test_clean_file_needs_no_structure_pass(tmp_path):
+    """The byte pass proves a clean unquoted file's structure: the native parse
+    stands, and the import gives its figures and the file's sha256."""
     src = write(
         tmp_path / "f.csv",
         "order_id,customer_id,date,amount\nA,C1,2024-01-05,10.5\nB,C2,2024-01-06,-3\n",
     )
+    assert read_source(src, TABLES["transactions"]).collect_native() is not None
     r = run("import", "transactions", src, "--store", tmp_path / "s")
     assert r.exit_code == 0, r.stderr
     imp = Store(tmp_path / "s").manifest()["imports"][-1]
@@ -1025,13 +1006,12 @@ def test_lone_quote_at_the_end_is_one_clean_error(tmp_path):
     assert txns(tmp_path / "s2")["amount"].to_list() == [5.0]
 
 
-def test_quote_inside_an_unquoted_field_is_a_character(tmp_path, monkeypatch):
+def test_quote_inside_an_unquoted_field_is_a_character(tmp_path):
     """`Monitor 27"`: Python's csv module and Excel read the quote as a
     character; Polars read on to the next quote (the file failed to import, or
     rows went missing). Every row read is accounted for."""
     fast, general = _import_both_ways(
         tmp_path,
-        monkeypatch,
         "order_id,customer_id,date,amount,product\n"
         'A,C1,2024-01-01,5,Monitor 27"\nB,C1,2024-01-02,2,Cable\nC,C2,2024-01-03,3,Mouse\n',
     )

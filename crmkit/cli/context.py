@@ -90,7 +90,6 @@ class Inputs:
         mapping: list[str] | None = None,
         warn: Callable[[str], None] | None = None,
         pending: list | None = None,
-        trim: bool | None = None,
     ) -> None:
         from crmkit.sources import load_tables, parse_mapping
 
@@ -111,7 +110,6 @@ class Inputs:
             mapping=parse_mapping(mapping),
             warn=warn or warn_line,
             pending=pending,
-            trim=trim,
         )
 
     @property

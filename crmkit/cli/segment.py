@@ -123,6 +123,7 @@ def segment(
         segment_customers,
         summarise,
     )
+    from crmkit.sources import collect_native_first
 
     config = state(ctx).config
     segment = segment or []
@@ -150,7 +151,7 @@ def segment(
         )
         return
 
-    def build(pending, say, trim=None):
+    def build(pending, say):
         """The lazy result (all customers for --summary, else the filtered rows)."""
         nonlocal as_of_date
         inp = Inputs(
@@ -161,7 +162,6 @@ def segment(
             mapping=mapping,
             warn=lambda msg: say(f"warning: {msg}"),
             pending=pending,
-            trim=trim,
         )
         tables = inp.tables
         if given is None and pending:  # unchecked rows: a missing date may be the parse's
@@ -187,21 +187,10 @@ def segment(
             filter_segments(lf, rulesets, segments=segment, where=where), columns
         )
 
-    # CSV files are parsed natively inside the segmentation's own query and
-    # checked in the same pass (text fields untrimmed when the sample shows
-    # no padding; trimmed in a second attempt if a field turns out to need
-    # it); a file that needs the general rules (odd spellings, bad rows) is
-    # read again the careful way.
-    # Messages of an attempt wait until it stands (a later attempt says them again).
+    # CSV files are parsed natively inside the query and checked in the same pass;
+    # build resolves the as-of date again when the careful read runs
     with render.computing("segment"):
-        df, target, careful, said = _one_pass(build, _engine(streaming))
-        if careful:  # build resolves the as-of date again, over the rows that count
-            target = build(None, _say_now)
-        else:
-            for msg in said:
-                _say_now(msg)
-        if df is None:
-            df = target.collect(engine=_engine(streaming))
+        df = collect_native_first(build, engine=_engine(streaming), say=_say_now)
     rule_names = ", ".join(rs.name for rs in rulesets)
 
     def title(n: int) -> str:  # kept short so it stays on one stderr line
@@ -215,35 +204,6 @@ def segment(
 
     df = _key_columns_at_a_terminal(df, rulesets, fmt=fmt, out=out, columns=columns)
     emit(df, fmt=fmt, bom=bom, out=str(out) if out else None, title=title(df.height))
-
-
-def _one_pass(build, engine: str):
-    """The one-pass attempts (untrimmed, then trimmed when that is all a file needs):
-    ``(df, target, careful, said)``; ``careful``: the files need the general rules
-    (``build(None, ...)`` again); ``said``: the messages of the attempt that stood."""
-    from crmkit.ingest import FAST_FAILURES
-    from crmkit.sources import collect_checked
-
-    df = target = None
-    careful = False
-    said: list[str] = []
-    for trim in (None, True):
-        pending: list = []
-        said = []
-        try:
-            target = build(pending, said.append, trim=trim)
-            if target is None:
-                careful = True
-                break
-            if pending:
-                got = collect_checked([target], pending, engine=engine)
-                df = got[0] if got else None
-            careful = bool(pending) and df is None
-        except FAST_FAILURES:
-            careful = True
-        if not careful or not pending or not all(p.stood or p.needs_trim for p in pending):
-            break
-    return df, target, careful, said
 
 
 def _key_columns_at_a_terminal(df: pl.DataFrame, rulesets, *, fmt, out, columns) -> pl.DataFrame:

@@ -11,9 +11,10 @@ read CSV files directly (``crmkit segment --transactions FILE``):
    number (> 1) of fields; ``--sep`` forces one.
 3. headers are matched to canonical columns (``crmkit.schema.match_columns``).
 4. clean files (ISO dates, plain numbers, no quotes) are parsed natively
-   (``Parsed.fast``) while a background byte pass (``ByteProbe``) proves that
-   every line has the header's number of fields; any doubt sends the file down
-   the general path below, which gives the same result for clean files.
+   (``Parsed.native``); whether that parse stands is decided in ``native`` alone,
+   from one exact precondition over the whole file (``native.stands``); any
+   doubt sends the file down the general path below, which gives the same
+   result for clean files.
 5. the general path: a pass over the raw lines finds records with the wrong
    number of fields (quoted separators are discounted); files with quoted line
    breaks fall back to Python's csv module for exact line numbers.
@@ -29,23 +30,145 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future
+from functools import cached_property
 from pathlib import Path
 
+import polars as pl
+
+from crmkit.ingest import native as _native
 from crmkit.ingest.fields import date_expr, datetime_expr, money_expr
-from crmkit.ingest.general import csv_parse_error, rejects_frame, valid_frame
-from crmkit.ingest.native import (
-    FAST_FAILURES,
-    ByteProbe,
-    Parsed,
-    _fast_rows,
-    fast_checks,
-    judge,
-    key_unique,
-)
+from crmkit.ingest.general import _general_rows, csv_parse_error, rejects_frame, valid_frame
+from crmkit.ingest.native import FAILURES as FAST_FAILURES
+from crmkit.ingest.native import keys_unique
 from crmkit.ingest.sniff import detect_encoding, detect_separator
 from crmkit.ingest.source import SourceInfo, check_file, inspect_source, transcode_to_utf8
-from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON
+from crmkit.ingest.structure import (
+    COLUMN,
+    LINE,
+    RAW,
+    REASON,
+    Structure,
+    _field_count_problems,
+    _field_count_problems_slow,
+)
 from crmkit.schema import TableSchema
+
+
+class Parsed:
+    """One CSV source, set up to be read two ways (nothing is read at construction
+    beyond the detection sample; a background byte pass starts when the native
+    parse applies, or when ``sha256`` is asked for).
+
+    ``native``: canonical typed rows by Polars' own reader (no line numbers, no
+    reasons), for files whose values may all be in canonical form; None when
+    that cannot be (another encoding's copy is fine; ``--date-format``, computed
+    columns, ignored columns are not). Whether it stands is ``stands(row)``, for
+    a row of ``checks(native)`` collected with (or after) the rows.
+
+    ``rows``: LINE + raw source columns (c0..) + parsed canonical columns +
+    REASON/COLUMN; every rule, every reason (it needs the record structure: one
+    more pass over the file).
+    """
+
+    def __init__(
+        self,
+        info: SourceInfo,
+        src: Path,
+        schema: TableSchema,
+        *,
+        date_format: str | None = None,
+        decimal_comma: bool = False,
+        tmp_dir: str | os.PathLike | None = None,
+        sha256: bool = False,
+        native: bool = True,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        self.info = info
+        self.src = src
+        self.schema = schema
+        self.date_format = date_format
+        self.decimal_comma = decimal_comma
+        self.tmp_dir = tmp_dir
+        self.raw_names = [f"__c{i}" for i in range(len(info.headers))]  # aligned with info.headers
+        # canonical column names present (in schema order, then extras)
+        self.canonical = [
+            c.name for c in schema.columns if c.name in info.mapping or c.name in info.derived
+        ] + list(info.extra)
+        can_be_native = (
+            native and not date_format and not decimal_comma and _native.applies(info, schema, src)
+        )
+        self.native: pl.LazyFrame | None = (
+            _native.native_rows(info, schema, src, self.raw_names) if can_be_native else None
+        )
+        # the byte facts of the file Polars reads; the sha256 is of the user's file only
+        self._facts: Future[_native.ByteFacts] | None = (
+            _native.scan_bytes(
+                src,
+                info.sep,
+                sha256=sha256 and src == info.path,
+                on_bytes=on_bytes if src == info.path else None,  # one count: the original file
+            )
+            if can_be_native or (sha256 and src == info.path)
+            else None
+        )
+
+    @property
+    def facts(self) -> _native.ByteFacts | None:
+        return self._facts.result() if self._facts is not None else None
+
+    def checks(self, rows: pl.LazyFrame, prefix: str = "") -> pl.LazyFrame:
+        """One row of aggregates over native ``rows`` for ``stands``."""
+        return _native.checks(rows, self.schema, prefix=prefix)
+
+    def stands(self, row: dict, prefix: str = "") -> bool:
+        """Whether the native parse stands, given its collected ``checks`` row."""
+        return self.native is not None and _native.stands(
+            self.facts, row, len(self.info.headers), prefix=prefix
+        )
+
+    def collect_native(self) -> pl.DataFrame | None:
+        """The native parse collected, if it stands (else None)."""
+        try:
+            df = self.native.collect()
+            row = self.checks(df.lazy()).collect().row(0, named=True)
+        except FAST_FAILURES:
+            return None
+        return df if self.stands(row) else None
+
+    def stage_native(self, part: Path, columns: list[pl.Expr], compression: str) -> int | None:
+        """Write the native parse (``columns`` of it) to the Parquet file ``part``,
+        streaming; its row count if the parse stands, else None (``part`` removed)."""
+        try:
+            self.native.select(columns).sink_parquet(part, compression=compression)
+            # the sink read every field; the checks read the written part
+            row = self.checks(pl.scan_parquet(part)).collect(engine="streaming").row(0, named=True)
+        except FAST_FAILURES:
+            row = None
+        if row is not None and self.stands(row):
+            return row["n"]
+        part.unlink(missing_ok=True)
+        return None
+
+    @cached_property
+    def structure(self) -> Structure:
+        quick = _field_count_problems(self.info, self.src)
+        if quick is not None:
+            problems, records, blank = quick
+            return Structure(problems, None, records, blank)
+        problems, line_map, records, blank, normalized = _field_count_problems_slow(
+            self.info, self.src, Path(self.tmp_dir or tempfile.gettempdir())
+        )
+        return Structure(problems, line_map, records, blank, normalized)
+
+    @property
+    def rows_read(self) -> int:
+        """Rows in the file by the careful rules (records, blank lines left out)."""
+        return self.structure.records - self.structure.blank
+
+    @cached_property
+    def rows(self) -> pl.LazyFrame:
+        return _general_rows(self)
 
 
 def read_source(
@@ -59,42 +182,39 @@ def read_source(
     decimal_comma: bool = False,
     tmp_dir: str | os.PathLike | None = None,
     sha256: bool = False,
-    trim: bool | None = None,
+    native: bool = True,
     on_bytes: Callable[[int], None] | None = None,
 ) -> Parsed:
-    """Inspect one CSV file and set up its lazy parses (nothing is read beyond
-    the detection sample, except a background ``ByteProbe`` when the native
-    parse applies; ``sha256=True`` has it hash the file too). Call
-    ``cleanup(parsed)`` afterwards to remove a transcoded temporary copy.
-    ``trim``: whether the native parse trims text fields (default: unless the
-    detection sample shows none needs it; see ``Parsed.trim``). ``on_bytes``:
-    told the bytes the probe has read so far (a progress display)."""
+    """Inspect one CSV file and set up its lazy parses (see ``Parsed``;
+    ``sha256=True`` hashes the file in the background byte pass;
+    ``native=False`` sets up the careful parse only; ``on_bytes`` is told the
+    bytes the byte pass has read so far, a progress display). Call
+    ``cleanup(parsed)`` afterwards to remove temporary copies."""
     info = inspect_source(path, schema, mapping=mapping, encoding=encoding, sep=sep)
     src = info.path
     if info.encoding not in ("utf-8", "utf-8-sig"):
         src = transcode_to_utf8(info.path, info.encoding, Path(tmp_dir or tempfile.gettempdir()))
         info.utf8_path = src
-    parsed = Parsed(info, src, schema, date_format=date_format, decimal_comma=decimal_comma)
-    parsed.tmp_dir = tmp_dir
-    if not date_format and not decimal_comma:
-        parsed.trimmed = not info.plain_text if trim is None else trim
-        parsed.fast = _fast_rows(info, schema, src, parsed.raw_names, trim=parsed.trimmed)
-        if parsed.fast is not None:
-            parsed.probe = ByteProbe(
-                src,
-                info.sep,
-                sha256=sha256 and src == info.path,
-                count=info.last_gaps or not parsed.all_read,
-                on_bytes=on_bytes if src == info.path else None,  # one count: the original file
-            )
-    return parsed
+    return Parsed(
+        info,
+        src,
+        schema,
+        date_format=date_format,
+        decimal_comma=decimal_comma,
+        tmp_dir=tmp_dir,
+        sha256=sha256,
+        native=native,
+        on_bytes=on_bytes,
+    )
 
 
 def cleanup(parsed: Parsed) -> None:
+    """Remove the temporary copies a parse made (a transcoded or re-quoted file)."""
     if parsed.info.utf8_path is not None:
         parsed.info.utf8_path.unlink(missing_ok=True)
-    if parsed._structure is not None and parsed._structure.normalized is not None:
-        parsed._structure.normalized.unlink(missing_ok=True)
+    structure = parsed.__dict__.get("structure")  # only if the careful path ran
+    if structure is not None and structure.normalized is not None:
+        structure.normalized.unlink(missing_ok=True)
 
 
 __all__ = [
@@ -112,10 +232,8 @@ __all__ = [
     "datetime_expr",
     "detect_encoding",
     "detect_separator",
-    "fast_checks",
     "inspect_source",
-    "judge",
-    "key_unique",
+    "keys_unique",
     "money_expr",
     "read_source",
     "rejects_frame",

@@ -24,7 +24,7 @@ _MONEY_RE_COMMA = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)?(?:,\d+)?$"
 _CURRENCY = r"[\s¥￥$€£]|RMB|CNY|USD|EUR|元"
 
 
-def _blank_to_null(e: pl.Expr) -> pl.Expr:
+def blank_to_null(e: pl.Expr) -> pl.Expr:
     s = e.str.strip_chars()
     return pl.when(s == "").then(None).otherwise(s)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from crmkit.errors import InputError
-from crmkit.ingest.fields import _blank_to_null, date_expr, datetime_expr, money_expr
+from crmkit.ingest.fields import blank_to_null, date_expr, datetime_expr, money_expr
 from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON
 from crmkit.spreadsheet import (
     date_shaped,
@@ -19,7 +19,7 @@ from crmkit.spreadsheet import (
 )
 
 if TYPE_CHECKING:
-    from crmkit.ingest.native import Parsed
+    from crmkit.ingest import Parsed
 
 
 def _general_rows(source: Parsed) -> pl.LazyFrame:
@@ -27,7 +27,7 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
     carries the reason (and column) it is rejected for."""
     info, src, schema, raw_names = source.info, source.src, source.schema, source.raw_names
     date_format, decimal_comma = source.date_format, source.decimal_comma
-    structure = source.structure()
+    structure = source.structure
     problems, line_map = structure.problems, structure.line_map
     scan = pl.scan_csv(
         structure.normalized or src,
@@ -66,7 +66,7 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
     # Three flat stages keep the expression graph small (each field is stripped
     # once, parsed once, and the checks read the parsed columns by name).
     text_of = {r: f"__t{i}" for i, r in enumerate(raw_names)}
-    stage_text = [_blank_to_null(pl.col(r)).alias(text_of[r]) for r in raw_names]
+    stage_text = [blank_to_null(pl.col(r)).alias(text_of[r]) for r in raw_names]
     parsed: dict[str, pl.Expr] = {}
     checks: list[tuple[pl.Expr, str, pl.Expr]] = []  # (is_bad, column, reason)
     n_fields = len(info.headers)

@@ -182,29 +182,3 @@ def _headers(lines: list[str], sep: str, path: Path) -> list[str]:
             seen[h] = 1
         out.append(h)
     return out
-
-
-def _ctl_spaces(sep: str) -> bytes:
-    """The ASCII whitespace other than space that could pad a field (a tab is
-    none when it separates the fields; CR and LF end lines)."""
-    return bytes(b for b in b"\t\x0b\x0c" if chr(b) != sep)
-
-
-def _plain_text(lines: list[str], sep: str) -> bool:
-    """Whether the sample suggests that no field needs trimming: ASCII only, no
-    tab/VT/FF inside fields, no field starting or ending with a space. Decides
-    only which native parse is tried first (``Parsed.trimmed``); the whole file
-    is proven by the byte probe and the checks."""
-    ctl = _ctl_spaces(sep).decode()
-    return all(
-        ln.isascii()
-        and not any(c in ln for c in ctl)
-        and all(f == f.strip(" ") for f in ln.split(sep))
-        for ln in lines
-    )
-
-
-def _last_gaps(lines: list[str], sep: str, n_fields: int) -> bool:
-    """Whether a sample line has an empty or missing last field (unquoted reading:
-    this only decides whether the byte probe counts separators up front)."""
-    return any(ln.count(sep) < n_fields - 1 or not ln.rsplit(sep, 1)[-1].strip() for ln in lines)

@@ -13,12 +13,9 @@ from crmkit.errors import InputError, UsageError
 from crmkit.ingest.sniff import (
     _SEP_ARG,
     _SEP_NAMES,
-    SAMPLE_BYTES,
     SEPARATORS,
     _decoded_sample,
     _headers,
-    _last_gaps,
-    _plain_text,
     detect_encoding,
     detect_separator,
 )
@@ -36,9 +33,6 @@ class SourceInfo:
     ignored: list[str] = field(default_factory=list)  # source headers not imported
     derived: list[str] = field(default_factory=list)  # canonical columns computed, e.g. amount
     utf8_path: Path | None = None  # the file Polars reads (a transcoded copy for non-UTF-8)
-    last_gaps: bool = True  # the detection sample has lines whose last field is empty (or missing)
-    plain_text: bool = False  # the sample: ASCII, no quote, CR, tab, VT or FF, no padded field
-    spaceless: bool = False  # the sample's data lines hold no space at all
 
     @property
     def sep_name(self) -> str:
@@ -166,8 +160,6 @@ def inspect_source(
     for canon in mapping or {}:
         if canon not in schema.names and schema.keep_extra:
             extra[canon] = matched.pop(canon)
-    with open(p, "rb") as fh:  # the decoded sample has no line ends left to look at
-        head = fh.read(SAMPLE_BYTES // 4)
     return SourceInfo(
         path=p,
         encoding=enc,
@@ -177,7 +169,4 @@ def inspect_source(
         extra=extra,
         ignored=ignored,
         derived=derived,
-        last_gaps=_last_gaps(lines[1:], separator, len(headers)),
-        plain_text=b'"' not in head and b"\r" not in head and _plain_text(lines[1:], separator),
-        spaceless=not any(" " in ln for ln in lines[1:]),
     )

@@ -170,10 +170,9 @@ def _stored_scale(store) -> str | None:
 
 
 def _replace(parsed, **changes):
-    """``parsed`` with new rows; the store's native fast path (``parsed.fast``, which
-    reads the file again without these checks and columns) is switched off."""
+    """``parsed`` with new rows (the store reads a table with a hook through these
+    rows only, never by the native parse, which knows nothing of the hook's checks)."""
     new = copy.copy(parsed)
-    new.fast = None
     for name, value in changes.items():
         setattr(new, name, value)
     return new

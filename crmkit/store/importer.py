@@ -18,7 +18,6 @@ import polars as pl
 from crmkit.errors import InputError, ThresholdError
 from crmkit.ingest import (
     COLUMN,
-    FAST_FAILURES,
     LINE,
     RAW,
     REASON,
@@ -26,6 +25,7 @@ from crmkit.ingest import (
     check_file,
     cleanup,
     csv_parse_error,
+    keys_unique,
     read_source,
     rejects_frame,
 )
@@ -131,6 +131,7 @@ def import_file(
     on_bytes: Callable[[int], None] | None = None,
     shape: str | None = None,
     refund_prefix: str | None = None,
+    native: bool = True,
 ) -> ImportResult:
     """Import one CSV file into ``table`` of ``store``; see the module docstring.
 
@@ -145,6 +146,8 @@ def import_file(
     into a table that already holds lines, is a file of order lines (every line
     stored with its ``line_no``). ``refund_prefix``: order ids starting with it
     (``C536379``) are refunds: their amounts and quantities are made negative.
+    ``native=False``: the careful rules only, never the native parse (the same
+    rows; to compare the two routes).
     """
     if shape not in (None, "lines", "orders"):
         raise ValueError(f"shape must be 'lines' or 'orders', not {shape!r}")
@@ -168,9 +171,10 @@ def import_file(
             tmp_dir=store.path / TMP,
             sha256=True,
             on_bytes=on_bytes,
+            native=native and table not in HOOKS,
         )
-        if parsed.probe is not None and parsed.probe.path == parsed.info.path:
-            sha = lambda: parsed.probe.sha256  # noqa: E731 - the probe hashes the bytes it counts
+        if parsed.facts is not None and parsed.facts.sha256 is not None:
+            sha = lambda: parsed.facts.sha256  # noqa: E731 - the byte pass hashed the file
         else:
             hasher, box = _hash_in_background(parsed.info.path, on_bytes)
 
@@ -201,14 +205,15 @@ def import_file(
             say("checking and writing rows")
             try:
                 if schema.mode == "upsert":
-                    files, rows = _write_upsert(store, schema, parsed, result, sha, replace=replace)
+                    files, rows, result.rows_read = _write_upsert(
+                        store, schema, parsed, result, sha, replace=replace
+                    )
                 else:
-                    files, rows = _write_append(
+                    files, rows, result.rows_read = _write_append(
                         store, schema, parsed, result, sha, replace=replace, shape=shape
                     )
             except pl.exceptions.ComputeError as exc:
                 raise csv_parse_error(path, exc) from None
-            result.rows_read = parsed.rows_read  # known once the rows are written
             result.finished_at = _now()
             result.seconds = round(time.perf_counter() - started, 3)
             store._commit(
@@ -283,34 +288,30 @@ def _write_rejects(store: Store, table: str, rejects: pl.DataFrame, result: Impo
     result.rejects_file = str(dest)
 
 
-def _append_fast(
-    store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, existing, known
-):
-    """Clean files: native parse straight into the part. Returns the part, or None
-    when the file needs the general path (a value in another spelling, a missing
-    required value, a duplicate key, a non-finite number)."""
+def _append_native(
+    store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, existing, known
+) -> tuple[Path, int] | None:
+    """Clean files: the native parse straight into the part. Returns the part and
+    the rows read, or None when the file needs the general path (see
+    ``Parsed.stage_native``)."""
     key = schema.key
-    rows = parsed.fast
     if key not in parsed.info.mapping:
         return None  # ids from the row content need a window over the file: general path
-    all_cols = [c.name for c in schema.columns]
-    present = set(rows.collect_schema().names())
-    # the checks see every row of the file (a key repeated in the file is a
+    present = set(parsed.native.collect_schema().names())
+    # every row of the file is checked (a key repeated in the file is a
     # duplicate to report even when the store already has it)
-    staged = _stage_fast(
-        store,
-        schema,
-        parsed,
-        lambda fast: fast.select(
-            *[
-                pl.col(c) if c in present else pl.lit(None, dtype=schema.column(c).dtype).alias(c)
-                for c in all_cols
-            ]
-        ),
+    part = store.tmp_file(".parquet")
+    n = parsed.stage_native(
+        part,
+        [
+            pl.col(c.name) if c.name in present else pl.lit(None, dtype=c.dtype).alias(c.name)
+            for c in schema.columns
+        ],
+        PARQUET_COMPRESSION,
     )
-    if staged is None:
+    if n is None:
         return None
-    part, result.imported = staged
+    result.imported = n
     if existing is not None:
         stored = (
             pl.scan_parquet(part)
@@ -327,7 +328,7 @@ def _append_fast(
             part.unlink()
             part = fresh
             result.imported -= stored
-    result.already_stored = parsed.rows_read - result.imported
+    result.already_stored = n - result.imported
     if known is not None:
         result.orphans = (
             pl.scan_parquet(part)
@@ -336,7 +337,7 @@ def _append_fast(
             .collect()
             .item()
         )
-    return part
+    return part, n
 
 
 def _write_append(
@@ -349,6 +350,7 @@ def _write_append(
     replace: bool,
     shape: str | None = None,
 ):
+    """Append: (new parts, the table's rows after the import, rows read)."""
     existing = store.scan(schema.name) if (store.has(schema.name) and not replace) else None
     if schema.name != "transactions":
         shape = "orders"
@@ -359,19 +361,21 @@ def _write_append(
     )
     previous = 0 if existing is None else store.manifest()["tables"][schema.name].get("rows", 0)
 
-    part = (
-        _append_fast(store, schema, parsed, result, sha, existing, known)
-        if parsed.fast is not None and shape != "lines"
+    staged = (
+        _append_native(store, schema, parsed, result, existing, known)
+        if parsed.native is not None and shape != "lines"
         else None
     )
-    if part is not None:
+    if staged is not None:
+        part, rows_read = staged
         result.sha256 = sha()
     else:
         part = _append_general(store, schema, parsed, result, sha, existing, known, shape=shape)
+        rows_read = parsed.rows_read
     if result.imported == 0:
         part.unlink(missing_ok=True)
-        return [], previous
-    return [part], previous + result.imported
+        return [], previous, rows_read
+    return [part], previous + result.imported, rows_read
 
 
 def content_key(schema: TableSchema, present: list[str]) -> pl.Expr:
@@ -453,15 +457,8 @@ def with_refund_marker(parsed: Parsed, prefix: str) -> Parsed:
         if c in names
     ]
     parsed.rows = parsed.rows.with_columns(signed)
-    parsed.fast = None  # the general path applies the marker
+    parsed.native = None  # the general path applies the marker
     return parsed
-
-
-def _keys_may_repeat(rows: pl.LazyFrame, key: str) -> bool:
-    """Do any two of ``rows`` share a (non-null) key? One pass over the key column
-    alone, as 64-bit hashes; a hash collision only costs the exact check."""
-    hashes = rows.select(pl.col(key).drop_nulls().hash(0)).collect(engine="streaming").to_series()
-    return hashes.n_unique() != hashes.len()
 
 
 def _append_general(
@@ -499,7 +496,7 @@ def _append_general(
     ).sink_parquet(stage, compression=PARQUET_COMPRESSION)
     rows = pl.scan_parquet(stage)
     ident = [key]
-    if shape is None and key in parsed.info.mapping and _keys_may_repeat(rows.filter(valid), key):
+    if shape is None and key in parsed.info.mapping and not keys_unique(rows.filter(valid), key):
         shape = "lines"  # an order id on several rows: lines of one order, not duplicates
     if shape == "lines":
         # a line's identity: its order and its position among the order's rows in the
@@ -517,7 +514,7 @@ def _append_general(
         rows = _one_customer_per_order(rows, key, parsed.info.mapping)
     # Later copies of a key within the file are skipped and listed in rejects;
     # the common case (no key twice) needs no join.
-    elif _keys_may_repeat(rows.filter(valid), key):
+    elif not keys_unique(rows.filter(valid), key):
         repeated = (
             rows.filter(valid)
             .group_by(key)
@@ -605,6 +602,7 @@ def _append_general(
 def _write_upsert(
     store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool
 ):
+    """Upsert: (new parts, the table's rows after the import, rows read)."""
     """Customers and tickets: the last row of a key in the file wins; stored rows
     with the same key are replaced (columns the file lacks keep their stored
     values); the table is written again as one part. A clean file (every key once,
@@ -612,26 +610,25 @@ def _write_upsert(
     file nor the stored table is held in memory (10M new customers: 4.1 s and
     469 MB peak where collecting them took 7.6 s and 3.2 GB)."""
     key = schema.key
-    staged = (
-        _stage_fast(store, schema, parsed, lambda fast: fast.select(parsed.canonical))
-        if parsed.fast is not None
-        else None
-    )
-    if staged is not None:  # a clean file: natively parsed, every key once, nothing rejected
-        return _merge_upsert(
-            store,
-            schema,
-            parsed,
-            result,
-            sha,
-            pl.scan_parquet(staged[0]),
-            None,
-            replace=replace,
-            staged=staged[0],
-        )
+    if parsed.native is not None:
+        staged = store.tmp_file(".parquet")
+        n = parsed.stage_native(staged, [pl.col(c) for c in parsed.canonical], PARQUET_COMPRESSION)
+        if n is not None:  # a clean file: natively parsed, every key once, nothing rejected
+            files, rows = _merge_upsert(
+                store,
+                schema,
+                parsed,
+                result,
+                sha,
+                pl.scan_parquet(staged),
+                None,
+                replace=replace,
+                staged=staged,
+            )
+            return files, rows, n
     rows = parsed.rows
     valid = pl.col(REASON).is_null()
-    if key not in parsed.info.mapping or _keys_may_repeat(rows, key):
+    if key not in parsed.info.mapping or not keys_unique(rows, key):
         # the last row for a key wins within the file (newest export line)
         last = (
             rows.filter(valid)
@@ -652,7 +649,7 @@ def _write_upsert(
                 .alias(REASON)
             )
     good = rows.filter(pl.col(REASON).is_null()).select(parsed.canonical)
-    return _merge_upsert(
+    files, rows = _merge_upsert(
         store,
         schema,
         parsed,
@@ -662,31 +659,7 @@ def _write_upsert(
         rejects_frame(parsed, rows.filter(pl.col(REASON).is_not_null())),
         replace=replace,
     )
-
-
-def _stage_fast(
-    store: Store, schema: TableSchema, parsed: Parsed, rows_of
-) -> tuple[Path, int] | None:
-    """``rows_of(parsed.fast)`` (the native parse) written to a work part, with
-    its row count; None when the file needs the general rules: a value in
-    another spelling, a missing required value, a non-finite number, a key
-    repeated in the file (the general rules say which line wins or is listed),
-    a short or blank line. A file read untrimmed whose fields turn out to need
-    trimming is read again, trimmed (``Parsed.trim``)."""
-    while True:
-        part = store.tmp_file(".parquet")
-        try:
-            rows_of(parsed.fast).sink_parquet(part, compression=PARQUET_COMPRESSION)
-            verdict = parsed.is_clean(
-                pl.scan_parquet(part), keys="later"
-            )  # streams; keys counted by hash after
-        except FAST_FAILURES:
-            verdict = None
-        if verdict is not None and parsed.fast_stands(verdict):
-            return part, verdict["n"]
-        part.unlink(missing_ok=True)
-        if verdict is None or not parsed.trim():
-            return None
+    return files, rows, parsed.rows_read
 
 
 def _merge_upsert(
