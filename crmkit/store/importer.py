@@ -312,6 +312,7 @@ def _append_native(
     if n is None:
         return None
     result.imported = n
+    result.orders = n  # one row per order (as the general path counts them)
     if existing is not None:
         stored = (
             pl.scan_parquet(part)
