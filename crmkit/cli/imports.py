@@ -11,6 +11,16 @@ from crmkit.cli import options
 from crmkit.cli.context import state, store_dir
 from crmkit.cli.render import ImportProgress, err_console
 
+SheetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sheet",
+        help="FILE is a workbook (.xlsx/.xlsb/.ods): read this sheet (default: the first). "
+        "FILE may also be .gz/.bz2/.zst/.zip, or - for standard input.",
+        metavar="NAME",
+    ),
+]
+
 
 def _run(
     ctx: typer.Context,
@@ -27,6 +37,7 @@ def _run(
     wait: float,
     quiet: bool,
     table_options: dict | None = None,
+    sheet: str | None = None,
     **transactions_options,
 ) -> None:
     from crmkit.errors import ThresholdError
@@ -65,6 +76,7 @@ def _run(
                 progress=progress,
                 on_bytes=bar.advance if bar.live else None,
                 options=table_options,
+                sheet=sheet,
                 **transactions_options,
             )
     except ThresholdError as exc:
@@ -138,6 +150,7 @@ def import_customers(
     replace: options.ReplaceOpt = False,
     max_reject_rate: options.MaxRejectOpt = None,
     wait: options.WaitOpt = 60.0,
+    sheet: SheetOpt = None,
     quiet: options.QuietOpt = False,
 ) -> None:
     """Upsert customers by customer_id (a newer row replaces the stored one)."""
@@ -155,6 +168,7 @@ def import_customers(
         max_reject_rate,
         wait,
         quiet,
+        sheet=sheet,
     )
 
 
@@ -170,6 +184,7 @@ def import_transactions(
     replace: options.ReplaceOpt = False,
     max_reject_rate: options.MaxRejectOpt = None,
     wait: options.WaitOpt = 60.0,
+    sheet: SheetOpt = None,
     quiet: options.QuietOpt = False,
     lines: Annotated[
         bool | None,
@@ -205,6 +220,7 @@ def import_transactions(
         max_reject_rate,
         wait,
         quiet,
+        sheet=sheet,
         shape=None if lines is None else ("lines" if lines else "orders"),
         refund_prefix=refund_prefix,
     )

@@ -29,6 +29,7 @@ from crmkit.ingest import (
     read_source,
     rejects_frame,
 )
+from crmkit.inputkind import kind_of, open_input
 from crmkit.orders import LINE_NO, has_lines
 from crmkit.schema import TABLES, TableSchema
 from crmkit.service import hooks
@@ -132,6 +133,8 @@ def import_file(
     shape: str | None = None,
     refund_prefix: str | None = None,
     native: bool = True,
+    sheet: str | None = None,
+    stdin=None,
 ) -> ImportResult:
     """Import one CSV file into ``table`` of ``store``; see the module docstring.
 
@@ -148,6 +151,11 @@ def import_file(
     (``C536379``) are refunds: their amounts and quantities are made negative.
     ``native=False``: the careful rules only, never the native parse (the same
     rows; to compare the two routes).
+
+    ``path`` may be an export in any supported kind
+    (``crmkit.inputkind``): ``.gz``/``.bz2``/``.zst``/``.zip`` of one file, an
+    ``.xlsx``/``.xlsb``/``.ods`` workbook (first sheet or ``sheet``), or ``-`` for
+    ``stdin`` (default: standard input).
     """
     if shape not in (None, "lines", "orders"):
         raise ValueError(f"shape must be 'lines' or 'orders', not {shape!r}")
@@ -155,10 +163,21 @@ def import_file(
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     started_at = _now()
-    check_file(path)  # a missing or empty file leaves no store directory behind
+    label = "-" if str(path) == "-" else str(Path(path).resolve())
+    if label != "-":
+        check_file(path)  # a missing or empty file leaves no store directory behind
+        if kind_of(path).name == "parquet":
+            raise InputError(
+                "this looks like a Parquet file: import takes exports (CSV, XLSX, compressed)",
+                file=str(path),
+                hint="read it directly: crmkit segment --transactions FILE.parquet",
+            )
     lock = store.lock(wait=wait, on_wait=say)
     try:
         store.recover()
+        (store.path / TMP).mkdir(parents=True, exist_ok=True)
+        path, _kind = open_input(path, store.path / TMP, sheet=sheet, stdin=stdin)
+        check_file(path)  # standard input or an archive may hold nothing
         say(f"reading {path}")
         parsed = read_source(
             path,
@@ -187,7 +206,7 @@ def import_file(
         try:
             result = ImportResult(
                 table=table,
-                source=str(Path(path).resolve()),
+                source=label,
                 sha256="",
                 encoding=parsed.info.encoding,
                 separator=parsed.info.sep_name,
