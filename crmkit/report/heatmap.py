@@ -10,8 +10,9 @@ The chart users of R's ``rfm`` package expect (``rfm_heatmap``): one cell per
 - ``avg_monetary``: revenue / customers (empty for an empty cell).
 
 Every cell is listed, also empty ones (0 customers, 0 revenue), so the grid is
-complete in HTML, XLSX and CSV. Customers without a score (no purchase yet)
-are not in any cell; :func:`unscored` counts them for a note.
+complete in HTML, XLSX and CSV. Customers without a score (no purchase yet:
+the rules give them 0, docs/rules.md, or null) are not in any cell and not in
+``share_pct``'s total; :func:`unscored` counts them for a note.
 
 Both the HTML page (``report.html``) and the XLSX writer use this one function.
 """
@@ -38,11 +39,7 @@ def rf_heatmap(segmented: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     names = segmented.lazy().collect_schema().names()
     if R not in names or F not in names:
         return pl.DataFrame(schema=SCHEMA)
-    lf = (
-        segmented.lazy()
-        .select(R, F, "monetary")
-        .filter(pl.col(R).is_not_null() & pl.col(F).is_not_null())
-    )
+    lf = segmented.lazy().select(R, F, "monetary").filter(_scored())
     cells = (
         lf.group_by(R, F)
         .agg(pl.len().alias("customers"), pl.col("monetary").sum().alias("revenue"))
@@ -77,13 +74,16 @@ def rf_heatmap(segmented: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _scored() -> pl.Expr:
+    """Scores start at 1; 0 (or null) means no purchase."""
+    return (pl.col(R) >= 1).fill_null(False) & (pl.col(F) >= 1).fill_null(False)
+
+
 def unscored(segmented: pl.LazyFrame | pl.DataFrame) -> int:
     """Customers with no recency or frequency score (no purchase on or before the as-of date)."""
     if not {R, F} <= set(segmented.lazy().collect_schema().names()):
         return 0
-    return (
-        segmented.lazy().select((pl.col(R).is_null() | pl.col(F).is_null()).sum()).collect().item()
-    )
+    return segmented.lazy().select((~_scored()).sum()).collect().item()
 
 
 def grid(cells: pl.DataFrame, value: str = "customers") -> pl.DataFrame:

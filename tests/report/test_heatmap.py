@@ -13,10 +13,10 @@ from crmkit.report.segments import classify
 def test_cells_counted_by_hand():
     seg = pl.DataFrame(
         {
-            "customer_id": ["a", "b", "c", "d", "e"],
-            "r_score": [1, 1, 3, 2, None],
-            "f_score": [2, 2, 1, 2, None],
-            "monetary": [10.0, 30.0, 5.5, -4.0, 0.0],
+            "customer_id": ["a", "b", "c", "d", "e", "p"],
+            "r_score": [1, 1, 3, 2, None, 0],  # 0: no purchase (docs/rules.md)
+            "f_score": [2, 2, 1, 2, None, 0],
+            "monetary": [10.0, 30.0, 5.5, -4.0, 0.0, -3.0],
         }
     )
     cells = rf_heatmap(seg.lazy())
@@ -29,7 +29,7 @@ def test_cells_counted_by_hand():
     assert by_cell[(3, 1)] == (1, 25.0, 5.5, 5.5)
     assert by_cell[(2, 2)] == (1, 25.0, -4.0, -4.0)
     assert by_cell[(1, 1)] == (0, 0.0, 0.0, None)
-    assert cells["customers"].sum() == 4 and unscored(seg) == 1
+    assert cells["customers"].sum() == 4 and unscored(seg) == 2
     wide = grid(cells)
     assert wide.columns == ["r_score", "f1", "f2"]
     assert wide.rows() == [(3, 1, 0), (2, 0, 1), (1, 0, 2)]
@@ -44,13 +44,17 @@ def test_matches_the_segmented_customers():
             "amount": [10.0, 20, 30, 5, 5, 100, 7, 8, 50, 1, 2, 3],
         }
     )
-    seg = classify(None, tx.lazy(), as_of=date(2024, 1, 31)).collect()
+    customers = pl.DataFrame({"customer_id": ["A", "B", "C", "D", "E", "F", "P", "Q"]})
+    seg = classify(customers.lazy(), tx.lazy(), as_of=date(2024, 1, 31)).collect()
     cells = rf_heatmap(seg)
-    for (r, f), part in seg.group_by("r_score", "f_score"):
+    bought = seg.filter(pl.col("frequency") > 0)  # P and Q bought nothing: in no cell
+    assert unscored(seg) == 2 and bought.height == 6
+    for (r, f), part in bought.group_by("r_score", "f_score"):
         row = cells.filter((pl.col("r_score") == r) & (pl.col("f_score") == f)).row(0, named=True)
         assert row["customers"] == part.height
         assert abs(row["revenue"] - part["monetary"].sum()) < 1e-9
-    assert cells["customers"].sum() == seg.height
+    assert cells["customers"].sum() == bought.height
+    assert abs(cells["share_pct"].sum() - 100.0) < 0.05
 
 
 def test_rules_without_scores_give_an_empty_grid():
