@@ -105,6 +105,7 @@ def clv(
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
     bom: options.BomOpt = True,
+    quiet: options.QuietOpt = False,
 ) -> None:
     """Customer lifetime value from the BG/NBD and Gamma-Gamma models.
 
@@ -193,12 +194,12 @@ def clv(
         return
 
     if params:
-        with render.computing("clv"):
+        with render.computing("clv", quiet=quiet):
             result = C.fit_parameters(tx, as_of=end, time_unit=unit)
         report_fit(result)
         typer.echo(json.dumps(result.as_dict(), indent=2))
         return
-    with render.computing("clv"):
+    with render.computing("clv", quiet=quiet):
         scores, result = C.score(
             tx,
             as_of=end,

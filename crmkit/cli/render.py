@@ -356,6 +356,7 @@ def emit(
     title: str | None = None,
     sheet: str = "data",
     bom: bool = True,
+    quiet: bool = False,
     **table_kw,
 ) -> str:
     """Write a result frame the way the user asked; returns the format used.
@@ -375,10 +376,10 @@ def emit(
         else:
             print_frame(df, title=title, **table_kw)
         return fmt
-    if title:
+    if title and not quiet:
         err_console.print(Text(title, style="dim"), soft_wrap=True)
     output.write_frame(df, fmt=fmt, out=out, sheet=sheet, bom=bom)
-    if out:
+    if out and not quiet:
         err_console.print(Text(f"wrote {df.height:,} rows to {out}"), soft_wrap=True)
     return fmt
 

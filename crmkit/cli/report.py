@@ -65,9 +65,6 @@ def show(
     if resolved == "table" and out is None:
         render.print_frame(df, title=title, **table_kw)
         return
-    if quiet and resolved != "table":
-        output.write_frame(df, fmt=resolved, out=out, sheet=sheet, bom=bom)
-        return
     emit(
         df,
         fmt=resolved,
@@ -75,6 +72,7 @@ def show(
         title=title,
         sheet=sheet,
         bom=bom,
+        quiet=quiet,
         **(table_kw if resolved == "table" else {}),
     )
 
@@ -103,6 +101,7 @@ def kpi(
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
     bom: options.BomOpt = True,
+    quiet: options.QuietOpt = False,
 ) -> None:
     """KPIs for the last complete period vs the one before (revenue, orders, retention, churn, ...)."""
     from crmkit.report import with_dimensions
@@ -126,11 +125,20 @@ def kpi(
         rules=rules,
         config=inp.config,
     )
-    with render.computing("report kpi"):
+    with render.computing("report kpi", quiet=quiet):
         df = kpi_report(
             custs, inp.transactions, period=when.period, by=by, targets=targets
         ).collect()
-    show(df, fmt=fmt, bom=bom, out=out, title=f"KPIs, {when.title}", units="unit", sheet="kpi")
+    show(
+        df,
+        fmt=fmt,
+        bom=bom,
+        quiet=quiet,
+        out=out,
+        title=f"KPIs, {when.title}",
+        units="unit",
+        sheet="kpi",
+    )
 
 
 def cohorts(
@@ -164,13 +172,14 @@ def cohorts(
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
     bom: options.BomOpt = True,
+    quiet: options.QuietOpt = False,
 ) -> None:
     """Acquisition cohorts x periods since first purchase: retained customers, retention %, revenue."""
     from crmkit.report.cohorts import cohort_table, retention_matrix
 
     inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
     when = inp.reporting(as_of, period or cohort_period)
-    with render.computing("report cohorts"):
+    with render.computing("report cohorts", quiet=quiet):
         df = cohort_table(
             inp.transactions, period=when.period, kind=cohort_period, cohorts=count
         ).collect()
@@ -180,6 +189,7 @@ def cohorts(
             df,
             fmt=fmt,
             bom=bom,
+            quiet=quiet,
             out=out,
             title=f"Retention % by {cohort_period} cohort, {when.title}",
             sheet="cohorts",
@@ -189,6 +199,7 @@ def cohorts(
         df,
         fmt=fmt,
         bom=bom,
+        quiet=quiet,
         out=out,
         title=f"Cohorts by first-purchase {cohort_period}, {when.title}",
         bars=("retention_pct",),
@@ -228,6 +239,7 @@ def segments(
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
     bom: options.BomOpt = True,
+    quiet: options.QuietOpt = False,
 ) -> None:
     """Per segment now and at the previous period end: customers, share, revenue, average R/F/M; --migration for who moved where."""
     from crmkit.report import segments as S
@@ -256,13 +268,14 @@ def segments(
             df,
             fmt=fmt,
             bom=bom,
+            quiet=quiet,
             out=out,
             title=f"{column} migration {when.period.previous.end} -> {when.period.end}",
             bars=("share_of_from_pct",) if "share_of_from_pct" in df.columns else (),
             sheet="migration",
         )
         return
-    with render.computing("report segments"):
+    with render.computing("report segments", quiet=quiet):
         df = S.segment_summary(
             now, before, inp.transactions, period=when.period, column=column, by=by, meta=meta
         ).collect()
@@ -270,6 +283,7 @@ def segments(
         df,
         fmt=fmt,
         bom=bom,
+        quiet=quiet,
         out=out,
         title=f"{column}, {when.title}",
         bars=("share_pct", "revenue_share_pct"),
@@ -295,6 +309,7 @@ def owners(
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
     bom: options.BomOpt = True,
+    quiet: options.QuietOpt = False,
 ) -> None:
     """Per sales owner: customers held, revenue, retention, high-value and at-risk share, targets."""
     from crmkit.report import owners as O
@@ -310,7 +325,7 @@ def owners(
         as_of=when.period.end,
         rulesets=S.load(rules, inp.config),
     )
-    with render.computing("report owners"):
+    with render.computing("report owners", quiet=quiet):
         df = O.owner_scorecard(
             now,
             inp.transactions,
@@ -326,6 +341,7 @@ def owners(
         df,
         fmt=fmt,
         bom=bom,
+        quiet=quiet,
         out=out,
         title=f"Owner scorecard, {when.title}",
         bars=("high_value_share_pct", "at_risk_share_pct"),
@@ -534,6 +550,7 @@ def service(
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
     bom: options.BomOpt = True,
+    quiet: options.QuietOpt = False,
 ) -> None:
     """Service KPIs for the last complete period vs the one before: CSAT, NPS, response rate, tickets, resolution hours, SLA, backlog."""
     from crmkit.errors import StoreError
@@ -572,7 +589,7 @@ def service(
         else inp.customers
     )
     sla = sla_hours if sla_hours is not None else sla_hours_setting(inp.config)
-    with render.computing("report service"):
+    with render.computing("report service", quiet=quiet):
         df = service_report(
             custs, inp.transactions, fb, tk, period=when.period, by=by, sla_hours=sla
         ).collect()
@@ -580,6 +597,7 @@ def service(
         df,
         fmt=fmt,
         bom=bom,
+        quiet=quiet,
         out=out,
         title=f"Service, {when.title} · SLA {sla:g} h",
         units="unit",

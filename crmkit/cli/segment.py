@@ -64,6 +64,7 @@ def segment(
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
     bom: options.BomOpt = True,
+    quiet: options.QuietOpt = False,
     summary: Annotated[
         bool,
         typer.Option(
@@ -135,6 +136,7 @@ def segment(
             ctx,
             rulesets,
             bom=bom,
+            quiet=quiet,
             store=store,
             customers=customers,
             transactions=transactions,
@@ -189,7 +191,7 @@ def segment(
 
     # CSV files are parsed natively inside the query and checked in the same pass;
     # build resolves the as-of date again when the careful read runs
-    with render.computing("segment"):
+    with render.computing("segment", quiet=quiet):
         df = collect_native_first(build, engine=_engine(streaming), say=_say_now)
     rule_names = ", ".join(rs.name for rs in rulesets)
 
@@ -199,11 +201,11 @@ def segment(
     if summary:
         shown = filter_segments(df.lazy(), rulesets, segments=segment, where=where).collect()
         parts = summarise(shown, rules=rulesets, population=df)
-        _emit_summary(parts, fmt=fmt, out=out, title=title(shown.height), bom=bom)
+        _emit_summary(parts, fmt=fmt, out=out, title=title(shown.height), bom=bom, quiet=quiet)
         return
 
     df = _key_columns_at_a_terminal(df, rulesets, fmt=fmt, out=out, columns=columns)
-    emit(df, fmt=fmt, bom=bom, out=str(out) if out else None, title=title(df.height))
+    emit(df, fmt=fmt, bom=bom, quiet=quiet, out=str(out) if out else None, title=title(df.height))
 
 
 def _key_columns_at_a_terminal(df: pl.DataFrame, rulesets, *, fmt, out, columns) -> pl.DataFrame:
@@ -247,6 +249,7 @@ def _segment_spark(
     fmt,
     out,
     bom=True,
+    quiet=False,
     **inputs,
 ):
     """--engine spark: the same rules on Spark; collected for the usual outputs, or
@@ -289,14 +292,14 @@ def _segment_spark(
         shown = filter_segments(df.lazy(), rulesets, segments=segment, where=where).collect()
         parts = summarise(shown, rules=rulesets, population=df)
         title = f"segment as of {as_of} · {shown.height:,} customers · rules: {names}"
-        _emit_summary(parts, fmt=fmt, out=out, title=title, bom=bom)
+        _emit_summary(parts, fmt=fmt, out=out, title=title, bom=bom, quiet=quiet)
         return
     title = f"segment as of {as_of} · {df.height:,} customers · rules: {names}"
-    emit(df, fmt=fmt, bom=bom, out=str(out) if out else None, title=title)
+    emit(df, fmt=fmt, bom=bom, quiet=quiet, out=str(out) if out else None, title=title)
 
 
 def _emit_summary(
-    parts: dict[str, pl.DataFrame], *, fmt, out, title: str, bom: bool = True
+    parts: dict[str, pl.DataFrame], *, fmt, out, title: str, bom: bool = True, quiet: bool = False
 ) -> None:
     from crmkit import output
 
@@ -313,8 +316,8 @@ def _emit_summary(
             cuts, title="score cut-points used (reuse as thresholds: [...])", max_rows=cuts.height
         )
         return
-    emit(seg, fmt=fmt, bom=bom, out=str(out) if out else None, title=title)
-    for row in cuts.iter_rows(named=True):
+    emit(seg, fmt=fmt, bom=bom, quiet=quiet, out=str(out) if out else None, title=title)
+    for row in [] if quiet else cuts.iter_rows(named=True):
         err_console.print(
             f"cut-points {row['score']} ({row['column']}, {row['method']}, better {row['better']}): {row['cut_points']}",
             highlight=False,

@@ -66,3 +66,19 @@ def test_markup_in_headers_and_names_is_text(tmp_path):
     assert r.exit_code == 0, r.output
     assert "Note [/]" in r.stderr and "[link=http://evil.example]x[/link]" in r.stderr
     assert "\x1b]8;" not in r.stderr  # no terminal hyperlink
+
+
+def test_quiet_data_commands_say_nothing_on_stderr(data, tmp_path):  # noqa: F811
+    for args in (
+        ["kpi", "--as-of", "2024-03-31"],
+        ["segments", "--as-of", "2024-03-31"],
+        ["owners", "--as-of", "2024-03-31"],
+        ["cohorts", "--as-of", "2024-03-31", "--out", str(tmp_path / "c.csv")],
+    ):
+        loud = run(data, *args, "--format", "csv")
+        assert loud.exit_code == 0 and loud.stderr.strip(), (args, loud.output)  # the title
+        r = run(data, *args, "--format", "csv", "--quiet")
+        assert r.exit_code == 0 and r.stderr == "", (args, r.stderr)
+    files = ["--customers", str(data / "cu.csv"), "--transactions", str(data / "tx.csv")]
+    r = CliRunner().invoke(app, ["segment", *files, "--format", "csv", "--quiet"])
+    assert r.exit_code == 0 and r.stderr == "" and r.stdout.startswith("customer_id,")
