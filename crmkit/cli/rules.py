@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from crmkit.cli import options
 from crmkit.cli.context import state
 from crmkit.cli.render import err_console, out_console, styled
 
@@ -45,10 +46,16 @@ def check(
             metavar="DIR",
         ),
     ] = None,
+    engine: options.EngineOpt = "polars",
+    spark_master: options.SparkMasterOpt = None,
+    spark_remote: options.SparkRemoteOpt = None,
 ) -> None:
     """Validate rule files; enumerate every score combination (125 for R, F, M
     with 5 bins) and report combinations that fall through to the catch-all or
     to no segment, and rules that can never match.
+
+    With --engine spark, Spark also analyses every condition: one it cannot run is
+    an error with the rule's file and line.
 
     Exit code 0 if every file is valid and complete, 4 otherwise.
     """
@@ -80,7 +87,14 @@ def check(
                 tickets=tables["tickets"],
             )
 
-    findings = check_rules(paths, columns=tuple(column or ()), strict=strict, data=data)
+    spark = None
+    if options.check_engine(engine) == "spark":
+        from crmkit.engine.run import open_session
+
+        spark = open_session(config, master=spark_master, remote=spark_remote)
+    findings = check_rules(
+        paths, columns=tuple(column or ()), strict=strict, data=data, spark=spark
+    )
     for f in findings:
         style = {"error": "red", "warning": "yellow"}.get(f.level)
         text = str(f)

@@ -90,6 +90,7 @@ def check_rules(
     columns=(),
     strict: bool = False,
     data: Callable[[list[RuleSet]], pl.LazyFrame] | None = None,
+    spark=None,
 ) -> list[Finding]:
     """Validate rule files and enumerate score combinations. Never raises RulesError:
     problems come back as findings (level ``error``/``warning``), one per line.
@@ -98,7 +99,10 @@ def check_rules(
     segment_customers(..., rules=rules)``). The rules are then checked against the
     real schema and evaluated on the real rows, which finds conditions that fail
     only on some values (``CAST(name AS INT)``); without it, against the documented
-    columns (``known_columns``) on an empty frame."""
+    columns (``known_columns``) on an empty frame.
+
+    ``spark``: a Spark session; every condition is then also analysed by Spark
+    (``crmkit rules check --engine spark``)."""
     findings: list[Finding] = []
     loaded: list[RuleSet] = []
     for p in paths:
@@ -122,6 +126,13 @@ def check_rules(
             Finding("error", exc.where.file or "", _msg(exc), exc.where.line, exc.where.rule)
         )
         return findings
+    if spark is not None:
+        from crmkit.rules.spark import spark_problems
+
+        for exc in spark_problems(spark, loaded, known_columns(tuple(columns))):
+            findings.append(
+                Finding("error", exc.where.file or "", _msg(exc), exc.where.line, exc.where.rule)
+            )
     scores = {s.column: s for s in all_scores(loaded)}
     for rs in loaded:
         for c in rs.classifications:

@@ -75,10 +75,17 @@ def _ddl(schema: dict) -> str:
 
 
 def check_conditions(spark, rulesets, schema: dict) -> None:
+    """Raise the first problem ``spark_problems`` finds (RulesError with file and line)."""
+    problems = spark_problems(spark, rulesets, schema, first=True)
+    if problems:
+        raise problems[0]
+
+
+def spark_problems(spark, rulesets, schema: dict, *, first: bool = False) -> list[RulesError]:
     """Analyse every derived column and condition on Spark, in file order, over an
-    empty frame with ``schema`` (column -> Polars dtype): RulesError with the rule's
-    file and line for the first one Spark cannot run (an unknown function, a type
-    Spark will not compare...)."""
+    empty frame with ``schema`` (column -> Polars dtype): a RulesError with the rule's
+    file and line for each one Spark cannot run (an unknown function, a type Spark
+    will not compare...)."""
     F, _ = _pyspark()
     from crmkit.rules.model import all_scores
 
@@ -86,25 +93,28 @@ def check_conditions(spark, rulesets, schema: dict) -> None:
     scores = [s.column for s in all_scores(rulesets) if s.column not in schema]
     if scores:
         frame = frame.withColumns({c: F.lit(0).cast("bigint") for c in scores})
+    problems: list[RulesError] = []
 
     def analyse(frame, sql, *, file, line, rule, what):
         try:
             expr = F.expr(to_spark_sql(sql))
-            out = frame.withColumn("_x", expr)
-            out.schema  # noqa: B018  (analysis happens here)
+            frame.withColumn("_x", expr).schema  # noqa: B018  (analysis happens here)
             return expr
         except ValueError as exc:
             detail = str(exc)
         except Exception as exc:  # Spark's AnalysisException and friends
             text = str(exc).strip()
             detail = text.splitlines()[0][:300] if text else type(exc).__name__
-        raise RulesError(
-            f"{what} {sql!r} cannot run on Spark: {detail}",
-            file=file,
-            line=line,
-            rule=rule,
-            hint="write it with plain SQL that Spark also knows (see docs/spark.md)",
+        problems.append(
+            RulesError(
+                f"{what} {sql!r} cannot run on Spark: {detail}",
+                file=file,
+                line=line,
+                rule=rule,
+                hint="write it with plain SQL that Spark also knows (see docs/spark.md)",
+            )
         )
+        return F.lit(None)
 
     for rs in rulesets:
         for key, text in rs.derive.items():
@@ -117,6 +127,8 @@ def check_conditions(spark, rulesets, schema: dict) -> None:
                 what=f'derived column "{key}"',
             )
             frame = frame.withColumn(key, expr)
+            if first and problems:
+                return problems
         for c in rs.classifications:
             for seg in c.segments:
                 analyse(
@@ -127,6 +139,9 @@ def check_conditions(spark, rulesets, schema: dict) -> None:
                     rule=seg.name,
                     what="condition",
                 )
+                if first and problems:
+                    return problems
             frame = frame.withColumn(c.column, F.lit(None).cast("string"))
             if c.has_labels:
                 frame = frame.withColumn(c.label_column, F.lit(None).cast("string"))
+    return problems

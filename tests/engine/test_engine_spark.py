@@ -245,3 +245,23 @@ def test_date_diff_counts_days_on_spark_too(sail, data, tmp_path):
     ]
     assert want["span"].to_list() == expected
     assert want["span"].n_unique() == 3
+
+
+def test_rules_check_engine_spark(sail, tmp_path):
+    _, remote = sail
+    path = tmp_path / "odd.yaml"
+    path.write_text(
+        'version: 1\nderive:\n  r2: "recency_days * 2"\nsegments:\n'
+        "  - name: ok\n    when: \"r2 > 10 AND region IN ('华东', '华南')\"\n"
+        '  - name: trig\n    when: "sind(recency_days) > 0.5"\n'
+        '  - name: rest\n    when: "TRUE"\n',
+        encoding="utf-8",
+    )
+    polars_only = _cli(["rules", "check", str(path)])
+    assert polars_only.exit_code == 0, polars_only.output  # Polars knows sind()
+    got = _cli(["rules", "check", str(path), "--engine", "spark", "--spark-remote", remote])
+    assert got.exit_code == 4
+    errors = [line for line in got.output.splitlines() if "cannot run on Spark" in line]
+    assert len(errors) == 1 and errors[0].startswith(f'{path}:8: rule "trig"'), got.output
+    shipped = _cli(["rules", "check", "--engine", "spark", "--spark-remote", remote])
+    assert "cannot run on Spark" not in shipped.output
