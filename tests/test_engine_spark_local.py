@@ -14,10 +14,11 @@ pytest.importorskip("pyspark")
 if not shutil.which("java"):
     pytest.skip("local Spark needs Java (.ci/run installs it)", allow_module_level=True)
 
+from test_engine_spark import CUSTOM, _cli, _files  # noqa: E402
+
 from crmkit.engine import spark as sp  # noqa: E402
 from crmkit.rules import load_rules  # noqa: E402
 from crmkit.segment import segment_customers  # noqa: E402
-from test_engine_spark import CUSTOM, _cli, _files  # noqa: E402
 
 
 @pytest.fixture(scope="module")

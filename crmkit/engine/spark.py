@@ -311,7 +311,7 @@ def session(*, master: str = DEFAULT_MASTER, remote: str | None = None, conf: di
                 "--spark-remote needs the Spark Connect client, which is not installed",
                 hint=f"run: {INSTALL}",
             ) from None
-        builder = SparkSession.builder.remote(remote)
+        builder = SparkSession.Builder().remote(remote)
         for k, v in conf.items():
             builder = builder.config(k, v)
         return builder.getOrCreate()
@@ -321,10 +321,13 @@ def session(*, master: str = DEFAULT_MASTER, remote: str | None = None, conf: di
             hint="install it (apt-get install openjdk-17-jre-headless) or set JAVA_HOME; "
             "or use --spark-remote sc://HOST:15002",
         )
+    # a Spark Connect session earlier in this process marks the process as Connect-only
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+    conf.setdefault("spark.api.mode", "classic")
     conf.setdefault("spark.sql.session.timeZone", "UTC")
     conf.setdefault("spark.ui.enabled", "false")
     conf.setdefault("spark.sql.shuffle.partitions", str(max(8, 2 * (os.cpu_count() or 1))))
-    builder = SparkSession.builder.master(master).appName("crmkit")
+    builder = SparkSession.Builder().master(master).appName("crmkit")
     for k, v in conf.items():
         builder = builder.config(k, v)
     return builder.getOrCreate()
