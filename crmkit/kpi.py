@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from crmkit.engine import ops_for
 from crmkit.metrics import KPI_METRICS, div, long_table
 from crmkit.money import money_ratio
 from crmkit.orders import orders, transaction_dimensions
@@ -30,28 +31,28 @@ from crmkit.periods import Period
 CID = "customer_id"
 
 
-def _window_columns(i: int, w: Period) -> list[pl.Expr]:
+def _window_columns(o, i: int, w: Period) -> dict:
     # when(cond).then(x).sum() rather than x.filter(cond).sum(): Polars runs the
     # former as one vectorised grouped aggregation, the latter group by group
-    inw, buy, refund = pl.col(f"_in{i}"), pl.col("_buy"), pl.col("_refund")
-    amt = pl.col("amount")
-    return [
-        pl.when(inw).then(amt).sum().alias(f"net{i}"),
-        pl.when(inw & buy).then(amt).sum().alias(f"gross{i}"),
-        pl.when(inw & refund).then(-amt).sum().alias(f"refund{i}"),
-        (inw & buy).sum().cast(pl.Int64).alias(f"orders{i}"),
-        inw.sum().cast(pl.Int64).alias(f"ntx{i}"),
-    ]
+    inw, buy, refund = o.col(f"_in{i}"), o.col("_buy"), o.col("_refund")
+    amt = o.col("amount")
+    return {
+        f"net{i}": o.sum(o.when(inw, amt)),
+        f"gross{i}": o.sum(o.when(inw & buy, amt)),
+        f"refund{i}": o.sum(o.when(inw & refund, -amt)),
+        f"orders{i}": o.count_true(inw & buy),
+        f"ntx{i}": o.count_true(inw),
+    }
 
 
 def customer_windows(
-    transactions: pl.LazyFrame,
+    transactions,
     *,
     windows: Sequence[Period],
-    customers: pl.LazyFrame | None = None,
+    customers=None,
     attributes: Sequence[str] = (),
     dimensions: Sequence[str] = (),
-) -> pl.LazyFrame:
+):
     """One row per customer (customers table and transactions together) with,
     for each window ``i``: ``net{i}, gross{i}, refund{i}, orders{i}, ntx{i}``,
     plus ``first_order`` (date of the first positive transaction up to the last
@@ -59,96 +60,106 @@ def customer_windows(
 
     ``dimensions``: transaction columns (``product``, ``category``): then one row
     per customer and dimension value seen in the transactions, each order counted
-    in every value it has lines in, with the amount of those lines (docs/kpi.md)."""
+    in every value it has lines in, with the amount of those lines (docs/kpi.md).
+
+    The frames may be Polars LazyFrames or Spark DataFrames (``crmkit.engine``)."""
+    o = ops_for(transactions)
     keys = [CID, *dimensions]
     last_end = max(w.end for w in windows)
     first_start = min(w.start for w in windows)
-    d = pl.col("date")
-    tx = (
-        orders(transactions, by=dimensions)
-        .select(*keys, "date", "amount")
-        .filter(d <= pl.lit(last_end))
-    )
+    d, amount = o.col("date"), o.col("amount")
+    if o.name == "polars":
+        transactions = orders(transactions, by=dimensions)
+    elif dimensions or "line_no" in o.columns(transactions):
+        from crmkit.errors import UsageError
+
+        raise UsageError(
+            "order lines and --by product/category need the Polars engine for now",
+            hint="run without --engine spark (docs/spark.md)",
+        )
+    tx = o.filter(o.select(transactions, [*keys, "date", "amount"]), d <= o.lit(last_end))
     # every customer with a transaction up to the last window (the first pass, over
     # the whole history, computes only the first order), then the windows' sums over
     # the windows' own rows (a few percent of the history for a month)
-    first = tx.group_by(keys).agg(pl.when(pl.col("amount") > 0).then(d).min().alias("first_order"))
-    per = (
-        tx.filter(d >= pl.lit(first_start))
-        .with_columns(
-            (pl.col("amount") > 0).alias("_buy"),
-            (pl.col("amount") < 0).alias("_refund"),
-            *(
-                d.is_between(pl.lit(w.start), pl.lit(w.end)).alias(f"_in{i}")
-                for i, w in enumerate(windows)
-            ),
-        )
-        .group_by(keys)
-        .agg(*[e for i, w in enumerate(windows) for e in _window_columns(i, w)])
+    first = o.group_agg(tx, keys, {"first_order": o.min(o.when(amount > 0, d))})
+    per = o.with_columns(
+        o.filter(tx, d >= o.lit(first_start)),
+        {
+            "_buy": amount > 0,
+            "_refund": amount < 0,
+            **{f"_in{i}": o.between(d, w.start, w.end) for i, w in enumerate(windows)},
+        },
+    )
+    per = o.group_agg(
+        per,
+        keys,
+        {k: e for i, w in enumerate(windows) for k, e in _window_columns(o, i, w).items()},
     )
     if customers is not None and not dimensions:
-        known = customers.select(CID).unique()
-        first = first.join(known, on=CID, how="full", coalesce=True)
-    out = first.join(per, on=keys, how="left", nulls_equal=True)
+        known = o.unique(o.select(customers, [CID]))
+        first = o.join(first, known, CID, "full")
+    out = o.join(first, per, keys, "left_nulls_equal")
     zero = [
         c
         for i in range(len(windows))
         for c in (f"net{i}", f"gross{i}", f"refund{i}", f"orders{i}", f"ntx{i}")
     ]
-    out = out.with_columns(pl.col(zero).fill_null(0))
+    out = o.fill_zero(out, zero)
     if attributes:
         if customers is None:
             raise ValueError("attributes need the customers table")
-        attrs = customers.select(CID, *attributes).unique(CID, keep="first")
-        out = out.join(attrs, on=CID, how="left")
+        attrs = o.unique(o.select(customers, [CID, *attributes]), key=CID)
+        out = o.join(out, attrs, CID, "left")
     return out
 
 
-def _metrics(i: int, w: Period) -> list[pl.Expr]:
+def _metrics(o, i: int, w: Period) -> dict:
     """Group aggregations for window ``i`` compared with window ``i - 1``."""
-    net, gross, refund = pl.col(f"net{i}"), pl.col(f"gross{i}"), pl.col(f"refund{i}")
-    orders, ntx = pl.col(f"orders{i}"), pl.col(f"ntx{i}")
+    net, gross, refund = o.col(f"net{i}"), o.col(f"gross{i}"), o.col(f"refund{i}")
+    orders, ntx = o.col(f"orders{i}"), o.col(f"ntx{i}")
     active = orders > 0
-    prior_active = pl.col(f"orders{i - 1}") > 0
-    first = pl.col("first_order")
-    n_active = active.sum()
-    n_new = (active & first.is_between(pl.lit(w.start), pl.lit(w.end))).sum()
-    revenue = net.sum()
-    n_prior = prior_active.sum()
-    n_tx_customers = (ntx > 0).sum()
-    k = (n_tx_customers.cast(pl.Float64) / 5).ceil().cast(pl.UInt32)
-    top = net.filter(ntx > 0).sort(descending=True).head(k).sum()
-    return [
-        revenue.alias("revenue"),
-        gross.sum().alias("gross_sales"),
-        refund.sum().alias("refund_amount"),
-        orders.sum().alias("orders"),
-        n_active.alias("active_customers"),
-        n_new.alias("new_customers"),
-        (n_active - n_new).alias("returning_customers"),
-        money_ratio(gross.sum(), orders.sum()).alias("aov"),
-        money_ratio(revenue, n_active).alias("revenue_per_customer"),
-        div((orders >= 2).sum(), n_active, 100).alias("repeat_purchase_rate"),
-        div((prior_active & active).sum(), n_prior, 100).alias("retention_rate"),
-        div((prior_active & ~active).sum(), n_prior, 100).alias("churn_rate"),
-        div(n_new, (first < pl.lit(w.start)).sum(), 100).alias("customer_growth_rate"),
-        div(refund.sum(), gross.sum(), 100).alias("refund_rate"),
-        pl.when(revenue > 0).then(top / revenue * 100).otherwise(None).alias("top20_revenue_share"),
-    ]
+    prior_active = o.col(f"orders{i - 1}") > 0
+    first = o.col("first_order")
+    n_active = o.count_true(active)
+    n_new = o.count_true(active & o.between(first, w.start, w.end))
+    revenue = o.sum(net)
+    n_prior = o.count_true(prior_active)
+    # the top 20 % (rounded up) of the customers with a transaction, by their revenue
+    top = o.top_share_sum(net, ntx > 0, share=5, name=f"_top{i}")
+    return {
+        "revenue": revenue,
+        "gross_sales": o.sum(gross),
+        "refund_amount": o.sum(refund),
+        "orders": o.sum(orders),
+        "active_customers": n_active,
+        "new_customers": n_new,
+        "returning_customers": n_active - n_new,
+        "aov": money_ratio(o.sum(gross), o.sum(orders), ops=o),
+        "revenue_per_customer": money_ratio(revenue, n_active, ops=o),
+        "repeat_purchase_rate": div(o.count_true(orders >= 2), n_active, 100, ops=o),
+        "retention_rate": div(o.count_true(prior_active & active), n_prior, 100, ops=o),
+        "churn_rate": div(o.count_true(prior_active & ~active), n_prior, 100, ops=o),
+        "customer_growth_rate": div(n_new, o.count_true(first < o.lit(w.start)), 100, ops=o),
+        "refund_rate": div(o.sum(refund), o.sum(gross), 100, ops=o),
+        "top20_revenue_share": o.when(revenue > 0, top / revenue * 100),
+    }
 
 
 def kpi_wide(
-    transactions: pl.LazyFrame,
+    transactions,
     *,
     period: Period,
-    customers: pl.LazyFrame | None = None,
+    customers=None,
     by: Sequence[str] = (),
 ) -> pl.LazyFrame:
     """Unrounded metrics, one row per (group, which) where ``which`` is
-    ``current`` or ``previous``; metric columns as in :data:`crmkit.metrics.KPI_METRICS`."""
+    ``current`` or ``previous``; metric columns as in :data:`crmkit.metrics.KPI_METRICS`.
+    From Spark DataFrames, the per-customer and per-group work runs on Spark and the
+    small result comes back as a Polars LazyFrame."""
+    o = ops_for(transactions)
     by = list(by)
     windows = [period.shift(-2), period.shift(-1), period]
-    dims = transaction_dimensions(transactions, customers, by)
+    dims = transaction_dimensions(transactions, customers, by) if o.name == "polars" else []
     cw = customer_windows(
         transactions,
         windows=windows,
@@ -158,18 +169,19 @@ def kpi_wide(
     )
     parts = []
     for which, i in (("current", 2), ("previous", 1)):
-        aggs = _metrics(i, windows[i])
-        frame = cw.group_by(by).agg(aggs) if by else cw.select(aggs)
-        parts.append(frame.with_columns(pl.lit(which).alias("which")))
+        frame = o.top_share_ranks(cw, o.col(f"net{i}"), o.col(f"ntx{i}") > 0, by, f"_top{i}")
+        frame = o.aggregate(frame, by, _metrics(o, i, windows[i]))
+        parts.append(o.with_columns(frame, {"which": o.lit(which)}))
     metric_cols = list(KPI_METRICS)
-    return pl.concat(parts).with_columns(pl.col(metric_cols).cast(pl.Float64))
+    wide = o.with_columns(o.concat(parts), {c: o.cast_float(o.col(c)) for c in metric_cols})
+    return wide if o.name == "polars" else o.to_polars(wide).lazy()
 
 
 def kpi_table(
-    transactions: pl.LazyFrame,
+    transactions,
     *,
     period: Period,
-    customers: pl.LazyFrame | None = None,
+    customers=None,
     by: Sequence[str] = (),
     metrics: Sequence[str] | None = None,
 ) -> pl.LazyFrame:

@@ -199,11 +199,12 @@ def change_direction(metric: str, change: float | None) -> str | None:
     return "better" if (change > 0) == spec.higher_is_better else "worse"
 
 
-def div(num: pl.Expr, den: pl.Expr, scale: float = 1.0) -> pl.Expr:
-    """num / den x scale as Float64, null when den is 0 (or null): never 0 or infinity."""
-    return (
-        pl.when(den != 0).then(num.cast(pl.Float64) / den.cast(pl.Float64) * scale).otherwise(None)
-    )
+def div(num, den, scale: float = 1.0, *, ops=None):
+    """num / den x scale as Float64, null when den is 0 (or null): never 0 or infinity.
+    ``ops``: the engine's operations (``crmkit.engine``; default Polars)."""
+    if ops is None:
+        from crmkit.engine.polars_ops import POLARS as ops
+    return ops.when(den != 0, ops.cast_float(num) / ops.cast_float(den) * scale, None)
 
 
 def long_table(

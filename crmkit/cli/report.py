@@ -102,12 +102,34 @@ def kpi(
     out: options.OutOpt = None,
     bom: options.BomOpt = True,
     quiet: options.QuietOpt = False,
+    engine: options.EngineOpt = "polars",
+    spark_master: options.SparkMasterOpt = None,
+    spark_remote: options.SparkRemoteOpt = None,
 ) -> None:
     """KPIs for the last complete period vs the one before (revenue, orders, retention, churn, ...)."""
     from crmkit.report import with_dimensions
     from crmkit.report.kpi import kpi_report
     from crmkit.report.targets import load_targets, skipped_targets
 
+    if options.check_engine(engine) == "spark":
+        _kpi_spark(
+            ctx,
+            period,
+            as_of,
+            by,
+            store,
+            customers,
+            transactions,
+            mapping,
+            rules,
+            fmt,
+            out,
+            spark_master,
+            spark_remote,
+            bom=bom,
+            quiet=quiet,
+        )
+        return
     inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
     when = inp.reporting(as_of, period)
     by = list(by or [])
@@ -138,6 +160,63 @@ def kpi(
         title=f"KPIs, {when.title}",
         units="unit",
         sheet="kpi",
+    )
+
+
+def _kpi_spark(
+    ctx,
+    period,
+    as_of,
+    by,
+    store,
+    customers,
+    transactions,
+    mapping,
+    rules,
+    fmt,
+    out,
+    master,
+    remote,
+    bom=True,
+    quiet=False,
+):
+    """report kpi --engine spark: the same definitions on Spark (crmkit.engine.run.kpi)."""
+    from crmkit.cli.context import Reporting, state
+    from crmkit.engine import run
+    from crmkit.report.targets import load_targets, skipped_targets
+    from crmkit.sources import parse_mapping
+
+    config = state(ctx).config
+    by = list(by or [])
+    spark = run.open_session(config, master=master, remote=remote)
+    files = customers is not None or transactions is not None
+    store_dir = None if files else (store if store is not None else config.store)
+    tables = run.load_tables(
+        spark,
+        config=config,
+        store=store_dir,
+        customers=customers,
+        transactions=transactions,
+        mapping=parse_mapping(mapping),
+        warn=lambda msg: err_console.print(f"[yellow]warning:[/yellow] {msg}"),
+    )
+    targets = load_targets(config)
+    when, period_, lf = run.kpi(
+        tables,
+        as_of=as_of,
+        period=period,
+        by=by,
+        rules=rules,
+        config=config,
+        targets=targets,
+        source=str(store_dir or transactions),
+    )
+    note = skipped_targets(targets, period_kind=period_.kind, period_label=period_.label, by=by)
+    if note:
+        err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    title = f"KPIs, {Reporting(when, period_).title}"
+    show(
+        lf.collect(), fmt=fmt, bom=bom, quiet=quiet, out=out, title=title, units="unit", sheet="kpi"
     )
 
 

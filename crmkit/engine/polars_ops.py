@@ -84,6 +84,11 @@ class PolarsOps:
         return a % b
 
     @staticmethod
+    def between(expr: pl.Expr, low, high) -> pl.Expr:
+        """low <= expr <= high."""
+        return expr.is_between(pl.lit(low), pl.lit(high))
+
+    @staticmethod
     def days(a: pl.Expr, b: pl.Expr) -> pl.Expr:
         """a - b in calendar days (Int64) for two dates."""
         return (a - b).dt.total_days().cast(pl.Int64)
@@ -152,14 +157,50 @@ class PolarsOps:
         return frame.rename(mapping) if mapping else frame
 
     @staticmethod
-    def group_agg(frame: pl.LazyFrame, key: str, aggs: dict[str, pl.Expr]) -> pl.LazyFrame:
+    def group_agg(frame: pl.LazyFrame, key, aggs: dict[str, pl.Expr]) -> pl.LazyFrame:
         return frame.group_by(key).agg(e.alias(k) for k, e in aggs.items())
 
     @staticmethod
-    def join(left: pl.LazyFrame, right: pl.LazyFrame, on: str, how: str) -> pl.LazyFrame:
+    def aggregate(frame: pl.LazyFrame, by: list[str], aggs: dict[str, pl.Expr]) -> pl.LazyFrame:
+        """One row per ``by`` group (one row in all without ``by``)."""
+        named = [e.alias(k) for k, e in aggs.items()]
+        return frame.group_by(by).agg(named) if by else frame.select(named)
+
+    @staticmethod
+    def join(left: pl.LazyFrame, right: pl.LazyFrame, on, how: str) -> pl.LazyFrame:
         if how == "full":
             return left.join(right, on=on, how="full", coalesce=True)
+        if how == "left_nulls_equal":
+            return left.join(right, on=on, how="left", nulls_equal=True)
         return left.join(right, on=on, how=how)
+
+    @staticmethod
+    def unique(frame: pl.LazyFrame, key: str | None = None) -> pl.LazyFrame:
+        return frame.unique(key, keep="first") if key else frame.unique()
+
+    @staticmethod
+    def fill_zero(frame: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
+        return frame.with_columns(pl.col(columns).fill_null(0))
+
+    @staticmethod
+    def concat(frames: list[pl.LazyFrame]) -> pl.LazyFrame:
+        return pl.concat(frames)
+
+    @staticmethod
+    def top_share_ranks(frame: pl.LazyFrame, value, cond, by, name) -> pl.LazyFrame:
+        """Whatever ``top_share_sum`` needs on the frame first (nothing for Polars)."""
+        return frame
+
+    @staticmethod
+    def top_share_sum(value: pl.Expr, cond: pl.Expr, *, share: int, name: str) -> pl.Expr:
+        """Aggregate: the sum of the largest ``value``s of the rows where ``cond`` holds,
+        the top 1/``share`` of those rows rounded up (ties do not change the sum)."""
+        k = (cond.sum().cast(pl.Float64) / share).ceil().cast(pl.UInt32)
+        return value.filter(cond).sort(descending=True).head(k).sum()
+
+    @staticmethod
+    def to_polars(frame: pl.LazyFrame) -> pl.DataFrame:
+        return frame.collect()
 
     @staticmethod
     def sort(frame: pl.LazyFrame, key: str) -> pl.LazyFrame:

@@ -97,3 +97,41 @@ def collect(frame):
 
 def write_folder(frame, out) -> None:
     sp.write_parquet(frame, as_uri(out))
+
+
+def kpi(
+    tables: dict,
+    *,
+    as_of,
+    period: str | None,
+    by=(),
+    rules=None,
+    config=None,
+    targets=(),
+    source: str = "",
+):
+    """``report kpi`` on Spark: the reporting period, the ``--by`` dimensions (customer
+    attributes, or classifications segmented on Spark) and the KPI table; the small
+    result comes back as a Polars LazyFrame, with its ``Reporting``-like (as_of, period)."""
+    from crmkit.periods import check_period, reporting_period, resolve_as_of
+    from crmkit.report import with_dimensions
+    from crmkit.report.kpi import kpi_report
+
+    kind = check_period(
+        period or (config.section("report").get("period") if config else None) or "month"
+    )
+    when = resolve_as_of(as_of, tables["transactions"], source=source, store=True)
+    period_ = reporting_period(when, kind)
+    customers = tables["customers"]
+    if customers is None:
+        customers = sp.SPARK.empty_customers(tables["transactions"])
+    custs = with_dimensions(
+        customers,
+        tables["transactions"],
+        by=list(by),
+        as_of=period_.end,
+        rules=rules,
+        config=config,
+    )
+    out = kpi_report(custs, tables["transactions"], period=period_, by=list(by), targets=targets)
+    return when, period_, out

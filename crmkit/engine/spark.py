@@ -133,6 +133,11 @@ class SparkOps:
         return F.when(b != 0, F.pmod(a, b))
 
     @staticmethod
+    def between(expr, low, high):
+        F, _ = _pyspark()
+        return expr.between(F.lit(low), F.lit(high))
+
+    @staticmethod
     def days(a, b):
         F, _ = _pyspark()
         return F.datediff(a, b).cast("bigint")
@@ -209,12 +214,55 @@ class SparkOps:
         return frame.withColumnsRenamed(mapping) if mapping else frame
 
     @staticmethod
-    def group_agg(frame, key: str, aggs: dict):
-        return frame.groupBy(key).agg(*(e.alias(k) for k, e in aggs.items()))
+    def group_agg(frame, key, aggs: dict):
+        keys = [key] if isinstance(key, str) else list(key)
+        return frame.groupBy(*keys).agg(*(e.alias(k) for k, e in aggs.items()))
 
     @staticmethod
-    def join(left, right, on: str, how: str):
-        return left.join(right, on=on, how={"full": "full_outer"}.get(how, how))
+    def aggregate(frame, by: list[str], aggs: dict):
+        return frame.groupBy(*by).agg(*(e.alias(k) for k, e in aggs.items()))
+
+    @staticmethod
+    def join(left, right, on, how: str):
+        # left_nulls_equal: the keys here are customer ids, never null in a store
+        how = {"full": "full_outer", "left_nulls_equal": "left"}.get(how, how)
+        return left.join(right, on=on, how=how)
+
+    @staticmethod
+    def unique(frame, key: str | None = None):
+        return frame.dropDuplicates([key]) if key else frame.distinct()
+
+    @staticmethod
+    def fill_zero(frame, columns: list[str]):
+        return frame.fillna(0, subset=columns)
+
+    @staticmethod
+    def concat(frames: list):
+        return reduce(lambda a, b: a.unionByName(b), frames)
+
+    @staticmethod
+    def top_share_ranks(frame, value, cond, by, name):
+        """Each row's place among its group's rows where ``cond`` holds (largest
+        ``value`` first) and the number of such rows: what ``top_share_sum`` reads."""
+        F, Window = _pyspark()
+        group = [F.col(b) for b in by]
+        place = F.row_number().over(Window.partitionBy(*group, cond).orderBy(value.desc()))
+        return frame.withColumns(
+            {
+                f"{name}_rn": F.when(cond, place),
+                f"{name}_n": F.sum(cond.cast("bigint")).over(Window.partitionBy(*group)),
+            }
+        )
+
+    @staticmethod
+    def top_share_sum(value, cond, *, share: int, name: str):
+        F, _ = _pyspark()
+        k = F.ceil(F.col(f"{name}_n") / share)
+        return F.coalesce(F.sum(F.when(cond & (F.col(f"{name}_rn") <= k), value)), F.lit(0.0))
+
+    @staticmethod
+    def to_polars(frame):
+        return to_polars(frame)
 
     @staticmethod
     def sort(frame, key: str):
@@ -285,15 +333,16 @@ def spark_settings(config=None, *, master: str | None = None, remote: str | None
             hint="e.g. conf: {spark.driver.memory: 8g}",
         )
     return {
-        "master": master or section.get("master") or DEFAULT_MASTER,
+        "master": master or section.get("master"),
         "remote": remote or section.get("remote") or os.environ.get("SPARK_REMOTE"),
         "conf": {str(k): str(v) for k, v in conf.items()},
     }
 
 
-def session(*, master: str = DEFAULT_MASTER, remote: str | None = None, conf: dict | None = None):
-    """A Spark session: Spark Connect to ``remote`` (sc://HOST:15002), else local Spark
-    on ``master``. One line naming the fix when PySpark or Java is missing."""
+def session(*, master: str | None = None, remote: str | None = None, conf: dict | None = None):
+    """A Spark session: Spark Connect to ``remote`` (sc://HOST:15002), else Spark on
+    ``master`` (default ``local[*]``; under spark-submit, spark-submit's master). One
+    line naming the fix when PySpark or Java is missing."""
     _pyspark()
     from pyspark.sql import SparkSession
 
@@ -315,7 +364,11 @@ def session(*, master: str = DEFAULT_MASTER, remote: str | None = None, conf: di
         for k, v in conf.items():
             builder = builder.config(k, v)
         return builder.getOrCreate()
-    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+    if not (
+        os.environ.get("JAVA_HOME")
+        or os.environ.get("PYSPARK_GATEWAY_PORT")
+        or shutil.which("java")
+    ):
         raise UsageError(
             "local Spark needs Java, which was not found",
             hint="install it (apt-get install openjdk-17-jre-headless) or set JAVA_HOME; "
@@ -327,7 +380,9 @@ def session(*, master: str = DEFAULT_MASTER, remote: str | None = None, conf: di
     conf.setdefault("spark.sql.session.timeZone", "UTC")
     conf.setdefault("spark.ui.enabled", "false")
     conf.setdefault("spark.sql.shuffle.partitions", str(max(8, 2 * (os.cpu_count() or 1))))
-    builder = SparkSession.Builder().master(master).appName("crmkit")
+    builder = SparkSession.Builder().appName("crmkit")
+    if master or not os.environ.get("PYSPARK_GATEWAY_PORT"):  # set by spark-submit
+        builder = builder.master(master or DEFAULT_MASTER)
     for k, v in conf.items():
         builder = builder.config(k, v)
     return builder.getOrCreate()

@@ -42,17 +42,20 @@ def with_dimensions(
     classification (``segment``, ``lifecycle_stage``, ...) as of ``as_of``, by the
     rule files ``rules``, else ``rules:`` in ``config`` (crmkit.yaml), else the
     shipped ones: the same rules as ``crmkit segment`` and ``report segments``."""
+    from crmkit.engine import ops_for
+
+    o = ops_for(customers)
     by = list(by)
-    names = customers.collect_schema().names()
+    names = o.columns(customers)
     # product, category...: read from the transactions (crmkit.kpi.customer_windows)
-    in_tx = set(transactions.collect_schema().names()) - {CID}
+    in_tx = set(o.columns(transactions)) - {CID}
     missing = [b for b in by if b not in names and b not in in_tx]
     if not missing:
         return customers
     from crmkit.report.segments import classify
 
     seg = classify(customers, transactions, as_of=as_of, rules=rules, config=config)
-    seg_names = seg.collect_schema().names()
+    seg_names = o.columns(seg)
     for b in missing:
         if b not in seg_names:
             choices = [n for n in names if n != CID] + [
@@ -60,7 +63,7 @@ def with_dimensions(
             ]
             raise UsageError(f"unknown --by dimension '{b}'", hint=did_you_mean(b, choices))
     keep = [c for c in names if c not in missing]
-    return seg.select(CID, *missing).join(customers.select(keep), on=CID, how="full", coalesce=True)
+    return o.join(o.select(seg, [CID, *missing]), o.select(customers, keep), CID, "full")
 
 
 def classification_columns(names: Sequence[str]) -> list[str]:

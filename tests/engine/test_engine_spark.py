@@ -265,3 +265,56 @@ def test_rules_check_engine_spark(sail, tmp_path):
     assert len(errors) == 1 and errors[0].startswith(f'{path}:8: rule "boolsum"'), got.output
     shipped = _cli(["rules", "check", "--engine", "spark", "--spark-remote", remote])
     assert "cannot run on Spark" not in shipped.output
+
+
+@pytest.mark.parametrize(
+    ("as_of", "period", "by"),
+    [
+        ("2024-06-30", "month", []),
+        ("2024-06-30", "quarter", ["region"]),
+        ("2024-06-16", "week", ["owner", "size"]),
+        ("2023-12-31", "year", ["lifecycle_stage"]),
+    ],
+)
+def test_kpi_same_on_spark(sail, data, as_of, period, by):
+    from crmkit.kpi import kpi_table
+    from crmkit.periods import reporting_period
+    from crmkit.report import with_dimensions
+
+    spark, _ = sail
+    customers, tx = data
+    p = reporting_period(as_of, period)
+    lc, ltx = customers.lazy(), tx.lazy()
+    want = kpi_table(ltx, period=p, customers=with_dimensions(lc, ltx, by=by, as_of=p.end), by=by)
+    sc, stx = sp.from_polars(spark, customers), sp.from_polars(spark, tx)
+    got = kpi_table(stx, period=p, customers=with_dimensions(sc, stx, by=by, as_of=p.end), by=by)
+    want = want.collect()
+    assert_same(got.collect(), want)
+    assert want.filter(pl.col("metric") == "top20_revenue_share")["value"].is_not_null().any()
+
+
+def test_cli_report_kpi_spark(sail, data, tmp_path):
+    _, remote = sail
+    inputs = _files(tmp_path, data)
+    args = ["report", "kpi", *inputs, "--period", "quarter", "--by", "segment", "--format", "csv"]
+    want = _cli(args)
+    got = _cli([*args, "--engine", "spark", "--spark-remote", remote])
+    assert want.exit_code == 0 and got.exit_code == 0, got.output
+    assert got.stdout == want.stdout and len(want.stdout.splitlines()) > 30
+
+
+def test_missing_pyspark_or_java_is_one_line(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # as if not installed
+    got = _cli(["segment", "--engine", "spark"])
+    assert got.exit_code == 2
+    assert "pip install 'crmkit[spark]'" in got.output and "Traceback" not in got.output
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on it
+    got = _cli(["report", "kpi", "--engine", "spark"])
+    assert got.exit_code == 2 and "openjdk-17-jre-headless" in got.output, got.output
+    assert len([line for line in got.output.splitlines() if line.strip()]) <= 3
