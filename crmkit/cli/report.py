@@ -319,22 +319,44 @@ def segments(
     out: options.OutOpt = None,
     bom: options.BomOpt = True,
     quiet: options.QuietOpt = False,
+    engine: options.EngineOpt = "polars",
+    spark_master: options.SparkMasterOpt = None,
+    spark_remote: options.SparkRemoteOpt = None,
 ) -> None:
     """Per segment now and at the previous period end: customers, share, revenue, average R/F/M; --migration for who moved where."""
     from crmkit.report import segments as S
 
-    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
-    when = inp.reporting(as_of, period)
     by = list(by or [])
-    now, before, meta = S.snapshots(
-        inp.customers,
-        inp.transactions,
-        period=when.period,
-        column=column,
-        by=by,
-        rules=rules,
-        config=inp.config,
-    )
+    if options.check_engine(engine) == "spark":
+        when, now, before, meta, tx = _segments_spark(
+            ctx,
+            period,
+            as_of,
+            column,
+            by,
+            store,
+            customers,
+            transactions,
+            mapping,
+            rules,
+            spark_master,
+            spark_remote,
+        )
+    else:
+        inp = Inputs(
+            ctx, store=store, customers=customers, transactions=transactions, mapping=mapping
+        )
+        when = inp.reporting(as_of, period)
+        now, before, meta = S.snapshots(
+            inp.customers,
+            inp.transactions,
+            period=when.period,
+            column=column,
+            by=by,
+            rules=rules,
+            config=inp.config,
+        )
+        tx = inp.transactions
     if show_migration:
         long = S.migration(now, before, column=column, by=by, meta=meta).collect()
         wide_ok = not by and (fmt in (None, "table") and out is None)
@@ -356,7 +378,7 @@ def segments(
         return
     with render.computing("report segments", quiet=quiet):
         df = S.segment_summary(
-            now, before, inp.transactions, period=when.period, column=column, by=by, meta=meta
+            now, before, tx, period=when.period, column=column, by=by, meta=meta
         ).collect()
     show(
         df,
@@ -368,6 +390,44 @@ def segments(
         bars=("share_pct", "revenue_share_pct"),
         sheet="segments",
     )
+
+
+def _segments_spark(
+    ctx, period, as_of, column, by, store, customers, transactions, mapping, rules, master, remote
+):
+    """report segments --engine spark: both snapshots segmented on Spark; the rows the
+    summary and the migration read come back to Polars (crmkit.engine.run.segment_snapshots)."""
+    from crmkit.cli.context import Reporting, state
+    from crmkit.engine import run
+    from crmkit.report import segments as S
+    from crmkit.sources import parse_mapping
+
+    config = state(ctx).config
+    spark = run.open_session(config, master=master, remote=remote)
+    files = customers is not None or transactions is not None
+    store_dir = None if files else (store if store is not None else config.store)
+    tables = run.load_tables(
+        spark,
+        config=config,
+        store=store_dir,
+        customers=customers,
+        transactions=transactions,
+        mapping=parse_mapping(mapping),
+        warn=lambda msg: err_console.print(f"[yellow]warning:[/yellow] {msg}"),
+    )
+    rulesets = S.load(rules, config)
+    S.require_classification(rulesets, column)
+    when, period_, now, before, tx = run.segment_snapshots(
+        tables,
+        as_of=as_of,
+        period=period,
+        rulesets=rulesets,
+        column=column,
+        by=by,
+        config=config,
+        source=str(store_dir or transactions),
+    )
+    return Reporting(when, period_), now, before, S.segment_meta(rulesets, column), tx
 
 
 def owners(

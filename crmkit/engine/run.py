@@ -135,3 +135,54 @@ def kpi(
     )
     out = kpi_report(custs, tables["transactions"], period=period_, by=list(by), targets=targets)
     return when, period_, out
+
+
+def segment_snapshots(
+    tables: dict,
+    *,
+    as_of,
+    period: str | None,
+    rulesets,
+    column: str,
+    by=(),
+    config=None,
+    source: str = "",
+):
+    """``report segments`` on Spark: the customers segmented at the period end and at
+    the previous period end (on Spark), and what the summary and the migration read
+    of them, collected as Polars LazyFrames: per customer the ``by`` columns, the
+    classification and R/F/M, and per customer and day the amounts of the two periods
+    (``crmkit.report.segments`` then computes exactly as on Polars)."""
+    import polars as pl
+
+    from crmkit.periods import check_period, reporting_period, resolve_as_of
+    from crmkit.segment import segment_customers
+
+    kind = check_period(
+        period or (config.section("report").get("period") if config else None) or "month"
+    )
+    when = resolve_as_of(as_of, tables["transactions"], source=source, store=True)
+    p = reporting_period(when, kind)
+    customers, tx = tables["customers"], tables["transactions"]
+    keep = ["customer_id", *by, column, "recency_days", "frequency", "monetary"]
+    frames = []
+    for day in (p.end, p.previous.end):
+        seg = segment_customers(customers, tx, as_of=day, rules=rulesets, config=config)
+        missing = [c for c in keep if c not in seg.columns]
+        if missing:
+            from crmkit.errors import UsageError, did_you_mean
+
+            raise UsageError(
+                f"unknown --by dimension '{missing[0]}'",
+                hint=did_you_mean(missing[0], [c for c in seg.columns if c != "customer_id"]),
+            )
+        # in customer order, as the Polars engine gives them (means add in that order)
+        frames.append(sp.to_polars(seg.select(*keep)).sort("customer_id", nulls_last=True).lazy())
+    F, _ = sp._pyspark()
+    daily = (
+        tx.filter(F.col("date").between(F.lit(p.previous.start), F.lit(p.end)))
+        .groupBy("customer_id", "date")
+        .agg(F.sum("amount").alias("amount"))
+    )
+    small = sp.to_polars(daily).lazy().with_columns(pl.col("amount").cast(pl.Float64))
+    return when, p, frames[0], frames[1], small

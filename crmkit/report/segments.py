@@ -15,7 +15,8 @@ Per segment (of one classification column: ``segment``, ``lifecycle_stage``,
   revenue of the period x 100 (so ``revenue`` sums to the KPI report's revenue);
 - ``avg_recency_days``, ``avg_frequency``, ``avg_monetary``: means of the
   customers' features (customers with no purchase have null recency and are
-  left out of that mean);
+  left out of that mean; ``avg_monetary`` to the cent in whole cents, half away
+  from zero, so it does not depend on the order the values were added in);
 - ``previous_*``: the same at the previous period end, with the previous period's revenue.
 
 Migration (long form): ``from_segment`` (at the previous period end) x
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import polars as pl
 
+from crmkit.money import money_ratio
 from crmkit.periods import Period
 
 CID = "customer_id"
@@ -76,6 +78,17 @@ def classification(rulesets, column: str):
             if c.column == column:
                 return c
     return None
+
+
+def require_classification(rulesets, column: str) -> None:
+    """UsageError naming the nearest classification when no rule file writes ``column``."""
+    from crmkit.errors import UsageError, did_you_mean
+
+    if classification(rulesets, column) is None:
+        raise UsageError(
+            f"no rule file writes the classification '{column}'",
+            hint=did_you_mean(column, classification_names(rulesets)),
+        )
 
 
 def classification_names(rulesets) -> list[str]:
@@ -150,7 +163,9 @@ def _snapshot(seg: pl.LazyFrame, revenue: pl.LazyFrame, column: str, by: list[st
         pl.col("_rev").fill_null(0.0).sum().alias("revenue"),
         pl.col("recency_days").mean().alias("avg_recency_days"),
         pl.col("frequency").mean().alias("avg_frequency"),
-        pl.col("monetary").mean().alias("avg_monetary"),
+        # in whole cents (crmkit.money): a float mean of an exact half cent rounded
+        # either way depending on the order Polars (or Spark) added the values in
+        money_ratio(pl.col("monetary").sum(), pl.col("monetary").count()).alias("avg_monetary"),
     )
 
 

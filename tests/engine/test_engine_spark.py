@@ -318,3 +318,22 @@ def test_missing_pyspark_or_java_is_one_line(monkeypatch, tmp_path):
     got = _cli(["report", "kpi", "--engine", "spark"])
     assert got.exit_code == 2 and "openjdk-17-jre-headless" in got.output, got.output
     assert len([line for line in got.output.splitlines() if line.strip()]) <= 3
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["--migration"],
+        ["--by", "region", "--classification", "lifecycle_stage"],
+        ["--migration", "--by", "owner"],
+    ],
+)
+def test_cli_report_segments_spark(sail, data, tmp_path, extra):
+    _, remote = sail
+    inputs = _files(tmp_path, data)
+    args = ["report", "segments", *inputs, "--period", "quarter", *extra, "--format", "csv"]
+    want = _cli(args)
+    got = _cli([*args, "--engine", "spark", "--spark-remote", remote])
+    assert want.exit_code == 0 and got.exit_code == 0, got.output
+    assert got.stdout == want.stdout and len(want.stdout.splitlines()) > 5
