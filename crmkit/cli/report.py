@@ -190,7 +190,7 @@ def _kpi_spark(
     by = list(by or [])
     spark = run.open_session(config, master=master, remote=remote)
     files = customers is not None or transactions is not None
-    store_dir = None if files else (store if store is not None else config.store)
+    store_dir = None if files else run.store_location(config, store)
     tables = run.load_tables(
         spark,
         config=config,
@@ -405,7 +405,7 @@ def _segments_spark(
     config = state(ctx).config
     spark = run.open_session(config, master=master, remote=remote)
     files = customers is not None or transactions is not None
-    store_dir = None if files else (store if store is not None else config.store)
+    store_dir = None if files else run.store_location(config, store)
     tables = run.load_tables(
         spark,
         config=config,

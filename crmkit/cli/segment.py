@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crmkit.cli import options, render
-from crmkit.cli.context import Inputs, state, store_dir
+from crmkit.cli.context import Inputs, state
 from crmkit.cli.render import emit, err_console, out_console, styled, warn
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ def _segment_spark(
     tables = run.load_tables(
         spark,
         config=config,
-        store=None if files else store_dir(ctx, inputs["store"]),
+        store=None if files else run.store_location(config, inputs["store"]),
         customers=inputs["customers"],
         transactions=inputs["transactions"],
         mapping=parse_mapping(inputs["mapping"]),

@@ -16,8 +16,25 @@ _MANGLED = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/(?!/)")
 
 
 def as_uri(value) -> str:
-    """A --store value as given: a Path turns s3a://b/x into s3a:/b/x; put the slash back."""
-    return _MANGLED.sub(r"\1://", str(value))
+    """A --store value as given: a Path turns s3a://b/x into s3a:/b/x and
+    file:///x into file:/x; put the slashes back."""
+    text = str(value)
+    m = _MANGLED.match(text)
+    if not m:
+        return text
+    scheme, rest = m.group(1), text[m.end() - 1 :]  # rest starts with the one "/" left
+    return f"{scheme}://{rest}" if scheme.lower() == "file" else f"{scheme}:/{rest}"
+
+
+def store_location(config, store) -> str:
+    """--store, else ``store:`` in crmkit.yaml kept as written when it is a URI
+    (s3a://lake/store; a relative folder is relative to crmkit.yaml), else the default."""
+    if store is not None:
+        return as_uri(store)
+    raw = config.data.get("store") if config is not None else None
+    if raw is not None and "://" in str(raw):
+        return str(raw)
+    return str(config.store) if config is not None else "crmkit-store"
 
 
 def is_folder(out) -> bool:

@@ -337,3 +337,31 @@ def test_cli_report_segments_spark(sail, data, tmp_path, extra):
     got = _cli([*args, "--engine", "spark", "--spark-remote", remote])
     assert want.exit_code == 0 and got.exit_code == 0, got.output
     assert got.stdout == want.stdout and len(want.stdout.splitlines()) > 5
+
+
+def test_store_uri_and_settings_from_config(sail, data, tmp_path):
+    """A store read by Spark through a file:// URI, the Spark Connect address from
+    crmkit.yaml (no flag); the answer is the Polars engine's on the same store."""
+    _, remote = sail
+    customers, tx = data
+    store = tmp_path / "store"
+    customers.write_csv(tmp_path / "c.csv")
+    tx.write_csv(tmp_path / "t.csv")
+    for table, f in (("customers", "c.csv"), ("transactions", "t.csv")):
+        got = _cli(["import", table, str(tmp_path / f), "--store", str(store)])
+        assert got.exit_code == 0, got.output
+    conf = tmp_path / "crmkit.yaml"
+    conf.write_text(f"spark:\n  remote: {remote}\n", encoding="utf-8")
+    base = ["--config", str(conf), "segment", "--as-of", str(AS_OF), "--format", "csv"]
+    want = _cli([*base, "--store", str(store)])
+    got = _cli([*base, "--store", f"file://{store}", "--engine", "spark"])
+    assert want.exit_code == 0 and got.exit_code == 0, got.output
+    assert got.stdout == want.stdout
+    conf.write_text(f"store: file://{store}\nspark:\n  remote: {remote}\n", encoding="utf-8")
+    from_conf = _cli([*base, "--engine", "spark"])  # the store URI from crmkit.yaml
+    assert from_conf.exit_code == 0 and from_conf.stdout == want.stdout, from_conf.output
+    conf.write_text("spark:\n  remot: sc://x:15002\n", encoding="utf-8")
+    bad = _cli([*base, "--store", str(store), "--engine", "spark"])
+    assert (
+        bad.exit_code == 4 and "spark.remot" in bad.output and 'did you mean "remote"' in bad.output
+    )
