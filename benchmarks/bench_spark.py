@@ -110,13 +110,22 @@ def sail_run(args: list[str]) -> int:
     from crmkit.cli import main
 
     sys.argv = ["crmkit", *args, "--engine", "spark", "--spark-remote", f"sc://{host}:{port}"]
+    code = 0
     try:
         main()
     except SystemExit as exc:
-        return int(exc.code or 0)
-    finally:
-        server.stop()
-    return 0
+        code = int(exc.code or 0)
+    # the client's exit handler would retry (with back-off) a server already gone:
+    # end the session first, then the server, then the process
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+    server.stop()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def commands(store: Path, out: Path, driver_memory: str) -> dict[str, dict[str, list[str]]]:
