@@ -3,11 +3,13 @@ the README's tour runs as written (on the bundled example data)."""
 
 from __future__ import annotations
 
+import csv
 import re
 import shlex
 from pathlib import Path
 
 import helpers
+import polars as pl
 import pytest
 import typer
 from helpers import runner
@@ -91,6 +93,14 @@ def test_readme_tour_runs_as_typed(tmp_path, monkeypatch):
     assert "--as-of" in weekly  # the stale-data check can fire
     assert list((project / "reports").glob("*/report.html"))
     assert list((project / "actions").glob("actions-*.csv"))
+    # the order-lines example (issue 12): imported as lines, every line kept, orders summed
+    lines_import = next(w for w in cmds if "examples/order_lines.csv" in w)
+    lines_store = project / lines_import[lines_import.index("--store") + 1]
+    stored = pl.read_parquet(sorted((lines_store / "transactions").glob("*.parquet")))
+    with (project / "examples" / "order_lines.csv").open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["CustomerID"]]  # the rest are rejected, counted
+    assert stored.height == len(rows) and "line_no" in stored.columns
+    assert stored["transaction_id"].n_unique() == len({r["InvoiceNo"] for r in rows})
     (project / "elsewhere").mkdir()
     monkeypatch.chdir(project / "elsewhere")  # the config (and its store) still found
     r = runner.invoke(app, ["info"])
