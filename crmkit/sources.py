@@ -40,7 +40,7 @@ Warn = Callable[[str], None]
 
 def _read_parquet(path: Path, table: str, mapping: dict[str, str] | None) -> pl.LazyFrame:
     schema = TABLES[table]
-    lf = pl.scan_parquet(path)
+    lf = pl.scan_parquet(path, glob=False)
     headers = list(lf.collect_schema().names())
     try:
         matched, _ = match_columns(headers, schema, mapping)

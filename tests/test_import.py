@@ -1027,3 +1027,51 @@ def test_quote_inside_an_unquoted_field_is_a_character(tmp_path):
     assert run("import", "transactions", src, "--store", tmp_path / "odd").exit_code == 3
     imp = Store(tmp_path / "odd").manifest()["imports"][-1]
     assert (imp["rows_read"], imp["rejected"]) == (2, 2)
+
+
+# --- paths are literal (issue 13): Polars would expand [ ] * ? as a glob ----------------
+
+
+@pytest.mark.parametrize("name", ["[a].csv", "a*.csv", "a?.csv"])
+def test_glob_characters_in_a_file_name_are_literal(tmp_path, name):
+    """'[a].csv' is that file, not a.csv (which the glob [a].csv matches); 'a*.csv'
+    is not every a...csv."""
+    header = "order_id,customer_id,date,amount\n"
+    write(tmp_path / "a.csv", header + "DECOY,C9,2024-01-01,1\n")
+    write(tmp_path / "ab.csv", header + "DECOY2,C9,2024-01-01,1\n")
+    src = write(tmp_path / name, header + "T1,C1,2024-01-05,5\nT2,C2,2024-01-06,6\n")
+    for native in (True, False):
+        store = tmp_path / f"s{native}"
+        import_file(Store(store), "transactions", src, native=native)
+        assert sorted(txns(store)["transaction_id"].to_list()) == ["T1", "T2"], native
+    write(tmp_path / "c.csv", "customer_id\nC1\nC2\n")
+    r = run(
+        "segment",
+        "--transactions",
+        src,
+        "--customers",
+        tmp_path / "c.csv",
+        "--format",
+        "csv",
+        "--columns",
+        "customer_id,monetary",
+        "--as-of",
+        "2024-06-30",
+    )
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines() == ["customer_id,monetary", "C1,5.0", "C2,6.0"]
+
+
+def test_glob_characters_in_the_store_path_are_literal(tmp_path):
+    store = tmp_path / "store[1]"
+    header = "order_id,customer_id,date,amount\n"
+    a = write(tmp_path / "a.csv", header + "T1,C1,2024-01-05,5\n")
+    b = write(tmp_path / "b.csv", header + "T2,C1,2024-01-06,6\nT3,C2,2024-01-07,x\n")
+    c = write(tmp_path / "c.csv", "customer_id,region\nC1,east\nC1,west\n")
+    for table, f in (("transactions", a), ("transactions", b), ("customers", c), ("customers", c)):
+        r = run("import", table, f, "--store", store)
+        assert r.exit_code == 0, r.stderr
+    assert sorted(txns(store)["transaction_id"].to_list()) == ["T1", "T2"]
+    r = run("segment", "--store", store, "--format", "csv", "--columns", "customer_id,monetary")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines() == ["customer_id,monetary", "C1,11.0"]

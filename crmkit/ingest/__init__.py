@@ -142,7 +142,11 @@ class Parsed:
         try:
             self.native.select(columns).sink_parquet(part, compression=compression)
             # the sink read every field; the checks read the written part
-            row = self.checks(pl.scan_parquet(part)).collect(engine="streaming").row(0, named=True)
+            row = (
+                self.checks(pl.scan_parquet(part, glob=False))
+                .collect(engine="streaming")
+                .row(0, named=True)
+            )
         except FAST_FAILURES:
             row = None
         if row is not None and self.stands(row):

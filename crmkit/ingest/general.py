@@ -31,6 +31,7 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
     problems, line_map = structure.problems, structure.line_map
     scan = pl.scan_csv(
         structure.normalized or src,
+        glob=False,  # a path is literal: [1] or * in a file name are characters
         has_header=False,
         skip_lines=1,
         separator=info.sep,  # the header line, quotes or not

@@ -170,6 +170,7 @@ def native_rows(
     ]
     return pl.scan_csv(
         src,
+        glob=False,  # a path is literal: [1] or * in a file name are characters
         has_header=False,
         skip_lines=1,  # the header line, quotes or not
         separator=info.sep,

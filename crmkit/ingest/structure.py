@@ -66,6 +66,7 @@ def _field_count_problems(
     n = len(info.headers)
     lines = pl.scan_csv(
         src,
+        glob=False,  # a path is literal: [1] or * in a file name are characters
         has_header=False,
         separator="\x01",
         quote_char=None,

@@ -179,14 +179,14 @@ class Store:
                 hint="the store was changed by hand; re-import with --replace",
             )
         if len(files) == 1:
-            return pl.scan_parquet(files)
+            return pl.scan_parquet(files, glob=False)
         # parts written by different imports may differ in columns (a file of order
         # lines adds line_no): the table has the union of them, null where a part lacks one
         schema: dict[str, pl.DataType] = {}
         for f in files:
-            for name, dtype in pl.read_parquet_schema(f).items():
+            for name, dtype in pl.scan_parquet(f, glob=False).collect_schema().items():
                 schema.setdefault(name, dtype)
-        return pl.scan_parquet(files, schema=schema, missing_columns="insert")
+        return pl.scan_parquet(files, schema=schema, missing_columns="insert", glob=False)
 
     def require(self, table: str) -> pl.LazyFrame:
         if not self.exists():
@@ -355,10 +355,14 @@ def _unreadable_file(store: Path, *, deep: bool) -> tuple[Path, str] | None:
         files = [f for t in st.tables() for f in st.files(t) if f.is_file()]
     except CrmkitError:
         return None
-    checks = [lambda f: pl.read_parquet_schema(f)]
+    checks = [lambda f: pl.scan_parquet(f, glob=False).collect_schema()]
     if deep and sum(f.stat().st_size for f in files) <= _DEEP_PROBE_BYTES:
         checks.append(
-            lambda f: pl.scan_parquet(f).select(pl.all().null_count()).collect(engine="streaming")
+            lambda f: (
+                pl.scan_parquet(f, glob=False)
+                .select(pl.all().null_count())
+                .collect(engine="streaming")
+            )
         )
     for check in checks:
         for f in files:

@@ -334,7 +334,7 @@ def _append_native(
     result.orders = n  # one row per order (as the general path counts them)
     if existing is not None:
         stored = (
-            pl.scan_parquet(part)
+            pl.scan_parquet(part, glob=False)
             .join(existing.select(key), on=key, how="semi")
             .select(pl.len())
             .collect()
@@ -342,7 +342,7 @@ def _append_native(
         )
         if stored:  # keys already in the store are skipped: write the part again without them
             fresh = store.tmp_file(".parquet")
-            pl.scan_parquet(part).join(
+            pl.scan_parquet(part, glob=False).join(
                 existing.select(key), on=key, how="anti", maintain_order="left"
             ).sink_parquet(fresh, compression=PARQUET_COMPRESSION)
             part.unlink()
@@ -351,7 +351,7 @@ def _append_native(
     result.already_stored = n - result.imported
     if known is not None:
         result.orphans = (
-            pl.scan_parquet(part)
+            pl.scan_parquet(part, glob=False)
             .join(known, on="customer_id", how="anti")
             .select(pl.len())
             .collect()
@@ -514,7 +514,7 @@ def _append_general(
         *canonical,
         *[pl.when(~valid).then(pl.col(r)).alias(r) for r in source_fields],
     ).sink_parquet(stage, compression=PARQUET_COMPRESSION)
-    rows = pl.scan_parquet(stage)
+    rows = pl.scan_parquet(stage, glob=False)
     ident = [key]
     if shape is None and key in parsed.info.mapping and not keys_unique(rows.filter(valid), key):
         shape = "lines"  # an order id on several rows: lines of one order, not duplicates
@@ -602,13 +602,13 @@ def _append_general(
         result.anonymous_amount = round(amount or 0.0, 2)
     stage.unlink(missing_ok=True)
     result.sha256 = sha()
-    result.imported = pl.scan_parquet(part).select(pl.len()).collect().item()
+    result.imported = pl.scan_parquet(part, glob=False).select(pl.len()).collect().item()
     result.duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
     result.rejected = rejected.height - result.duplicates
     result.already_stored = counted - result.imported
     if known is not None:
         result.orphans = (
-            pl.scan_parquet(part)
+            pl.scan_parquet(part, glob=False)
             .join(known, on="customer_id", how="anti")
             .select(pl.len())
             .collect()
@@ -640,7 +640,7 @@ def _write_upsert(
                 parsed,
                 result,
                 sha,
-                pl.scan_parquet(staged),
+                pl.scan_parquet(staged, glob=False),
                 None,
                 replace=replace,
                 staged=staged,
@@ -731,4 +731,4 @@ def _merge_upsert(
         result.rejected = rejected.height - result.duplicates
         _note_reasons(result, rejected)
         _write_rejects(store, schema.name, rejected, result)
-    return [part], pl.scan_parquet(part).select(pl.len()).collect().item()
+    return [part], pl.scan_parquet(part, glob=False).select(pl.len()).collect().item()
