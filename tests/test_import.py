@@ -19,6 +19,7 @@ from crmkit.cli import app
 from crmkit.errors import EXIT_DATA, EXIT_STORE, EXIT_THRESHOLD, EXIT_USAGE, CrmkitError
 from crmkit.ingest import read_source
 from crmkit.schema import TABLES
+from crmkit.sources import read_table_file
 from crmkit.store import Store, import_file
 
 runner = CliRunner()
@@ -1075,3 +1076,21 @@ def test_glob_characters_in_the_store_path_are_literal(tmp_path):
     r = run("segment", "--store", store, "--format", "csv", "--columns", "customer_id,monetary")
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines() == ["customer_id,monetary", "C1,11.0"]
+
+
+@pytest.mark.parametrize("value", ["1e309", "-1e309", "1e400", "(1e309)"])
+def test_a_number_too_large_for_a_float_is_rejected(tmp_path, value):
+    """1e309 overflows to infinity (issue 13: stored as inf, then reports failed):
+    it is a reject with its line, on both routes and from the CSV directly."""
+    body = f"order_id,customer_id,date,amount\nT1,C1,2024-01-05,5\nT2,C2,2024-01-06,{value}\n"
+    src = write(tmp_path / "t.csv", body)
+    for native in (True, False):
+        store = tmp_path / f"s{native}"
+        result = import_file(Store(store), "transactions", src, native=native)
+        assert (result.imported, result.rejected) == (1, 1), native
+        assert rejects(store).select("line", "reason").rows() == [("3", "unparseable amount")]
+        assert txns(store)["amount"].to_list() == [5.0]
+    r = run("info", "--json", "--store", tmp_path / "sTrue")
+    assert r.exit_code == 0 and json.loads(r.stdout)["revenue"] == 5.0
+    got = read_table_file(src, "transactions").collect()
+    assert got["transaction_id"].to_list() == ["T1"]

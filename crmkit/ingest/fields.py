@@ -114,8 +114,9 @@ def datetime_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
 def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
     """Parse amounts: ``1,234.50``, ``¥1,234.50``, ``-12``, ``(12.00)`` (= -12.00).
 
-    Anything else (``12..5``, ``abc``, ``1.234,50`` without ``--decimal-comma``)
-    is null, so the row is rejected rather than silently misread.
+    Anything else (``12..5``, ``abc``, ``1.234,50`` without ``--decimal-comma``,
+    and a number too large for a float, ``1e309``) is null, so the row is
+    rejected rather than silently misread.
     """
     s = raw.str.strip_chars()
     # Fast path: a plain number ("88.24", "-3") casts natively; only other
@@ -132,4 +133,6 @@ def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
         number = body.str.replace_all(",", "", literal=True)
     value = pl.when(ok).then(number).otherwise(None).cast(pl.Float64, strict=False)
     general = pl.when(paren).then(-value).otherwise(value)
-    return pl.when(plain).then(s.cast(pl.Float64, strict=False)).otherwise(general)
+    parsed = pl.when(plain).then(s.cast(pl.Float64, strict=False)).otherwise(general)
+    # 1e309 overflows to infinity: not an amount (reports would sum it), so null: a reject
+    return pl.when(parsed.is_finite()).then(parsed)
