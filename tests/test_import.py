@@ -1094,3 +1094,21 @@ def test_a_number_too_large_for_a_float_is_rejected(tmp_path, value):
     assert r.exit_code == 0 and json.loads(r.stdout)["revenue"] == 5.0
     got = read_table_file(src, "transactions").collect()
     assert got["transaction_id"].to_list() == ["T1"]
+
+
+def test_rejects_header_is_formula_neutralised(tmp_path):
+    """A source column name is data too: '=HYPERLINK(...)' as a header is written
+    as text in the rejects file (issue 13), like the cells."""
+    import csv
+
+    src = write(
+        tmp_path / "t.csv",
+        'order_id,customer_id,date,amount,"=HYPERLINK(""http://x"",""y"")",@cmd\n'
+        "T1,C1,2024-01-05,x,=1+1,a\n"
+        "T2,C1,2024-01-05,5,b,c\n",
+    )
+    import_file(Store(tmp_path / "s"), "transactions", src)
+    (path,) = (tmp_path / "s" / "_rejects").glob("*.csv")
+    header, row = csv.reader(path.read_text(encoding="utf-8-sig").splitlines())
+    assert header[-3:] == ['\'=HYPERLINK("http://x","y")', "'@cmd", "raw_line"]
+    assert row[-3] == "'=1+1"

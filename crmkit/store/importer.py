@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import threading
 import time
@@ -43,6 +44,8 @@ from crmkit.store import (
     _now,
     sha256_file,
 )
+
+_FORMULA = re.compile(r"[=+\-@\t\r]")  # a cell starting so is a formula to a spreadsheet
 
 # A table's own rules, run on the parsed rows before they are written (they see
 # the store, may reject rows with a reason, and note facts in ``result.details``).
@@ -299,9 +302,11 @@ def _write_rejects(store: Store, table: str, rejects: pl.DataFrame, result: Impo
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     dest = folder / f"{table}-{stamp}-{result.sha256[:8]}.csv"
     tmp = store.tmp_file(".csv")
-    # UTF-8 with BOM so Excel shows Chinese text correctly; formulas neutralised.
+    # UTF-8 with BOM so Excel shows Chinese text correctly; formulas neutralised, in
+    # the cells and in the header (the source's column names are data too)
     from crmkit.output import csv_text
 
+    rejects = rejects.rename({c: "'" + c for c in rejects.columns if _FORMULA.match(c)})
     _fsync_write(tmp, ("\ufeff" + csv_text(rejects)).encode("utf-8"))
     os.replace(tmp, dest)
     result.rejects_file = str(dest)
