@@ -110,3 +110,40 @@ def test_what_it_looks_like(tmp_path, data, says):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0] and "encoding" not in lines[0]
     assert not (tmp_path / "s" / "manifest.json").exists()
+
+
+# ------------------------------------------------------------------ the wrong table
+def test_orders_file_imported_as_customers_is_refused(tmp_path):
+    src = tmp_path / "orders.csv"
+    src.write_text(CSV)
+    r = runner.invoke(app, ["import", "customers", str(src), "--store", str(tmp_path / "s")])
+    assert r.exit_code == 3
+    assert r.stderr.strip().splitlines() == [
+        f"Error: {src.resolve()}: this looks like a transactions file (order_id, date, amount), "
+        "not customers. import it with: crmkit import transactions FILE (or --force to import "
+        "it as customers)"
+    ]
+    assert not (tmp_path / "s" / "customers").exists()
+    forced = runner.invoke(
+        app, ["import", "customers", str(src), "--store", str(tmp_path / "s"), "--force"]
+    )
+    assert forced.exit_code == 0, forced.stderr
+    assert Store(tmp_path / "s").scan("customers").collect().height == 2
+
+
+def test_customers_file_imported_as_transactions_is_refused(tmp_path):
+    src = tmp_path / "customers.csv"
+    src.write_text("customer_id,name,region,email\nC1,甲,华东,a@example.cn\n")
+    r = runner.invoke(app, ["import", "transactions", str(src), "--store", str(tmp_path / "s")])
+    assert r.exit_code == 3
+    assert r.stderr.strip().splitlines() == [
+        f"Error: {src.resolve()}: this looks like a customers file (customer_id, name, region, "
+        "email), not transactions. import it with: crmkit import customers FILE"
+    ]
+
+
+def test_customers_with_a_date_and_a_total_are_customers(tmp_path):
+    src = tmp_path / "c.csv"
+    src.write_text("customer_id,name,created_at,total\nC1,甲,2024-01-01,100\n")
+    r = runner.invoke(app, ["import", "customers", str(src), "--store", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.stderr

@@ -151,6 +151,12 @@ def import_customers(
     max_reject_rate: options.MaxRejectOpt = None,
     wait: options.WaitOpt = 60.0,
     sheet: SheetOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Import the file as customers even when it looks like transactions."
+        ),
+    ] = False,
     quiet: options.QuietOpt = False,
 ) -> None:
     """Upsert customers by customer_id (a newer row replaces the stored one)."""
@@ -169,6 +175,7 @@ def import_customers(
         wait,
         quiet,
         sheet=sheet,
+        force=force,
     )
 
 

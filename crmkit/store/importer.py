@@ -26,6 +26,7 @@ from crmkit.ingest import (
     check_file,
     cleanup,
     csv_parse_error,
+    inspect_source,
     keys_unique,
     read_source,
     rejects_frame,
@@ -138,6 +139,7 @@ def import_file(
     native: bool = True,
     sheet: str | None = None,
     stdin=None,
+    force: bool = False,
 ) -> ImportResult:
     """Import one CSV file into ``table`` of ``store``; see the module docstring.
 
@@ -182,9 +184,11 @@ def import_file(
         path, _kind = open_input(path, store.path / TMP, sheet=sheet, stdin=stdin)
         check_file(path)  # standard input or an archive may hold nothing
         say(f"reading {path}")
-        parsed = read_source(
+        parsed = _read_checked(
             path,
             schema,
+            label,
+            force=force,
             mapping=mapping,
             encoding=encoding,
             sep=sep,
@@ -280,6 +284,51 @@ def import_file(
         exc.result = result
         raise exc
     return result
+
+
+def _read_checked(path, schema: TableSchema, label: str, *, force: bool, **read) -> Parsed:
+    """``read_source``, refusing a file of the other table (customers <-> transactions)."""
+    enc, sep = read.get("encoding"), read.get("sep")
+    if schema.name == "customers" and not force:
+        _refuse_other_table(path, label, "transactions", encoding=enc, sep=sep)
+    try:
+        return read_source(path, schema, **read)
+    except InputError as exc:
+        if schema.name == "transactions" and "column recognised" in exc.message:
+            _refuse_other_table(path, label, "customers", encoding=enc, sep=sep)
+        raise
+
+
+# what makes a file look like the other table: its columns map these (crmkit.schema aliases)
+_LOOKS_LIKE = {
+    "transactions": (("transaction_id", "date", "amount"), 3),  # an order id, a date, money
+    "customers": (("customer_id", "name", "signup_date", "region", "city", "industry",
+                   "size", "owner", "channel", "email", "phone", "company"), 3),
+}  # fmt: skip
+
+
+def _refuse_other_table(path, label: str, other: str, *, encoding=None, sep=None) -> None:
+    """Raise when the file at ``path`` looks like a file of the ``other`` table (a
+    transactions file imported as customers, or the reverse): one line naming the
+    right command. Nothing happens when it does not (or cannot be read as one)."""
+    wanted, enough = _LOOKS_LIKE[other]
+    try:
+        info = inspect_source(path, TABLES[other], encoding=encoding, sep=sep)
+    except Exception:  # not a file of that table either: the caller's own checks speak
+        return
+    found = [c for c in wanted if c in info.mapping]
+    if other == "transactions" and "amount" in info.derived:
+        found.append("amount")
+    if len(found) < enough:
+        return
+    shown = ", ".join(info.mapping.get(c, c) for c in found)
+    this = "customers" if other == "transactions" else "transactions"
+    raise InputError(
+        f"this looks like a {other} file ({shown}), not {this}",
+        file=label,
+        hint=f"import it with: crmkit import {other} FILE"
+        + (f" (or --force to import it as {this})" if this == "customers" else ""),
+    )
 
 
 def _note_reasons(result: ImportResult, rejected: pl.DataFrame) -> None:
