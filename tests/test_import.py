@@ -1114,3 +1114,25 @@ def test_rejects_header_is_formula_neutralised(tmp_path):
     header, row = csv.reader(path.read_text(encoding="utf-8-sig").splitlines())
     assert header[-3:] == ['\'=HYPERLINK("http://x","y")', "'@cmd", "raw_line"]
     assert row[-3] == "'=1+1"
+
+
+def test_control_byte_x01_is_data_not_a_crash(tmp_path):
+    """The quick field count reads lines split on \\x01; a file that holds that byte
+    takes the careful pass (found by the mangled-CSV property test: exit 1, SchemaError)."""
+    only = tmp_path / "only.csv"
+    only.write_bytes(b"transaction_id,customer_id,date,amount\n\x01\n")
+    r = run("import", "transactions", str(only), "--store", str(tmp_path / "s1"))
+    assert r.exit_code == EXIT_DATA, r.stderr
+    assert "wrong number of fields: expected 4, found 1" in r.stderr
+    assert "Traceback" not in r.stderr
+
+    inside = tmp_path / "inside.csv"
+    inside.write_bytes(
+        b"transaction_id,customer_id,date,amount\nT1,C\x011,2024-01-01,5.00\nT2,C2,2024-01-02,6.50\n"
+    )
+    store = tmp_path / "s2"
+    r = run("import", "transactions", str(inside), "--store", str(store))
+    assert r.exit_code == 0, r.stderr
+    got = txns(store).sort("transaction_id")
+    assert got["customer_id"].to_list() == ["C\x011", "C2"]
+    assert got["amount"].to_list() == [5.0, 6.5]
