@@ -195,13 +195,16 @@ def keys_unique(rows: pl.LazyFrame, key: str) -> bool:
     return bool(rows.select(unique_keys(key)).collect(engine="streaming").item())
 
 
-def checks(rows: pl.LazyFrame, schema: TableSchema, *, prefix: str = "") -> pl.LazyFrame:
+def checks(
+    rows: pl.LazyFrame, schema: TableSchema, *, prefix: str = "", read: bool = True
+) -> pl.LazyFrame:
     """The value facts ``stands`` needs, as one row of aggregates over native
     rows (so they can ride along in the query that uses the rows, sharing its
     scan): ``n`` rows, ``bad`` (a required value missing, a number not finite, a
     date before the year 1000, an id written as a spreadsheet float), ``unique`` keys, and ``read``, which reads every
-    column (so the reader sees every field of every line). ``prefix`` goes
-    before each name (several files' checks side by side)."""
+    column (so the reader sees every field of every line; ``read=False`` only
+    for rows already written whole, where it would be a second read). ``prefix``
+    goes before each name (several files' checks side by side)."""
     types = rows.collect_schema()
     present = types.names()
     required = [c.name for c in schema.columns if c.required and c.name in present]
@@ -232,7 +235,7 @@ def checks(rows: pl.LazyFrame, schema: TableSchema, *, prefix: str = "") -> pl.L
         (unique_keys(schema.key) if schema.key in present else pl.lit(True)).alias(
             prefix + "unique"
         ),
-        pl.any_horizontal(pl.all().is_null()).any().alias(prefix + "read"),
+        *([pl.any_horizontal(pl.all().is_null()).any().alias(prefix + "read")] if read else []),
     )
 
 
