@@ -48,6 +48,27 @@ def _data_error(exc: Exception) -> bool:
     return polars is not None and isinstance(exc, polars.exceptions.PolarsError)
 
 
+OUT_OF_MEMORY = (
+    "memory ran out. Try --streaming where the command has it, a shorter period "
+    "(--as-of, --period), fewer tables or columns, or a machine with more memory"
+)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Polars' own allocation failures (those it reports rather than aborting)."""
+    text = str(exc).lower()
+    return any(
+        s in text for s in ("out of memory", "memory allocation of", "cannot allocate memory")
+    )
+
+
+def _commits() -> int:
+    """Commits to a store made by this process so far (crmkit.store.COMMITS),
+    without importing the store (and Polars) for commands that never load it."""
+    store = sys.modules.get("crmkit.store")
+    return len(store.COMMITS) if store is not None else 0
+
+
 def _silence_stdout() -> None:
     # Python would complain again when flushing stdout at exit.
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -58,8 +79,23 @@ class CrmkitGroup(TyperGroup):
     """Turns library errors into one-line messages and exit codes."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        commits = _commits()
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if _debug_requested(ctx):
+                raise
+            if _commits() == commits:
+                typer.echo("interrupted; the store is unchanged", err=True)
+            else:
+                done = ", ".join(sys.modules["crmkit.store"].COMMITS[commits:])
+                typer.echo(f"interrupted after the import into {done} was stored", err=True)
+            ctx.exit(130)
+        except MemoryError:
+            if _debug_requested(ctx):
+                raise
+            typer.echo(f"Error: {CrmkitError(OUT_OF_MEMORY)}", err=True)
+            ctx.exit(EXIT_ERROR)
         except CrmkitError as exc:
             if _debug_requested(ctx):
                 raise
@@ -73,24 +109,34 @@ class CrmkitGroup(TyperGroup):
                 ctx.exit(0)
             if _debug_requested(ctx):
                 raise
-            from crmkit.rules import rule_failure
+            known = _known_failure(ctx, exc)
+            if known is not None:
+                typer.echo(f"Error: {known}", err=True)
+                ctx.exit(known.exit_code)
+            from crmkit.store import first_line
 
-            rule_exc = rule_failure(exc)  # a rule that fails on some values: name it
-            if rule_exc is not None:
-                typer.echo(f"Error: {rule_exc}", err=True)
-                ctx.exit(rule_exc.exit_code)
-            from crmkit.store import first_line, store_read_error
-
-            state = ctx.obj if isinstance(ctx.obj, State) else None
-            store_exc = store_read_error(exc, state.store_path if state else None)
-            if store_exc is not None:
-                typer.echo(f"Error: {store_exc}", err=True)
-                ctx.exit(store_exc.exit_code)
             typer.echo(
                 f"Error: {type(exc).__name__}: {first_line(exc)} (run with --debug for the traceback)",
                 err=True,
             )
             ctx.exit(EXIT_ERROR)
+
+
+def _known_failure(ctx: typer.Context, exc: Exception) -> CrmkitError | None:
+    """A data error that is not a bug, as the one-line error to show: a rule that
+    fails on some values, memory running out, a full disk or read-only store, a
+    damaged store part."""
+    from crmkit.rules import rule_failure
+    from crmkit.store import store_read_error, write_failure
+
+    rule_exc = rule_failure(exc)  # a rule that fails on some values: name it
+    if rule_exc is not None:
+        return rule_exc
+    if _out_of_memory(exc):
+        return CrmkitError(OUT_OF_MEMORY)
+    state = ctx.obj if isinstance(ctx.obj, State) else None
+    store = state.store_path if state else None
+    return write_failure(exc, store) or store_read_error(exc, store)
 
 
 app = typer.Typer(

@@ -9,6 +9,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "crmkit segment --summary",
         "crmkit report weekly --as-of 2026-11-15 --out reports/",
     ),
+    "store": ("crmkit store repair --store crm-store",),
+    "store repair": ("crmkit store repair --store crm-store", "crmkit store repair"),
     "info": ("crmkit info", "crmkit info --store crm-store --json > store.json"),
     "segment": (
         "crmkit segment --store crm-store --as-of 2024-06-30",

@@ -75,5 +75,32 @@ def info(
     out_console.print(imports)
 
 
+def repair(ctx: typer.Context, store: options.StoreOpt = None) -> None:
+    """Rebuild a damaged store's manifest.json from the data files it can read.
+
+    Nothing is deleted: a damaged manifest is kept beside it
+    (manifest.json.damaged-TIME), unreadable parts are moved to _damaged/, older
+    customers/tickets versions are kept as superseded. Says what it did."""
+    from crmkit.store import Store
+
+    done = Store(store_dir(ctx, store)).repair()
+    typer.echo(f"store {done['store']}: manifest: {done['manifest']}")
+    if done.get("set_aside"):
+        typer.echo(f"  the old manifest is kept as {done['set_aside']}")
+    for line in done["moved"]:
+        typer.echo(f"  {line}")
+    for table, entry in done["tables"].items():
+        typer.echo(f"  {table}: {len(entry['files'])} file(s), {entry['rows']:,} rows")
+    if "set_aside" in done or done["moved"]:
+        typer.echo("  check it with `crmkit info`; the import log starts afresh if it was lost")
+
+
+store_app = typer.Typer(
+    help="Look after the store: repair a damaged manifest.", no_args_is_help=True
+)
+
+
 def register(app: typer.Typer) -> None:
     app.command("info")(info)
+    store_app.command("repair")(repair)
+    app.add_typer(store_app, name="store")

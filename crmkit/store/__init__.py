@@ -33,10 +33,12 @@ Safety:
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
-import shutil
+import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
@@ -119,6 +121,105 @@ def empty_table(table: str) -> pl.LazyFrame:
     return pl.LazyFrame(schema={c.name: c.dtype for c in schema.columns} if schema else {})
 
 
+# Superseded parts (an upsert's previous customers part, a replaced table) stay
+# this long after the commit that superseded them, for readers that still hold
+# the previous manifest; a later commit deletes them.
+GRACE_SECONDS = 3600.0
+
+# Tables committed by this process (the CLI says whether an interrupt left the
+# store unchanged).
+COMMITS: list[str] = []
+
+REPAIR_HINT = (
+    "run `crmkit store repair --store {store}` (rebuilds manifest.json from the data files "
+    "it can read), or restore the store from a backup"
+)
+
+# Names of the files crmkit itself creates: the only ones recovery may delete.
+PART_NAME = re.compile(r"part-\d{8}T\d{6}-[0-9a-f]{8}\.parquet")
+TMP_NAMES = re.compile(
+    r"[0-9a-f]{32}\.(parquet|csv)|manifest-[0-9a-f]{32}\.json"
+    r"|(src|records|crmkit-in|crmkit-sheet)-[a-z0-9_]{8}\.(csv|stdin)"
+)
+
+
+def _path_problem(name: object, table: str, root: Path) -> str | None:
+    """Why ``name`` (a manifest entry of ``table``) is not a file inside the
+    table's folder, or None."""
+    if not isinstance(name, str) or not name:
+        return f"lists {name!r} as a file of {table} (not a file name)"
+    p = Path(name)
+    folder = (root / table).resolve()
+    if (
+        p.is_absolute()
+        or "\\" in name
+        or len(p.parts) != 2
+        or p.parts[0] != table
+        or p.parts[1] in (".", "..")
+        or not (root / p).resolve().is_relative_to(folder)
+    ):
+        return f"lists {name!r} as a file of {table}, outside {table}/"
+    return None
+
+
+def check_manifest(data: object, root: Path) -> str | None:
+    """What is wrong with a parsed manifest's shape, or None. Every file must be a
+    relative path inside its own table's folder (``customers/part-....parquet``):
+    anything else is never read and never deleted."""
+    if not isinstance(data, dict):
+        return f"holds {type(data).__name__}, not an object"
+    if not isinstance(data.get("schema_version"), int) or isinstance(
+        data.get("schema_version"), bool
+    ):
+        return "has no whole-number schema_version"
+    tables = data.get("tables", {})
+    if not isinstance(tables, dict):
+        return f"has tables of type {type(tables).__name__}, not an object"
+    for table, entry in tables.items():
+        if table not in TABLES:
+            return f"names an unknown table {table!r}"
+        if not isinstance(entry, dict):
+            return f"has {table} of type {type(entry).__name__}, not an object"
+        files = entry.get("files", [])
+        if not isinstance(files, list):
+            return f"has {table}.files of type {type(files).__name__}, not a list"
+        for name in files:
+            problem = _path_problem(name, table, root)
+            if problem:
+                return problem
+        rows = entry.get("rows", 0)
+        if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
+            return f"has {table}.rows {rows!r}, not a row count"
+    superseded = data.get("superseded", [])
+    if not isinstance(superseded, list) or not all(
+        isinstance(x, dict) and isinstance(x.get("since"), (int, float)) for x in superseded
+    ):
+        return "has a superseded list of the wrong shape"
+    for x in superseded:
+        name = x.get("file")
+        table = name.split("/")[0] if isinstance(name, str) else ""
+        problem = _path_problem(name, table if table in TABLES else "?", root)
+        if problem:
+            return problem
+    imports = data.get("imports", [])
+    if not isinstance(imports, list) or not all(isinstance(x, dict) for x in imports):
+        return "has an imports log of the wrong shape (a list of objects)"
+    return None
+
+
+def _part_problem(path: Path, schema) -> str | None:
+    """Why a Parquet file cannot be a part of ``schema``'s table, or None: it is
+    read whole (every page decoded) and must hold the table's key column."""
+    try:
+        names = pl.read_parquet_schema(path)
+        pl.scan_parquet(path).select(pl.all().null_count()).collect(engine="streaming")
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        return f"unreadable ({first_line(exc)})"
+    if schema.key and schema.key not in names:
+        return f"not a {schema.name} part (no {schema.key} column)"
+    return None
+
+
 class Store:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -131,8 +232,28 @@ class Store:
     def exists(self) -> bool:
         return self.manifest_path.is_file()
 
+    def stored_parts(self) -> list[Path]:
+        """Parquet files in the table folders (listed in the manifest or not)."""
+        return [
+            f
+            for table in TABLES
+            if (self.path / table).is_dir()
+            for f in sorted((self.path / table).glob("*.parquet"))
+        ]
+
     def manifest(self) -> dict:
-        if not self.exists():
+        """The manifest, validated (``check_manifest``). A folder with data parts
+        and no manifest is a damaged store, never an empty one: an import into it
+        would otherwise start afresh and delete the parts."""
+        if not self.manifest_path.exists():
+            parts = self.stored_parts()
+            if parts:
+                raise StoreError(
+                    f"the store is damaged: manifest.json is missing but {len(parts)} data "
+                    f"file(s) are there ({parts[0].relative_to(self.path)}, ...)",
+                    file=str(self.path),
+                    hint=REPAIR_HINT.format(store=self.path),
+                )
             return {
                 "schema_version": SCHEMA_VERSION,
                 "crmkit_version": __version__,
@@ -140,18 +261,32 @@ class Store:
                 "imports": [],
             }
         try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = json.loads(self.manifest_path.read_bytes().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise StoreError(
-                f"manifest is unreadable ({exc})",
-                file=str(self.manifest_path),
-                hint="restore it from a backup, or re-import into a new --store",
+                f"the store is damaged: manifest.json is not valid JSON ({first_line(exc)})",
+                file=str(self.path),
+                hint=REPAIR_HINT.format(store=self.path),
             ) from None
-        if data.get("schema_version", 0) > SCHEMA_VERSION:
+        except OSError as exc:
             raise StoreError(
-                f"store was written by a newer crmkit (schema {data['schema_version']})",
-                file=str(self.manifest_path),
-                hint="upgrade crmkit",
+                f"cannot read manifest.json ({exc.strerror})",
+                file=str(self.path),
+                hint="check the store's permissions",
+            ) from None
+        if isinstance(data, dict) and isinstance(data.get("schema_version"), int):
+            if data["schema_version"] > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store was written by a newer crmkit (schema {data['schema_version']})",
+                    file=str(self.manifest_path),
+                    hint="upgrade crmkit",
+                )
+        problem = check_manifest(data, self.path)
+        if problem:
+            raise StoreError(
+                f"the store is damaged: manifest.json {problem}; nothing was read or deleted",
+                file=str(self.path),
+                hint=REPAIR_HINT.format(store=self.path),
             )
         return data
 
@@ -172,6 +307,9 @@ class Store:
         if not files:
             return empty_table(table)
         missing = [f for f in files if not f.is_file()]
+        if missing:  # a commit in between may have superseded them: once more, newer manifest
+            files = self.files(table)
+            missing = [f for f in files if not f.is_file()]
         if missing:
             raise StoreError(
                 f"data file listed in the manifest is missing: {missing[0].name}",
@@ -189,6 +327,7 @@ class Store:
         return pl.scan_parquet(files, schema=schema, missing_columns="insert", glob=False)
 
     def require(self, table: str) -> pl.LazyFrame:
+        self.manifest()  # a damaged store says so (not "no store here")
         if not self.exists():
             raise StoreError(
                 "no store here",
@@ -244,28 +383,49 @@ class Store:
         os.replace(tmp, self.manifest_path)
         _fsync_path(self.path)  # the rename itself survives a power cut
 
+    def clean_tmp(self) -> None:
+        """Remove crmkit's own work files from ``_tmp`` (by their names); anything
+        else found there is left alone."""
+        folder = self.path / TMP
+        if not folder.is_dir():
+            return
+        for f in folder.iterdir():
+            if TMP_NAMES.fullmatch(f.name) and f.is_file() and not f.is_symlink():
+                f.unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # something else is in there: not ours to delete
+
     def recover(self) -> None:
-        """Under the lock: remove work files and table files the manifest does not
-        name (left by an import that was killed between rename and manifest)."""
-        shutil.rmtree(self.path / TMP, ignore_errors=True)
+        """Under the lock: remove work files and table parts the manifest does not
+        name (left by an import killed between rename and manifest). Only files
+        named as crmkit names them are removed (``TMP_NAMES``, ``PART_NAME``)."""
+        self.clean_tmp()
         manifest = self.manifest()
         listed = {f for t in manifest.get("tables", {}).values() for f in t.get("files", [])}
-        for table in TABLES:
-            folder = self.path / table
-            if folder.is_dir():
-                for f in folder.glob("*.parquet"):
-                    if f"{table}/{f.name}" not in listed:
-                        f.unlink(missing_ok=True)
+        listed |= {x["file"] for x in manifest.get("superseded", [])}
+        for f in self.stored_parts():
+            rel = f"{f.parent.name}/{f.name}"
+            if rel not in listed and PART_NAME.fullmatch(f.name) and not f.is_symlink():
+                f.unlink(missing_ok=True)
 
     def _commit(
         self, table: str, *, add: list[Path], drop_all: bool, result: ImportResult, rows: int
     ) -> None:
-        """Move finished files into the table folder and publish a new manifest."""
+        """Move finished files into the table folder and publish a new manifest.
+
+        Parts this commit supersedes are not deleted at once: a reader may hold the
+        manifest that names them. They are listed under ``superseded`` and deleted by
+        a later commit once ``GRACE_SECONDS`` have passed."""
         manifest = self.manifest()
         folder = self.path / table
         folder.mkdir(parents=True, exist_ok=True)
         entry = manifest.setdefault("tables", {}).setdefault(table, {"files": []})
         old = list(entry.get("files", []))
+        now = time.time()
+        pending = manifest.get("superseded", [])
+        expired = [x["file"] for x in pending if now - x["since"] >= GRACE_SECONDS]
         moved: list[Path] = []
         try:
             new_names = []
@@ -282,15 +442,96 @@ class Store:
             entry["rows"] = rows
             manifest["crmkit_version"] = __version__
             manifest["schema_version"] = SCHEMA_VERSION
+            manifest["superseded"] = [x for x in pending if x["file"] not in expired] + (
+                [{"file": name, "since": now} for name in old] if drop_all else []
+            )
             manifest.setdefault("imports", []).append(asdict(result))
             self._write_manifest(manifest)
+            COMMITS.append(table)
         except BaseException:
             for m in moved:
                 m.unlink(missing_ok=True)
             raise
-        if drop_all:
-            for name in old:
-                (self.path / name).unlink(missing_ok=True)
+        for name in expired:
+            (self.path / name).unlink(missing_ok=True)
+
+    def repair(self) -> dict:
+        """Rebuild a damaged manifest (missing, not JSON, wrong shape, naming
+        missing or unreadable parts) from the data files it can read and validate.
+
+        A valid manifest's file list stays authoritative (parts it does not name are
+        not added); without one, every readable part of a table folder is taken, and
+        for customers and tickets (one part per version) the newest. Nothing is
+        deleted: a damaged manifest is kept as ``manifest.json.damaged-TIME``,
+        unreadable parts are moved to ``_damaged/``, older versions are listed as
+        superseded. Returns what it did."""
+        if not self.path.is_dir():
+            raise StoreError("no store here", file=str(self.path), hint="give the store's --store")
+        lock = self.lock(wait=0)
+        try:
+            return self._repair()
+        finally:
+            lock.release()
+
+    def _repair(self) -> dict:
+        done: dict = {"store": str(self.path), "manifest": "valid", "tables": {}, "moved": []}
+        stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+        try:
+            manifest = self.manifest()
+            listed = {t: list(e.get("files", [])) for t, e in manifest.get("tables", {}).items()}
+            if not self.exists():
+                return {**done, "manifest": "none (no data files either): nothing to repair"}
+        except StoreError as exc:
+            manifest = None
+            done["manifest"] = exc.message
+            listed = {}
+            for f in self.stored_parts():
+                listed.setdefault(f.parent.name, []).append(f"{f.parent.name}/{f.name}")
+        superseded = list(manifest.get("superseded", [])) if manifest else []
+        tables: dict = {}
+        for table, names in sorted(listed.items()):
+            good: list[tuple[float, str, int]] = []
+            for name in names:
+                f = self.path / name
+                if not f.is_file():
+                    done["moved"].append(f"{name}: missing, dropped from the manifest")
+                    continue
+                why = _part_problem(f, TABLES[table])
+                if why:
+                    dest = self.path / "_damaged" / table / f.name
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(f, dest)
+                    done["moved"].append(f"{name}: {why}; moved to {dest.relative_to(self.path)}")
+                    continue
+                rows = pl.scan_parquet(f).select(pl.len()).collect().item()
+                good.append((f.stat().st_mtime, name, rows))
+            if manifest is None and TABLES[table].mode == "upsert" and len(good) > 1:
+                good.sort()
+                for _, name, _ in good[:-1]:  # older versions of the table
+                    superseded.append({"file": name, "since": time.time()})
+                    done["moved"].append(f"{name}: an older version of {table}; superseded")
+                good = good[-1:]
+            if good:
+                tables[table] = {"files": [n for _, n, _ in good], "rows": sum(r for *_, r in good)}
+                done["tables"][table] = tables[table]
+        if manifest is not None and not done["moved"]:
+            return {**done, "manifest": "valid, every data file readable: nothing to repair"}
+        if self.manifest_path.exists():
+            aside = self.path / f"{MANIFEST}.damaged-{stamp}"
+            os.replace(self.manifest_path, aside)
+            done["set_aside"] = aside.name
+        self._write_manifest(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "crmkit_version": __version__,
+                "tables": tables,
+                "superseded": superseded,
+                "imports": manifest.get("imports", []) if manifest else [],
+                "repaired_at": _now(),
+            }
+        )
+        self.clean_tmp()
+        return done
 
     def tmp_file(self, suffix: str) -> Path:
         d = self.path / TMP
@@ -300,6 +541,17 @@ class Store:
 
 def store_info(store: Store) -> dict:
     """Tables with row counts, customers, transaction date range, last imports."""
+    try:
+        return _store_info(store)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        failure = store_read_error(exc, store.path)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def _store_info(store: Store) -> dict:
+    store.manifest()  # a damaged store says so (not "no store here")
     if not store.exists():
         raise StoreError(
             "no store here",
@@ -347,7 +599,7 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _unreadable_file(store: Path, *, deep: bool) -> tuple[Path, str] | None:
+def unreadable_file(store: Path, *, deep: bool) -> tuple[Path, str] | None:
     """The first data file of ``store`` Polars cannot read, and why: its footer
     (schema) for every file, with ``deep`` every page too."""
     try:
@@ -387,7 +639,7 @@ def store_read_error(exc: BaseException, store: Path | None) -> StoreError | Non
         or str(store) in text
         or (filename is not None and Path(str(filename)).resolve().is_relative_to(store.resolve()))
     )
-    bad = _unreadable_file(store, deep=mentions)
+    bad = unreadable_file(store, deep=mentions)
     if bad is None and not mentions:
         return None
     if bad is None:
@@ -396,13 +648,55 @@ def store_read_error(exc: BaseException, store: Path | None) -> StoreError | Non
             file=str(store),
             hint="restore the store from backup, or re-import the data (crmkit import TABLE FILE --replace)",
         )
-    path, why = bad
+    return damaged_part_error(store, *bad)
+
+
+def damaged_part_error(store: Path, path: Path, why: str) -> StoreError:
+    """A stored part that cannot be read, named (exit 5)."""
     table = path.parent.name
     return StoreError(
-        f"cannot read {path.relative_to(store)} ({why})",
+        f"the store is damaged: cannot read {path.relative_to(store)} ({why})",
         file=str(store),
-        hint=f"restore that file from backup, or re-import all {table} (crmkit import {table} FILE --replace)",
+        hint=f"restore that file from backup, or run `crmkit store repair --store {store}` "
+        f"(sets it aside) and re-import {table} (crmkit import {table} FILE --replace)",
     )
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def write_failure(exc: BaseException, store: Path | None) -> StoreError | None:
+    """A failed write as a StoreError (exit 5): the disk is full, or the store is
+    read-only; None for anything else. Polars reports OS errors in its text
+    (``... (os error 28)``)."""
+    code = exc.errno if isinstance(exc, OSError) else None
+    text = str(exc)
+    if code is None:
+        for n in _DISK_FULL + _READ_ONLY:
+            if f"(os error {n})" in text:
+                code = n
+    where = str(store) if store is not None else getattr(exc, "filename", None)
+    if code in _DISK_FULL:
+        return StoreError(
+            "the disk is full",
+            file=where,
+            hint="free some space (or give a --store on another disk) and run it again; "
+            "nothing was stored by this command",
+        )
+    if code in _READ_ONLY and store is not None:
+        filename = getattr(exc, "filename", None)
+        inside = filename is None or Path(str(filename)).resolve().is_relative_to(
+            Path(store).resolve()
+        )
+        if inside or str(store) in text:
+            return StoreError(
+                f"cannot write to the store ({os.strerror(code)})",
+                file=str(store),
+                hint="check its permissions (or that its disk is mounted read-write), "
+                "or give another --store",
+            )
+    return None
 
 
 # the import lives in crmkit.store.importer; re-exported for callers of the library
@@ -416,4 +710,5 @@ __all__ = [
     "import_file",
     "store_info",
     "store_read_error",
+    "write_failure",
 ]

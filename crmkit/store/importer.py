@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -43,7 +42,10 @@ from crmkit.store import (
     Store,
     _fsync_write,
     _now,
+    damaged_part_error,
     sha256_file,
+    unreadable_file,
+    write_failure,
 )
 
 _FORMULA = re.compile(r"[=+\-@\t\r]")  # a cell starting so is a formula to a spreadsheet
@@ -118,7 +120,29 @@ def _hash_in_background(path: Path, on_bytes=None) -> tuple[threading.Thread, di
     return t, box
 
 
-def import_file(
+def import_file(store: Store, table: str, path: str | os.PathLike, **options) -> ImportResult:
+    """Import one file into ``table`` of ``store`` (``_import_file`` has the
+    options). A write that fails because the disk is full or the store is
+    read-only is a ``StoreError`` (exit 5), not a complaint about the file."""
+    try:
+        return _import_file(store, table, path, **options)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        failure = write_failure(exc, store.path)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def _check_parts(store: Store, table: str, *, replace: bool, deep: bool) -> None:
+    """Raise a StoreError naming a stored part this import reads (``--replace``
+    reads none of its own table) that cannot be read: its footer, with ``deep``
+    every page. Returns None when they are all sound."""
+    damaged = unreadable_file(store.path, deep=deep, skip=table if replace else None)
+    if damaged is not None:
+        raise damaged_part_error(store.path, *damaged)
+
+
+def _import_file(
     store: Store,
     table: str,
     path: str | os.PathLike,
@@ -183,6 +207,7 @@ def import_file(
         (store.path / TMP).mkdir(parents=True, exist_ok=True)
         path, _kind = open_input(path, store.path / TMP, sheet=sheet, stdin=stdin)
         check_file(path)  # standard input or an archive may hold nothing
+        _check_parts(store, table, replace=replace, deep=False)
         say(f"reading {path}")
         parsed = _read_checked(
             path,
@@ -239,7 +264,12 @@ def import_file(
                         store, schema, parsed, result, sha, replace=replace, shape=shape
                     )
             except pl.exceptions.ComputeError as exc:
-                raise csv_parse_error(path, exc) from None
+                # a full disk or a damaged stored part, else the file's own fault
+                raise (
+                    write_failure(exc, store.path)
+                    or _check_parts(store, table, replace=replace, deep=True)
+                    or csv_parse_error(path, exc)
+                ) from None
             result.finished_at = _now()
             result.seconds = round(time.perf_counter() - started, 3)
             store._commit(
@@ -251,7 +281,7 @@ def import_file(
             )
         finally:
             cleanup(parsed)
-            shutil.rmtree(store.path / TMP, ignore_errors=True)
+            store.clean_tmp()
     finally:
         lock.release()
     if max_reject_rate is not None and result.reject_rate > max_reject_rate:
