@@ -422,7 +422,12 @@ def test_customers_upsert_and_replace(tmp_path):
     ]  # kept: the new file has no name column
     assert df["owner"].to_list() == ["张伟", "李娜", None]
     assert Store(store).manifest()["imports"][-1]["updated"] == 1
-    assert len(list((store / "customers").glob("*.parquet"))) == 1
+    # one current part; the superseded one stays for readers of the previous manifest
+    manifest = Store(store).manifest()
+    assert len(manifest["tables"]["customers"]["files"]) == 1
+    on_disk = {f"customers/{p.name}" for p in (store / "customers").glob("*.parquet")}
+    kept = {x["file"] for x in manifest["superseded"]}
+    assert on_disk == set(manifest["tables"]["customers"]["files"]) | kept and len(kept) == 1
     run("import", "customers", tmp_path / "c2.csv", "--store", store, "--replace")
     assert Store(store).scan("customers").collect()["customer_id"].sort().to_list() == ["C2", "C3"]
 
@@ -512,7 +517,12 @@ def test_transactions_replace(tmp_path):
     run("import", "transactions", tmp_path / "a.csv", "--store", store)
     run("import", "transactions", tmp_path / "b.csv", "--store", store, "--replace")
     assert txns(store)["transaction_id"].to_list() == ["B"]
-    assert len(list((store / "transactions").glob("*.parquet"))) == 1
+    # one current part; the superseded one stays for readers of the previous manifest
+    manifest = Store(store).manifest()
+    assert len(manifest["tables"]["transactions"]["files"]) == 1
+    on_disk = {f"transactions/{p.name}" for p in (store / "transactions").glob("*.parquet")}
+    kept = {x["file"] for x in manifest["superseded"]}
+    assert on_disk == set(manifest["tables"]["transactions"]["files"]) | kept and len(kept) == 1
 
 
 # --- safety -------------------------------------------------------------------------------
@@ -602,10 +612,10 @@ def test_parts_reach_the_disk_before_the_manifest_names_them(tmp_path, monkeypat
 
 def test_leftover_part_from_killed_import_is_cleaned(tmp_path):
     store = _good_store(tmp_path)
-    stray = store / "transactions" / "part-killed.parquet"
+    stray = store / "transactions" / "part-20240101T000000-deadbeef.parquet"  # crmkit's naming
     pl.DataFrame({"transaction_id": ["Z"]}).write_parquet(stray)
     (store / "_tmp").mkdir(exist_ok=True)
-    (store / "_tmp" / "half.parquet").write_bytes(b"PAR1 half")
+    (store / "_tmp" / ("0f" * 16 + ".parquet")).write_bytes(b"PAR1 half")
     write(tmp_path / "n.csv", "order_id,customer_id,date,amount\nN,C1,2024-01-03,3\n")
     assert run("import", "transactions", tmp_path / "n.csv", "--store", store).exit_code == 0
     assert not stray.exists() and not (store / "_tmp").exists()

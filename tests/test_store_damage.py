@@ -188,6 +188,14 @@ def test_a_truncated_part_is_named_by_every_command_and_set_aside_by_repair(stor
     assert rows(store) == {"customers": CUSTOMERS}
 
 
+def test_replace_is_a_way_back_from_a_damaged_part(store, cli, write_csv):
+    part = parts(store, "transactions")[0]
+    part.write_bytes(part.read_bytes()[:100])
+    r = cli("import", "transactions", write_csv("more.csv", MORE), "--store", store, "--replace")
+    assert r.exit_code == 0, r.output
+    assert rows(store) == {"customers": CUSTOMERS, "transactions": 1}
+
+
 def test_stray_parts_are_ignored_and_only_crmkits_own_are_cleaned(store, cli, write_csv):
     [tx] = parts(store, "transactions")
     stray = store / "transactions" / "part-20240101T000000-0123abcd.parquet"  # a killed import's

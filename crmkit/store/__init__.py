@@ -599,12 +599,13 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def unreadable_file(store: Path, *, deep: bool) -> tuple[Path, str] | None:
+def unreadable_file(store: Path, *, deep: bool, skip: str | None = None) -> tuple[Path, str] | None:
     """The first data file of ``store`` Polars cannot read, and why: its footer
-    (schema) for every file, with ``deep`` every page too."""
+    (schema) for every file, with ``deep`` every page too (``skip``: a table not
+    to check)."""
     try:
         st = Store(store)
-        files = [f for t in st.tables() for f in st.files(t) if f.is_file()]
+        files = [f for t in st.tables() if t != skip for f in st.files(t) if f.is_file()]
     except CrmkitError:
         return None
     checks = [lambda f: pl.scan_parquet(f, glob=False).collect_schema()]
@@ -655,10 +656,10 @@ def damaged_part_error(store: Path, path: Path, why: str) -> StoreError:
     """A stored part that cannot be read, named (exit 5)."""
     table = path.parent.name
     return StoreError(
-        f"the store is damaged: cannot read {path.relative_to(store)} ({why})",
+        f"cannot read {path.relative_to(store)} ({why})",
         file=str(store),
-        hint=f"restore that file from backup, or run `crmkit store repair --store {store}` "
-        f"(sets it aside) and re-import {table} (crmkit import {table} FILE --replace)",
+        hint=f"restore that file from backup, or re-import all {table} "
+        f"(crmkit import {table} FILE --replace)",
     )
 
 
