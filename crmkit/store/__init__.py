@@ -211,8 +211,8 @@ def _part_problem(path: Path, schema) -> str | None:
     """Why a Parquet file cannot be a part of ``schema``'s table, or None: it is
     read whole (every page decoded) and must hold the table's key column."""
     try:
-        names = pl.read_parquet_schema(path)
-        pl.scan_parquet(path).select(pl.all().null_count()).collect(engine="streaming")
+        names = pl.scan_parquet(path, glob=False).collect_schema()
+        pl.scan_parquet(path, glob=False).select(pl.all().null_count()).collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError) as exc:
         return f"unreadable ({first_line(exc)})"
     if schema.key and schema.key not in names:
@@ -503,7 +503,7 @@ class Store:
                     os.replace(f, dest)
                     done["moved"].append(f"{name}: {why}; moved to {dest.relative_to(self.path)}")
                     continue
-                rows = pl.scan_parquet(f).select(pl.len()).collect().item()
+                rows = pl.scan_parquet(f, glob=False).select(pl.len()).collect().item()
                 good.append((f.stat().st_mtime, name, rows))
             if manifest is None and TABLES[table].mode == "upsert" and len(good) > 1:
                 good.sort()
