@@ -129,11 +129,11 @@ def _known_failure(ctx: typer.Context, exc: Exception) -> CrmkitError | None:
     from crmkit.rules import rule_failure
     from crmkit.store import store_read_error, write_failure
 
+    if _out_of_memory(exc):  # first: naming a failing rule runs queries again
+        return CrmkitError(OUT_OF_MEMORY)
     rule_exc = rule_failure(exc)  # a rule that fails on some values: name it
     if rule_exc is not None:
         return rule_exc
-    if _out_of_memory(exc):
-        return CrmkitError(OUT_OF_MEMORY)
     state = ctx.obj if isinstance(ctx.obj, State) else None
     store = state.store_path if state else None
     return write_failure(exc, store) or store_read_error(exc, store)

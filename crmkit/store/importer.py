@@ -283,6 +283,7 @@ def _import_file(
             cleanup(parsed)
             store.clean_tmp()
     finally:
+        store.clean_tmp()  # also when reading the input was interrupted
         lock.release()
     if max_reject_rate is not None and result.reject_rate > max_reject_rate:
         exc = ThresholdError(
