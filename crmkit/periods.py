@@ -41,7 +41,7 @@ def check_period(kind: str) -> str:
     if kind not in PERIODS:
         raise UsageError(
             f"unknown period '{kind}'",
-            hint=f"{did_you_mean(kind, PERIODS)} (week, month, quarter or year)",
+            hint=did_you_mean(kind, PERIODS),  # the nearest name, else the list (once)
         )
     return kind
 

@@ -50,6 +50,11 @@ def test_bad_period_and_date():
         reporting_period("2024-01-01", "mont")
     with pytest.raises(UsageError, match="YYYY-MM-DD"):
         reporting_period("31/01/2024", "month")
+    # nothing near: the valid names, each once (the hint listed them twice)
+    with pytest.raises(UsageError) as err:
+        reporting_period("2024-01-01", "fortnight")
+    hint = err.value.hint
+    assert all(hint.count(kind) == 1 for kind in ("week", "month", "quarter", "year")), hint
 
 
 @given(st.dates(min_value=D(1950, 1, 1), max_value=D(2100, 12, 31)), st.sampled_from(PERIODS))

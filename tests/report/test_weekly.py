@@ -4,6 +4,7 @@ the full classification."""
 
 from __future__ import annotations
 
+import helpers
 import polars as pl
 from polars.testing import assert_frame_equal
 
@@ -41,7 +42,8 @@ def test_rules_for_keeps_what_a_column_needs(tmp_path):
 
 
 def test_previous_period_summary_and_migration_as_with_every_rule():
-    t = load_tables(customers="examples/customers.csv", transactions="examples/transactions.csv")
+    ex = helpers.ROOT / "examples"  # not the current folder: pytest may run from anywhere
+    t = load_tables(customers=ex / "customers.csv", transactions=ex / "transactions.csv")
     cu, tx = t["customers"], t["transactions"]
     as_of = tx.select(pl.col("date").max()).collect().item()
     p = reporting_period(as_of, "week")
