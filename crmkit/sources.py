@@ -158,6 +158,9 @@ def read_table_file(
         if good.get_column(ORDER).is_duplicated().any():
             good = good.with_columns(pl.int_range(1, pl.len() + 1).over(ORDER).alias(LINE_NO))
             unique = True
+            if warn:
+                orders = good.get_column(ORDER).n_unique()
+                warn(f"{p}: order lines: {n:,} lines in {orders:,} orders (docs/order-lines.md)")
     if not unique:
         good = good.unique(
             subset=schema.key,
