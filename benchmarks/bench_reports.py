@@ -54,8 +54,11 @@ TARGETS = (  # (contender, baseline, at most this many times the baseline's wall
 )
 
 
-def ensure_data(rows: int, customers: int) -> tuple[Path, Path]:
-    """The segment benchmark's CSVs, customers with owners, and a store of both."""
+def ensure_data(rows: int, customers: int, *, parquet: bool = False) -> tuple[Path, Path]:
+    """The segment benchmark's CSVs, customers with owners, and a store of both
+    (``parquet``: Parquet files converted by plain Polars instead of a store; the
+    route for 100M rows, where ``crmkit import`` takes long). Returns the CSV
+    folder and the store (or the folder holding the two Parquet files)."""
     import numpy as np
     import polars as pl
 
@@ -73,6 +76,14 @@ def ensure_data(rows: int, customers: int) -> tuple[Path, Path]:
         df.with_columns(
             owner.scatter(rng.integers(0, df.height, df.height // 100), None)
         ).write_csv(cu)
+    if parquet:
+        BS.ensure_parquet(d)  # transactions.parquet beside the CSVs
+        out = r / "customers-owners.parquet"
+        if not out.exists():
+            schema = {"customer_id": pl.String, "name": pl.String, "region": pl.String}
+            schema |= {"signup_date": pl.Date, "owner": pl.String}
+            pl.scan_csv(cu, schema=schema).sink_parquet(out)
+        return d, r
     store = r / "store"
     if not (store / "manifest.json").exists():
         shutil.rmtree(store, ignore_errors=True)
@@ -87,8 +98,75 @@ def ensure_data(rows: int, customers: int) -> tuple[Path, Path]:
     return d, store
 
 
-def command(name: str, d: Path, store: Path, out: Path, *, streaming: bool) -> list[str]:
-    base = ["--store", str(store), "--as-of", str(AS_OF)]
+def generate_parquet(rows: int, customers: int) -> Path:
+    """``customers.parquet`` (with owners) and ``transactions.parquet`` written straight
+    from numpy in chunks (no CSV; memory flat): the same shape as the segment
+    benchmark's data (85% of customers buy, gamma-skewed activity, 5% unknown
+    customer ids, 4% refunds, 3 years of dates to 2024-06-29), seed 16. For 100M+."""
+    import numpy as np
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    d = BS.DATA / f"reports-parquet-{rows}-{customers}"
+    tx_path, cu_path = d / "transactions.parquet", d / "customers-owners.parquet"
+    if tx_path.exists() and cu_path.exists():
+        return d
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(16)
+    names = np.array(
+        [f"销售{i:03d}" for i in range(OWNERS - 50)] + [f"Rep {i:02d}" for i in range(50)]
+    )
+    ids = pl.Series(np.arange(1, customers + 1)).cast(pl.String).str.pad_start(8, "0")
+    pl.DataFrame(
+        {
+            "customer_id": "C" + ids,
+            "region": np.array(["华东", "华南", "华北", "西南"])[rng.integers(0, 4, customers)],
+            "owner": names[rng.integers(0, OWNERS, customers)],
+        }
+    ).write_parquet(cu_path)
+    buyers = rng.choice(customers, size=int(customers * 0.85), replace=False) + 1
+    weights = rng.gamma(0.6, 1.0, buyers.size)
+    cdf = np.cumsum(weights / weights.sum())
+    chunk = 10_000_000
+    tmp = tx_path.with_suffix(".tmp")
+    writer = None
+    for start in range(0, rows, chunk):
+        n = min(chunk, rows - start)
+        who = buyers[np.minimum(np.searchsorted(cdf, rng.random(n)), buyers.size - 1)]
+        unknown = rng.random(n) < 0.05
+        who = np.where(unknown, customers + 1 + rng.integers(0, customers // 10 + 1, n), who)
+        amount = np.round(rng.lognormal(5.0, 1.0, n), 2)
+        refund = rng.random(n) < 0.04
+        amount = np.where(refund, -np.round(amount * rng.uniform(0.1, 1.0, n), 2), amount)
+        df = pl.DataFrame(
+            {
+                "transaction_id": "T"
+                + pl.Series(np.arange(start + 1, start + n + 1))
+                .cast(pl.String)
+                .str.pad_start(10, "0"),
+                "customer_id": "C" + pl.Series(who).cast(pl.String).str.pad_start(8, "0"),
+                "date": np.datetime64(BS.START)
+                + rng.integers(0, BS.DAYS, n).astype("timedelta64[D]"),
+                "amount": amount,
+            }
+        ).to_arrow()
+        if writer is None:
+            writer = pq.ParquetWriter(tmp, df.schema, compression="zstd")
+        writer.write_table(df, row_group_size=1_000_000)
+        print(f"  {start + n:,} rows", file=sys.stderr, flush=True)
+    writer.close()
+    tmp.rename(tx_path)
+    return d
+
+
+def command(
+    name: str, d: Path, store: Path, out: Path, *, streaming: bool, parquet: bool = False
+) -> list[str]:
+    source = ["--store", str(store)]
+    if parquet:
+        source = ["--customers", str(store / "customers-owners.parquet")]
+        source += ["--transactions", str(d / "transactions.parquet")]
+    base = [*source, "--as-of", str(AS_OF)]
     if name == "yardstick":
         cmd = [PY, str(HERE / "bench_segment.py"), "--run", "polars", "--data", str(d)]
         return cmd + ["--out", str(out / "yardstick.csv")] + (["--streaming"] if streaming else [])
@@ -140,8 +218,17 @@ def main() -> None:
         "--streaming", action="store_true", help="CRMKIT_ENGINE=streaming, streaming yardstick"
     )
     ap.add_argument("--steps", action="store_true", help="in-process step timings instead")
+    ap.add_argument(
+        "--parquet", action="store_true", help="crmkit reads Parquet files, not a store (100M)"
+    )
+    ap.add_argument("--data-only", action="store_true", help="make the data and stop")
     args = ap.parse_args()
-    d, store = ensure_data(args.rows, args.customers)
+    if args.parquet and args.rows >= 50_000_000:  # generated straight to Parquet, no CSV
+        d = store = generate_parquet(args.rows, args.customers)
+    else:
+        d, store = ensure_data(args.rows, args.customers, parquet=args.parquet)
+    if args.data_only:
+        return
     if args.steps:
         steps(store)
         return
@@ -150,12 +237,17 @@ def main() -> None:
     if args.streaming:
         env["CRMKIT_ENGINE"] = "streaming"
     rounds: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
-    with tempfile.TemporaryDirectory(prefix="bench-reports-", dir=store.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-reports-", dir=d.parent) as tmp:
         out = Path(tmp)
         for r in range(args.repeat):
             for name in names:
                 rounds[name].append(
-                    BS.measure(command(name, d, store, out, streaming=args.streaming), env=env)
+                    BS.measure(
+                        command(
+                            name, d, store, out, streaming=args.streaming, parquet=args.parquet
+                        ),
+                        env=env,
+                    )
                 )
                 wall, cpu, mib = rounds[name][-1]
                 print(
