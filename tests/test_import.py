@@ -1146,3 +1146,22 @@ def test_control_byte_x01_is_data_not_a_crash(tmp_path):
     got = txns(store).sort("transaction_id")
     assert got["customer_id"].to_list() == ["C\x011", "C2"]
     assert got["amount"].to_list() == [5.0, 6.5]
+
+
+def test_cr_only_line_ends_are_line_ends(tmp_path):
+    """Old Excel for Mac ends lines with a bare CR: every line is a row (it imported
+    0 rows with exit 0), in UTF-8 and in GBK, and reject line numbers count CR lines."""
+    rows = ["order_id,customer_id,date,amount", "T1,C1,2024-01-01,5.00", "T2,C2,2024-01-02,oops"]
+    rows += ["T3,客户3,2024-01-03,7.25"]
+    for enc in ("utf-8", "gbk"):
+        src = tmp_path / f"mac-{enc}.csv"
+        src.write_bytes(("\r".join(rows) + "\r").encode(enc))
+        store = tmp_path / f"s-{enc}"
+        r = run("import", "transactions", str(src), "--store", str(store), "--encoding", enc)
+        assert r.exit_code == 0, r.stderr
+        got = txns(store).sort("transaction_id")
+        assert got["transaction_id"].to_list() == ["T1", "T3"]
+        assert got["customer_id"].to_list() == ["C1", "客户3"]
+        assert got["amount"].to_list() == [5.0, 7.25]
+        bad = rejects(store)
+        assert bad.height == 1 and [str(v) for v in bad["line"]] == ["3"], bad

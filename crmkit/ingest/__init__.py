@@ -42,7 +42,13 @@ from crmkit.ingest.general import _general_rows, csv_parse_error, rejects_frame,
 from crmkit.ingest.native import FAILURES as FAST_FAILURES
 from crmkit.ingest.native import keys_unique
 from crmkit.ingest.sniff import detect_encoding, detect_separator
-from crmkit.ingest.source import SourceInfo, check_file, inspect_source, transcode_to_utf8
+from crmkit.ingest.source import (
+    SourceInfo,
+    check_file,
+    cr_only_line_ends,
+    inspect_source,
+    transcode_to_utf8,
+)
 from crmkit.ingest.structure import (
     COLUMN,
     LINE,
@@ -196,8 +202,12 @@ def read_source(
     ``cleanup(parsed)`` afterwards to remove temporary copies."""
     info = inspect_source(path, schema, mapping=mapping, encoding=encoding, sep=sep)
     src = info.path
-    if info.encoding not in ("utf-8", "utf-8-sig"):
-        src = transcode_to_utf8(info.path, info.encoding, Path(tmp_dir or tempfile.gettempdir()))
+    cr_lines = cr_only_line_ends(info.path)
+    if cr_lines or info.encoding not in ("utf-8", "utf-8-sig"):
+        # Polars reads UTF-8 with LF or CRLF line ends: anything else is copied first
+        src = transcode_to_utf8(
+            info.path, info.encoding, Path(tmp_dir or tempfile.gettempdir()), cr_lines=cr_lines
+        )
         info.utf8_path = src
     return Parsed(
         info,

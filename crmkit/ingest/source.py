@@ -60,9 +60,18 @@ def check_file(path: str | os.PathLike) -> Path:
     return p
 
 
-def transcode_to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
+def cr_only_line_ends(path: Path, probe: int = 1 << 20) -> bool:
+    """Whether the file ends its lines with a bare CR (old Excel for Mac): a CR and
+    no LF in its first MiB."""
+    with open(path, "rb") as fh:
+        head = fh.read(probe)
+    return b"\r" in head and b"\n" not in head
+
+
+def transcode_to_utf8(path: Path, encoding: str, tmp_dir: Path, *, cr_lines: bool = False) -> Path:
     """Stream-decode ``path`` into a UTF-8 temp file; one-line error with the line
-    number of the first byte that does not decode."""
+    number of the first byte that does not decode. ``cr_lines``: the file ends its
+    lines with a bare CR; every CR and CRLF is written as LF (so line N stays line N)."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="src-", suffix=".csv", dir=tmp_dir)
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
@@ -70,6 +79,7 @@ def transcode_to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
     try:
         with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
             first = True
+            held = ""
             while True:
                 chunk = src.read(16 << 20)
                 try:
@@ -85,8 +95,12 @@ def transcode_to_utf8(path: Path, encoding: str, tmp_dir: Path) -> Path:
                 if first:
                     text = text.lstrip("\ufeff")
                     first = False
+                if cr_lines:
+                    text = held + text
+                    held = "\r" if chunk and text.endswith("\r") else ""  # a CRLF may straddle
+                    text = text[: len(text) - len(held)].replace("\r\n", "\n").replace("\r", "\n")
                 dst.write(text.encode("utf-8"))
-                line += chunk.count(b"\n")
+                line += chunk.count(b"\r" if cr_lines else b"\n")
                 if not chunk:
                     break
     except BaseException:
