@@ -50,6 +50,22 @@ LINE_ID = "line_id"
 LINE_COLUMNS = (LINE_NO, LINE_ID, "product", "category", "unit_price")
 
 
+def repeats_are_lines(
+    rows: pl.LazyFrame | pl.DataFrame, columns: Sequence[str], *, key: str = ORDER
+) -> bool:
+    """Whether the order ids that repeat in a file make it a file of order lines.
+
+    The one rule for both readers of a file (the import and ``--transactions FILE``):
+    a file is order lines when some order has two rows that differ in a column
+    (another product, quantity, price or amount). When every repeated row is an
+    exact copy of an earlier row of its order, the file has one row per order and
+    the copies are duplicates (an export that lists an order twice), as before
+    order lines existed. Once a file is order lines, identical lines inside one
+    order are separate lines (the source lists them twice)."""
+    distinct = rows.lazy().filter(pl.col(key).is_not_null()).select(columns).unique()
+    return bool(distinct.select(pl.col(key).is_duplicated().any()).collect().item())
+
+
 def has_lines(transactions: pl.LazyFrame | pl.DataFrame) -> bool:
     """Whether ``transactions`` is a table of order lines (decided from its schema)."""
     return LINE_NO in transactions.collect_schema().names()

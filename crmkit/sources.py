@@ -31,7 +31,7 @@ from crmkit.ingest import (
     csv_parse_error,
     read_source,
 )
-from crmkit.orders import LINE_NO, ORDER
+from crmkit.orders import LINE_NO, ORDER, repeats_are_lines
 from crmkit.schema import TABLES, match_columns
 from crmkit.store import Store, empty_table
 from crmkit.store.importer import HOOKS
@@ -152,10 +152,10 @@ def read_table_file(
     good = _complete(good.lazy(), schema, p.name).collect()
     n = good.height
     if not unique and table == "transactions" and LINE_NO not in good.columns:
-        # a repeated order id is another line of that order, as the import reads it
-        # (docs/order-lines.md): kept with its line_no and summed by orders(), never
-        # dropped as a duplicate (that kept the first line of each order)
-        if good.get_column(ORDER).is_duplicated().any():
+        # an order id on rows that differ is another line of that order, as the import
+        # reads it (docs/order-lines.md, orders.repeats_are_lines): kept with its line_no
+        # and summed by orders(), never dropped as a duplicate; exact copies are duplicates
+        if good.get_column(ORDER).is_duplicated().any() and repeats_are_lines(good, good.columns):
             good = good.with_columns(pl.int_range(1, pl.len() + 1).over(ORDER).alias(LINE_NO))
             unique = True
             if warn:

@@ -320,3 +320,50 @@ def test_nothing_imported_exits_3(tmp_path):
     good = write(tmp_path / "g.csv", HEADER + "1,X,1,2024-01-01,1,A\n")
     assert run("import", "transactions", good, "--store", tmp_path / "s").exit_code == 0
     assert run("import", "transactions", good, "--store", tmp_path / "s").exit_code == 0
+
+
+ORDERS_HEADER = "order_id,customer_id,date,amount\n"
+
+
+def test_an_exact_copy_of_an_order_is_a_duplicate_not_a_second_line(tmp_path):
+    """A one-row-per-order export that lists an order twice (the same row again)
+    stays an orders file: the copy is a duplicate, the order's money counts once
+    (it was stored as the order's second line and counted twice). Rows that differ
+    under one order id make a file of lines. Both readers: the import and --transactions."""
+    copy = tmp_path / "copy.csv"
+    copy.write_text(
+        ORDERS_HEADER + "T1,A,2024-01-05,100.00\nT2,A,2024-02-05,50.00\n"
+        "T3,B,2024-01-09,20.00\nT1,A,2024-01-05,100.00\n"
+    )
+    store = tmp_path / "s1"
+    r = run("import", "transactions", copy, "--store", store)
+    assert r.exit_code == 0, r.stderr
+    assert "order lines" not in r.stderr
+    stored = Store(store).scan("transactions").collect()
+    assert "line_no" not in stored.columns
+    assert sorted(stored["transaction_id"].to_list()) == ["T1", "T2", "T3"]
+    imp = Store(store).manifest()["imports"][-1]
+    assert (imp["imported"], imp["duplicates"]) == (3, 1)
+
+    def monetary(*source) -> dict:
+        r = run("segment", *source, "--as-of", "2024-03-01", "--format", "csv")
+        assert r.exit_code == 0, r.stderr
+        rows = list(csv.DictReader(io.StringIO(r.stdout)))
+        return {row["customer_id"]: (row["frequency"], row["monetary"]) for row in rows}
+
+    by_hand = {"A": ("2", "150.0"), "B": ("1", "20.0")}  # T1 once: 100 + 50; T3
+    assert monetary("--store", store) == by_hand
+    assert monetary("--transactions", copy) == by_hand
+
+    lines = tmp_path / "lines.csv"  # T1 again with another amount: a second line of T1
+    lines.write_text(
+        ORDERS_HEADER + "T1,A,2024-01-05,100.00\nT2,A,2024-02-05,50.00\n"
+        "T3,B,2024-01-09,20.00\nT1,A,2024-01-05,7.50\n"
+    )
+    store2 = tmp_path / "s2"
+    r = run("import", "transactions", lines, "--store", store2)
+    assert r.exit_code == 0, r.stderr
+    assert "4 lines in 3 orders" in r.stderr
+    lined = {"A": ("2", "157.5"), "B": ("1", "20.0")}  # T1 = 100 + 7.50
+    assert monetary("--store", store2) == lined
+    assert monetary("--transactions", lines) == lined

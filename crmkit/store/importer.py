@@ -31,7 +31,7 @@ from crmkit.ingest import (
     rejects_frame,
 )
 from crmkit.inputkind import kind_of, open_input
-from crmkit.orders import LINE_NO, has_lines
+from crmkit.orders import LINE_NO, has_lines, repeats_are_lines
 from crmkit.schema import TABLES, TableSchema
 from crmkit.service import hooks
 from crmkit.store import (
@@ -601,8 +601,13 @@ def _append_general(
     ).sink_parquet(stage, compression=PARQUET_COMPRESSION)
     rows = pl.scan_parquet(stage, glob=False)
     ident = [key]
-    if shape is None and key in parsed.info.mapping and not keys_unique(rows.filter(valid), key):
-        shape = "lines"  # an order id on several rows: lines of one order, not duplicates
+    if (
+        shape is None
+        and key in parsed.info.mapping
+        and not keys_unique(rows.filter(valid), key)
+        and repeats_are_lines(rows.filter(valid), canonical, key=key)
+    ):
+        shape = "lines"  # an order id on rows that differ: lines of one order, not copies
     if shape == "lines":
         # a line's identity: its order and its position among the order's rows in the
         # file (rejected rows keep their place, so a corrected line fills its own slot)
