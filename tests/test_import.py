@@ -1165,3 +1165,26 @@ def test_cr_only_line_ends_are_line_ends(tmp_path):
         assert got["amount"].to_list() == [5.0, 7.25]
         bad = rejects(store)
         assert bad.height == 1 and [str(v) for v in bad["line"]] == ["3"], bad
+
+
+def test_spaces_inside_a_number_are_not_digit_grouping(tmp_path):
+    """'5 5' was stored as 55 and '1 2.3 4' as 12.34 (every space was dropped); only
+    documented grouping (1,234.50) is read. Spaces at the edges and beside a currency
+    mark or a leading sign stay allowed."""
+    src = write(
+        tmp_path / "t.csv",
+        "order_id,customer_id,date,amount\n"
+        "T1,C1,2024-01-01,5 5\n"
+        "T2,C1,2024-01-02,1 2.3 4\n"
+        'T3,C1,2024-01-03,"¥ 1,234.50"\n'
+        "T4,C1,2024-01-04,- 12\n"
+        "T5,C1,2024-01-05,12 元\n",
+    )
+    store = tmp_path / "s"
+    r = run("import", "transactions", str(src), "--store", str(store))
+    assert r.exit_code == 0, r.stderr
+    got = dict(txns(store).select("transaction_id", "amount").iter_rows())
+    assert got == {"T3": 1234.50, "T4": -12.0, "T5": 12.0}
+    bad = rejects(store)
+    assert sorted(bad["line"].cast(pl.Utf8).to_list()) == ["2", "3"]
+    assert all("amount" in reason for reason in bad["reason"].to_list())

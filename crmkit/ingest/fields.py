@@ -21,7 +21,9 @@ _MONEY_RE = r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d*)?(?:[eE][+-]?\d+)?$"
 _MONEY_RE_COMMA = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)?(?:,\d+)?$"
 
 
-_CURRENCY = r"[\s¥￥$€£]|RMB|CNY|USD|EUR|元"
+# currency marks, dropped wherever they stand; spaces only at the edges and after a
+# leading sign ("¥ 1,234.50", "- 12", "12 元"), never between digits ("5 5" is not 55)
+_CURRENCY = r"[¥￥$€£]|RMB|CNY|USD|EUR|元"
 
 
 def blank_to_null(e: pl.Expr) -> pl.Expr:
@@ -123,7 +125,12 @@ def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
     # spellings go through the currency / thousands / parentheses rules below.
     plain = s.str.contains(r"^[+-]?\d+$" if decimal_comma else r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
     paren = s.str.contains(r"^\(.*\)$")
-    body = s.str.replace(r"^\((.*)\)$", "$1").str.replace_all(_CURRENCY, "")
+    body = (
+        s.str.replace(r"^\((.*)\)$", "$1")
+        .str.replace_all(_CURRENCY, "")
+        .str.strip_chars()
+        .str.replace(r"^([+-])\s+", "$1")
+    )
     # allow the sign before or after a currency mark: "-¥12" and "¥-12"
     if decimal_comma:
         ok = body.str.contains(_MONEY_RE_COMMA) & body.str.contains(r"\d")
