@@ -226,7 +226,8 @@ def _key_columns_at_a_terminal(df: pl.DataFrame, rulesets, *, fmt, out, columns)
         err_console.print(
             styled(
                 (
-                    f"showing {len(keep)} of {df.width} columns; --columns LIST or --format csv for all",
+                    f"key columns only: {df.width - len(keep)} others left out "
+                    "(--columns LIST or --format csv for all)",
                     "dim",
                 )
             )
