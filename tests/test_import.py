@@ -1188,3 +1188,42 @@ def test_spaces_inside_a_number_are_not_digit_grouping(tmp_path):
     bad = rejects(store)
     assert sorted(bad["line"].cast(pl.Utf8).to_list()) == ["2", "3"]
     assert all("amount" in reason for reason in bad["reason"].to_list())
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        # one Windows-1252 line among UTF-8 ones: decoded whole as cp1250 it became JĂĽrgen
+        ("customer_id,name\nC1,Jürgen\n".encode() + b"C2,J\xfcrgen\n" + "C3,Zoë\n".encode(), 3),
+        # one GBK line in a UTF-8 Chinese file
+        (
+            "客户编号,姓名\nC1,张三\nC2,李四\n".encode()
+            + "C3,王五\n".encode("gbk")
+            + "C4,赵六\n".encode(),
+            4,
+        ),
+    ],
+)
+def test_utf8_file_with_a_line_in_another_encoding_is_refused_at_that_line(tmp_path, data, line):
+    src = tmp_path / "mixed.csv"
+    src.write_bytes(data)
+    store = tmp_path / "s"
+    r = run("import", "customers", str(src), "--store", str(store))
+    assert r.exit_code == EXIT_DATA, r.stderr
+    assert f"mixed.csv:{line}: bytes that are not UTF-8" in r.stderr
+    assert not (store / "customers").exists()
+
+
+def test_a_code_page_is_never_guessed_beyond_the_documented_ones(tmp_path):
+    """Cyrillic cp1251 (or random bytes read as mac-iceland / cp949) is not chosen
+    from a guess: one line naming the likely encoding; --encoding reads it."""
+    src = tmp_path / "cyr.csv"
+    text = "customer_id,name,city\nC1,Иванов Пётр,Москва\nC2,Сергеева Анна,Санкт-Петербург\n"
+    src.write_bytes(text.encode("cp1251"))
+    r = run("import", "customers", str(src), "--store", str(tmp_path / "s"))
+    assert r.exit_code == EXIT_DATA, r.stderr
+    assert "cannot tell the text encoding for sure" in r.stderr and "--encoding" in r.stderr
+    r = run("import", "customers", str(src), "--store", str(tmp_path / "s"), "--encoding", "cp1251")
+    assert r.exit_code == 0, r.stderr
+    names = pl.read_parquet(tmp_path / "s" / "customers").sort("customer_id")["name"].to_list()
+    assert names == ["Иванов Пётр", "Сергеева Анна"]

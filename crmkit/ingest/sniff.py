@@ -50,6 +50,7 @@ def detect_encoding(path: Path, forced: str | None = None) -> str:
     utf16 = _utf16_without_bom(sample)
     if utf16:
         return utf16
+    _refuse_mixed_utf8(path, sample if at_eof else sample[:-3])
     if _looks_chinese(sample, at_eof):
         return "gb18030"
     from charset_normalizer import from_bytes
@@ -73,7 +74,37 @@ def detect_encoding(path: Path, forced: str | None = None) -> str:
             hint="give it with --encoding (e.g. --encoding gbk or --encoding latin-1)",
         )
     name = codecs.lookup(best.encoding).name
-    return "gb18030" if name in _GB or name.replace("_", "") in _GB else name
+    if name in _GB or name.replace("_", "") in _GB:
+        return "gb18030"
+    # any other code page would be a guess (random bytes read as mac-iceland, cp949 or
+    # big5hkscs): never chosen without --encoding
+    raise InputError(
+        f"cannot tell the text encoding for sure (it might be {name})",
+        file=str(path),
+        hint=f"give it with --encoding (--encoding {name} if that is right; or utf-8, gbk, cp1252)",
+    )
+
+
+def _refuse_mixed_utf8(path: Path, sample: bytes) -> None:
+    """A UTF-8 file with a few lines in another encoding (one Windows-1252 line among
+    UTF-8 ones) is refused with the first bad line's number: decoding it whole as a
+    single-byte code page garbles every other line (Jürgen -> JĂĽrgen). UTF-8 means
+    more of its non-ASCII characters decode as UTF-8 than fail to."""
+    text = sample.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for ch in text if ord(ch) > 127) - bad
+    if bad == 0 or good < bad:
+        return
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = sample[: exc.start].count(b"\n") + 1
+        raise InputError(
+            "bytes that are not UTF-8 in a file that is otherwise UTF-8",
+            file=str(path),
+            line=line,
+            hint="re-save that line as UTF-8 (or give --encoding if the whole file is in one other encoding)",
+        ) from None
 
 
 def _looks_chinese(sample: bytes, at_eof: bool) -> bool:
