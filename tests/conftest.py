@@ -31,13 +31,6 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture()
-def store(tmp_path: Path, write_csv) -> Path:
+def store(tmp_path: Path) -> Path:
     """A store holding helpers.CUSTOMERS_CSV and helpers.TRANSACTIONS_CSV, imported by the CLI."""
-    path = tmp_path / "store"
-    for table, text in (
-        ("customers", helpers.CUSTOMERS_CSV),
-        ("transactions", helpers.TRANSACTIONS_CSV),
-    ):
-        r = helpers.run("import", table, write_csv(f"{table}.csv", text), "--store", path)
-        assert r.exit_code == 0, r.stderr
-    return path
+    return helpers.small_store(tmp_path)

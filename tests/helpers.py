@@ -55,6 +55,16 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     return path
 
 
+def small_store(folder: Path) -> Path:
+    """``folder/store`` holding CUSTOMERS_CSV and TRANSACTIONS_CSV, imported by the CLI
+    (the CSVs are written beside it)."""
+    path = folder / "store"
+    for table, text in (("customers", CUSTOMERS_CSV), ("transactions", TRANSACTIONS_CSV)):
+        r = run("import", table, write(folder / f"{table}.csv", text), "--store", path)
+        assert r.exit_code == 0, r.stderr
+    return path
+
+
 def csv_rows(text: str) -> list[dict]:
     """CSV text (a command's stdout) as a list of dicts, read by the csv module."""
     return list(csv.DictReader(io.StringIO(text)))

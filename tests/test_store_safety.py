@@ -25,15 +25,7 @@ MORE = "order_id,customer_id,date,amount\nt20,A,2024-04-02,10\nt21,B,2024-04-03,
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("base")
-    path = folder / "store"
-    for table, text in (
-        ("customers", helpers.CUSTOMERS_CSV),
-        ("transactions", helpers.TRANSACTIONS_CSV),
-    ):
-        csv = helpers.write(folder / f"{table}.csv", text)
-        assert helpers.run("import", table, csv, "--store", path).exit_code == 0
-    return path
+    return helpers.small_store(tmp_path_factory.mktemp("base"))
 
 
 @pytest.fixture()
