@@ -8,6 +8,7 @@ import hashlib
 import io
 from pathlib import Path
 
+import polars as pl
 from typer.testing import CliRunner
 
 from crmkit.cli import app
@@ -80,3 +81,28 @@ def snapshot(store: Path) -> dict[str, str]:
         for p in sorted(store.rglob("*"))
         if p.is_file() and p.name != ".lock"
     }
+
+
+def txns(store: Path) -> pl.DataFrame:
+    """The stored transactions, sorted by transaction_id."""
+    from crmkit.store import Store
+
+    return Store(store).scan("transactions").collect().sort("transaction_id")
+
+
+def rejects(store: Path) -> pl.DataFrame:
+    """The newest rejects file of ``store``, every column as text."""
+    files = sorted((store / "_rejects").glob("*.csv"))
+    assert files, "no rejects file written"
+    return pl.read_csv(files[-1], infer_schema=False)
+
+
+def one_line_error(r, code, *needles):
+    """``r`` (a CliRunner result) exited ``code`` with one line ``Error: ...`` on stderr
+    holding every needle, no traceback and nothing on stdout."""
+    assert r.exit_code == code, (r.exit_code, r.stderr)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    assert "Traceback" not in r.stderr and r.stdout == ""

@@ -164,7 +164,7 @@ def test_flags_only_for_transactions(tmp_path):
 
 
 def test_example_order_lines(tmp_path):
-    src = Path(__file__).resolve().parents[1] / "examples" / "order_lines.csv"
+    src = Path(__file__).resolve().parents[2] / "examples" / "order_lines.csv"
     rows = list(csv.DictReader(src.open(encoding="utf-8", newline="")))
     known = [x for x in rows if x["CustomerID"]]
     # month-first dates and 17850.0 ids are read as they are written, without flags

@@ -191,7 +191,7 @@ def test_store_and_files_give_the_same_segment_output(tmp_path):
 
     from crmkit.cli import app
 
-    ex = Path(__file__).resolve().parents[1] / "examples"
+    ex = Path(__file__).resolve().parents[2] / "examples"
     runner = CliRunner()
     for table in ("customers", "transactions"):
         r = runner.invoke(
