@@ -8,6 +8,7 @@ only with ``--debug``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Exit codes: stable, documented in README ("Exit codes"), relied upon by cron.
@@ -67,8 +68,18 @@ class CrmkitError(Exception):
         text = f"{where}: {self.message}" if where else self.message
         if self.hint:
             text = f"{text.rstrip('.')}. {self.hint}"
-        # Always one line: a user's value may contain newlines.
-        return " ".join(text.splitlines())
+        # Always one line: a user's value may contain newlines; and no control
+        # character reaches the terminal (a NUL is invisible, ESC starts a sequence)
+        return visible(" ".join(text.splitlines()))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters written as ``\\xNN`` (a NUL, ESC or BEL in a
+    header or value is shown, not sent to the terminal). Tabs stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class UsageError(CrmkitError):

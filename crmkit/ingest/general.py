@@ -3,6 +3,7 @@ completely or carries the reason (and column) it is rejected for."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -207,7 +208,14 @@ def _date_field(
 
 
 def csv_parse_error(path, exc: Exception) -> InputError:
-    """Polars' CSV reader gave up on the file: say so in one line."""
+    """Polars' CSV reader gave up on the file: say so in one line (for bytes that
+    are not UTF-8, with the line of the first one, wherever it is in the file)."""
+    if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
+        from crmkit.ingest.source import not_utf8_error
+
+        found = not_utf8_error(Path(path))
+        if found is not None:
+            return found
     first = next(
         (ln for ln in str(exc).splitlines() if ln.strip() and "error" not in ln.lower()), str(exc)
     )

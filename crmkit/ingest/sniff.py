@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from pathlib import Path
 
-from crmkit.errors import InputError, UsageError
+from crmkit.errors import InputError, UsageError, visible
 
 SAMPLE_BYTES = 1 << 20
 
@@ -18,6 +19,10 @@ _SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 _SEP_ARG = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+
+
+# control characters no column name holds (tab, CR and LF are separators or line ends)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 _GB = {"gbk", "gb2312", "gb18030", "hz", "cp936"}
@@ -41,15 +46,14 @@ def detect_encoding(path: Path, forced: str | None = None) -> str:
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_eof)
-        if b"\x00" not in sample:
-            return "utf-8"
-    except UnicodeDecodeError:
-        pass
     utf16 = _utf16_without_bom(sample)
     if utf16:
         return utf16
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_eof)
+        return "utf-8"  # a NUL is valid UTF-8: refused later if it is in the header
+    except UnicodeDecodeError:
+        pass
     _refuse_mixed_utf8(path, sample if at_eof else sample[:-3])
     if _looks_chinese(sample, at_eof):
         return "gb18030"
@@ -203,6 +207,17 @@ def _headers(lines: list[str], sep: str, path: Path) -> list[str]:
         )
     row = next(csv.reader([lines[0]], delimiter=sep))
     headers = [h.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, h in enumerate(row)]
+    for i, h in enumerate(headers):
+        if _CONTROL.search(h):
+            # a NUL or ESC in a column name is never meant: the file is damaged, or
+            # in another encoding (UTF-16 read as bytes); shown, never printed raw
+            raise InputError(
+                f"a control character in the name of column {i + 1} ({visible(repr(h))})",
+                file=str(path),
+                line=1,
+                hint="a column name never holds one: the header row is damaged; re-export "
+                "the file or rename that column",
+            )
     seen: dict[str, int] = {}
     out = []
     for h in headers:

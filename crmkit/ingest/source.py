@@ -68,6 +68,46 @@ def cr_only_line_ends(path: Path, probe: int = 1 << 20) -> bool:
     return b"\r" in head and b"\n" not in head
 
 
+def first_bad_utf8(path: Path, chunk: int = 16 << 20) -> tuple[int, int, int] | None:
+    """Where ``path`` first fails to decode as UTF-8: (line, byte offset, the byte),
+    or None when it decodes whole (read in 16 MiB chunks)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    line, offset = 1, 0
+    pending = b""  # the bytes of a character cut by the chunk boundary
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                data = pending + block
+                start = exc.start  # counted in pending + block
+                return line + data[:start].count(b"\n"), offset - len(pending) + start, data[start]
+            if not block:
+                return None
+            state = decoder.getstate()[0]
+            pending = state
+            line += block[: len(block) - len(state)].count(b"\n")
+            offset += len(block)
+
+
+def not_utf8_error(path: Path, file: str | None = None) -> InputError | None:
+    """The one-line error for a file read as UTF-8 that is not, naming the line of
+    the first bad byte; None if it decodes. ``file``: the name to show (the user's,
+    when ``path`` is an unpacked copy; line numbers are of the text inside)."""
+    found = first_bad_utf8(path)
+    if found is None:
+        return None
+    line, offset, byte = found
+    return InputError(
+        f"a byte that is not UTF-8 (0x{byte:02X} at byte {offset:,})",
+        file=file or str(path),
+        line=line,
+        hint="re-save that line as UTF-8, or give the file's encoding with --encoding "
+        "(e.g. cp1252, gbk) if the whole file is in another one",
+    )
+
+
 def transcode_to_utf8(path: Path, encoding: str, tmp_dir: Path, *, cr_lines: bool = False) -> Path:
     """Stream-decode ``path`` into a UTF-8 temp file; one-line error with the line
     number of the first byte that does not decode. ``cr_lines``: the file ends its

@@ -4,6 +4,7 @@ table's own rules (``HOOKS``); the rejects file."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from crmkit.errors import InputError, ThresholdError
+from crmkit.errors import CrmkitError, InputError, ThresholdError
 from crmkit.ingest import (
     COLUMN,
     LINE,
@@ -126,6 +127,13 @@ def import_file(store: Store, table: str, path: str | os.PathLike, **options) ->
     read-only is a ``StoreError`` (exit 5), not a complaint about the file."""
     try:
         return _import_file(store, table, path, **options)
+    except CrmkitError as exc:
+        # about the unpacked copy of a .gz, a workbook or stdin: name the user's input
+        file = exc.where.file
+        if file is not None and Path(file).resolve().parent == (store.path / TMP).resolve():
+            given = "standard input" if str(path) == "-" else str(path)
+            exc.where = dataclasses.replace(exc.where, file=given)
+        raise
     except (OSError, pl.exceptions.PolarsError) as exc:
         failure = write_failure(exc, store.path)
         if failure is None:
