@@ -17,23 +17,39 @@ a plain CSV (or Parquet) file the readers already handle:
 
 Decompression streams (constant memory); a workbook is read whole (sheets are
 limited to about a million rows anyway).
+
+Commands that read files directly (``segment``, ``report ...``, ``clv`` with
+``--customers``/``--transactions``/...) go through :class:`InputFiles` and
+:func:`read_input`, the same :func:`open_input`: a plain CSV or Parquet file is read
+as it is (its native, lazy route unchanged); any other kind is made into a plain
+temporary file once per command (standard input can be read only once, so only one
+input may be ``-``) and read eagerly the careful way.
 """
 
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import gzip
 import os
 import shutil
 import sys
 import tempfile
+import weakref
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from crmkit.errors import InputError
+from crmkit.errors import CrmkitError, InputError, UsageError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+STDIN = "-"
+STDIN_LABEL = "standard input"
 
 HEAD_BYTES = 8192
 
@@ -288,3 +304,167 @@ def open_input(
     if inner.name == "parquet":  # the readers go by the suffix
         out = out.rename(out.with_suffix(".parquet"))
     return out, kind
+
+
+# --------------------------------------------------------------------------- commands reading files
+
+
+def parse_sheets(values: Iterable[str] | None, tables: Iterable[str]) -> dict[str, str]:
+    """``--sheet`` values as ``{table: sheet}``: ``transactions=Orders`` names the sheet
+    of one input; a plain ``Orders`` (key ``""``) is the sheet of every workbook given."""
+    out: dict[str, str] = {}
+    names = set(tables)
+    for value in values or []:
+        table, sep, sheet = value.partition("=")
+        key, name = (table.strip(), sheet) if sep and table.strip() in names else ("", value)
+        if not name.strip():
+            raise UsageError(
+                f'bad --sheet "{value}"',
+                hint="give a sheet name, or TABLE=NAME (transactions=Orders)",
+            )
+        if key in out and out[key] != name:
+            what = f"--sheet {key}=..." if key else "--sheet NAME"
+            raise UsageError(f"{what} given twice ({out[key]}, {name})", hint="give it once")
+        out[key] = name
+    return out
+
+
+@dataclass(frozen=True)
+class Plain:
+    """An input as a file the CSV/Parquet readers take."""
+
+    path: Path  # the file to read
+    label: str  # the input as the user named it (``standard input`` for ``-``)
+    made: bool  # a temporary copy (decompressed, a sheet, standard input)
+
+
+class InputFiles:
+    """The inputs of one command as plain files (:func:`open_input`), each made once
+    and kept until :meth:`close` (or until this object is garbage-collected).
+
+    ``-`` is standard input, which can be read only once: one input may be ``-``.
+    ``sheets`` (:func:`parse_sheets`) picks the sheet of workbook inputs."""
+
+    def __init__(
+        self, *, sheets: dict[str, str] | None = None, stdin: BinaryIO | None = None
+    ) -> None:
+        self.sheets = dict(sheets or {})
+        self._stdin = stdin
+        self._dir: Path | None = None
+        self._finalizer: weakref.finalize | None = None
+        self._made: dict[tuple[str, str | None], Plain] = {}
+        self._stdin_for: str | None = None
+        self._sheet_used = False
+
+    def _tmp(self) -> Path:
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="crmkit-inputs-"))
+            self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
+        return self._dir
+
+    def close(self) -> None:
+        """Remove the temporary copies."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+    def __enter__(self) -> InputFiles:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def plain(self, path: str | os.PathLike, table: str) -> Plain:
+        """``path`` (the input of ``table``) as a plain CSV or Parquet file."""
+        from crmkit.ingest.source import check_file
+
+        text = str(path)
+        if text == STDIN:
+            if self._stdin_for not in (None, table):
+                raise UsageError(
+                    f"standard input (-) is given for both --{self._stdin_for} and --{table}: "
+                    "it can be read once, so only one input may be -",
+                    hint=f"save one of them to a file, e.g. --{table} FILE",
+                )
+            self._stdin_for = table
+            label = STDIN_LABEL
+        else:
+            check_file(path)  # missing, a directory, unreadable, empty: one line each
+            label = text
+        named = self.sheets.get(table)
+        sheet = named or self.sheets.get("")
+        kind = None if text == STDIN else kind_of(path)
+        if kind is not None and named is None and kind.name not in WORKBOOK_KINDS:
+            sheet = None  # a --sheet for every workbook: this input is not one
+        if kind is not None and sheet is None and kind.name in ("csv", "parquet"):
+            if kind.name == "csv" or Path(path).suffix.lower() in (".parquet", ".pq"):
+                return Plain(Path(path), label, made=False)
+        key = (text, sheet)
+        if key not in self._made:
+            self._made[key] = self._make(path, label, sheet)
+        if sheet is not None:
+            self._sheet_used = True
+        return self._made[key]
+
+    def _make(self, path: str | os.PathLike, label: str, sheet: str | None) -> Plain:
+        from crmkit.ingest.source import check_file
+
+        tmp = self._tmp() / str(len(self._made))
+        tmp.mkdir()
+        try:
+            out, _kind = open_input(path, tmp, sheet=sheet, stdin=self._stdin)
+            check_file(out)  # standard input or an archive may hold nothing
+        except CrmkitError as exc:
+            raise _relabel(exc, tmp, label) from None
+        if kind_of(out).name == "parquet" and out.suffix.lower() != ".parquet":
+            link = tmp / "input.parquet"  # the readers go by the suffix
+            link.symlink_to(Path(out).resolve())
+            out = link
+        return Plain(Path(out), label, made=True)
+
+    def check_sheets(self) -> None:
+        """Refuse a ``--sheet NAME`` that no input used (no workbook was given)."""
+        if self.sheets.get("") is not None and not self._sheet_used:
+            raise UsageError(
+                f'--sheet "{self.sheets[""]}": no input is a workbook (.xlsx, .xlsb, .ods)',
+                hint="leave --sheet out for CSV and Parquet files",
+            )
+
+
+def _relabel(exc: CrmkitError, tmp: Path, label: str) -> CrmkitError:
+    """``exc`` naming the input as the user named it, not its temporary copy."""
+    where = exc.where.file
+    if where is not None and where.startswith(str(tmp)):
+        exc.where = dataclasses.replace(exc.where, file=label)
+    return exc
+
+
+def read_input(
+    path: str | os.PathLike,
+    table: str,
+    *,
+    files: InputFiles,
+    warn=None,
+    pending: list | None = None,
+    **read,
+) -> pl.LazyFrame:
+    """One canonical table from an input of any kind (``crmkit.sources.read_table_file``).
+
+    A plain CSV or Parquet file is read exactly as before (with ``pending``: the
+    native parse inside the caller's query). Any other input (compressed, a
+    workbook, standard input) is read from its plain copy, collected now (the
+    careful checks run at once), with messages and errors naming the input."""
+    from crmkit.sources import read_table_file
+
+    plain = files.plain(path, table)
+    if not plain.made:
+        return read_table_file(plain.path, table, warn=warn, pending=pending, **read)
+    copy = str(plain.path)
+
+    def said(msg: str) -> None:
+        warn(msg.replace(copy, plain.label))
+
+    try:
+        lf = read_table_file(plain.path, table, warn=said if warn else None, **read)
+        return lf.collect().lazy()
+    except CrmkitError as exc:
+        raise _relabel(exc, plain.path.parent, plain.label) from None

@@ -31,6 +31,7 @@ from crmkit.ingest import (
     csv_parse_error,
     read_source,
 )
+from crmkit.inputkind import InputFiles, read_input
 from crmkit.orders import LINE_NO, ORDER, repeats_are_lines
 from crmkit.schema import TABLES, match_columns
 from crmkit.store import Store, empty_table
@@ -258,15 +259,19 @@ def load_tables(
     feedback: str | os.PathLike | None = None,
     tickets: str | os.PathLike | None = None,
     pending: list[Pending] | None = None,
+    files: InputFiles | None = None,
 ) -> dict[str, pl.LazyFrame]:
     """Canonical ``customers``, ``transactions``, ``feedback`` and ``tickets`` LazyFrames.
 
     Files given directly win over the store; with ``--transactions`` alone the
     customers table is empty (customers are then those seen in transactions).
     ``feedback``/``tickets`` are empty frames unless the store has them or their
-    files are given.
+    files are given. Files may be of any input kind, ``-`` for standard input
+    (``crmkit.inputkind.read_input``; ``files`` keeps their plain copies and the
+    workbook sheets to read).
     """
     config = config or Config()
+    files = files if files is not None else InputFiles()
     if customers is not None or transactions is not None:
         if transactions is None and require_transactions:
             raise UsageError(
@@ -282,12 +287,14 @@ def load_tables(
                 **config.columns(table),
                 **{k: v for k, v in (mapping or {}).items() if k in names},
             }
-            out[table] = read_table_file(path, table, mapping=table_map, warn=warn, pending=pending)
+            out[table] = read_input(
+                path, table, files=files, mapping=table_map, warn=warn, pending=pending
+            )
         for table, path in (("feedback", feedback), ("tickets", tickets)):
             out[table] = (
                 empty_table(table)
                 if path is None
-                else read_table_file(path, table, mapping=config.columns(table), warn=warn)
+                else read_input(path, table, files=files, mapping=config.columns(table), warn=warn)
             )
         return out
     st = Store(store if store is not None else config.store)
@@ -297,7 +304,7 @@ def load_tables(
         out[table] = (
             st.scan(table)
             if path is None
-            else read_table_file(path, table, mapping=config.columns(table), warn=warn)
+            else read_input(path, table, files=files, mapping=config.columns(table), warn=warn)
         )
     return out
 

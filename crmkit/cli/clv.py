@@ -100,6 +100,7 @@ def clv(
     ] = None,
     store: options.StoreOpt = None,
     transactions: options.TransactionsFileOpt = None,
+    sheet: options.InputSheetOpt = None,
     customers: options.CustomersFileOpt = None,
     map: options.MapOpt = None,
     fmt: options.FormatOpt = None,
@@ -146,7 +147,9 @@ def clv(
         raise UsageError("--by-frequency needs --calibration-end DATE")
 
     given = parse_date(as_of) if as_of is not None else None
-    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=map)
+    inp = Inputs(
+        ctx, store=store, customers=customers, transactions=transactions, mapping=map, sheet=sheet
+    )
     tx = inp.transactions
     end = inp.as_of(given)
 

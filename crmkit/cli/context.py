@@ -3,8 +3,9 @@
 - :class:`State` (on ``ctx.obj``): ``--debug``, ``--config`` and the store being read
   (so a damaged Parquet file becomes a store error naming the file).
 - :class:`Inputs`: the canonical tables of a command (a store, or ``--customers`` /
-  ``--transactions`` / ``--feedback`` / ``--tickets`` files, which win over the store),
-  read by :func:`crmkit.sources.load_tables`, and the as-of date and reporting period
+  ``--transactions`` / ``--feedback`` / ``--tickets`` files of any input kind, ``-`` for
+  standard input, ``--sheet`` for workbooks, which win over the store), read by
+  :func:`crmkit.sources.load_tables`, and the as-of date and reporting period
   resolved from them by :func:`crmkit.periods.resolve_as_of` and
   :func:`crmkit.periods.reporting_period` (one behaviour for every command).
 """
@@ -35,6 +36,9 @@ class State:
         self._config = None
         # set by a command that reads the store (crmkit.store.store_read_error)
         self.store_path: Path | None = None
+        # the command's input files as plain files (crmkit.inputkind.InputFiles), made
+        # once per invocation: standard input is read once, however often it is asked
+        self.files = None
 
     @property
     def config(self):
@@ -53,6 +57,19 @@ def state(ctx: typer.Context) -> State:
 def store_dir(ctx: typer.Context, store: Path | None) -> Path:
     """``--store``, else ``store:`` in crmkit.yaml, else ./crmkit-store."""
     return store if store is not None else state(ctx).config.store
+
+
+def input_files(ctx: typer.Context, sheet: list[str] | None = None):
+    """The invocation's :class:`crmkit.inputkind.InputFiles` (``--sheet`` values),
+    removed when the command ends."""
+    from crmkit.inputkind import InputFiles, parse_sheets
+    from crmkit.schema import TABLES
+
+    st = state(ctx)
+    if st.files is None:
+        st.files = InputFiles(sheets=parse_sheets(sheet, TABLES))
+        ctx.find_root().call_on_close(st.files.close)
+    return st.files
 
 
 def warn_line(msg: str) -> None:
@@ -90,6 +107,7 @@ class Inputs:
         mapping: list[str] | None = None,
         warn: Callable[[str], None] | None = None,
         pending: list | None = None,
+        sheet: list[str] | None = None,
     ) -> None:
         from crmkit.sources import load_tables, parse_mapping
 
@@ -100,6 +118,7 @@ class Inputs:
         if self.from_store:  # read errors become store errors (crmkit.store.store_read_error)
             state(ctx).store_path = self.store
         self.source = str(self.store) if self.from_store else str(transactions or customers)
+        files = input_files(ctx, sheet)
         self.tables: dict[str, pl.LazyFrame] = load_tables(
             config=self.config,
             store=self.store,
@@ -110,7 +129,9 @@ class Inputs:
             mapping=parse_mapping(mapping),
             warn=warn or warn_line,
             pending=pending,
+            files=files,
         )
+        files.check_sheets()
 
     @property
     def customers(self) -> pl.LazyFrame:

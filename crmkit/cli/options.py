@@ -20,27 +20,42 @@ StoreOpt = Annotated[
 CustomersFileOpt = Annotated[
     Path | None,
     typer.Option(
-        "--customers", help="Customers CSV/Parquet file (instead of the store).", metavar="FILE"
+        "--customers",
+        help="Customers file (instead of the store): CSV, Parquet, XLSX, .gz/.bz2/.zst/.zip, or - for standard input.",
+        metavar="FILE",
     ),
 ]
 TransactionsFileOpt = Annotated[
     Path | None,
     typer.Option(
         "--transactions",
-        help="Transactions CSV/Parquet file (instead of the store).",
+        help="Transactions file (instead of the store): CSV, Parquet, XLSX, .gz/.bz2/.zst/.zip, or - for standard input.",
         metavar="FILE",
     ),
 ]
 FeedbackFileOpt = Annotated[
     Path | None,
     typer.Option(
-        "--feedback", help="Feedback CSV/Parquet file (instead of the store).", metavar="FILE"
+        "--feedback",
+        help="Feedback file (instead of the store): CSV, Parquet, XLSX, .gz/.bz2/.zst/.zip, or - for standard input.",
+        metavar="FILE",
     ),
 ]
 TicketsFileOpt = Annotated[
     Path | None,
     typer.Option(
-        "--tickets", help="Tickets CSV/Parquet file (instead of the store).", metavar="FILE"
+        "--tickets",
+        help="Tickets file (instead of the store): CSV, Parquet, XLSX, .gz/.bz2/.zst/.zip, or - for standard input.",
+        metavar="FILE",
+    ),
+]
+InputSheetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sheet",
+        help="Workbook inputs (.xlsx/.xlsb/.ods): read this sheet (default: the first); "
+        "TABLE=NAME for one input, repeatable (--sheet customers=Kunden --sheet transactions=Orders).",
+        metavar="[TABLE=]NAME",
     ),
 ]
 MapOpt = Annotated[
@@ -200,11 +215,16 @@ SparkRemoteOpt = Annotated[
 ]
 
 
-def check_engine(engine: str) -> str:
+def check_engine(engine: str, *, sheet: list[str] | None = None) -> str:
     from crmkit.engine import ENGINES
     from crmkit.errors import UsageError, did_you_mean
 
     name = engine.strip().lower()
     if name not in ENGINES:
         raise UsageError(f"--engine '{engine}' is not an engine", hint=did_you_mean(name, ENGINES))
+    if sheet and name != "polars":
+        raise UsageError(
+            f"--sheet is not read by --engine {name} (its inputs take the first sheet)",
+            hint="leave --engine out, or save the sheet as CSV",
+        )
     return name

@@ -96,6 +96,7 @@ def kpi(
     store: options.StoreOpt = None,
     customers: options.CustomersFileOpt = None,
     transactions: options.TransactionsFileOpt = None,
+    sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
@@ -111,7 +112,7 @@ def kpi(
     from crmkit.report.kpi import kpi_report
     from crmkit.report.targets import load_targets, skipped_targets
 
-    if options.check_engine(engine) == "spark":
+    if options.check_engine(engine, sheet=sheet) == "spark":
         _kpi_spark(
             ctx,
             period,
@@ -130,7 +131,14 @@ def kpi(
             quiet=quiet,
         )
         return
-    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+    inp = Inputs(
+        ctx,
+        store=store,
+        customers=customers,
+        transactions=transactions,
+        mapping=mapping,
+        sheet=sheet,
+    )
     when = inp.reporting(as_of, period)
     by = list(by or [])
     targets = load_targets(inp.config)
@@ -247,6 +255,7 @@ def cohorts(
     store: options.StoreOpt = None,
     customers: options.CustomersFileOpt = None,
     transactions: options.TransactionsFileOpt = None,
+    sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
@@ -256,7 +265,14 @@ def cohorts(
     """Acquisition cohorts x periods since first purchase: retained customers, retention %, revenue."""
     from crmkit.report.cohorts import cohort_table, retention_matrix
 
-    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+    inp = Inputs(
+        ctx,
+        store=store,
+        customers=customers,
+        transactions=transactions,
+        mapping=mapping,
+        sheet=sheet,
+    )
     when = inp.reporting(as_of, period or cohort_period)
     with render.computing("report cohorts", quiet=quiet):
         df = cohort_table(
@@ -313,6 +329,7 @@ def segments(
     store: options.StoreOpt = None,
     customers: options.CustomersFileOpt = None,
     transactions: options.TransactionsFileOpt = None,
+    sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
@@ -327,7 +344,7 @@ def segments(
     from crmkit.report import segments as S
 
     by = list(by or [])
-    if options.check_engine(engine) == "spark":
+    if options.check_engine(engine, sheet=sheet) == "spark":
         when, now, before, meta, tx = _segments_spark(
             ctx,
             period,
@@ -344,7 +361,12 @@ def segments(
         )
     else:
         inp = Inputs(
-            ctx, store=store, customers=customers, transactions=transactions, mapping=mapping
+            ctx,
+            store=store,
+            customers=customers,
+            transactions=transactions,
+            mapping=mapping,
+            sheet=sheet,
         )
         when = inp.reporting(as_of, period)
         now, before, meta = S.snapshots(
@@ -443,6 +465,7 @@ def owners(
     store: options.StoreOpt = None,
     customers: options.CustomersFileOpt = None,
     transactions: options.TransactionsFileOpt = None,
+    sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
@@ -455,7 +478,14 @@ def owners(
     from crmkit.report import segments as S
     from crmkit.report.targets import load_targets
 
-    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+    inp = Inputs(
+        ctx,
+        store=store,
+        customers=customers,
+        transactions=transactions,
+        mapping=mapping,
+        sheet=sheet,
+    )
     when = inp.reporting(as_of, period)
     section = inp.config.section("report")
     now = S.classify(
@@ -540,6 +570,7 @@ def actions(
     store: options.StoreOpt = None,
     customers: options.CustomersFileOpt = None,
     transactions: options.TransactionsFileOpt = None,
+    sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
@@ -566,7 +597,14 @@ def actions(
             f"per-owner lists in {folder} are CSV files, not {fmt}",
             hint=f"for one {fmt} file with every owner use --out FILE.{fmt}",
         )
-    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+    inp = Inputs(
+        ctx,
+        store=store,
+        customers=customers,
+        transactions=transactions,
+        mapping=mapping,
+        sheet=sheet,
+    )
     when = inp.reporting(as_of, period)
     rulesets = S.load(rules, inp.config)
     minimum = A.check_priority(priority) if priority is not None else A.priority_setting(inp.config)
@@ -622,6 +660,7 @@ def weekly(
     store: options.StoreOpt = None,
     customers: options.CustomersFileOpt = None,
     transactions: options.TransactionsFileOpt = None,
+    sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
     rules: options.RulesOpt = None,
     bom: options.BomOpt = True,
@@ -630,7 +669,14 @@ def weekly(
     """The cron bundle: report.html (self-contained), report.xlsx and one CSV per report, in OUT/<period>/."""
     from crmkit.report import weekly as W
 
-    inp = Inputs(ctx, store=store, customers=customers, transactions=transactions, mapping=mapping)
+    inp = Inputs(
+        ctx,
+        store=store,
+        customers=customers,
+        transactions=transactions,
+        mapping=mapping,
+        sheet=sheet,
+    )
     when = inp.reporting(as_of, period, default="week")
     with render.Phases("report weekly", quiet=quiet, summary_line=False) as ph:
         ph.phase("checking the data")
@@ -682,6 +728,7 @@ def service(
     store: options.StoreOpt = None,
     customers: options.CustomersFileOpt = None,
     transactions: options.TransactionsFileOpt = None,
+    sheet: options.InputSheetOpt = None,
     feedback: options.FeedbackFileOpt = None,
     tickets: options.TicketsFileOpt = None,
     mapping: options.MapOpt = None,
@@ -706,6 +753,7 @@ def service(
         feedback=feedback,
         tickets=tickets,
         mapping=mapping,
+        sheet=sheet,
     )
     when = inp.reporting(as_of, period)
     fb, tk = inp.tables.get("feedback"), inp.tables.get("tickets")

@@ -58,6 +58,7 @@ def segment(
     store: options.StoreOpt = None,
     customers: options.CustomersFileOpt = None,
     transactions: options.TransactionsFileOpt = None,
+    sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
     as_of: options.AsOfOpt = None,
     rules: options.RulesOpt = None,
@@ -131,7 +132,7 @@ def segment(
     given = parse_date(as_of) if as_of is not None else None
     as_of_date = given
     rulesets = load_rules(rule_paths_for(config, rules))
-    if options.check_engine(engine) == "spark":
+    if options.check_engine(engine, sheet=sheet) == "spark":
         _segment_spark(
             ctx,
             rulesets,
@@ -163,6 +164,7 @@ def segment(
             transactions=transactions,
             mapping=mapping,
             warn=lambda msg: say(f"warning: {msg}"),
+            sheet=sheet,
             pending=pending,
         )
         tables = inp.tables
