@@ -141,8 +141,26 @@ def sniff(head: bytes) -> str:
         # UTF-16 text without a BOM (left to the encoding detector): zeros on one side only
         even, odd = head[0::2].count(0), head[1::2].count(0)
         utf16 = min(even, odd) == 0 and max(even, odd) * 4 >= len(head)
-        return "csv" if utf16 else "binary"
+        return "csv" if utf16 or _text_with_stray_nul(head) else "binary"
     return "csv"
+
+
+_BINARY_CONTROLS = [bytes([c]) for c in (*range(0x01, 0x07), *range(0x0E, 0x1B))]
+
+
+def _text_with_stray_nul(head: bytes) -> bool:
+    """UTF-8 text with a few NUL bytes (a damaged export): text, for the CSV rules to
+    name the line; a binary file has many zeros or does not decode."""
+    if head.count(0) > max(8, len(head) // 100):
+        return False
+    text = head.replace(b"\x00", b"")
+    if any(b in text for b in _BINARY_CONTROLS):
+        return False
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end of the head is fine
+        return exc.start >= len(text) - 3 and exc.reason == "unexpected end of data"
+    return True
 
 
 def _zip_kind(path: Path) -> Kind:

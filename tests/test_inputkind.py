@@ -139,3 +139,14 @@ def test_sniff_text_is_csv():
     assert sniff("订单号,金额\n1,2\n".encode("gbk")) == "csv"
     assert sniff(b"\xef\xbb\xbfa,b\n") == "csv"
     assert sniff(b"\x00\x01\x02\x03garbage\x00\x00\x07") == "binary"
+
+
+def test_sniff_text_with_a_stray_nul_is_text():
+    # a damaged export: the CSV rules name the line (a NUL in a header, a bad row),
+    # not "a binary file"
+    assert sniff(b"order_id,amount,no\x00te\nA1,5,x\n") == "csv"
+    assert sniff("订单号,金额\x00\n1,2\n".encode()) == "csv"
+    # many zeros, or control bytes text never has, or bytes that are not UTF-8: binary
+    assert sniff(b"a,b\n" + b"\x00" * 40) == "binary"
+    assert sniff(b"a,b\x00\x05\n") == "binary"
+    assert sniff(b"a,b\x00\xff\xfe\x80\n1,2\n") == "binary"
