@@ -10,7 +10,7 @@ import polars as pl
 
 from crmkit.errors import InputError
 from crmkit.ingest.fields import blank_to_null, date_expr, datetime_expr, money_expr
-from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON
+from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON, WHY, WHY_COLUMN
 from crmkit.spreadsheet import (
     date_shaped,
     file_date_order,
@@ -49,14 +49,7 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
         scan = scan.join(
             line_map.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left"
         )
-    if problems.height:
-        scan = scan.join(
-            problems.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left"
-        )
-    else:  # the common case: no join needed
-        scan = scan.with_columns(
-            pl.lit(None, pl.UInt32).alias("found"), pl.lit(None, pl.String).alias(RAW)
-        )
+    scan = _with_problems(scan, problems)
     # blank lines are not rows; a line with the wrong number of fields always is
     # one (",,,,0" looks blank in the header's first four fields)
     scan = scan.filter(
@@ -70,8 +63,10 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
     text_of = {r: f"__t{i}" for i, r in enumerate(raw_names)}
     stage_text = [blank_to_null(pl.col(r)).alias(text_of[r]) for r in raw_names]
     parsed: dict[str, pl.Expr] = {}
-    checks: list[tuple[pl.Expr, str, pl.Expr]] = []  # (is_bad, column, reason)
+    checks: list[tuple[pl.Expr, str | pl.Expr, pl.Expr]] = []  # (is_bad, column, reason)
     n_fields = len(info.headers)
+    # a record the structure pass gave a reason (a stray quote): that reason first
+    checks.append((pl.col(WHY).is_not_null(), pl.col(WHY_COLUMN), pl.col(WHY)))
     checks.append(
         (
             pl.col("found").is_not_null(),
@@ -152,7 +147,8 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
     column = pl.lit(None, pl.String)
     for bad, colname, why in reversed(checks):
         reason = pl.when(bad).then(why).otherwise(reason)
-        column = pl.when(bad).then(pl.lit(colname)).otherwise(column)
+        colname = colname if isinstance(colname, pl.Expr) else pl.lit(colname)
+        column = pl.when(bad).then(colname).otherwise(column)
     canonical = [c.name for c in schema.columns if c.name in parsed or c.name in derived] + list(
         info.extra
     )
@@ -170,6 +166,25 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
         )
     )
     return rows
+
+
+def _with_problems(scan: pl.LazyFrame, problems: pl.DataFrame) -> pl.LazyFrame:
+    """The structure pass's findings beside each record: ``found`` (its field count
+    when wrong), RAW, and WHY/WHY_COLUMN (a reason of its own, e.g. a stray quote)."""
+    if WHY not in problems.columns:  # the quick pass: no record has a reason of its own
+        problems = problems.with_columns(
+            pl.lit(None, pl.String).alias(WHY), pl.lit(None, pl.String).alias(WHY_COLUMN)
+        )
+    if problems.height:
+        return scan.join(
+            problems.lazy(), left_on="__rec", right_on="rec", how="left", maintain_order="left"
+        )
+    return scan.with_columns(  # the common case: no join needed
+        pl.lit(None, pl.UInt32).alias("found"),
+        pl.lit(None, pl.String).alias(RAW),
+        pl.lit(None, pl.String).alias(WHY),
+        pl.lit(None, pl.String).alias(WHY_COLUMN),
+    )
 
 
 def _date_field(

@@ -200,10 +200,55 @@ def detect_separator(lines: list[str], forced: str | None = None) -> str:
     return best
 
 
+QUOTE_HINT = (
+    'quote the whole field and double each quote inside it ("Monitor 27"""), or remove '
+    "the stray quote; check the export's quoting settings"
+)
+
+
+def quote_problem(text: str, sep: str) -> tuple[int, str] | None:
+    """The first quoting problem in one record's text, as (field index, what):
+    text after a quoted field's closing quote, or a quoted field never closed.
+    A quote inside an unquoted field is a character (as for Excel and the csv
+    module). ``what`` is "after" or "open"; None if the quoting is standard."""
+    i, field, n = 0, 0, len(text)
+    while i < n:
+        if text[i] == '"':  # a quoted field
+            start_field = field
+            i += 1
+            while True:
+                j = text.find('"', i)
+                if j < 0:
+                    return start_field, "open"
+                if text[j + 1 : j + 2] == '"':
+                    i = j + 2
+                    continue
+                i = j + 1
+                break
+            if i < n and text[i] not in (sep, "\n", "\r"):
+                return start_field, "after"
+        while i < n and text[i] not in (sep, "\n"):  # the rest of an unquoted field
+            i += 1
+        if i < n and text[i] == "\n":
+            return None
+        field += 1
+        i += 1
+    return None
+
+
 def _headers(lines: list[str], sep: str, path: Path) -> list[str]:
     if not lines:
         raise InputError(
             "file has no header row", file=str(path), hint="the first line must name the columns"
+        )
+    stray = quote_problem(lines[0], sep)
+    if stray is not None:
+        what = "is never closed" if stray[1] == "open" else "has text after its closing quote"
+        raise InputError(
+            f"a quoted name in the header row {what} (column {stray[0] + 1})",
+            file=str(path),
+            line=1,
+            hint=QUOTE_HINT,
         )
     row = next(csv.reader([lines[0]], delimiter=sep))
     headers = [h.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, h in enumerate(row)]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from crmkit.errors import InputError
+from crmkit.ingest.sniff import QUOTE_HINT, quote_problem
 
 if TYPE_CHECKING:
     from crmkit.ingest.source import SourceInfo
@@ -30,6 +31,10 @@ REASON = "reason"
 
 
 COLUMN = "column"
+
+
+# a record's own reason and column, from the slow pass (a stray quote), before any other
+WHY, WHY_COLUMN = "__why", "__why_column"
 
 
 @dataclass
@@ -94,7 +99,12 @@ def _field_count_problems(
     # quoted separators do not count: drop quoted segments ("a,b" and "x""y") first
     stripped = pl.when(has_quote).then(text.str.replace_all(r'"[^"]*"', "")).otherwise(text)
     found = stripped.str.count_matches(info.sep, literal=True) + 1
-    odd = has_quote & (text.str.count_matches('"', literal=True) % 2 == 1)
+    # quotes that are not standard CSV quoting ("6"x, a quote inside an unquoted
+    # field) are read differently by Polars and the csv module: the slow pass decides
+    sep = re.escape(info.sep)
+    field = f'(?:"(?:[^"]|"")*"|[^"{sep}]*)'
+    standard = text.str.contains(f"^{field}(?:{sep}{field})*$")
+    odd = has_quote & ((text.str.count_matches('"', literal=True) % 2 == 1) | ~standard)
     # a line of nothing but separators, quotes and (Unicode) spaces is blank, as in
     # the parse (Excel's ",,,," and "","",""), unless a quoted field holds something
     # ("," is one field: a comma)
@@ -137,23 +147,54 @@ def _field_count_problems(
     return problems, records, int(few["blank"].sum())
 
 
-def _csv_rows(reader, path: Path, line_now):
-    try:
-        yield from reader
-    except csv.Error as exc:
-        if "new-line character" in str(exc):
+def _column_name(headers: list[str], index: int) -> str:
+    return headers[index] if index < len(headers) else f"field {index + 1}"
+
+
+def _csv_rows(reader, path: Path, line_now, *, lines: list[str], info: SourceInfo):
+    """The records of ``reader``; a record it cannot read yields None (a stray
+    quote on one line: the caller rejects that row); a quote that opens a field
+    running over lines and is never closed properly refuses the file."""
+    while True:
+        lines.clear()
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "new-line character" in str(exc):
+                raise InputError(
+                    "a carriage return (\\r) inside an unquoted field",
+                    file=str(path),
+                    line=line_now(),
+                    hint="the file mixes line endings: save it with \\n or \\r\\n line ends (e.g. dos2unix), or quote that field",
+                ) from None
+            text = "".join(lines)
+            found = quote_problem(text, info.sep)
+            if found is not None and found[1] == "after" and text.count("\n") <= 1:
+                yield None  # one line: that row is a reject
+                continue
+            if "end of data" in str(exc):
+                what = "a quote opens a field that is never closed (the file ends inside it)"
+            else:  # closed lines later, and text follows ("field larger than field limit")
+                what = (
+                    f"a quote opens a field that runs on to line {reader.line_num} (a stray quote?)"
+                )
             raise InputError(
-                "a carriage return (\\r) inside an unquoted field",
+                what,
                 file=str(path),
                 line=line_now(),
-                hint="the file mixes line endings: save it with \\n or \\r\\n line ends (e.g. dos2unix), or quote that field",
+                column=_column_name(info.headers, found[0]) if found is not None else None,
+                hint=QUOTE_HINT,
             ) from None
-        raise InputError(
-            f"malformed CSV ({exc})",
-            file=str(path),
-            line=line_now(),
-            hint='a quoted field is not closed: check the " characters on that line',
-        ) from None
+        yield row
+
+
+def _lines_into(fh, lines: list[str]):
+    """The lines of ``fh``, each also appended to ``lines`` (the current record's)."""
+    for line in fh:
+        lines.append(line)
+        yield line
 
 
 def _field_count_problems_slow(
@@ -165,7 +206,7 @@ def _field_count_problems_slow(
     a quote inside an unquoted field (``Monitor 27"``) is a character to the csv
     module, as to Excel, while Polars reads on to the next quote."""
     n = len(info.headers)
-    recs, founds, starts, raws = [], [], [], []
+    recs, founds, starts, raws, whys, cols = [], [], [], [], [], []
     blank = 0
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="records-", suffix=".csv", dir=tmp_dir)
@@ -174,29 +215,59 @@ def _field_count_problems_slow(
         open(src, encoding="utf-8", newline="\n") as fh,
         os.fdopen(fd, "w", encoding="utf-8", newline="") as out,
     ):
-        reader = csv.reader(fh, delimiter=info.sep, strict=True)
+        record: list[str] = []  # the lines of the record being read
+        reader = csv.reader(_lines_into(fh, record), delimiter=info.sep, strict=True)
         writer = csv.writer(out, delimiter=info.sep, lineterminator="\n")
-        writer.writerow(next(reader, None) or [])
+        try:
+            header = next(reader, None)
+        except csv.Error:
+            header = None  # a quote in the header (refused when the header was read)
+        writer.writerow(header or [])
         prev_end = reader.line_num
         i = 0
         # late binding on purpose: the error names the line where the bad record starts
-        for row in _csv_rows(reader, info.path, lambda: prev_end + 1):  # noqa: B023
+        rows = _csv_rows(reader, info.path, lambda: prev_end + 1, lines=record, info=info)  # noqa: B023
+        for row in rows:
             start = prev_end + 1
             prev_end = reader.line_num
             starts.append(start)
+            why = col = raw = None
+            if row is None:  # text after a closing quote ("6"x): a reject, as written
+                raw = "".join(record).rstrip("\r\n")
+                index = quote_problem(raw, info.sep)[0]
+                why = "text after the closing quote of a quoted field (a stray quote?)"
+                col = _column_name(info.headers, index)
+                row = next(csv.reader([raw], delimiter=info.sep))
+            elif len(row) != n and start != prev_end and any("\n" in f for f in row):
+                index = next(k for k, f in enumerate(row) if "\n" in f)
+                col = _column_name(info.headers, index)
+                why = (
+                    f"wrong number of fields: expected {n}, found {len(row)} (a quoted field "
+                    f"runs from line {start} to {prev_end}: a stray quote?)"
+                )
             writer.writerow(row)
-            if not row or all(not f.strip() for f in row):
+            if why is None and (not row or all(not f.strip() for f in row)):
                 blank += 1  # blank line or only separators: not a row
-            elif len(row) != n:
+            elif why is not None or len(row) != n:
                 recs.append(i)
                 founds.append(len(row))
-                buf = io.StringIO()
-                csv.writer(buf, delimiter=info.sep, lineterminator="").writerow(row)
-                raws.append(buf.getvalue())
+                whys.append(why)
+                cols.append(col)
+                if raw is None:
+                    buf = io.StringIO()
+                    csv.writer(buf, delimiter=info.sep, lineterminator="").writerow(row)
+                    raw = buf.getvalue()
+                raws.append(raw)
             i += 1
     problems = pl.DataFrame(
-        {"rec": recs, "found": founds, RAW: raws},
-        schema={"rec": pl.UInt32, "found": pl.UInt32, RAW: pl.String},
+        {"rec": recs, "found": founds, RAW: raws, WHY: whys, WHY_COLUMN: cols},
+        schema={
+            "rec": pl.UInt32,
+            "found": pl.UInt32,
+            RAW: pl.String,
+            WHY: pl.String,
+            WHY_COLUMN: pl.String,
+        },
     )
     line_map = pl.DataFrame(
         {"rec": range(len(starts)), LINE: starts}, schema={"rec": pl.UInt32, LINE: pl.Int64}

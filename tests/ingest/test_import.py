@@ -613,7 +613,9 @@ def test_lone_quote_at_the_end_is_one_clean_error(tmp_path):
     r = run("import", "transactions", src, "--store", tmp_path / "s")
     assert r.exit_code != 0 and "panicked" not in r.stderr and "Traceback" not in r.stderr
     assert [ln for ln in r.stderr.splitlines() if ln.strip()] == [
-        f'Error: {src}:2: malformed CSV (unexpected end of data). a quoted field is not closed: check the " characters on that line'
+        f'Error: {src}:2: column "amount": a quote opens a field that is never closed (the file ends inside it). '
+        'quote the whole field and double each quote inside it ("Monitor 27"""), or remove the stray quote; '
+        "check the export's quoting settings"
     ]
     ok = write(tmp_path / "ok.csv", 'order_id,customer_id,date,amount\nA1,C1,2024-01-01,"5"')
     assert run("import", "transactions", ok, "--store", tmp_path / "s2").exit_code == 0

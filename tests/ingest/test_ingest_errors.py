@@ -118,3 +118,116 @@ def test_an_escape_sequence_in_a_header_never_reaches_the_terminal(tmp_path):
 def test_every_error_message_shows_control_characters_escaped():
     text = str(InputError("bad value 'a\x00b\x1b[2Jc\x9bd'", file="f.csv", line=3))
     assert text == "f.csv:3: bad value 'a\\x00b\\x1b[2Jc\\x9bd'"
+
+
+# --- stray quotes -----------------------------------------------------------------------
+
+
+def _rejects(store) -> list[dict]:
+    import csv
+
+    (path,) = (store / "_rejects").glob("transactions-*.csv")
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize(
+    ("line", "column"),
+    [
+        ('T2,C2,2024-01-02,"6"x', "amount"),
+        ('T2,C2,"2024-01-02" ,6', "date"),
+        ('T2,"C"2,2024-01-02,6', "customer_id"),
+    ],
+)
+def test_text_after_a_closing_quote_rejects_that_row_by_line_and_column(tmp_path, line, column):
+    src = tmp_path / "q.csv"
+    src.write_text(f"{HEADER}\nT1,C1,2024-01-01,5\n{line}\nT3,C3,2024-01-03,7\n")
+    store = tmp_path / "s"
+    r = run("import", "transactions", src, "--store", store)
+    assert r.exit_code == 0, r.stderr
+    assert "__c" not in r.stderr
+    (bad,) = _rejects(store)
+    assert (bad["line"], bad["column"]) == ("3", column)
+    assert bad["reason"].startswith("text after the closing quote")
+    assert bad["raw_line"] == line  # the line as written
+    # the other route says the same line and reason
+    r = run("segment", "--transactions", src, "--as-of", "2024-02-01")
+    assert r.exit_code == 0, r.stderr
+    assert "1 of 3 rows skipped (first: line 3: text after the closing quote" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "what"),
+    [
+        # a quote opened on the last line: the file ends inside it
+        (f'{HEADER}\nT1,C1,2024-01-01,5\nT2,C2,2024-01-02,"6\n', 3, "amount", "never closed"),
+        # a quote opened in the middle runs on until the next quote, text after it
+        (
+            f'{HEADER}\nT1,C1,2024-01-01,5\nT2,"C2,2024-01-02,6\nT3,C3,2024-01-03,7\n'
+            'T4,"C4",2024-01-04,8\n',
+            3,
+            "customer_id",
+            "runs on to line 5",
+        ),
+    ],
+)
+def test_a_quote_never_closed_is_one_line_with_line_and_column(tmp_path, text, line, column, what):
+    src = tmp_path / "q.csv"
+    src.write_text(text)
+    for r in (
+        run("import", "transactions", src, "--store", tmp_path / "s"),
+        run("segment", "--transactions", src, "--as-of", "2024-02-01"),
+    ):
+        msg = _one_line(r, EXIT_DATA)
+        assert f'q.csv:{line}: column "{column}": a quote opens a field that' in msg
+        assert what in msg and "quote the whole field" in msg
+    assert not (tmp_path / "s" / "transactions").exists()
+
+
+def test_a_quoted_field_closed_lines_later_names_both_lines(tmp_path):
+    src = tmp_path / "q.csv"
+    src.write_text(
+        f'{HEADER}\nT1,C1,2024-01-01,5\nT2,"C2,2024-01-02,6\nT3,C3,2024-01-03,7\n'
+        'T4,C4,2024-01-04,8"\nT5,C5,2024-01-05,9\n'
+    )
+    store = tmp_path / "s"
+    r = run("import", "transactions", src, "--store", store)
+    assert r.exit_code == 0, r.stderr
+    # Python's csv module reads lines 3-5 as one record: one reject, rows read 3
+    assert "rows read                   3" in r.stderr
+    (bad,) = _rejects(store)
+    assert (bad["line"], bad["column"]) == ("3", "customer_id")
+    assert "runs from line 3 to 5" in bad["reason"]
+
+
+@pytest.mark.parametrize(
+    ("header", "what"),
+    [
+        ('order_id,"customer_id,date,amount', "is never closed (column 2)"),
+        ('order_id,"customer"_id,date,amount', "has text after its closing quote (column 2)"),
+    ],
+)
+def test_a_stray_quote_in_the_header_is_refused_at_line_1(tmp_path, header, what):
+    src = tmp_path / "h.csv"
+    src.write_text(f"{header}\nT1,C1,2024-01-01,5\n")
+    msg = _one_line(run("import", "transactions", src, "--store", tmp_path / "s"), EXIT_DATA)
+    assert f"h.csv:1: a quoted name in the header row {what}" in msg
+
+
+def test_quotes_inside_unquoted_fields_are_characters_even_two_on_a_line(tmp_path):
+    # two quotes on one line used to pair up across the separators ("1,...,27"):
+    # the row was rejected with the wrong number of fields; Excel and Python's csv
+    # read each quote as a character of its field
+    src = tmp_path / "q.csv"
+    src.write_text(
+        "order_id,customer_id,date,amount,product\n"
+        'A,C"1,2024-01-01,5,Monitor 27"\nB,C2,2024-01-02,2,Cable\n'
+    )
+    store = tmp_path / "s"
+    r = run("import", "transactions", src, "--store", store, "--orders")
+    assert r.exit_code == 0, r.stderr
+    assert "rejected                    0" in r.stderr
+    import polars as pl
+
+    df = pl.read_parquet(store / "transactions").sort("transaction_id")
+    assert df.select("customer_id", "product").rows() == [('C"1', 'Monitor 27"'), ("C2", "Cable")]
