@@ -91,13 +91,12 @@ def test_first_bad_utf8_agrees_with_python_at_any_chunk_size(tmp_path):
 # --- control characters in a header -------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("encoding", "route"),
-    [("utf-8", "segment"), ("utf-16", "import"), ("utf-16", "segment")],
-)
-def test_a_nul_in_a_header_name_is_refused_and_shown(tmp_path, encoding, route):
+@pytest.mark.parametrize("route", ["import", "segment"])
+def test_a_nul_in_a_header_name_is_refused_and_shown(tmp_path, route):
+    # UTF-16 (where NUL bytes are normal); a UTF-8 file with a NUL in its first
+    # 8 KiB is refused before, as binary (crmkit.inputkind), see the next test
     src = tmp_path / "n.csv"
-    src.write_bytes(f"{HEADER},no\x00te\nT1,C1,2024-01-01,5,x\n".encode(encoding))
+    src.write_bytes(f"{HEADER},no\x00te\nT1,C1,2024-01-01,5,x\n".encode("utf-16"))
     if route == "import":
         r = run("import", "transactions", src, "--store", tmp_path / "s")
     else:
@@ -105,6 +104,17 @@ def test_a_nul_in_a_header_name_is_refused_and_shown(tmp_path, encoding, route):
     msg = _one_line(r, EXIT_DATA)
     assert "\x00" not in r.stderr
     assert "n.csv:1: a control character in the name of column 5 ('no\\x00te')" in msg
+
+
+def test_a_nul_in_a_utf8_header_is_refused_by_the_reader(tmp_path):
+    from crmkit.ingest import read_source
+    from crmkit.schema import TABLES
+
+    src = tmp_path / "n.csv"
+    src.write_bytes(f"{HEADER},no\x00te\nT1,C1,2024-01-01,5,x\n".encode())
+    with pytest.raises(InputError) as err:
+        read_source(src, TABLES["transactions"])
+    assert "n.csv:1: a control character in the name of column 5 ('no\\x00te')" in str(err.value)
 
 
 def test_an_escape_sequence_in_a_header_never_reaches_the_terminal(tmp_path):
