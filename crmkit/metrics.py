@@ -274,3 +274,46 @@ def long_table(
             "period_end",
         )
     )
+
+
+# --------------------------------------------------------------------------- counts as counts
+#: the columns of a long table that hold a metric's value (formatted by its ``unit``)
+UNIT_VALUES = ("value", "previous_value", "target")
+
+
+def _unit_value_columns(df: pl.DataFrame) -> list[str]:
+    if df.schema.get("unit") != pl.String:
+        return []
+    return [c for c in UNIT_VALUES if c in df.columns and df.schema[c].is_float()]
+
+
+def counts_as_text(df: pl.DataFrame) -> pl.DataFrame:
+    """A long table for CSV: the value columns as text, a count written as a whole
+    number (``orders,1636``, not ``1636.0``); other values exactly as Polars writes the
+    float. Frames without a ``unit`` column come back unchanged."""
+    cols = _unit_value_columns(df)
+    if not cols:
+        return df
+    count = pl.col("unit") == "count"
+    return df.with_columns(
+        pl.when(count & (pl.col(c) == pl.col(c).round(0)))
+        .then(pl.col(c).cast(pl.Int64).cast(pl.String))
+        .otherwise(pl.col(c).cast(pl.String))
+        .alias(c)
+        for c in cols
+    )
+
+
+def counts_as_integers(df: pl.DataFrame, records: list[dict]) -> list[dict]:
+    """``records`` (``df``'s rows as dicts, for JSON) with each count row's whole
+    values as integers (``"value": 1636``)."""
+    cols = _unit_value_columns(df)
+    if not cols:
+        return records
+    for row in records:
+        if row.get("unit") == "count":
+            for c in cols:
+                v = row.get(c)
+                if isinstance(v, float) and v.is_integer():
+                    row[c] = int(v)
+    return records

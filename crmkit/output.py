@@ -4,7 +4,9 @@ Terminal tables are rendered by ``crmkit.cli.render`` (rich); this module has no
 terminal code so library users and tests can call it directly.
 
 - Column names and values are the same in every format.
-- Machine formats keep numbers as numbers and dates as ISO 8601.
+- Machine formats keep numbers as numbers and dates as ISO 8601. In a long metric
+  table (a ``unit`` column) a count is written as a whole number in CSV and JSON
+  (``orders,1636``), though its column is a float (``crmkit.metrics.counts_as_text``).
 - CSV files (``--out``, ``--out-dir``, the weekly bundle) start with a UTF-8 BOM
   so Excel (Chinese Windows included) reads them as UTF-8; ``bom=False``
   (``--no-bom``) leaves it out. CSV on stdout never has one.
@@ -100,14 +102,24 @@ def neutralise_formulas(df: pl.DataFrame) -> pl.DataFrame:
 
 def to_records(df: pl.DataFrame) -> list[dict]:
     """Rows as JSON-ready dicts: dates/datetimes ISO strings, numbers as numbers."""
+    from crmkit.metrics import counts_as_integers
+
     temporal = [n for n, t in df.schema.items() if t.is_temporal()]
+    typed = df
     if temporal:
         df = df.with_columns(pl.col(temporal).cast(pl.String))
-    return df.to_dicts()
+    return counts_as_integers(typed, df.to_dicts())  # a long table's counts as integers
+
+
+def _csv_frame(df: pl.DataFrame) -> pl.DataFrame:
+    """The frame as CSV writes it: formulas neutralised, a long table's counts whole."""
+    from crmkit.metrics import counts_as_text
+
+    return counts_as_text(neutralise_formulas(df))
 
 
 def csv_text(df: pl.DataFrame) -> str:
-    return neutralise_formulas(df).write_csv()
+    return _csv_frame(df).write_csv()
 
 
 def jsonl_text(df: pl.DataFrame) -> str:
@@ -226,7 +238,7 @@ def write_frame(
 def _write_to(df: pl.DataFrame, fmt: str, path: Path, *, sheet: str, bom: bool) -> None:
     if fmt == "csv":
         # UTF-8, written by Polars without a Python string
-        neutralise_formulas(df).write_csv(path, include_bom=bom)
+        _csv_frame(df).write_csv(path, include_bom=bom)
     elif fmt == "json":
         path.write_text(
             json.dumps(to_records(df), ensure_ascii=False, indent=2, default=str) + "\n",
