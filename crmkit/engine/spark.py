@@ -15,17 +15,26 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from datetime import date
 from functools import reduce
 from pathlib import Path
 
-from crmkit.errors import StoreError, UsageError
+from crmkit.errors import CrmkitError, StoreError, UsageError
 
 INSTALL = "pip install 'crmkit[spark]'"
 DEFAULT_MASTER = "local[*]"
 
 
 def _pyspark():
+    # PySpark warns on import that pandas 3 is not fully supported; crmkit hands data
+    # to and from Spark through Arrow, not pandas: not the user's concern
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+    # the exact quantile ranks are one window over the whole frame by design
+    # (docs/spark.md, "What scales out"); the Spark Connect client warns about each
+    warnings.filterwarnings("ignore", message=".*No Partition Defined for Window operation")
     try:
         import pyspark  # noqa: F401
         from pyspark.sql import functions as F  # noqa: N812
@@ -276,7 +285,7 @@ class SparkOps:
     @staticmethod
     def max_value(frame, column: str):
         F, _ = _pyspark()
-        return frame.agg(F.max(column)).collect()[0][0]
+        return run_action(frame.agg(F.max(column)).collect)[0][0]
 
     @staticmethod
     def schema(frame) -> dict:
@@ -453,12 +462,37 @@ def to_polars(frame):
     """Collect a Spark DataFrame into a Polars DataFrame (through Arrow)."""
     import polars as pl
 
-    return pl.from_arrow(frame.toArrow())
+    return pl.from_arrow(run_action(frame.toArrow))
 
 
 def write_parquet(frame, out: str) -> None:
     """Write by Spark as a Parquet folder (one file per partition), replacing ``out``."""
-    frame.write.mode("overwrite").parquet(str(out))
+    run_action(lambda: frame.write.mode("overwrite").parquet(str(out)))
+
+
+def run_action(action):
+    """Run a Spark action (collect, write). A Spark error is one line: a rule whose
+    condition fails on some values is named with its file and line (RulesError, exit
+    4, as on Polars: ``crmkit.rules.spark.rule_failure``); anything else is Spark's
+    reason without the values it quotes (the full error with --debug)."""
+    try:
+        return action()
+    except Exception as exc:
+        if not is_spark_error(exc):
+            raise
+        from crmkit.rules.spark import rule_failure, spark_reason
+
+        failure = rule_failure(exc)
+        if failure is not None:
+            raise failure from exc
+        raise CrmkitError(
+            f"Spark failed: {spark_reason(exc)}", hint="run with --debug for Spark's full error"
+        ) from exc
+
+
+def is_spark_error(exc: BaseException) -> bool:
+    """An error raised by Spark (local: through Py4J; Spark Connect: through gRPC)."""
+    return type(exc).__module__.split(".")[0] in ("pyspark", "py4j")
 
 
 def where_condition(sql: str):

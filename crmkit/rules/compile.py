@@ -107,9 +107,11 @@ def apply_rules(features, rulesets: list[RuleSet]):
     if o.name == "polars":
         APPLIED.set((features, rulesets))
     if o.name == "spark":
+        from crmkit.rules.spark import APPLIED as SPARK_APPLIED
         from crmkit.rules.spark import check_conditions, condition
 
         check_conditions(features.sparkSession, rulesets, o.schema(features))
+        SPARK_APPLIED.set((features, rulesets))
 
         def sql(text, seg, path=None, line=None):
             return condition(

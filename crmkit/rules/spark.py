@@ -10,11 +10,19 @@ rule's file and line before any data is read (``crmkit rules check --engine spar
 
 from __future__ import annotations
 
+import re
+from contextvars import ContextVar
+
 from crmkit.engine.spark import _pyspark
 from crmkit.errors import RulesError
 
 # rule conditions are written for Polars' SQL, which reads like DuckDB's
 RULE_DIALECT = "duckdb"
+
+#: (features, rulesets) of the latest Spark ``apply_rules`` in this context, so that a
+#: Spark error raised later, when the result is collected or written, can be traced
+#: to a rule (``rule_failure``), as ``crmkit.rules.compile.APPLIED`` does for Polars.
+APPLIED: ContextVar[tuple | None] = ContextVar("crmkit_spark_rules_applied", default=None)
 
 
 def to_spark_sql(sql: str) -> str:
@@ -145,3 +153,104 @@ def spark_problems(spark, rulesets, schema: dict, *, first: bool = False) -> lis
             if c.has_labels:
                 frame = frame.withColumn(c.label_column, F.lit(None).cast("string"))
     return problems
+
+
+# --------------------------------------------------------------------------- run-time errors
+
+
+def rule_failure(exc: BaseException) -> RulesError | None:
+    """The rule behind an error Spark raised while running a frame of ``apply_rules``
+    (a condition that fails on some values only, e.g. ``CAST(name AS INT) > 1`` where a
+    name is not a number), as ``crmkit.rules.check.rule_failure`` finds it on Polars.
+
+    Replays the latest Spark ``apply_rules`` of this context step by step on its
+    features with the scores (cached by Spark for the replay): each derived column
+    and each condition in file order, evaluated over every row. The first that fails
+    is reported with its file, line and rule, and Spark's reason without the values
+    it quotes. None when no rule fails on its own (the error came from elsewhere)."""
+    applied = APPLIED.get()
+    if applied is None:
+        return None
+    F, _ = _pyspark()
+    from crmkit.engine.spark import SPARK
+    from crmkit.rules.compile import score_expr
+    from crmkit.rules.model import all_scores
+
+    features, rulesets = applied
+    scores = {s.column: score_expr(s, ops=SPARK) for s in all_scores(rulesets)}
+    df = features.withColumns(scores) if scores else features
+    df = df.cache()
+    try:
+        if _fails(df, F.hash(*[F.col(c) for c in df.columns])) is not None:
+            return None  # the features themselves fail: not a rule's doing
+        return _replay(df, rulesets)
+    finally:
+        df.unpersist()
+
+
+def _replay(df, rulesets) -> RulesError | None:
+    F, _ = _pyspark()
+    from crmkit.engine.spark import SPARK
+    from crmkit.rules.compile import classify_expr
+
+    for rs in rulesets:
+        for key, text in rs.derive.items():
+            expr = F.expr(to_spark_sql(text))
+            found = _traced(df, expr, text, rs.path, rs.derive_lines.get(key), None, key)
+            if found is not None:
+                return found
+            df = df.withColumn(key, expr)
+        for c in rs.classifications:
+            for seg in c.segments:
+                expr = F.expr(to_spark_sql(seg.when))
+                found = _traced(df, expr, seg.when, rs.path, seg.when_line, seg.name, None)
+                if found is not None:
+                    return found
+            exprs = classify_expr(c, ops=SPARK, sql=lambda t, seg: F.expr(to_spark_sql(t)))
+            df = df.withColumn(c.column, exprs[0])
+            if len(exprs) > 1:
+                df = df.withColumn(c.label_column, exprs[1])
+    return None
+
+
+def _fails(df, expr) -> BaseException | None:
+    """The error of evaluating ``expr`` on every row of ``df`` (None if it runs)."""
+    F, _ = _pyspark()
+    try:
+        df.select(F.max(expr)).collect()  # max reads every value: nothing is pruned
+    except Exception as exc:  # Spark's runtime errors (pyspark.errors.PySparkException...)
+        return exc
+    return None
+
+
+def _traced(df, expr, text, path, line, rule, derived) -> RulesError | None:
+    from crmkit.rules.condition import shown
+    from crmkit.rules.model import rule_error
+
+    exc = _fails(df, expr)
+    if exc is None:
+        return None
+    what = f'derived column "{derived}"' if derived else "condition"
+    return rule_error(
+        f"{what} {shown(text)} fails on the data on Spark: {spark_reason(exc)}",
+        path,
+        line,
+        rule,
+        hint="make it work for every value, e.g. TRY_CAST(x AS INTEGER) gives NULL "
+        "(no match) where x is not a number",
+    )
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'")
+
+
+def spark_reason(exc: BaseException, width: int = 160) -> str:
+    """The first line of a Spark error without the values it quotes (customer data
+    in 'quotes' becomes '...') and without Spark's own advice (crmkit's hint follows)."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    line = _QUOTED.sub("'...'", line)
+    for cut in (" Correct the value", " Use `try_", " If necessary set", " SQLSTATE"):
+        line = line.split(cut)[0]
+    line = line.strip().rstrip(".")
+    return line if len(line) <= width else line[: width - 3] + "..."

@@ -365,3 +365,76 @@ def test_store_uri_and_settings_from_config(sail, data, tmp_path):
     assert (
         bad.exit_code == 4 and "spark.remot" in bad.output and 'did you mean "remote"' in bad.output
     )
+
+
+RUNTIME = """version: 1
+segments:
+  - name: far
+    when: "recency_days > 100000"
+  - name: numeric_name
+    when: "CAST(name AS INT) > 1"
+  - name: rest
+    when: "TRUE"
+"""
+
+
+def test_rule_failing_at_run_time_named_on_spark(sail, data, tmp_path):
+    """A condition Spark analyses fine but that fails on some values (a name that is
+    not a number) is reported as on Polars: exit 4, file:line, the rule, no values."""
+    _, remote = sail
+    path = tmp_path / "runtime.yaml"
+    path.write_text(RUNTIME, encoding="utf-8")
+    base = ["segment", *_files(tmp_path, data), "--rules", str(path), "--format", "csv"]
+    where = f'Error: {path}:6: rule "numeric_name": condition'
+    polars = _cli(base)
+    assert polars.exit_code == 4 and polars.output.startswith(where), polars.output
+    for out in ([], ["--out", f"{tmp_path / 'folder'}/"]):  # collected, or written by Spark
+        got = _cli([*base, *out, "--engine", "spark", "--spark-remote", remote])
+        lines = got.output.strip().splitlines()
+        assert got.exit_code == 4 and len(lines) == 1, got.output
+        assert lines[0].startswith(where) and "fails on the data on Spark" in lines[0]
+        assert "TRY_CAST" in lines[0]
+        names = [n for n in data[0]["name"].to_list() if n]
+        assert not any(n in lines[0] for n in names)  # customer data stays out of the message
+
+
+def test_derived_column_failing_at_run_time_on_spark(sail, data, tmp_path):
+    spark, _ = sail
+    customers, tx = data
+    path = tmp_path / "derived.yaml"
+    path.write_text(
+        'version: 1\nderive:\n  ok: "frequency * 2"\n  n: "CAST(region AS INT)"\n'
+        'segments:\n  - name: a\n    when: "n > 1 OR ok > 1"\n  - name: b\n    when: "TRUE"\n',
+        encoding="utf-8",
+    )
+    sdf = segment_customers(
+        sp.from_polars(spark, customers),
+        sp.from_polars(spark, tx),
+        as_of=AS_OF,
+        rules=load_rules([path]),
+    )
+    with pytest.raises(RulesError, match='derived column "n"') as err:
+        sp.to_polars(sdf)
+    assert err.value.where.file == str(path) and err.value.where.line == 4
+
+
+def test_other_spark_failure_is_one_line(sail, data, tmp_path):
+    """A Spark error that is no rule's doing: one line, exit 1, the traceback with --debug."""
+    _, remote = sail
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    got = _cli(
+        [
+            "segment",
+            *_files(tmp_path, data),
+            "--engine",
+            "spark",
+            "--spark-remote",
+            remote,
+            "--out",
+            f"{blocker}/segments/",  # a folder inside a file: Spark cannot write there
+        ]
+    )
+    lines = got.output.strip().splitlines()
+    assert got.exit_code == 1 and len(lines) == 1, got.output
+    assert lines[0].startswith("Error: Spark failed: ") and "--debug" in lines[0]
