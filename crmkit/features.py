@@ -54,7 +54,6 @@ import polars as pl
 
 from crmkit.engine import ops_for
 from crmkit.money import money_ratio
-from crmkit.orders import orders
 from crmkit.periods import latest_date, resolve_as_of  # noqa: F401 (latest_date: public here too)
 
 FEATURES: dict[str, str] = {
@@ -121,15 +120,7 @@ def build_features(
     same definitions run on either; the model columns (``extra``) need Polars.
     """
     o = ops_for(transactions)
-    if o.name == "polars":
-        transactions = orders(transactions)  # order lines -> one row per order (crmkit.orders)
-    elif "line_no" in o.columns(transactions):
-        from crmkit.errors import UsageError
-
-        raise UsageError(
-            "a transactions table of order lines needs the Polars engine for now",
-            hint="run without --engine spark (docs/spark.md)",
-        )
+    transactions = o.orders(transactions)  # order lines -> one row per order (crmkit.orders)
     if as_of is None:
         as_of = resolve_as_of(None, transactions)
     extra = set(extra or ())

@@ -25,7 +25,7 @@ import polars as pl
 from crmkit.engine import ops_for
 from crmkit.metrics import KPI_METRICS, div, long_table
 from crmkit.money import money_ratio
-from crmkit.orders import orders, transaction_dimensions
+from crmkit.orders import transaction_dimensions
 from crmkit.periods import Period
 
 CID = "customer_id"
@@ -68,15 +68,16 @@ def customer_windows(
     last_end = max(w.end for w in windows)
     first_start = min(w.start for w in windows)
     d, amount = o.col("date"), o.col("amount")
-    if o.name == "polars":
-        transactions = orders(transactions, by=dimensions)
-    elif dimensions or "line_no" in o.columns(transactions):
+    if dimensions and o.name != "polars":
         from crmkit.errors import UsageError
 
         raise UsageError(
-            "order lines and --by product/category need the Polars engine for now",
-            hint="run without --engine spark (docs/spark.md)",
+            f"--by {', '.join(dimensions)} (a transaction column) is not supported with "
+            "--engine spark",
+            hint="run it without --engine spark, or use --by with customer columns "
+            "or classifications (docs/spark.md)",
         )
+    transactions = o.orders(transactions, by=dimensions)
     tx = o.filter(o.select(transactions, [*keys, "date", "amount"]), d <= o.lit(last_end))
     # every customer with a transaction up to the last window (the first pass, over
     # the whole history, computes only the first order), then the windows' sums over
@@ -159,7 +160,11 @@ def kpi_wide(
     o = ops_for(transactions)
     by = list(by)
     windows = [period.shift(-2), period.shift(-1), period]
-    dims = transaction_dimensions(transactions, customers, by) if o.name == "polars" else []
+    if o.name == "polars":
+        dims = transaction_dimensions(transactions, customers, by)
+    else:  # the same choice from Spark's column lists (customer_windows refuses them)
+        cust = set(o.columns(customers)) if customers is not None else set()
+        dims = [c for c in by if c in o.columns(transactions) and c not in cust and c != CID]
     cw = customer_windows(
         transactions,
         windows=windows,

@@ -199,6 +199,13 @@ class PolarsOps:
         return value.filter(cond).sort(descending=True).head(k).sum()
 
     @staticmethod
+    def orders(frame: pl.LazyFrame, by=()) -> pl.LazyFrame:
+        """One row per order (``crmkit.orders.orders``; the frame itself without order lines)."""
+        from crmkit.orders import orders
+
+        return orders(frame, by=by)
+
+    @staticmethod
     def to_polars(frame: pl.LazyFrame) -> pl.DataFrame:
         return frame.collect()
 

@@ -270,6 +270,34 @@ class SparkOps:
         return F.coalesce(F.sum(F.when(cond & (F.col(f"{name}_rn") <= k), value)), F.lit(0.0))
 
     @staticmethod
+    def orders(frame, by=()):
+        """``crmkit.orders.orders`` on Spark: one row per order (per order and ``by``
+        group). Amount and quantity summed (quantity null when no line has one), the
+        earliest date, every other order-level column from the order's first line
+        (lowest ``line_no``: the first stored line, as the import numbers them);
+        line-level columns left out. A frame without ``line_no`` is returned as it is."""
+        from crmkit.orders import LINE_COLUMNS, LINE_NO, ORDER
+
+        names = list(frame.columns)
+        if LINE_NO not in names:
+            return frame
+        F, _ = _pyspark()
+        by = [c for c in by if c != ORDER]
+        aggs = []
+        for c in names:
+            if c == ORDER or c in by:
+                continue
+            if c == "amount":
+                aggs.append(F.sum(c).alias(c))
+            elif c == "quantity":
+                aggs.append(F.when(F.count(c) > 0, F.sum(c)).alias(c))
+            elif c == "date":
+                aggs.append(F.min(c).alias(c))
+            elif c not in LINE_COLUMNS:
+                aggs.append(F.min_by(c, F.col(LINE_NO)).alias(c))
+        return frame.groupBy(ORDER, *by).agg(*aggs)
+
+    @staticmethod
     def to_polars(frame):
         return to_polars(frame)
 
@@ -438,12 +466,22 @@ def read_store(spark, store: str, tables=("customers", "transactions")) -> dict:
                     file=store,
                     hint=f"import them: crmkit import transactions FILE --store {store}",
                 )
-            out[table] = None
+            out[table] = empty_table(spark, table)
             continue
         out[table] = spark.read.option("mergeSchema", "true").parquet(
             *(_join(store, f) for f in files)
         )
     return out
+
+
+def empty_table(spark, table: str):
+    """A table the store has no data for: no rows, the canonical columns (as the
+    Polars engine reads it, ``crmkit.store.empty_table``), so both engines output
+    the same columns."""
+    from crmkit.rules.spark import _ddl
+    from crmkit.store import empty_table as polars_empty
+
+    return spark.createDataFrame([], _ddl(polars_empty(table).collect_schema()))
 
 
 def from_polars(spark, frame):

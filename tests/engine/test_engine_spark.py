@@ -438,3 +438,70 @@ def test_other_spark_failure_is_one_line(sail, data, tmp_path):
     lines = got.output.strip().splitlines()
     assert got.exit_code == 1 and len(lines) == 1, got.output
     assert lines[0].startswith("Error: Spark failed: ") and "--debug" in lines[0]
+
+
+def _as_lines(tx: pl.DataFrame) -> pl.DataFrame:
+    """Every third order as two order lines (line_no 1 and 2, another product each)
+    whose amounts add up to the order's, the rest as one line each."""
+    split = pl.int_range(pl.len()) % 3 == 0
+    first = tx.with_columns(
+        pl.when(split).then((pl.col("amount") * 0.3).round(2)).otherwise("amount").alias("amount"),
+        pl.lit(1, dtype=pl.Int64).alias("line_no"),
+        pl.lit("P1").alias("product"),
+    )
+    second = tx.filter(split).with_columns(
+        (pl.col("amount") - (pl.col("amount") * 0.3).round(2)).alias("amount"),
+        pl.lit(2, dtype=pl.Int64).alias("line_no"),
+        pl.lit("P2").alias("product"),
+    )
+    return pl.concat([first, second]).sort("transaction_id", "line_no")
+
+
+def test_order_lines_same_on_spark(sail, data):
+    """A transactions table of order lines: orders are summed from their lines on
+    Spark as on Polars (crmkit.orders), for the segmentation and the KPIs."""
+    from crmkit.kpi import kpi_table
+    from crmkit.periods import reporting_period
+
+    spark, _ = sail
+    customers, tx = data
+    lines = _as_lines(tx)
+    assert lines.height > tx.height + 100  # the lines really are several per order
+    rules = load_rules(["rfm.yaml", "lifecycle.yaml"])
+    got, want = _both(spark, customers, lines, rules=rules)
+    assert_same(got, want)
+    # an order counts once, not once per line: the frequencies of the unsplit orders
+    one_row, _ = _both(spark, customers, tx, rules=rules)
+    assert want["frequency"].to_list() == one_row["frequency"].to_list()
+    p = reporting_period("2024-06-30", "quarter")
+    want_kpi = kpi_table(lines.lazy(), period=p).collect()
+    got_kpi = kpi_table(sp.from_polars(spark, lines), period=p).collect()
+    assert_same(got_kpi, want_kpi)
+
+
+def test_order_lines_store_same_on_spark(sail, tmp_path):
+    """examples/order_lines.csv imported into a store (line_no by the import), read
+    by Spark from the store: the same segments and KPIs as the Polars engine."""
+    from helpers import ROOT
+
+    _, remote = sail
+    store = tmp_path / "store"
+    got = _cli(
+        ["import", "transactions", str(ROOT / "examples/order_lines.csv"), "--store", str(store)]
+    )
+    assert got.exit_code == 0, got.output
+    for args in (
+        ["segment", "--store", str(store), "--format", "csv"],
+        ["report", "kpi", "--store", str(store), "--period", "week", "--format", "csv"],
+    ):
+        want = _cli(args)
+        spark_out = _cli([*args, "--engine", "spark", "--spark-remote", remote])
+        assert want.exit_code == 0 and spark_out.exit_code == 0, spark_out.output
+        assert spark_out.stdout == want.stdout
+    by_product = _cli(
+        ["report", "kpi", "--store", str(store), "--by", "product", "--engine", "spark"]
+        + ["--spark-remote", remote]
+    )
+    lines = by_product.output.strip().splitlines()
+    assert by_product.exit_code == 2 and len(lines) == 1, by_product.output
+    assert "--by product" in lines[0] and "without --engine spark" in lines[0]
