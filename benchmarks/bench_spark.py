@@ -330,6 +330,9 @@ def commands(store: Path, out: Path) -> dict[str, dict[str, list[str]]]:
     }
 
 
+POLARS_OUT = {"segment": "polars.parquet", "report kpi": "kpi-polars.csv"}
+
+
 def same_segments(out: Path, name: str) -> bool:
     """Every cell of the engine's segment output against the Polars engine's."""
     import polars as pl
@@ -430,8 +433,8 @@ def main() -> None:
                     same = ""
                     if not run.finished:
                         same = f"stopped after {a.limit:.0f} s"
-                    elif name != "polars" and "polars" in names:
-                        same = same_output(job, out, name)
+                    elif name != "polars" and (out / POLARS_OUT[job]).exists():
+                        same = same_output(job, out, name)  # (polars: this run or an earlier one)
                 rows.append((job, name, run, same))
                 print(
                     f"{job:11} {name:12} {run.wall:8.1f} s wall {run.cpu:8.1f} s cpu "

@@ -217,9 +217,12 @@ def build_features(
     if (extra or service) and o.name != "polars":
         from crmkit.errors import UsageError
 
+        kinds = [f"CLV model columns ({', '.join(sorted(extra))})"] if extra else []
+        kinds += [f"service columns ({', '.join(sorted(service))})"] if service else []
         raise UsageError(
-            f"{', '.join(sorted(extra | service))}: model and service columns need the Polars engine",
-            hint="run without --engine spark, or use rules that do not read them",
+            f"{' and '.join(kinds)} are not supported with --engine spark",
+            hint="run without --engine spark, or use rule files that do not read them "
+            "(docs/spark.md)",
         )
     if extra:
         lf = _join_clv(lf, transactions, as_of=as_of, extra=extra, options=clv_options or {})

@@ -13,7 +13,7 @@ pytest.importorskip("pysail", reason="pip install -e '.[dev]' installs pysail")
 pytest.importorskip("pyspark")
 
 from crmkit.engine import spark as sp  # noqa: E402
-from crmkit.errors import RulesError, UsageError  # noqa: E402
+from crmkit.errors import RulesError  # noqa: E402
 from crmkit.rules import load_rules, shipped_rule_paths  # noqa: E402
 from crmkit.segment import filter_segments, segment_customers  # noqa: E402
 
@@ -85,16 +85,27 @@ def test_as_of_cut_and_ties(sail, data):
     assert tied.height > 10 and tied["m_score"].n_unique() == 1  # ties share a score
 
 
-def test_service_rules_say_polars_only(sail, data):
-    spark, _ = sail
-    customers, tx = data
-    with pytest.raises(UsageError, match="need the Polars engine"):
-        segment_customers(
-            sp.from_polars(spark, customers),
-            sp.from_polars(spark, tx),
-            as_of=AS_OF,
-            rules=load_rules([SERVICE_RULES]),
+def test_service_and_clv_columns_refused_in_one_line(sail, data, tmp_path):
+    """Rules reading service or CLV model columns: one line naming them and the way."""
+    _, remote = sail
+    clv = tmp_path / "clv.yaml"
+    clv.write_text(
+        'version: 1\ncolumn: alive\nsegments:\n  - name: likely\n    when: "p_alive > 0.5"\n'
+        '  - name: other\n    when: "TRUE"\n',
+        encoding="utf-8",
+    )
+    inputs = _files(tmp_path, data)
+    for rules, what in (
+        (SERVICE_RULES, "service columns (days_since_last_contact, nps_class"),
+        (str(clv), "CLV model columns (p_alive)"),
+    ):
+        got = _cli(
+            ["segment", *inputs, "--rules", rules, "--engine", "spark", "--spark-remote", remote]
         )
+        lines = got.output.strip().splitlines()
+        assert got.exit_code == 2 and len(lines) == 1, got.output
+        assert what in lines[0] and "not supported with --engine spark" in lines[0], lines[0]
+        assert "run without --engine spark" in lines[0]
 
 
 CUSTOM = """
