@@ -82,6 +82,49 @@ def _ddl(schema: dict) -> str:
     return ", ".join(f"`{c}` {name(t)}" for c, t in schema.items())
 
 
+def polars_only_columns() -> dict[str, str]:
+    """Rule columns the Spark engine does not compute, and what they are."""
+    from crmkit.features import CLV_COLUMNS
+    from crmkit.service import SERVICE_COLUMNS
+
+    out = {c: "CLV model columns" for c in CLV_COLUMNS}
+    out.update({c: "service columns" for c in SERVICE_COLUMNS})
+    return out
+
+
+_HINT = "run these rules without --engine spark (docs/spark.md)"
+
+
+def _reads_polars_only(sql: str, polars_only: dict, *, what: str) -> str | None:
+    """The message for a condition reading columns Spark does not compute, or None."""
+    from crmkit.rules.condition import parse_condition
+
+    try:
+        read = sorted(set(parse_condition(sql).columns) & set(polars_only))
+    except Exception:  # refused by the whitelist: to_spark_sql says why
+        return None
+    if not read:
+        return None
+    kinds = " and ".join(sorted({polars_only[c] for c in read}))
+    return f"{what} {sql!r} reads {', '.join(read)} ({kinds}), not supported with --engine spark"
+
+
+def _score_problems(rulesets, polars_only: dict) -> list[RulesError]:
+    from crmkit.rules.model import all_scores
+
+    return [
+        RulesError(
+            f"score {s.column} reads {s.source} ({polars_only[s.source]}), "
+            "not supported with --engine spark",
+            file=s.file or None,
+            line=s.line,
+            hint=_HINT,
+        )
+        for s in all_scores(rulesets)
+        if s.source in polars_only
+    ]
+
+
 def check_conditions(spark, rulesets, schema: dict) -> None:
     """Raise the first problem ``spark_problems`` finds (RulesError with file and line)."""
     problems = spark_problems(spark, rulesets, schema, first=True)
@@ -103,7 +146,13 @@ def spark_problems(spark, rulesets, schema: dict, *, first: bool = False) -> lis
         frame = frame.withColumns({c: F.lit(0).cast("bigint") for c in scores})
     problems: list[RulesError] = []
 
+    polars_only = polars_only_columns()
+
     def analyse(frame, sql, *, file, line, rule, what):
+        unsupported = _reads_polars_only(sql, polars_only, what=what)
+        if unsupported:
+            problems.append(RulesError(unsupported, file=file, line=line, rule=rule, hint=_HINT))
+            return F.lit(None)
         try:
             expr = F.expr(to_spark_sql(sql))
             frame.withColumn("_x", expr).schema  # noqa: B018  (analysis happens here)
@@ -124,6 +173,9 @@ def spark_problems(spark, rulesets, schema: dict, *, first: bool = False) -> lis
         )
         return F.lit(None)
 
+    problems.extend(_score_problems(rulesets, polars_only))
+    if first and problems:
+        return problems[:1]
     for rs in rulesets:
         for key, text in rs.derive.items():
             expr = analyse(

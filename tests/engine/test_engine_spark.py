@@ -276,6 +276,13 @@ def test_rules_check_engine_spark(sail, tmp_path):
     assert len(errors) == 1 and errors[0].startswith(f'{path}:8: rule "boolsum"'), got.output
     shipped = _cli(["rules", "check", "--engine", "spark", "--spark-remote", remote])
     assert "cannot run on Spark" not in shipped.output
+    # service.yaml reads service columns, which Spark does not compute: each condition
+    # that reads one is named, as segment --engine spark refuses the file
+    refused = [line for line in shipped.output.splitlines() if "error:" in line]
+    assert shipped.exit_code == 4 and len(refused) == 4, shipped.output
+    assert all(
+        "service.yaml:" in line and "not supported with --engine spark" in line for line in refused
+    )
 
 
 @pytest.mark.parametrize(
