@@ -10,6 +10,7 @@ others, which keep only their known columns.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -476,11 +477,24 @@ TICKETS = TableSchema(
     ),
 )
 
+# transactions lines without a customer, kept apart by the import (crmkit.anonymous);
+# never imported directly
+ANONYMOUS = TableSchema(
+    name="anonymous",
+    key="transaction_id",
+    mode="append",
+    columns=tuple(
+        dataclasses.replace(c, required=False) if c.name == "customer_id" else c
+        for c in TRANSACTIONS.columns
+    ),
+)
+
 TABLES: dict[str, TableSchema] = {
     "customers": CUSTOMERS,
     "transactions": TRANSACTIONS,
     "feedback": FEEDBACK,
     "tickets": TICKETS,
+    "anonymous": ANONYMOUS,
 }
 
 

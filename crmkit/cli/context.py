@@ -119,6 +119,7 @@ class Inputs:
             state(ctx).store_path = self.store
         self.source = str(self.store) if self.from_store else str(transactions or customers)
         files = input_files(ctx, sheet)
+        self._transactions, self._mapping, self._files = transactions, mapping, files
         self.tables: dict[str, pl.LazyFrame] = load_tables(
             config=self.config,
             store=self.store,
@@ -132,6 +133,25 @@ class Inputs:
             files=files,
         )
         files.check_sheets()
+
+    def anonymous(self) -> pl.LazyFrame:
+        """Sales without a customer: the store's ``anonymous`` table, or those of the
+        ``--transactions`` file (:mod:`crmkit.anonymous`)."""
+        from crmkit.anonymous import TABLE, file_lines
+        from crmkit.sources import parse_mapping
+        from crmkit.store import Store
+
+        if self.from_store:
+            return Store(self.store).scan(TABLE)
+        if self._transactions is None:
+            from crmkit.store import empty_table
+
+            return empty_table(TABLE)
+        from crmkit.schema import TRANSACTIONS
+
+        given = {k: v for k, v in parse_mapping(self._mapping).items() if k in TRANSACTIONS.names}
+        mapping = {**self.config.columns("transactions"), **given}
+        return file_lines(self._transactions, mapping=mapping, files=self._files)
 
     @property
     def customers(self) -> pl.LazyFrame:

@@ -106,6 +106,15 @@ def kpi(
     engine: options.EngineOpt = "polars",
     spark_master: options.SparkMasterOpt = None,
     spark_remote: options.SparkRemoteOpt = None,
+    include_anonymous: Annotated[
+        bool,
+        typer.Option(
+            "--include-anonymous",
+            help="Add sales without a customer (kept apart by the import) to revenue, "
+            "gross_sales, refund_amount, orders, aov and refund_rate; the customer KPIs "
+            "cannot include them (docs/order-lines.md). Not with --by.",
+        ),
+    ] = False,
 ) -> None:
     """KPIs for the last complete period vs the one before (revenue, orders, retention, churn, ...)."""
     from crmkit.report import with_dimensions
@@ -113,6 +122,13 @@ def kpi(
     from crmkit.report.targets import load_targets, skipped_targets
 
     if options.check_engine(engine, sheet=sheet) == "spark":
+        if include_anonymous:
+            from crmkit.errors import UsageError
+
+            raise UsageError(
+                "--include-anonymous is computed by --engine polars only",
+                hint="leave out --engine spark",
+            )
         _kpi_spark(
             ctx,
             period,
@@ -157,7 +173,12 @@ def kpi(
     )
     with render.computing("report kpi", quiet=quiet):
         df = kpi_report(
-            custs, inp.transactions, period=when.period, by=by, targets=targets
+            custs,
+            inp.transactions,
+            period=when.period,
+            by=by,
+            targets=targets,
+            anonymous=inp.anonymous() if include_anonymous else None,
         ).collect()
     show(
         df,

@@ -20,13 +20,35 @@ def kpi_report(
     period: Period,
     by: Sequence[str] = (),
     targets: Sequence[Target] = (),
+    anonymous: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """``[by...], metric, value, previous_value, change_pct, unit, period,
     period_start, period_end`` and, when targets apply, ``target, attainment_pct``.
 
     ``customers`` must already carry the ``by`` columns
-    (see :func:`crmkit.report.with_dimensions`).
+    (see :func:`crmkit.report.with_dimensions`). ``anonymous``: sales without a
+    customer (the store's ``anonymous`` table) added to the KPIs that need no
+    customer (:func:`crmkit.anonymous.with_anonymous`); not with ``by`` (they are in
+    no group).
     """
+    if anonymous is not None:
+        from crmkit.anonymous import with_anonymous
+        from crmkit.errors import UsageError
+        from crmkit.kpi import kpi_wide
+        from crmkit.metrics import KPI_METRICS, long_table
+
+        if by:
+            raise UsageError(
+                "--include-anonymous with --by: sales without a customer are in no "
+                f"{', '.join(by)} group",
+                hint="leave out --by to see them in the totals",
+            )
+        wide = kpi_wide(transactions, period=period, customers=customers)
+        out = long_table(
+            with_anonymous(wide, anonymous, period=period), period=period, names=KPI_METRICS
+        )
+        tf = targets_frame(targets, period_kind=period.kind, period_label=period.label)
+        return with_attainment(out, tf, by=())
     out = kpi_table(transactions, period=period, customers=customers, by=by)
     tf = targets_frame(targets, period_kind=period.kind, period_label=period.label, by=by)
     return with_attainment(out, tf, by=by)

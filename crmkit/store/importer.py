@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from crmkit.anonymous import store_anonymous
 from crmkit.errors import CrmkitError, InputError, ThresholdError
 from crmkit.ingest import (
     COLUMN,
@@ -280,6 +281,13 @@ def _import_file(
                 ) from None
             result.finished_at = _now()
             result.seconds = round(time.perf_counter() - started, 3)
+            if table == "transactions":  # lines without a customer, kept apart (crmkit.anonymous),
+                # committed first: the import log ends with this import
+                kept = store_anonymous(store, parsed, result, replace=replace, shape=result.shape)
+                if kept:
+                    result.details["anonymous_kept"] = (
+                        f"{kept:>12,}  (for report kpi --include-anonymous)"
+                    )
             store._commit(
                 table,
                 add=files,
