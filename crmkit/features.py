@@ -53,6 +53,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from crmkit.engine import ops_for
+from crmkit.engine.polars_ops import POLARS
 from crmkit.money import money_ratio
 from crmkit.periods import latest_date, resolve_as_of  # noqa: F401 (latest_date: public here too)
 
@@ -166,15 +167,6 @@ def build_features(
         aggs["_prev_purchase_date"] = d.filter(buy & (d < last_buy)).max()
     agg = o.group_agg(tx, "customer_id", aggs)
 
-    if customers is None:
-        customers = o.empty_customers(transactions)
-    cust_names = o.columns(customers)
-    taken = set(FEATURES) | set(CLV_COLUMNS)
-    renames = {c: f"{c}_attr" for c in cust_names if c != "customer_id" and c in taken}
-    customers = o.rename(customers, renames)
-    attrs = [renames.get(c, c) for c in cust_names if c != "customer_id"]
-    customers = o.with_columns(customers, {"known_customer": o.lit(True)})
-
     if gaps and rescan:
         # The purchase date before the last one: a second pass over the purchases,
         # joined with each customer's last date (10M rows from Parquet: +0.9 s; as a
@@ -193,27 +185,7 @@ def build_features(
             {"_prev_purchase_date": o.max(d)},
         )
         agg = o.join(agg, prev, "customer_id", "left")
-    lf = o.join(customers, agg, "customer_id", "full")
-    first, last = o.col("first_purchase_date"), o.col("last_purchase_date")
-    freq = o.coalesce(o.col("frequency"), 0)
-    lf = o.with_columns(
-        lf,
-        {
-            "frequency": freq,
-            **{c: o.coalesce(o.col(c), 0) for c in _COUNTS[1:]},
-            **{c: o.round2(o.coalesce(o.col(c), 0.0)) for c in _ZERO_MONEY},
-            "known_customer": o.coalesce(o.col("known_customer"), False),
-            "recency_days": o.days(as_of_lit, last),
-            "tenure_days": o.days(as_of_lit, first),
-            # same cent every run
-            "avg_order_value": money_ratio(o.coalesce(o.col("monetary"), 0.0), freq, ops=o),
-            "mean_days_between_purchases": o.round2(
-                o.when(freq >= 2, o.cast_float(o.days(last, first)) / (freq - 1))
-            ),
-            **({"last_gap_days": o.days(last, o.col("_prev_purchase_date"))} if gaps else {}),
-        },
-    )
-    cols = [c for c in FEATURES if gaps or c != "last_gap_days"] + attrs
+    lf, cols, customers = _finish(o, customers, agg, transactions, as_of=as_of, gaps=gaps)
     if (extra or service) and o.name != "polars":
         from crmkit.errors import UsageError
 
@@ -240,6 +212,182 @@ def build_features(
         )
         cols += svc
     return o.select(lf, cols)
+
+
+def build_features_at(
+    customers: pl.LazyFrame | None,
+    transactions: pl.LazyFrame,
+    *,
+    dates,
+    gaps: bool = True,
+) -> dict[date, pl.LazyFrame]:
+    """:func:`build_features` for several as-of dates (``{date: frame}``) from one
+    pass over the whole history: each frame holds the same rows and cells as
+    ``build_features(customers, transactions, as_of=date, gaps=gaps)`` (rows in
+    another order). Polars frames; no ``extra`` columns (ask :func:`build_features`).
+
+    The weekly bundle classifies its customers at the period's end, the previous
+    period's end and the day of the run: dates a few days apart over years of
+    history. The running totals (purchases, net revenue, refunds, first and last
+    purchase, the purchase before the last) are aggregated once up to the earliest
+    date ``A``, plus what the rows after ``A`` add for each later date; the 90- and
+    365-day windows from the rows of the last 365 days before ``A`` on. The
+    previous purchase date at a later date ``D``: if the customer bought after
+    ``A`` (up to ``D``), the last purchase is the latest of those days and the one
+    before is the later of the second-latest of them and the last purchase up to
+    ``A``; otherwise both are those at ``A``.
+    """
+    dates = sorted(set(dates))
+    if not dates:
+        return {}
+    a0, last_date = dates[0], dates[-1]
+    cid, d, amount = "customer_id", pl.col("date"), pl.col("amount")
+    buy = pl.col("_buy")
+    tx = (
+        POLARS.orders(transactions)
+        .select(cid, "date", "amount")
+        .filter(d <= last_date)
+        .with_columns(_buy=amount > 0)
+    )
+    hist_rows = tx.filter(d <= a0)
+    hist = hist_rows.group_by(cid).agg(
+        pl.len().cast(pl.Int64).alias("_rows"),
+        buy.sum().cast(pl.Int64).alias("_n"),
+        amount.sum().alias("_net"),
+        pl.when(buy).then(d).min().alias("_first"),
+        pl.when(buy).then(d).max().alias("_last"),
+        pl.when(amount < 0).then(amount).sum().alias("_neg"),
+    )
+    recent = tx.filter(d > a0 - timedelta(days=365))
+    aggs: list[pl.Expr] = []
+    for j, a in enumerate(dates):
+        upto = d <= a
+        in90 = upto & (d > a - timedelta(days=90))
+        in365 = upto & (d > a - timedelta(days=365))
+        aggs += [
+            (buy & in90).sum().cast(pl.Int64).alias(f"orders_90d{j}"),
+            pl.when(in90).then(amount).sum().alias(f"revenue_90d{j}"),
+            (buy & in365).sum().cast(pl.Int64).alias(f"orders_365d{j}"),
+            pl.when(in365).then(amount).sum().alias(f"revenue_365d{j}"),
+        ]
+        if j:  # what the rows after a0 (up to a) add
+            after = upto & (d > a0)
+            aggs += [
+                after.sum().cast(pl.Int64).alias(f"_rows{j}"),
+                (buy & after).sum().cast(pl.Int64).alias(f"_n{j}"),
+                pl.when(after).then(amount).sum().alias(f"_net{j}"),
+                pl.when(buy & after).then(d).min().alias(f"_first{j}"),
+                pl.when(buy & after).then(d).max().alias(f"_last{j}"),
+                pl.when(after & (amount < 0)).then(amount).sum().alias(f"_neg{j}"),
+            ]
+    wide = hist.join(
+        recent.group_by(cid).agg(aggs), on=cid, how="full", coalesce=True, nulls_equal=True
+    )
+    wide = wide.collect().lazy()  # read below by the gap passes and once per date
+    if gaps:
+        # the purchase before the last one up to a0 (as in build_features), and the
+        # second-latest purchase day after a0 up to each later date (a few days of rows)
+        prev = (
+            hist_rows.filter(buy)
+            .select(cid, "date")
+            .join(wide.select(cid, "_last"), on=cid, how="inner", nulls_equal=True)
+            .filter(d < pl.col("_last"))
+            .group_by(cid)
+            .agg(d.max().alias("_prev"))
+        )
+        base = wide
+        wide = wide.join(prev, on=cid, how="left", nulls_equal=True)
+        if len(dates) > 1:
+            lasts = [f"_last{j}" for j in range(1, len(dates))]
+            late = (
+                tx.filter(buy & (d > a0))
+                .select(cid, "date")
+                .join(base.select(cid, *lasts), on=cid, how="inner", nulls_equal=True)
+                .group_by(cid)
+                .agg(
+                    pl.when((d <= a) & (d < pl.col(f"_last{j}"))).then(d).max().alias(f"_prev{j}")
+                    for j, a in enumerate(dates)
+                    if j
+                )
+            )
+            wide = wide.join(late, on=cid, how="left", nulls_equal=True)
+    wide = wide.collect().lazy()
+
+    out = {}
+    for j, a in enumerate(dates):
+
+        def plus(name: str, j: int = j) -> pl.Expr:
+            base = pl.col(name).fill_null(0)
+            return base + pl.col(f"{name}{j}").fill_null(0) if j else base
+
+        last = pl.col(f"_last{j}").fill_null(pl.col("_last")) if j else pl.col("_last")
+        cols = {
+            "frequency": plus("_n"),
+            "monetary": plus("_net"),
+            "first_purchase_date": pl.col("_first").fill_null(pl.col(f"_first{j}"))
+            if j
+            else pl.col("_first"),
+            "last_purchase_date": last,
+            **{c: pl.col(f"{c}{j}") for c in ("orders_90d", "revenue_90d")},
+            **{c: pl.col(f"{c}{j}") for c in ("orders_365d", "revenue_365d")},
+            "refund_amount": plus("_neg").abs(),
+        }
+        if gaps:
+            if j:
+                later = pl.col(f"_prev{j}")
+                before = pl.col("_last")
+                prev_j = (
+                    pl.when(pl.col(f"_last{j}").is_null())
+                    .then(pl.col("_prev"))
+                    .otherwise(pl.max_horizontal(later, before))
+                )
+            else:
+                prev_j = pl.col("_prev")
+            cols["_prev_purchase_date"] = prev_j
+        agg = wide.filter(plus("_rows") > 0).select(cid, *(e.alias(k) for k, e in cols.items()))
+        lf, names, _ = _finish(POLARS, customers, agg, transactions, as_of=a, gaps=gaps)
+        out[a] = lf.select(names)
+    return out
+
+
+def _finish(o, customers, agg, transactions, *, as_of: date, gaps: bool):
+    """The feature columns from the per-customer aggregates ``agg`` (``frequency,
+    monetary, first_purchase_date, last_purchase_date, orders_90d, revenue_90d,
+    orders_365d, revenue_365d, refund_amount`` and, with ``gaps``,
+    ``_prev_purchase_date``) joined with every customer of ``customers``.
+    Returns the frame, its output columns and the renamed customers frame."""
+    as_of_lit = o.lit(as_of)
+    if customers is None:
+        customers = o.empty_customers(transactions)
+    cust_names = o.columns(customers)
+    taken = set(FEATURES) | set(CLV_COLUMNS)
+    renames = {c: f"{c}_attr" for c in cust_names if c != "customer_id" and c in taken}
+    customers = o.rename(customers, renames)
+    attrs = [renames.get(c, c) for c in cust_names if c != "customer_id"]
+    customers = o.with_columns(customers, {"known_customer": o.lit(True)})
+
+    lf = o.join(customers, agg, "customer_id", "full")
+    first, last = o.col("first_purchase_date"), o.col("last_purchase_date")
+    freq = o.coalesce(o.col("frequency"), 0)
+    lf = o.with_columns(
+        lf,
+        {
+            "frequency": freq,
+            **{c: o.coalesce(o.col(c), 0) for c in _COUNTS[1:]},
+            **{c: o.round2(o.coalesce(o.col(c), 0.0)) for c in _ZERO_MONEY},
+            "known_customer": o.coalesce(o.col("known_customer"), False),
+            "recency_days": o.days(as_of_lit, last),
+            "tenure_days": o.days(as_of_lit, first),
+            # same cent every run
+            "avg_order_value": money_ratio(o.coalesce(o.col("monetary"), 0.0), freq, ops=o),
+            "mean_days_between_purchases": o.round2(
+                o.when(freq >= 2, o.cast_float(o.days(last, first)) / (freq - 1))
+            ),
+            **({"last_gap_days": o.days(last, o.col("_prev_purchase_date"))} if gaps else {}),
+        },
+    )
+    cols = [c for c in FEATURES if gaps or c != "last_gap_days"] + attrs
+    return lf, cols, customers
 
 
 def _join_clv(

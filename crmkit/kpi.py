@@ -146,32 +146,48 @@ def _metrics(o, i: int, w: Period) -> dict:
     }
 
 
+def kpi_windows(period: Period) -> list[Period]:
+    """The windows :func:`kpi_wide` reads: the period before the previous one, the
+    previous one, the period itself (retention of the previous period needs the one before)."""
+    return [period.shift(-2), period.shift(-1), period]
+
+
 def kpi_wide(
     transactions,
     *,
     period: Period,
     customers=None,
     by: Sequence[str] = (),
+    windows_frame=None,
 ) -> pl.LazyFrame:
     """Unrounded metrics, one row per (group, which) where ``which`` is
     ``current`` or ``previous``; metric columns as in :data:`crmkit.metrics.KPI_METRICS`.
     From Spark DataFrames, the per-customer and per-group work runs on Spark and the
-    small result comes back as a Polars LazyFrame."""
+    small result comes back as a Polars LazyFrame.
+
+    ``windows_frame``: :func:`customer_windows` over :func:`kpi_windows` of ``period``
+    with the customers table and the ``by`` columns as attributes, when the caller
+    already has it (the weekly bundle computes it once for the KPIs and the owner
+    scorecard); ``customers`` is then not read again. Not with transaction dimensions
+    (``--by product``)."""
     o = ops_for(transactions)
     by = list(by)
-    windows = [period.shift(-2), period.shift(-1), period]
+    windows = kpi_windows(period)
     if o.name == "polars":
         dims = transaction_dimensions(transactions, customers, by)
     else:  # the same choice from Spark's column lists (customer_windows refuses them)
         cust = set(o.columns(customers)) if customers is not None else set()
         dims = [c for c in by if c in o.columns(transactions) and c not in cust and c != CID]
-    cw = customer_windows(
-        transactions,
-        windows=windows,
-        customers=customers,
-        attributes=[c for c in by if c not in dims],
-        dimensions=dims,
-    )
+    if windows_frame is not None and not dims:
+        cw = windows_frame
+    else:
+        cw = customer_windows(
+            transactions,
+            windows=windows,
+            customers=customers,
+            attributes=[c for c in by if c not in dims],
+            dimensions=dims,
+        )
     parts = []
     for which, i in (("current", 2), ("previous", 1)):
         frame = o.top_share_ranks(cw, o.col(f"net{i}"), o.col(f"ntx{i}") > 0, by, f"_top{i}")
@@ -189,8 +205,12 @@ def kpi_table(
     customers=None,
     by: Sequence[str] = (),
     metrics: Sequence[str] | None = None,
+    windows_frame=None,
 ) -> pl.LazyFrame:
     """Long KPI table: ``[by...], metric, value, previous_value, change_pct,
-    unit, period, period_start, period_end`` (one row per metric and group)."""
-    wide = kpi_wide(transactions, period=period, customers=customers, by=by)
+    unit, period, period_start, period_end`` (one row per metric and group);
+    ``windows_frame`` as in :func:`kpi_wide`."""
+    wide = kpi_wide(
+        transactions, period=period, customers=customers, by=by, windows_frame=windows_frame
+    )
     return long_table(wide, period=period, names=metrics or KPI_METRICS, by=by)

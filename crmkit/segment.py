@@ -64,6 +64,7 @@ def segment_customers(
     tickets: pl.LazyFrame | None = None,
     columns: set[str] | None = None,
     rescan: bool = True,
+    features: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """Features, scores and classifications for every customer as of ``as_of``.
 
@@ -71,17 +72,21 @@ def segment_customers(
     (``rules:``) when ``rules`` is None and the CLV options (``clv:``). ``columns``:
     the columns the caller will read (None: all); a costly feature outside them
     that no rule reads is left out (``last_gap_days``, see ``build_features``, which
-    also explains ``rescan``)."""
+    also explains ``rescan``). ``features``: the feature frame as of ``as_of`` when
+    the caller already has it (``crmkit.features.build_features_at``; only for rules
+    that read no model column, :func:`model_columns`)."""
     rulesets = rules if rules is not None else load_rules(rule_paths_for(config))
+    if features is not None:
+        if model_columns(rulesets):
+            raise ValueError("precomputed features have no model columns; the rules read some")
+        lf = apply_rules(features, rulesets)
+        return ops_for(lf).sort(order_columns(lf, rulesets), "customer_id")
     if clv_options is None and config is not None:
         clv_options = config.section("clv")
     refs: set[str] = set()
     for rs in rulesets:
         refs |= rs.referenced_columns()
-    # service columns (nps_class, open_tickets, ...) come from feedback and tickets
-    from crmkit.service import SERVICE_COLUMNS
-
-    extra = refs & (set(CLV_COLUMNS) | set(SERVICE_COLUMNS))
+    extra = model_columns(rulesets)
     gaps = columns is None or "last_gap_days" in columns or "last_gap_days" in refs
     features = build_features(
         customers,
@@ -96,6 +101,17 @@ def segment_customers(
     )
     lf = apply_rules(features, rulesets)
     return ops_for(lf).sort(order_columns(lf, rulesets), "customer_id")
+
+
+def model_columns(rulesets: list[RuleSet]) -> set[str]:
+    """The model columns the rules read: CLV (``p_alive``, ``clv``, ...) and service
+    (``nps_class``, ``open_tickets``, ...: from feedback and tickets) columns."""
+    from crmkit.service import SERVICE_COLUMNS
+
+    refs: set[str] = set()
+    for rs in rulesets:
+        refs |= rs.referenced_columns()
+    return refs & (set(CLV_COLUMNS) | set(SERVICE_COLUMNS))
 
 
 def rule_paths_for(config=None, given=None) -> list:

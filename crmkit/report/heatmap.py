@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from crmkit.money import money_ratio
+
 R, F = "r_score", "f_score"
 SCHEMA = {
     R: pl.Int64,
@@ -58,16 +60,14 @@ def rf_heatmap(segmented: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
         grid.join(cells, on=[R, F], how="left")
         .with_columns(
             pl.col("customers").fill_null(0).cast(pl.Int64),
-            pl.col("revenue").fill_null(0.0).cast(pl.Float64),
+            # to the cent: a float sum's last bits depend on the order Polars added in
+            pl.col("revenue").fill_null(0.0).cast(pl.Float64).round(2),
         )
         .with_columns(
             (pl.col("customers") * 100.0 / total if total else pl.lit(0.0))
             .round(2)
             .alias("share_pct"),
-            pl.when(pl.col("customers") > 0)
-            .then(pl.col("revenue") / pl.col("customers"))
-            .round(2)
-            .alias("avg_monetary"),
+            money_ratio(pl.col("revenue"), pl.col("customers")).alias("avg_monetary"),
         )
         .select(R, F, "customers", "share_pct", "revenue", "avg_monetary")
         .sort(R, F)

@@ -21,6 +21,7 @@ def kpi_report(
     by: Sequence[str] = (),
     targets: Sequence[Target] = (),
     anonymous: pl.LazyFrame | None = None,
+    windows_frame: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """``[by...], metric, value, previous_value, change_pct, unit, period,
     period_start, period_end`` and, when targets apply, ``target, attainment_pct``.
@@ -29,7 +30,7 @@ def kpi_report(
     (see :func:`crmkit.report.with_dimensions`). ``anonymous``: sales without a
     customer (the store's ``anonymous`` table) added to the KPIs that need no
     customer (:func:`crmkit.anonymous.with_anonymous`); not with ``by`` (they are in
-    no group).
+    no group). ``windows_frame``: see :func:`crmkit.kpi.kpi_wide`.
     """
     if anonymous is not None:
         from crmkit.anonymous import with_anonymous
@@ -43,13 +44,17 @@ def kpi_report(
                 f"{', '.join(by)} group",
                 hint="leave out --by to see them in the totals",
             )
-        wide = kpi_wide(transactions, period=period, customers=customers)
+        wide = kpi_wide(
+            transactions, period=period, customers=customers, windows_frame=windows_frame
+        )
         out = long_table(
             with_anonymous(wide, anonymous, period=period), period=period, names=KPI_METRICS
         )
         tf = targets_frame(targets, period_kind=period.kind, period_label=period.label)
         return with_attainment(out, tf, by=())
-    out = kpi_table(transactions, period=period, customers=customers, by=by)
+    out = kpi_table(
+        transactions, period=period, customers=customers, by=by, windows_frame=windows_frame
+    )
     tf = targets_frame(targets, period_kind=period.kind, period_label=period.label, by=by)
     return with_attainment(out, tf, by=by)
 

@@ -77,9 +77,12 @@ def owner_scorecard(
     feedback: pl.LazyFrame | None = None,
     tickets: pl.LazyFrame | None = None,
     sla_hours: float = 48.0,
+    windows_frame: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """``segmented``: :func:`crmkit.report.segments.classify` at ``period.end``
-    (one row per customer, with the ``owner`` column)."""
+    (one row per customer, with the ``owner`` column). ``windows_frame``: the
+    customers' KPI windows when the caller has them (:func:`crmkit.kpi.kpi_wide`),
+    with the ``owner`` column."""
     names = segmented.collect_schema().names()
     if owner not in names:
         segmented = segmented.with_columns(pl.lit(None, dtype=pl.String).alias(owner))
@@ -91,7 +94,17 @@ def owner_scorecard(
         hv.sum().cast(pl.Int64).alias("high_value_customers"),
         ar.sum().cast(pl.Int64).alias("at_risk_customers"),
     )
-    wide = kpi_wide(transactions, period=period, customers=segmented.select(CID, owner), by=[owner])
+    if windows_frame is not None and owner not in windows_frame.collect_schema().names():
+        windows_frame = windows_frame.with_columns(pl.lit(None, dtype=pl.String).alias(owner))
+    # collected once: the current and previous rows below (and targets) all read it
+    wide = kpi_wide(
+        transactions,
+        period=period,
+        customers=segmented.select(CID, owner),
+        by=[owner],
+        windows_frame=windows_frame,
+    )
+    wide = wide.collect().lazy()
     cur = wide.filter(pl.col("which") == "current").select(
         owner, "active_customers", "new_customers", "revenue", "retention_rate", "orders"
     )

@@ -62,13 +62,17 @@ def classify(
     rules: Sequence[str] | None = None,
     rulesets=None,
     config=None,
+    features: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """One row per customer with features, scores and classifications as of ``as_of``."""
+    """One row per customer with features, scores and classifications as of ``as_of``
+    (``features``: see :func:`crmkit.segment.segment_customers`)."""
     if rulesets is None:
         rulesets = load(rules, config)
     from crmkit.segment import segment_customers
 
-    return segment_customers(customers, transactions, as_of=as_of, rules=rulesets)
+    return segment_customers(
+        customers, transactions, as_of=as_of, rules=rulesets, features=features
+    )
 
 
 def classification(rulesets, column: str):

@@ -38,6 +38,8 @@ import polars as pl
 
 from crmkit import output
 from crmkit.errors import ConfigError, StoreError, UsageError
+from crmkit.features import build_features_at
+from crmkit.kpi import customer_windows, kpi_windows
 from crmkit.periods import Period
 from crmkit.report import actions as actions_mod
 from crmkit.report import cohorts as cohorts_mod
@@ -48,7 +50,7 @@ from crmkit.report import products as products_mod
 from crmkit.report import segments as seg_mod
 from crmkit.report.kpi import kpi_report, trend_table
 from crmkit.report.targets import load_targets
-from crmkit.segment import segment_customers
+from crmkit.segment import model_columns, segment_customers
 from crmkit.xlsx import Sheet
 
 XLSX_TOP = 20  # most urgent customers per owner in report.xlsx (every one in the CSV files)
@@ -190,7 +192,15 @@ def build(
     rulesets = seg_mod.load(rules, config)
     targets = load_targets(config)
     tx = transactions
-    now = seg_mod.classify(customers, tx, as_of=period.end, rulesets=rulesets).collect().lazy()
+    # the features at the period's end, the previous period's end and the day of the
+    # run (the action list) from one pass over the history (rules reading no model column)
+    feats = {}
+    if not model_columns(rulesets):
+        feats = build_features_at(customers, tx, dates=[period.end, period.previous.end, as_of])
+    now = seg_mod.classify(
+        customers, tx, as_of=period.end, rulesets=rulesets, features=feats.get(period.end)
+    )
+    now = now.collect().lazy()
     # the previous period's end feeds the segment summary and migration only: the
     # segment classification's own rules and columns (no lifecycle, no last_gap_days)
     before = segment_customers(
@@ -199,6 +209,7 @@ def build(
         as_of=period.previous.end,
         rules=rules_for(rulesets, {"segment"}) or rulesets,
         columns=set(BEFORE_COLUMNS),
+        features=feats.get(period.previous.end),
     )
     before = (
         before.select(c for c in BEFORE_COLUMNS if c in before.collect_schema()).collect().lazy()
@@ -206,7 +217,18 @@ def build(
     meta = seg_mod.segment_meta(rulesets, "segment")
     kind = cohort_kind or ("week" if period.kind == "week" else "month")
     b = Bundle(as_of=as_of, period=period)
-    b.frames["kpi"] = kpi_report(customers, tx, period=period, targets=targets).collect()
+    # one pass over the transactions for the KPI windows of every customer, read by
+    # the KPIs and the owner scorecard (each computed its own before)
+    cw = None
+    if customers is not None:
+        owner = [c for c in ("owner",) if c in customers.collect_schema().names()]
+        cw = customer_windows(
+            tx, windows=kpi_windows(period), customers=customers, attributes=owner
+        )
+        cw = cw.collect().lazy()
+    b.frames["kpi"] = kpi_report(
+        customers, tx, period=period, targets=targets, windows_frame=cw
+    ).collect()
     b.frames["trend"] = trend_table(tx, period=period, periods=12).collect()
     b.frames["segments"] = seg_mod.segment_summary(
         now, before, tx, period=period, meta=meta
@@ -237,12 +259,15 @@ def build(
         high_value=section.get("high_value", owners_mod.DEFAULT_HIGH_VALUE),
         at_risk=section.get("at_risk", owners_mod.DEFAULT_AT_RISK),
         **({"feedback": feedback, "tickets": tickets, "sla_hours": sla} if service else {}),
+        windows_frame=cw,
     ).collect()
     # the action list is for the day of the run (as_of), not the reporting period's end
     today = (
         now
         if as_of == period.end
-        else seg_mod.classify(customers, tx, as_of=as_of, rulesets=rulesets)
+        else seg_mod.classify(
+            customers, tx, as_of=as_of, rulesets=rulesets, features=feats.get(as_of)
+        )
     )
     b.frames["actions"] = actions_mod.action_list(
         today, rulesets, priority=actions_mod.priority_setting(config)

@@ -88,3 +88,20 @@ def test_html_heat_map_and_cards():
     assert "NPS 净推荐值" in cards and "no NPS answers in this period" in cards
     assert "Retention rate 留存率" in cards and "41.50%" in cards
     assert "n/a" not in cards and "vs" not in cards
+
+
+def test_revenue_to_the_cent_and_average_half_away_from_zero():
+    # 0.1 + 0.2 is 0.30000000000000004 as floats; 3 customers with 0.05 in all: 0.0166.. -> 0.02;
+    # 2 customers with 10311.80 / 8 ... : 12.25 + 0.02 = 12.27 over 2 is 6.135 exactly -> 6.14
+    seg = pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e", "f", "g"],
+            "r_score": [1, 1, 2, 2, 2, 3, 3],
+            "f_score": [1, 1, 1, 1, 1, 1, 1],
+            "monetary": [0.1, 0.2, 0.01, 0.02, 0.02, 12.25, 0.02],
+        }
+    )
+    by_cell = {(r, f): (rev, avg) for r, f, _, _, rev, avg in rf_heatmap(seg.lazy()).iter_rows()}
+    assert by_cell[(1, 1)] == (0.3, 0.15)
+    assert by_cell[(2, 1)] == (0.05, 0.02)
+    assert by_cell[(3, 1)] == (12.27, 6.14)
