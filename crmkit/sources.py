@@ -73,7 +73,7 @@ class Pending:
     prefix: str
 
     def check(self) -> pl.LazyFrame:
-        return self.parsed.checks(self.parsed.native, prefix=self.prefix)
+        return self.parsed.checks(prefix=self.prefix)
 
     def stands(self, row: dict) -> bool:
         """Whether the native parse stands, given the collected checks (``row``)."""

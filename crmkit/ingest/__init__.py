@@ -104,8 +104,11 @@ class Parsed:
         can_be_native = (
             native and not date_format and not decimal_comma and _native.applies(info, schema, src)
         )
-        self.native: pl.LazyFrame | None = (
-            _native.native_rows(info, schema, src, self.raw_names) if can_be_native else None
+        # ``native``: the canonical rows; ``_checked``: what their checks read (native_rows)
+        self._checked, self.native = (
+            _native.native_rows(info, schema, src, self.raw_names)
+            if can_be_native
+            else (None, None)
         )
         # the byte facts of the file Polars reads; the sha256 is of the user's file only
         self._facts: Future[_native.ByteFacts] | None = (
@@ -123,9 +126,10 @@ class Parsed:
     def facts(self) -> _native.ByteFacts | None:
         return self._facts.result() if self._facts is not None else None
 
-    def checks(self, rows: pl.LazyFrame, prefix: str = "") -> pl.LazyFrame:
-        """One row of aggregates over native ``rows`` for ``stands``."""
-        return _native.checks(rows, self.schema, prefix=prefix)
+    def checks(self, rows: pl.LazyFrame | None = None, prefix: str = "") -> pl.LazyFrame:
+        """One row of aggregates over native ``rows`` for ``stands`` (by default
+        over the lazy native parse, sharing its scan with a query over ``native``)."""
+        return _native.checks(self._checked if rows is None else rows, self.schema, prefix=prefix)
 
     def stands(self, row: dict, prefix: str = "") -> bool:
         """Whether the native parse stands, given its collected ``checks`` row."""
