@@ -26,11 +26,12 @@ day (``2023-02-29``, ``31/4/2024``) is rejected as "no such date", not as
 
 Ids
 ---
-In an id column, a value written as a whole number with a zero fraction
-(``17850.0``, ``17850.00``: how a spreadsheet writes a number) is that whole
+In an id column, a value written as a whole number with one or two zeros after the
+point (``17850.0``, ``17850.00``: how a spreadsheet writes a number) is that whole
 number (``17850``), so it joins with ``17850`` written by another tool. Every other
 value is kept as written: ``007`` and ``7`` stay two ids, ``1.5`` stays ``1.5``,
-``A17850.0`` stays as it is. The rule is per value (the import streams), which is
+``A17850.0`` and ``17850.000`` stay as they are, and so does an id in scientific
+notation (``1.7851E+04``; docs/order-lines.md says why). The rule is per value (the import streams), which is
 the same as "in a numeric-looking column" for every column of numbers.
 """
 
@@ -269,7 +270,14 @@ def date_reason(raw: pl.Expr, parsed: pl.Expr, *, fmt: str | None = None) -> pl.
     )
 
 
+# a whole number with one or two zeros after the point, as spreadsheets write numbers;
+# the native parse sends such values here by the same spellings (native.checks)
+ZERO_FRACTION_ID = r"^[0-9]+\.0{1,2}$"
+
+
 def id_expr(raw: pl.Expr) -> pl.Expr:
-    """Ids as spreadsheets write them: ``17850.0`` -> ``17850``; any other value as written."""
+    """Ids as spreadsheets write them: ``17850.0``, ``17850.00`` -> ``17850``; any other
+    value as written."""
     s = raw.str.strip_chars()
-    return pl.when(s.str.contains(r"^[0-9]+\.0+$")).then(s.str.replace(r"\.0+$", "")).otherwise(s)
+    whole = s.str.contains(ZERO_FRACTION_ID)
+    return pl.when(whole).then(s.str.replace(r"\.0{1,2}$", "")).otherwise(s)

@@ -173,3 +173,31 @@ def test_ids_as_spreadsheets_write_them():
         None,
         "12",
     ]
+
+
+def test_ids_with_more_zeros_or_in_scientific_notation_stay_as_written():
+    raw = ["17850.000", "1.7851E+04", "1.23457E+11", "17850.", "0.0"]
+    assert parse(raw, id_expr) == ["17850.000", "1.7851E+04", "1.23457E+11", "17850.", "0"]
+
+
+@pytest.mark.parametrize("route", ["segment", "import"])
+def test_both_readers_join_17850_00_and_17850(tmp_path, route):
+    # a clean file takes the native parse; 17850.00 must send it to the rules that read
+    # it as 17850 (the native check looked for a trailing ".0" only: two customers)
+    from helpers import csv_rows, run
+
+    src = tmp_path / "t.csv"
+    src.write_text(
+        "order_id,customer_id,date,amount\n"
+        "A1,17850.00,2024-01-01,5\nA2,17850,2024-01-02,6\nA3,17850.000,2024-01-03,7\n"
+    )
+    if route == "import":
+        r = run("import", "transactions", src, "--store", tmp_path / "s", "-q")
+        assert r.exit_code == 0, r.stderr
+        args = ["--store", tmp_path / "s"]
+    else:
+        args = ["--transactions", src]
+    r = run("segment", *args, "-f", "csv", "-c", "customer_id,frequency,monetary")
+    assert r.exit_code == 0, r.stderr
+    got = {row["customer_id"]: (row["frequency"], row["monetary"]) for row in csv_rows(r.stdout)}
+    assert got == {"17850": ("2", "11.0"), "17850.000": ("1", "7.0")}
