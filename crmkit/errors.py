@@ -82,6 +82,37 @@ def visible(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+# a Polars type name in backticks (`str`, `i64`, `datetime[μs]`) is not data
+_DTYPE = re.compile(
+    r"(str|bool|binary|null|date|time|object|[iuf]\d+|decimal|(datetime|duration|list|array|"
+    r"struct|cat|enum|decimal)\b.*|String|Boolean|Date|Time|U?Int\d+|Float\d+)",
+    re.IGNORECASE,
+)
+_BACKTICKED = re.compile(r"`([^`]*)`")
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_INTERNAL = re.compile(r"(?:column )?'__c(\d+)'")
+
+
+def without_values(text: str, width: int = 160) -> str:
+    """The first line of a library's error message (Polars, Python) with the values it
+    quotes from the data left out: a list of values (``: ["x1", ...]``) is cut, a value
+    in backticks becomes ``…`` (type names stay), a quoted one (a column name, or
+    Python's repr of a value) is cut to 30 characters; crmkit's internal column names
+    are shown as field numbers. Bounded to ``width`` characters, control characters
+    escaped."""
+    text = text.strip()
+    line = text.splitlines()[0] if text else ""
+    for cut in (": [", " values: ", "; valid columns"):
+        line = line.split(cut)[0]
+    line = _BACKTICKED.sub(lambda m: m.group() if _DTYPE.fullmatch(m[1]) else "`…`", line)
+    line = _INTERNAL.sub(lambda m: f"field {int(m[1]) + 1}", line)
+    line = _QUOTED.sub(
+        lambda m: m.group() if len(m.group()) <= 32 else m.group()[:30] + "…" + m.group()[0], line
+    )
+    line = visible(line)
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 class UsageError(CrmkitError):
     exit_code = EXIT_USAGE
 

@@ -18,7 +18,7 @@ from typer.core import TyperArgument, TyperGroup
 from crmkit import __version__
 from crmkit.cli import clv, imports, info, report, rules, segment
 from crmkit.cli.context import State
-from crmkit.errors import EXIT_ERROR, CrmkitError
+from crmkit.errors import EXIT_ERROR, CrmkitError, without_values
 
 
 # Help shows arguments as users type them: `FILE` (not Typer's `{file}` / `<path>`).
@@ -113,10 +113,10 @@ class CrmkitGroup(TyperGroup):
             if known is not None:
                 typer.echo(f"Error: {known}", err=True)
                 ctx.exit(known.exit_code)
-            from crmkit.store import first_line
-
+            # a library's own message may quote values from the data: left out, bounded
+            reason = without_values(str(exc)) or type(exc).__name__
             typer.echo(
-                f"Error: {type(exc).__name__}: {first_line(exc)} (run with --debug for the traceback)",
+                f"Error: {type(exc).__name__}: {reason} (run with --debug for the traceback)",
                 err=True,
             )
             ctx.exit(EXIT_ERROR)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from crmkit.errors import InputError
+from crmkit.errors import InputError, without_values
 from crmkit.ingest.fields import blank_to_null, date_expr, datetime_expr, money_expr
 from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON, WHY, WHY_COLUMN
 from crmkit.spreadsheet import (
@@ -235,7 +235,7 @@ def csv_parse_error(path, exc: Exception) -> InputError:
         (ln for ln in str(exc).splitlines() if ln.strip() and "error" not in ln.lower()), str(exc)
     )
     return InputError(
-        f"cannot read the file as CSV ({first.strip()[:120]})",
+        f"cannot read the file as CSV ({without_values(first, 120)})",  # no value quoted
         file=str(path),
         hint="check quotes and the separator, or force them with --sep / --encoding",
     )

@@ -241,3 +241,40 @@ def test_quotes_inside_unquoted_fields_are_characters_even_two_on_a_line(tmp_pat
 
     df = pl.read_parquet(store / "transactions").sort("transaction_id")
     assert df.select("customer_id", "product").rows() == [('C"1', 'Monitor 27"'), ("C2", "Cable")]
+
+
+# --- errors crmkit has no message of its own for ----------------------------------------
+
+
+def test_an_unmapped_library_error_is_one_line_without_the_customers_values(store):
+    # a --where that fails on the values (not on the types) ends in the generic handler:
+    # Polars' message listed the failing values, i.e. customer names from the store
+    r = run("segment", "--store", store, "--where", "CAST(name AS INT) > 1")
+    msg = _one_line(r, 1)
+    assert "conversion from `str` to `i32` failed in column 'name'" in msg
+    for name in ("甲公司", "乙公司", "丁公司", "戊公司", "HYPERLINK"):
+        assert name not in r.stderr
+
+
+def test_without_values_leaves_out_what_polars_quotes_from_the_data():
+    import polars as pl
+
+    from crmkit.errors import without_values
+
+    secret = "Jürgen Müller-Lüdenscheidt Hauptstraße 5"
+    caught = []
+    for make in (
+        lambda: pl.DataFrame({"owner": ["x1", secret]}).select(pl.col("owner").cast(pl.Int64)),
+        lambda: pl.DataFrame({"owner": [secret]}).select(pl.col("owner").str.to_date("%Y")),
+        lambda: pl.read_csv(f"n\n{secret}\n".encode(), schema={"n": pl.Int64}),
+        lambda: int(secret),
+    ):
+        with pytest.raises(Exception) as err:  # noqa: PT011 - any library's error
+            make()
+        assert secret in str(err.value)  # the library quotes the value
+        caught.append(without_values(str(err.value)))
+    for shown in caught[:3]:  # Polars: lists and `values` left out
+        assert "Jürgen" not in shown, shown
+    assert "column 'owner'" in caught[0]
+    # Python's repr of a value: kept quoted, cut to 30 characters
+    assert caught[3] == "invalid literal for int() with base 10: 'Jürgen Müller-Lüdenscheidt Ha…'"
