@@ -278,3 +278,48 @@ def test_without_values_leaves_out_what_polars_quotes_from_the_data():
     assert "column 'owner'" in caught[0]
     # Python's repr of a value: kept quoted, cut to 30 characters
     assert caught[3] == "invalid literal for int() with base 10: 'Jürgen Müller-Lüdenscheidt Ha…'"
+
+
+# --- short Cyrillic is not Chinese ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # every word of an even number of letters: the cp1251 bytes are valid GB18030
+        "customer_id,name\nC1,Иван Петров\n",
+        "customer_id,name,city\nC1,Олег Иванов,Москва\nC2,Анна Орлова,Тула\n",
+        "customer_id,name\nC1,Ян\n",
+    ],
+)
+def test_short_cyrillic_cp1251_is_refused_not_read_as_chinese(tmp_path, text):
+    data = text.encode("cp1251")
+    data.decode("gb18030")  # the trap: it decodes, as CJK characters
+    src = tmp_path / "cyr.csv"
+    src.write_bytes(data)
+    store = tmp_path / "s"
+    msg = _one_line(run("import", "customers", src, "--store", store), EXIT_DATA)
+    assert "cannot tell the text encoding for sure (it might be" in msg
+    assert "gb18030)" in msg and "--encoding" in msg
+    r = run("import", "customers", src, "--store", store, "--encoding", "cp1251")
+    assert r.exit_code == 0, r.stderr
+    import polars as pl
+
+    names = pl.read_parquet(store / "customers").sort("customer_id")["name"].to_list()
+    assert names == [line.split(",")[1] for line in text.splitlines()[1:]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # level-2 hanzi (婷) and GBK's extension (喆 86B4, 昇 954E) in names
+        "客户编号,姓名,城市\nC1,刘婷婷,上海\nC2,王喆,北京\nC3,李昇,广州\n",
+        "customer_id,name\nC1,张伟\n",
+    ],
+)
+def test_gbk_exports_are_still_read_as_gb18030(tmp_path, text):
+    src = tmp_path / "g.csv"
+    src.write_bytes(text.encode("gbk"))
+    r = run("import", "customers", src, "--store", tmp_path / "s")
+    assert r.exit_code == 0, r.stderr
+    assert "(gb18030, comma-separated)" in r.stderr
