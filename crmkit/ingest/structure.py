@@ -190,10 +190,18 @@ def _csv_rows(reader, path: Path, line_now, *, lines: list[str], info: SourceInf
         yield row
 
 
+_CR = "\ue000"  # stands for a lone CR while the csv module reads (it ends lines at one)
+
+
 def _lines_into(fh, lines: list[str]):
-    """The lines of ``fh``, each also appended to ``lines`` (the current record's)."""
+    """The lines of ``fh``, each also appended to ``lines`` (the current record's). A
+    CR inside a line is a character of its field, as on the quick pass and in Polars
+    (the csv module would end the line there): it is passed on as ``_CR``."""
     for line in fh:
         lines.append(line)
+        body = line.rstrip("\r\n")
+        if "\r" in body and _CR not in line:
+            line = body.replace("\r", _CR) + line[len(body) :]
         yield line
 
 
@@ -231,6 +239,8 @@ def _field_count_problems_slow(
             start = prev_end + 1
             prev_end = reader.line_num
             starts.append(start)
+            if row and any(_CR in f for f in row):
+                row = [f.replace(_CR, "\r") for f in row]
             why = col = raw = None
             if row is None:  # text after a closing quote ("6"x): a reject, as written
                 raw = "".join(record).rstrip("\r\n")

@@ -323,3 +323,18 @@ def test_gbk_exports_are_still_read_as_gb18030(tmp_path, text):
     r = run("import", "customers", src, "--store", tmp_path / "s")
     assert r.exit_code == 0, r.stderr
     assert "(gb18030, comma-separated)" in r.stderr
+
+
+@pytest.mark.parametrize("quote", ["", 'T3,C"3,2024-01-03,7\n'], ids=["quick-pass", "csv-pass"])
+def test_a_lone_cr_inside_a_field_is_a_character_on_both_structure_passes(tmp_path, quote):
+    # a quote inside a field sends the file to the csv-module pass, which ended the
+    # line at the CR and refused the file; the quick pass kept it as a character
+    src = tmp_path / "cr.csv"
+    src.write_bytes(f"{HEADER}\nT1,C1\r2,2024-01-01,5\nT2,C2,2024-01-02,6\n{quote}".encode())
+    store = tmp_path / "s"
+    r = run("import", "transactions", src, "--store", store)
+    assert r.exit_code == 0, r.stderr
+    import polars as pl
+
+    ids = pl.read_parquet(store / "transactions").sort("transaction_id")["customer_id"]
+    assert ids.to_list()[:2] == ["C1\r2", "C2"]
