@@ -272,11 +272,20 @@ def _headers(lines: list[str], sep: str, path: Path) -> list[str]:
     stray = quote_problem(lines[0], sep)
     if stray is not None:
         what = "is never closed" if stray[1] == "open" else "has text after its closing quote"
+        hint = QUOTE_HINT
+        if (
+            stray[1] == "open"
+            and len(lines) > 1
+            and quote_problem("\n".join(lines[:2]), sep) is None
+        ):
+            # closed on the next line: a line break inside a header cell (Excel)
+            what = "runs over two lines (a line break inside a column name)"
+            hint = "remove the line break from that header cell and export again"
         raise InputError(
             f"a quoted name in the header row {what} (column {stray[0] + 1})",
             file=str(path),
             line=1,
-            hint=QUOTE_HINT,
+            hint=hint,
         )
     row = next(csv.reader([lines[0]], delimiter=sep))
     headers = [h.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, h in enumerate(row)]

@@ -215,6 +215,7 @@ def test_a_quoted_field_closed_lines_later_names_both_lines(tmp_path):
     [
         ('order_id,"customer_id,date,amount', "is never closed (column 2)"),
         ('order_id,"customer"_id,date,amount', "has text after its closing quote (column 2)"),
+        ('order_id,"customer\nid",date,amount', "runs over two lines (a line break inside"),
     ],
 )
 def test_a_stray_quote_in_the_header_is_refused_at_line_1(tmp_path, header, what):
