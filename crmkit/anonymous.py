@@ -87,33 +87,22 @@ def _dtype(name: str):
     return pl.Int64 if name == LINE_NO else TRANSACTIONS.column(name).dtype
 
 
-def store_anonymous(store, parsed, result, *, replace: bool, shape: str) -> int:
-    """Keep the anonymous lines of an imported file (``parsed``) in ``store``'s
-    ``anonymous`` table, after the import's own commit (same lock). Lines already
-    kept (same identity) are skipped. Returns the lines added."""
-    from crmkit.ingest import LINE
-    from crmkit.schema import TRANSACTIONS
+def store_anonymous(store, anon, result, *, replace: bool, shape: str) -> int:
+    """Keep an imported file's anonymous lines (``anon``: ``crmkit.ingest.Ingested.anonymous``,
+    transactions columns + ``line_no``) in ``store``'s ``anonymous`` table, before the
+    import's own commit (same lock). Lines already kept (same identity) are skipped.
+    Returns the lines added."""
     from crmkit.store import PARQUET_COMPRESSION
 
-    if not result.anonymous_rows:  # none in this file: --replace empties the table
+    if anon is None:  # none in this file: --replace empties the table
         if replace and store.has(TABLE):
             store._commit(TABLE, add=[], drop_all=True, result=_record(result, 0), rows=0)
         return 0
     existing = store.scan(TABLE) if store.has(TABLE) and not replace else None
     stored = [] if existing is None else existing.collect_schema().names()
     lines = shape == "lines" or LINE_NO in stored
-    columns = [*TRANSACTIONS.names, *([LINE_NO] if lines else [])]
-    rows = parsed.rows
-    if lines and ORDER in parsed.info.mapping:
-        # a line's position among all the file's rows of its order, as the import
-        # numbers stored lines (rejected rows keep their place)
-        rows = rows.sort(LINE).with_columns(
-            pl.when(pl.col(ORDER).is_not_null())
-            .then(pl.int_range(1, pl.len() + 1).over(ORDER))
-            .cast(pl.Int64)
-            .alias(LINE_NO)
-        )
-    anon = anonymous_lines(rows, columns=columns, content=ORDER not in parsed.info.mapping)
+    if not lines:
+        anon = anon.drop(LINE_NO)
     ident = [ORDER, LINE_NO] if lines else [ORDER]
     anon = anon.unique(subset=ident, keep="first", maintain_order=True)
     if existing is not None:

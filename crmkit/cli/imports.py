@@ -22,31 +22,16 @@ SheetOpt = Annotated[
 ]
 
 
-def _run(
-    ctx: typer.Context,
-    table: str,
-    file: Path,
-    store: Path | None,
-    mapping: list[str] | None,
-    encoding: str | None,
-    sep: str | None,
-    date_format: str | None,
-    decimal_comma: bool,
-    replace: bool,
-    max_reject_rate: float | None,
-    wait: float,
-    quiet: bool,
-    table_options: dict | None = None,
-    sheet: str | None = None,
-    **transactions_options,
-) -> None:
+def _run(ctx: typer.Context, table: str, file: Path, store: Path | None, quiet: bool, **flags):
+    """Merge the flags with crmkit.yaml (``ImportOptions.from_settings``), import, and
+    print the summary."""
     from crmkit.errors import ThresholdError
     from crmkit.sources import parse_mapping
     from crmkit.store import Store, import_file
+    from crmkit.store.importer import ImportOptions
 
-    config = state(ctx).config
-    section = config.section("import")
-    cmap = {**config.columns(table), **parse_mapping(mapping)}
+    flags["mapping"] = parse_mapping(flags.pop("map"))
+    opts = ImportOptions.from_settings(state(ctx).config, table, **flags)
     try:
         size = file.stat().st_size if file.is_file() else None  # a FIFO or stdin: no total
     except OSError:
@@ -65,19 +50,9 @@ def _run(
                 Store(store_dir(ctx, store)),
                 table,
                 file,
-                mapping=cmap,
-                encoding=encoding or section.get("encoding"),
-                sep=sep or section.get("sep"),
-                date_format=date_format or section.get("date_format"),
-                decimal_comma=decimal_comma or bool(section.get("decimal_comma", False)),
-                replace=replace,
-                max_reject_rate=max_reject_rate,
-                wait=wait,
+                opts,
                 progress=progress,
                 on_bytes=bar.advance if bar.live else None,
-                options=table_options,
-                sheet=sheet,
-                **transactions_options,
             )
     except ThresholdError as exc:
         if not quiet and getattr(exc, "result", None) is not None:
@@ -127,6 +102,15 @@ def print_summary(result) -> None:
     err_console.print("\n".join(lines), highlight=False)
 
 
+#: the options every import command has (besides FILE, --store and --quiet)
+COMMON = ("map", "encoding", "sep", "date_format", "decimal_comma", "replace", "max_reject_rate",
+          "wait")  # fmt: skip
+
+
+def _common(values: dict) -> dict:
+    return {name: values[name] for name in COMMON}
+
+
 ScaleOpt = Annotated[
     str | None,
     typer.Option(
@@ -160,23 +144,7 @@ def import_customers(
     quiet: options.QuietOpt = False,
 ) -> None:
     """Upsert customers by customer_id (a newer row replaces the stored one)."""
-    _run(
-        ctx,
-        "customers",
-        file,
-        store,
-        map,
-        encoding,
-        sep,
-        date_format,
-        decimal_comma,
-        replace,
-        max_reject_rate,
-        wait,
-        quiet,
-        sheet=sheet,
-        force=force,
-    )
+    _run(ctx, "customers", file, store, quiet, **_common(locals()), sheet=sheet, force=force)
 
 
 def import_transactions(
@@ -194,13 +162,21 @@ def import_transactions(
     sheet: SheetOpt = None,
     quiet: options.QuietOpt = False,
     lines: Annotated[
-        bool | None,
+        bool,
         typer.Option(
-            "--lines/--orders",
-            help="The file holds order lines (several rows per order id) or one row per order "
-            "(a repeated id is then a duplicate). Default: detected (docs/order-lines.md).",
+            "--lines",
+            help="The file holds order lines (several rows per order id). "
+            "Default: detected (docs/order-lines.md).",
         ),
-    ] = None,
+    ] = False,
+    orders: Annotated[
+        bool,
+        typer.Option(
+            "--orders",
+            help="The file holds one row per order (a repeated id is then a duplicate). "
+            "Default: detected.",
+        ),
+    ] = False,
     refund_prefix: Annotated[
         str | None,
         typer.Option(
@@ -212,23 +188,22 @@ def import_transactions(
     ] = None,
 ) -> None:
     """Append transactions (orders, or order lines), skipping those already stored."""
-    refund_prefix = refund_prefix or state(ctx).config.section("import").get("refund_marker")
+    if lines and orders:
+        from crmkit.errors import UsageError
+
+        raise UsageError(
+            "--lines and --orders contradict each other", hint="give one of them, or neither"
+        )
+    shape = "lines" if lines else "orders" if orders else None
     _run(
         ctx,
         "transactions",
         file,
         store,
-        map,
-        encoding,
-        sep,
-        date_format,
-        decimal_comma,
-        replace,
-        max_reject_rate,
-        wait,
         quiet,
+        **_common(locals()),
         sheet=sheet,
-        shape=None if lines is None else ("lines" if lines else "orders"),
+        shape=shape,
         refund_prefix=refund_prefix,
     )
 
@@ -248,21 +223,7 @@ def import_tickets(
     quiet: options.QuietOpt = False,
 ) -> None:
     """Upsert support tickets by ticket_id (a newer export updates status and resolved_at)."""
-    _run(
-        ctx,
-        "tickets",
-        file,
-        store,
-        map,
-        encoding,
-        sep,
-        date_format,
-        decimal_comma,
-        replace,
-        max_reject_rate,
-        wait,
-        quiet,
-    )
+    _run(ctx, "tickets", file, store, quiet, **_common(locals()))
 
 
 def import_feedback(
@@ -281,25 +242,7 @@ def import_feedback(
     quiet: options.QuietOpt = False,
 ) -> None:
     """Append survey answers (CSAT 1-5 or NPS 0-10; one scale per store, never mixed), skipping answers already stored."""
-    from crmkit.service import normalise_scale, scale_setting
-
-    declared = normalise_scale(scale) or scale_setting(state(ctx).config)
-    _run(
-        ctx,
-        "feedback",
-        file,
-        store,
-        map,
-        encoding,
-        sep,
-        date_format,
-        decimal_comma,
-        replace,
-        max_reject_rate,
-        wait,
-        quiet,
-        table_options={"scale": declared},
-    )
+    _run(ctx, "feedback", file, store, quiet, **_common(locals()), scale=scale)
 
 
 COMMANDS = {

@@ -1,7 +1,9 @@
 """Reading real-world CSV exports into canonical, typed rows plus a rejects table.
 
-``read_source`` does the work shared by ``crmkit import`` and by commands that
-read CSV files directly (``crmkit segment --transactions FILE``):
+``read_table`` (``ingest/table.py``) is the one call of ``crmkit import``: one file
+read as one table, giving the good rows, the rejects and the file's facts in a
+frozen ``Ingested``. ``read_source`` does the work shared by it and by commands
+that read CSV files directly (``crmkit segment --transactions FILE``):
 
 1. encoding: a BOM wins; else UTF-8 if the file decodes as UTF-8; else
    charset-normalizer's best guess (GBK/GB2312 are read as their superset
@@ -58,6 +60,7 @@ from crmkit.ingest.structure import (
     _field_count_problems,
     _field_count_problems_slow,
 )
+from crmkit.ingest.table import Ingested, ReadOptions, read_table
 from crmkit.schema import TableSchema
 
 
@@ -238,9 +241,11 @@ def cleanup(parsed: Parsed) -> None:
 __all__ = [
     "COLUMN",
     "FAST_FAILURES",
+    "Ingested",
     "LINE",
     "RAW",
     "REASON",
+    "ReadOptions",
     "Parsed",
     "SourceInfo",
     "check_file",
@@ -254,6 +259,7 @@ __all__ = [
     "keys_unique",
     "money_expr",
     "read_source",
+    "read_table",
     "rejects_frame",
     "transcode_to_utf8",
     "valid_frame",

@@ -1,6 +1,7 @@
 """Import hooks of the feedback and tickets tables (``crmkit.store.importer.HOOKS``): checks and
-columns the generic importer cannot know about. The store calls them on the parsed rows
-before writing; each returns the parsed input with new rows."""
+columns the generic importer cannot know about. Ingest calls them on the careful rows
+before the duplicate checks; each returns the parsed input with new rows and the facts
+the import summary shows (``ImportResult.details``)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,7 @@ def _collect(lf: pl.LazyFrame, path) -> pl.DataFrame:
         raise csv_parse_error(path, exc) from None
 
 
-def prepare_feedback(
-    store, parsed, result, *, replace: bool = False, scale: str | None = None, **_
-):
+def prepare_feedback(store, parsed, *, replace: bool = False, scale: str | None = None, **_):
     """Import hook for feedback: whole-number scores within 0-10 (else the row is
     rejected), then one scale for the file and the store.
 
@@ -48,6 +47,7 @@ def prepare_feedback(
     from crmkit.ingest import LINE, REASON
 
     declared = normalise_scale(scale)
+    details: dict = {}
     info = parsed.info
     score_col = info.mapping["score"]
     score = pl.col("score")
@@ -123,11 +123,11 @@ def prepare_feedback(
         rows = rows.with_columns(
             pl.when(good).then(pl.lit(file_scale)).otherwise(None).alias("scale")
         )
-        result.details = {"scale": file_scale, "scale_source": source}
+        details = {"scale": file_scale, "scale_source": source}
     canonical = (
         parsed.canonical if has_scale_col or file_scale is None else [*parsed.canonical, "scale"]
     )
-    return _replace(parsed, rows=rows, canonical=canonical)
+    return _replace(parsed, rows=rows, canonical=canonical), details
 
 
 def _column_scale(stats: dict, declared: str | None, column: str, where: str):
@@ -178,7 +178,7 @@ def _replace(parsed, **changes):
     return new
 
 
-def prepare_tickets(store, parsed, result, *, replace: bool = False, **_):
+def prepare_tickets(store, parsed, *, replace: bool = False, **_):
     """Import hook for tickets: ``resolved_at`` before ``opened_at`` rejects the row;
     ``reopened`` is true when the status says so (reopened, 重新打开, ...), when the
     stored ticket was already flagged, or when the stored ticket had a
@@ -224,4 +224,4 @@ def prepare_tickets(store, parsed, result, *, replace: bool = False, **_):
         rows = rows.with_columns(flag.alias("reopened")).drop("_old_resolved", "_old_reopened")
     else:
         rows = rows.with_columns(flag.alias("reopened"))
-    return _replace(parsed, rows=rows, canonical=[*parsed.canonical, "reopened"])
+    return _replace(parsed, rows=rows, canonical=[*parsed.canonical, "reopened"]), {}

@@ -1,6 +1,13 @@
 """Importing one file into a table of the store: append (transactions,
 feedback), upsert (customers, tickets) or replace; the table hooks that check a
-table's own rules (``HOOKS``); the rejects file."""
+table's own rules (``HOOKS``); the rejects file.
+
+Reading the file is ingest's (``crmkit.ingest.read_table``: the good rows, the
+rejects and the file's facts in one frozen ``Ingested``); this module does only
+store work with them: skip what is stored, append / upsert / replace, the rejects
+file, the commit, and one ``ImportResult`` built at the end. ``ImportOptions``
+holds every option of an import; ``ImportOptions.from_settings`` merges the
+command line with crmkit.yaml."""
 
 from __future__ import annotations
 
@@ -10,30 +17,19 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import polars as pl
 
 from crmkit.anonymous import store_anonymous
 from crmkit.errors import CrmkitError, InputError, ThresholdError
-from crmkit.ingest import (
-    COLUMN,
-    LINE,
-    RAW,
-    REASON,
-    Parsed,
-    check_file,
-    cleanup,
-    csv_parse_error,
-    inspect_source,
-    keys_unique,
-    read_source,
-    rejects_frame,
-)
+from crmkit.ingest import Ingested, ReadOptions, check_file, csv_parse_error, read_table
+from crmkit.ingest.table import content_key, with_refund_marker
 from crmkit.inputkind import kind_of, open_input
-from crmkit.orders import LINE_NO, has_lines, repeats_are_lines
+from crmkit.orders import LINE_NO, has_lines
 from crmkit.schema import TABLES, TableSchema
 from crmkit.service import hooks
 from crmkit.store import (
@@ -52,15 +48,84 @@ from crmkit.store import (
 
 _FORMULA = re.compile(r"[=+\-@\t\r]")  # a cell starting so is a formula to a spreadsheet
 
-# A table's own rules, run on the parsed rows before they are written (they see
-# the store, may reject rows with a reason, and note facts in ``result.details``).
+# A table's own rules, run on the parsed rows before they are written:
+# ``hook(store, parsed, *, replace, **table_options) -> (parsed, details)``; they see
+# the store, may reject rows with a reason, and return facts for ``result.details``.
 HOOKS: dict[str, Callable] = {
     "feedback": hooks.prepare_feedback,  # one score scale (CSAT/NPS) per file and store
     "tickets": hooks.prepare_tickets,  # resolved_at >= opened_at; remembers reopened tickets
 }
 
 
-@dataclass
+@dataclass(frozen=True)
+class ImportOptions:
+    """Every option of one import (the flags of ``crmkit import TABLE``)."""
+
+    mapping: Mapping[str, str] = field(default_factory=dict)  # canonical -> source header
+    encoding: str | None = None
+    sep: str | None = None
+    date_format: str | None = None
+    decimal_comma: bool = False
+    replace: bool = False  # replace the table instead of appending / upserting
+    max_reject_rate: float | None = None  # ThresholdError (after the commit) above it
+    wait: float = 60.0  # seconds to wait for another import's lock
+    shape: str | None = None  # transactions: "lines" | "orders"; None: detected
+    refund_prefix: str | None = None  # transactions: order ids starting with it are refunds
+    sheet: str | None = None  # a workbook's sheet (default: the first)
+    force: bool = False  # import a file that looks like the other table's anyway
+    native: bool = True  # False: the careful rules only, never the native parse
+    table_options: Mapping = field(default_factory=dict)  # to the table's hook: {"scale": "nps"}
+
+    def reading(self) -> ReadOptions:
+        """The options ingest reads the file with."""
+        return ReadOptions(
+            mapping=dict(self.mapping),
+            encoding=self.encoding,
+            sep=self.sep,
+            date_format=self.date_format,
+            decimal_comma=self.decimal_comma,
+            shape=self.shape,
+            refund_prefix=self.refund_prefix,
+            force=self.force,
+            native=self.native,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        config,
+        table: str,
+        *,
+        mapping: Mapping[str, str] | None = None,
+        scale: str | None = None,
+        **flags,
+    ) -> ImportOptions:
+        """The options of ``crmkit import TABLE``: each flag given (not None / not
+        False) wins over crmkit.yaml: ``columns: {TABLE: ...}`` under ``mapping``
+        (entry by entry), ``import: {encoding, sep, date_format, decimal_comma,
+        refund_marker}`` (the last for transactions), ``service: {score_scale}``
+        (feedback's ``scale``)."""
+        section = config.section("import")
+        merged = {
+            "mapping": {**config.columns(table), **(mapping or {})},
+            "encoding": flags.pop("encoding", None) or section.get("encoding"),
+            "sep": flags.pop("sep", None) or section.get("sep"),
+            "date_format": flags.pop("date_format", None) or section.get("date_format"),
+            "decimal_comma": flags.pop("decimal_comma", False)
+            or bool(section.get("decimal_comma", False)),
+        }
+        if table == "transactions":
+            merged["refund_prefix"] = flags.pop("refund_prefix", None) or section.get(
+                "refund_marker"
+            )
+        if table == "feedback":
+            from crmkit.service import normalise_scale, scale_setting
+
+            merged["table_options"] = {"scale": normalise_scale(scale) or scale_setting(config)}
+        return cls(**merged, **{k: v for k, v in flags.items() if v is not None})
+
+
+@dataclass(frozen=True)
 class ImportResult:
     table: str
     source: str
@@ -108,7 +173,8 @@ class ImportResult:
         )
 
 
-def _hash_in_background(path: Path, on_bytes=None) -> tuple[threading.Thread, dict]:
+def _hash_in_background(path: Path, on_bytes=None) -> Callable[[], str]:
+    """Start hashing ``path`` in a thread; returns the function that joins it."""
     box: dict = {}
 
     def run() -> None:
@@ -119,15 +185,50 @@ def _hash_in_background(path: Path, on_bytes=None) -> tuple[threading.Thread, di
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
-    return t, box
+
+    def sha() -> str:  # hashing runs beside the Polars work; joined when needed
+        t.join()
+        if "error" in box:
+            raise box["error"]
+        return box["sha256"]
+
+    return sha
 
 
-def import_file(store: Store, table: str, path: str | os.PathLike, **options) -> ImportResult:
-    """Import one file into ``table`` of ``store`` (``_import_file`` has the
-    options). A write that fails because the disk is full or the store is
-    read-only is a ``StoreError`` (exit 5), not a complaint about the file."""
+def import_file(
+    store: Store,
+    table: str,
+    path: str | os.PathLike,
+    options: ImportOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    stdin=None,
+    **option_values,
+) -> ImportResult:
+    """Import one file into ``table`` of ``store`` with ``options`` (keywords set
+    single options: ``import_file(store, "transactions", f, native=False)``).
+
+    Raises ``ThresholdError`` *after* committing the good rows when more than
+    ``max_reject_rate`` of the rows were dropped, ``InputError`` (exit 3) when
+    nothing from the file is in the store. ``progress`` is told each phase;
+    ``on_bytes`` the bytes of the file read so far (from a reader thread, every 8
+    MiB: a progress bar). ``path`` may be an export in any supported kind
+    (``crmkit.inputkind``): ``.gz``/``.bz2``/``.zst``/``.zip`` of one file, an
+    ``.xlsx``/``.xlsb``/``.ods`` workbook (first sheet or ``options.sheet``), or
+    ``-`` for ``stdin`` (default: standard input).
+
+    Transactions (docs/order-lines.md): ``shape`` ``"lines"`` or ``"orders"``
+    forces the file's shape; by default a file whose order ids repeat, or any file
+    into a table that already holds lines, is a file of order lines.
+
+    A write that fails because the disk is full or the store is read-only is a
+    ``StoreError`` (exit 5), not a complaint about the file."""
+    options = replace(options or ImportOptions(), **option_values)
     try:
-        return _import_file(store, table, path, **options)
+        result = _import_file(
+            store, table, path, options, progress=progress, on_bytes=on_bytes, stdin=stdin
+        )
     except CrmkitError as exc:
         # about the unpacked copy of a .gz, a workbook or stdin: name the user's input
         file = exc.where.file
@@ -140,6 +241,8 @@ def import_file(store: Store, table: str, path: str | os.PathLike, **options) ->
         if failure is None:
             raise
         raise failure from None
+    _check_result(result, options, path)
+    return result
 
 
 def _check_parts(store: Store, table: str, *, replace: bool, deep: bool) -> None:
@@ -152,51 +255,9 @@ def _check_parts(store: Store, table: str, *, replace: bool, deep: bool) -> None
 
 
 def _import_file(
-    store: Store,
-    table: str,
-    path: str | os.PathLike,
-    *,
-    mapping: dict[str, str] | None = None,
-    encoding: str | None = None,
-    sep: str | None = None,
-    date_format: str | None = None,
-    decimal_comma: bool = False,
-    replace: bool = False,
-    max_reject_rate: float | None = None,
-    wait: float = 60.0,
-    progress: Progress | None = None,
-    options: dict | None = None,
-    on_bytes: Callable[[int], None] | None = None,
-    shape: str | None = None,
-    refund_prefix: str | None = None,
-    native: bool = True,
-    sheet: str | None = None,
-    stdin=None,
-    force: bool = False,
+    store: Store, table: str, path, options: ImportOptions, *, progress, on_bytes, stdin
 ) -> ImportResult:
-    """Import one CSV file into ``table`` of ``store``; see the module docstring.
-
-    Raises ``ThresholdError`` *after* committing the good rows when more than
-    ``max_reject_rate`` of the rows were rejected. ``options`` go to the table's
-    hook (``HOOKS``), e.g. ``{"scale": "nps"}`` for feedback. ``progress`` is
-    told each phase; ``on_bytes`` the bytes of the file read so far (from a
-    reader thread, every 8 MiB: a progress bar).
-
-    Transactions (docs/order-lines.md): ``shape`` ``"lines"`` or ``"orders"``
-    forces the file's shape; by default a file whose order ids repeat, or any file
-    into a table that already holds lines, is a file of order lines (every line
-    stored with its ``line_no``). ``refund_prefix``: order ids starting with it
-    (``C536379``) are refunds: their amounts and quantities are made negative.
-    ``native=False``: the careful rules only, never the native parse (the same
-    rows; to compare the two routes).
-
-    ``path`` may be an export in any supported kind
-    (``crmkit.inputkind``): ``.gz``/``.bz2``/``.zst``/``.zip`` of one file, an
-    ``.xlsx``/``.xlsb``/``.ods`` workbook (first sheet or ``sheet``), or ``-`` for
-    ``stdin`` (default: standard input).
-    """
-    if shape not in (None, "lines", "orders"):
-        raise ValueError(f"shape must be 'lines' or 'orders', not {shape!r}")
+    """Lock, open the input, read it (``read_table``), write, commit."""
     schema = TABLES[table]
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -210,101 +271,98 @@ def _import_file(
                 file=str(path),
                 hint="read it directly: crmkit segment --transactions FILE.parquet",
             )
-    lock = store.lock(wait=wait, on_wait=say)
+    lock = store.lock(wait=options.wait, on_wait=say)
     try:
         store.recover()
         (store.path / TMP).mkdir(parents=True, exist_ok=True)
-        path, _kind = open_input(path, store.path / TMP, sheet=sheet, stdin=stdin)
+        path, _kind = open_input(path, store.path / TMP, sheet=options.sheet, stdin=stdin)
         check_file(path)  # standard input or an archive may hold nothing
-        _check_parts(store, table, replace=replace, deep=False)
+        _check_parts(store, table, replace=options.replace, deep=False)
         say(f"reading {path}")
-        parsed = _read_checked(
-            path,
-            schema,
-            label,
-            force=force,
-            mapping=mapping,
-            encoding=encoding,
-            sep=sep,
-            date_format=date_format,
-            decimal_comma=decimal_comma,
-            tmp_dir=store.path / TMP,
-            sha256=True,
-            on_bytes=on_bytes,
-            native=native and table not in HOOKS,
-        )
-        if parsed.facts is not None and parsed.facts.sha256 is not None:
-            sha = lambda: parsed.facts.sha256  # noqa: E731 - the byte pass hashed the file
-        else:
-            hasher, box = _hash_in_background(parsed.info.path, on_bytes)
-
-            def sha() -> str:  # hashing runs beside the Polars work; joined when needed
-                hasher.join()
-                if "error" in box:
-                    raise box["error"]
-                return box["sha256"]
-
+        existing = store.scan(table) if store.has(table) and not options.replace else None
+        reading = options.reading()
+        if table == "transactions" and reading.shape is None and existing is not None:
+            if has_lines(existing):  # a table of lines stays one: every later file adds lines
+                reading = replace(reading, shape="lines")
+        hook = HOOKS.get(table)
         try:
-            result = ImportResult(
-                table=table,
-                source=label,
-                sha256="",
-                encoding=parsed.info.encoding,
-                separator=parsed.info.sep_name,
-                mapping=dict(parsed.info.mapping),
-                rows_read=0,
-                ignored_columns=list(parsed.info.ignored),
-                mode="replace" if replace else schema.mode,
-                started_at=started_at,
+            got = read_table(
+                path,
+                schema,
+                reading,
+                tmp_dir=store.path / TMP,
+                label=label,
+                check=partial(hook, store, replace=options.replace, **options.table_options)
+                if hook is not None
+                else None,
+                sha256=partial(_hash_in_background, on_bytes=on_bytes),
+                on_bytes=on_bytes,
+                progress=say,
             )
-            hook = HOOKS.get(table)
-            if hook is not None:
-                parsed = hook(store, parsed, result, replace=replace, **(options or {}))
-            if table == "transactions" and refund_prefix:
-                parsed = with_refund_marker(parsed, refund_prefix)
-            say("checking and writing rows")
-            try:
-                if schema.mode == "upsert":
-                    files, rows, result.rows_read = _write_upsert(
-                        store, schema, parsed, result, sha, replace=replace
-                    )
-                else:
-                    files, rows, result.rows_read = _write_append(
-                        store, schema, parsed, result, sha, replace=replace, shape=shape
-                    )
-            except pl.exceptions.ComputeError as exc:
-                # a full disk or a damaged stored part, else the file's own fault
-                raise (
-                    write_failure(exc, store.path)
-                    or _check_parts(store, table, replace=replace, deep=True)
-                    or csv_parse_error(path, exc)
-                ) from None
-            result.finished_at = _now()
-            result.seconds = round(time.perf_counter() - started, 3)
-            if table == "transactions":  # lines without a customer, kept apart (crmkit.anonymous),
-                # committed first: the import log ends with this import
-                kept = store_anonymous(store, parsed, result, replace=replace, shape=result.shape)
-                if kept:
-                    result.details["anonymous_kept"] = (
-                        f"{kept:>12,}  (for report kpi --include-anonymous)"
-                    )
-            store._commit(
-                table,
-                add=files,
-                drop_all=replace or schema.mode == "upsert",
-                result=result,
-                rows=rows,
+            if schema.mode == "upsert":
+                part, rows, stored = _write_upsert(store, schema, got, replace=options.replace)
+            else:
+                part, rows, stored = _write_append(store, schema, got, existing)
+        except pl.exceptions.ComputeError as exc:
+            # a full disk or a damaged stored part, else the file's own fault
+            raise (
+                write_failure(exc, store.path)
+                or _check_parts(store, table, replace=options.replace, deep=True)
+                or csv_parse_error(path, exc)
+            ) from None
+        result = ImportResult(
+            table=table,
+            source=label,
+            sha256=got.sha256,
+            encoding=got.info.encoding,
+            separator=got.info.sep_name,
+            mapping=dict(got.info.mapping),
+            rows_read=got.rows_read,
+            rejected=got.rejected,
+            duplicates=got.duplicates,
+            shape=got.shape,
+            reasons=list(got.reasons),
+            anonymous_rows=got.anonymous_rows,
+            anonymous_amount=got.anonymous_amount,
+            orders=got.orders if schema.mode != "upsert" else 0,
+            ignored_columns=list(got.info.ignored),
+            details=dict(got.details),
+            rejects_file=_write_rejects(store, table, got),
+            mode="replace" if options.replace else schema.mode,
+            started_at=started_at,
+            finished_at=_now(),
+            seconds=round(time.perf_counter() - started, 3),
+            **stored,
+        )
+        if table == "transactions":  # lines without a customer, kept apart (crmkit.anonymous),
+            # committed first: the import log ends with this import
+            kept = store_anonymous(
+                store, got.anonymous, result, replace=options.replace, shape=result.shape
             )
-        finally:
-            cleanup(parsed)
-            store.clean_tmp()
+            if kept:
+                note = f"{kept:>12,}  (for report kpi --include-anonymous)"
+                result = replace(result, details={**result.details, "anonymous_kept": note})
+        store._commit(
+            table,
+            add=[part] if part is not None else [],
+            drop_all=options.replace or schema.mode == "upsert",
+            result=result,
+            rows=rows,
+        )
     finally:
         store.clean_tmp()  # also when reading the input was interrupted
         lock.release()
-    if max_reject_rate is not None and result.reject_rate > max_reject_rate:
+    return result
+
+
+def _check_result(result: ImportResult, options: ImportOptions, path) -> None:
+    """Too many rows dropped (``max_reject_rate``), or nothing from the file in the
+    store: raise (the good rows are committed already)."""
+    limit = options.max_reject_rate
+    if limit is not None and result.reject_rate > limit:
         exc = ThresholdError(
             f"{result.dropped:,} of {result.rows_read:,} rows dropped "
-            f"({result.reject_rate:.1%} > --max-reject-rate {max_reject_rate:.1%}: "
+            f"({result.reject_rate:.1%} > --max-reject-rate {limit:.1%}: "
             f"{result.reasons_text()}); "
             + (
                 f"the {result.imported:,} good rows were imported"
@@ -330,73 +388,17 @@ def _import_file(
         )
         exc.result = result
         raise exc
-    return result
 
 
-def _read_checked(path, schema: TableSchema, label: str, *, force: bool, **read) -> Parsed:
-    """``read_source``, refusing a file of the other table (customers <-> transactions)."""
-    enc, sep = read.get("encoding"), read.get("sep")
-    if schema.name == "customers" and not force:
-        _refuse_other_table(path, label, "transactions", encoding=enc, sep=sep)
-    try:
-        return read_source(path, schema, **read)
-    except InputError as exc:
-        if schema.name == "transactions" and "column recognised" in exc.message:
-            _refuse_other_table(path, label, "customers", encoding=enc, sep=sep)
-        raise
-
-
-# what makes a file look like the other table: its columns map these (crmkit.schema aliases)
-_LOOKS_LIKE = {
-    "transactions": (("transaction_id", "date", "amount"), 3),  # an order id, a date, money
-    "customers": (("customer_id", "name", "signup_date", "region", "city", "industry",
-                   "size", "owner", "channel", "email", "phone", "company"), 3),
-}  # fmt: skip
-
-
-def _refuse_other_table(path, label: str, other: str, *, encoding=None, sep=None) -> None:
-    """Raise when the file at ``path`` looks like a file of the ``other`` table (a
-    transactions file imported as customers, or the reverse): one line naming the
-    right command. Nothing happens when it does not (or cannot be read as one)."""
-    wanted, enough = _LOOKS_LIKE[other]
-    try:
-        info = inspect_source(path, TABLES[other], encoding=encoding, sep=sep)
-    except Exception:  # not a file of that table either: the caller's own checks speak
-        return
-    found = [c for c in wanted if c in info.mapping]
-    if other == "transactions" and "amount" in info.derived:
-        found.append("amount")
-    if len(found) < enough:
-        return
-    shown = ", ".join(info.mapping.get(c, c) for c in found)
-    this = "customers" if other == "transactions" else "transactions"
-    raise InputError(
-        f"this looks like a {other} file ({shown}), not {this}",
-        file=label,
-        hint=f"import it with: crmkit import {other} FILE"
-        + (f" (or --force to import it as {this})" if this == "customers" else ""),
-    )
-
-
-def _note_reasons(result: ImportResult, rejected: pl.DataFrame) -> None:
-    """Count the dropped rows by reason (most frequent first) for the summary."""
-    if rejected.height == 0:
-        return
-    counts = (
-        rejected.group_by(REASON, COLUMN)
-        .agg(pl.len().alias("n"), pl.col(LINE).cast(pl.Int64).min().alias("first"))
-        .sort(["n", "first"], descending=[True, False])
-    )
-    result.reasons = [list(r) for r in counts.head(10).rows()]
-
-
-def _write_rejects(store: Store, table: str, rejects: pl.DataFrame, result: ImportResult) -> None:
+def _write_rejects(store: Store, table: str, got: Ingested) -> str | None:
+    """The rejects file (None when nothing was dropped)."""
+    rejects = got.rejects
     if rejects.height == 0:
-        return
+        return None
     folder = store.path / REJECTS
     folder.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
-    dest = folder / f"{table}-{stamp}-{result.sha256[:8]}.csv"
+    dest = folder / f"{table}-{stamp}-{got.sha256[:8]}.csv"
     tmp = store.tmp_file(".csv")
     # UTF-8 with BOM so Excel shows Chinese text correctly; formulas neutralised, in
     # the cells and in the header (the source's column names are data too)
@@ -405,160 +407,11 @@ def _write_rejects(store: Store, table: str, rejects: pl.DataFrame, result: Impo
     rejects = rejects.rename({c: "'" + c for c in rejects.columns if _FORMULA.match(c)})
     _fsync_write(tmp, ("\ufeff" + csv_text(rejects)).encode("utf-8"))
     os.replace(tmp, dest)
-    result.rejects_file = str(dest)
+    return str(dest)
 
 
-def _append_native(
-    store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, existing, known
-) -> tuple[Path, int] | None:
-    """Clean files: the native parse straight into the part. Returns the part and
-    the rows read, or None when the file needs the general path (see
-    ``Parsed.stage_native``)."""
-    key = schema.key
-    if key not in parsed.info.mapping:
-        return None  # ids from the row content need a window over the file: general path
-    present = set(parsed.native.collect_schema().names())
-    # every row of the file is checked (a key repeated in the file is a
-    # duplicate to report even when the store already has it)
-    part = store.tmp_file(".parquet")
-    n = parsed.stage_native(
-        part,
-        [
-            pl.col(c.name) if c.name in present else pl.lit(None, dtype=c.dtype).alias(c.name)
-            for c in schema.columns
-        ],
-        PARQUET_COMPRESSION,
-    )
-    if n is None:
-        return None
-    result.imported = n
-    result.orders = n  # one row per order (as the general path counts them)
-    if existing is not None:
-        stored = (
-            pl.scan_parquet(part, glob=False)
-            .join(existing.select(key), on=key, how="semi")
-            .select(pl.len())
-            .collect()
-            .item()
-        )
-        if stored:  # keys already in the store are skipped: write the part again without them
-            fresh = store.tmp_file(".parquet")
-            pl.scan_parquet(part, glob=False).join(
-                existing.select(key), on=key, how="anti", maintain_order="left"
-            ).sink_parquet(fresh, compression=PARQUET_COMPRESSION)
-            part.unlink()
-            part = fresh
-            result.imported -= stored
-    result.already_stored = n - result.imported
-    if known is not None:
-        result.orphans = (
-            pl.scan_parquet(part, glob=False)
-            .join(known, on="customer_id", how="anti")
-            .select(pl.len())
-            .collect()
-            .item()
-        )
-    return part, n
-
-
-def _write_append(
-    store: Store,
-    schema: TableSchema,
-    parsed: Parsed,
-    result: ImportResult,
-    sha,
-    *,
-    replace: bool,
-    shape: str | None = None,
-):
-    """Append: (new parts, the table's rows after the import, rows read)."""
-    existing = store.scan(schema.name) if (store.has(schema.name) and not replace) else None
-    if schema.name != "transactions":
-        shape = "orders"
-    elif shape is None and existing is not None and has_lines(existing):
-        shape = "lines"  # a table of lines stays one: every later file adds lines
-    known = (
-        store.scan("customers").select("customer_id").unique() if store.has("customers") else None
-    )
-    previous = 0 if existing is None else store.manifest()["tables"][schema.name].get("rows", 0)
-
-    staged = (
-        _append_native(store, schema, parsed, result, existing, known)
-        if parsed.native is not None and shape != "lines"
-        else None
-    )
-    if staged is not None:
-        part, rows_read = staged
-        result.sha256 = sha()
-    else:
-        part = _append_general(store, schema, parsed, result, sha, existing, known, shape=shape)
-        rows_read = parsed.rows_read
-    if result.imported == 0:
-        part.unlink(missing_ok=True)
-        return [], previous, rows_read
-    return [part], previous + result.imported, rows_read
-
-
-def content_key(schema: TableSchema, present: list[str]) -> pl.Expr:
-    """The id of a row from a file without an id column: its canonical values
-    joined with ``|`` (``|`` and ``\\`` escaped), then ``#`` and the row's
-    occurrence among identical valid rows of the file, e.g. ``C1|1997-01-01|29.33#2``.
-    Re-importing the file, or a later export that repeats its rows (cumulative
-    exports), adds nothing; two identical purchases in one file stay two.
-    Rejected rows get no id."""
-    cols = [c for c in schema.columns if c.name in present and c.name != schema.key]
-    # numbers: "-0" and "0" give one key
-    values = [
-        pl.when(pl.col(c.name) == 0).then(0.0).otherwise(pl.col(c.name))
-        if c.kind in ("money", "number")
-        else pl.col(c.name)
-        for c in cols
-    ]
-    parts = [
-        v.cast(pl.String)
-        .str.replace_all("\\", "\\\\", literal=True)
-        .str.replace_all("|", "\\|", literal=True)
-        .fill_null("")
-        for v in values
-    ]
-    content = pl.concat_str(parts, separator="|")
-    valid = pl.col(REASON).is_null()
-    nth = pl.int_range(1, pl.len() + 1).over(content, valid)
-    return pl.when(valid).then(pl.format("{}#{}", content, nth))
-
-
-def _one_customer_per_order(rows: pl.LazyFrame, key: str, mapping: dict) -> pl.LazyFrame:
-    """An order's lines name one customer: a valid line naming another customer
-    than its order's first valid line is rejected (the order's customer and the
-    line it was read from in the reason)."""
-    valid = pl.col(REASON).is_null()
-    first = (
-        rows.filter(valid & pl.col(key).is_not_null())
-        .group_by(key)
-        .agg(
-            pl.col("customer_id").sort_by(LINE).first().alias("__cust"),
-            pl.col(LINE).min().alias("__cline"),
-        )
-    )
-    rows = rows.join(first, on=key, how="left", maintain_order="left")
-    other = valid & pl.col("__cust").is_not_null() & (pl.col("customer_id") != pl.col("__cust"))
-    return rows.with_columns(
-        pl.when(other)
-        .then(
-            pl.format(
-                "order {} is customer {}'s (line {}): one order, one customer",
-                pl.col(key),
-                pl.col("__cust"),
-                pl.col("__cline"),
-            )
-        )
-        .otherwise(pl.col(REASON))
-        .alias(REASON),
-        pl.when(other)
-        .then(pl.lit(mapping.get("customer_id", "customer_id")))
-        .otherwise(pl.col(COLUMN))
-        .alias(COLUMN),
-    ).drop("__cust", "__cline")
+def _count(lf: pl.LazyFrame) -> int:
+    return lf.select(pl.len()).collect().item()
 
 
 def _stored_line_no(existing: pl.LazyFrame) -> pl.Expr:
@@ -567,274 +420,86 @@ def _stored_line_no(existing: pl.LazyFrame) -> pl.Expr:
     return pl.lit(1, dtype=pl.Int64).alias(LINE_NO)
 
 
-def with_refund_marker(parsed: Parsed, prefix: str) -> Parsed:
-    """Orders whose id starts with ``prefix`` (``C536379``) are refunds: their
-    amounts and quantities are negative whatever sign the export wrote."""
-    marked = pl.col("transaction_id").str.starts_with(prefix).fill_null(False)
-    names = parsed.rows.collect_schema().names()
-    signed = [
-        pl.when(marked).then(-pl.col(c).abs()).otherwise(pl.col(c)).alias(c)
-        for c in ("amount", "quantity")
-        if c in names
-    ]
-    parsed.rows = parsed.rows.with_columns(signed)
-    parsed.native = None  # the general path applies the marker
-    return parsed
-
-
-def _append_general(
-    store: Store,
-    schema: TableSchema,
-    parsed: Parsed,
-    result: ImportResult,
-    sha,
-    existing,
-    known,
-    *,
-    shape: str | None = None,
-):
-    """Every rule, every reason: rejects with line numbers, duplicates listed.
-
-    The file is parsed once, into a staging part (the source fields are kept only
-    for rejected rows); the duplicate check, the rejects and the new part read
-    that (10M rows with one bad row: 15.6 s / 856 MB -> 12.5 s / 476 MB)."""
+def _write_append(store: Store, schema: TableSchema, got: Ingested, existing: pl.LazyFrame | None):
+    """Append the rows not stored yet: (the new part or None, the table's rows after
+    the import, the store's counts for the result)."""
     key = schema.key
-    rows = parsed.rows
-    if key not in parsed.info.mapping:
-        rows = rows.with_columns(content_key(schema, parsed.canonical).alias(key))
-    canonical = [c.name for c in schema.columns if c.name in parsed.canonical or c.name == key]
-    all_cols = [c.name for c in schema.columns]
-    valid = pl.col(REASON).is_null()
-    source_fields = (*parsed.raw_names, RAW)
-    stage = store.tmp_file(".parquet")
-    parsed_rows = rows
-    rows.select(
-        LINE,
-        REASON,
-        COLUMN,
-        *canonical,
-        *[pl.when(~valid).then(pl.col(r)).alias(r) for r in source_fields],
-    ).sink_parquet(stage, compression=PARQUET_COMPRESSION)
-    rows = pl.scan_parquet(stage, glob=False)
-    ident = [key]
-    if (
-        shape is None
-        and key in parsed.info.mapping
-        and not keys_unique(rows.filter(valid), key)
-        and repeats_are_lines(rows.filter(valid), canonical, key=key)
-    ):
-        shape = "lines"  # an order id on rows that differ: lines of one order, not copies
-    if shape == "lines":
-        # a line's identity: its order and its position among the order's rows in the
-        # file (rejected rows keep their place, so a corrected line fills its own slot)
-        rows = rows.with_columns(
-            pl.when(pl.col(key).is_not_null())
-            .then(pl.int_range(1, pl.len() + 1).over(key))
-            .cast(pl.Int64)
-            .alias(LINE_NO)
-        )
-        canonical.append(LINE_NO)
-        all_cols.append(LINE_NO)
-        ident.append(LINE_NO)
-        result.shape = "lines"
-        rows = _one_customer_per_order(rows, key, parsed.info.mapping)
-    # Later copies of a key within the file are skipped and listed in rejects;
-    # the common case (no key twice) needs no join.
-    elif not keys_unique(rows.filter(valid), key):
-        repeated = (
-            rows.filter(valid)
-            .group_by(key)
-            .agg(pl.col(LINE).min().alias("__first"), pl.len().alias("__n"))
-            .filter(pl.col("__n") > 1)
-            .select(key, "__first")
-            .collect(engine="streaming")
-        )
-        rows = rows.join(repeated.lazy(), on=key, how="left", maintain_order="left")
-        dup = valid & pl.col("__first").is_not_null() & (pl.col(LINE) != pl.col("__first"))
-        rows = rows.with_columns(
-            pl.when(dup)
-            .then(pl.format("duplicate {} (first on line {})", pl.lit(key), pl.col("__first")))
-            .otherwise(pl.col(REASON))
-            .alias(REASON),
-            pl.when(dup)
-            .then(pl.lit(parsed.info.mapping.get(key, key)))
-            .otherwise(pl.col(COLUMN))
-            .alias(COLUMN),
-        )
-        # the staging part kept source fields only for rows rejected by the rules:
-        # fetch the duplicates' fields (a few rows) from the file again
-        dup_lines = rows.filter(pl.col(REASON).str.starts_with("duplicate ")).select(LINE).collect()
-        fields = parsed_rows.join(dup_lines.lazy(), on=LINE, how="semi").select(
-            LINE, *source_fields
-        )
-        rows = (
-            rows.join(
-                fields.collect(engine="streaming").lazy(),
-                on=LINE,
-                how="left",
-                suffix="__src",
-                maintain_order="left",
-            )
-            .with_columns(
-                pl.coalesce(pl.col(r), pl.col(f"{r}__src")).alias(r) for r in source_fields
-            )
-            .drop([f"{r}__src" for r in source_fields])
-        )
-    good = rows.filter(pl.col(REASON).is_null()).select(
-        *[
-            pl.col(c) if c in canonical else pl.lit(None, dtype=schema.column(c).dtype).alias(c)
-            for c in all_cols
-        ]
-    )
+    previous = 0 if existing is None else store.manifest()["tables"][schema.name].get("rows", 0)
     if existing is None:
-        new = good
-    elif shape == "lines":  # rows stored as orders are their order's line 1
-        stored = existing.select(key, _stored_line_no(existing))
-        new = good.join(stored, on=ident, how="anti")
+        new = None
+    elif got.shape == "lines":  # rows stored as orders are their order's line 1
+        new = got.rows.join(
+            existing.select(key, _stored_line_no(existing)), on=[key, LINE_NO], how="anti"
+        )
+    elif got.staged is not None:  # a clean file: write it again only when keys are stored
+        stored_keys = _count(got.rows.join(existing.select(key), on=key, how="semi"))
+        new = (
+            got.rows.join(existing.select(key), on=key, how="anti", maintain_order="left")
+            if stored_keys
+            else None
+        )
     else:
-        new = good.join(existing.select(key), on=key, how="anti")
-    part = store.tmp_file(".parquet")
-    new.sink_parquet(part, compression=PARQUET_COMPRESSION)
-    rejected = rejects_frame(parsed, rows.filter(pl.col(REASON).is_not_null())).collect()
-    counted, n_orders = good.select(pl.len(), pl.col(key).n_unique()).collect().row(0)
-    result.orders = n_orders if shape == "lines" else counted
-    if schema.name == "transactions" and "customer_id" in parsed.info.mapping:
-        anon = pl.col(REASON) == "missing customer_id"
-        result.anonymous_rows, amount = (
-            rows.filter(anon).select(pl.len(), pl.col("amount").sum()).collect().row(0)
-            if "amount" in rows.collect_schema().names()
-            else (0, 0.0)
+        new = got.rows.join(existing.select(key), on=key, how="anti")
+    if new is None and got.staged is not None:
+        part = got.staged  # the staged rows are the part
+    else:
+        part = store.tmp_file(".parquet")
+        (got.rows if new is None else new).sink_parquet(part, compression=PARQUET_COMPRESSION)
+    imported = _count(pl.scan_parquet(part, glob=False))
+    orphans = 0
+    if store.has("customers") and imported:
+        known = store.scan("customers").select("customer_id").unique()
+        orphans = _count(
+            pl.scan_parquet(part, glob=False).join(known, on="customer_id", how="anti")
         )
-        result.anonymous_amount = round(amount or 0.0, 2)
-    stage.unlink(missing_ok=True)
-    result.sha256 = sha()
-    result.imported = pl.scan_parquet(part, glob=False).select(pl.len()).collect().item()
-    result.duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
-    result.rejected = rejected.height - result.duplicates
-    result.already_stored = counted - result.imported
-    if known is not None:
-        result.orphans = (
-            pl.scan_parquet(part, glob=False)
-            .join(known, on="customer_id", how="anti")
-            .select(pl.len())
-            .collect()
-            .item()
-        )
-    _note_reasons(result, rejected)
-    _write_rejects(store, schema.name, rejected, result)
-    return part
+    counts = {"imported": imported, "already_stored": got.good - imported, "orphans": orphans}
+    if imported == 0:
+        part.unlink(missing_ok=True)
+        return None, previous, counts
+    return part, previous + imported, counts
 
 
-def _write_upsert(
-    store: Store, schema: TableSchema, parsed: Parsed, result: ImportResult, sha, *, replace: bool
-):
-    """Upsert: (new parts, the table's rows after the import, rows read)."""
-    """Customers and tickets: the last row of a key in the file wins; stored rows
-    with the same key are replaced (columns the file lacks keep their stored
-    values); the table is written again as one part. A clean file (every key once,
-    canonical spellings) is parsed natively, as for appends. Streams: neither the
-    file nor the stored table is held in memory (10M new customers: 4.1 s and
-    469 MB peak where collecting them took 7.6 s and 3.2 GB)."""
+def _write_upsert(store: Store, schema: TableSchema, got: Ingested, *, replace: bool):
+    """Customers and tickets: stored rows with a key of the file are replaced
+    (columns the file lacks keep their stored values); the table is written again
+    as one part. Streams: neither the file nor the stored table is held in memory
+    (10M new customers: 4.1 s and 469 MB peak where collecting them took 7.6 s and
+    3.2 GB). Returns (the part, the table's rows, the store's counts)."""
     key = schema.key
-    if parsed.native is not None:
-        staged = store.tmp_file(".parquet")
-        n = parsed.stage_native(staged, [pl.col(c) for c in parsed.canonical], PARQUET_COMPRESSION)
-        if n is not None:  # a clean file: natively parsed, every key once, nothing rejected
-            files, rows = _merge_upsert(
-                store,
-                schema,
-                parsed,
-                result,
-                sha,
-                pl.scan_parquet(staged, glob=False),
-                None,
-                replace=replace,
-                staged=staged,
-            )
-            return files, rows, n
-    rows = parsed.rows
-    valid = pl.col(REASON).is_null()
-    if key not in parsed.info.mapping or not keys_unique(rows, key):
-        # the last row for a key wins within the file (newest export line)
-        last = (
-            rows.filter(valid)
-            .group_by(key)
-            .agg(pl.col(LINE).max().alias("__last"), pl.len().alias("__n"))
-            .filter(pl.col("__n") > 1)
-            .select(key, "__last")
-            .collect(engine="streaming")
-        )
-        if last.height:
-            superseded = valid & pl.col("__last").is_not_null() & (pl.col(LINE) != pl.col("__last"))
-            rows = rows.join(last.lazy(), on=key, how="left", maintain_order="left").with_columns(
-                pl.when(superseded)
-                .then(
-                    pl.format("duplicate {} (superseded by line {})", pl.lit(key), pl.col("__last"))
-                )
-                .otherwise(pl.col(REASON))
-                .alias(REASON)
-            )
-    good = rows.filter(pl.col(REASON).is_null()).select(parsed.canonical)
-    files, rows = _merge_upsert(
-        store,
-        schema,
-        parsed,
-        result,
-        sha,
-        good,
-        rejects_frame(parsed, rows.filter(pl.col(REASON).is_not_null())),
-        replace=replace,
-    )
-    return files, rows, parsed.rows_read
-
-
-def _merge_upsert(
-    store: Store,
-    schema: TableSchema,
-    parsed: Parsed,
-    result: ImportResult,
-    sha,
-    good: pl.LazyFrame,
-    rejects: pl.LazyFrame | None,
-    *,
-    replace: bool,
-    staged: Path | None = None,
-):
-    """Write the stored rows not in ``good`` plus ``good`` (columns it lacks taken
-    from the stored rows) as the table's one new part; ``rejects``: the rejected
-    rows (None: nothing was rejected)."""
-    key = schema.key
-    counts = [good.select(pl.len().alias("good"))]
+    good = got.rows
+    updated = None
     if store.has(schema.name) and not replace:
         old = store.scan(schema.name)
-        old_cols = old.collect_schema().names()
         # columns this file lacks keep their stored values for updated rows
-        keep_cols = [c for c in old_cols if c not in parsed.canonical]
-        updated = (
+        have = good.collect_schema().names()
+        keep_cols = [c for c in old.collect_schema().names() if c not in have]
+        changed = (
             good.join(old.select(key, *keep_cols), on=key, how="left", maintain_order="left")
             if keep_cols
             else good
         )
         untouched = old.join(good.select(key), on=key, how="anti", maintain_order="left")
-        table = pl.concat([untouched, updated], how="diagonal_relaxed")
-        counts.append(
-            old.join(good.select(key), on=key, how="semi").select(pl.len().alias("updated"))
-        )
+        table = pl.concat([untouched, changed], how="diagonal_relaxed")
+        updated = old.join(good.select(key), on=key, how="semi").select(pl.len().alias("updated"))
     else:
         table = good
     part = store.tmp_file(".parquet")
-    queries = [table.sink_parquet(part, compression=PARQUET_COMPRESSION, lazy=True), *counts]
-    _, *figures = pl.collect_all(queries + ([rejects] if rejects is not None else []))
-    rejected = figures.pop() if rejects is not None else None
-    if staged is not None:
-        staged.unlink(missing_ok=True)
-    result.sha256 = sha()
-    result.imported = int(figures[0]["good"][0])
-    if len(figures) > 1:
-        result.updated = int(figures[1]["updated"][0])
-    if rejected is not None and rejected.height:
-        result.duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
-        result.rejected = rejected.height - result.duplicates
-        _note_reasons(result, rejected)
-        _write_rejects(store, schema.name, rejected, result)
-    return [part], pl.scan_parquet(part, glob=False).select(pl.len()).collect().item()
+    queries = [table.sink_parquet(part, compression=PARQUET_COMPRESSION, lazy=True)]
+    _, *figures = pl.collect_all(queries + ([updated] if updated is not None else []))
+    if got.staged is not None:
+        got.staged.unlink(missing_ok=True)
+    counts = {
+        "imported": got.good,
+        "updated": int(figures[0]["updated"][0]) if figures else 0,
+    }
+    return part, _count(pl.scan_parquet(part, glob=False)), counts
+
+
+__all__ = [
+    "HOOKS",
+    "ImportOptions",
+    "ImportResult",
+    "content_key",
+    "import_file",
+    "with_refund_marker",
+]

@@ -163,6 +163,17 @@ def test_flags_only_for_transactions(tmp_path):
     assert r.exit_code == 2 and "--lines" in r.output
 
 
+def test_lines_and_orders_together_is_a_usage_error(tmp_path):
+    # typer's --lines/--orders pair took the last one given; contradicting flags are refused
+    src = write(tmp_path / "t.csv", HEADER + LINES)
+    for flags in (("--lines", "--orders"), ("--orders", "--lines")):
+        r = run("import", "transactions", src, "--store", tmp_path / "s", *flags)
+        assert r.exit_code == 2, r.output
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "--lines and --orders" in lines[0], r.stderr
+        assert not (tmp_path / "s").exists()
+
+
 def test_example_order_lines(tmp_path):
     src = Path(__file__).resolve().parents[2] / "examples" / "order_lines.csv"
     rows = list(csv.DictReader(src.open(encoding="utf-8", newline="")))
