@@ -3,9 +3,13 @@
 A source file's headers are matched to canonical names in this order:
 1. ``--map canonical=source`` flags, 2. ``columns:`` in crmkit.yaml,
 3. the built-in aliases below (case, spaces, ``-`` and ``_`` ignored).
-Unmatched source columns are kept as attributes under a normalised snake_case
-name in a table with ``keep_extra`` (customers), and dropped with a note in the
-others, which keep only their known columns.
+Unmatched source columns are kept as extra columns under a snake_case name
+(``snake``: ``Country`` -> ``country``, ``Sales Channel`` -> ``sales_channel``) in a
+table with ``keep_extra`` (customers, transactions), and dropped with a note in the
+others (feedback, tickets), which keep only their known columns. A name already
+taken (by a canonical column of the table, by an earlier extra column, or one of
+``RESERVED``) gets a trailing ``_`` until it is free: ``Amount`` beside a mapped
+``Total`` is ``amount_``; ``Line`` is ``line_``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,20 @@ class TableSchema:
 def norm_header(text: str) -> str:
     """Header normal form for matching: lower case, no spaces/_/-/BOM/quotes."""
     return re.sub(r"[\s_\-\ufeff\"'()（）]+", "", str(text)).lower()
+
+
+#: names an extra column never takes: the working columns of a parse (the rejects
+#: file's line, column, reason, raw_line) and the store's line number of an order line
+RESERVED = frozenset({"line", "raw_line", "reason", "column", "line_no"})
+
+
+def extra_name(header: str, taken) -> str:
+    """The column name an unrecognised ``header`` is kept under: ``snake(header)``,
+    with ``_`` appended while it is in ``taken`` or ``RESERVED``."""
+    name = snake(header)
+    while name in taken or name in RESERVED:
+        name += "_"
+    return name
 
 
 def snake(text: str) -> str:
@@ -171,6 +189,7 @@ TRANSACTIONS = TableSchema(
     name="transactions",
     key="transaction_id",
     mode="append",
+    keep_extra=True,  # Country, Channel, Store...: kept as extra columns (issue 12 item 10)
     columns=(
         Column(
             "transaction_id",

@@ -84,11 +84,17 @@ def print_summary(result) -> None:
         lines.append(f"  orphans          {r.orphans:>12,}  (customer not in the customers table)")
     for key, value in getattr(r, "details", {}).items():
         lines.append(f"  {key.replace('_', ' '):<17}{value:>12}")
+    if r.extra_columns:
+        lines.append(
+            "  extra columns    "
+            + ", ".join(n if n == h else f"{n} ({h})" for n, h in r.extra_columns.items())
+        )
     if r.ignored_columns:
         lines.append(
             "  not imported     "
             + ", ".join(r.ignored_columns)
-            + "  (no such column; --map to use one)"
+            + f"  ({r.table} keeps only its own columns; --map COLUMN=HEADER to read one as a "
+            f"{r.table} column)"
         )
     if getattr(r, "anonymous_rows", 0):
         lines.append(
@@ -186,6 +192,16 @@ def import_transactions(
             metavar="PREFIX",
         ),
     ] = None,
+    customer_columns: Annotated[
+        str | None,
+        typer.Option(
+            "--customer-columns",
+            help="Columns of the file that are customer attributes (country,city): each "
+            "customer gets the value of its latest-dated transaction; customers not in the "
+            "customers table are created (docs/extra-columns.md).",
+            metavar="COLS",
+        ),
+    ] = None,
 ) -> None:
     """Append transactions (orders, or order lines), skipping those already stored."""
     if lines and orders:
@@ -205,7 +221,15 @@ def import_transactions(
         sheet=sheet,
         shape=shape,
         refund_prefix=refund_prefix,
+        customer_columns=_names(customer_columns),
     )
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    """``"country, city"`` -> ``("country", "city")``."""
+    if value is None:
+        return None
+    return tuple(n.strip() for n in value.split(",") if n.strip())
 
 
 def import_tickets(

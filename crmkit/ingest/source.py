@@ -19,7 +19,7 @@ from crmkit.ingest.sniff import (
     detect_encoding,
     detect_separator,
 )
-from crmkit.schema import TableSchema, match_columns, snake
+from crmkit.schema import RESERVED, TableSchema, extra_name, match_columns
 
 
 @dataclass
@@ -201,19 +201,23 @@ def inspect_source(
         else:
             hint = f"map it with --map {col}=<header> (headers found: {', '.join(headers)})"
         raise InputError(f"no {col} column recognised", file=str(p), hint=hint)
+    chosen: dict[str, str] = {}  # --map NAME=HEADER names an extra column: it has its name
+    for canon in mapping or {}:
+        if canon not in schema.names and schema.keep_extra:
+            if canon in RESERVED:
+                raise UsageError(
+                    f"--map {canon}=...: '{canon}' is a name crmkit uses for its own columns",
+                    hint="map the column to another name",
+                )
+            chosen[canon] = matched.pop(canon)
     extra: dict[str, str] = {}
     ignored: list[str] = []
     for h in unmatched:
         if schema.keep_extra:
-            name = snake(h)
-            while name in schema.names or name in extra:
-                name += "_"
-            extra[name] = h
+            extra[extra_name(h, {*schema.names, *chosen, *extra})] = h
         else:
             ignored.append(h)
-    for canon in mapping or {}:
-        if canon not in schema.names and schema.keep_extra:
-            extra[canon] = matched.pop(canon)
+    extra.update(chosen)
     return SourceInfo(
         path=p,
         encoding=enc,

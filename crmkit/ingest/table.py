@@ -193,7 +193,8 @@ def _native_append(parsed, schema: TableSchema, tmp: Path) -> Ingested | None:
         [
             pl.col(c.name) if c.name in present else pl.lit(None, dtype=c.dtype).alias(c.name)
             for c in schema.columns
-        ],
+        ]
+        + [pl.col(name) for name in parsed.info.extra],
         COMPRESSION,
     )
     if n is None:
@@ -225,6 +226,7 @@ def _careful_append(parsed, schema: TableSchema, tmp: Path, shape: str | None) -
         rows = rows.with_columns(content_key(schema, parsed.canonical).alias(key))
     canonical = [c.name for c in schema.columns if c.name in parsed.canonical or c.name == key]
     all_cols = [c.name for c in schema.columns]
+    extras = list(parsed.info.extra)  # kept as they are; not part of the shape or the ids
     valid = pl.col(REASON).is_null()
     source_fields = (*parsed.raw_names, RAW)
     stage = _stage_path(tmp)
@@ -234,6 +236,7 @@ def _careful_append(parsed, schema: TableSchema, tmp: Path, shape: str | None) -
         REASON,
         COLUMN,
         *canonical,
+        *extras,
         *[pl.when(~valid).then(pl.col(r)).alias(r) for r in source_fields],
     ).sink_parquet(stage, compression=COMPRESSION)
     rows = pl.scan_parquet(stage, glob=False)
@@ -264,7 +267,8 @@ def _careful_append(parsed, schema: TableSchema, tmp: Path, shape: str | None) -
         *[
             pl.col(c) if c in canonical else pl.lit(None, dtype=schema.column(c).dtype).alias(c)
             for c in all_cols
-        ]
+        ],
+        *extras,
     )
     rejected = rejects_frame(parsed, rows.filter(pl.col(REASON).is_not_null())).collect()
     counted, n_orders = good.select(pl.len(), pl.col(key).n_unique()).collect().row(0)

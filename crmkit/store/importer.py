@@ -75,6 +75,7 @@ class ImportOptions:
     force: bool = False  # import a file that looks like the other table's anyway
     native: bool = True  # False: the careful rules only, never the native parse
     table_options: Mapping = field(default_factory=dict)  # to the table's hook: {"scale": "nps"}
+    customer_columns: tuple[str, ...] = ()  # transactions: columns that feed the customers table
 
     def reading(self) -> ReadOptions:
         """The options ingest reads the file with."""
@@ -155,6 +156,7 @@ class ImportResult:
     started_at: str = ""
     finished_at: str = ""
     seconds: float = 0.0
+    extra_columns: dict[str, str] = field(default_factory=dict)  # kept column -> source header
 
     @property
     def dropped(self) -> int:
@@ -299,10 +301,17 @@ def _import_file(
                 on_bytes=on_bytes,
                 progress=say,
             )
+            if options.customer_columns:
+                _check_customer_columns(got, options.customer_columns, label)
             if schema.mode == "upsert":
                 part, rows, stored = _write_upsert(store, schema, got, replace=options.replace)
             else:
                 part, rows, stored = _write_append(store, schema, got, existing)
+            fed = (
+                _feed_customers(store, existing, part, options.customer_columns)
+                if options.customer_columns
+                else None
+            )
         except pl.exceptions.ComputeError as exc:
             # a full disk or a damaged stored part, else the file's own fault
             raise (
@@ -326,7 +335,8 @@ def _import_file(
             anonymous_amount=got.anonymous_amount,
             orders=got.orders if schema.mode != "upsert" else 0,
             ignored_columns=list(got.info.ignored),
-            details=dict(got.details),
+            extra_columns=dict(got.info.extra),
+            details={**got.details, **(fed.counts if fed is not None else {})},
             rejects_file=_write_rejects(store, table, got),
             mode="replace" if options.replace else schema.mode,
             started_at=started_at,
@@ -349,6 +359,14 @@ def _import_file(
             result=result,
             rows=rows,
         )
+        if fed is not None:  # a second commit: the customers table (see _feed_customers)
+            store._commit(
+                "customers",
+                add=[fed.part],
+                drop_all=True,
+                result=fed.result(result, got),
+                rows=fed.rows,
+            )
     finally:
         store.clean_tmp()  # also when reading the input was interrupted
         lock.release()
@@ -493,6 +511,126 @@ def _write_upsert(store: Store, schema: TableSchema, got: Ingested, *, replace: 
         "updated": int(figures[0]["updated"][0]) if figures else 0,
     }
     return part, _count(pl.scan_parquet(part, glob=False)), counts
+
+
+# --- customer attributes on transaction lines (--customer-columns) -------------------------
+
+
+def _check_customer_columns(got: Ingested, names, label: str) -> None:
+    """Each of ``names`` is a text column of the file (an extra column such as
+    ``country``, or a canonical text column), and not an id: else one line."""
+    from crmkit.errors import UsageError
+    from crmkit.schema import CUSTOMERS
+
+    have = got.rows.collect_schema()
+    for name in names:
+        if name not in have:
+            cols = ", ".join(got.info.extra) or "none"
+            raise UsageError(
+                f"--customer-columns {name}: the file has no column '{name}'",
+                hint=f"its extra columns: {cols} (names are snake_case: Country -> country)",
+            )
+        wrong_type = name in CUSTOMERS.names and CUSTOMERS.column(name).dtype != pl.String
+        if name in ("customer_id", "transaction_id") or have[name] != pl.String or wrong_type:
+            raise UsageError(
+                f"--customer-columns {name}: only text attributes feed the customers table",
+                hint="name columns such as country, city or channel",
+            )
+
+
+@dataclass(frozen=True)
+class _Fed:
+    """The customers table rewritten from the attributes on transaction lines."""
+
+    part: Path
+    rows: int
+    columns: tuple[str, ...]
+    counts: dict  # for the transactions import's details
+
+    def result(self, tx: ImportResult, got: Ingested) -> ImportResult:
+        return ImportResult(
+            table="customers",
+            source=tx.source,
+            sha256=tx.sha256,
+            encoding=tx.encoding,
+            separator=tx.separator,
+            mapping={c: got.info.extra.get(c, got.info.mapping.get(c, c)) for c in self.columns},
+            rows_read=tx.imported + tx.already_stored,
+            imported=self.counts["customers_created"],
+            updated=self.counts["customers_updated"],
+            mode="upsert",
+            details={"from": "transactions", "columns": ", ".join(self.columns)},
+            started_at=tx.started_at,
+            finished_at=_now(),
+            seconds=tx.seconds,
+        )
+
+
+def _feed_customers(store: Store, existing, part: Path | None, names) -> _Fed:
+    """Customer attributes from transaction lines (``--customer-columns country``):
+    for each customer, the value of the latest-dated stored transaction (this file's
+    new rows included) that has one; on one date, the highest transaction id (then
+    line). A customer with a value is updated (a customer without one keeps the
+    stored value); one not in the customers table yet is created with only its id
+    and these columns. The customers table is written again as one part."""
+    names = tuple(names)
+    new = pl.scan_parquet(part, glob=False) if part is not None else None
+    frames = [f for f in (existing, new) if f is not None]
+    order = ["date", "transaction_id"]
+    parts = []
+    for f in frames:
+        have = f.collect_schema().names()
+        parts.append(
+            f.select(
+                "customer_id",
+                *order,
+                pl.col(LINE_NO) if LINE_NO in have else pl.lit(1, dtype=pl.Int64).alias(LINE_NO),
+                *[
+                    pl.col(c) if c in have else pl.lit(None, dtype=pl.String).alias(c)
+                    for c in names
+                ],
+            )
+        )
+    tx = pl.concat(parts, how="vertical_relaxed") if parts else None
+    latest = (
+        tx.filter(pl.col("customer_id").is_not_null())
+        .group_by("customer_id")
+        .agg(
+            pl.col(c).sort_by([*order, LINE_NO], nulls_last=False).drop_nulls().last().alias(c)
+            for c in names
+        )
+        .filter(pl.any_horizontal(pl.col(c).is_not_null() for c in names))
+    )
+    if store.has("customers"):
+        old = store.scan("customers")
+        have = old.collect_schema().names()
+        fresh = latest.rename({c: f"{c}__new" for c in names})
+        stored = {c: pl.col(c) if c in have else pl.lit(None, dtype=pl.String) for c in names}
+        changed = pl.any_horizontal(
+            pl.col(f"{c}__new").is_not_null() & pl.col(f"{c}__new").ne_missing(stored[c])
+            for c in names
+        )
+        merged = old.join(fresh, on="customer_id", how="left").with_columns(
+            *[pl.coalesce(pl.col(f"{c}__new"), stored[c]).alias(c) for c in names],
+            changed.alias("__changed"),
+        )
+        updated = merged.select(pl.col("__changed").sum()).collect().item()
+        merged = merged.drop("__changed", *[f"{c}__new" for c in names])
+        created = latest.join(old.select("customer_id"), on="customer_id", how="anti")
+        table = pl.concat([merged, created], how="diagonal_relaxed")
+    else:
+        updated = 0
+        created = latest
+        table = latest
+    n_created = created.select(pl.len()).collect().item()
+    out = store.tmp_file(".parquet")
+    table.sink_parquet(out, compression=PARQUET_COMPRESSION)
+    return _Fed(
+        part=out,
+        rows=_count(pl.scan_parquet(out, glob=False)),
+        columns=names,
+        counts={"customers_updated": updated, "customers_created": n_created},
+    )
 
 
 __all__ = [
