@@ -12,6 +12,11 @@ from crmkit.errors import InputError, UsageError, visible
 SAMPLE_BYTES = 1 << 20
 
 
+# a long quoted note (over the csv module's 128 KiB default) is a field, as for Polars
+# (set once for the csv module: the structure pass reads with it too)
+csv.field_size_limit(max(csv.field_size_limit(), 16 << 20))
+
+
 SEPARATORS = (",", ";", "\t", "|")
 
 
@@ -217,7 +222,10 @@ def detect_separator(lines: list[str], forced: str | None = None) -> str:
     lines = [ln for ln in lines if ln.strip()]
     best, best_score = ",", (-1, -1)
     for sep in SEPARATORS:
-        counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        try:
+            counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        except csv.Error:  # a field over 16 MiB in the sample: not this separator's say
+            continue
         if not counts or counts[0] < 2:
             continue
         header = counts[0]
