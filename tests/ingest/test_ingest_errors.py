@@ -54,11 +54,16 @@ def test_a_bad_byte_after_the_first_mib_names_its_line(tmp_path, route):
     assert not (tmp_path / "s" / "transactions").exists()
 
 
-def test_a_bad_byte_in_a_compressed_file_names_the_users_file_and_line(tmp_path):
+@pytest.mark.parametrize("route", ["import", "segment"])
+def test_a_bad_byte_in_a_compressed_file_names_the_users_file_and_line(tmp_path, route):
     data, line, offset = _big_utf8_with_bad_byte(50_000)
     src = tmp_path / "big.csv.gz"
     src.write_bytes(gzip.compress(data))
-    msg = _one_line(run("import", "transactions", src, "--store", tmp_path / "s"), EXIT_DATA)
+    if route == "import":
+        r = run("import", "transactions", src, "--store", tmp_path / "s")
+    else:
+        r = run("segment", "--transactions", src, "--as-of", "2024-02-01")
+    msg = _one_line(r, EXIT_DATA)
     # the line and offset of the text inside; the name the user gave, not the unpacked copy
     assert f"big.csv.gz:{line}: a byte that is not UTF-8 (0xFF at byte {offset:,})" in msg
     assert "_tmp" not in msg and "crmkit-in" not in msg
