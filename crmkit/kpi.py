@@ -52,11 +52,18 @@ def customer_windows(
     customers=None,
     attributes: Sequence[str] = (),
     dimensions: Sequence[str] = (),
+    first_orders=None,
 ):
     """One row per customer (customers table and transactions together) with,
     for each window ``i``: ``net{i}, gross{i}, refund{i}, orders{i}, ntx{i}``,
     plus ``first_order`` (date of the first positive transaction up to the last
     window's end) and the requested customer ``attributes``.
+
+    ``first_orders``: ``customer_id, first_order`` for exactly those customers (the
+    customers table and every customer with a transaction up to the last window's
+    end), when the caller has them: the features as of the last window's end
+    (``first_purchase_date``) are that frame. The pass over the whole history is
+    then left out. Not with ``dimensions``.
 
     ``dimensions``: transaction columns (``product``, ``category``): then one row
     per customer and dimension value seen in the transactions, each order counted
@@ -82,7 +89,10 @@ def customer_windows(
     # every customer with a transaction up to the last window (the first pass, over
     # the whole history, computes only the first order), then the windows' sums over
     # the windows' own rows (a few percent of the history for a month)
-    first = o.group_agg(tx, keys, {"first_order": o.min(o.when(amount > 0, d))})
+    if first_orders is not None and not dimensions:
+        first = first_orders
+    else:
+        first = o.group_agg(tx, keys, {"first_order": o.min(o.when(amount > 0, d))})
     per = o.with_columns(
         o.filter(tx, d >= o.lit(first_start)),
         {
@@ -96,7 +106,7 @@ def customer_windows(
         keys,
         {k: e for i, w in enumerate(windows) for k, e in _window_columns(o, i, w).items()},
     )
-    if customers is not None and not dimensions:
+    if customers is not None and not dimensions and first_orders is None:
         known = o.unique(o.select(customers, [CID]))
         first = o.join(first, known, CID, "full")
     out = o.join(first, per, keys, "left_nulls_equal")

@@ -43,18 +43,18 @@ def cohort_table(
     period: Period,
     kind: str = "month",
     cohorts: int = 12,
+    first_purchases: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """Long table, one row per (cohort, offset): the columns in :data:`COLUMNS`.
 
     ``period`` is the reporting period: the last cohort and the last offset end
     with it. ``cohorts`` limits the table to the latest N cohorts.
+    ``first_purchases``: ``customer_id, first_purchase_date`` as of :func:`table_end`
+    when the caller has them (the features as of that date): the pass over the
+    whole history that finds them is then left out.
     """
     kind = check_period(kind)
-    end = period.end
-    # the cohort period containing the report's end date if it is complete, else the one before
-    last = index_of(end, kind)
-    if bounds(last, kind)[1] != end:
-        last -= 1
+    last = _last_index(period, kind)
     first_idx = last - cohorts + 1
     tx = (
         orders(transactions)
@@ -62,11 +62,20 @@ def cohort_table(
         .filter(pl.col("date") <= pl.lit(bounds(last, kind)[1]))
         .with_columns(index_expr("date", kind).alias("_idx"))
     )
-    acq = tx.filter(pl.col("amount") > 0).group_by(CID).agg(pl.col("_idx").min().alias("_cohort"))
+    if first_purchases is not None:
+        acq = first_purchases.filter(pl.col("first_purchase_date").is_not_null()).select(
+            CID, index_expr("first_purchase_date", kind).alias("_cohort")
+        )
+    else:
+        acq = (
+            tx.filter(pl.col("amount") > 0).group_by(CID).agg(pl.col("_idx").min().alias("_cohort"))
+        )
     acq = acq.filter(pl.col("_cohort") >= first_idx)
     sizes = acq.group_by("_cohort").agg(pl.len().cast(pl.Int64).alias("cohort_size"))
+    # only the cohorts' own periods can hold a cell: the rows before them are not joined
     cells = (
-        tx.join(acq, on=CID, how="inner")
+        tx.filter(pl.col("date") >= pl.lit(bounds(first_idx, kind)[0]))
+        .join(acq, on=CID, how="inner")
         .with_columns((pl.col("_idx") - pl.col("_cohort")).alias("period_offset"))
         .filter(pl.col("period_offset") >= 0)
         .group_by("_cohort", "period_offset")
@@ -106,6 +115,20 @@ def cohort_table(
         .sort("_cohort", "period_offset")
         .select(COLUMNS)
     )
+
+
+def _last_index(period: Period, kind: str) -> int:
+    # the cohort period containing the report's end date if it is complete, else the one before
+    last = index_of(period.end, kind)
+    if bounds(last, kind)[1] != period.end:
+        last -= 1
+    return last
+
+
+def table_end(period: Period, kind: str = "month"):
+    """The last day the cohort table reads: the end of its last cohort period."""
+    kind = check_period(kind)
+    return bounds(_last_index(period, kind), kind)[1]
 
 
 def retention_matrix(cohorts: pl.DataFrame, *, value: str = "retention_pct") -> pl.DataFrame:

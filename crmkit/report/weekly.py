@@ -53,6 +53,7 @@ from crmkit.report.targets import load_targets
 from crmkit.segment import model_columns, segment_customers
 from crmkit.xlsx import Sheet
 
+CID = "customer_id"
 XLSX_TOP = 20  # most urgent customers per owner in report.xlsx (every one in the CSV files)
 SERVICE_HEADLINE = (
     "csat",
@@ -222,8 +223,14 @@ def build(
     cw = None
     if customers is not None:
         owner = [c for c in ("owner",) if c in customers.collect_schema().names()]
+        # every customer's first purchase up to the period's end: `now`'s features
+        first = now.select("customer_id", pl.col("first_purchase_date").alias("first_order"))
         cw = customer_windows(
-            tx, windows=kpi_windows(period), customers=customers, attributes=owner
+            tx,
+            windows=kpi_windows(period),
+            customers=customers,
+            attributes=owner,
+            first_orders=first,
         )
         cw = cw.collect().lazy()
     b.frames["kpi"] = kpi_report(
@@ -236,8 +243,14 @@ def build(
     b.frames["migration"] = seg_mod.migration(now, before, meta=meta).collect()
     b.frames["rf_heatmap"] = heatmap_mod.rf_heatmap(now)
     b.unscored = heatmap_mod.unscored(now)
+    # every customer's first purchase up to the table's end: `now`'s, when it ends there
+    firsts = now if cohorts_mod.table_end(period, kind) == period.end else None
     b.frames["cohorts"] = cohorts_mod.cohort_table(
-        tx, period=period, kind=kind, cohorts=12
+        tx,
+        period=period,
+        kind=kind,
+        cohorts=12,
+        first_purchases=None if firsts is None else firsts.select(CID, "first_purchase_date"),
     ).collect()
     if products_mod.has_products(tx):
         b.frames["products"] = products_mod.top_products(tx, period=period).collect()

@@ -15,7 +15,7 @@ from crmkit.report.kpi import kpi_report
 from crmkit.report.owners import owner_scorecard
 
 
-def _tables(seed: int):
+def _tables(seed: int, people: int = 30):
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -23,7 +23,7 @@ def _tables(seed: int):
     tx = pl.LazyFrame(
         {
             "transaction_id": [f"t{i}" for i in range(n)],
-            "customer_id": [f"c{i}" for i in rng.integers(0, 30, n)],
+            "customer_id": [f"c{i}" for i in rng.integers(0, people, n)],
             "date": pl.date_range(date(2024, 1, 1), date(2024, 6, 30), eager=True)
             .sample(n, with_replacement=True, seed=seed)
             .to_list(),
@@ -66,3 +66,44 @@ def test_owner_scorecard_without_an_owner_column_in_the_windows():
     own = owner_scorecard(now, tx, period=p).collect()
     assert owner_scorecard(now, tx, period=p, windows_frame=cw).collect().equals(own)
     assert own["owner"].to_list() == [None]
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+@pytest.mark.parametrize("kind", ["week", "month"])
+def test_first_purchases_from_the_features(seed, kind):
+    from crmkit.features import build_features
+    from crmkit.report.cohorts import cohort_table, table_end
+
+    tx, cu = _tables(seed, people=400)  # most customers buy once or twice: new ones every week
+    p = reporting_period(date(2024, 6, 20), kind)
+    feats = build_features(cu, tx, as_of=p.end)
+    first = feats.select("customer_id", pl.col("first_purchase_date").alias("first_order"))
+    windows = kpi_windows(p)
+    own = customer_windows(tx, windows=windows, customers=cu, attributes=["owner"]).collect()
+    shared = customer_windows(
+        tx, windows=windows, customers=cu, attributes=["owner"], first_orders=first
+    ).collect()
+    # sums of the same rows, added in another order: equal to far below a cent
+    floats = [c for c, t in own.schema.items() if t == pl.Float64]
+    assert (
+        shared.sort("customer_id")
+        .with_columns(pl.col(floats).round(6))
+        .equals(own.sort("customer_id").with_columns(pl.col(floats).round(6)))
+    )
+    # and the reports, rounded to the cent at the end, are the same
+    kpi = kpi_report(cu, tx, period=p, windows_frame=shared.lazy()).collect()
+    assert kpi.equals(kpi_report(cu, tx, period=p).collect())
+    assert table_end(p, kind) == p.end
+    firsts = feats.select("customer_id", "first_purchase_date")
+    own = cohort_table(tx, period=p, kind=kind, cohorts=6).collect()
+    shared = cohort_table(tx, period=p, kind=kind, cohorts=6, first_purchases=firsts).collect()
+    assert shared.equals(own)
+    assert own["cohort_size"].sum() > 0
+
+
+def test_cohort_table_end_is_the_last_complete_cohort_period():
+    from crmkit.report.cohorts import table_end
+
+    week = reporting_period(date(2024, 6, 20), "week")  # Mon 2024-06-10 .. Sun 2024-06-16
+    assert table_end(week, "week") == date(2024, 6, 16)
+    assert table_end(week, "month") == date(2024, 5, 31)  # June is not complete on the 16th
