@@ -27,7 +27,7 @@ import polars as pl
 
 from crmkit.metrics import div
 from crmkit.money import money_ratio
-from crmkit.orders import LINE_NO, ORDER, orders
+from crmkit.orders import LINE_NO, ORDER, line_identity, orders
 from crmkit.periods import Period
 
 TABLE = "anonymous"
@@ -103,17 +103,16 @@ def store_anonymous(store, anon, result, *, replace: bool, shape: str) -> int:
     lines = shape == "lines" or LINE_NO in stored
     if not lines:
         anon = anon.drop(LINE_NO)
-    ident = [ORDER, LINE_NO] if lines else [ORDER]
-    anon = anon.unique(subset=ident, keep="first", maintain_order=True)
+    if lines:  # (order, line id or position), as stored lines (orders.line_identity)
+        anon = anon.with_columns(line_identity(anon).alias("__line"))
+    ident = [ORDER, "__line"] if lines else [ORDER]
+    if not lines:  # one row per order: a repeated order id is a duplicate, as stored orders
+        anon = anon.unique(subset=ident, keep="first", maintain_order=True)
     if existing is not None:
-        keys = [pl.col(ORDER)]
-        if lines:  # a line stored as an order is its order's line 1
-            keys.append(
-                pl.col(LINE_NO).fill_null(1)
-                if LINE_NO in stored
-                else pl.lit(1, dtype=pl.Int64).alias(LINE_NO)
-            )
+        keys = [pl.col(ORDER), *([line_identity(existing).alias("__line")] if lines else [])]
         anon = anon.join(existing.select(keys), on=ident, how="anti")
+    if lines:
+        anon = anon.drop("__line")
     part = store.tmp_file(".parquet")
     anon.sink_parquet(part, compression=PARQUET_COMPRESSION)
     added = pl.scan_parquet(part, glob=False).select(pl.len()).collect().item()

@@ -114,3 +114,13 @@ def transaction_dimensions(
     tx = set(transactions.collect_schema().names())
     cust = set(customers.collect_schema().names()) if customers is not None else set()
     return [c for c in by if c in tx and c not in cust and c != "customer_id"]
+
+
+def line_identity(frame: pl.LazyFrame | pl.DataFrame) -> pl.Expr:
+    """A stored or imported line's identity within its order (docs/order-lines.md): the
+    export's own ``line_id`` when the line has one, else its position ``#<line_no>`` (a
+    row stored as an order is its order's line 1)."""
+    names = frame.collect_schema().names()
+    position = pl.col(LINE_NO).fill_null(1) if LINE_NO in names else pl.lit(1, dtype=pl.Int64)
+    position = pl.format("#{}", position)
+    return pl.coalesce(pl.col(LINE_ID), position) if LINE_ID in names else position

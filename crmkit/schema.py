@@ -292,6 +292,27 @@ TRANSACTIONS = TableSchema(
             ("category", "product_category", "类别", "品类", "分类", "商品类别"),
             "text",
         ),
+        # the export's own id of an order line: with it, a line's identity is (order id,
+        # line id) instead of its position in the order (docs/order-lines.md)
+        Column(
+            "line_id",
+            pl.String,
+            False,
+            (
+                "line_id",
+                "lineid",
+                "line_no",
+                "lineno",
+                "line_number",
+                "order_line_id",
+                "明细编号",
+                "明细号",
+                "明细id",
+                "明细ID",
+                "行号",
+            ),
+            "id",
+        ),
     ),
     # amount = unit_price * quantity when the file has no amount column
     derived={"amount": ("unit_price", "quantity")},

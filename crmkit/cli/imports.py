@@ -283,7 +283,7 @@ COLUMNS = {
     "customers": "customer_id*, name, signup_date, region, city, country, industry, size, "
     "owner, channel, email, phone",
     "transactions": "transaction_id, customer_id*, date*, amount*, quantity, unit_price, "
-    "product, category",
+    "product, category, line_id",
     "tickets": "ticket_id*, customer_id*, opened_at*, resolved_at, status*, category, owner",
     "feedback": "feedback_id, customer_id*, date*, score*, channel, comment, scale",
 }

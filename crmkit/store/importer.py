@@ -29,7 +29,7 @@ from crmkit.errors import CrmkitError, InputError, ThresholdError
 from crmkit.ingest import Ingested, ReadOptions, check_file, csv_parse_error, read_table
 from crmkit.ingest.table import content_key, with_refund_marker
 from crmkit.inputkind import kind_of, open_input
-from crmkit.orders import LINE_NO, has_lines
+from crmkit.orders import LINE_NO, has_lines, line_identity
 from crmkit.schema import TABLES, TableSchema
 from crmkit.service import hooks
 from crmkit.store import (
@@ -432,12 +432,6 @@ def _count(lf: pl.LazyFrame) -> int:
     return lf.select(pl.len()).collect().item()
 
 
-def _stored_line_no(existing: pl.LazyFrame) -> pl.Expr:
-    if has_lines(existing):
-        return pl.col(LINE_NO).fill_null(1)
-    return pl.lit(1, dtype=pl.Int64).alias(LINE_NO)
-
-
 def _write_append(store: Store, schema: TableSchema, got: Ingested, existing: pl.LazyFrame | None):
     """Append the rows not stored yet: (the new part or None, the table's rows after
     the import, the store's counts for the result)."""
@@ -445,9 +439,12 @@ def _write_append(store: Store, schema: TableSchema, got: Ingested, existing: pl
     previous = 0 if existing is None else store.manifest()["tables"][schema.name].get("rows", 0)
     if existing is None:
         new = None
-    elif got.shape == "lines":  # rows stored as orders are their order's line 1
-        new = got.rows.join(
-            existing.select(key, _stored_line_no(existing)), on=[key, LINE_NO], how="anti"
+    elif got.shape == "lines":  # (order, line id or position): orders.line_identity
+        stored = existing.select(key, line_identity(existing).alias("__line"))
+        new = (
+            got.rows.with_columns(line_identity(got.rows).alias("__line"))
+            .join(stored, on=[key, "__line"], how="anti")
+            .drop("__line")
         )
     elif got.staged is not None:  # a clean file: write it again only when keys are stored
         stored_keys = _count(got.rows.join(existing.select(key), on=key, how="semi"))

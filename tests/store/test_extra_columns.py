@@ -63,7 +63,8 @@ def test_collisions_get_a_trailing_underscore(tmp_path):
     df = table(tmp_path / "s")
     assert df.columns == [
         *("transaction_id", "customer_id", "date", "amount", "quantity", "unit_price"),
-        *("product", "category", "amount_", "country", "country_", "line_", "reason_"),
+        *("product", "category", "line_id"),  # line_id: canonical (the export's own line id)
+        *("amount_", "country", "country_", "line_", "reason_"),
     ]
     row = df.row(0, named=True)
     assert (row["amount"], row["amount_"], row["country"], row["country_"]) == (
