@@ -134,10 +134,17 @@ class Parsed:
         over the lazy native parse, sharing its scan with a query over ``native``)."""
         return _native.checks(self._checked if rows is None else rows, self.schema, prefix=prefix)
 
-    def stands(self, row: dict, prefix: str = "") -> bool:
-        """Whether the native parse stands, given its collected ``checks`` row."""
+    def stands(self, row: dict, prefix: str = "", rows: pl.LazyFrame | None = None) -> bool:
+        """Whether the native parse stands, given its collected ``checks`` row
+        (keys not in order are counted over ``rows``, by default the native parse)."""
+        key = self.schema.key
+
+        def count_keys() -> bool:
+            keys = self._checked if rows is None else rows
+            return key not in keys.collect_schema().names() or keys_unique(keys, key)
+
         return self.native is not None and _native.stands(
-            self.facts, row, len(self.info.headers), prefix=prefix
+            self.facts, row, len(self.info.headers), prefix=prefix, count_keys=count_keys
         )
 
     def collect_native(self) -> pl.DataFrame | None:
@@ -147,7 +154,7 @@ class Parsed:
             row = self.checks(df.lazy()).collect().row(0, named=True)
         except FAST_FAILURES:
             return None
-        return df if self.stands(row) else None
+        return df if self.stands(row, rows=df.lazy()) else None
 
     def stage_native(self, part: Path, columns: list[pl.Expr], compression: str) -> int | None:
         """Write the native parse (``columns`` of it) to the Parquet file ``part``,
@@ -162,7 +169,7 @@ class Parsed:
             )
         except FAST_FAILURES:
             row = None
-        if row is not None and self.stands(row):
+        if row is not None and self.stands(row, rows=pl.scan_parquet(part, glob=False)):
             return row["n"]
         part.unlink(missing_ok=True)
         return None

@@ -242,6 +242,7 @@ LEAD = "".join(f"L{i:03d},C1,2024-02-{i % 28 + 1:02d},{i}.5\n" for i in range(80
         "P1,C2\u3000,2024-03-01,5\n",  # an ideographic space (not ASCII)
         "P1,Zoë,2024-03-01,5\n",  # not ASCII, nothing to trim
         "L001 ,C3,2024-03-01,5\n",  # a key that repeats once trimmed
+        " P9,C3,2024-03-01,5\n",  # a padded key (the checked query says no; trimmed natively)
         "P1,  ,2024-03-01,5\n",  # a blank customer id: rejected
     ],
 )
