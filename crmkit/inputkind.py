@@ -277,7 +277,8 @@ def open_input(
     sheet: str | None = None,
     stdin: BinaryIO | None = None,
 ) -> tuple[Path, Kind]:
-    """A plain CSV or Parquet file holding ``path``'s table, and what ``path`` was.
+    """A plain CSV or Parquet file holding ``path``'s table, and what ``path`` was
+    (for a compressed workbook: the workbook kind, see :func:`sheet_written`).
 
     The returned path is ``path`` itself for a plain file, else a temporary file in
     ``tmp_dir`` (the caller removes ``tmp_dir``). ``-`` reads ``stdin`` (default:
@@ -316,8 +317,7 @@ def open_input(
     inner = kind_of(out)  # a compressed workbook or Parquet file is fine; another archive is not
     if inner.name not in ("csv", "parquet"):
         if inner.name in WORKBOOK_KINDS:
-            sheet_out, _ = open_input(out, tmp, sheet=sheet)
-            return sheet_out, kind
+            return open_input(out, tmp, sheet=sheet)  # the kind says a sheet was written
         raise InputError(f"{kind.description()} holding {inner.description()}", file=label)
     if inner.name == "parquet":  # the readers go by the suffix
         out = out.rename(out.with_suffix(".parquet"))
@@ -347,6 +347,18 @@ def parse_sheets(values: Iterable[str] | None, tables: Iterable[str]) -> dict[st
     return out
 
 
+TEXT_OPTIONS = ("encoding", "sep", "decimal_comma")
+
+
+def sheet_written(kind: Kind) -> bool:
+    """Whether :func:`open_input` wrote the plain file from a workbook's cells: UTF-8,
+    comma-separated, numbers with a decimal point. The text options (``TEXT_OPTIONS``:
+    ``--encoding``, ``--sep``, ``--decimal-comma`` or their crmkit.yaml defaults)
+    describe an export's text and do not apply to it: applied, ``encoding: cp1252``
+    from crmkit.yaml turned a workbook's Jürgen into JÃ¼rgen."""
+    return kind.name in WORKBOOK_KINDS
+
+
 @dataclass(frozen=True)
 class Plain:
     """An input as a file the CSV/Parquet readers take."""
@@ -354,6 +366,7 @@ class Plain:
     path: Path  # the file to read
     label: str  # the input as the user named it (``standard input`` for ``-``)
     made: bool  # a temporary copy (decompressed, a sheet, standard input)
+    sheet: bool = False  # written from a workbook's cells (``sheet_written``)
 
 
 class InputFiles:
@@ -429,7 +442,7 @@ class InputFiles:
         tmp = self._tmp() / str(len(self._made))
         tmp.mkdir()
         try:
-            out, _kind = open_input(path, tmp, sheet=sheet, stdin=self._stdin)
+            out, kind = open_input(path, tmp, sheet=sheet, stdin=self._stdin)
             check_file(out)  # standard input or an archive may hold nothing
         except CrmkitError as exc:
             raise _relabel(exc, tmp, label) from None
@@ -437,7 +450,7 @@ class InputFiles:
             link = tmp / "input.parquet"  # the readers go by the suffix
             link.symlink_to(Path(out).resolve())
             out = link
-        return Plain(Path(out), label, made=True)
+        return Plain(Path(out), label, made=True, sheet=sheet_written(kind))
 
     def check_sheets(self) -> None:
         """Refuse a ``--sheet NAME`` that no input used (no workbook was given)."""
@@ -477,6 +490,8 @@ def read_input(
     if not plain.made:
         return read_table_file(plain.path, table, warn=warn, pending=pending, **read)
     copy = str(plain.path)
+    if plain.sheet:
+        read = {k: v for k, v in read.items() if k not in TEXT_OPTIONS}
 
     def said(msg: str) -> None:
         warn(msg.replace(copy, plain.label))

@@ -282,13 +282,13 @@ def load_tables(
             if path is None:
                 out[table] = empty_table(table)
                 continue
-            names = set(TABLES[table].names)
-            table_map = {
-                **config.columns(table),
-                **{k: v for k, v in (mapping or {}).items() if k in names},
-            }
             out[table] = read_input(
-                path, table, files=files, mapping=table_map, warn=warn, pending=pending
+                path,
+                table,
+                files=files,
+                warn=warn,
+                pending=pending,
+                **_text_reading(config, table, mapping),
             )
         for table, path in (("feedback", feedback), ("tickets", tickets)):
             out[table] = (
@@ -307,6 +307,25 @@ def load_tables(
             else read_input(path, table, files=files, mapping=config.columns(table), warn=warn)
         )
     return out
+
+
+def _text_reading(config: Config, table: str, mapping: dict[str, str] | None) -> dict:
+    """How to read a file given directly: the column mapping (``--map`` entries for
+    ``table`` over crmkit.yaml's ``columns:``) and crmkit.yaml's ``import:`` defaults
+    for the text (encoding, sep, date_format, decimal_comma), merged exactly as
+    ``crmkit import`` merges them (``ImportOptions.from_settings``)."""
+    from crmkit.store.importer import ImportOptions
+
+    names = set(TABLES[table].names)
+    own = {k: v for k, v in (mapping or {}).items() if k in names}
+    reading = ImportOptions.from_settings(config, table, mapping=own).reading()
+    return {
+        "mapping": dict(reading.mapping),
+        "encoding": reading.encoding,
+        "sep": reading.sep,
+        "date_format": reading.date_format,
+        "decimal_comma": reading.decimal_comma,
+    }
 
 
 def parse_mapping(pairs: list[str] | None) -> dict[str, str]:

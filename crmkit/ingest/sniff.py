@@ -43,10 +43,19 @@ def detect_encoding(path: Path, forced: str | None = None) -> str:
                 f"unknown encoding '{forced}'",
                 hint="use e.g. utf-8, utf-8-sig, gbk, gb18030, latin-1",
             ) from None
-        return "gb18030" if name in _GB else name
+        name = "gb18030" if name in _GB else name
+        if name.startswith(("utf-8", "utf-16", "utf-32")):
+            return name
     with open(path, "rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
         at_eof = len(sample) < SAMPLE_BYTES
+    if forced:
+        # A forced single-byte code page (--encoding, or crmkit.yaml's import default
+        # for every file) applies to files that are not UTF-8: bytes that prove UTF-8
+        # (a BOM, or multi-byte sequences that all decode) read as UTF-8, never garbled
+        # as cp1252 (Jürgen -> JÃ¼rgen); the summary names the encoding used. A forced
+        # GBK/Big5 stands: short GBK text can be valid UTF-8 by accident.
+        return (_proven_utf8(sample, at_eof) if _single_byte(name) else None) or name
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -67,16 +76,19 @@ def detect_encoding(path: Path, forced: str | None = None) -> str:
 
     matches = from_bytes(sample, cp_isolation=None)
     best = matches.best()
-    if best is not None:
-        # On a short sample Western code pages tie (cp1250 reads "Muñoz" as
-        # "Muńoz" as happily as cp1252 reads it right): a tie goes to cp1252,
-        # the Windows export default outside Central Europe.
-        tied = [
-            m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)
+    # A single-byte code page is never chosen from a guess: on a short sample the
+    # Western ones tie (cp1250 reads "Muñoz" as "Muńoz" as happily as cp1252 reads
+    # it right; a cp1252 tie-break garbled 25-37 % of short Polish and Czech files,
+    # benchmarks/RESULTS.md), so every candidate that ties is named instead.
+    tied = (
+        []
+        if best is None
+        else [
+            codecs.lookup(m.encoding).name
+            for m in matches
+            if (m.chaos, m.coherence) == (best.chaos, best.coherence)
         ]
-        for preferred in ("cp1252", "latin_1"):
-            if preferred in tied:
-                return preferred
+    )
     if best is None and chinese == "no":
         raise InputError(
             "cannot tell the text encoding",
@@ -89,13 +101,54 @@ def detect_encoding(path: Path, forced: str | None = None) -> str:
     # any other code page would be a guess (random bytes read as mac-iceland, cp949 or
     # big5hkscs), and so is GB18030 on weak evidence (Cyrillic cp1251 decodes as
     # uncommon hanzi): never chosen without --encoding
-    names = list(dict.fromkeys([name, "gb18030"] if chinese == "weak" else [name]))
+    western = set(tied) & _WESTERN
+    if name in _WESTERN and _decodes(sample, "cp1252"):
+        western.add("cp1252")  # the Windows export default: always named when it reads
+    western = sorted(western, key=_WESTERN_ORDER.index)
+    names = list(dict.fromkeys([name, *western]))[:2]
+    names += ["gb18030"] if chinese == "weak" else []
     might = " or ".join(names)
     raise InputError(
         f"cannot tell the text encoding for sure (it might be {might})",
         file=str(path),
-        hint=f"give it with --encoding (--encoding {names[0]} if that is right; or utf-8, gbk, cp1252)",
+        hint=f"give it with --encoding {names[0]} if that is right (crmkit import), or once for"
+        f" every command as 'encoding: {names[0]}' under 'import:' in crmkit.yaml",
     )
+
+
+# Western code pages, most common export default first: named after the best match
+_WESTERN_ORDER = ["cp1252", "cp1250", "iso8859-1", "iso8859-15", "cp1257", "mac-roman"]
+_WESTERN = set(_WESTERN_ORDER)
+
+
+def _decodes(sample: bytes, codec: str) -> bool:
+    try:
+        sample.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _single_byte(codec: str) -> bool:
+    """Whether ``codec`` decodes each byte alone (cp1252: yes; gb18030, big5: no)."""
+    return all(
+        codecs.getincrementaldecoder(codec)(errors="replace").decode(byte) != ""
+        for byte in (b"\x81", b"\xc3")  # lead bytes of GBK, Big5, Shift-JIS, UTF-8
+    )
+
+
+def _proven_utf8(sample: bytes, at_eof: bool) -> str | None:
+    """``utf-8-sig``/``utf-8`` when the bytes prove it (a BOM, or non-ASCII bytes that
+    all decode as UTF-8: text in a single-byte code page almost never does), else None."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.isascii():
+        return None
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_eof)
+    except UnicodeDecodeError:
+        return None
+    return "utf-8"
 
 
 def _refuse_mixed_utf8(path: Path, sample: bytes) -> None:

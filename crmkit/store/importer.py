@@ -28,7 +28,7 @@ from crmkit.anonymous import store_anonymous
 from crmkit.errors import CrmkitError, InputError, ThresholdError
 from crmkit.ingest import Ingested, ReadOptions, check_file, csv_parse_error, read_table
 from crmkit.ingest.table import content_key, with_refund_marker
-from crmkit.inputkind import kind_of, open_input
+from crmkit.inputkind import kind_of, open_input, sheet_written
 from crmkit.orders import LINE_NO, has_lines, line_identity
 from crmkit.schema import TABLES, TableSchema
 from crmkit.service import hooks
@@ -277,12 +277,14 @@ def _import_file(
     try:
         store.recover()
         (store.path / TMP).mkdir(parents=True, exist_ok=True)
-        path, _kind = open_input(path, store.path / TMP, sheet=options.sheet, stdin=stdin)
+        path, kind = open_input(path, store.path / TMP, sheet=options.sheet, stdin=stdin)
         check_file(path)  # standard input or an archive may hold nothing
         _check_parts(store, table, replace=options.replace, deep=False)
         say(f"reading {path}")
         existing = store.scan(table) if store.has(table) and not options.replace else None
         reading = options.reading()
+        if sheet_written(kind):  # the text options describe exports, not a workbook's cells
+            reading = replace(reading, encoding=None, sep=None, decimal_comma=False)
         if table == "transactions" and reading.shape is None and existing is not None:
             if has_lines(existing):  # a table of lines stays one: every later file adds lines
                 reading = replace(reading, shape="lines")

@@ -6,6 +6,7 @@ Expected values are written out by hand from the small files built in each test.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import json
@@ -72,15 +73,9 @@ def test_pure_gbk_bytes_detected(tmp_path):
 
 @pytest.mark.parametrize(
     ("encoding", "detected"),
-    [
-        ("latin-1", "cp1252"),
-        ("cp1252", "cp1252"),
-        ("utf-16-le", "utf-16-le"),
-        ("utf-16-be", "utf-16-be"),
-    ],
+    [("utf-16-le", "utf-16-le"), ("utf-16-be", "utf-16-be")],
 )
-def test_western_and_utf16_exports_are_not_read_as_chinese(tmp_path, encoding, detected):
-    # Latin-1 "ñ" + "o" is also a valid GBK character: the text must stay Muñoz
+def test_utf16_exports_are_not_read_as_chinese(tmp_path, encoding, detected):
     text = "customer_id,name,city\nC1,Muñoz,España\nC2,Zoë,Köln\n"
     src = write(tmp_path / "w.csv", text, encoding=encoding)
     r = run("import", "customers", src, "--store", tmp_path / "s")
@@ -88,6 +83,59 @@ def test_western_and_utf16_exports_are_not_read_as_chinese(tmp_path, encoding, d
     assert f"({detected}, comma-separated)" in r.stderr
     df = pl.read_parquet(tmp_path / "s" / "customers").sort("customer_id")
     assert df.select("name", "city").rows() == [("Muñoz", "España"), ("Zoë", "Köln")]
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "named"),
+    [
+        # Latin-1 "ñ" + "o" is also a valid GBK character: never read as Chinese
+        ("customer_id,name,city\nC1,Muñoz,España\nC2,Zoë,Köln\n", "latin-1", "cp1252"),
+        ("customer_id,name\nC1,Jürgen Müller\nC2,Zoë\n", "cp1252", "cp1252"),
+        # a cp1252 tie-break read these as Łukasz -> £ukasz, Michał -> Micha³ (exit 0)
+        ("customer_id,name\nC1,Łukasz Żółć\nC2,Michał\n", "cp1250", "cp1250"),
+    ],
+)
+def test_a_western_code_page_is_named_not_guessed(tmp_path, text, encoding, named):
+    """Short Western files tie between code pages (cp1250 reads cp1252's Muñoz as
+    Muńoz): the import stops with one line naming the candidates and how to give it,
+    and reads the text exactly once the encoding is given (flag or crmkit.yaml)."""
+    src = write(tmp_path / "w.csv", text, encoding=encoding)
+    r = run("import", "customers", src, "--store", tmp_path / "s")
+    assert r.exit_code == EXIT_DATA, r.stderr
+    assert "cannot tell the text encoding for sure" in r.stderr and named in r.stderr
+    assert "--encoding" in r.stderr and "crmkit.yaml" in r.stderr
+    assert not (tmp_path / "s" / "customers").exists()
+    r = run("import", "customers", src, "--store", tmp_path / "s", "--encoding", encoding)
+    assert r.exit_code == 0, r.stderr
+    got = pl.read_parquet(tmp_path / "s" / "customers").sort("customer_id")
+    expected = [line.split(",")[1] for line in text.splitlines()[1:]]
+    assert got["name"].to_list() == expected
+
+
+def test_a_forced_code_page_does_not_garble_utf8(tmp_path):
+    """--encoding cp1252 (or crmkit.yaml's import default, which applies to every
+    file) reads the files that are not UTF-8; a file whose bytes prove UTF-8 is read
+    as UTF-8 (as cp1252 Jürgen became JÃ¼rgen, 张伟 became å¼ ä¼Ÿ), and a forced
+    GBK stands (short GBK text can be valid UTF-8 by accident)."""
+    store = tmp_path / "s"
+    utf8 = write(tmp_path / "u.csv", "customer_id,name\nC1,Jürgen\nC2,张伟\n")
+    cp = write(tmp_path / "c.csv", "customer_id,name\nC3,Zoë\n", encoding="cp1252")
+    bom = tmp_path / "b.csv"
+    bom.write_bytes(codecs.BOM_UTF8 + b"customer_id,name\nC4,plain\n")
+    for src, used in ((utf8, "utf-8"), (cp, "cp1252"), (bom, "utf-8-sig")):
+        r = run("import", "customers", src, "--store", store, "--encoding", "cp1252")
+        assert r.exit_code == 0, r.stderr
+        assert f"({used}, comma-separated)" in r.stderr
+    got = Store(store).scan("customers").collect().sort("customer_id")
+    assert got["name"].to_list() == ["Jürgen", "张伟", "Zoë", "plain"]
+    # 郑 is D6A3 in GBK: D6 A3 is also a valid UTF-8 character (֣); the forced GBK wins
+    gbk = tmp_path / "g.csv"
+    gbk.write_bytes("customer_id,name\nC5,郑\n".encode("gbk"))
+    assert gbk.read_bytes().decode("utf-8")  # valid UTF-8 by accident
+    r = run("import", "customers", gbk, "--store", store, "--encoding", "gbk")
+    assert r.exit_code == 0, r.stderr
+    got = Store(store).scan("customers").collect().filter(pl.col("customer_id") == "C5")
+    assert got["name"].to_list() == ["郑"]
 
 
 def test_gbk_names_with_extension_characters(tmp_path):

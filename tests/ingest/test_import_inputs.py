@@ -147,3 +147,34 @@ def test_customers_with_a_date_and_a_total_are_customers(tmp_path):
     src.write_text("customer_id,name,created_at,total\nC1,甲,2024-01-01,100\n")
     r = runner.invoke(app, ["import", "customers", str(src), "--store", str(tmp_path / "s")])
     assert r.exit_code == 0, r.stderr
+
+
+def test_text_options_do_not_apply_to_a_workbook(tmp_path):
+    """--encoding/--sep/--decimal-comma (or their crmkit.yaml defaults for every file)
+    describe an export's text; a workbook's cells are read as typed, on import and
+    on segment (applied, encoding cp1252 turned Jürgen into JÃ¼rgen, exit 0)."""
+    import polars as pl
+
+    book = tmp_path / "c.xlsx"
+    pl.DataFrame({"customer_id": ["C1", "C2"], "name": ["Jürgen", "张伟"]}).write_excel(book)
+    store = tmp_path / "s"
+    r = CliRunner().invoke(
+        app,
+        ["import", "customers", str(book), "--store", str(store), "--encoding", "cp1252"]
+        + ["--sep", ";", "--decimal-comma"],
+    )
+    assert r.exit_code == 0, r.stderr
+    got = Store(store).scan("customers").collect().sort("customer_id")
+    assert got["name"].to_list() == ["Jürgen", "张伟"]
+
+    config = tmp_path / "crmkit.yaml"
+    config.write_text("import:\n  encoding: cp1252\n  sep: ';'\n", encoding="utf-8")
+    (tmp_path / "t.csv").write_text("order_id;customer_id;date;amount\nT1;C1;2024-01-05;7\n")
+    r = CliRunner().invoke(
+        app,
+        ["--config", str(config), "segment", "--customers", str(book)]
+        + ["--transactions", str(tmp_path / "t.csv"), "--format", "csv"]
+        + ["--columns", "customer_id,name,monetary"],
+    )
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == ["C1,Jürgen,7.0", "C2,张伟,0.0"]

@@ -147,10 +147,17 @@ def segment_both_routes(tmp_path, *extra):
         ("customer_id,name,signup_date\nC1,Muñoz,2024-01-01\nC2,Zoë,someday\n", "latin-1"),
     ],
 )
-def test_segment_on_csv_one_pass_matches_careful_read(tmp_path, body, customers, encoding):
+def test_segment_on_csv_one_pass_matches_careful_read(
+    tmp_path, monkeypatch, body, customers, encoding
+):
     """The one-pass route (native parse + checks in the same collect) gives the
-    rows the careful route gives (every file read by the general rules first)."""
+    rows the careful route gives (every file read by the general rules first). A
+    code page is given once in crmkit.yaml (``import: encoding:``), as import reads it."""
     (tmp_path / "c.csv").write_bytes(customers.encode(encoding))
+    if encoding != "utf-8":
+        config = tmp_path.parent / f"{tmp_path.name}-crmkit.yaml"
+        config.write_text(f"import:\n  encoding: {encoding}\n", encoding="utf-8")
+        monkeypatch.setenv("CRMKIT_CONFIG", str(config))
     (tmp_path / "t.csv").write_text("order_id,customer_id,date,amount\n" + body, encoding="utf-8")
     segment_both_routes(tmp_path)
 
