@@ -205,6 +205,17 @@ def _lines_into(fh, lines: list[str]):
         yield line
 
 
+def _reject_fields(raw: str, sep: str) -> list[str]:
+    """The fields of a rejected record as written, for the rejects file: the csv
+    module's reading, else the text split at each separator (a lone CR or a line
+    break outside quotes made ``csv.reader`` raise: exit 1 with a traceback)."""
+    try:
+        row = next(csv.reader([raw.replace("\r", _CR)], delimiter=sep), [])
+    except csv.Error:
+        return raw.split(sep)
+    return [f.replace(_CR, "\r") for f in row]
+
+
 def _field_count_problems_slow(
     info: SourceInfo, src: Path, tmp_dir: Path
 ) -> tuple[pl.DataFrame, pl.DataFrame, int, int, Path]:
@@ -247,7 +258,7 @@ def _field_count_problems_slow(
                 index = quote_problem(raw, info.sep)[0]
                 why = "text after the closing quote of a quoted field (a stray quote?)"
                 col = _column_name(info.headers, index)
-                row = next(csv.reader([raw], delimiter=info.sep))
+                row = _reject_fields(raw, info.sep)
             elif len(row) != n and start != prev_end and any("\n" in f for f in row):
                 index = next(k for k, f in enumerate(row) if "\n" in f)
                 col = _column_name(info.headers, index)
