@@ -26,6 +26,7 @@ Public API (stable; the reports and CLV modules build on it):
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import date
 
 import polars as pl
@@ -209,8 +210,36 @@ def filter_segments(
             from crmkit.engine.spark import where_condition
 
             expr = where_condition(where)
+        else:
+            FILTERED.set((lf, where, expr))
         lf = o.filter(lf, expr)
     return lf
+
+
+#: The latest Polars ``--where`` of this context (the frame it filters, its text and
+#: expression), for ``where_failure`` to tell a failing ``--where`` from other errors.
+FILTERED: ContextVar[tuple | None] = ContextVar("crmkit_where_filtered", default=None)
+
+
+def where_failure(exc: BaseException) -> UsageError | None:
+    """The ``--where`` behind an error raised while collecting: a condition that type
+    checks but fails on some values (``CAST(name AS INT) > 1``). Replays it alone on
+    the frame it filters; None when it holds there (the error came from elsewhere)."""
+    filtered = FILTERED.get()
+    if filtered is None or not isinstance(exc, pl.exceptions.PolarsError):
+        return None
+    lf, where, expr = filtered
+    try:
+        lf.select(expr).collect()
+    except pl.exceptions.PolarsError as failure:
+        from crmkit.rules.compile import polars_reason
+
+        return UsageError(
+            f"--where {where!r} fails on the data: {polars_reason(failure)}",
+            hint="make it work for every value, e.g. TRY_CAST(x AS INTEGER) gives NULL "
+            "(no match) where x is not a number",
+        )
+    return None
 
 
 def _where_expr(where: str, schema) -> pl.Expr:

@@ -127,11 +127,12 @@ def _known_failure(ctx: typer.Context, exc: Exception) -> CrmkitError | None:
     fails on some values, memory running out, a full disk or read-only store, a
     damaged store part."""
     from crmkit.rules import rule_failure
+    from crmkit.segment import where_failure
     from crmkit.store import store_read_error, write_failure
 
     if _out_of_memory(exc):  # first: naming a failing rule runs queries again
         return CrmkitError(OUT_OF_MEMORY)
-    rule_exc = rule_failure(exc)  # a rule that fails on some values: name it
+    rule_exc = rule_failure(exc) or where_failure(exc)  # fails on some values: name it
     if rule_exc is not None:
         return rule_exc
     state = ctx.obj if isinstance(ctx.obj, State) else None

@@ -9,7 +9,7 @@ import gzip
 import pytest
 from helpers import run
 
-from crmkit.errors import EXIT_DATA, InputError
+from crmkit.errors import EXIT_DATA, EXIT_USAGE, InputError
 
 HEADER = "order_id,customer_id,date,amount"
 
@@ -251,12 +251,16 @@ def test_quotes_inside_unquoted_fields_are_characters_even_two_on_a_line(tmp_pat
 # --- errors crmkit has no message of its own for ----------------------------------------
 
 
-def test_an_unmapped_library_error_is_one_line_without_the_customers_values(store):
-    # a --where that fails on the values (not on the types) ends in the generic handler:
-    # Polars' message listed the failing values, i.e. customer names from the store
+def test_a_where_failing_on_the_values_is_a_usage_error_without_the_customers_values(store):
+    # a --where that fails on the values (not on the types) ended in the generic handler
+    # (exit 1, as a bug) and Polars' message listed the failing values, i.e. customer
+    # names from the store: it is the option's fault (exit 2), named, without values
     r = run("segment", "--store", store, "--where", "CAST(name AS INT) > 1")
-    msg = _one_line(r, 1)
+    msg = _one_line(r, EXIT_USAGE)
+    assert "--where 'CAST(name AS INT) > 1' fails on the data" in msg and "TRY_CAST" in msg
     assert "conversion from `str` to `i32` failed in column 'name'" in msg
+    r = run("segment", "--store", store, "--where", "TRY_CAST(name AS INT) > 1")
+    assert r.exit_code == 0, r.stderr
     for name in ("甲公司", "乙公司", "丁公司", "戊公司", "HYPERLINK"):
         assert name not in r.stderr
 
