@@ -15,7 +15,7 @@ peak memory (``VmHWM`` of that process) belongs to that contender alone:
                       measures the typed frame's ``estimated_size()``, the "data's
                       in-memory size" the memory target is judged against
 
-Targets (issue 2): crmkit time <= 1.5x polars-stream; crmkit peak memory well
+Targets (issue 2, time relaxed by issue 11): crmkit time <= 1.7x polars-stream; crmkit peak memory well
 under the in-memory size of the data.
 
     .venv/bin/python benchmarks/bench_import.py --rows 1000000
@@ -52,7 +52,7 @@ START = dt.date(2022, 1, 1)
 DAYS = 3 * 365 + 1  # 2022-01-01 .. 2024-12-31
 REFUND_SHARE = 0.03
 CONTENDERS = ("polars-stream", "polars-snappy", "polars-eager", "crmkit")
-TARGET_RATIO = 1.5
+TARGET_RATIO = 1.7  # issue 11 (issue 2 asked 1.5x; the rebuilt spine may give some back)
 
 PRODUCTS = (
     "办公椅",
