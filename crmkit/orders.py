@@ -110,10 +110,18 @@ def transaction_dimensions(
 ) -> list[str]:
     """The ``by`` columns that are read from the transactions (``product``,
     ``category``, extra transaction columns) rather than from the customers table:
-    those the transactions have and the customers table does not."""
+    those the transactions have and the customers table does not hold, i.e. lacks or
+    has without a single value (a store with no customers table, or a customers file
+    without that column, is read with every canonical column empty: a transactions
+    export's ``Country`` then gave one blank group)."""
     tx = set(transactions.collect_schema().names())
+    wanted = [c for c in by if c in tx and c != "customer_id"]
     cust = set(customers.collect_schema().names()) if customers is not None else set()
-    return [c for c in by if c in tx and c not in cust and c != "customer_id"]
+    both = [c for c in wanted if c in cust]
+    if both:  # a scan of these columns of the customers only: --by on a column both have
+        held = customers.select(pl.col(both).is_not_null().any()).collect().row(0)
+        cust -= {c for c, has in zip(both, held, strict=True) if not has}
+    return [c for c in wanted if c not in cust]
 
 
 def line_identity(frame: pl.LazyFrame | pl.DataFrame) -> pl.Expr:

@@ -119,11 +119,15 @@ def test_reimports_with_other_extra_columns_give_the_union(tmp_path):
     ]
 
 
-def test_kpi_by_a_transaction_extra_column(tmp_path):
-    # the customers table has no country: each transaction's own country is its group
+@pytest.mark.parametrize("customers", ["customer_id,name\nA,a\nB,b\n", None])
+def test_kpi_by_a_transaction_extra_column(tmp_path, customers):
+    # the customers table has no country (or there is no customers table at all: it is
+    # read with every canonical column empty, country among them, which gave one blank
+    # group): each transaction's own country is its group
     store = tmp_path / "s"
-    write(tmp_path / "c.csv", "customer_id,name\nA,a\nB,b\n")
-    assert run("import", "customers", tmp_path / "c.csv", "--store", store).exit_code == 0
+    if customers is not None:
+        write(tmp_path / "c.csv", customers)
+        assert run("import", "customers", tmp_path / "c.csv", "--store", store).exit_code == 0
     assert (
         run("import", "transactions", write(tmp_path / "t.csv", TX), "--store", store).exit_code
         == 0
@@ -153,6 +157,22 @@ def test_kpi_by_a_transaction_extra_column(tmp_path):
         ("Germany", "revenue"): 20.0,
         ("Germany", "orders"): 1.0,
     }
+
+
+def test_kpi_by_prefers_the_customers_attribute_when_it_has_values(tmp_path):
+    # both tables have country: the customer's attribute wins (one group per customer)
+    store = tmp_path / "s"
+    write(tmp_path / "c.csv", "customer_id,name,country\nA,a,Spain\nB,b,Spain\n")
+    assert run("import", "customers", tmp_path / "c.csv", "--store", store).exit_code == 0
+    tx = write(tmp_path / "t.csv", TX)
+    assert run("import", "transactions", tx, "--store", store).exit_code == 0
+    r = run(
+        *("report", "kpi", "--store", store, "--by", "country", "--as-of", "2024-03-31"),
+        *("--format", "csv"),
+    )
+    assert r.exit_code == 0, r.output
+    got = {x["country"]: float(x["value"]) for x in csv_rows(r.stdout) if x["metric"] == "revenue"}
+    assert got == {"Spain": 35.0}  # 10 + 20 + 5: both customers are in Spain
 
 
 # --- --customer-columns ----------------------------------------------------------------
