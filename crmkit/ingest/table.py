@@ -187,16 +187,23 @@ def _native_append(parsed, schema: TableSchema, tmp: Path) -> Ingested | None:
     if parsed.native is None or schema.key not in parsed.info.mapping:
         return None  # ids from the row content need a window over the file: careful path
     present = set(parsed.native.collect_schema().names())
-    staged = _stage_path(tmp)
-    n = parsed.stage_native(
-        staged,
+    return _staged_native(
+        parsed,
+        tmp,
         [
             pl.col(c.name) if c.name in present else pl.lit(None, dtype=c.dtype).alias(c.name)
             for c in schema.columns
         ]
         + [pl.col(name) for name in parsed.info.extra],
-        COMPRESSION,
     )
+
+
+def _staged_native(parsed, tmp: Path, columns: list[pl.Expr]) -> Ingested | None:
+    """``columns`` of the native parse staged to a Parquet file, as a clean read
+    (nothing rejected; one row per order, as the careful path counts them); None
+    when the parse does not stand (``Parsed.stage_native``)."""
+    staged = _stage_path(tmp)
+    n = parsed.stage_native(staged, columns, COMPRESSION)
     if n is None:
         return None
     return Ingested(
@@ -208,7 +215,7 @@ def _native_append(parsed, schema: TableSchema, tmp: Path) -> Ingested | None:
         rejected=0,
         duplicates=0,
         sha256="",
-        orders=n,  # one row per order (as the careful path counts them)
+        orders=n,
         staged=staged,
     )
 
@@ -440,22 +447,7 @@ def _native_upsert(parsed, tmp: Path) -> Ingested | None:
     None when it needs the careful rules."""
     if parsed.native is None:
         return None
-    staged = _stage_path(tmp)
-    n = parsed.stage_native(staged, [pl.col(c) for c in parsed.canonical], COMPRESSION)
-    if n is None:
-        return None
-    return Ingested(
-        info=parsed.info,
-        rows=pl.scan_parquet(staged, glob=False),
-        rejects=pl.DataFrame(),  # nothing rejected
-        rows_read=n,
-        good=n,
-        rejected=0,
-        duplicates=0,
-        sha256="",
-        orders=n,
-        staged=staged,
-    )
+    return _staged_native(parsed, tmp, [pl.col(c) for c in parsed.canonical])
 
 
 def _careful_upsert(parsed, schema: TableSchema, tmp: Path) -> Ingested:
