@@ -78,6 +78,29 @@ def warn_line(msg: str) -> None:
     warn(msg)
 
 
+def spark_tables(ctx: typer.Context, *, master, remote, store, customers, transactions, mapping):
+    """``--engine spark``: the session, the input tables as Spark DataFrames (the
+    store, or files given directly: ``crmkit.engine.run.load_tables``) and the
+    source to name in messages."""
+    from crmkit.engine import run
+    from crmkit.sources import parse_mapping
+
+    config = state(ctx).config
+    spark = run.open_session(config, master=master, remote=remote)
+    files = customers is not None or transactions is not None
+    store_dir = None if files else run.store_location(config, store)
+    tables = run.load_tables(
+        spark,
+        config=config,
+        store=store_dir,
+        customers=customers,
+        transactions=transactions,
+        mapping=parse_mapping(mapping),
+        warn=warn_line,
+    )
+    return spark, tables, str(store_dir or transactions)
+
+
 @dataclass(frozen=True)
 class Reporting:
     """The as-of date and the reporting period of a report command."""

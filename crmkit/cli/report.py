@@ -210,24 +210,20 @@ def _kpi_spark(
     quiet=False,
 ):
     """report kpi --engine spark: the same definitions on Spark (crmkit.engine.run.kpi)."""
-    from crmkit.cli.context import Reporting, state
+    from crmkit.cli.context import Reporting, spark_tables, state
     from crmkit.engine import run
     from crmkit.report.targets import load_targets, skipped_targets
-    from crmkit.sources import parse_mapping
 
     config = state(ctx).config
     by = list(by or [])
-    spark = run.open_session(config, master=master, remote=remote)
-    files = customers is not None or transactions is not None
-    store_dir = None if files else run.store_location(config, store)
-    tables = run.load_tables(
-        spark,
-        config=config,
-        store=store_dir,
+    _spark, tables, source = spark_tables(
+        ctx,
+        master=master,
+        remote=remote,
+        store=store,
         customers=customers,
         transactions=transactions,
-        mapping=parse_mapping(mapping),
-        warn=lambda msg: err_console.print(f"[yellow]warning:[/yellow] {msg}"),
+        mapping=mapping,
     )
     targets = load_targets(config)
     when, period_, lf = run.kpi(
@@ -238,11 +234,11 @@ def _kpi_spark(
         rules=rules,
         config=config,
         targets=targets,
-        source=str(store_dir or transactions),
+        source=source,
     )
     note = skipped_targets(targets, period_kind=period_.kind, period_label=period_.label, by=by)
     if note:
-        err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        render.note(note)
     title = f"KPIs, {Reporting(when, period_).title}"
     show(
         lf.collect(), fmt=fmt, bom=bom, quiet=quiet, out=out, title=title, units="unit", sheet="kpi"
@@ -440,23 +436,19 @@ def _segments_spark(
 ):
     """report segments --engine spark: both snapshots segmented on Spark; the rows the
     summary and the migration read come back to Polars (crmkit.engine.run.segment_snapshots)."""
-    from crmkit.cli.context import Reporting, state
+    from crmkit.cli.context import Reporting, spark_tables, state
     from crmkit.engine import run
     from crmkit.report import segments as S
-    from crmkit.sources import parse_mapping
 
     config = state(ctx).config
-    spark = run.open_session(config, master=master, remote=remote)
-    files = customers is not None or transactions is not None
-    store_dir = None if files else run.store_location(config, store)
-    tables = run.load_tables(
-        spark,
-        config=config,
-        store=store_dir,
+    _spark, tables, source = spark_tables(
+        ctx,
+        master=master,
+        remote=remote,
+        store=store,
         customers=customers,
         transactions=transactions,
-        mapping=parse_mapping(mapping),
-        warn=lambda msg: err_console.print(f"[yellow]warning:[/yellow] {msg}"),
+        mapping=mapping,
     )
     rulesets = S.load(rules, config)
     S.require_classification(rulesets, column)
@@ -468,7 +460,7 @@ def _segments_spark(
         column=column,
         by=by,
         config=config,
-        source=str(store_dir or transactions),
+        source=source,
     )
     return Reporting(when, period_), now, before, S.segment_meta(rulesets, column), tx
 

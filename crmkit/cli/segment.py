@@ -10,7 +10,7 @@ import typer
 
 from crmkit.cli import options, render
 from crmkit.cli.context import Inputs, state
-from crmkit.cli.render import emit, err_console, out_console, styled, warn
+from crmkit.cli.render import emit, err_console, out_console, styled
 
 if TYPE_CHECKING:
     import polars as pl
@@ -257,20 +257,18 @@ def _segment_spark(
 ):
     """--engine spark: the same rules on Spark; collected for the usual outputs, or
     written by Spark as a Parquet folder (--out DIR/)."""
+    from crmkit.cli.context import spark_tables
     from crmkit.engine import run
-    from crmkit.sources import parse_mapping
 
     config = state(ctx).config
-    spark = run.open_session(config, master=master, remote=remote)
-    files = inputs["customers"] is not None or inputs["transactions"] is not None
-    tables = run.load_tables(
-        spark,
-        config=config,
-        store=None if files else run.store_location(config, inputs["store"]),
+    spark, tables, _source = spark_tables(
+        ctx,
+        master=master,
+        remote=remote,
+        store=inputs["store"],
         customers=inputs["customers"],
         transactions=inputs["transactions"],
-        mapping=parse_mapping(inputs["mapping"]),
-        warn=warn,
+        mapping=inputs["mapping"],
     )
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     sdf, as_of = run.segment(
