@@ -63,11 +63,8 @@ def detect_encoding(path: Path, forced: str | None = None) -> str:
     utf16 = _utf16_without_bom(sample)
     if utf16:
         return utf16
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_eof)
+    if _decodes(sample, "utf-8", final=at_eof):
         return "utf-8"  # a NUL is valid UTF-8: refused later if it is in the header
-    except UnicodeDecodeError:
-        pass
     _refuse_mixed_utf8(path, sample if at_eof else sample[:-3])
     chinese = _looks_chinese(sample, at_eof)
     if chinese == "yes":
@@ -121,9 +118,11 @@ _WESTERN_ORDER = ["cp1252", "cp1250", "iso8859-1", "iso8859-15", "cp1257", "mac-
 _WESTERN = set(_WESTERN_ORDER)
 
 
-def _decodes(sample: bytes, codec: str) -> bool:
+def _decodes(sample: bytes, codec: str, *, final: bool = True) -> bool:
+    """Whether ``sample`` decodes as ``codec`` (``final=False``: a sample cut from a
+    longer file may end inside a character)."""
     try:
-        sample.decode(codec)
+        codecs.getincrementaldecoder(codec)().decode(sample, final=final)
     except UnicodeDecodeError:
         return False
     return True
@@ -142,11 +141,7 @@ def _proven_utf8(sample: bytes, at_eof: bool) -> str | None:
     all decode as UTF-8: text in a single-byte code page almost never does), else None."""
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    if sample.isascii():
-        return None
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_eof)
-    except UnicodeDecodeError:
+    if sample.isascii() or not _decodes(sample, "utf-8", final=at_eof):
         return None
     return "utf-8"
 
