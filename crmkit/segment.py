@@ -232,12 +232,12 @@ def where_failure(exc: BaseException) -> UsageError | None:
     try:
         lf.select(expr).collect()
     except pl.exceptions.PolarsError as failure:
+        from crmkit.rules.check import FAILS_ON_DATA_HINT
         from crmkit.rules.compile import polars_reason
 
         return UsageError(
             f"--where {where!r} fails on the data: {polars_reason(failure)}",
-            hint="make it work for every value, e.g. TRY_CAST(x AS INTEGER) gives NULL "
-            "(no match) where x is not a number",
+            hint=FAILS_ON_DATA_HINT,
         )
     return None
 

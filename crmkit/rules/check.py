@@ -196,6 +196,13 @@ def _replay(df: pl.DataFrame, rs: RuleSet) -> tuple[pl.DataFrame, RulesError | N
     return df, None
 
 
+#: The fix for a condition that fails on some values (every engine, and --where).
+FAILS_ON_DATA_HINT = (
+    "make it work for every value, e.g. TRY_CAST(x AS INTEGER) gives NULL (no match) "
+    "where x is not a number"
+)
+
+
 def _fails(df: pl.DataFrame, text: str, path, line, rule, what: str) -> RulesError | None:
     try:
         df.select(condition_expr(text))
@@ -205,8 +212,7 @@ def _fails(df: pl.DataFrame, text: str, path, line, rule, what: str) -> RulesErr
             path,
             line,
             rule,
-            hint="make it work for every value, e.g. TRY_CAST(x AS INTEGER) gives NULL "
-            "(no match) where x is not a number",
+            hint=FAILS_ON_DATA_HINT,
         )
     return None
 

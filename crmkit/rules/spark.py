@@ -15,6 +15,7 @@ from contextvars import ContextVar
 
 from crmkit.engine.spark import _pyspark
 from crmkit.errors import RulesError
+from crmkit.rules.check import FAILS_ON_DATA_HINT
 
 # rule conditions are written for Polars' SQL, which reads like DuckDB's
 RULE_DIALECT = "duckdb"
@@ -288,8 +289,7 @@ def _traced(df, expr, text, path, line, rule, derived) -> RulesError | None:
         path,
         line,
         rule,
-        hint="make it work for every value, e.g. TRY_CAST(x AS INTEGER) gives NULL "
-        "(no match) where x is not a number",
+        hint=FAILS_ON_DATA_HINT,
     )
 
 
