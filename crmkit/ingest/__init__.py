@@ -109,7 +109,7 @@ class Parsed:
         )
         # ``native``: the canonical rows; ``_checked``: what their checks read (native_rows)
         self._checked, self.native = (
-            _native.native_rows(info, schema, src, self.raw_names)
+            _native.computed(_native.native_rows(info, schema, src, self.raw_names), info, schema)
             if can_be_native
             else (None, None)
         )

@@ -26,6 +26,21 @@ _MONEY_RE_COMMA = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)?(?:,\d+)?$"
 _CURRENCY = r"[¥￥$€£]|RMB|CNY|USD|EUR|元"
 
 
+def computed(schema, targets) -> dict[str, pl.Expr]:
+    """The columns of ``targets`` a file lacks and ``schema`` computes from two
+    others (``schema.derived``: amount = unit_price x quantity), by name, from the
+    parsed (typed) columns: THE arithmetic of a computed column, for the careful
+    rules and the native parse alike (the two routes store the same bits). A line
+    amount is the product rounded to the cent (Polars' ``round(2)``, half to even
+    on the decimal value: 3 x 0.10 = 0.30, -3 x 0.35 = -1.05, 1 x 0.125 = 0.12);
+    null when either part is."""
+    out = {}
+    for target in targets:
+        a, b = schema.derived[target]
+        out[target] = (pl.col(a) * pl.col(b)).round(2)
+    return out
+
+
 def blank_to_null(e: pl.Expr) -> pl.Expr:
     s = e.str.strip_chars()
     return pl.when(s == "").then(None).otherwise(s)

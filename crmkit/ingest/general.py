@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from crmkit.errors import InputError, without_values
-from crmkit.ingest.fields import blank_to_null, date_expr, datetime_expr, money_expr
+from crmkit.ingest.fields import blank_to_null, computed, date_expr, datetime_expr, money_expr
 from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON, WHY, WHY_COLUMN
 from crmkit.spreadsheet import (
     date_shaped,
@@ -127,11 +127,9 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
                 )
             )
         parsed[col.name] = parsed[col.name].cast(col.dtype)
-    derived: dict[str, pl.Expr] = {}
+    derived = computed(schema, info.derived)  # the native parse computes them alike
     for target in info.derived:
-        a, b = schema.derived[target]
-        derived[target] = (pl.col(a) * pl.col(b)).round(2)
-        for part in (a, b):
+        for part in schema.derived[target]:
             checks.append(
                 (
                     pl.col(part).is_null(),

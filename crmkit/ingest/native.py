@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from crmkit.ingest import fields
 from crmkit.ingest.fields import blank_to_null
 from crmkit.ingest.source import SourceInfo
 from crmkit.schema import TableSchema
@@ -126,13 +127,13 @@ def _scan_bytes(path: Path, sep: bytes, sha256: bool, on_bytes) -> ByteFacts:
 
 def applies(info: SourceInfo, schema: TableSchema, src: Path) -> bool:
     """Whether a native parse can be tried at all: every column of the file is
-    imported (the parse must read every field: see the module docstring), none
-    is computed from others, every column kind has a canonical spelling the
-    reader takes, and the file does not end in a quote."""
+    imported (the parse must read every field: see the module docstring), every
+    column kind has a canonical spelling the reader takes, and the file does not
+    end in a quote. A computed column (amount = unit_price x quantity) is computed
+    from the parsed parts by the careful rules' own expression (``computed``)."""
     kinds = {c.name: c.kind for c in schema.columns}
     return (
         not info.ignored
-        and not info.derived
         and all(kinds[name] in ("date", "money", "number", "id", "text") for name in info.mapping)
         and not _ends_in_quote(src)
     )
@@ -148,6 +149,21 @@ def _ends_in_quote(src: Path) -> bool:
             return False
         fh.seek(-1, os.SEEK_END)
         return fh.read(1) == b'"'
+
+
+def computed(
+    frames: tuple[pl.LazyFrame, pl.LazyFrame], info: SourceInfo, schema: TableSchema
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """``native_rows``' two frames with the file's computed columns (amount =
+    unit_price x quantity) added, by ``fields.computed``: the one expression the
+    careful rules compute them with, over the same typed parts (so both routes
+    store the same bits). The checks then see them as any column (a part
+    missing leaves the amount null; a product overflowing is not finite)."""
+    exprs = [e.alias(name) for name, e in fields.computed(schema, info.derived).items()]
+    if not exprs:
+        return frames
+    checked, rows = frames
+    return checked.with_columns(exprs), rows.with_columns(exprs)
 
 
 def native_rows(

@@ -445,7 +445,7 @@ def _write_append(store: Store, schema: TableSchema, got: Ingested, existing: pl
         stored = existing.select(key, line_identity(existing).alias("__line"))
         new = (
             got.rows.with_columns(line_identity(got.rows).alias("__line"))
-            .join(stored, on=[key, "__line"], how="anti")
+            .join(stored, on=[key, "__line"], how="anti", maintain_order="left")
             .drop("__line")
         )
     elif got.staged is not None:  # a clean file: write it again only when keys are stored

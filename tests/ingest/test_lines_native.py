@@ -1,0 +1,270 @@
+"""The native route for files of order lines (docs/order-lines.md, "Speed"): a clean
+file of lines is read by Polars' own parse, numbered and stored without the careful
+rules; the store must be exactly what the careful rules store.
+
+Every file here is imported twice into fresh stores: by default, and with the
+careful rules only (``native=False``, the import's own option); or, where the
+input itself must send a file down the careful path, the same lines with one value
+in another spelling the careful rules read to the same value. The stored table
+(every column, in stored order), the rejects and the import's figures are compared.
+Which route read a file is asked of ``read_table`` (a natively read file is staged
+whole)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from crmkit.ingest import ReadOptions, read_table
+from crmkit.orders import LINE_NO, numbered_lines, repeats_are_lines
+from crmkit.schema import TRANSACTIONS
+from crmkit.store import Store
+from crmkit.store.importer import import_file
+
+HEADER = ["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"]
+# what differs between two imports of one file that is not the store's content
+_VOLATILE = {"started_at", "finished_at", "seconds", "rejects_file", "source", "sha256"}
+
+
+def write(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+    path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def native_route(src: Path, tmp: Path, **options) -> bool:
+    """Whether the import reads ``src`` by the native parse (it is staged whole)."""
+    got = read_table(src, TRANSACTIONS, ReadOptions(**options), tmp_dir=tmp / "route")
+    return got.staged is not None
+
+
+def imported(store: Path, src: Path, **options):
+    """(the import's figures, the stored transactions, the rejects file's text)."""
+    result = import_file(Store(store), "transactions", src, **options)
+    table = Store(store).scan("transactions").collect()
+    rejects = Path(result.rejects_file).read_text("utf-8") if result.rejects_file else None
+    figures = {k: v for k, v in dataclasses.asdict(result).items() if k not in _VOLATILE}
+    return figures, table, rejects
+
+
+def assert_same_store(a, b) -> None:
+    assert a[0] == b[0]
+    assert_frame_equal(a[1], b[1])  # every column, every row, in stored order
+    assert a[2] == b[2]
+
+
+def both_ways(tmp_path: Path, src: Path, **options):
+    """``src`` imported by default and by the careful rules only: the same store."""
+    fast = imported(tmp_path / "default", src, **options)
+    careful = imported(tmp_path / "careful", src, native=False, **options)
+    assert_same_store(fast, careful)
+    return fast
+
+
+def generated(
+    rnd: random.Random,
+    n_orders: int,
+    *,
+    line_id: bool = False,
+    amount: bool = False,
+    country: bool = False,
+) -> tuple[list[str], list[list[str]]]:
+    """An order-lines export: 1-6 lines per order, listed together; about one order
+    in ten a cancellation (``C`` id, negative quantities); prices with two decimals
+    and some with three (the line amount is rounded); identical lines inside an
+    order now and then (the same product twice)."""
+    header = HEADER + (["LineNo"] if line_id else []) + (["Amount"] if amount else [])
+    header += ["Country"] if country else []
+    rows = []
+    for n in range(n_orders):
+        cancel = rnd.random() < 0.1
+        order = ("C" if cancel else "") + str(500000 + n)
+        day = f"2024-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
+        customer = str(12000 + rnd.randint(0, n_orders // 3))
+        for i in range(rnd.randint(1, 6)):
+            qty = rnd.choice([1, 1, 2, 3, 12, 100, 10_000]) * (-1 if cancel else 1)
+            price = rnd.choice(["0.10", "0.35", "1.25", "19.99", "0.125", "2.675", "1.005"])
+            row = [order, rnd.choice(["P1", "P2", "P3"]), str(qty), day, price, customer]
+            row += [f"L{i + 1}"] if line_id else []
+            row += [f"{qty * float(price):.2f}"] if amount else []
+            row += [rnd.choice(["United Kingdom", "France"])] if country else []
+            rows.append(row)
+    return header, rows
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [{}, {"line_id": True}, {"amount": True}, {"country": True, "line_id": True, "amount": True}],
+)
+def test_generated_lines_store_the_same_both_ways(tmp_path, layout):
+    header, rows = generated(random.Random(7), 300, **layout)
+    src = write(tmp_path / "lines.csv", rows, header)
+    if not layout.get("amount"):  # the native route for line files with computed amounts
+        assert native_route(src, tmp_path)
+    figures, table, rejects = both_ways(tmp_path, src)
+    assert (figures["shape"], figures["imported"], figures["rejected"]) == ("lines", len(rows), 0)
+    assert figures["orders"] == len({r[0] for r in rows}) and rejects is None
+    # line numbers, worked independently: the position among the order's rows so far
+    seen: dict[str, int] = {}
+    expected = []
+    for r in rows:
+        seen[r[0]] = seen.get(r[0], 0) + 1
+        expected.append(seen[r[0]])
+    assert table[LINE_NO].to_list() == expected
+
+
+def test_shuffled_lines_store_the_same_both_ways(tmp_path):
+    """An order's lines scattered over the file: line numbers by the window over ids."""
+    rnd = random.Random(11)
+    header, rows = generated(rnd, 200)
+    rnd.shuffle(rows)
+    src = write(tmp_path / "shuffled.csv", rows, header)
+    assert native_route(src, tmp_path)
+    figures, table, _ = both_ways(tmp_path, src)
+    assert figures["shape"] == "lines" and table.height == len(rows)
+
+
+def test_the_input_decides_the_route_and_the_store_is_the_same(tmp_path):
+    """One date written 2024/03/05 instead of 2024-03-05: the careful rules read the
+    file (the native parse takes ISO dates only) and store the same rows."""
+    header, rows = generated(random.Random(3), 100)
+    clean = write(tmp_path / "clean.csv", rows, header)
+    odd_rows = [list(r) for r in rows]
+    odd_rows[57][3] = odd_rows[57][3].replace("-", "/")
+    odd = write(tmp_path / "odd.csv", odd_rows, header)
+    assert native_route(clean, tmp_path) and not native_route(odd, tmp_path)
+    a = imported(tmp_path / "a", clean)
+    b = imported(tmp_path / "b", odd)
+    assert_same_store(a, b)
+
+
+def test_line_amounts_worked_by_hand(tmp_path):
+    """amount = unit price x quantity, rounded to the cent, one expression for both
+    routes: 3 x 0.10 = 0.30 (0.30000000000000004 before rounding); 1,000,000 x 19.99;
+    a cancellation's -3 x 0.35 = -1.05; 1 x 0.125 = 0.12 (half to even); 4 x 2.675."""
+    rows = [
+        ["1", "A", "3", "2024-03-05", "0.10", "K1"],
+        ["1", "B", "1000000", "2024-03-05", "19.99", "K1"],
+        ["C2", "A", "-3", "2024-03-06", "0.35", "K1"],
+        ["3", "A", "1", "2024-03-07", "0.125", "K2"],
+        ["3", "A", "4", "2024-03-07", "2.675", "K2"],
+    ]
+    src = write(tmp_path / "amounts.csv", rows)
+    assert native_route(src, tmp_path)
+    _, table, _ = both_ways(tmp_path, src)
+    assert table.select("transaction_id", LINE_NO, "amount").rows() == [
+        ("1", 1, 0.3),
+        ("1", 2, 19_990_000.0),
+        ("C2", 1, -1.05),
+        ("3", 1, 0.12),
+        ("3", 2, 10.7),
+    ]
+
+
+def test_a_file_of_orders_with_computed_amounts(tmp_path):
+    """Every id once and no amount column: one row per order, no line_no, by both routes."""
+    rows = [
+        ["1", "A", "2", "2024-01-05", "10.00", "K1"],
+        ["2", "B", "3", "2024-01-06", "0.1", "K2"],
+    ]
+    src = write(tmp_path / "orders.csv", rows)
+    assert native_route(src, tmp_path)
+    figures, table, _ = both_ways(tmp_path, src)
+    assert figures["shape"] == "orders" and LINE_NO not in table.columns
+    assert table["amount"].to_list() == [20.0, 0.3]
+    # forced to lines (--lines, or a table of lines): each its order's line 1
+    figures, table, _ = both_ways(tmp_path / "forced", src, shape="lines")
+    assert figures["shape"] == "lines" and table[LINE_NO].to_list() == [1, 1]
+
+
+BASE = [
+    ["1", "A", "2", "2024-03-05", "10.00", "K1"],
+    ["1", "B", "1", "2024-03-05", "5.00", "K1"],
+    ["2", "A", "1", "2024-03-20", "10.00", "K2"],
+]
+
+
+@pytest.mark.parametrize(
+    "case, rows",
+    [
+        # an order naming two customers: its second customer's line is a reject
+        ("two customers", [*BASE, ["2", "B", "1", "2024-03-20", "1.00", "K9"]]),
+        # every repeated row an exact copy: one row per order, the copy a duplicate
+        ("exact copies", [BASE[0], BASE[2], BASE[0]]),
+        ("non-canonical date", [*BASE, ["3", "A", "1", "2024/3/5", "1.00", "K1"]]),
+        ("a quote", [*BASE, ["3", '"A"', "1", "2024-03-05", "1.00", "K1"]]),
+        ("a short line", [*BASE, ["3", "A", "1", "2024-03-05", "1.00"]]),
+        ("a long line", [*BASE, ["3", "A", "1", "2024-03-05", "1.00", "K1", "x"]]),
+        ("a missing price", [*BASE, ["3", "A", "1", "2024-03-05", "", "K1"]]),
+        ("a spreadsheet id", [*BASE, ["3", "A", "1", "2024-03-05", "1.00", "17850.0"]]),
+        ("a missing customer", [*BASE, ["3", "A", "1", "2024-03-05", "1.00", ""]]),
+        ("a blank line", [BASE[0], [""], *BASE[1:]]),
+    ],
+)
+def test_files_the_native_route_must_not_take(tmp_path, case, rows):
+    src = write(tmp_path / "f.csv", rows)
+    assert not native_route(src, tmp_path), case
+    both_ways(tmp_path, src)
+
+
+def test_a_line_id_twice_in_one_order(tmp_path):
+    """The export's line ids are trusted (docs/order-lines.md): two rows of one order
+    with one line id are both stored, by either route."""
+    header = [*HEADER, "LineNo"]
+    rows = [[*BASE[0], "L1"], [*BASE[1], "L1"], [*BASE[2], "L1"]]
+    src = write(tmp_path / "f.csv", rows, header)
+    assert native_route(src, tmp_path)
+    _, table, _ = both_ways(tmp_path, src)
+    assert table.select("transaction_id", "line_id", LINE_NO).rows() == [
+        ("1", "L1", 1),
+        ("1", "L1", 2),
+        ("2", "L1", 1),
+    ]
+
+
+def test_cumulative_exports_add_the_same_lines_both_ways(tmp_path):
+    rnd = random.Random(5)
+    header, rows = generated(rnd, 120)
+    first = write(tmp_path / "day1.csv", rows[:200], header)
+    second = write(tmp_path / "day2.csv", rows, header)
+    stores = {}
+    for way, native in (("default", True), ("careful", False)):
+        imported(tmp_path / way, first, native=native)
+        stores[way] = imported(tmp_path / way, second, native=native)
+    assert_same_store(stores["default"], stores["careful"])
+    assert stores["default"][0]["imported"] == len(rows) - 200
+    assert stores["default"][1].height == len(rows)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numbered_lines_is_the_window_over_order_ids(seed):
+    """A second way of computing: ``int_range(1, len + 1).over(id)``, a per-order count
+    in plain Python, and ``repeats_are_lines`` itself."""
+    rnd = random.Random(seed)
+    ids = [str(rnd.randint(1, 6)) for _ in range(rnd.randint(1, 40))]
+    if seed % 2:  # each order's rows together
+        ids.sort()
+    frame = pl.DataFrame(
+        {
+            "transaction_id": ids,
+            "customer_id": [f"K{int(i) % (2 + seed % 3)}" for i in ids],
+            "amount": [float(rnd.choice([1, 2])) for _ in ids],
+        }
+    )
+    numbered, facts = numbered_lines(frame, frame.columns)
+    count: dict[str, int] = {}
+    expected = [count.__setitem__(i, count.get(i, 0) + 1) or count[i] for i in ids]
+    assert numbered[LINE_NO].to_list() == expected
+    window = frame.select(pl.int_range(1, pl.len() + 1).over("transaction_id").cast(pl.Int64))
+    assert numbered[LINE_NO].to_list() == window.to_series().to_list()
+    assert facts["orders"] == len(set(ids))
+    assert facts["repeated"] == (len(set(ids)) < len(ids))
+    assert facts["lines"] == (facts["repeated"] and repeats_are_lines(frame, frame.columns))
+    customers = {}
+    for i, c in zip(ids, frame["customer_id"], strict=True):
+        customers.setdefault(i, set()).add(c)
+    assert facts["customers"] == any(len(c) > 1 for c in customers.values())
