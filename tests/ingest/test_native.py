@@ -36,38 +36,51 @@ def test_sorted_keys_prove_uniqueness_only_when_strictly_ordered(ids, proven):
         assert len(set(present)) == len(present)
 
 
-def test_the_key_edge_check_is_exactly_what_trimming_changes():
-    """The checks read the key as it is in the file and reject one with whitespace at
-    either end: exactly the values the careful rules' trim (blank_to_null) changes,
-    so an accepted key is its own trimmed copy."""
+# Unicode's White_Space property (PropList.txt): the characters a trim removes
+WHITE_SPACE = (
+    [chr(c) for c in range(0x09, 0x0E)]
+    + [" ", "\x85", "\xa0", "\u1680"]
+    + [chr(c) for c in range(0x2000, 0x200B)]
+    + ["\u2028", "\u2029", "\u202f", "\u205f", "\u3000"]
+)
+
+
+def test_the_one_trim_rule_removes_white_space_at_the_ends_and_nulls_blanks():
+    """blank_to_null against the Unicode definition, computed in Python: every
+    White_Space character at either end goes, one inside stays, the others
+    (zero-width space, BOM, the information separators Python's isspace takes)
+    stay, and a value of nothing but spaces is missing."""
     values = [w + o for w in WHITESPACE for o in OTHERS]
     values += [o + w for w in WHITESPACE for o in OTHERS]
-    values += [o + w + o for w in WHITESPACE for o in OTHERS]  # inside: kept
-    values = list(dict.fromkeys(values + OTHERS))
-    df = pl.DataFrame({"transaction_id": values, "amount": [1.0] * len(values)})
-    for v in values:
-        one = df.filter(pl.col("transaction_id") == v)
-        bad = native.checks(one.lazy(), TABLES["transactions"]).collect()["bad"].item()
-        trimmed = one.select(blank_to_null(pl.col("transaction_id"))).item()
-        assert bad is (trimmed != v), repr(v)
+    values += [o + w + o for w in WHITESPACE for o in OTHERS]
+    values += WHITESPACE + OTHERS + ["", "  \u3000 ", None]
+    got = pl.Series(values, dtype=pl.String).to_frame("v").select(blank_to_null(pl.col("v")))
+    ws = "".join(WHITE_SPACE)
+    want = [None if v is None or not v.strip(ws) else v.strip(ws) for v in values]
+    assert got.to_series().to_list() == want
 
 
-def test_a_padded_key_does_not_stand_in_the_checked_query(tmp_path):
-    """The checked frame holds the key as read: padded, the checks say bad (the
-    caller then takes the eager native parse, which trims, or the careful route);
-    the rows trim it."""
+@pytest.mark.parametrize(
+    ("body", "stands", "keys"),
+    [
+        ("A,C1,2024-01-05,1\n B ,C2,2024-01-06,2\n", True, ["A", "B"]),  # trimmed: unique
+        ("B,C1,2024-01-05,1\n B ,C2,2024-01-06,2\n", False, ["B", "B"]),  # trimmed: a repeat
+        ("A,C1,2024-01-05,1\nA\u3000,C2,2024-01-06,2\n", False, ["A", "A"]),
+        ("\u3000,C1,2024-01-05,1\nA,C2,2024-01-06,2\n", False, [None, "A"]),  # blank: missing
+    ],
+)
+def test_keys_are_checked_as_stored_trimmed(tmp_path, body, stands, keys):
+    """The checked frame holds the key trimmed, as the rows store it: a padded key
+    stands when its trimmed value is unique, and not when trimming makes it a
+    repeat of another or nothing (the careful route then decides)."""
     from crmkit.ingest import read_source
 
     src = tmp_path / "t.csv"
-    src.write_text(
-        "order_id,customer_id,date,amount\nA,C1,2024-01-05,1\n B ,C2,2024-01-06,2\n",
-        encoding="utf-8",
-    )
+    src.write_text("order_id,customer_id,date,amount\n" + body, encoding="utf-8")
     parsed = read_source(src, TABLES["transactions"])
     row = parsed.checks().collect().row(0, named=True)
-    assert row["bad"] and not parsed.stands(row)
-    assert parsed.native.collect()["transaction_id"].to_list() == ["A", "B"]
-    assert parsed.collect_native()["transaction_id"].to_list() == ["A", "B"]
+    assert parsed.stands(row) is stands
+    assert parsed.native.collect()["transaction_id"].to_list() == keys
 
 
 @pytest.mark.parametrize(
