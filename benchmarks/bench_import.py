@@ -44,6 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_segment import compile_crmkit
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = HERE / "data"
@@ -422,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--rows and --repeat must be at least 1")
     src = ensure_data(args.rows, say)
     warm_cache(src)
+    compile_crmkit(ROOT / "crmkit")  # the children import ROOT's crmkit
     version = code_version()
     runs: dict[str, list[dict]] = {}
     for i in range(args.repeat):
