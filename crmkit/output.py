@@ -111,15 +111,16 @@ def to_records(df: pl.DataFrame) -> list[dict]:
     return counts_as_integers(typed, df.to_dicts())  # a long table's counts as integers
 
 
-def _csv_frame(df: pl.DataFrame) -> pl.DataFrame:
-    """The frame as CSV writes it: formulas neutralised, a long table's counts whole."""
+def csv_frame(df: pl.DataFrame) -> pl.DataFrame:
+    """The frame as CSV writes it: formulas neutralised, a long table's counts whole
+    (``write_frame(..., as_is=True)`` writes such a frame without checking it again)."""
     from crmkit.metrics import counts_as_text
 
     return counts_as_text(neutralise_formulas(df))
 
 
 def csv_text(df: pl.DataFrame) -> str:
-    return _csv_frame(df).write_csv()
+    return csv_frame(df).write_csv()
 
 
 def jsonl_text(df: pl.DataFrame) -> str:
@@ -182,10 +183,13 @@ def write_frame(
     stream: IO[str] | None = None,
     sheet: str = "data",
     bom: bool = True,
+    as_is: bool = False,
 ) -> None:
     """Write ``df`` as ``fmt`` to ``out`` (atomically) or to ``stream`` (stdout).
 
-    ``bom``: a CSV file starts with a UTF-8 BOM (Excel reads it as UTF-8); never on a stream."""
+    ``bom``: a CSV file starts with a UTF-8 BOM (Excel reads it as UTF-8); never on a stream.
+    ``as_is``: ``df`` is already :func:`csv_frame`'s (parts of one frame written to
+    several files: neutralised once, not once per file)."""
     if fmt == "table":
         raise UsageError(
             "table output is for terminals", hint="use --format csv or json with --out"
@@ -225,7 +229,7 @@ def write_frame(
                 hint="choose a folder you can write to",
             ) from None
     try:
-        _write_to(df, fmt, tmp, sheet=sheet, bom=bom)
+        _write_to(df, fmt, tmp, sheet=sheet, bom=bom, as_is=as_is)
         if special:
             with open(tmp, "rb") as src, open(target, "wb") as dst:
                 shutil.copyfileobj(src, dst)
@@ -235,10 +239,12 @@ def write_frame(
         tmp.unlink(missing_ok=True)
 
 
-def _write_to(df: pl.DataFrame, fmt: str, path: Path, *, sheet: str, bom: bool) -> None:
+def _write_to(
+    df: pl.DataFrame, fmt: str, path: Path, *, sheet: str, bom: bool, as_is: bool = False
+) -> None:
     if fmt == "csv":
         # UTF-8, written by Polars without a Python string
-        _csv_frame(df).write_csv(path, include_bom=bom)
+        (df if as_is else csv_frame(df)).write_csv(path, include_bom=bom)
     elif fmt == "json":
         path.write_text(
             json.dumps(to_records(df), ensure_ascii=False, indent=2, default=str) + "\n",

@@ -286,10 +286,16 @@ def is_folder(out: str | Path, fmt: str | None = None) -> bool:
 
 
 def write_action_lists(
-    df: pl.DataFrame, out_dir: str | Path, *, owner: str = "owner", bom: bool = True
+    df: pl.DataFrame,
+    out_dir: str | Path,
+    *,
+    owner: str = "owner",
+    bom: bool = True,
+    everyone: bool = True,
 ) -> list[Path]:
-    """``actions.csv`` plus ``actions-<owner>.csv`` per owner (one distinct file
-    per owner: :func:`owner_file_names`); returns the paths."""
+    """``actions.csv`` (``everyone``: the weekly bundle has its own, one folder up)
+    plus ``actions-<owner>.csv`` per owner (one distinct file per owner:
+    :func:`owner_file_names`); returns the paths written."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(
@@ -297,12 +303,15 @@ def write_action_lists(
             hint="give a folder for the per-owner lists, or --out FILE.csv for one file",
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [out_dir / "actions.csv"]
-    output.write_frame(df, fmt="csv", out=written[0], bom=bom)
-    parts = df.group_by(owner, maintain_order=True)
+    written = []
+    if everyone:
+        written.append(out_dir / "actions.csv")
+        output.write_frame(df, fmt="csv", out=written[0], bom=bom)
+    ready = output.csv_frame(df)  # formulas neutralised once, not once per owner file
+    parts = ready.group_by(owner, maintain_order=True)
     names = owner_file_names([key[0] for key, _ in parts])
-    for key, part in df.group_by(owner, maintain_order=True):
+    for key, part in parts:
         path = out_dir / f"actions-{names[key[0]]}.csv"
-        output.write_frame(part, fmt="csv", out=path, bom=bom)
+        output.write_frame(part, fmt="csv", out=path, bom=bom, as_is=True)
         written.append(path)
     return written

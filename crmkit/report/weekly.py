@@ -528,8 +528,10 @@ def write(b: Bundle, out: str | os.PathLike, *, bom: bool = True) -> Path:
         output.write_xlsx(workbook(b), tmp / "report.xlsx")
         for name, df in b.frames.items():
             output.write_frame(df, fmt="csv", out=tmp / f"{name}.csv", bom=bom)
-        actions_mod.write_action_lists(b.frames["actions"], tmp / "actions", bom=bom)
-        (tmp / "actions" / "actions.csv").unlink(missing_ok=True)  # the full list is ../actions.csv
+        # the full list is actions.csv beside the folder
+        actions_mod.write_action_lists(
+            b.frames["actions"], tmp / "actions", bom=bom, everyone=False
+        )
         fmode, dmode = 0o666 & ~_umask(), 0o777 & ~_umask()
         for f in tmp.rglob("*"):
             f.chmod(dmode if f.is_dir() else fmode)  # temp files are created private
