@@ -231,7 +231,8 @@ def build_features_at(
     history. The running totals (purchases, net revenue, refunds, first and last
     purchase, the purchase before the last) are aggregated once up to the earliest
     date ``A``, plus what the rows after ``A`` add for each later date; the 90- and
-    365-day windows from the rows of the last 365 days before ``A`` on. The
+    365-day windows as the part all dates' windows share (summed with the running
+    totals) plus each date's own ends (from the rows near ``A`` and after it). The
     previous purchase date at a later date ``D``: if the customer bought after
     ``A`` (up to ``D``), the last purchase is the latest of those days and the one
     before is the later of the second-latest of them and the last purchase up to
@@ -250,6 +251,16 @@ def build_features_at(
         .with_columns(_buy=amount > 0)
     )
     hist_rows = tx.filter(d <= a0)
+    # The 90/365-day windows of every date share their middle: (last_date - W, a0]
+    # when the dates are less than W days apart. It is summed in the pass over the
+    # history; each date's window adds its two ends, from the few rows at the edges
+    # (three strips as wide as the dates' spread: 10M rows, 3 dates a week apart:
+    # 0.2M rows instead of the last year's 3.3M for 24 conditional sums).
+    core = {
+        w: (d > last_date - timedelta(days=w))
+        for w in _WINDOWS
+        if last_date - timedelta(days=w) < a0
+    }
     hist = hist_rows.group_by(cid).agg(
         pl.len().cast(pl.Int64).alias("_rows"),
         buy.sum().cast(pl.Int64).alias("_n"),
@@ -257,19 +268,20 @@ def build_features_at(
         pl.when(buy).then(d).min().alias("_first"),
         pl.when(buy).then(d).max().alias("_last"),
         pl.when(amount < 0).then(amount).sum().alias("_neg"),
+        *(e for w, c in core.items() for e in _window_sums(buy & c, c, amount, f"_{w}")),
     )
-    recent = tx.filter(d > a0 - timedelta(days=365))
+    edge = d > a0
+    for w in _WINDOWS:
+        near = d > a0 - timedelta(days=w)
+        edge |= (near & ~core[w]) if w in core else near
     aggs: list[pl.Expr] = []
     for j, a in enumerate(dates):
         upto = d <= a
-        in90 = upto & (d > a - timedelta(days=90))
-        in365 = upto & (d > a - timedelta(days=365))
-        aggs += [
-            (buy & in90).sum().cast(pl.Int64).alias(f"orders_90d{j}"),
-            pl.when(in90).then(amount).sum().alias(f"revenue_90d{j}"),
-            (buy & in365).sum().cast(pl.Int64).alias(f"orders_365d{j}"),
-            pl.when(in365).then(amount).sum().alias(f"revenue_365d{j}"),
-        ]
+        for w in _WINDOWS:
+            inw = upto & (d > a - timedelta(days=w))
+            if w in core:
+                inw &= ~(core[w] & (d <= a0))
+            aggs += _window_sums(buy & inw, inw, amount, f"_{w}_{j}")
         if j:  # what the rows after a0 (up to a) add
             after = upto & (d > a0)
             aggs += [
@@ -281,7 +293,7 @@ def build_features_at(
                 pl.when(after & (amount < 0)).then(amount).sum().alias(f"_neg{j}"),
             ]
     wide = hist.join(
-        recent.group_by(cid).agg(aggs), on=cid, how="full", coalesce=True, nulls_equal=True
+        tx.filter(edge).group_by(cid).agg(aggs), on=cid, how="full", coalesce=True, nulls_equal=True
     )
     wide = wide.collect().lazy()  # read below by the gap passes and once per date
     if gaps:
@@ -328,8 +340,12 @@ def build_features_at(
             if j
             else pl.col("_first"),
             "last_purchase_date": last,
-            **{c: pl.col(f"{c}{j}") for c in ("orders_90d", "revenue_90d")},
-            **{c: pl.col(f"{c}{j}") for c in ("orders_365d", "revenue_365d")},
+            **{
+                f"{kind}_{w}d": pl.col(f"_{kind}_{w}_{j}").fill_null(0)
+                + (pl.col(f"_{kind}_{w}").fill_null(0) if w in core else 0)
+                for w in _WINDOWS
+                for kind in ("orders", "revenue")
+            },
             "refund_amount": plus("_neg").abs(),
         }
         if gaps:
@@ -348,6 +364,17 @@ def build_features_at(
         lf, names, _ = _finish(POLARS, customers, agg, transactions, as_of=a, gaps=gaps)
         out[a] = lf.select(names)
     return out
+
+
+_WINDOWS = (90, 365)
+
+
+def _window_sums(bought: pl.Expr, inside: pl.Expr, amount: pl.Expr, suffix: str) -> list[pl.Expr]:
+    """Purchases and net revenue of the rows ``inside`` a window (``bought``: purchases there)."""
+    return [
+        bought.sum().cast(pl.Int64).alias(f"_orders{suffix}"),
+        pl.when(inside).then(amount).sum().alias(f"_revenue{suffix}"),
+    ]
 
 
 def _finish(o, customers, agg, transactions, *, as_of: date, gaps: bool):

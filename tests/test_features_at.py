@@ -105,14 +105,21 @@ def _random_tables(seed: int):
     return tx, cu
 
 
+# dates before, inside and after the data (2024-01-01 .. 2024-04-29), a few days and
+# months apart: the dates' 90-day windows share no middle, their 365-day ones do
+SPREAD = [date(2023, 12, 1), date(2024, 2, 10), date(2024, 4, 20), date(2024, 4, 27)]
+SPREAD += [date(2024, 4, 29), date(2024, 9, 1)]
+# days apart (both windows share a middle, data at both ends of the 90-day ones) and
+# over a year apart (no shared middle)
+WEEK = [date(2024, 4, 10), date(2024, 4, 15), date(2024, 4, 20)]
+YEARS = [date(2023, 5, 1), date(2024, 3, 1), date(2025, 4, 1)]
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("gaps", [True, False])
-def test_random_store_equals_separate_runs(seed, gaps):
+@pytest.mark.parametrize("dates", [SPREAD, WEEK, YEARS], ids=["spread", "week", "years"])
+def test_random_store_equals_separate_runs(seed, gaps, dates):
     tx, cu = _random_tables(seed)
-    # dates before, inside and after the data, a few days and months apart
-    dates = [date(2023, 12, 1), date(2024, 2, 10), date(2024, 4, 20), date(2024, 4, 27)]
-    dates.append(date(2024, 4, 29))
-    dates.append(date(2024, 9, 1))
     many = build_features_at(cu, tx, dates=dates, gaps=gaps)
     for a in dates:
         got = many[a].collect().sort("customer_id")
