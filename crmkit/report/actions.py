@@ -307,11 +307,13 @@ def write_action_lists(
     if everyone:
         written.append(out_dir / "actions.csv")
         output.write_frame(df, fmt="csv", out=written[0], bom=bom)
-    ready = output.csv_frame(df)  # formulas neutralised once, not once per owner file
-    parts = ready.group_by(owner, maintain_order=True)
-    names = owner_file_names([key[0] for key, _ in parts])
-    for key, part in parts:
-        path = out_dir / f"actions-{names[key[0]]}.csv"
-        output.write_frame(part, fmt="csv", out=path, bom=bom, as_is=True)
+    # formulas neutralised once, not once per owner file; files named by the owner as given
+    key = "\0owner"
+    ready = output.csv_frame(df).with_columns(df.get_column(owner).alias(key))
+    parts = ready.group_by(key, maintain_order=True)
+    names = owner_file_names([k[0] for k, _ in parts])
+    for k, part in parts:
+        path = out_dir / f"actions-{names[k[0]]}.csv"
+        output.write_frame(part.drop(key), fmt="csv", out=path, bom=bom, as_is=True)
         written.append(path)
     return written

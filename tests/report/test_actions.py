@@ -69,3 +69,23 @@ def test_only_checks_names_and_suggests_the_nearest():
     with pytest.raises(UsageError, match='--only "Champion"') as e:
         A.resolve_only(["Champion"], rulesets, ["segment", "lifecycle_stage"])
     assert 'did you mean "Champions"?' in str(e.value)
+
+
+def test_owner_files_without_the_whole_list_neutralise_formulas_once(tmp_path):
+    df = pl.DataFrame(
+        {
+            "owner": ["Ann", "=HYPERLINK(1)", "Ann"],
+            "customer_id": ["a1", "x1", "a2"],
+            "name": ["=1+1", "ok", "-5"],
+        }
+    )
+    paths = A.write_action_lists(df, tmp_path / "lists", everyone=False)
+    assert not (tmp_path / "lists" / "actions.csv").exists()
+    rows = [r for p in paths for r in read_csv(p)]
+    # one file per owner, every customer once; a cell a spreadsheet would run gets one '
+    assert len(paths) == 2 and sorted(r["customer_id"] for r in rows) == ["a1", "a2", "x1"]
+    by_id = {r["customer_id"]: r for r in rows}
+    assert by_id["a1"]["name"] == "'=1+1" and by_id["a2"]["name"] == "'-5"
+    assert by_id["x1"]["owner"] == "'=HYPERLINK(1)" and by_id["x1"]["name"] == "ok"
+    # the file is named by the owner as given (the ' is for spreadsheet cells only)
+    assert sorted(p.name for p in paths) == ["actions-=HYPERLINK(1).csv", "actions-Ann.csv"]
