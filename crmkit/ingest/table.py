@@ -18,6 +18,7 @@ table: ``ReadOptions.shape`` when the stored table already holds order lines, an
 
 from __future__ import annotations
 
+import csv
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -140,8 +141,8 @@ def read_table(
         else:
             shape = "orders" if schema.name != "transactions" else options.shape
             if schema.name == "transactions" and (
-                shape == "lines" or (shape is None and parsed.info.derived)
-            ):  # lines, or (no amount column: line amounts) likely lines
+                shape == "lines" or (shape is None and _ids_repeat_early(parsed, schema.key))
+            ):
                 got = _native_lines(parsed, schema, tmp, shape)
             else:
                 got = _native_append(parsed, schema, tmp) if shape != "lines" else None
@@ -223,6 +224,24 @@ def _staged_native(parsed, tmp: Path, columns: list[pl.Expr]) -> Ingested | None
         orders=n,
         staged=staged,
     )
+
+
+def _ids_repeat_early(parsed, key: str, size: int = 1 << 16) -> bool:
+    """Whether an order id repeats among the rows in the first ``size`` bytes of
+    the file (a fraction of a millisecond): such a file is read as order lines
+    first (the orders route, ``_native_append``, stands only with every id once).
+    Only a choice of route: each route stands or falls on the whole file."""
+    if parsed.native is None or key not in parsed.info.mapping:
+        return False
+    column = parsed.info.headers.index(parsed.info.mapping[key])
+    with open(parsed.src, "rb") as fh:
+        # the header and a last line the cut may have split left out
+        head = fh.read(size).decode("utf-8", errors="replace").splitlines()[1:-1]
+    ids = [
+        r[column].strip() for r in csv.reader(head, delimiter=parsed.info.sep) if len(r) > column
+    ]
+    ids = [i for i in ids if i]
+    return len(set(ids)) < len(ids)
 
 
 def _native_lines(parsed, schema: TableSchema, tmp: Path, shape: str | None) -> Ingested | None:
