@@ -76,7 +76,7 @@ def generated(
     """An order-lines export: 1-6 lines per order, listed together; about one order
     in ten a cancellation (``C`` id, negative quantities); prices with two decimals
     and some with three (the line amount is rounded); identical lines inside an
-    order now and then (the same product twice)."""
+    order now and then (the same product twice); text with spaces at either end."""
     header = HEADER + (["LineNo"] if line_id else []) + (["Amount"] if amount else [])
     header += ["Country"] if country else []
     rows = []
@@ -88,10 +88,11 @@ def generated(
         for i in range(rnd.randint(1, 6)):
             qty = rnd.choice([1, 1, 2, 3, 12, 100, 10_000]) * (-1 if cancel else 1)
             price = rnd.choice(["0.10", "0.35", "1.25", "19.99", "0.125", "2.675", "1.005"])
-            row = [order, rnd.choice(["P1", "P2", "P3"]), str(qty), day, price, customer]
+            # text is trimmed alike by both routes: " P3 " is stored as "P3"
+            row = [order, rnd.choice(["P1", "P2", " P3 "]), str(qty), day, price, customer]
             row += [f"L{i + 1}"] if line_id else []
             row += [f"{qty * float(price):.2f}"] if amount else []
-            row += [rnd.choice(["United Kingdom", "France"])] if country else []
+            row += [rnd.choice(["United Kingdom", " France", ""])] if country else []
             rows.append(row)
     return header, rows
 
@@ -282,3 +283,18 @@ def test_lines_that_repeat_an_id_only_late_in_the_file(tmp_path):
     figures, table, _ = both_ways(tmp_path, src)
     assert figures["shape"] == "lines" and figures["orders"] == 4001
     assert table.filter(pl.col("transaction_id") == "9999")[LINE_NO].to_list() == [1, 2]
+
+
+def test_a_header_only_file_into_a_table_of_lines(tmp_path):
+    """Nothing to store, by either route: the same one-line refusal (exit 3)."""
+    from crmkit.errors import InputError
+
+    lines = write(tmp_path / "l.csv", BASE)
+    empty = write(tmp_path / "empty.csv", [])
+    messages = []
+    for way, native in (("default", True), ("careful", False)):
+        imported(tmp_path / way, lines, native=native)
+        with pytest.raises(InputError) as err:
+            import_file(Store(tmp_path / way), "transactions", empty, native=native)
+        messages.append(err.value.message)
+    assert messages[0] == messages[1] == "nothing imported: the file has a header and no rows"
