@@ -132,24 +132,39 @@ def read_table(
         details: Mapping = {}
         if check is not None:
             parsed, details = check(parsed)
-        if schema.name == "transactions" and options.refund_prefix:
-            parsed = with_refund_marker(parsed, options.refund_prefix)
         say("checking and writing rows")
         tmp = Path(tmp_dir)
         if schema.mode == "upsert":
             got = _native_upsert(parsed, tmp) or _careful_upsert(parsed, schema, tmp)
+        elif schema.name == "transactions":
+            got = _transactions(parsed, schema, tmp, options)
         else:
-            shape = "orders" if schema.name != "transactions" else options.shape
-            if schema.name == "transactions" and (
-                shape == "lines" or (shape is None and _ids_repeat_early(parsed, schema.key))
-            ):
-                got = _native_lines(parsed, schema, tmp, shape)
-            else:
-                got = _native_append(parsed, schema, tmp) if shape != "lines" else None
-            got = got or _careful_append(parsed, schema, tmp, shape)
+            got = _native_append(parsed, schema, tmp) or _careful_append(
+                parsed, schema, tmp, "orders"
+            )
         return replace(got, sha256=sha(), details=details)
     finally:
         cleanup(parsed)  # the transcoded copy; the rows read are staged
+
+
+def _transactions(parsed, schema: TableSchema, tmp: Path, options: ReadOptions) -> Ingested:
+    """A transactions file by the route that fits it: order lines (``--lines``, a
+    table of lines, or order ids repeated in the file's first 64 KiB) or orders
+    natively, else the careful rules. A refund marker signs both routes' rows by
+    one expression (``refund_signs``)."""
+    shape = options.shape
+    signs = refund_signs(options.refund_prefix, parsed.canonical) if options.refund_prefix else []
+    if signs and parsed.native is not None:
+        parsed.native = parsed.native.with_columns(signs)
+    if shape == "lines" or (shape is None and _ids_repeat_early(parsed, schema.key)):
+        got = _native_lines(parsed, schema, tmp, shape)
+    else:
+        got = _native_append(parsed, schema, tmp)
+    if got is not None:
+        return got
+    if signs:  # the careful rows, signed alike (built only now: they need a pass of their own)
+        parsed.rows = parsed.rows.with_columns(signs)
+    return _careful_append(parsed, schema, tmp, shape)
 
 
 def _no_hash(_path: Path) -> Callable[[], str]:
@@ -501,19 +516,18 @@ def _one_customer_per_order(rows: pl.LazyFrame, key: str, mapping: Mapping) -> p
     ).drop("__cust", "__cline")
 
 
-def with_refund_marker(parsed, prefix: str):
+def refund_signs(prefix: str, names) -> list[pl.Expr]:
     """Orders whose id starts with ``prefix`` (``C536379``) are refunds: their
-    amounts and quantities are negative whatever sign the export wrote."""
+    amounts and quantities (those of ``names``) are negative whatever sign the
+    export wrote. The expressions apply after the amount is computed, to the
+    careful rows and the native parse alike (a sign changes none of the native
+    parse's checks: missing, finite and spelling stay what they were)."""
     marked = pl.col("transaction_id").str.starts_with(prefix).fill_null(False)
-    names = parsed.rows.collect_schema().names()
-    signed = [
+    return [
         pl.when(marked).then(-pl.col(c).abs()).otherwise(pl.col(c)).alias(c)
         for c in ("amount", "quantity")
         if c in names
     ]
-    parsed.rows = parsed.rows.with_columns(signed)
-    parsed.native = None  # the careful path applies the marker
-    return parsed
 
 
 # --- upserted tables (customers, tickets) -------------------------------------------------

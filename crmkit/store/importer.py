@@ -27,7 +27,7 @@ import polars as pl
 from crmkit.anonymous import store_anonymous
 from crmkit.errors import CrmkitError, InputError, ThresholdError
 from crmkit.ingest import Ingested, ReadOptions, check_file, csv_parse_error, read_table
-from crmkit.ingest.table import content_key, with_refund_marker
+from crmkit.ingest.table import content_key, refund_signs
 from crmkit.inputkind import kind_of, open_input, sheet_written
 from crmkit.orders import LINE_NO, has_lines, line_identity
 from crmkit.schema import TABLES, TableSchema
@@ -638,5 +638,5 @@ __all__ = [
     "ImportResult",
     "content_key",
     "import_file",
-    "with_refund_marker",
+    "refund_signs",
 ]

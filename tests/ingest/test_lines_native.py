@@ -298,3 +298,52 @@ def test_a_header_only_file_into_a_table_of_lines(tmp_path):
             import_file(Store(tmp_path / way), "transactions", empty, native=native)
         messages.append(err.value.message)
     assert messages[0] == messages[1] == "nothing imported: the file has a header and no rows"
+
+
+def test_refund_marker_both_ways(tmp_path):
+    """--refund-prefix C signs a marked order's quantity and amount negative, after the
+    amount is computed (one expression for both routes): C2's 2 x 10.00 written positive
+    is stored -2 and -20.00; its -1 x 0.35 stays -1 and -0.35."""
+    rows = [
+        ["1", "A", "3", "2024-03-05", "0.10", "K1"],
+        ["1", "B", "1", "2024-03-05", "5.00", "K1"],
+        ["C2", "A", "2", "2024-03-06", "10.00", "K1"],
+        ["C2", "B", "-1", "2024-03-06", "0.35", "K1"],
+    ]
+    src = write(tmp_path / "marked.csv", rows)
+    assert native_route(src, tmp_path, refund_prefix="C")
+    _, table, _ = both_ways(tmp_path, src, refund_prefix="C")
+    assert table.select("transaction_id", "quantity", "amount").rows() == [
+        ("1", 3.0, 0.3),
+        ("1", 1.0, 5.0),
+        ("C2", -2.0, -20.0),
+        ("C2", -1.0, -0.35),
+    ]
+    # the careful rules chosen by the input (a date written 2024/03/06): the same store
+    odd = write(tmp_path / "odd.csv", [*rows[:3], [*rows[3][:3], "2024/03/06", *rows[3][4:]]])
+    assert not native_route(odd, tmp_path, refund_prefix="C")
+    assert_same_store(
+        imported(tmp_path / "clean", src, refund_prefix="C"),
+        imported(tmp_path / "odd", odd, refund_prefix="C"),
+    )
+    # a file of orders (every id once) takes the orders route, signed alike
+    orders = write(tmp_path / "orders.csv", [rows[0], rows[2]])
+    assert native_route(orders, tmp_path, refund_prefix="C")
+    _, table, _ = both_ways(tmp_path / "orders", orders, refund_prefix="C")
+    assert table.select("transaction_id", "quantity", "amount").rows() == [
+        ("1", 3.0, 0.3),
+        ("C2", -2.0, -20.0),
+    ]
+
+
+def test_generated_lines_with_a_refund_marker(tmp_path):
+    header, rows = generated(random.Random(17), 200, amount=True)
+    for r in rows[::3]:  # some cancellations written with positive quantities and amounts
+        r[2], r[6] = r[2].lstrip("-"), r[6].lstrip("-")
+    src = write(tmp_path / "lines.csv", rows, header)
+    assert native_route(src, tmp_path, refund_prefix="C")
+    _, table, _ = both_ways(tmp_path, src, refund_prefix="C")
+    cancelled = table.filter(pl.col("transaction_id").str.starts_with("C"))
+    assert (
+        cancelled.height and (cancelled["amount"] <= 0).all() and (cancelled["quantity"] < 0).all()
+    )
