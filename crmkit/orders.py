@@ -91,7 +91,7 @@ def numbered_lines(
         start.sum().alias("runs"),
         k.filter(start).n_unique().alias("orders"),
         (same & pl.col(customer).ne_missing(pl.col(customer).shift(1))).any().alias("customers"),
-        (same & pl.any_horizontal(differs)).any().alias("witness") if differs else pl.lit(False),
+        (same & pl.any_horizontal(differs) if differs else pl.lit(False)).any().alias("witness"),
     ).row(0, named=True)
     if facts["runs"] == facts["orders"]:  # each order's rows together
         idx = pl.int_range(pl.len(), dtype=pl.Int64)

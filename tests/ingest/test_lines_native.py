@@ -347,3 +347,11 @@ def test_generated_lines_with_a_refund_marker(tmp_path):
     assert (
         cancelled.height and (cancelled["amount"] <= 0).all() and (cancelled["quantity"] < 0).all()
     )
+
+
+def test_numbered_lines_of_ids_alone():
+    """Rows that hold nothing but their order id: repeated ids are copies, not lines."""
+    frame = pl.DataFrame({"transaction_id": ["1", "1", "2"], "customer_id": ["a", "a", "b"]})
+    numbered, facts = numbered_lines(frame, ["transaction_id"])
+    assert numbered[LINE_NO].to_list() == [1, 2, 1]
+    assert facts == {"orders": 2, "repeated": True, "lines": False, "customers": False}
