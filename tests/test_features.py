@@ -213,3 +213,40 @@ def test_p_alive_rule_column_needs_no_spend_model():
         ModelError, match="20 repeat customers excluded for a mean repeat spend <= 0"
     ):
         build_features(None, tx, as_of=date(2024, 2, 1), extra={"clv"}).collect()
+
+
+def test_previous_purchase_date_across_the_year_start():
+    """last_gap_days when the purchases straddle the 365-day window's start
+    (2023-07-01 < date <= 2024-06-30): inside it, the previous one before it, none
+    in it, one day bought twice, refunds; every case by hand."""
+    rows = [
+        ("in", "2024-05-01", 10.0),
+        ("in", "2024-06-01", 10.0),  # both in the year: 31
+        ("mix", "2022-12-31", 5.0),
+        ("mix", "2023-06-30", 5.0),  # last day before the year
+        ("mix", "2024-06-10", 5.0),
+        ("mix", "2024-06-10", 6.0),  # ... and twice on one day
+        ("mix", "2023-08-01", -9.0),  # a refund is no purchase
+        ("old", "2021-01-01", 1.0),
+        ("old", "2023-05-02", 1.0),
+        ("old", "2023-07-01", 1.0),
+        ("old1", "2023-01-01", 1.0),
+        ("old1", "2023-01-01", 2.0),  # one date, twice
+        ("edge", "2023-07-01", 1.0),
+        ("edge", "2023-07-02", 1.0),  # the year's first day
+    ]
+    tx = pl.LazyFrame(
+        {
+            "transaction_id": [f"t{i}" for i in range(len(rows))],
+            "customer_id": [r[0] for r in rows],
+            "date": [date.fromisoformat(r[1]) for r in rows],
+            "amount": [r[2] for r in rows],
+        }
+    )
+    got = build_features(None, tx, as_of=date(2024, 6, 30)).collect()
+    gap = dict(zip(got["customer_id"], got["last_gap_days"], strict=True))
+    assert gap["in"] == 31
+    assert gap["mix"] == (date(2024, 6, 10) - date(2023, 6, 30)).days == 346
+    assert gap["old"] == 60  # 2023-05-02 -> 2023-07-01, the day before the year
+    assert gap["old1"] is None
+    assert gap["edge"] == 1
