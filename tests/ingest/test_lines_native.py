@@ -18,6 +18,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from crmkit.ingest import ReadOptions, read_table
@@ -355,3 +357,49 @@ def test_numbered_lines_of_ids_alone():
     numbered, facts = numbered_lines(frame, ["transaction_id"])
     assert numbered[LINE_NO].to_list() == [1, 2, 1]
     assert facts == {"orders": 2, "repeated": True, "lines": False, "customers": False}
+
+
+@pytest.mark.parametrize(
+    "sep, end, last",
+    [(",", "\r\n", "\r\n"), (";", "\n", ""), ("\t", "\n", "\n"), ("|", "\r\n", "")],
+)
+def test_separators_and_line_ends(tmp_path, sep, end, last):
+    """CRLF line ends, no line end after the last line, other separators: native, and
+    the same store as the careful rules."""
+    header, rows = generated(random.Random(23), 80, country=True)
+    text = end.join(sep.join(r) for r in [header, *rows]) + last
+    src = tmp_path / "lines.csv"
+    src.write_bytes(text.encode("utf-8"))
+    assert native_route(src, tmp_path)
+    figures, table, _ = both_ways(tmp_path, src)
+    assert figures["shape"] == "lines" and table.height == len(rows)
+
+
+line = st.tuples(
+    st.sampled_from(["1", "2", "C3", "4"]),  # order
+    st.sampled_from(["A", "B"]),  # product
+    st.sampled_from(["1", "-2", "3"]),  # quantity
+    st.sampled_from(["0.10", "2.675", "19.99"]),  # unit price
+    st.sampled_from(["K1", "K1", "K1", "K2"]),  # customer: now and then two in one order
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(line, min_size=1, max_size=12),
+    st.sampled_from([None, "lines", "orders"]),
+    st.booleans(),
+)
+def test_any_small_file_stores_the_same_both_ways(tmp_path_factory, lines, shape, copies):
+    """Lines, copies, orders with two customers, any shape flag: whichever route
+    reads the file, the store, the rejects and the figures are the careful rules'.
+    ``copies``: one row per order, each listed twice (a file of exact copies)."""
+    d = tmp_path_factory.mktemp("both")
+    rows = [[o, p, q, "2024-05-01", u, c] for o, p, q, u, c in lines]
+    if copies:
+        firsts = list({r[0]: r for r in reversed(rows)}.values())
+        rows = [r for r in firsts for _ in (0, 1)]
+    src = write(d / "f.csv", rows)
+    both_ways(d, src, shape=shape)
