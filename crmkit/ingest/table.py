@@ -33,7 +33,7 @@ from crmkit.ingest.general import rejects_frame
 from crmkit.ingest.native import keys_unique
 from crmkit.ingest.source import inspect_source
 from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON
-from crmkit.orders import LINE_NO, numbered_lines, repeats_are_lines
+from crmkit.orders import LINE_ID, LINE_NO, numbered_lines, repeats_are_lines
 from crmkit.schema import TABLES, TableSchema
 
 #: Parquet compression of staged rows (the store writes its parts alike)
@@ -288,6 +288,8 @@ def _native_lines(parsed, schema: TableSchema, tmp: Path, shape: str | None) -> 
     lines = shape == "lines" or facts["lines"]
     if facts["customers"] or (shape is None and facts["repeated"] and not lines):
         return None
+    if lines and LINE_ID in parsed.info.mapping and _line_id_repeats(rows, key):
+        return None  # a line listed twice: the careful path rejects the later copy
     staged = _stage_path(tmp)
     rows.select(
         *[
@@ -310,6 +312,12 @@ def _native_lines(parsed, schema: TableSchema, tmp: Path, shape: str | None) -> 
         orders=facts["orders"],
         staged=staged,
     )
+
+
+def _line_id_repeats(rows: pl.DataFrame, key: str) -> bool:
+    """Whether an order lists one line id twice (both present)."""
+    both = rows.filter(pl.col(key).is_not_null() & pl.col(LINE_ID).is_not_null())
+    return bool(both.select(pl.struct(key, LINE_ID).is_duplicated().any()).item())
 
 
 def _careful_append(parsed, schema: TableSchema, tmp: Path, shape: str | None) -> Ingested:
@@ -358,10 +366,14 @@ def _careful_append(parsed, schema: TableSchema, tmp: Path, shape: str | None) -
         canonical.append(LINE_NO)
         all_cols.append(LINE_NO)
         rows = _one_customer_per_order(rows, key, mapping)
+        if LINE_ID in mapping:  # the export's line id names one line of its order
+            rows = _first_copy_wins(
+                rows, parsed_rows, [key, LINE_ID], mapping[LINE_ID], source_fields
+            )
     # Later copies of a key within the file are skipped and listed in rejects;
     # the common case (no key twice) needs no join.
     elif not keys_unique(rows.filter(valid), key):
-        rows = _first_copy_wins(rows, parsed_rows, key, mapping.get(key, key), source_fields)
+        rows = _first_copy_wins(rows, parsed_rows, [key], mapping.get(key, key), source_fields)
     good = rows.filter(pl.col(REASON).is_null()).select(
         *[
             pl.col(c) if c in canonical else pl.lit(None, dtype=schema.column(c).dtype).alias(c)
@@ -417,24 +429,27 @@ def _anonymous_lines(stage: Path, key: str, content: bool, tmp: Path) -> pl.Lazy
     return pl.scan_parquet(out, glob=False)
 
 
-def _first_copy_wins(rows, parsed_rows, key: str, header: str, source_fields) -> pl.LazyFrame:
-    """Rows whose key came earlier in the file are rejects (``duplicate KEY (first
-    on line N)``), with their source fields fetched from the file again (the
-    staging part kept them only for rows the rules rejected)."""
+def _first_copy_wins(
+    rows, parsed_rows, keys: list[str], header: str, source_fields
+) -> pl.LazyFrame:
+    """Rows whose ``keys`` (the key; or an order id and the export's line id, both
+    present) came earlier in the file are rejects (``duplicate KEY (first on line
+    N)``), with their source fields fetched from the file again (the staging part
+    kept them only for rows the rules rejected)."""
     valid = pl.col(REASON).is_null()
     repeated = (
-        rows.filter(valid)
-        .group_by(key)
+        rows.filter(valid & pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
+        .group_by(keys)
         .agg(pl.col(LINE).min().alias("__first"), pl.len().alias("__n"))
         .filter(pl.col("__n") > 1)
-        .select(key, "__first")
+        .select(*keys, "__first")
         .collect(engine="streaming")
     )
-    rows = rows.join(repeated.lazy(), on=key, how="left", maintain_order="left")
+    rows = rows.join(repeated.lazy(), on=keys, how="left", maintain_order="left")
     dup = valid & pl.col("__first").is_not_null() & (pl.col(LINE) != pl.col("__first"))
     rows = rows.with_columns(
         pl.when(dup)
-        .then(pl.format("duplicate {} (first on line {})", pl.lit(key), pl.col("__first")))
+        .then(pl.format("duplicate {} (first on line {})", pl.lit(keys[-1]), pl.col("__first")))
         .otherwise(pl.col(REASON))
         .alias(REASON),
         pl.when(dup).then(pl.lit(header)).otherwise(pl.col(COLUMN)).alias(COLUMN),

@@ -214,18 +214,24 @@ def test_files_the_native_route_must_not_take(tmp_path, case, rows):
 
 
 def test_a_line_id_twice_in_one_order(tmp_path):
-    """The export's line ids are trusted (docs/order-lines.md): two rows of one order
-    with one line id are both stored, by either route."""
+    """An order that lists one line id twice lists one line twice (docs/order-lines.md):
+    the later copy is a duplicate, listed in the rejects with the line of the first,
+    by either route (the native one leaves such a file to the careful rules). Another
+    order's line with the same id, and lines without an id, are lines of their own."""
     header = [*HEADER, "LineNo"]
-    rows = [[*BASE[0], "L1"], [*BASE[1], "L1"], [*BASE[2], "L1"]]
+    rows = [[*BASE[0], "L1"], [*BASE[1], "L1"], [*BASE[2], "L1"], [*BASE[2], ""]]
     src = write(tmp_path / "f.csv", rows, header)
-    assert native_route(src, tmp_path)
-    _, table, _ = both_ways(tmp_path, src)
+    assert not native_route(src, tmp_path)
+    figures, table, rejects = both_ways(tmp_path, src)
     assert table.select("transaction_id", "line_id", LINE_NO).rows() == [
         ("1", "L1", 1),
-        ("1", "L1", 2),
         ("2", "L1", 1),
+        ("2", None, 2),
     ]
+    assert (figures["imported"], figures["duplicates"], figures["rejected"]) == (3, 1, 0)
+    assert "duplicate line_id (first on line 2)" in rejects.splitlines()[1]
+    clean = write(tmp_path / "g.csv", [rows[0], rows[2]], header)
+    assert native_route(clean, tmp_path)
 
 
 def test_cumulative_exports_add_the_same_lines_both_ways(tmp_path):
