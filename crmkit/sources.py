@@ -32,7 +32,7 @@ from crmkit.ingest import (
     read_source,
 )
 from crmkit.inputkind import InputFiles, read_input
-from crmkit.orders import LINE_NO, ORDER, repeats_are_lines
+from crmkit.orders import LINE_ID, LINE_NO, ORDER, repeats_are_lines
 from crmkit.schema import TABLES, match_columns
 from crmkit.store import Store, empty_table
 from crmkit.store.importer import HOOKS
@@ -152,16 +152,24 @@ def read_table_file(
         cleanup(parsed)
     good = _complete(good.lazy(), schema, p.name).collect()
     n = good.height
+    what = schema.key
     if not unique and table == "transactions" and LINE_NO not in good.columns:
         # an order id on rows that differ is another line of that order, as the import
         # reads it (docs/order-lines.md, orders.repeats_are_lines): kept with its line_no
         # and summed by orders(), never dropped as a duplicate; exact copies are duplicates
         if good.get_column(ORDER).is_duplicated().any() and repeats_are_lines(good, good.columns):
             good = good.with_columns(pl.int_range(1, pl.len() + 1).over(ORDER).alias(LINE_NO))
+            if LINE_ID in good.columns:  # one line id twice in an order: the first counts
+                once = pl.col(LINE_ID).is_null() | pl.struct(ORDER, LINE_ID).is_first_distinct()
+                good = good.filter(once)
+                what = "line_id of its order"
             unique = True
             if warn:
                 orders = good.get_column(ORDER).n_unique()
-                warn(f"{p}: order lines: {n:,} lines in {orders:,} orders (docs/order-lines.md)")
+                warn(
+                    f"{p}: order lines: {good.height:,} lines in {orders:,} orders "
+                    "(docs/order-lines.md)"
+                )
     if not unique:
         good = good.unique(
             subset=schema.key,
@@ -170,9 +178,7 @@ def read_table_file(
         )
     if good.height < n and warn:
         kept = "the last" if schema.mode == "upsert" else "the first"
-        warn(
-            f"{p}: {n - good.height:,} rows repeat a {schema.key} already seen; {kept} of each is used"
-        )
+        warn(f"{p}: {n - good.height:,} rows repeat a {what} already seen; {kept} of each is used")
     return good.lazy()
 
 

@@ -68,3 +68,21 @@ def test_without_line_ids_positions_are_the_identity(tmp_path):
     df = Store(tmp_path / "s").scan("transactions").collect()
     so1 = sorted(df.filter(df["transaction_id"] == "SO1").select("line_no", "amount").rows())
     assert so1 == [(1, 10.0), (2, 5.0), (3, 5.0)]  # documented limit of positions
+
+
+def test_a_line_listed_twice_counts_once_in_the_store_and_read_directly(tmp_path):
+    """SO1 lists L1 twice: one line. The import stores it once (the later copy is a
+    duplicate) and segment reading the file directly sums it once too: monetary
+    10.00 + 5.00 = 15.00 for C1, by hand."""
+    text = DAY1 + "SO1,L1,C1,2024-03-01,纸,10.00\n"
+    r = imp(tmp_path, "dup.csv", text)
+    assert "duplicate line_id (first on line 2)" in r.stderr
+    assert lines(tmp_path / "s") == [("SO1", "L1", 10.0), ("SO1", "L2", 5.0), ("SO2", "L1", 7.5)]
+    common = ["segment", "--as-of", "2024-03-31", "--columns", "customer_id,frequency,monetary"]
+    common += ["--format", "csv"]
+    from_store = run(*common, "--store", tmp_path / "s")
+    direct = run(*common, "--transactions", tmp_path / "dup.csv")
+    assert from_store.exit_code == 0 and direct.exit_code == 0, direct.stderr
+    assert "C1,1,15.0" in from_store.stdout.splitlines()
+    assert from_store.stdout == direct.stdout
+    assert "1 rows repeat a line_id of its order" in direct.stderr
