@@ -314,6 +314,24 @@ def _native_lines(parsed, schema: TableSchema, tmp: Path, shape: str | None) -> 
     )
 
 
+def _stage_careful(
+    rows: pl.LazyFrame, columns: list[str], source_fields: tuple[str, ...], tmp: Path
+) -> tuple[Path, pl.LazyFrame]:
+    """The careful rules' rows written once to a staging part (path, scan): line,
+    reason, column, ``columns``, and the source fields of rejected rows only (the
+    rejects file shows them; good rows need none). Everything after reads the part."""
+    stage = _stage_path(tmp)
+    valid = pl.col(REASON).is_null()
+    rows.select(
+        LINE,
+        REASON,
+        COLUMN,
+        *columns,
+        *[pl.when(~valid).then(pl.col(r)).alias(r) for r in source_fields],
+    ).sink_parquet(stage, compression=COMPRESSION)
+    return stage, pl.scan_parquet(stage, glob=False)
+
+
 def _line_id_repeats(rows: pl.DataFrame, key: str) -> bool:
     """Whether an order lists one line id twice (both present)."""
     both = rows.filter(pl.col(key).is_not_null() & pl.col(LINE_ID).is_not_null())
@@ -336,17 +354,8 @@ def _careful_append(parsed, schema: TableSchema, tmp: Path, shape: str | None) -
     extras = list(parsed.info.extra)  # kept as they are; not part of the shape or the ids
     valid = pl.col(REASON).is_null()
     source_fields = (*parsed.raw_names, RAW)
-    stage = _stage_path(tmp)
     parsed_rows = rows
-    rows.select(
-        LINE,
-        REASON,
-        COLUMN,
-        *canonical,
-        *extras,
-        *[pl.when(~valid).then(pl.col(r)).alias(r) for r in source_fields],
-    ).sink_parquet(stage, compression=COMPRESSION)
-    rows = pl.scan_parquet(stage, glob=False)
+    stage, rows = _stage_careful(rows, [*canonical, *extras], source_fields, tmp)
     if (
         shape is None
         and key in mapping
@@ -582,16 +591,7 @@ def _careful_upsert(parsed, schema: TableSchema, tmp: Path) -> Ingested:
                 .otherwise(pl.col(REASON))
                 .alias(REASON)
             )
-    source_fields = (*parsed.raw_names, RAW)
-    stage = _stage_path(tmp)
-    rows.select(
-        LINE,
-        REASON,
-        COLUMN,
-        *parsed.canonical,
-        *[pl.when(~valid).then(pl.col(r)).alias(r) for r in source_fields],
-    ).sink_parquet(stage, compression=COMPRESSION)
-    rows = pl.scan_parquet(stage, glob=False)
+    _, rows = _stage_careful(rows, parsed.canonical, (*parsed.raw_names, RAW), tmp)
     good = rows.filter(valid).select(parsed.canonical)
     rejected = rejects_frame(parsed, rows.filter(~valid)).collect()
     return Ingested(
