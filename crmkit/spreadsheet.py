@@ -275,9 +275,16 @@ def date_reason(raw: pl.Expr, parsed: pl.Expr, *, fmt: str | None = None) -> pl.
 ZERO_FRACTION_ID = r"^[0-9]+\.0{1,2}$"
 
 
+# ="007": the formula Excel users (and Taobao, Tmall, JD exports) write to keep an id as
+# text (no leading zeros dropped, no 1.23E+15): its value is the text inside
+EXCEL_TEXT_ID = r'^="(.*)"$'
+
+
 def id_expr(raw: pl.Expr) -> pl.Expr:
-    """Ids as spreadsheets write them: ``17850.0``, ``17850.00`` -> ``17850``; any other
-    value as written."""
+    """Ids as spreadsheets write them: ``17850.0``, ``17850.00`` -> ``17850``;
+    ``="007"`` -> ``007`` (``=""`` is no id: null); any other value as written."""
     s = raw.str.strip_chars()
+    inner = s.str.replace(EXCEL_TEXT_ID, "$1").str.strip_chars()
+    s = pl.when(s.str.contains(EXCEL_TEXT_ID)).then(pl.when(inner != "").then(inner)).otherwise(s)
     whole = s.str.contains(ZERO_FRACTION_ID)
     return pl.when(whole).then(s.str.replace(r"\.0{1,2}$", "")).otherwise(s)

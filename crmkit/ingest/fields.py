@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import polars as pl
 
-_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+# a time after the date, and its zone as exports write it ("Z", "+08:00", Shopify's
+# " +0800", " UTC"): dropped, the date is the one written
+_ZONE = r"(?:Z|\s*(?:[+-]\d{2}:?\d{2}|UTC|GMT))?"
+_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?" + _ZONE + ")?"
 
 
 _DATE_RE = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?" + _TIME + "$"
@@ -91,8 +94,7 @@ def date_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
 
 _DATETIME_RE = (
     r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?"
-    r"(?:(?:\s+|T)(\d{1,2})[:：时点](\d{1,2})(?:[:：分](\d{1,2})(?:\.\d+)?秒?)?分?)?"
-    r"(?:Z|[+-]\d{2}:?\d{2})?$"
+    r"(?:(?:\s+|T)(\d{1,2})[:：时点](\d{1,2})(?:[:：分](\d{1,2})(?:\.\d+)?秒?)?分?)?" + _ZONE + "$"
 )
 
 
@@ -135,7 +137,8 @@ def datetime_expr(raw: pl.Expr, date_format: str | None = None) -> pl.Expr:
 
 
 def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
-    """Parse amounts: ``1,234.50``, ``¥1,234.50``, ``-12``, ``(12.00)`` (= -12.00).
+    """Parse amounts: ``1,234.50``, ``¥1,234.50``, ``-12``, ``(12.00)`` and ``12.00-``
+    (= -12.00).
 
     Anything else (``12..5``, ``abc``, ``1.234,50`` without ``--decimal-comma``,
     and a number too large for a float, ``1e309``) is null, so the row is
@@ -152,6 +155,10 @@ def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
         .str.strip_chars()
         .str.replace(r"^([+-])\s+", "$1")
     )
+    # a trailing minus ("12.50-", SAP and other ERPs): negative; not beside another sign
+    trailing = body.str.contains(r"\d\s*-$")
+    body = body.str.replace(r"(\d)\s*-$", "$1")
+    negative = paren | trailing
     # allow the sign before or after a currency mark: "-¥12" and "¥-12"
     if decimal_comma:
         ok = body.str.contains(_MONEY_RE_COMMA) & body.str.contains(r"\d")
@@ -159,8 +166,9 @@ def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
     else:
         ok = body.str.contains(_MONEY_RE) & body.str.contains(r"\d")
         number = body.str.replace_all(",", "", literal=True)
+    ok = ok & ~(trailing & (paren | body.str.contains(r"^[+-]")))
     value = pl.when(ok).then(number).otherwise(None).cast(pl.Float64, strict=False)
-    general = pl.when(paren).then(-value).otherwise(value)
+    general = pl.when(negative).then(-value).otherwise(value)
     parsed = pl.when(plain).then(s.cast(pl.Float64, strict=False)).otherwise(general)
     # 1e309 overflows to infinity: not an amount (reports would sum it), so null: a reject
     return pl.when(parsed.is_finite()).then(parsed)

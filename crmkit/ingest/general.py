@@ -105,20 +105,26 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
             parsed[col.name] = money_expr(text, decimal_comma=decimal_comma)
             what = "amount" if col.kind == "money" else "number"
             checks.append(
-                (text.is_not_null() & value.is_null(), src_header, pl.lit(f"unparseable {what}"))
+                (
+                    text.is_not_null() & value.is_null(),
+                    src_header,
+                    _number_reason(text, what, decimal_comma),
+                )
             )
         elif col.kind == "id":
             parsed[col.name] = id_expr(text)  # 17850.0 -> 17850 (crmkit.spreadsheet)
         else:
             parsed[col.name] = text
+        # an id is missing when its value is (="" is Excel's empty text)
+        missing = value.is_null() if col.kind == "id" else text.is_null()
         if col.required:
-            checks.append((text.is_null(), src_header, pl.lit(f"missing {col.name}")))
+            checks.append((missing, src_header, pl.lit(f"missing {col.name}")))
         elif col.name == schema.key:
             # the file has an id column: a row without an id could not be told
             # apart from itself on the next import (it would be counted again)
             checks.append(
                 (
-                    text.is_null(),
+                    missing,
                     src_header,
                     pl.lit(
                         f"missing {col.name} (the file has the column {src_header}: fill it in, or drop the "
@@ -164,6 +170,19 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
         )
     )
     return rows
+
+
+def _number_reason(text: pl.Expr, what: str, decimal_comma: bool) -> pl.Expr:
+    """Why a number did not parse: with the fix when it reads in the other decimal
+    convention (``12,50`` or ``1.234,56 €`` without ``--decimal-comma``, ``1,234.50``
+    with it): European exports are common, and the flag is the whole fix."""
+    other = money_expr(text, decimal_comma=not decimal_comma).is_not_null()
+    fix = "1,234.50? drop --decimal-comma" if decimal_comma else "1.234,50? use --decimal-comma"
+    return (
+        pl.when(other)
+        .then(pl.lit(f"unparseable {what} ({fix})"))
+        .otherwise(pl.lit(f"unparseable {what}"))
+    )
 
 
 def _with_problems(scan: pl.LazyFrame, problems: pl.DataFrame) -> pl.LazyFrame:

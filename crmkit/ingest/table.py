@@ -394,7 +394,13 @@ def _careful_append(parsed, schema: TableSchema, tmp: Path, shape: str | None) -
     counted, n_orders = good.select(pl.len(), pl.col(key).n_unique()).collect().row(0)
     anonymous = {}
     if schema.name == "transactions" and "customer_id" in mapping:
-        anon = pl.col(REASON) == "missing customer_id"
+        # as crmkit.anonymous keeps them: a row without a date is no sale (a totals
+        # row "合计,,,1452.06" would count every sale of the file twice)
+        anon = (
+            (pl.col(REASON) == "missing customer_id")
+            & pl.col("date").is_not_null()
+            & pl.col("amount").is_not_null()
+        )
         n_anon, amount = (
             rows.filter(anon).select(pl.len(), pl.col("amount").sum()).collect().row(0)
             if "amount" in rows.collect_schema().names()

@@ -217,10 +217,13 @@ def test_european_decimal_comma(tmp_path):
     first = run("import", "transactions", src, "--store", store)
     assert first.exit_code == 3
     assert (
-        "nothing imported: all 1 rows were dropped: 1 x unparseable amount (amount" in first.stderr
+        "nothing imported: all 1 rows were dropped: 1 x unparseable amount "
+        "(1.234,50? use --decimal-comma) (amount" in first.stderr
     )
     assert txns(store).height == 0
-    assert rejects(store)["reason"].to_list() == ["unparseable amount"]
+    assert rejects(store)["reason"].to_list() == [
+        "unparseable amount (1.234,50? use --decimal-comma)"
+    ]
     r = run("import", "transactions", src, "--store", store, "--decimal-comma")
     assert r.exit_code == 0, r.stderr
     assert txns(store)["amount"].to_list() == [1234.50]

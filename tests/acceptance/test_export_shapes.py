@@ -1,0 +1,231 @@
+"""Real exports as they come (issue 12): small members of the classes third-party
+exports come in (Shopify, Taobao/Tmall, European ERPs, Excel workbooks), imported
+and read directly by ``segment``; every expectation is worked out here by hand or
+with Python's ``csv`` and ``decimal``, never by crmkit."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers import run
+
+
+def stored(store: Path, table: str = "transactions") -> pl.DataFrame:
+    return pl.read_parquet(sorted((store / table).glob("*.parquet")))
+
+
+def by_order(store: Path) -> dict[str, tuple]:
+    """transaction_id -> (customer_id, date, amount) of the stored rows."""
+    df = stored(store).sort("transaction_id")
+    return {
+        r["transaction_id"]: (r["customer_id"], r["date"], r["amount"])
+        for r in df.iter_rows(named=True)
+    }
+
+
+def segment_monetary(args: list, as_of: str) -> dict[str, float]:
+    got = run("segment", *args, "--as-of", as_of, "--format", "csv")
+    assert got.exit_code == 0, got.output
+    rows = csv.DictReader(io.StringIO(got.stdout))
+    return {r["customer_id"]: float(r["monetary"]) for r in rows}
+
+
+# --------------------------------------------------------------------------- Shopify
+
+SHOPIFY = """\
+Name,Email,Financial Status,Total,Created at,Lineitem quantity,Lineitem name,Lineitem price
+#1001,ann@example.com,paid,130.00,2024-03-05 14:22:10 +0800,2,Tea cup,35.00
+#1001,ann@example.com,,,2024-03-05 14:22:10 +0800,1,Teapot,50.00
+#1002,bob@example.com,paid,45.50,2024-03-06 08:59:59 -0500,1,Green tea,45.50
+#1003,ann@example.com,paid,"1,200.00",2024-03-07 23:58:00 UTC,3,Tea set,400.00
+"""
+
+
+def test_shopify_created_at_with_a_spaced_zone_offset(tmp_path):
+    """Shopify writes ``2024-03-05 14:22:10 +0800`` (a space before the offset): every
+    such date was rejected as 'no such date' (exit 3). The date is the one written;
+    an order's total sits on its first line only, so the later lines of #1001 are
+    rejected for their missing amount, and nothing is counted twice."""
+    f = tmp_path / "orders_export.csv"
+    f.write_text(SHOPIFY, encoding="utf-8")
+    maps = ["--map", "transaction_id=Name", "--map", "customer_id=Email"]
+    got = run("import", "transactions", f, "--store", tmp_path / "s", *maps)
+    assert got.exit_code == 0, got.output
+    assert by_order(tmp_path / "s") == {
+        "#1001": ("ann@example.com", dt.date(2024, 3, 5), 130.0),
+        "#1002": ("bob@example.com", dt.date(2024, 3, 6), 45.5),
+        "#1003": ("ann@example.com", dt.date(2024, 3, 7), 1200.0),
+    }
+    assert "1 x missing amount" in got.stderr
+    # read directly: the same money per customer (130 + 1,200 and 45.50)
+    assert segment_monetary(["--transactions", f, *maps], "2024-03-31") == {
+        "ann@example.com": 1330.0,
+        "bob@example.com": 45.5,
+    }
+
+
+# --------------------------------------------------------------------------- Taobao / Tmall
+
+# Taobao/Tmall/JD order exports keep long ids as text with Excel's ="..." formula, in
+# GBK with CRLF line ends; amounts with a full-width yuan sign and thousands separators
+TAOBAO = (
+    "订单编号,买家会员名,实付金额,订单状态,付款时间\r\n"
+    '="3345678901234567",="007","￥1,234.50",交易成功,2024-03-05 14:22:10\r\n'
+    '"=""3345678901234568""",张三,88.00,交易成功,2024-03-06 09:00:00\r\n'  # CSV-quoted
+    '="3345678901234569",="007",45.50,交易成功,2024-03-07 10:01:00\r\n'
+)
+
+CUSTOMERS = "客户编号,客户名称\r\n007,零零七\r\n张三,张三\r\n"
+
+
+def test_taobao_ids_in_excel_text_formulas_join_the_customers(tmp_path):
+    """``="007"`` is the text 007 (Excel's way to keep leading zeros): it was stored as
+    ``="007"``, a customer no customers file names, and a separate one from 007."""
+    f = tmp_path / "taobao.csv"
+    f.write_bytes(TAOBAO.encode("gbk"))
+    c = tmp_path / "customers.csv"
+    c.write_bytes(CUSTOMERS.encode("gbk"))
+    s = tmp_path / "s"
+    assert run("import", "customers", c, "--store", s).exit_code == 0
+    got = run("import", "transactions", f, "--store", s, "--map", "customer_id=买家会员名")
+    assert got.exit_code == 0, got.output
+    assert "orphans                     0" in got.stderr  # every order's customer is known
+    assert by_order(s) == {
+        "3345678901234567": ("007", dt.date(2024, 3, 5), 1234.5),
+        "3345678901234568": ("张三", dt.date(2024, 3, 6), 88.0),
+        "3345678901234569": ("007", dt.date(2024, 3, 7), 45.5),
+    }
+    monetary = segment_monetary(
+        ["--transactions", f, "--map", "customer_id=买家会员名"], "2024-03-31"
+    )
+    assert monetary == {"007": 1280.0, "张三": 88.0}
+
+
+# --------------------------------------------------------------------------- European ERPs
+
+EURO = [
+    ("T1", "C1", "05.03.2024", "1.234,56 €"),
+    ("T2", "C2", "13.03.2024", "-12,50"),
+    ("T3", "C1", "14.03.2024", "12,50-"),  # SAP writes a negative amount with a trailing minus
+    ("T4", "C2", "15.03.2024", "€ 7,00"),
+]
+
+
+def _euro_amount(text: str) -> Decimal:
+    """The amount by hand: decimal comma, dot grouping, trailing minus."""
+    t = text.replace("€", "").strip()
+    sign = -1 if t.endswith("-") or t.startswith("-") else 1
+    return sign * Decimal(t.strip("-").replace(".", "").replace(",", "."))
+
+
+def _write_euro(tmp_path: Path) -> Path:
+    f = tmp_path / "erp.csv"
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=";", lineterminator="\r\n").writerows(
+        [("Belegnummer", "Kundennummer", "date", "amount"), *EURO]
+    )
+    f.write_text(buf.getvalue(), encoding="utf-8")
+    return f
+
+
+def test_european_amounts_without_the_flag_say_decimal_comma(tmp_path):
+    f = _write_euro(tmp_path)
+    maps = ["--map", "transaction_id=Belegnummer", "--map", "customer_id=Kundennummer"]
+    got = run("import", "transactions", f, "--store", tmp_path / "s", *maps)
+    assert got.exit_code == 3  # nothing stored
+    reasons = pl.read_csv(next((tmp_path / "s" / "_rejects").glob("*.csv")))["reason"]
+    assert reasons.to_list() == ["unparseable amount (1.234,50? use --decimal-comma)"] * 4
+
+
+def test_european_amounts_with_the_flag_and_a_trailing_minus(tmp_path):
+    f = _write_euro(tmp_path)
+    maps = ["--map", "transaction_id=Belegnummer", "--map", "customer_id=Kundennummer"]
+    got = run(
+        "import",
+        "transactions",
+        f,
+        "--store",
+        tmp_path / "s",
+        *maps,
+        "--decimal-comma",
+        "--date-format",
+        "%d.%m.%Y",
+    )
+    assert got.exit_code == 0, got.output
+    want = {
+        t: (c, dt.datetime.strptime(d, "%d.%m.%Y").date(), float(_euro_amount(a)))
+        for t, c, d, a in EURO
+    }
+    assert want["T3"][2] == -12.5
+    assert by_order(tmp_path / "s") == want
+
+
+# --------------------------------------------------------------------------- workbooks
+
+
+def test_workbook_totals_row_is_not_revenue_without_a_customer(tmp_path):
+    """A sheet ending in a totals row (合计, no customer, no date, the sum): the row is
+    rejected (missing customer_id), and its amount is no sale: the summary said the
+    file's whole revenue again had 'no customer'."""
+    xlsxwriter = pytest.importorskip("xlsxwriter")
+    f = tmp_path / "orders.xlsx"
+    wb = xlsxwriter.Workbook(str(f))
+    ws = wb.add_worksheet("订单")
+    fmt = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    ws.write_row(0, 0, ["订单号", "客户编号", "订单日期", "订单金额"])
+    rows = [
+        ("1001", 17850, dt.datetime(2024, 3, 5, 14, 22), 120.5),
+        ("1002", 17850.0, dt.datetime(2024, 3, 6), 80),
+        ("1003", None, dt.datetime(2024, 3, 7), 9.5),  # a sale without a customer
+    ]
+    for i, (t, c, d, a) in enumerate(rows, 1):
+        ws.write(i, 0, t)
+        if c is not None:
+            ws.write_number(i, 1, c)
+        ws.write_datetime(i, 2, d, fmt)
+        ws.write_number(i, 3, a)
+    total = sum(Decimal(str(r[3])) for r in rows)  # 210.00
+    ws.write(4, 0, "合计")
+    ws.write_number(4, 3, float(total))
+    wb.close()
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 0, got.output
+    assert by_order(tmp_path / "s") == {
+        "1001": ("17850", dt.date(2024, 3, 5), 120.5),
+        "1002": ("17850", dt.date(2024, 3, 6), 80.0),
+    }
+    # one sale without a customer, 9.50 of revenue, not 9.50 + 210.00
+    assert "1  rows rejected, carrying 9.50 of revenue" in got.stderr
+    assert "anonymous kept              1" in got.stderr
+    assert "2 x missing customer_id" in got.stderr  # the totals row is still listed
+
+
+# --------------------------------------------------------------------------- the field rules
+
+
+def test_amounts_with_a_trailing_minus_and_their_neighbours():
+    from crmkit.ingest.fields import money_expr
+
+    values = ["12.50-", "12.50 -", "1,234.50-", "¥12-", "(12.50-)", "-12.50-", "12.-", "12-3"]
+    got = pl.DataFrame({"v": values}).select(money_expr(pl.col("v"))).to_series().to_list()
+    # by hand: a trailing minus negates; beside another sign, or after no digit, no amount
+    assert got == [-12.5, -12.5, -1234.5, -12.0, None, None, None, None]
+    comma = pl.DataFrame({"v": ["1.234,56- €", "12,50-"]}).select(
+        money_expr(pl.col("v"), decimal_comma=True)
+    )
+    assert comma.to_series().to_list() == [-1234.56, -12.5]
+
+
+def test_ids_in_excel_text_formulas():
+    from crmkit.spreadsheet import id_expr
+
+    values = ['="007"', '="3345678901234567"', '="17850.0"', "007", '="', '=""', 'x="1"', '=" "']
+    got = pl.DataFrame({"v": values}).select(id_expr(pl.col("v"))).to_series().to_list()
+    # the text inside; inside it, a spreadsheet number is read as any id is
+    assert got == ["007", "3345678901234567", "17850", "007", '="', None, 'x="1"', None]
