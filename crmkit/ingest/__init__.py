@@ -107,9 +107,16 @@ class Parsed:
         can_be_native = (
             native and not date_format and not decimal_comma and _native.applies(info, schema, src)
         )
+        # values are read as written unless the first MiB shows a field with whitespace
+        # at an edge (a choice only: the parse stands untrimmed when the whole file has none)
+        self.trimmed = can_be_native and _native.edge_space_in(src, info.sep)
         # ``native``: the canonical rows; ``_checked``: what their checks read (native_rows)
         self._checked, self.native = (
-            _native.computed(_native.native_rows(info, schema, src, self.raw_names), info, schema)
+            _native.computed(
+                _native.native_rows(info, schema, src, self.raw_names, trim=self.trimmed),
+                info,
+                schema,
+            )
             if can_be_native
             else (None, None)
         )
@@ -144,7 +151,12 @@ class Parsed:
             return key not in keys.collect_schema().names() or keys_unique(keys, key)
 
         return self.native is not None and _native.stands(
-            self.facts, row, len(self.info.headers), prefix=prefix, count_keys=count_keys
+            self.facts,
+            row,
+            len(self.info.headers),
+            trimmed=self.trimmed,
+            prefix=prefix,
+            count_keys=count_keys,
         )
 
     def collect_native(self) -> pl.DataFrame | None:

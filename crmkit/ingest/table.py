@@ -281,7 +281,13 @@ def _native_lines(parsed, schema: TableSchema, tmp: Path, shape: str | None) -> 
     except native.FAILURES:
         return None
     # the identity of a line, (order id, line_no), is unique by construction
-    if not native.stands(parsed.facts, row, len(parsed.info.headers), count_keys=lambda: True):
+    if not native.stands(
+        parsed.facts,
+        row,
+        len(parsed.info.headers),
+        trimmed=parsed.trimmed,
+        count_keys=lambda: True,
+    ):
         return None
     canonical = [c.name for c in schema.columns if c.name in rows.columns]
     rows, facts = numbered_lines(rows, canonical, key=key)

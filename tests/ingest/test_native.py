@@ -6,6 +6,9 @@ import sys
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from crmkit.ingest import native
 from crmkit.ingest.fields import blank_to_null
@@ -104,3 +107,93 @@ def test_keys_out_of_order_are_counted(tmp_path, ids, stands):
     row = parsed.checks().collect().row(0, named=True)
     assert row["unique"] is (ids == "A B C")
     assert parsed.stands(row) is stands
+
+
+# field content for the edge-space facts: White_Space (line ends excluded: they end
+# lines) and characters next to it in UTF-8 that are not (zero-width space, BOM, NEL's
+# and NBSP's neighbours, CJK, kana, the euro sign)
+EDGE_ALPHABET = [w for w in WHITE_SPACE if w not in "\n\r"] + [
+    "a",
+    "1",
+    "\u200b",
+    "\ufeff",
+    "\x84",
+    "\xa1",
+    "北",
+    "あ",
+    "\u3001",
+    "€",
+    "\u2030",
+    "\u205e",
+    "\u1681",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sep=st.sampled_from([",", ";", "\t", "|"]),
+    rows=st.lists(
+        st.lists(st.text(st.sampled_from(EDGE_ALPHABET), max_size=4), min_size=2, max_size=2),
+        max_size=5,
+    ),
+    header=st.sampled_from(["id,name", " id ,\u3000name "]),
+    crlf=st.booleans(),
+    last_end=st.booleans(),
+    chunk=st.integers(1, 9),
+)
+def test_edge_space_is_whether_the_trim_changes_a_field(sep, rows, header, crlf, last_end, chunk):
+    """EdgeSpace, fed the file's bytes in chunks of any size, finds whitespace at
+    a field's edge exactly when the one trim rule (blank_to_null, Polars'
+    strip_chars) changes some data field; the header line does not count."""
+    rows = [[f.replace(sep, "a") for f in r] for r in rows]  # a separator is no content
+    end = "\r\n" if crlf else "\n"
+    text = header.replace(",", sep) + end + end.join(sep.join(r) for r in rows)
+    text += end if rows and last_end else ""
+    data = text.encode("utf-8")
+    scan = native.EdgeSpace(sep.encode())
+    for i in range(0, len(data), chunk):
+        scan.feed(data[i : i + chunk])
+    scan.feed(b"", final=True)
+    fields = pl.Series([f for r in rows for f in r], dtype=pl.String)
+    changed = (fields.str.strip_chars() != fields).any() if len(fields) else False
+    assert scan.found is bool(changed)
+
+
+@pytest.mark.parametrize("char", EDGE_ALPHABET)
+def test_edge_space_knows_each_character(char):
+    """Each character at the start, the end, inside and alone in the first or
+    the last field, against Python's strip of Unicode's White_Space."""
+    ws = "".join(WHITE_SPACE)
+    for field in (char + "x", "x" + char, "x" + char + "x", char):
+        for line in (f"{field},y", f"y,{field}"):
+            scan = native.EdgeSpace(b",")
+            scan.feed(f"a,b\n{line}\n".encode())
+            scan.feed(b"", final=True)
+            assert scan.found is (field.strip(ws) != field), (field, line)
+
+
+def test_values_are_read_as_written_only_where_the_trim_changes_nothing(tmp_path):
+    """A file whose first MiB has no padded field is parsed as written; a padded
+    key further on (one the sample did not see) makes that parse not stand, and the
+    careful rules read the file: the key is stored trimmed either way, as a file
+    padded from its first line is (parsed trimmed)."""
+    from crmkit.ingest import read_source
+    from crmkit.sources import read_table_file
+
+    head = "order_id,customer_id,date,amount\n"
+    clean = "".join(f"T{i:07d},C{i % 97},2024-01-05,1\n" for i in range(60_000))  # > 1 MiB
+    padded = " T9999999 ,C1,2024-01-06,2\n"
+    cases = {"clean": (clean, False, True), "late": (clean + padded, False, False)}
+    cases["early"] = (padded + clean, True, True)
+    for name, (body, trimmed, stands) in cases.items():
+        src = tmp_path / f"{name}.csv"
+        src.write_text(head + body, encoding="utf-8")
+        parsed = read_source(src, TABLES["transactions"])
+        assert parsed.trimmed is trimmed, name
+        assert parsed.stands(parsed.checks().collect().row(0, named=True)) is stands, name
+        rows = read_table_file(src, "transactions").collect()
+        careful = read_table_file(src, "transactions", native=False).collect()
+        assert_frame_equal(rows, careful)
+        want = 60_000 + (name != "clean")
+        assert rows.height == want and rows["transaction_id"].str.starts_with("T").all()
+        assert ("T9999999" in rows["transaction_id"].to_list()) is (name != "clean")
