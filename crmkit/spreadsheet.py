@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from crmkit.errors import InputError
+from crmkit.ingest import fields
 
 DAY_FIRST = "day-first"
 MONTH_FIRST = "month-first"
@@ -99,6 +100,8 @@ def date_evidence(frame: pl.LazyFrame | pl.DataFrame, column: str) -> DateEviden
 
 def _format_hint(example: str | None) -> str:
     time = ""
+    # the example's own separator: "%d/%m/%Y" reads no "05.03.2024"
+    sep = m[1] if example and (m := re.match(r"^\s*\d{1,2}([/.\-])", example)) else "/"
     if example:
         m = re.search(_TIME_SUFFIX_RE, example)
         if m:
@@ -106,7 +109,8 @@ def _format_hint(example: str | None) -> str:
             time = " %H:%M:%S" if t.count(":") == 2 else " %H:%M"
             if re.search(r"[AaPp][Mm]$", t):
                 time = time.replace("%H", "%I") + " %p"
-    return f'use --date-format "%d/%m/%Y{time}" (day first) or "%m/%d/%Y{time}" (month first)'
+    day, month = sep.join(("%d", "%m", "%Y")), sep.join(("%m", "%d", "%Y"))
+    return f'use --date-format "{day}{time}" (day first) or "{month}{time}" (month first)'
 
 
 def decide_date_order(ev: DateEvidence, *, column: str, file: str | None = None) -> str | None:
@@ -174,6 +178,79 @@ def numeric_date(raw: pl.Expr, order: str) -> pl.Expr:
     return numeric_datetime(raw, order).dt.date()
 
 
+# English month names (and their usual abbreviations) -> month number
+_MONTHS = {
+    name: i
+    for i, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        1,
+    )
+    for name in names
+}
+# a month's name, any case (longest first: "june" before "jun")
+MONTH = "((?i:" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + "))"
+_WEEKDAY = r"(?:[A-Za-z]{3,9}\.?,?\s+)?"
+_ORDINAL = r"(?:st|nd|rd|th)?"
+# 05-Jan-2024, 5 Jan 2024, Tue, 05 Mar 2024 14:22:10 +0000 (RFC 2822), 05/Jan/2024
+MONTH_DMY_RE = (
+    r"^"
+    + _WEEKDAY
+    + r"(\d{1,2})"
+    + _ORDINAL
+    + r"[-\s/.]+"
+    + MONTH
+    + r"\.?[-\s/.,]+(\d{4})"
+    + fields.TIME
+    + r"$"
+)
+# Jan 5, 2024, January 5th 2024, Tue Mar 05 2024
+MONTH_MDY_RE = (
+    r"^"
+    + _WEEKDAY
+    + MONTH
+    + r"\.?[-\s/.]+(\d{1,2})"
+    + _ORDINAL
+    + r",?[-\s/.]+(\d{4})"
+    + fields.TIME
+    + r"$"
+)
+
+
+def month_name_date(raw: pl.Expr) -> pl.Expr:
+    """A date written with an English month name and a four-digit year (day and
+    month cannot be mistaken: no decision needed); the time is dropped. Null where
+    the value is not one or names no calendar day (31-Feb-2024)."""
+    s = raw.str.strip_chars()
+    dmy = s.str.extract_groups(MONTH_DMY_RE).struct.field
+    mdy = s.str.extract_groups(MONTH_MDY_RE).struct.field
+    name = pl.coalesce(dmy("2"), mdy("1")).str.to_lowercase()
+    month = name.replace_strict(_MONTHS, default=None, return_dtype=pl.String)
+    day = pl.coalesce(dmy("1"), mdy("2"))
+    year = pl.coalesce(dmy("3"), mdy("3"))
+    return pl.format("{}-{}-{}", year, month, day).str.to_date("%Y-%m-%d", strict=False)
+
+
+def file_has_month_names(rows: pl.LazyFrame, column: str) -> bool:
+    """Whether the first ``SAMPLE_ROWS`` values of ``column`` (raw text) hold a word
+    of three letters (a month name, as in 05-Jan-2024): then the file's dates are
+    also read by :func:`month_name_date` (the other files pay nothing for it)."""
+    head = rows.select(pl.col(column)).head(SAMPLE_ROWS).collect().to_series()
+    return bool(head.str.contains(MONTH).any())
+
+
 def _split_format(fmt: str) -> tuple[str, bool]:
     """(the date part of ``fmt``, whether ``fmt`` has a time part)."""
     cut = [fmt.find(t) for t in _TIME_DIRECTIVES if t in fmt]
@@ -224,14 +301,21 @@ def _format_regex(fmt: str) -> str | None:
     return "^" + out + r"(?:(?:\s+|T).*)?$"
 
 
-def date_shaped(raw: pl.Expr, *, fmt: str | None = None, numeric: bool = True) -> pl.Expr:
+def date_shaped(
+    raw: pl.Expr, *, fmt: str | None = None, numeric: bool = True, names: bool = False
+) -> pl.Expr:
     """Whether a value has the shape of a date (the ``--date-format``'s digits, else
-    ISO, or a numeric date when ``numeric``): one that does not parse names no day."""
+    ISO, a numeric date when ``numeric``, one with a month name when ``names``): one
+    that does not parse names no day."""
     s = raw.str.strip_chars()
     if fmt:
         rx = _format_regex(fmt)
         return s.str.contains(rx) if rx else pl.lit(False)
-    shapes = [_ISO_SHAPE_RE, *([NUMERIC_DATE_RE] if numeric else [])]
+    shapes = [
+        _ISO_SHAPE_RE,
+        *([NUMERIC_DATE_RE] if numeric else []),
+        *([MONTH_DMY_RE, MONTH_MDY_RE] if names else []),
+    ]
     return pl.any_horizontal([s.str.contains(rx) for rx in shapes])
 
 

@@ -6,9 +6,15 @@ from __future__ import annotations
 import polars as pl
 
 # a time after the date, and its zone as exports write it ("Z", "+08:00", Shopify's
-# " +0800", " UTC"): dropped, the date is the one written
-_ZONE = r"(?:Z|\s*(?:[+-]\d{2}:?\d{2}|UTC|GMT))?"
-_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?" + _ZONE + ")?"
+# " +0800", "+08", " UTC", " GMT+8", " CST"): dropped, the date is the one written
+_ZONE = r"(?:Z|\s*(?:(?:UTC|GMT)?[+-]\d{1,2}(?::?\d{2})?|[A-Z]{3,4}))?"
+# 14:22, 14:22:10.5, 2:22 PM, 下午 2:22:10, 14时22分
+_CLOCK = (
+    r"(?:上午|下午)?\s*\d{1,2}[:：时点]\d{1,2}(?:[:：分]\d{1,2}(?:\.\d+)?秒?)?分?"
+    r"(?:\s*[AaPp]\.?[Mm]\.?)?"
+)
+_TIME = r"(?:(?:\s+|T)" + _CLOCK + _ZONE + ")?"
+TIME = _TIME  # for the dates of crmkit.spreadsheet
 
 
 _DATE_RE = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?" + _TIME + "$"

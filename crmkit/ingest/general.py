@@ -12,10 +12,13 @@ from crmkit.errors import InputError, without_values
 from crmkit.ingest.fields import blank_to_null, computed, date_expr, datetime_expr, money_expr
 from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON, WHY, WHY_COLUMN
 from crmkit.spreadsheet import (
+    MONTH,
     date_shaped,
     file_date_order,
+    file_has_month_names,
     formatted_date,
     id_expr,
+    month_name_date,
     numeric_date,
 )
 
@@ -215,26 +218,45 @@ def _date_field(
     """A date column: (the parsed date, the reason a value is rejected)."""
     # numeric dates (12/1/2010 8:26): day- or month-first decided from the file's values
     order = None if date_format else file_date_order(scan, raw, header=header, file=file)
+    names = date_format is None and file_has_month_names(scan, raw)  # 05-Jan-2024
     if date_format:
         value = formatted_date(text, date_format)
-    elif order:
-        value = pl.coalesce(date_expr(text), numeric_date(text, order))
     else:
-        value = date_expr(text)
+        value = pl.coalesce(
+            date_expr(text),
+            *([numeric_date(text, order)] if order else []),
+            *([month_name_date(text)] if names else []),
+        )
     hint = (
         " (use --date-format, e.g. %d/%m/%Y)"
         if date_format is None
         else f" (expected {date_format})"
     )
     reason = pl.lit("unparseable date" + hint)
-    if date_format is None:  # 24-01-05: say what the fix is
+    if date_format is None:  # 05/01/24, 05-Jan-24: say what the fix is, in the value's layout
+        sep = text.str.extract(r"^\s*\d{1,2}([-/.])\d{1,2}[-/.]\d{1,2}\s*$", 1)
+        named = text.str.extract(r"^\s*\d{1,2}([-\s/.])" + MONTH + r"[-\s/.]\d{2}\s*$", 1)
         reason = (
-            pl.when(text.str.contains(r"^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{1,2}\s*$"))
-            .then(pl.lit("unparseable date: a two-digit year? (use --date-format, e.g. %y-%m-%d)"))
+            pl.when(sep.is_not_null())
+            .then(
+                pl.format(
+                    "unparseable date: a two-digit year? (use --date-format, e.g. "
+                    "%d{}%m{}%y, %m{}%d{}%y or %y{}%m{}%d)",
+                    *[sep] * 6,
+                )
+            )
+            .when(named.is_not_null())
+            .then(
+                pl.format(
+                    "unparseable date: a two-digit year? (use --date-format, e.g. %d{}%b{}%y)",
+                    named,
+                    named,
+                )
+            )
             .otherwise(reason)
         )
     # 2023-02-29, 31/4/2024: the shape of a date, but no such day
-    shaped = date_shaped(text, fmt=date_format, numeric=order is not None)
+    shaped = date_shaped(text, fmt=date_format, numeric=order is not None, names=names)
     reason = pl.when(shaped).then(pl.format('no such date "{}"', text)).otherwise(reason)
     return value, reason
 

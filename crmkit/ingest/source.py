@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import codecs
+import csv
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -195,6 +196,16 @@ def inspect_source(
     ]
     if missing:
         col = missing[0]
+        below = _header_below(lines, schema, mapping, separator if sep else None)
+        if below is not None:  # a title or notes above the header (ERP and shop reports)
+            line, names = below
+            shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+            raise InputError(
+                f"line 1 is not the header row: it looks to be line {line} ({shown})",
+                file=str(p),
+                hint=f"delete the {line - 1} line(s) above it (a title or notes) and import "
+                "again (in a workbook: the rows above it)",
+            )
         if len(headers) == 1:
             others = " or ".join(f"--sep {_SEP_ARG[c]}" for c in SEPARATORS if c != separator)
             hint = f"only one column found: is the separator right? try {others}"
@@ -228,3 +239,24 @@ def inspect_source(
         ignored=ignored,
         derived=derived,
     )
+
+
+def _header_below(
+    lines: list[str], schema: TableSchema, mapping: dict[str, str] | None, sep: str | None
+) -> tuple[int, list[str]] | None:
+    """(its line number, its names) when one of the first lines after line 1 names
+    every required column of ``schema`` (by any separator, unless ``sep`` is forced):
+    a title or notes stand above the header. None otherwise."""
+    for number, text in enumerate(lines[1:20], start=2):
+        for candidate in [sep] if sep else SEPARATORS:
+            names = [h.strip() for h in next(csv.reader([text], delimiter=candidate), [])]
+            if len(names) < 2:
+                continue
+            try:
+                matched, _ = match_columns(names, schema, mapping)
+            except KeyError:
+                continue
+            derived = {t for t, (a, b) in schema.derived.items() if a in matched and b in matched}
+            if all(c.name in matched or c.name in derived for c in schema.columns if c.required):
+                return number, names
+    return None

@@ -229,3 +229,136 @@ def test_ids_in_excel_text_formulas():
     got = pl.DataFrame({"v": values}).select(id_expr(pl.col("v"))).to_series().to_list()
     # the text inside; inside it, a spreadsheet number is read as any id is
     assert got == ["007", "3345678901234567", "17850", "007", '="', None, 'x="1"', None]
+
+
+# --------------------------------------------------------------------------- dates as exports write them
+
+# (value, the date written in it) by hand: a time, a zone or a month name does not change it
+DATES = [
+    ("2024-03-05 2:22:10 PM", dt.date(2024, 3, 5)),  # 12-hour clock
+    ("2024/3/5 下午 2:22:10", dt.date(2024, 3, 5)),  # Chinese Excel's 12-hour clock
+    ("2024年3月6日 14时22分", dt.date(2024, 3, 6)),
+    ("2024-03-07 14:22:10+08", dt.date(2024, 3, 7)),  # short offset
+    ("2024-03-08 14:22:10 GMT+8", dt.date(2024, 3, 8)),
+    ("2024-03-09 23:59:59 CST", dt.date(2024, 3, 9)),
+    ("05-Jan-2024", dt.date(2024, 1, 5)),
+    ("6 Feb 2024", dt.date(2024, 2, 6)),
+    ("Mar 7, 2024", dt.date(2024, 3, 7)),
+    ("January 8th 2024", dt.date(2024, 1, 8)),
+    ("Tue, 05 Mar 2024 14:22:10 +0000", dt.date(2024, 3, 5)),  # RFC 2822 (APIs, mail)
+    ("Sept 10, 2024", dt.date(2024, 9, 10)),
+    ("5 MAY 2024", dt.date(2024, 5, 5)),
+    ("2024-03-11", dt.date(2024, 3, 11)),
+]
+
+
+def test_dates_with_times_zones_and_month_names(tmp_path):
+    """Each value names one day and says it plainly; each was rejected (AM/PM and
+    '+08' and 'CST' as 'no such date'), so a file of them stored nothing (exit 3)."""
+    f = tmp_path / "orders.csv"
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["order_id", "customer_id", "date", "amount"])
+    for i, (value, _) in enumerate(DATES):
+        w.writerow([f"T{i}", f"C{i % 3}", value, "10.00"])
+    f.write_text(buf.getvalue(), encoding="utf-8")
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 0, got.output
+    want = {f"T{i}": (f"C{i % 3}", day, 10.0) for i, (_, day) in enumerate(DATES)}
+    assert by_order(tmp_path / "s") == want
+    # read directly: recency from each customer's last day, by hand
+    got = run("segment", "--transactions", f, "--as-of", "2024-12-31", "--format", "csv")
+    assert got.exit_code == 0, got.output
+    recency = {
+        r["customer_id"]: int(r["recency_days"]) for r in csv.DictReader(io.StringIO(got.stdout))
+    }
+    last = {}
+    for i, (_, day) in enumerate(DATES):
+        last[f"C{i % 3}"] = max(last.get(f"C{i % 3}", day), day)
+    assert recency == {c: (dt.date(2024, 12, 31) - d).days for c, d in last.items()}
+
+
+def test_month_names_that_name_no_day_or_a_two_digit_year(tmp_path):
+    f = tmp_path / "orders.csv"
+    f.write_text(
+        "order_id,customer_id,date,amount\n"
+        "T1,C1,05-Jan-2024,1\n"
+        "T2,C1,31-Feb-2024,1\n"
+        "T3,C1,05-Jan-24,1\n"
+        "T4,C1,05-Foo-2024,1\n",
+        encoding="utf-8",
+    )
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 0, got.output
+    assert by_order(tmp_path / "s") == {"T1": ("C1", dt.date(2024, 1, 5), 1.0)}
+    reasons = pl.read_csv(next((tmp_path / "s" / "_rejects").glob("*.csv")))
+    assert reasons.select("line", "reason").rows() == [
+        (3, 'no such date "31-Feb-2024"'),
+        (4, "unparseable date: a two-digit year? (use --date-format, e.g. %d-%b-%y)"),
+        (5, "unparseable date (use --date-format, e.g. %d/%m/%Y)"),
+    ]
+
+
+def test_date_hints_name_the_layout_the_values_are_in(tmp_path):
+    """The fix offered must read the file: "%d/%m/%Y" reads no "05.03.2024"."""
+    f = tmp_path / "d.csv"
+    f.write_text(
+        "order_id,customer_id,date,amount\nT1,C1,05.03.2024 14:22,1\nT2,C2,06.03.2024,1\n",
+        encoding="utf-8",
+    )
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 3
+    assert '"%d.%m.%Y %H:%M" (day first) or "%m.%d.%Y %H:%M" (month first)' in got.stderr
+    # and the hint works as given
+    got = run(
+        "import", "transactions", f, "--store", tmp_path / "s", "--date-format", "%d.%m.%Y %H:%M"
+    )
+    assert got.exit_code == 0, got.output
+    assert by_order(tmp_path / "s") == {
+        "T1": ("C1", dt.date(2024, 3, 5), 1.0),
+        "T2": ("C2", dt.date(2024, 3, 6), 1.0),
+    }
+    y = tmp_path / "y.csv"
+    y.write_text("order_id,customer_id,date,amount\nT1,C1,05/01/24,1\n", encoding="utf-8")
+    got = run("import", "transactions", y, "--store", tmp_path / "s2")
+    assert got.exit_code == 3
+    assert "two-digit year? (use --date-format, e.g. %d/%m/%y, %m/%d/%y or %y/%m/%d)" in got.stderr
+
+
+# --------------------------------------------------------------------------- a title above the header
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_a_title_above_the_header_is_named(tmp_path, sep):
+    f = tmp_path / "report.csv"
+    f.write_bytes(
+        (
+            f"订单报表{sep}{sep}{sep}\r\n导出时间: 2024-03-05{sep}{sep}{sep}\r\n"
+            f"订单号{sep}客户编号{sep}日期{sep}金额\r\nT1{sep}C1{sep}2024-03-01{sep}10\r\n"
+        ).encode("gbk")
+    )
+    for args in (
+        ["import", "transactions", f, "--store", tmp_path / "s"],
+        ["segment", "--transactions", f],
+    ):
+        got = run(*args)
+        assert got.exit_code == 3
+        assert (
+            "line 1 is not the header row: it looks to be line 3 (订单号, 客户编号, 日期, 金额)"
+            in got.stderr
+        )
+        assert "delete the 2 line(s) above it" in got.stderr
+
+
+def test_a_workbook_with_a_title_row_is_named(tmp_path):
+    xlsxwriter = pytest.importorskip("xlsxwriter")
+    f = tmp_path / "report.xlsx"
+    wb = xlsxwriter.Workbook(str(f))
+    ws = wb.add_worksheet()
+    ws.write(0, 0, "Sales report, March 2024")
+    ws.write_row(1, 0, ["Invoice", "Customer ID", "InvoiceDate", "Amount"])
+    ws.write_row(2, 0, ["536365", "17850", "2024-03-01", 10])
+    wb.close()
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 3
+    assert "it looks to be line 2 (Invoice, Customer ID, InvoiceDate, Amount)" in got.stderr

@@ -644,7 +644,7 @@ def test_two_digit_year_is_rejected_with_the_fix(tmp_path):
     )
     assert run("import", "transactions", src, "--store", tmp_path / "s").exit_code == 0
     assert rejects(tmp_path / "s")["reason"].to_list() == [
-        "unparseable date: a two-digit year? (use --date-format, e.g. %y-%m-%d)"
+        "unparseable date: a two-digit year? (use --date-format, e.g. %d-%m-%y, %m-%d-%y or %y-%m-%d)"
     ]
     yy = write(tmp_path / "yy.csv", "order_id,customer_id,date,amount\nB,C1,24-01-05,2\n")
     assert (
