@@ -66,6 +66,7 @@ def segment_customers(
     columns: set[str] | None = None,
     rescan: bool = True,
     features: pl.LazyFrame | None = None,
+    sort: bool = True,
 ) -> pl.LazyFrame:
     """Features, scores and classifications for every customer as of ``as_of``.
 
@@ -75,13 +76,14 @@ def segment_customers(
     that no rule reads is left out (``last_gap_days``, see ``build_features``, which
     also explains ``rescan``). ``features``: the feature frame as of ``as_of`` when
     the caller already has it (``crmkit.features.build_features_at``; only for rules
-    that read no model column, :func:`model_columns`)."""
+    that read no model column, :func:`model_columns`). ``sort=False``: rows in no
+    particular order, for callers that aggregate them or sort them their own way
+    (sorting 1M customers by ``customer_id`` over 33 columns costs ~0.75 s of CPU)."""
     rulesets = rules if rules is not None else load_rules(rule_paths_for(config))
     if features is not None:
         if model_columns(rulesets):
             raise ValueError("precomputed features have no model columns; the rules read some")
-        lf = apply_rules(features, rulesets)
-        return ops_for(lf).sort(order_columns(lf, rulesets), "customer_id")
+        return _ordered(apply_rules(features, rulesets), rulesets, sort=sort)
     if clv_options is None and config is not None:
         clv_options = config.section("clv")
     refs: set[str] = set()
@@ -100,8 +102,13 @@ def segment_customers(
         gaps=gaps,
         rescan=rescan,
     )
-    lf = apply_rules(features, rulesets)
-    return ops_for(lf).sort(order_columns(lf, rulesets), "customer_id")
+    return _ordered(apply_rules(features, rulesets), rulesets, sort=sort)
+
+
+def _ordered(lf, rulesets: list[RuleSet], *, sort: bool):
+    """The output columns in their order (:func:`order_columns`), rows by ``customer_id``."""
+    out = order_columns(lf, rulesets)
+    return ops_for(lf).sort(out, "customer_id") if sort else out
 
 
 def model_columns(rulesets: list[RuleSet]) -> set[str]:

@@ -125,6 +125,13 @@ def _last_index(period: Period, kind: str) -> int:
     return last
 
 
+def first_day(period: Period, kind: str = "month", cohorts: int = 12):
+    """The first day the cohort cells read (the first cohort's start) when the
+    first purchases are given to :func:`cohort_table`."""
+    kind = check_period(kind)
+    return bounds(_last_index(period, kind) - cohorts + 1, kind)[0]
+
+
 def table_end(period: Period, kind: str = "month"):
     """The last day the cohort table reads: the end of its last cohort period."""
     kind = check_period(kind)

@@ -63,15 +63,16 @@ def classify(
     rulesets=None,
     config=None,
     features: pl.LazyFrame | None = None,
+    sort: bool = True,
 ) -> pl.LazyFrame:
     """One row per customer with features, scores and classifications as of ``as_of``
-    (``features``: see :func:`crmkit.segment.segment_customers`)."""
+    (``features``, ``sort``: see :func:`crmkit.segment.segment_customers`)."""
     if rulesets is None:
         rulesets = load(rules, config)
     from crmkit.segment import segment_customers
 
     return segment_customers(
-        customers, transactions, as_of=as_of, rules=rulesets, features=features
+        customers, transactions, as_of=as_of, rules=rulesets, features=features, sort=sort
     )
 
 

@@ -40,6 +40,7 @@ from crmkit import output
 from crmkit.errors import ConfigError, StoreError, UsageError
 from crmkit.features import build_features_at
 from crmkit.kpi import customer_windows, kpi_windows
+from crmkit.orders import has_lines
 from crmkit.periods import Period
 from crmkit.report import actions as actions_mod
 from crmkit.report import cohorts as cohorts_mod
@@ -54,6 +55,8 @@ from crmkit.segment import model_columns, segment_customers
 from crmkit.xlsx import Sheet
 
 CID = "customer_id"
+TREND = 12  # periods in the revenue trend
+COHORTS = 12  # cohorts in the cohort table
 XLSX_TOP = 20  # most urgent customers per owner in report.xlsx (every one in the CSV files)
 SERVICE_HEADLINE = (
     "csat",
@@ -198,8 +201,14 @@ def build(
     feats = {}
     if not model_columns(rulesets):
         feats = build_features_at(customers, tx, dates=[period.end, period.previous.end, as_of])
+    # unsorted: every report below aggregates the classifications or sorts its own rows
     now = seg_mod.classify(
-        customers, tx, as_of=period.end, rulesets=rulesets, features=feats.get(period.end)
+        customers,
+        tx,
+        as_of=period.end,
+        rulesets=rulesets,
+        features=feats.get(period.end),
+        sort=False,
     )
     now = now.collect().lazy()
     # the previous period's end feeds the segment summary and migration only: the
@@ -211,6 +220,7 @@ def build(
         rules=rules_for(rulesets, {"segment"}) or rulesets,
         columns=set(BEFORE_COLUMNS),
         features=feats.get(period.previous.end),
+        sort=False,
     )
     before = (
         before.select(c for c in BEFORE_COLUMNS if c in before.collect_schema()).collect().lazy()
@@ -218,6 +228,9 @@ def build(
     meta = seg_mod.segment_meta(rulesets, "segment")
     kind = cohort_kind or ("week" if period.kind == "week" else "month")
     b = Bundle(as_of=as_of, period=period)
+    # every customer's first purchase up to the cohort table's end: `now`'s, when it ends there
+    firsts = now if cohorts_mod.table_end(period, kind) == period.end else None
+    recent = recent_rows(tx, period=period, cohort_kind=kind if firsts is not None else None)
     # one pass over the transactions for the KPI windows of every customer, read by
     # the KPIs and the owner scorecard (each computed its own before)
     cw = None
@@ -226,7 +239,7 @@ def build(
         # every customer's first purchase up to the period's end: `now`'s features
         first = now.select("customer_id", pl.col("first_purchase_date").alias("first_order"))
         cw = customer_windows(
-            tx,
+            recent,
             windows=kpi_windows(period),
             customers=customers,
             attributes=owner,
@@ -236,24 +249,22 @@ def build(
     b.frames["kpi"] = kpi_report(
         customers, tx, period=period, targets=targets, windows_frame=cw
     ).collect()
-    b.frames["trend"] = trend_table(tx, period=period, periods=12).collect()
+    b.frames["trend"] = trend_table(recent, period=period, periods=TREND).collect()
     b.frames["segments"] = seg_mod.segment_summary(
-        now, before, tx, period=period, meta=meta
+        now, before, recent, period=period, meta=meta
     ).collect()
     b.frames["migration"] = seg_mod.migration(now, before, meta=meta).collect()
     b.frames["rf_heatmap"] = heatmap_mod.rf_heatmap(now)
     b.unscored = heatmap_mod.unscored(now)
-    # every customer's first purchase up to the table's end: `now`'s, when it ends there
-    firsts = now if cohorts_mod.table_end(period, kind) == period.end else None
     b.frames["cohorts"] = cohorts_mod.cohort_table(
-        tx,
+        tx if firsts is None else recent,
         period=period,
         kind=kind,
-        cohorts=12,
+        cohorts=COHORTS,
         first_purchases=None if firsts is None else firsts.select(CID, "first_purchase_date"),
     ).collect()
     if products_mod.has_products(tx):
-        b.frames["products"] = products_mod.top_products(tx, period=period).collect()
+        b.frames["products"] = products_mod.top_products(recent, period=period).collect()
     service = feedback is not None or tickets is not None  # pass them only when the store has them
     sla = None
     if service:
@@ -279,7 +290,7 @@ def build(
         now
         if as_of == period.end
         else seg_mod.classify(
-            customers, tx, as_of=as_of, rulesets=rulesets, features=feats.get(as_of)
+            customers, tx, as_of=as_of, rulesets=rulesets, features=feats.get(as_of), sort=False
         )
     )
     b.frames["actions"] = actions_mod.action_list(
@@ -287,6 +298,21 @@ def build(
     ).collect()
     b.html = render(b, meta=meta, cohort_kind=kind)
     return b
+
+
+def recent_rows(
+    transactions: pl.LazyFrame, *, period: Period, cohort_kind: str | None
+) -> pl.LazyFrame:
+    """The transactions the reports after the classifications read, in memory: those
+    from the first day any of them reads (the KPI windows, the 12-period trend, the
+    cohort cells when ``cohort_kind`` is given) to the period's end."""
+    if has_lines(transactions):  # an order's lines may straddle the first day
+        return transactions
+    start = min(kpi_windows(period)[0].start, period.shift(-TREND + 1).start)
+    if cohort_kind is not None:
+        start = min(start, cohorts_mod.first_day(period, cohort_kind, COHORTS))
+    d = pl.col("date")
+    return transactions.filter((d >= pl.lit(start)) & (d <= pl.lit(period.end))).collect().lazy()
 
 
 def render(b: Bundle, *, meta: pl.DataFrame, cohort_kind: str) -> str:

@@ -107,3 +107,77 @@ def test_cohort_table_end_is_the_last_complete_cohort_period():
     week = reporting_period(date(2024, 6, 20), "week")  # Mon 2024-06-10 .. Sun 2024-06-16
     assert table_end(week, "week") == date(2024, 6, 16)
     assert table_end(week, "month") == date(2024, 5, 31)  # June is not complete on the 16th
+
+
+def _lines(tx: pl.LazyFrame) -> pl.LazyFrame:
+    """Each order as two lines a day apart (the first line a day before the order's
+    date), so an order's lines straddle a period's first day."""
+    half = (pl.col("amount") / 2).round(2)  # whole cents: sums round alike in any order
+    first = tx.with_columns(pl.col("date") - pl.duration(days=1), half, line_no=pl.lit(1))
+    second = tx.with_columns(pl.col("amount") - half, line_no=pl.lit(2))
+    return pl.concat([first, second]).with_columns(pl.col("line_no").cast(pl.Int64))
+
+
+@pytest.mark.parametrize("seed", [9, 10])
+@pytest.mark.parametrize("kind", ["week", "month"])
+@pytest.mark.parametrize("lines", [False, True])
+def test_bundle_reports_as_from_the_whole_history(seed, kind, lines):
+    """The weekly bundle hands the reports after its classifications only the recent
+    rows (`recent_rows`): the trend, segment summary, cohort table and products are
+    those each report computes from the whole history itself."""
+    from crmkit.config import Config
+    from crmkit.report import weekly as W
+    from crmkit.report.cohorts import cohort_table
+    from crmkit.report.kpi import trend_table
+    from crmkit.report.products import top_products
+
+    tx, cu = _tables(seed, people=60)
+    tx = tx.with_columns(
+        pl.col("customer_id").str.slice(0, 2).alias("product")  # a few products
+    )
+    if lines:
+        tx = _lines(tx)
+    as_of = date(2024, 6, 20)
+    p = reporting_period(as_of, kind)
+    b = W.build(cu, tx, as_of=as_of, period=p, config=Config())
+    rs = S.load(None)
+    now = S.classify(cu, tx, as_of=p.end, rulesets=rs)
+    before = S.classify(cu, tx, as_of=p.previous.end, rulesets=rs)
+    meta = S.segment_meta(rs, "segment")
+    own = {
+        "trend": trend_table(tx, period=p, periods=W.TREND),
+        "segments": S.segment_summary(now, before, tx, period=p, meta=meta),
+        "cohorts": cohort_table(tx, period=p, kind=kind, cohorts=W.COHORTS),
+        "products": top_products(tx, period=p),
+        "kpi": kpi_report(cu, tx, period=p),
+        "owners": owner_scorecard(now, tx, period=p),
+    }
+    for name, frame in own.items():
+        assert b.frames[name].equals(frame.collect()), name
+    assert b.frames["trend"]["revenue"].sum() != 0
+    assert b.frames["cohorts"]["customers"].sum() > 0
+    assert b.frames["products"].height > 1
+
+
+def test_recent_rows_start_at_the_first_day_a_report_reads():
+    from crmkit.report import weekly as W
+    from crmkit.report.cohorts import first_day
+
+    tx, _ = _tables(11)
+    week = reporting_period(date(2024, 6, 20), "week")  # Mon 2024-06-10 .. Sun 2024-06-16
+    got = W.recent_rows(tx, period=week, cohort_kind="week").collect()
+    # 12 weeks of trend (and of cohorts) back from the week of 2024-06-10
+    start = date(2024, 3, 25)
+    assert first_day(week, "week", 12) == start
+    want = tx.filter(pl.col("date").is_between(start, date(2024, 6, 16))).collect()
+    assert got.sort("transaction_id").equals(want.sort("transaction_id"))
+    # without the cohort cells: the trend's 12 weeks (the KPI windows' 3 weeks are inside)
+    got = W.recent_rows(tx, period=week, cohort_kind=None).collect()
+    assert got.sort("transaction_id").equals(want.sort("transaction_id"))
+    # monthly cohorts on a weekly report: 12 months back from the last complete month (May)
+    got = W.recent_rows(tx, period=week, cohort_kind="month").collect()
+    assert (
+        got["date"].min() == tx.filter(pl.col("date") >= date(2023, 6, 1)).collect()["date"].min()
+    )
+    # order lines: the whole frame (an order's lines may straddle the first day)
+    assert W.recent_rows(_lines(tx), period=week, cohort_kind="week").collect().height == 600
