@@ -238,18 +238,23 @@ def collect_native_first(
     needs the careful rules (odd spellings, bad rows), ``build(None, say)`` reads
     every file the careful way and that is collected (also when the native
     attempt's ``build`` returns None: it cannot tell yet). Messages of the native
-    attempt are said only when it stands (the careful one says them again)."""
-    pending: list[Pending] = []
-    said: list[str] = []
-    try:
-        target = build(pending, said.append)
-        got = None if target is None else collect_checked([target], pending, engine=engine)
-    except FAST_FAILURES:
-        got = None
-    if got is not None:
-        for msg in said:
-            say(msg)
-        return got[0]
+    attempt are said only when it stands (the careful one says them again). A
+    file parsed as written in which a padded field turned up after its first MiB
+    (``Parsed.padded_late``) is tried natively once more, trimmed, first."""
+    for _attempt in range(2):
+        pending: list[Pending] = []
+        said: list[str] = []
+        try:
+            target = build(pending, said.append)
+            got = None if target is None else collect_checked([target], pending, engine=engine)
+        except FAST_FAILURES:
+            got = None
+        if got is not None:
+            for msg in said:
+                say(msg)
+            return got[0]
+        if not any(p.parsed.padded_late for p in pending):
+            break
     return build(None, say).collect(engine=engine)
 
 

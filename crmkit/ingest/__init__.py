@@ -109,17 +109,11 @@ class Parsed:
         )
         # values are read as written unless the first MiB shows a field with whitespace
         # at an edge (a choice only: the parse stands untrimmed when the whole file has none)
-        self.trimmed = can_be_native and _native.edge_space_in(src, info.sep)
-        # ``native``: the canonical rows; ``_checked``: what their checks read (native_rows)
-        self._checked, self.native = (
-            _native.computed(
-                _native.native_rows(info, schema, src, self.raw_names, trim=self.trimmed),
-                info,
-                schema,
-            )
-            if can_be_native
-            else (None, None)
-        )
+        self.trimmed = False
+        self._checked = self.native = None
+        self._added: list[pl.Expr] = []  # columns added to the native rows (with_native_columns)
+        if can_be_native:
+            self._set_native(trim=_native.edge_space_in(src, info.sep))
         # the byte facts of the file Polars reads; the sha256 is of the user's file only
         self._facts: Future[_native.ByteFacts] | None = (
             _native.scan_bytes(
@@ -131,6 +125,37 @@ class Parsed:
             if can_be_native or (sha256 and src == info.path)
             else None
         )
+
+    def _set_native(self, *, trim: bool) -> None:
+        """``native``: the canonical rows; ``_checked``: what their checks read
+        (``native.native_rows``), the text trimmed or as written."""
+        self.trimmed = trim
+        rows = _native.native_rows(self.info, self.schema, self.src, self.raw_names, trim=trim)
+        self._checked, self.native = _native.computed(rows, self.info, self.schema)
+        if self._added:
+            self.native = self.native.with_columns(self._added)
+
+    def with_native_columns(self, exprs: list[pl.Expr]) -> None:
+        """Add (or replace) columns of the native rows (e.g. refund signs), kept
+        when the parse is set up again (``retrim``)."""
+        if self.native is not None and exprs:
+            self._added += exprs
+            self.native = self.native.with_columns(exprs)
+
+    @property
+    def padded_late(self) -> bool:
+        """The parse was tried as written, and the byte pass then found a field with
+        whitespace at an edge: a trimmed native parse may stand (``native.edge_space_in``
+        now knows the file), where this one cannot."""
+        return self.native is not None and not self.trimmed and self.facts.edge_space
+
+    def retrim(self) -> bool:
+        """Set up the trimmed native parse if the one as written failed for a padded
+        field found late (``padded_late``); whether it did."""
+        if not self.padded_late:
+            return False
+        self._set_native(trim=True)
+        return True
 
     @property
     def facts(self) -> _native.ByteFacts | None:
@@ -166,7 +191,9 @@ class Parsed:
             row = self.checks(df.lazy()).collect().row(0, named=True)
         except FAST_FAILURES:
             return None
-        return df if self.stands(row, rows=df.lazy()) else None
+        if self.stands(row, rows=df.lazy()):
+            return df
+        return self.collect_native() if self.retrim() else None
 
     def stage_native(self, part: Path, columns: list[pl.Expr], compression: str) -> int | None:
         """Write the native parse (``columns`` of it) to the Parquet file ``part``,
@@ -185,7 +212,7 @@ class Parsed:
         if row is not None and self.stands(row, rows=pl.scan_parquet(part, glob=False)):
             return row["n"]
         part.unlink(missing_ok=True)
-        return None
+        return self.stage_native(part, columns, compression) if self.retrim() else None
 
     @cached_property
     def structure(self) -> Structure:

@@ -172,9 +172,22 @@ class EdgeSpace:
         return bool(ends.any())
 
 
+# files whose byte pass found a padded field, by (path, size, mtime): a second parse
+# of one (after the one as written did not stand) is trimmed from the start
+_PADDED: set[tuple[str, int, int]] = set()
+
+
+def _file_id(path: Path) -> tuple[str, int, int]:
+    st = os.stat(path)
+    return (str(path), st.st_size, st.st_mtime_ns)
+
+
 def edge_space_in(path: Path, sep: str, size: int = 1 << 20) -> bool:
-    """``EdgeSpace`` over the first ``size`` bytes of ``path`` (a sample: it only
-    chooses whether to try the parse untrimmed; ``ByteFacts.edge_space`` decides)."""
+    """Whether to parse ``path`` trimmed: its byte pass found a padded field
+    before, or ``EdgeSpace`` finds one in its first ``size`` bytes (a sample: it
+    only chooses which parse to try; ``ByteFacts.edge_space`` decides)."""
+    if _file_id(path) in _PADDED:
+        return True
     with open(path, "rb") as fh:
         head = fh.read(size)
     scan = EdgeSpace(sep.encode("utf-8"))
@@ -206,6 +219,8 @@ def _scan_bytes(path: Path, sep: bytes, sha256: bool, on_bytes) -> ByteFacts:
             tail = (tail + chunk)[-8:]
     unterminated = bool(tail) and not tail.endswith(b"\n")
     edges.feed(b"", final=True)
+    if edges.found:
+        _PADDED.add(_file_id(path))
     return ByteFacts(
         lines=newlines + unterminated,
         separators=seps,

@@ -154,8 +154,7 @@ def _transactions(parsed, schema: TableSchema, tmp: Path, options: ReadOptions) 
     one expression (``refund_signs``)."""
     shape = options.shape
     signs = refund_signs(options.refund_prefix, parsed.canonical) if options.refund_prefix else []
-    if signs and parsed.native is not None:
-        parsed.native = parsed.native.with_columns(signs)
+    parsed.with_native_columns(signs)
     if shape == "lines" or (shape is None and _ids_repeat_early(parsed, schema.key)):
         got = _native_lines(parsed, schema, tmp, shape)
     else:
@@ -288,7 +287,8 @@ def _native_lines(parsed, schema: TableSchema, tmp: Path, shape: str | None) -> 
         trimmed=parsed.trimmed,
         count_keys=lambda: True,
     ):
-        return None
+        # a padded field past the first MiB: once more, trimmed
+        return _native_lines(parsed, schema, tmp, shape) if parsed.retrim() else None
     canonical = [c.name for c in schema.columns if c.name in rows.columns]
     rows, facts = numbered_lines(rows, canonical, key=key)
     lines = shape == "lines" or facts["lines"]

@@ -175,8 +175,8 @@ def test_edge_space_knows_each_character(char):
 def test_values_are_read_as_written_only_where_the_trim_changes_nothing(tmp_path):
     """A file whose first MiB has no padded field is parsed as written; a padded
     key further on (one the sample did not see) makes that parse not stand, and the
-    careful rules read the file: the key is stored trimmed either way, as a file
-    padded from its first line is (parsed trimmed)."""
+    file is parsed trimmed (natively) instead: the key is stored trimmed either way,
+    as the careful rules store it and as a file padded from its first line is."""
     from crmkit.ingest import read_source
     from crmkit.sources import read_table_file
 
@@ -191,9 +191,48 @@ def test_values_are_read_as_written_only_where_the_trim_changes_nothing(tmp_path
         parsed = read_source(src, TABLES["transactions"])
         assert parsed.trimmed is trimmed, name
         assert parsed.stands(parsed.checks().collect().row(0, named=True)) is stands, name
+        # the late one: the byte pass found the padded key, so the file is parsed
+        # trimmed from now on, and that parse stands
+        again = read_source(src, TABLES["transactions"])
+        assert again.trimmed is (name != "clean"), name
+        assert again.stands(again.checks().collect().row(0, named=True)), name
         rows = read_table_file(src, "transactions").collect()
         careful = read_table_file(src, "transactions", native=False).collect()
         assert_frame_equal(rows, careful)
         want = 60_000 + (name != "clean")
         assert rows.height == want and rows["transaction_id"].str.starts_with("T").all()
         assert ("T9999999" in rows["transaction_id"].to_list()) is (name != "clean")
+
+
+@pytest.mark.parametrize("shape", ["orders", "lines"])
+def test_a_late_padded_file_keeps_its_refund_signs(tmp_path, shape):
+    """A refund marker signs the native rows; when a padded field past the first
+    MiB sends the parse round again trimmed, the signs come along: the stored
+    rows equal the careful rules' (amounts of C-orders negative, ids trimmed)."""
+    from crmkit.ingest import read_table
+    from crmkit.ingest.table import ReadOptions
+
+    per_order = 1 if shape == "orders" else 2
+    body = "".join(
+        f"{'C' if i % 10 == 0 else 'T'}{i:07d},P{j},C{i % 97},2024-01-05,{3 + j}\n"
+        for i in range(60_000 // per_order)
+        for j in range(per_order)
+    )
+    src = tmp_path / "t.csv"
+    src.write_text(
+        "order_id,product,customer_id,date,amount\n" + body + "T9999999,P0, C1 ,2024-01-06,2\n",
+        encoding="utf-8",
+    )
+    got = {}
+    for native_route in (True, False):
+        options = ReadOptions(refund_prefix="C", shape=shape, native=native_route)
+        got[native_route] = (
+            read_table(src, TABLES["transactions"], options, tmp_dir=tmp_path / str(native_route))
+            .rows.collect()
+            .sort("transaction_id", *(["line_no"] if shape == "lines" else []))
+        )
+    assert_frame_equal(got[True], got[False])
+    rows = got[True]
+    refunds = rows.filter(pl.col("transaction_id").str.starts_with("C"))
+    assert refunds.height == 6_000 and (refunds["amount"] < 0).all()
+    assert rows.filter(pl.col("transaction_id") == "T9999999")["customer_id"].to_list() == ["C1"]
