@@ -66,6 +66,81 @@ def repeats_are_lines(
     return bool(distinct.select(pl.col(key).is_duplicated().any()).collect().item())
 
 
+def total_on_every_line(
+    rows: pl.LazyFrame | pl.DataFrame, *, key: str = ORDER, sample: int = 100_000
+) -> dict | None:
+    """An order's total written on each of its lines (WooCommerce and many ERP
+    exports repeat the order's columns on every line): summed as lines, the order
+    would count once per line. Returns an example (``order``, ``amount``, ``lines``)
+    when every order with several lines has one amount on all of them and, where
+    the file has a unit price and a quantity, some amount is not its line's
+    (``unit_price x quantity``); None otherwise: a file of lines whose amounts are
+    the lines' own shows an order with two amounts almost at once, so the first
+    ``sample`` rows usually decide, and only a file they do not clear is counted
+    whole (one ``group_by``)."""
+    rows = rows.lazy()
+    names = rows.collect_schema().names()
+    if "amount" not in names:
+        return None
+    parts = "unit_price" in names and "quantity" in names
+    agg = [
+        pl.len().alias("lines"),
+        pl.col("amount").n_unique().alias("amounts"),
+        pl.col("amount").first(),
+    ]
+    if parts:  # some amount that is not its line's: an order's
+        own = (pl.col("unit_price") * pl.col("quantity")).round(2)
+        # (a line without both parts cannot show its amount is its own)
+        agg.append((pl.col("amount") - own).abs().gt(0.005).fill_null(True).any().alias("not_own"))
+
+    def orders(frame: pl.LazyFrame) -> pl.DataFrame:
+        return (
+            frame.filter(pl.col(key).is_not_null())
+            .group_by(key, maintain_order=True)
+            .agg(agg)
+            .filter(pl.col("lines") > 1)
+            .collect()
+        )
+
+    if (orders(rows.head(sample))["amounts"] > 1).any():
+        return None
+    multi = orders(rows)
+    if multi.height == 0 or (multi["amounts"] > 1).any():
+        return None
+    if parts and not multi["not_own"].any():
+        return None
+    first = multi.row(0, named=True)
+    return {"order": first[key], "amount": first["amount"], "lines": first["lines"]}
+
+
+def refuse_totals_on_lines(
+    rows: pl.LazyFrame | pl.DataFrame, *, file: str, column: str | None, importing: bool
+) -> None:
+    """Raise ``InputError`` (one line: what, where, the fix) when ``rows``, a file read
+    as order lines, write each order's total on every line (``total_on_every_line``):
+    stored, every such order's amount would count once per line, with exit 0."""
+    found = total_on_every_line(rows)
+    if found is None:
+        return
+    from crmkit.errors import InputError
+
+    fix = "--map amount=<the line amount column>"
+    fix += (
+        ", or --orders to store one row per order (its total); --lines if these are "
+        "the lines' own amounts"
+        if importing
+        else " (or import it with --orders: one row per order, its total)"
+    )
+    raise InputError(
+        f"every line of an order has the same amount (order {found['order']}: "
+        f"{found['amount']:,.2f} on each of its {found['lines']} lines): the order's total, "
+        f"not the line's; summed as lines, each order would count once per line",
+        file=file,
+        column=column or "amount",
+        hint=fix,
+    )
+
+
 def numbered_lines(
     rows: pl.DataFrame, columns: Sequence[str], *, key: str = ORDER, customer: str = "customer_id"
 ) -> tuple[pl.DataFrame, dict]:

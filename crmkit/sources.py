@@ -32,7 +32,7 @@ from crmkit.ingest import (
     read_source,
 )
 from crmkit.inputkind import InputFiles, read_input
-from crmkit.orders import LINE_ID, LINE_NO, ORDER, repeats_are_lines
+from crmkit.orders import LINE_ID, LINE_NO, ORDER, refuse_totals_on_lines, repeats_are_lines
 from crmkit.schema import TABLES, match_columns
 from crmkit.store import Store, empty_table
 from crmkit.store.importer import HOOKS
@@ -158,6 +158,9 @@ def read_table_file(
         # reads it (docs/order-lines.md, orders.repeats_are_lines): kept with its line_no
         # and summed by orders(), never dropped as a duplicate; exact copies are duplicates
         if good.get_column(ORDER).is_duplicated().any() and repeats_are_lines(good, good.columns):
+            refuse_totals_on_lines(
+                good, file=str(p), column=parsed.info.mapping.get("amount"), importing=False
+            )
             good = good.with_columns(pl.int_range(1, pl.len() + 1).over(ORDER).alias(LINE_NO))
             if LINE_ID in good.columns:  # one line id twice in an order: the first counts
                 once = pl.col(LINE_ID).is_null() | pl.struct(ORDER, LINE_ID).is_first_distinct()

@@ -79,6 +79,18 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
             ),
         )
     )
+    # the header row again (exports joined with cat, or one per page): its every
+    # column name in its place; no value of a row, so no date format can fix it
+    again = pl.all_horizontal(
+        [pl.col(text_of[raw_of[h]]) == h for h in info.mapping.values() if h in raw_of]
+    )
+    checks.append(
+        (
+            again.fill_null(False),
+            "*",
+            pl.lit("the header row again (files joined together?); not a row of data"),
+        )
+    )
     for col in schema.columns:
         if col.name not in info.mapping:
             continue
@@ -255,6 +267,18 @@ def _date_field(
             )
             .otherwise(reason)
         )
+    # 45360: a spreadsheet's day number shown as a number (the column lost its format)
+    reason = (
+        pl.when(text.str.contains(r"^\d{5}(?:\.\d+)?$"))
+        .then(
+            pl.format(
+                'unparseable date "{}": a spreadsheet day number? (format the column as dates '
+                "in the workbook, or export it as text)",
+                text,
+            )
+        )
+        .otherwise(reason)
+    )
     # 2023-02-29, 31/4/2024: the shape of a date, but no such day
     shaped = date_shaped(text, fmt=date_format, numeric=order is not None, names=names)
     reason = pl.when(shaped).then(pl.format('no such date "{}"', text)).otherwise(reason)

@@ -29,7 +29,7 @@ from crmkit.errors import CrmkitError, InputError, ThresholdError
 from crmkit.ingest import Ingested, ReadOptions, check_file, csv_parse_error, read_table
 from crmkit.ingest.table import content_key, refund_signs
 from crmkit.inputkind import kind_of, open_input, sheet_written
-from crmkit.orders import LINE_NO, has_lines, line_identity
+from crmkit.orders import LINE_NO, has_lines, line_identity, refuse_totals_on_lines
 from crmkit.schema import TABLES, TableSchema
 from crmkit.service import hooks
 from crmkit.store import (
@@ -321,6 +321,10 @@ def _import_file(
                 or _check_parts(store, table, replace=options.replace, deep=True)
                 or csv_parse_error(path, exc)
             ) from None
+        if table == "transactions" and got.shape == "lines" and options.shape != "lines":
+            refuse_totals_on_lines(
+                got.rows, file=label, column=got.info.mapping.get("amount"), importing=True
+            )
         result = ImportResult(
             table=table,
             source=label,

@@ -362,3 +362,107 @@ def test_a_workbook_with_a_title_row_is_named(tmp_path):
     got = run("import", "transactions", f, "--store", tmp_path / "s")
     assert got.exit_code == 3
     assert "it looks to be line 2 (Invoice, Customer ID, InvoiceDate, Amount)" in got.stderr
+
+
+# --------------------------------------------------------------------------- an order's total on each line
+
+# WooCommerce (and many ERPs) write one row per item with the order's columns repeated,
+# its total among them: order 1001 is 130.00 (2 x 35.00 + 50.00 + 10.00 shipping), once
+WOO = """\
+Order Number,Order Status,Order Date,Customer User ID,Order Total,Item Name,Quantity,Item Cost
+1001,completed,2024-03-05 14:22,12,130.00,Tea cup,2,35.00
+1001,completed,2024-03-05 14:22,12,130.00,Teapot,1,50.00
+1002,completed,2024-03-06 09:00,7,45.50,Green tea,1,45.50
+1003,completed,2024-03-07 10:00,12,20.00,Black tea,1,20.00
+"""
+WOO_MAP = ["--map", "customer_id=Customer User ID"]
+
+
+def test_an_order_total_on_every_line_is_refused_not_summed(tmp_path):
+    """Read as lines, order 1001 was stored as 130.00 + 130.00 (exit 0): revenue
+    counted once per line. Now refused in one line naming the column and the fixes;
+    --orders stores one row per order, its total."""
+    f = tmp_path / "woo.csv"
+    f.write_text(WOO, encoding="utf-8")
+    s = tmp_path / "s"
+    got = run("import", "transactions", f, "--store", s, *WOO_MAP)
+    assert got.exit_code == 3
+    assert 'column "Order Total": every line of an order has the same amount' in got.stderr
+    assert "(order 1001: 130.00 on each of its 2 lines)" in got.stderr
+    assert "--orders" in got.stderr
+    assert not (s / "transactions").exists() or not list((s / "transactions").glob("*.parquet"))
+    got = run("segment", "--transactions", f, *WOO_MAP)
+    assert got.exit_code == 3 and "every line of an order has the same amount" in got.stderr
+    got = run("import", "transactions", f, "--store", s, *WOO_MAP, "--orders")
+    assert got.exit_code == 0, got.output
+    assert by_order(s) == {
+        "1001": ("12", dt.date(2024, 3, 5), 130.0),
+        "1002": ("7", dt.date(2024, 3, 6), 45.5),
+        "1003": ("12", dt.date(2024, 3, 7), 20.0),
+    }
+
+
+def test_equal_line_amounts_that_are_the_lines_own_are_lines(tmp_path):
+    """2 x 5.00 and 1 x 10.00: the same amount on both lines of the order, each its
+    line's own (unit price x quantity): a file of lines, summed to 20.00."""
+    f = tmp_path / "lines.csv"
+    f.write_text(
+        "order_id,customer_id,date,product,quantity,unit_price,amount\n"
+        "A1,C1,2024-03-05,cup,2,5.00,10.00\n"
+        "A1,C1,2024-03-05,pot,1,10.00,10.00\n"
+        "A2,C2,2024-03-06,tea,3,1.50,4.50\n",
+        encoding="utf-8",
+    )
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 0, got.output
+    assert "3 lines in 2 orders" in got.stderr
+    assert segment_monetary(["--store", tmp_path / "s"], "2024-03-31") == {"C1": 20.0, "C2": 4.5}
+    # without the parts nothing shows the amounts are the lines' own: --lines says so
+    g = tmp_path / "g.csv"
+    g.write_text(
+        "order_id,customer_id,date,product,amount\nA1,C1,2024-03-05,cup,10.00\nA1,C1,2024-03-05,pot,10.00\n",
+        encoding="utf-8",
+    )
+    assert run("import", "transactions", g, "--store", tmp_path / "t").exit_code == 3
+    got = run("import", "transactions", g, "--store", tmp_path / "t", "--lines")
+    assert got.exit_code == 0, got.output
+    assert segment_monetary(["--store", tmp_path / "t"], "2024-03-31") == {"C1": 20.0}
+
+
+def test_the_header_row_again_is_named_not_a_date_to_format(tmp_path):
+    """Two exports joined (``cat jan.csv feb.csv``): the second header was rejected as
+    'unparseable date (use --date-format ...)', a fix that would break every row."""
+    f = tmp_path / "joined.csv"
+    f.write_text(
+        "order_id,customer_id,date,amount\nT1,C1,2024-01-05,10\n"
+        "order_id,customer_id,date,amount\nT2,C2,2024-02-05,20\n",
+        encoding="utf-8",
+    )
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 0, got.output
+    assert by_order(tmp_path / "s") == {
+        "T1": ("C1", dt.date(2024, 1, 5), 10.0),
+        "T2": ("C2", dt.date(2024, 2, 5), 20.0),
+    }
+    reasons = pl.read_csv(next((tmp_path / "s" / "_rejects").glob("*.csv")))
+    assert reasons.select("line", "reason").rows() == [
+        (3, "the header row again (files joined together?); not a row of data")
+    ]
+
+
+def test_a_spreadsheet_day_number_in_a_date_column_says_so(tmp_path):
+    xlsxwriter = pytest.importorskip("xlsxwriter")
+    f = tmp_path / "orders.xlsx"
+    wb = xlsxwriter.Workbook(str(f))
+    ws = wb.add_worksheet()
+    ws.write_row(0, 0, ["order_id", "customer_id", "date", "amount"])
+    ws.write_row(1, 0, ["T1", "C1", "2024-03-08", 5])
+    ws.write_row(2, 0, ["T2", "C2", 45360, 7])  # 2024-03-09 as Excel counts, unformatted
+    wb.close()
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 0, got.output
+    assert by_order(tmp_path / "s") == {"T1": ("C1", dt.date(2024, 3, 8), 5.0)}
+    assert (
+        'unparseable date "45360": a spreadsheet day number? (format the column as dates'
+        in got.stderr
+    )
