@@ -29,6 +29,9 @@ OTHERS = ["\u200b", "\ufeff", "x", "é", "中", "\x1c"]
         (["a", "b", "b", "c"], False),  # sorted with a repeat
         (["b", "a", "c"], False),  # unique, not in order: nothing proven (stands counts)
         (["c", "b", "b"], False),
+        (["a", None, "a"], False),  # a repeat across a missing key
+        (["a", "c", "b"], False),  # up, then down
+        (["a"], True),
     ],
 )
 def test_sorted_keys_prove_uniqueness_only_when_strictly_ordered(ids, proven):
