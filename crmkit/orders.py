@@ -141,50 +141,97 @@ def refuse_totals_on_lines(
     )
 
 
+def line_facts(
+    columns: Sequence[str], *, key: str = ORDER, customer: str = "customer_id"
+) -> list[pl.Expr]:
+    """One-row aggregates over rows in file order (an order id on each), from
+    neighbours only, so they ride along in a streaming query: ``runs`` (rows
+    whose id differs from the row before), ``orders`` (distinct ids among the
+    runs' first rows), ``customers`` (two neighbours of one order name two
+    customers) and ``witness`` (two neighbours of one order differ in
+    ``columns``). When every id's rows stand in one run (``runs == orders``),
+    ``orders`` is exact and ``customers`` says whether an order names two
+    customers; else ``line_shape`` asks the rows."""
+    k = pl.col(key)
+    same = _same(key)
+    differs = [pl.col(c).ne_missing(pl.col(c).shift(1)) for c in columns if c != key]
+    return [
+        (~same).sum().alias("runs"),
+        k.filter(~same).n_unique().alias("orders"),
+        (same & pl.col(customer).ne_missing(pl.col(customer).shift(1))).any().alias("customers"),
+        (same & pl.any_horizontal(differs) if differs else pl.lit(False)).any().alias("witness"),
+    ]
+
+
+def run_line_no(key: str = ORDER, *, index: str) -> pl.Expr:
+    """Each row's distance from the first row of its run of ``key`` plus one, over a
+    row index column ``index`` (``with_row_index``; the expression streams): the
+    line's position among its order's rows, exactly ``window_line_no``, when each
+    order's rows stand together (``line_facts``: ``runs == orders``)."""
+    i = pl.col(index)
+    return (i - pl.when(~_same(key)).then(i).forward_fill() + 1).cast(pl.Int64)
+
+
+def window_line_no(key: str = ORDER) -> pl.Expr:
+    """THE rule of a line's position (docs/order-lines.md): its place among its
+    order's rows in the file (a window over the ids)."""
+    return pl.int_range(1, pl.len() + 1).over(key).cast(pl.Int64)
+
+
+def line_shape(
+    facts: dict,
+    rows: pl.LazyFrame | pl.DataFrame,
+    columns: Sequence[str],
+    *,
+    key: str = ORDER,
+    customer: str = "customer_id",
+) -> dict:
+    """The facts an import decides a file's shape with, from ``line_facts``' row
+    (and ``n``, the rows) over ``rows``: ``orders`` (distinct ids), ``repeated``
+    (an id on two rows), ``lines`` (the rows of some order differ in ``columns``:
+    ``repeats_are_lines``), ``customers`` (an order naming two customers) and
+    ``together`` (each order's rows in one run: ``run_line_no`` is the position).
+    ``rows`` are asked only when the neighbours do not settle it."""
+    together = facts["runs"] == facts["orders"]
+    orders, customers = facts["orders"], facts["customers"]
+    if not together:
+        first = pl.col(customer).first().over(key)
+        orders, customers = (
+            rows.lazy()
+            .select(pl.col(key).n_unique(), pl.col(customer).ne_missing(first).any())
+            .collect()
+            .row(0)
+        )
+    repeated = orders < facts["n"]
+    return {
+        "orders": orders,
+        "repeated": repeated,
+        "lines": repeated and (facts["witness"] or repeats_are_lines(rows, columns, key=key)),
+        "customers": customers,
+        "together": together,
+    }
+
+
 def numbered_lines(
     rows: pl.DataFrame, columns: Sequence[str], *, key: str = ORDER, customer: str = "customer_id"
 ) -> tuple[pl.DataFrame, dict]:
     """``rows`` (one per line of a file, in file order, an order id on each) with
-    each line's ``line_no``: its position among its order's rows, exactly
-    ``int_range(1, len + 1).over(key)`` (the import's rule, docs/order-lines.md),
-    and the facts an import decides the file's shape with: ``orders`` (distinct
-    ids), ``repeated`` (an id on two rows), ``lines`` (the rows of some order differ
-    in ``columns``: ``repeats_are_lines``) and ``customers`` (an order naming two
-    customers).
+    each line's ``line_no`` (``window_line_no``, computed from the runs when each
+    order's rows stand together) and ``line_shape``'s facts."""
+    facts = rows.select(*line_facts(columns, key=key, customer=customer), pl.len().alias("n"))
+    shape = line_shape(facts.row(0, named=True), rows, columns, key=key, customer=customer)
+    if shape.pop("together"):
+        numbered = rows.with_row_index("__row").with_columns(
+            run_line_no(key, index="__row").alias(LINE_NO)
+        )
+        return numbered.drop("__row"), shape
+    return rows.with_columns(window_line_no(key).alias(LINE_NO)), shape
 
-    Exports list an order's lines together: when every id's rows stand in one run
-    (as many runs as distinct ids), a line's position is its distance from its
-    run's first row, and neighbours show the rest, without a window over the ids
-    (at 10M lines 0.3 s instead of 2.5 s). Otherwise the window computes it. Two
-    neighbours of one order that differ prove ``lines``; without such a pair
-    ``repeats_are_lines`` decides."""
+
+def _same(key: str) -> pl.Expr:
+    """The row continues its neighbour's order (same id as the row before)."""
     k = pl.col(key)
-    same = (k == k.shift(1)).fill_null(False)  # the row continues its neighbour's order
-    start = ~same
-    differs = [pl.col(c).ne_missing(pl.col(c).shift(1)) for c in columns if c != key]
-    facts = rows.select(
-        start.sum().alias("runs"),
-        k.filter(start).n_unique().alias("orders"),
-        (same & pl.col(customer).ne_missing(pl.col(customer).shift(1))).any().alias("customers"),
-        (same & pl.any_horizontal(differs) if differs else pl.lit(False)).any().alias("witness"),
-    ).row(0, named=True)
-    if facts["runs"] == facts["orders"]:  # each order's rows together
-        idx = pl.int_range(pl.len(), dtype=pl.Int64)
-        line_no = idx - pl.when(start).then(idx).forward_fill() + 1
-    else:
-        line_no = pl.int_range(1, pl.len() + 1).over(key).cast(pl.Int64)
-        first = pl.col(customer).first().over(key)
-        facts |= rows.select(
-            k.n_unique().alias("orders"),
-            pl.col(customer).ne_missing(first).any().alias("customers"),
-        ).row(0, named=True)
-    repeated = facts["orders"] < rows.height
-    return rows.with_columns(line_no.alias(LINE_NO)), {
-        "orders": facts["orders"],
-        "repeated": repeated,
-        "lines": repeated and (facts["witness"] or repeats_are_lines(rows, columns, key=key)),
-        "customers": facts["customers"],
-    }
+    return (k == k.shift(1)).fill_null(False)
 
 
 def has_lines(transactions: pl.LazyFrame | pl.DataFrame) -> bool:

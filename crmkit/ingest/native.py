@@ -366,7 +366,12 @@ def keys_unique(rows: pl.LazyFrame, key: str) -> bool:
 
 
 def checks(
-    rows: pl.LazyFrame, schema: TableSchema, *, prefix: str = "", read: bool = True
+    rows: pl.LazyFrame,
+    schema: TableSchema,
+    *,
+    prefix: str = "",
+    read: bool = True,
+    unique: bool = True,
 ) -> pl.LazyFrame:
     """The value facts ``stands`` needs, as one row of aggregates over native
     rows (``native_rows``' ``checked`` frame, or its ``rows``; so they can ride
@@ -374,7 +379,8 @@ def checks(
     date before the year 1000, an id written as a spreadsheet float), ``unique``
     keys, and ``read``, which reads every
     column (so the reader sees every field of every line; ``read=False`` only
-    for rows already written whole, where it would be a second read). ``prefix``
+    for rows already written whole, where it would be a second read; ``unique=False``
+    leaves the keys' order unasked, null: 0.2-0.3 s of CPU per 10M keys). ``prefix``
     goes before each name (several files' checks side by side)."""
     types = rows.collect_schema()
     present = types.names()
@@ -404,9 +410,11 @@ def checks(
     return rows.select(
         pl.len().alias(prefix + "n"),
         (pl.any_horizontal(bad).any() if bad else pl.lit(False)).alias(prefix + "bad"),
-        (sorted_keys(schema.key) if schema.key in present else pl.lit(True)).alias(
-            prefix + "unique"
-        ),
+        (
+            (sorted_keys(schema.key) if schema.key in present else pl.lit(True))
+            if unique
+            else pl.lit(None, dtype=pl.Boolean)  # not asked: a file of lines repeats its keys
+        ).alias(prefix + "unique"),
         *([pl.any_horizontal(pl.all().is_null()).any().alias(prefix + "read")] if read else []),
     )
 

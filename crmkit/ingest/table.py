@@ -33,7 +33,15 @@ from crmkit.ingest.general import rejects_frame
 from crmkit.ingest.native import keys_unique
 from crmkit.ingest.source import inspect_source
 from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON
-from crmkit.orders import LINE_ID, LINE_NO, numbered_lines, repeats_are_lines
+from crmkit.orders import (
+    LINE_ID,
+    LINE_NO,
+    line_facts,
+    line_shape,
+    repeats_are_lines,
+    run_line_no,
+    window_line_no,
+)
 from crmkit.schema import TABLES, TableSchema
 
 #: Parquet compression of staged rows (the store writes its parts alike)
@@ -267,55 +275,84 @@ def _native_lines(parsed, schema: TableSchema, tmp: Path, shape: str | None) -> 
     value the careful rules would change or reject), its repeated order ids
     allowed: a line's identity is its order and ``line_no``. ``shape`` None: the
     careful path's shape rule (``orders.repeats_are_lines``): ids once make a file
-    of orders (stored without ``line_no``); repeated ids on rows that differ, a
-    file of lines; only exact copies, duplicates (careful path). An order naming
-    two customers has a line to reject (careful path). The parse is collected
-    (the line numbers need every row: ~1.4 GiB at 10M lines) and written once."""
+    of orders; repeated ids on rows that differ, a file of lines; only exact
+    copies, duplicates (careful path). An order naming two customers has a line to
+    reject (careful path).
+
+    One streaming pass over the file writes the staged part, each line numbered
+    from the runs of its order id (``orders.run_line_no``), while the checks and
+    the neighbour facts (``orders.line_facts``) ride along; the part is read
+    again only when a neighbour cannot settle it: an order's lines apart in the
+    file (numbered again by the window), or no two neighbours differing."""
     key = schema.key
     if parsed.native is None or key not in parsed.info.mapping:
         return None
+    rows = parsed.native
+    canonical = [c.name for c in schema.columns if c.name in rows.collect_schema().names()]
+    staged = _stage_path(tmp)
+    row = "__crmkit_row"
+    sink = (
+        rows.with_row_index(row)
+        .select(
+            *[
+                pl.col(c.name) if c.name in canonical else pl.lit(None, dtype=c.dtype).alias(c.name)
+                for c in schema.columns
+            ],
+            run_line_no(key, index=row).alias(LINE_NO),
+            *parsed.info.extra,
+        )
+        .sink_parquet(staged, compression=COMPRESSION, lazy=True)
+    )
     try:
-        rows = parsed.native.collect()
-        row = native.checks(rows.lazy(), schema, read=False).collect().row(0, named=True)
+        # the sink reads every field (a long line raises): the checks need not
+        _, checked, neighbours = pl.collect_all(
+            [
+                sink,
+                native.checks(rows, schema, read=False, unique=False),
+                rows.select(line_facts(canonical)),
+            ],
+            engine="streaming",
+        )
     except native.FAILURES:
+        staged.unlink(missing_ok=True)
         return None
+    facts = checked.row(0, named=True)
     # the identity of a line, (order id, line_no), is unique by construction
+    n_fields = len(parsed.info.headers)
     if not native.stands(
-        parsed.facts,
-        row,
-        len(parsed.info.headers),
-        trimmed=parsed.trimmed,
-        count_keys=lambda: True,
+        parsed.facts, facts, n_fields, trimmed=parsed.trimmed, count_keys=lambda: True
     ):
+        staged.unlink(missing_ok=True)
         # a padded field past the first MiB: once more, trimmed
         return _native_lines(parsed, schema, tmp, shape) if parsed.retrim() else None
-    canonical = [c.name for c in schema.columns if c.name in rows.columns]
-    rows, facts = numbered_lines(rows, canonical, key=key)
-    lines = shape == "lines" or facts["lines"]
-    if facts["customers"] or (shape is None and facts["repeated"] and not lines):
+    part = pl.scan_parquet(staged, glob=False)
+    got = line_shape(neighbours.row(0, named=True) | {"n": facts["n"]}, part, canonical, key=key)
+    lines = shape == "lines" or got["lines"]
+    if (
+        got["customers"]
+        or not lines  # ids once (the route is taken for ids repeated early): careful path
+        or (LINE_ID in parsed.info.mapping and _line_id_repeats(part, key))
+    ):  # a line listed twice: the careful path rejects the later copy
+        staged.unlink(missing_ok=True)
         return None
-    if lines and LINE_ID in parsed.info.mapping and _line_id_repeats(rows, key):
-        return None  # a line listed twice: the careful path rejects the later copy
-    staged = _stage_path(tmp)
-    rows.select(
-        *[
-            pl.col(c.name) if c.name in canonical else pl.lit(None, dtype=c.dtype).alias(c.name)
-            for c in schema.columns
-        ],
-        *([LINE_NO] if lines else []),
-        *parsed.info.extra,
-    ).write_parquet(staged, compression=COMPRESSION)
+    if not got["together"]:  # an order's lines apart in the file: numbered by the window
+        renumbered = _stage_path(tmp)
+        part.with_columns(window_line_no(key).alias(LINE_NO)).sink_parquet(
+            renumbered, compression=COMPRESSION
+        )
+        staged.unlink()
+        staged = renumbered
     return Ingested(
         info=parsed.info,
         rows=pl.scan_parquet(staged, glob=False),
         rejects=pl.DataFrame(),  # nothing rejected
-        rows_read=rows.height,
-        good=rows.height,
+        rows_read=facts["n"],
+        good=facts["n"],
         rejected=0,
         duplicates=0,
         sha256="",
-        shape="lines" if lines else "orders",
-        orders=facts["orders"],
+        shape="lines",
+        orders=got["orders"],
         staged=staged,
     )
 
@@ -338,10 +375,10 @@ def _stage_careful(
     return stage, pl.scan_parquet(stage, glob=False)
 
 
-def _line_id_repeats(rows: pl.DataFrame, key: str) -> bool:
+def _line_id_repeats(rows: pl.LazyFrame, key: str) -> bool:
     """Whether an order lists one line id twice (both present)."""
     both = rows.filter(pl.col(key).is_not_null() & pl.col(LINE_ID).is_not_null())
-    return bool(both.select(pl.struct(key, LINE_ID).is_duplicated().any()).item())
+    return bool(both.select(pl.struct(key, LINE_ID).is_duplicated().any()).collect().item())
 
 
 def _careful_append(parsed, schema: TableSchema, tmp: Path, shape: str | None) -> Ingested:

@@ -409,3 +409,21 @@ def test_any_small_file_stores_the_same_both_ways(tmp_path_factory, lines, shape
         rows = [r for r in firsts for _ in (0, 1)]
     src = write(d / "f.csv", rows)
     both_ways(d, src, shape=shape)
+
+
+def test_line_numbers_across_the_streaming_engine_s_batches(tmp_path):
+    """The native route numbers lines in one streaming pass (a run of an order id may
+    span two of the engine's batches): 300,000 lines, orders of 1-9 lines, against
+    a count in plain Python."""
+    rnd = random.Random(5)
+    rows, expected, order = [], [], 0
+    while len(rows) < 300_000:
+        order += 1
+        for n in range(1, rnd.randint(1, 9) + 1):
+            rows.append(f"{order},P{n},{n},2024-01-0{1 + order % 9},1.50,K{order % 97}")
+            expected.append(n)
+    src = tmp_path / "many.csv"
+    src.write_text(",".join(HEADER) + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    got = read_table(src, TRANSACTIONS, ReadOptions(), tmp_dir=tmp_path / "t")
+    assert got.staged is not None and got.shape == "lines" and got.orders == order
+    assert got.rows.select(LINE_NO).collect().to_series().to_list() == expected
