@@ -124,12 +124,17 @@ def refuse_totals_on_lines(
         return
     from crmkit.errors import InputError
 
-    fix = "--map amount=<the line amount column>"
+    total = column or "amount"
+    fix = (
+        f'to keep the lines: --map order_total="{total}" (kept as a column) and a line '
+        "amount (--map amount=COLUMN) or unit price and quantity (--map unit_price=COLUMN "
+        "--map quantity=COLUMN: amount = unit price x quantity)"
+    )
     fix += (
-        ", or --orders to store one row per order (its total); --lines if these are "
-        "the lines' own amounts"
+        "; --orders stores one row per order (its total); --lines if these are the lines' "
+        "own amounts"
         if importing
-        else " (or import it with --orders: one row per order, its total)"
+        else "; or import it with --orders (one row per order, its total)"
     )
     raise InputError(
         f"every line of an order has the same amount (order {found['order']}: "

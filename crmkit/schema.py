@@ -574,3 +574,19 @@ def match_columns(
                 break
     unmatched = [h for h in headers if h not in used]
     return result, unmatched
+
+
+def rivals(schema: TableSchema, mapping: dict[str, str], headers) -> dict[str, list[str]]:
+    """For each canonical column read from a header, the file's other headers that
+    are names of it too (``订单金额`` read as the amount, ``实付金额`` kept as a column):
+    the import chose one by the order of the aliases, which the user should see."""
+    taken = set(mapping.values())
+    out: dict[str, list[str]] = {}
+    for col in schema.columns:
+        if col.name not in mapping:
+            continue
+        names = {norm_header(a) for a in (col.name, *col.aliases)}
+        others = [h for h in headers if h not in taken and norm_header(h) in names]
+        if others:
+            out[col.name] = others
+    return out

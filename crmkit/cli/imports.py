@@ -89,6 +89,14 @@ def print_summary(result) -> None:
             "  extra columns    "
             + ", ".join(n if n == h else f"{n} ({h})" for n, h in r.extra_columns.items())
         )
+    from crmkit.schema import rivals
+
+    for canon, others in rivals(TABLES[r.table], r.mapping, r.extra_columns.values()).items():
+        lines.append(
+            f"  {canon + ' from':<17}{r.mapping[canon]}  (also a name of {canon}: "
+            + ", ".join(others)
+            + f"; --map {canon}=HEADER to choose)"
+        )
     if r.ignored_columns:
         lines.append(
             "  not imported     "

@@ -24,10 +24,13 @@ _COMPACT_DATE_RE = r"^(\d{4})(\d{2})(\d{2})$"
 
 
 # 1234.50  1,234.50  -12  .5 ; currency marks and spaces are removed first
-_MONEY_RE = r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d*)?(?:[eE][+-]?\d+)?$"
+# (Swiss 1'234.50 groups with an apostrophe)
+_MONEY_RE = r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:['’]\d{3})+|\d+)?(?:\.\d*)?(?:[eE][+-]?\d+)?$"
 
 
-_MONEY_RE_COMMA = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)?(?:,\d+)?$"
+# 1.234,56 and, as French exports write it, 1 234,56 (a space, no-break or narrow no-break
+# space between groups of three; "5 5" is still no amount)
+_MONEY_RE_COMMA = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)?(?:,\d+)?$"
 
 
 # currency marks, dropped wherever they stand; spaces only at the edges and after a
@@ -159,6 +162,7 @@ def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
         s.str.replace(r"^\((.*)\)$", "$1")
         .str.replace_all(_CURRENCY, "")
         .str.strip_chars()
+        .str.replace(r"^\u2212", "-")  # a typographic minus sign (reports, Numbers)
         .str.replace(r"^([+-])\s+", "$1")
     )
     # a trailing minus ("12.50-", SAP and other ERPs): negative; not beside another sign
@@ -168,10 +172,10 @@ def money_expr(raw: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
     # allow the sign before or after a currency mark: "-¥12" and "¥-12"
     if decimal_comma:
         ok = body.str.contains(_MONEY_RE_COMMA) & body.str.contains(r"\d")
-        number = body.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+        number = body.str.replace_all(r"[. \u00a0\u202f]", "").str.replace(",", ".", literal=True)
     else:
         ok = body.str.contains(_MONEY_RE) & body.str.contains(r"\d")
-        number = body.str.replace_all(",", "", literal=True)
+        number = body.str.replace_all(r"[,'’]", "")
     ok = ok & ~(trailing & (paren | body.str.contains(r"^[+-]")))
     value = pl.when(ok).then(number).otherwise(None).cast(pl.Float64, strict=False)
     general = pl.when(negative).then(-value).otherwise(value)

@@ -400,6 +400,18 @@ def test_an_order_total_on_every_line_is_refused_not_summed(tmp_path):
         "1002": ("7", dt.date(2024, 3, 6), 45.5),
         "1003": ("12", dt.date(2024, 3, 7), 20.0),
     }
+    # the other fix it names: the total kept as a column, line amount = cost x quantity
+    t = tmp_path / "t"
+    keep = ["--map", "order_total=Order Total", "--map", "unit_price=Item Cost"]
+    got = run("import", "transactions", f, "--store", t, *WOO_MAP, *keep)
+    assert got.exit_code == 0, got.output
+    lines = stored(t).sort("transaction_id", "line_no")
+    assert lines.select("transaction_id", "amount", "order_total").rows() == [
+        ("1001", 70.0, "130.00"),  # 2 x 35.00
+        ("1001", 50.0, "130.00"),
+        ("1002", 45.5, "45.50"),
+        ("1003", 20.0, "20.00"),
+    ]
 
 
 def test_equal_line_amounts_that_are_the_lines_own_are_lines(tmp_path):
@@ -466,3 +478,43 @@ def test_a_spreadsheet_day_number_in_a_date_column_says_so(tmp_path):
         'unparseable date "45360": a spreadsheet day number? (format the column as dates'
         in got.stderr
     )
+
+
+def test_digit_grouping_as_european_exports_write_it(tmp_path):
+    """French 1 234,56 (space, no-break or narrow no-break space between groups),
+    Swiss 1'234.50, a typographic minus: each was rejected; groups of three only."""
+    from crmkit.ingest.fields import money_expr
+
+    comma = [
+        "1 234,56",
+        "1\u00a0234,56 €",
+        "1\u202f234\u202f567,89",
+        "5 5",
+        "1 2345,6",
+        "(1 234,56)",
+    ]
+    got = pl.DataFrame({"v": comma}).select(money_expr(pl.col("v"), decimal_comma=True))
+    assert got.to_series().to_list() == [1234.56, 1234.56, 1234567.89, None, None, -1234.56]
+    point = ["1'234.50", "1’234’567.00", "12'34.5", "\u221212.50", "1 234.56", "5 5"]
+    got = pl.DataFrame({"v": point}).select(money_expr(pl.col("v")))
+    assert got.to_series().to_list() == [1234.5, 1234567.0, None, -12.5, None, None]
+
+
+def test_two_headers_that_name_the_amount_the_summary_says_which_is_read(tmp_path):
+    """订单金额 (before discounts) and 实付金额 (paid) both name the amount: the import
+    reads the first by its list of names and said nothing about the other."""
+    f = tmp_path / "jd.csv"
+    f.write_text(
+        "订单号,客户编号,下单时间,订单金额,实付金额\nA1,C1,2024-03-05,100.00,90.00\n",
+        encoding="utf-8",
+    )
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 0, got.output
+    assert by_order(tmp_path / "s") == {"A1": ("C1", dt.date(2024, 3, 5), 100.0)}
+    assert (
+        "amount from      订单金额  (also a name of amount: 实付金额; --map amount=HEADER to choose)"
+        in got.stderr
+    )
+    got = run("import", "transactions", f, "--store", tmp_path / "t", "--map", "amount=实付金额")
+    assert got.exit_code == 0, got.output
+    assert by_order(tmp_path / "t") == {"A1": ("C1", dt.date(2024, 3, 5), 90.0)}
