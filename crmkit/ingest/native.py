@@ -82,20 +82,26 @@ def scan_bytes(
     *,
     sha256: bool = False,
     on_bytes: Callable[[int], None] | None = None,
+    chunk: int = 8 << 20,
 ) -> Future[ByteFacts]:
     """``ByteFacts`` of ``path``, computed in a background thread (hashing and
     counting release the GIL, so it runs beside the Polars parse). ``on_bytes``
-    is told the bytes read so far after each 8 MiB (a progress display)."""
-    return _POOL.submit(_scan_bytes, path, sep.encode("utf-8"), sha256, on_bytes)
+    is told the bytes read so far after each ``chunk`` bytes (a progress display)."""
+    return _POOL.submit(_scan_bytes, path, sep.encode("utf-8"), sha256, on_bytes, chunk)
 
 
-def _count(chunk: bytes, needle: bytes) -> int:
-    """How often ``needle`` occurs in ``chunk``: numpy for one byte (4-5x faster
-    than ``bytes.count``, and it releases the GIL: 0.2 s of CPU instead of 1.0 s
-    for the two counts over a 10M-row file), ``bytes.count`` for longer ones."""
-    if len(needle) != 1:
-        return chunk.count(needle)
-    return int(np.count_nonzero(np.frombuffer(chunk, np.uint8) == needle[0]))
+class _Scratch:
+    """Work arrays reused chunk after chunk: numpy writing into them (``out=``)
+    costs a third of making a new 8 MiB array each time (the page faults)."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, n: int, dtype=bool) -> np.ndarray:
+        a = self._arrays.get(name)
+        if a is None or len(a) < n:
+            a = self._arrays[name] = np.empty(max(n, 8 << 20), dtype)
+        return a[:n]
 
 
 class EdgeSpace:
@@ -107,12 +113,11 @@ class EdgeSpace:
     separator or a line end (the end of the file counts as one). Quoted fields
     are not native (the byte pass refuses quotes), so every separator is one.
 
-    A chunk that is ASCII without a whitespace byte is passed over with C
-    scans (``isascii``, ``in``: ~0.1 s per 430 MB); any other chunk is checked
-    with numpy (~0.45 s of CPU per 430 MB, in the byte pass's thread)."""
+    A chunk that is ASCII without a whitespace byte is passed over (``isascii``,
+    ``find``); any other is checked with numpy beside its delimiters, the few
+    bytes where two chunks meet on their own."""
 
-    # the whitespace characters in UTF-8: (lead byte, continuation bytes allowed) ...
-    _WIDE = (
+    _WIDE = (  # White_Space beyond ASCII, 2 or 3 bytes in UTF-8
         "\x85\xa0\u1680"
         + "".join(map(chr, range(0x2000, 0x200B)))
         + "\u2028\u2029\u202f\u205f\u3000"
@@ -121,55 +126,80 @@ class EdgeSpace:
     def __init__(self, sep: bytes) -> None:
         self.sep = sep[0]
         # ASCII whitespace that is field content (\n and \r end lines; a tab may separate)
-        self.narrow = bytes(b for b in b" \t\x0b\x0c" if b != self.sep)
-        self.wide = {c.encode("utf-8") for c in self._WIDE}
+        self.narrow = [bytes([b]) for b in b" \t\x0b\x0c" if b != self.sep]
+        # each wide one's bytes as a number: 2-byte ones and 3-byte ones
+        codes = [int.from_bytes(c.encode("utf-8"), "big") for c in self._WIDE]
+        self.wide2 = np.array([c for c in codes if c <= 0xFFFF], np.uint32)
+        self.wide3 = np.array([c for c in codes if c > 0xFFFF], np.uint32)
         self.found = False
-        self.header = True  # bytes before the first line end are the header's
-        self.carry = b""  # the last bytes fed: a character there may need the next byte
+        self.started = False  # past the header line
+        self.tail = b""  # the last 4 bytes fed: where the next chunk meets them
+        self.scratch = _Scratch()
 
-    def feed(self, chunk: bytes, final: bool = False) -> None:
+    def feed(self, chunk: bytes, final: bool = False, nl=None, sep=None) -> None:
+        """The next ``chunk`` of the file (``final``: the last; it may be empty).
+        ``nl``/``sep``: ``chunk``'s bytes equal to a line end / the separator,
+        when the caller has them (the byte pass counts them)."""
         if self.found:
             return
-        if self.header:
-            cut = chunk.find(b"\n")
-            if cut < 0:
+        start = 0
+        if not self.started:
+            start = chunk.find(b"\n")
+            if start < 0:
                 return
-            self.header = False
-            chunk = chunk[cut:]  # from the header's line end: the first field's start
-        clean = chunk.isascii() and not any(bytes([b]) in chunk for b in self.narrow)
-        if clean and not final and not self._candidates(self.carry):
-            self.carry = chunk[-4:]
-            return
-        buf = self.carry + chunk + (b"\n\0\0" if final else b"")
-        self.carry = buf[-4:]
-        self.found = self._at_edge(np.frombuffer(buf, np.uint8), final)
+            self.started = True  # from the header's line end: the first field's start
+        elif chunk:
+            self.found = self._at_edge(self.tail + chunk[:4])  # across the seam
+        if not self.found and not self._clean(chunk, start):
+            a = np.frombuffer(chunk, np.uint8)[start:]
+            if nl is None or sep is None:
+                nl, sep = a == 0x0A, a == self.sep
+            else:
+                nl, sep = nl[start:], sep[start:]
+            self.found = self._at_edge(chunk[start:] if start else chunk, a, nl, sep)
+        self.tail = (self.tail + chunk[max(start, len(chunk) - 4) :])[-4:]  # no header byte
+        if final and not self.found:
+            self.found = self._at_edge(self.tail + b"\n\0\0")  # the end ends a field
 
-    def _candidates(self, b: bytes) -> bool:
-        return any(x in b for x in self.narrow) or not b.isascii()
+    def _clean(self, chunk: bytes, start: int) -> bool:
+        return chunk.isascii() and not any(chunk.find(w, start) >= 0 for w in self.narrow)
 
-    def _at_edge(self, a: np.ndarray, final: bool) -> bool:
-        m = (a == 0xC2) | ((a >= 0xE1) & (a <= 0xE3))
-        for b in self.narrow:
-            m |= a == b
-        p = np.flatnonzero(m)
-        # a character needs its bytes and the one after it (3 + 1); the last ones
-        # are carried into the next chunk, with the byte before them
-        p = p[(p >= 1) & (p + 3 < len(a))]
+    def _at_edge(self, buf: bytes, a=None, nl=None, sep=None) -> bool:
+        """Whitespace beside a delimiter in ``buf``, its characters wholly inside it
+        (one at the very start or within the last 3 bytes is left to the seam)."""
+        if a is None:
+            a = np.frombuffer(buf, np.uint8)
+            nl, sep = a == 0x0A, a == self.sep
+        n = len(a)
+        ends = np.logical_or(nl, sep, out=self.scratch("ends", n))
+        if b"\r" in buf:
+            ends |= a == 0x0D
+        pair = self.scratch("pair", max(n - 1, 0))
+        for w in self.narrow:  # one byte, beside a delimiter
+            if w in buf:
+                ws = np.equal(a, w[0], out=self.scratch("ws", n))
+                if np.logical_and(ws[1:], ends[:-1], out=pair).any():
+                    return True
+                if np.logical_and(ws[:-1], ends[1:], out=pair).any():
+                    return True
+        if buf.isascii():
+            return False
+        # lead bytes of the wide ones (0xC2, 0xE1-0xE3): 0xC2-0xE3 in one test (wraps)
+        lead = np.less_equal(
+            np.subtract(a, 0xC2, out=self.scratch("u8", n, np.uint8)),
+            0xE3 - 0xC2,
+            out=self.scratch("lead", n),
+        )
+        p = np.flatnonzero(lead)
+        p = p[(p >= 1) & (p + 3 < n)]  # its bytes and the one after it inside
+        p = p[(a[p] == 0xC2) | (a[p] >= 0xE1)]
         if not len(p):
             return False
-        lead, b1, b2 = a[p], a[p + 1], a[p + 2]
-        narrow = lead < 0x80
-        two = (lead == 0xC2) & ((b1 == 0x85) | (b1 == 0xA0))
-        three = np.zeros(len(p), bool)
-        for w in self.wide:
-            if len(w) == 3:
-                three |= (lead == w[0]) & (b1 == w[1]) & (b2 == w[2])
-        ws = narrow | two | three
-        p, size = p[ws], np.where(narrow, 1, np.where(two, 2, 3))[ws]
-        before, after = a[p - 1], a[p + size]
-        ends = (before == self.sep) | (before == 0x0A)
-        ends |= (after == self.sep) | (after == 0x0A) | (after == 0x0D)
-        return bool(ends.any())
+        code = (a[p].astype(np.uint32) << 16) | (a[p + 1].astype(np.uint32) << 8) | a[p + 2]
+        two = np.isin(code >> 8, self.wide2)
+        hit = two | np.isin(code, self.wide3)
+        p, size = p[hit], np.where(two, 2, 3)[hit]
+        return bool((ends[p - 1] | ends[p + size]).any())
 
 
 # files whose byte pass found a padded field, by (path, size, mtime): a second parse
@@ -195,28 +225,33 @@ def edge_space_in(path: Path, sep: str, size: int = 1 << 20) -> bool:
     return scan.found
 
 
-def _scan_bytes(path: Path, sep: bytes, sha256: bool, on_bytes) -> ByteFacts:
+def _scan_bytes(path: Path, sep: bytes, sha256: bool, on_bytes, size: int) -> ByteFacts:
     hasher = hashlib.sha256() if sha256 else None
     newlines = seps = crs = crlfs = 0
     quotes = False
     tail = b""
     done = 0
     edges = EdgeSpace(sep)
+    scratch = _Scratch()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(8 << 20), b""):
+        for chunk in iter(lambda: fh.read(size), b""):
             if on_bytes is not None:
                 done += len(chunk)
                 on_bytes(done)
             if hasher is not None:
                 hasher.update(chunk)
-            newlines += _count(chunk, b"\n")
-            seps += _count(chunk, sep)
-            edges.feed(chunk)
+            # numpy counts 4-5x faster than bytes.count, and releases the GIL
+            a = np.frombuffer(chunk, np.uint8)
+            nl = np.equal(a, 0x0A, out=scratch("nl", len(a)))
+            at_sep = np.equal(a, sep[0], out=scratch("sep", len(a)))
+            newlines += int(np.count_nonzero(nl))
+            seps += int(np.count_nonzero(at_sep))
+            edges.feed(chunk, nl=nl, sep=at_sep)
             quotes = quotes or b'"' in chunk
             if b"\r" in chunk or tail.endswith(b"\r"):
                 crs += chunk.count(b"\r")
                 crlfs += chunk.count(b"\r\n") + (tail.endswith(b"\r") and chunk.startswith(b"\n"))
-            tail = (tail + chunk)[-8:]
+            tail = (tail + chunk[-8:])[-8:]
     unterminated = bool(tail) and not tail.endswith(b"\n")
     edges.feed(b"", final=True)
     if edges.found:
