@@ -299,16 +299,8 @@ def build_features_at(
     if gaps:
         # the purchase before the last one up to a0 (as in build_features), and the
         # second-latest purchase day after a0 up to each later date (a few days of rows)
-        prev = (
-            hist_rows.filter(buy)
-            .select(cid, "date")
-            .join(wide.select(cid, "_last"), on=cid, how="inner", nulls_equal=True)
-            .filter(d < pl.col("_last"))
-            .group_by(cid)
-            .agg(d.max().alias("_prev"))
-        )
         base = wide
-        wide = wide.join(prev, on=cid, how="left", nulls_equal=True)
+        wide = _with_previous_purchase(wide, hist_rows.filter(buy))
         if len(dates) > 1:
             lasts = [f"_last{j}" for j in range(1, len(dates))]
             late = (
@@ -323,7 +315,12 @@ def build_features_at(
                 )
             )
             wide = wide.join(late, on=cid, how="left", nulls_equal=True)
-    wide = wide.collect().lazy()
+    # the customers table joined once for every date (each date's own full join cost
+    # ~0.4 s CPU at 1M customers)
+    cust, attrs = _customer_side(POLARS, customers, transactions)
+    mine = {c: f"\0{c}" for c in [*attrs, "known_customer"]}  # apart from wide's names
+    both = POLARS.join(cust.rename(mine), wide, cid, "full").collect().lazy()
+    names = _columns(attrs, gaps)
 
     out = {}
     for j, a in enumerate(dates):
@@ -360,13 +357,51 @@ def build_features_at(
             else:
                 prev_j = pl.col("_prev")
             cols["_prev_purchase_date"] = prev_j
-        agg = wide.filter(plus("_rows") > 0).select(cid, *(e.alias(k) for k, e in cols.items()))
-        lf, names, _ = _finish(POLARS, customers, agg, transactions, as_of=a, gaps=gaps)
-        out[a] = lf.select(names)
+        # the customers up to a: those of the customers table and those with a row by then
+        # (their aggregates null for the others, as the full join of each date's gives)
+        seen = plus("_rows") > 0
+        lf = both.filter(seen | pl.col(mine["known_customer"]).is_not_null()).select(
+            cid,
+            *(pl.col(t).alias(c) for c, t in mine.items()),
+            *(pl.when(seen).then(e).alias(k) for k, e in cols.items()),
+        )
+        out[a] = _feature_columns(POLARS, lf, as_of=a, gaps=gaps).select(names)
     return out
 
 
 _WINDOWS = (90, 365)
+
+
+def _key_hash(key: pl.Expr) -> pl.Expr:
+    """A 64-bit hash of the customer key (its own function so tests can force collisions)."""
+    return key.hash(seed=16)
+
+
+def _with_previous_purchase(wide: pl.LazyFrame, purchases: pl.LazyFrame) -> pl.LazyFrame:
+    """``wide`` (one row per customer, in memory, with the last purchase date ``_last``)
+    plus ``_prev``: the latest of ``purchases`` (``customer_id, date`` rows) before it.
+
+    Joined on a 64-bit hash of the key when the customers' hashes are distinct (checked
+    on ``wide``; else on the key itself): the 10M purchase rows probe a table of integers
+    instead of strings (10M rows from the store: 2.3 -> 1.25 s CPU, same dates)."""
+    cid, d = "customer_id", pl.col("date")
+    frame = wide.collect()
+    hashes = frame.select(_key_hash(pl.col(cid))).to_series()
+    if hashes.n_unique() == frame.height:
+        key = "_h"
+        wide = frame.with_columns(hashes.alias(key)).lazy()
+        purchases = purchases.select(_key_hash(pl.col(cid)).alias(key), "date")
+    else:  # two customers share a hash: the key itself
+        key = cid
+        purchases = purchases.select(cid, "date")
+    prev = (
+        purchases.join(wide.select(key, "_last"), on=key, how="inner", nulls_equal=True)
+        .filter(d < pl.col("_last"))
+        .group_by(key)
+        .agg(d.max().alias("_prev"))
+    )
+    out = wide.join(prev, on=key, how="left", nulls_equal=True)
+    return out.drop(key) if key != cid else out
 
 
 def _window_sums(bought: pl.Expr, inside: pl.Expr, amount: pl.Expr, suffix: str) -> list[pl.Expr]:
@@ -383,7 +418,15 @@ def _finish(o, customers, agg, transactions, *, as_of: date, gaps: bool):
     orders_365d, revenue_365d, refund_amount`` and, with ``gaps``,
     ``_prev_purchase_date``) joined with every customer of ``customers``.
     Returns the frame, its output columns and the renamed customers frame."""
-    as_of_lit = o.lit(as_of)
+    customers, attrs = _customer_side(o, customers, transactions)
+    lf = o.join(customers, agg, "customer_id", "full")
+    lf = _feature_columns(o, lf, as_of=as_of, gaps=gaps)
+    return lf, _columns(attrs, gaps), customers
+
+
+def _customer_side(o, customers, transactions):
+    """The customers table for the join with the aggregates: attributes named like a
+    feature renamed ``<name>_attr``, ``known_customer`` true; and its attribute names."""
     if customers is None:
         customers = o.empty_customers(transactions)
     cust_names = o.columns(customers)
@@ -391,9 +434,16 @@ def _finish(o, customers, agg, transactions, *, as_of: date, gaps: bool):
     renames = {c: f"{c}_attr" for c in cust_names if c != "customer_id" and c in taken}
     customers = o.rename(customers, renames)
     attrs = [renames.get(c, c) for c in cust_names if c != "customer_id"]
-    customers = o.with_columns(customers, {"known_customer": o.lit(True)})
+    return o.with_columns(customers, {"known_customer": o.lit(True)}), attrs
 
-    lf = o.join(customers, agg, "customer_id", "full")
+
+def _columns(attrs: list[str], gaps: bool) -> list[str]:
+    return [c for c in FEATURES if gaps or c != "last_gap_days"] + attrs
+
+
+def _feature_columns(o, lf, *, as_of: date, gaps: bool):
+    """The feature columns from the aggregates (null for a customer without a row)."""
+    as_of_lit = o.lit(as_of)
     first, last = o.col("first_purchase_date"), o.col("last_purchase_date")
     freq = o.coalesce(o.col("frequency"), 0)
     lf = o.with_columns(
@@ -413,8 +463,7 @@ def _finish(o, customers, agg, transactions, *, as_of: date, gaps: bool):
             **({"last_gap_days": o.days(last, o.col("_prev_purchase_date"))} if gaps else {}),
         },
     )
-    cols = [c for c in FEATURES if gaps or c != "last_gap_days"] + attrs
-    return lf, cols, customers
+    return lf
 
 
 def _join_clv(

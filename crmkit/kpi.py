@@ -63,7 +63,8 @@ def customer_windows(
     customers table and every customer with a transaction up to the last window's
     end), when the caller has them: the features as of the last window's end
     (``first_purchase_date``) are that frame. The pass over the whole history is
-    then left out. Not with ``dimensions``.
+    then left out; its other columns (attributes the caller has, such as ``owner``)
+    come along. Not with ``dimensions``.
 
     ``dimensions``: transaction columns (``product``, ``category``): then one row
     per customer and dimension value seen in the transactions, each order counted

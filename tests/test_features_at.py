@@ -133,3 +133,32 @@ def test_no_customers_table_and_no_dates():
     want = build_features(None, TX, as_of=date(2024, 6, 24)).collect()
     assert one.sort("customer_id").equals(want.sort("customer_id"))
     assert build_features_at(CUSTOMERS, TX, dates=[]) == {}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_previous_purchase_when_customers_share_a_hash(seed, monkeypatch):
+    """The previous purchase is joined on a 64-bit hash of the key when the customers'
+    hashes are distinct; when two share one, on the key itself: the same dates."""
+    import crmkit.features as F
+
+    tx, cu = _random_tables(seed)
+    want = {a: build_features(cu, tx, as_of=a).collect().sort("customer_id") for a in WEEK}
+    # keys of equal length share a hash: c0 .. c9 one, c10 .. c59 another
+    monkeypatch.setattr(F, "_key_hash", lambda key: key.str.len_bytes().cast(pl.UInt64))
+    for a, lf in build_features_at(cu, tx, dates=WEEK).items():
+        assert lf.collect().sort("customer_id").equals(want[a]), a
+
+
+def test_customer_attributes_named_like_a_feature_or_an_inner_column():
+    """The customers table is joined once for every date: its attributes keep their
+    values whatever they are called (a feature's name gets ``_attr``, as per date)."""
+    tx, cu = _random_tables(4)
+    cu = cu.with_columns(
+        pl.lit("n").alias("_n"), pl.lit("l").alias("_last"), pl.lit(7).alias("frequency")
+    )
+    for a, lf in build_features_at(cu, tx, dates=WEEK).items():
+        got = lf.collect().sort("customer_id")
+        want = build_features(cu, tx, as_of=a).collect().sort("customer_id")
+        assert got.columns == want.columns and "frequency_attr" in got.columns
+        assert got.equals(want), a
+        assert set(got.filter(pl.col("known_customer"))["_n"]) == {"n"}

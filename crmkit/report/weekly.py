@@ -236,14 +236,12 @@ def build(
     cw = None
     if customers is not None:
         owner = [c for c in ("owner",) if c in customers.collect_schema().names()]
-        # every customer's first purchase up to the period's end: `now`'s features
-        first = now.select("customer_id", pl.col("first_purchase_date").alias("first_order"))
+        # every customer's first purchase up to the period's end and owner: `now`'s
+        first = now.select(
+            "customer_id", pl.col("first_purchase_date").alias("first_order"), *owner
+        )
         cw = customer_windows(
-            recent,
-            windows=kpi_windows(period),
-            customers=customers,
-            attributes=owner,
-            first_orders=first,
+            recent, windows=kpi_windows(period), customers=customers, first_orders=first
         )
         cw = cw.collect().lazy()
     b.frames["kpi"] = kpi_report(

@@ -89,3 +89,32 @@ def test_owner_files_without_the_whole_list_neutralise_formulas_once(tmp_path):
     assert by_id["x1"]["owner"] == "'=HYPERLINK(1)" and by_id["x1"]["name"] == "ok"
     # the file is named by the owner as given (the ' is for spreadsheet cells only)
     assert sorted(p.name for p in paths) == ["actions-=HYPERLINK(1).csv", "actions-Ann.csv"]
+
+
+@pytest.mark.parametrize("note", ["plain", "two\nlines", 'say "hi", then'])
+def test_owner_files_hold_the_bytes_write_csv_gives_each_owner(tmp_path, note):
+    """The owner files are cut from one CSV of every row: each holds exactly what
+    Polars writes for that owner's rows alone (rows in the list's order, owners
+    interleaved, no owner, a value over two lines, quotes and commas)."""
+    df = pl.DataFrame(
+        {
+            "owner": ["Bob", None, "Ann", "Bob", "Ann", None, "张三"],
+            "customer_id": [f"c{i}" for i in range(7)],
+            "note": ["x", note, "y", note, "", None, "销售"],
+            "monetary": [1.5, None, 3.0, 1e20, -0.25, 7.0, 12.125],
+        }
+    )
+    paths = A.write_action_lists(df, tmp_path / "lists", everyone=False)
+    names = [p.name for p in paths]
+    # one file per owner, in the order the owners first appear
+    assert names == [
+        "actions-Bob.csv",
+        "actions-unassigned.csv",
+        "actions-Ann.csv",
+        "actions-张三.csv",
+    ]
+    for p, who in zip(paths, ["Bob", None, "Ann", "张三"], strict=True):
+        rows = df.filter(pl.col("owner").eq_missing(who))
+        want = tmp_path / "want.csv"
+        rows.write_csv(want, include_bom=True)
+        assert p.read_bytes() == want.read_bytes(), who
