@@ -79,10 +79,14 @@ def _general_rows(source: Parsed) -> pl.LazyFrame:
             ),
         )
     )
-    # the header row again (exports joined with cat, or one per page): its every
+    # the header row again (exports joined with cat, each with its BOM, or one per page): its every
     # column name in its place; no value of a row, so no date format can fix it
     again = pl.all_horizontal(
-        [pl.col(text_of[raw_of[h]]) == h for h in info.mapping.values() if h in raw_of]
+        [
+            pl.col(text_of[raw_of[h]]).str.strip_chars_start("\ufeff") == h
+            for h in info.mapping.values()
+            if h in raw_of
+        ]
     )
     checks.append(
         (

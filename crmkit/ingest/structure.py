@@ -99,6 +99,13 @@ def _field_count_problems(
     # quoted separators do not count: drop quoted segments ("a,b" and "x""y") first
     stripped = pl.when(has_quote).then(text.str.replace_all(r'"[^"]*"', "")).otherwise(text)
     found = stripped.str.count_matches(info.sep, literal=True) + 1
+    # fields after the header's last that are all empty ("T1,C1,2024-03-01,10,,": a
+    # trailing separator, as some exporters write) hold nothing to lose: not a problem
+    sep_rx = re.escape(info.sep)
+    filled = (
+        stripped.str.replace(f"(?:{sep_rx}\\s*)+$", "").str.count_matches(info.sep, literal=True)
+        + 1
+    )
     # quotes that are not standard CSV quoting ("6"x, a quote inside an unquoted
     # field) are read differently by Polars and the csv module: the slow pass decides
     sep = re.escape(info.sep)
@@ -133,7 +140,13 @@ def _field_count_problems(
         lines.with_row_index("rec")
         .filter(suspect)
         .with_columns(
-            found.cast(pl.UInt32).alias("found"), odd.alias("odd"), bare_empty.alias("bare_empty")
+            pl.when((found > n) & (filled <= n))
+            .then(n)
+            .otherwise(found)
+            .cast(pl.UInt32)
+            .alias("found"),
+            odd.alias("odd"),
+            bare_empty.alias("bare_empty"),
         )
         .filter((pl.col("found") != n) | pl.col("odd") | pl.col("bare_empty"))
         .collect(engine="streaming")
@@ -253,6 +266,8 @@ def _field_count_problems_slow(
             if row and any(_CR in f for f in row):
                 row = [f.replace(_CR, "\r") for f in row]
             why = col = raw = None
+            if row is not None and len(row) > n and not any(f.strip() for f in row[n:]):
+                row = row[:n]  # only empty fields after the last column: nothing to lose
             if row is None:  # text after a closing quote ("6"x): a reject, as written
                 raw = "".join(record).rstrip("\r\n")
                 index = quote_problem(raw, info.sep)[0]

@@ -518,3 +518,54 @@ def test_two_headers_that_name_the_amount_the_summary_says_which_is_read(tmp_pat
     got = run("import", "transactions", f, "--store", tmp_path / "t", "--map", "amount=实付金额")
     assert got.exit_code == 0, got.output
     assert by_order(tmp_path / "t") == {"A1": ("C1", dt.date(2024, 3, 5), 90.0)}
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_empty_fields_after_the_last_column_lose_nothing(tmp_path, quoted):
+    """``T1,C1,2024-03-01,10,,`` (a trailing separator, as some exporters write it)
+    was rejected as 'wrong number of fields': its data is all there. A field after
+    the last column that holds something is still a reject. ``quoted``: a quoted
+    line break elsewhere sends the file through the csv module's pass."""
+    note = '"two\nlines"' if quoted else "x"
+    f = tmp_path / "t.csv"
+    f.write_text(
+        "order_id,customer_id,date,amount,note\n"
+        f"T1,C1,2024-03-01,10,{note},,\n"
+        "T2,C2,2024-03-02,20,y, ,\t\n"
+        "T3,C3,2024-03-03,30,z,,lost?\n"
+        "T4,C4,2024-03-04,40,w\n",
+        encoding="utf-8",
+    )
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 0, got.output
+    assert by_order(tmp_path / "s") == {
+        "T1": ("C1", dt.date(2024, 3, 1), 10.0),
+        "T2": ("C2", dt.date(2024, 3, 2), 20.0),
+        "T4": ("C4", dt.date(2024, 3, 4), 40.0),
+    }
+    assert stored(tmp_path / "s").sort("transaction_id")["note"].to_list() == [
+        note.strip('"'),
+        "y",
+        "w",
+    ]
+    reasons = pl.read_csv(next((tmp_path / "s" / "_rejects").glob("*.csv")))
+    assert reasons["reason"].to_list() == ["wrong number of fields: expected 5, found 7"]
+
+
+def test_joined_exports_each_with_a_bom(tmp_path):
+    f = tmp_path / "joined.csv"
+    head = "\ufefforder_id,customer_id,date,amount\r\n"
+    f.write_bytes((head + "T1,C1,2024-01-05,10\r\n" + head + "T2,C2,2024-02-05,20\r\n").encode())
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 0, got.output
+    assert sorted(by_order(tmp_path / "s")) == ["T1", "T2"]
+    assert "1 x the header row again (files joined together?)" in got.stderr
+
+
+def test_excels_sep_line_is_named_with_the_fix(tmp_path):
+    f = tmp_path / "excel.csv"
+    f.write_text("sep=;\norder_id;customer_id;date;amount\nT1;C1;2024-03-01;10\n", encoding="utf-8")
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 3
+    assert "line 1 is not the header row: it looks to be line 2" in got.stderr
+    assert "delete the 1 line(s) above it" in got.stderr
