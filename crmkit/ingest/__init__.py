@@ -113,12 +113,13 @@ class Parsed:
         self._checked = self.native = None
         self._added: list[pl.Expr] = []  # columns added to the native rows (with_native_columns)
         if can_be_native:
-            self._set_native(trim=_native.edge_space_in(src, info.sep))
+            self._set_native(trim=_native.edge_space_in(src, info.sep, source=info.path))
         # the byte facts of the file Polars reads; the sha256 is of the user's file only
         self._facts: Future[_native.ByteFacts] | None = (
             _native.scan_bytes(
                 src,
                 info.sep,
+                source=info.path,
                 sha256=sha256 and src == info.path,
                 on_bytes=on_bytes if src == info.path else None,  # one count: the original file
             )
@@ -146,7 +147,7 @@ class Parsed:
     def padded_late(self) -> bool:
         """The parse was tried as written, and the byte pass then found a field with
         whitespace at an edge: a trimmed native parse may stand (``native.edge_space_in``
-        now knows the file), where this one cannot."""
+        knows the file now), where this one cannot."""
         return self.native is not None and not self.trimmed and self.facts.edge_space
 
     def retrim(self) -> bool:

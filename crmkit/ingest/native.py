@@ -83,11 +83,16 @@ def scan_bytes(
     sha256: bool = False,
     on_bytes: Callable[[int], None] | None = None,
     chunk: int = 8 << 20,
+    source: Path | None = None,
 ) -> Future[ByteFacts]:
     """``ByteFacts`` of ``path``, computed in a background thread (hashing and
     counting release the GIL, so it runs beside the Polars parse). ``on_bytes``
-    is told the bytes read so far after each ``chunk`` bytes (a progress display)."""
-    return _POOL.submit(_scan_bytes, path, sep.encode("utf-8"), sha256, on_bytes, chunk)
+    is told the bytes read so far after each ``chunk`` bytes (a progress display).
+    ``source``: the user's file ``path`` is the UTF-8 text of (itself by default):
+    remembered when a field is padded (``edge_space_in``)."""
+    return _POOL.submit(
+        _scan_bytes, path, sep.encode("utf-8"), sha256, on_bytes, chunk, source or path
+    )
 
 
 class _Scratch:
@@ -202,8 +207,9 @@ class EdgeSpace:
         return bool((ends[p - 1] | ends[p + size]).any())
 
 
-# files whose byte pass found a padded field, by (path, size, mtime): a second parse
-# of one (after the one as written did not stand) is trimmed from the start
+# the user's files whose byte pass found a padded field, by (path, size, mtime): a
+# second parse of one (after the one as written did not stand) is trimmed from the
+# start, also where it reads a new transcoded copy
 _PADDED: set[tuple[str, int, int]] = set()
 
 
@@ -212,11 +218,12 @@ def _file_id(path: Path) -> tuple[str, int, int]:
     return (str(path), st.st_size, st.st_mtime_ns)
 
 
-def edge_space_in(path: Path, sep: str, size: int = 1 << 20) -> bool:
-    """Whether to parse ``path`` trimmed: its byte pass found a padded field
-    before, or ``EdgeSpace`` finds one in its first ``size`` bytes (a sample: it
-    only chooses which parse to try; ``ByteFacts.edge_space`` decides)."""
-    if _file_id(path) in _PADDED:
+def edge_space_in(path: Path, sep: str, *, source: Path, size: int = 1 << 20) -> bool:
+    """Whether to parse ``path`` (the UTF-8 text of the user's file ``source``)
+    trimmed: the byte pass found ``source`` padded before, or ``EdgeSpace``
+    finds a padded field in the first ``size`` bytes of ``path`` (a sample: it only
+    chooses which parse to try; ``ByteFacts.edge_space`` decides)."""
+    if _file_id(source) in _PADDED:
         return True
     with open(path, "rb") as fh:
         head = fh.read(size)
@@ -225,7 +232,9 @@ def edge_space_in(path: Path, sep: str, size: int = 1 << 20) -> bool:
     return scan.found
 
 
-def _scan_bytes(path: Path, sep: bytes, sha256: bool, on_bytes, size: int) -> ByteFacts:
+def _scan_bytes(
+    path: Path, sep: bytes, sha256: bool, on_bytes, size: int, source: Path
+) -> ByteFacts:
     hasher = hashlib.sha256() if sha256 else None
     newlines = seps = crs = crlfs = 0
     quotes = False
@@ -255,7 +264,7 @@ def _scan_bytes(path: Path, sep: bytes, sha256: bool, on_bytes, size: int) -> By
     unterminated = bool(tail) and not tail.endswith(b"\n")
     edges.feed(b"", final=True)
     if edges.found:
-        _PADDED.add(_file_id(path))
+        _PADDED.add(_file_id(source))
     return ByteFacts(
         lines=newlines + unterminated,
         separators=seps,

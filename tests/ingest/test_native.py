@@ -245,3 +245,32 @@ def test_a_late_padded_file_keeps_its_refund_signs(tmp_path, shape):
     refunds = rows.filter(pl.col("transaction_id").str.starts_with("C"))
     assert refunds.height == 6_000 and (refunds["amount"] < 0).all()
     assert rows.filter(pl.col("transaction_id") == "T9999999")["customer_id"].to_list() == ["C1"]
+
+
+def test_a_transcoded_file_padded_late_is_parsed_trimmed_the_second_time(tmp_path):
+    """A GB18030 export is read from a new UTF-8 copy each time: the byte pass
+    remembers the user's file, so the second parse starts trimmed and stands."""
+    from crmkit.ingest import cleanup, read_source
+
+    body = "".join(f"T{i:07d},C{i % 97},2024-01-05,1,商品{i % 10}\n" for i in range(60_000))
+    src = tmp_path / "gbk.csv"
+    src.write_bytes(
+        (
+            "order_id,customer_id,date,amount,product\n" + body + "T9999999,C1,2024-01-06,2,商品 \n"
+        ).encode("gb18030")
+    )
+    first = read_source(src, TABLES["transactions"], tmp_dir=tmp_path)
+    second = None
+    try:
+        assert first.info.encoding == "gb18030" and first.src != src
+        assert not first.trimmed
+        assert not first.stands(first.checks().collect().row(0, named=True))
+        assert first.padded_late
+        second = read_source(src, TABLES["transactions"], tmp_dir=tmp_path)
+        assert second.src != first.src and second.trimmed
+        assert second.stands(second.checks().collect().row(0, named=True))
+        assert second.native.collect()["product"][-1] == "商品"
+    finally:
+        cleanup(first)
+        if second is not None:
+            cleanup(second)
