@@ -41,6 +41,7 @@ from crmkit.orders import (
     repeats_are_lines,
     run_line_no,
     window_line_no,
+    with_runs,
 )
 from crmkit.schema import TABLES, TableSchema
 
@@ -290,26 +291,22 @@ def _native_lines(parsed, schema: TableSchema, tmp: Path, shape: str | None) -> 
     rows = parsed.native
     canonical = [c.name for c in schema.columns if c.name in rows.collect_schema().names()]
     staged = _stage_path(tmp)
-    row = "__crmkit_row"
-    sink = (
-        rows.with_row_index(row)
-        .select(
-            *[
-                pl.col(c.name) if c.name in canonical else pl.lit(None, dtype=c.dtype).alias(c.name)
-                for c in schema.columns
-            ],
-            run_line_no(key, index=row).alias(LINE_NO),
-            *parsed.info.extra,
-        )
-        .sink_parquet(staged, compression=COMPRESSION, lazy=True)
-    )
+    runs = with_runs(rows, key)
+    sink = runs.select(
+        *[
+            pl.col(c.name) if c.name in canonical else pl.lit(None, dtype=c.dtype).alias(c.name)
+            for c in schema.columns
+        ],
+        run_line_no().alias(LINE_NO),
+        *parsed.info.extra,
+    ).sink_parquet(staged, compression=COMPRESSION, lazy=True)
     try:
         # the sink reads every field (a long line raises): the checks need not
         _, checked, neighbours = pl.collect_all(
             [
                 sink,
-                native.checks(rows, schema, read=False, unique=False),
-                rows.select(line_facts(canonical)),
+                native.checks(runs, schema, read=False, unique=False),
+                runs.select(line_facts(canonical)),
             ],
             engine="streaming",
         )
