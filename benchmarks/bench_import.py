@@ -21,6 +21,11 @@ under the in-memory size of the data.
     .venv/bin/python benchmarks/bench_import.py --rows 1000000
     .venv/bin/python benchmarks/bench_import.py                 # 10 million rows
     .venv/bin/python benchmarks/bench_import.py --rows 1000000 --repeat 3 --json
+    .venv/bin/python benchmarks/bench_import.py --lines         # 10M order lines (issue 12)
+
+``--lines`` runs ``bench_lines.py`` (a file of order lines: several lines per
+order, cancellations, amount = quantity x unit price; target <= 2x polars-stream),
+passing ``--rows``, ``--repeat`` and ``--data`` on.
 
 Timings are measured inside the child around the work only (interpreter start
 and imports excluded); the CSV is read once beforehand so every contender sees
@@ -405,10 +410,19 @@ def main(argv: list[str] | None = None) -> int:
         "--only", choices=CONTENDERS, action="append", help="run just this contender (repeatable)"
     )
     ap.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    ap.add_argument(
+        "--lines", action="store_true", help="a file of order lines instead (bench_lines.py)"
+    )
+    ap.add_argument("--data", type=Path, help="with --lines: folder of the generated CSV files")
     ap.add_argument("--generate", type=int, metavar="ROWS", help=argparse.SUPPRESS)
     ap.add_argument("--child", nargs=3, metavar=("KIND", "CSV", "WORKDIR"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
+    if args.lines:
+        import bench_lines
+
+        rest = ["--rows", str(args.rows), "--repeat", str(args.repeat)]
+        return bench_lines.main(rest + (["--data", str(args.data)] if args.data else []))
     if args.generate:
         generate(args.generate, csv_path(args.generate))
         return 0
