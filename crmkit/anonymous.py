@@ -27,7 +27,7 @@ import polars as pl
 
 from crmkit.metrics import div
 from crmkit.money import money_ratio
-from crmkit.orders import LINE_NO, ORDER, line_identity, orders
+from crmkit.orders import LINE_NO, ORDER, line_identity, orders, window_line_no
 from crmkit.periods import Period
 
 TABLE = "anonymous"
@@ -72,9 +72,7 @@ def anonymous_lines(rows: pl.LazyFrame, *, columns: Sequence[str], content: bool
     if LINE_NO in columns and LINE_NO not in names:
         # a line's position among its order's rows in the file (rejected rows keep their
         # place), as the import numbers stored lines
-        anon = anon.with_columns(
-            pl.int_range(1, pl.len() + 1).over(ORDER).cast(pl.Int64).alias(LINE_NO)
-        )
+        anon = anon.with_columns(window_line_no().alias(LINE_NO))
     names = anon.collect_schema().names()
     return anon.select(
         pl.col(c) if c in names else pl.lit(None, dtype=_dtype(c)).alias(c) for c in columns
@@ -152,9 +150,7 @@ def file_lines(path, *, mapping: dict[str, str] | None = None, files=None) -> pl
     try:
         rows = parsed.rows.sort(LINE)
         if ORDER in parsed.info.mapping:
-            rows = rows.with_columns(
-                pl.int_range(1, pl.len() + 1).over(ORDER).cast(pl.Int64).alias(LINE_NO)
-            )
+            rows = rows.with_columns(window_line_no().alias(LINE_NO))
         return (
             anonymous_lines(
                 rows,

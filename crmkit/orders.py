@@ -232,22 +232,6 @@ def line_shape(
     }
 
 
-def numbered_lines(
-    rows: pl.DataFrame, columns: Sequence[str], *, key: str = ORDER, customer: str = "customer_id"
-) -> tuple[pl.DataFrame, dict]:
-    """``rows`` (one per line of a file, in file order, an order id on each) with
-    each line's ``line_no`` (``window_line_no``, computed from the runs when each
-    order's rows stand together) and ``line_shape``'s facts."""
-    runs = with_runs(rows, key)
-    facts = runs.select(*line_facts(columns, key=key, customer=customer), pl.len().alias("n"))
-    shape = line_shape(
-        facts.collect().row(0, named=True), rows, columns, key=key, customer=customer
-    )
-    if shape.pop("together"):
-        return runs.with_columns(run_line_no().alias(LINE_NO)).drop(ROW, SAME).collect(), shape
-    return rows.with_columns(window_line_no(key).alias(LINE_NO)), shape
-
-
 def has_lines(transactions: pl.LazyFrame | pl.DataFrame) -> bool:
     """Whether ``transactions`` is a table of order lines (decided from its schema)."""
     return LINE_NO in transactions.collect_schema().names()

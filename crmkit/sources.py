@@ -32,7 +32,14 @@ from crmkit.ingest import (
     read_source,
 )
 from crmkit.inputkind import InputFiles, read_input
-from crmkit.orders import LINE_ID, LINE_NO, ORDER, refuse_totals_on_lines, repeats_are_lines
+from crmkit.orders import (
+    LINE_ID,
+    LINE_NO,
+    ORDER,
+    refuse_totals_on_lines,
+    repeats_are_lines,
+    window_line_no,
+)
 from crmkit.schema import TABLES, match_columns
 from crmkit.store import Store, empty_table
 from crmkit.store.importer import HOOKS
@@ -161,7 +168,7 @@ def read_table_file(
             refuse_totals_on_lines(
                 good, file=str(p), column=parsed.info.mapping.get("amount"), importing=False
             )
-            good = good.with_columns(pl.int_range(1, pl.len() + 1).over(ORDER).alias(LINE_NO))
+            good = good.with_columns(window_line_no().alias(LINE_NO))
             if LINE_ID in good.columns:  # one line id twice in an order: the first counts
                 once = pl.col(LINE_ID).is_null() | pl.struct(ORDER, LINE_ID).is_first_distinct()
                 good = good.filter(once)

@@ -407,10 +407,7 @@ def _careful_append(parsed, schema: TableSchema, tmp: Path, shape: str | None) -
         # a line's identity: its order and its position among the order's rows in the
         # file (rejected rows keep their place, so a corrected line fills its own slot)
         rows = rows.with_columns(
-            pl.when(pl.col(key).is_not_null())
-            .then(pl.int_range(1, pl.len() + 1).over(key))
-            .cast(pl.Int64)
-            .alias(LINE_NO)
+            pl.when(pl.col(key).is_not_null()).then(window_line_no(key)).alias(LINE_NO)
         )
         canonical.append(LINE_NO)
         all_cols.append(LINE_NO)
@@ -472,10 +469,7 @@ def _anonymous_lines(stage: Path, key: str, content: bool, tmp: Path) -> pl.Lazy
     rows = pl.scan_parquet(stage, glob=False).sort(LINE)
     if not content:
         rows = rows.with_columns(
-            pl.when(pl.col(key).is_not_null())
-            .then(pl.int_range(1, pl.len() + 1).over(key))
-            .cast(pl.Int64)
-            .alias(LINE_NO)
+            pl.when(pl.col(key).is_not_null()).then(window_line_no(key)).alias(LINE_NO)
         )
     out = _stage_path(tmp)
     anonymous_lines(rows, columns=[*TRANSACTIONS.names, LINE_NO], content=content).sink_parquet(

@@ -23,7 +23,17 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from crmkit.ingest import ReadOptions, read_table
-from crmkit.orders import LINE_NO, numbered_lines, repeats_are_lines
+from crmkit.orders import (
+    LINE_NO,
+    ROW,
+    SAME,
+    line_facts,
+    line_shape,
+    repeats_are_lines,
+    run_line_no,
+    window_line_no,
+    with_runs,
+)
 from crmkit.schema import TRANSACTIONS
 from crmkit.store import Store
 from crmkit.store.importer import import_file
@@ -246,6 +256,18 @@ def test_cumulative_exports_add_the_same_lines_both_ways(tmp_path):
     assert_same_store(stores["default"], stores["careful"])
     assert stores["default"][0]["imported"] == len(rows) - 200
     assert stores["default"][1].height == len(rows)
+
+
+def numbered_lines(rows: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, dict]:
+    """The pieces the import's lines route numbers and judges a file with
+    (``table._native_lines``), over a frame in memory: ``line_no`` from the runs of
+    each order id when each order's rows stand together, else by the window."""
+    runs = with_runs(rows)
+    facts = runs.select(*line_facts(columns), pl.len().alias("n")).collect().row(0, named=True)
+    shape = line_shape(facts, rows, columns)
+    if shape.pop("together"):
+        return runs.with_columns(run_line_no().alias(LINE_NO)).drop(ROW, SAME).collect(), shape
+    return rows.with_columns(window_line_no().alias(LINE_NO)), shape
 
 
 @pytest.mark.parametrize("seed", range(6))
