@@ -33,14 +33,17 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import polars as pl
 
 from crmkit.ingest import fields
 from crmkit.ingest.fields import blank_to_null
 from crmkit.ingest.source import SourceInfo
 from crmkit.schema import TableSchema
+
+if TYPE_CHECKING:  # numpy is imported where the bytes are read: not by a command on a store
+    import numpy as np
 
 # a value in another spelling, or a line with too many fields (SchemaError); as a safety
 # net, a panic of the reader (a BaseException, see _ends_in_quote)
@@ -103,6 +106,8 @@ class _Scratch:
         self._arrays: dict[str, np.ndarray] = {}
 
     def __call__(self, name: str, n: int, dtype=bool) -> np.ndarray:
+        import numpy as np
+
         a = self._arrays.get(name)
         if a is None or len(a) < n:
             a = self._arrays[name] = np.empty(max(n, 8 << 20), dtype)
@@ -129,6 +134,8 @@ class EdgeSpace:
     )
 
     def __init__(self, sep: bytes) -> None:
+        import numpy as np
+
         self.sep = sep[0]
         # ASCII whitespace that is field content (\n and \r end lines; a tab may separate)
         self.narrow = [bytes([b]) for b in b" \t\x0b\x0c" if b != self.sep]
@@ -145,6 +152,8 @@ class EdgeSpace:
         """The next ``chunk`` of the file (``final``: the last; it may be empty).
         ``nl``/``sep``: ``chunk``'s bytes equal to a line end / the separator,
         when the caller has them (the byte pass counts them)."""
+        import numpy as np
+
         if self.found:
             return
         start = 0
@@ -172,6 +181,8 @@ class EdgeSpace:
     def _at_edge(self, buf: bytes, a=None, nl=None, sep=None) -> bool:
         """Whitespace beside a delimiter in ``buf``, its characters wholly inside it
         (one at the very start or within the last 3 bytes is left to the seam)."""
+        import numpy as np
+
         if a is None:
             a = np.frombuffer(buf, np.uint8)
             nl, sep = a == 0x0A, a == self.sep
@@ -235,6 +246,8 @@ def edge_space_in(path: Path, sep: str, *, source: Path, size: int = 1 << 20) ->
 def _scan_bytes(
     path: Path, sep: bytes, sha256: bool, on_bytes, size: int, source: Path
 ) -> ByteFacts:
+    import numpy as np
+
     hasher = hashlib.sha256() if sha256 else None
     newlines = seps = crs = crlfs = 0
     quotes = False
