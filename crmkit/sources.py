@@ -31,6 +31,7 @@ from crmkit.ingest import (
     csv_parse_error,
     read_source,
 )
+from crmkit.ingest.sales import left_out, sale_rule, say_refunds
 from crmkit.inputkind import InputFiles, read_input
 from crmkit.orders import (
     LINE_ID,
@@ -114,6 +115,8 @@ def read_table_file(
     warn: Warn | None = None,
     tmp_dir: str | os.PathLike | None = None,
     pending: list[Pending] | None = None,
+    sale_status: tuple[str, ...] = (),
+    no_sale_status: tuple[str, ...] = (),
     **csv_options,
 ) -> pl.LazyFrame:
     """One canonical table from a CSV or Parquet file.
@@ -130,8 +133,10 @@ def read_table_file(
         return _read_parquet(p, table, mapping)
     schema = TABLES[table]
     parsed = read_source(p, schema, mapping=mapping, tmp_dir=tmp_dir, **csv_options)
+    rule = _sale_rule(parsed, table, mapping, sale_status, no_sale_status, label=str(p))
     if (
-        pending is not None
+        rule is None
+        and pending is not None
         and parsed.native is not None
         and table not in HOOKS
         and parsed.info.utf8_path is None
@@ -146,6 +151,7 @@ def read_table_file(
         if good is None:
             rows = parsed.rows.collect()
             bad = rows.filter(pl.col(REASON).is_not_null())
+            bad = left_out(rule, bad, warn=warn, label=str(p))  # not sales: said apart
             if bad.height and warn:
                 first = bad.sort(LINE).row(0, named=True)
                 warn(
@@ -158,6 +164,7 @@ def read_table_file(
     finally:
         cleanup(parsed)
     good = _complete(good.lazy(), schema, p.name).collect()
+    say_refunds(rule, good, warn=warn, label=str(p))
     n = good.height
     what = schema.key
     if not unique and table == "transactions" and LINE_NO not in good.columns:
@@ -190,6 +197,18 @@ def read_table_file(
         kept = "the last" if schema.mode == "upsert" else "the first"
         warn(f"{p}: {n - good.height:,} rows repeat a {what} already seen; {kept} of each is used")
     return good.lazy()
+
+
+def _sale_rule(parsed, table: str, mapping, sale, no_sale, *, label: str):
+    """``ingest.sales.sale_rule`` for a transactions file (the order status and the
+    refunds, read as the import reads them); the parse cleaned up when it refuses."""
+    if table != "transactions":
+        return None
+    try:
+        return sale_rule(parsed, mapping=mapping or {}, sale=sale, no_sale=no_sale, label=label)
+    except BaseException:
+        cleanup(parsed)
+        raise
 
 
 def collect_checked(
@@ -346,6 +365,11 @@ def _text_reading(config: Config, table: str, mapping: dict[str, str] | None) ->
         "sep": reading.sep,
         "date_format": reading.date_format,
         "decimal_comma": reading.decimal_comma,
+        **(
+            {"sale_status": reading.sale_status, "no_sale_status": reading.no_sale_status}
+            if table == "transactions"
+            else {}
+        ),
     }
 
 

@@ -109,6 +109,24 @@ def print_summary(result) -> None:
             f"  no customer      {r.anonymous_rows:>12,}  rows rejected, carrying "
             f"{r.anonymous_amount:,.2f} of revenue nobody is counted for"
         )
+    aside = getattr(r, "set_aside", [])
+    if aside:  # not sales by their order status (ingest.sales): not rejects, kept in the file
+        money = sum(a[3] or 0.0 for a in aside)
+        lines.append(
+            f"  not sales        {sum(a[2] for a in aside):>12,}  rows set aside by their order "
+            f"status, carrying {money:,.2f} (in the rejects file)"
+        )
+        for why, column, n, amount, first in aside[:5]:
+            lines.append(
+                f"  {n:>8,} x {why.split(': ', 1)[-1]}  {amount or 0:,.2f}  "
+                f"({column}, first on line {first})"
+            )
+    refunds = getattr(r, "refunds", None)
+    if refunds:
+        lines.append(
+            f"  refunds          {refunds[1]:>12,.2f}  subtracted from the amounts of "
+            f"{refunds[0]:,} rows (stored amounts are net)"
+        )
     for why, column, n, first in getattr(r, "reasons", [])[:5]:
         lines.append(f"  {n:>8,} x {why}  ({column}, first on line {first})")
     if r.rejects_file:
@@ -200,6 +218,26 @@ def import_transactions(
             metavar="PREFIX",
         ),
     ] = None,
+    sale_status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sale-status",
+            help="An order status value that is a sale (money taken), beside the known "
+            "ones (paid, completed, 交易成功...); repeatable. Default: import: sale_status: "
+            "in crmkit.yaml (docs/import.md).",
+            metavar="VALUE",
+        ),
+    ] = None,
+    no_sale_status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--no-sale-status",
+            help="An order status value that is not a sale (nothing taken or all refunded: "
+            "such rows are set aside), beside the known ones (cancelled, refunded, 交易关闭...); "
+            "repeatable. Default: import: no_sale_status: in crmkit.yaml.",
+            metavar="VALUE",
+        ),
+    ] = None,
     customer_columns: Annotated[
         str | None,
         typer.Option(
@@ -229,6 +267,8 @@ def import_transactions(
         sheet=sheet,
         shape=shape,
         refund_prefix=refund_prefix,
+        sale_status=tuple(sale_status or ()),
+        no_sale_status=tuple(no_sale_status or ()),
         customer_columns=_names(customer_columns),
     )
 

@@ -31,6 +31,7 @@ from crmkit.errors import InputError
 from crmkit.ingest import native
 from crmkit.ingest.general import rejects_frame
 from crmkit.ingest.native import keys_unique
+from crmkit.ingest.sales import NOT_A_SALE, refunds, sale_rule, set_aside
 from crmkit.ingest.source import inspect_source
 from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON
 from crmkit.orders import (
@@ -61,6 +62,9 @@ class ReadOptions:
     decimal_comma: bool = False
     shape: str | None = None  # transactions: "lines" | "orders"; None: detected
     refund_prefix: str | None = None  # order ids starting with it are refunds (C536379)
+    # order status values that are (not) sales, beside the known ones (ingest.sales)
+    sale_status: tuple[str, ...] = ()
+    no_sale_status: tuple[str, ...] = ()
     force: bool = False  # read a file that looks like another table's anyway
     native: bool = True  # False: the careful rules only (to compare the two routes)
 
@@ -95,6 +99,10 @@ class Ingested:
     # transactions: the lines rejected for a missing customer whose date and amount
     # parse, as transactions columns + line_no (crmkit.anonymous), or None
     anonymous: pl.LazyFrame | None = None
+    # transactions (ingest.sales): rows set aside as not sales by their order status,
+    # (reason, column, rows, amount, first line); refunds subtracted (rows, money)
+    set_aside: tuple = ()
+    refunds: tuple | None = None
 
 
 def read_table(
@@ -146,7 +154,7 @@ def read_table(
         if schema.mode == "upsert":
             got = _native_upsert(parsed, tmp) or _careful_upsert(parsed, schema, tmp)
         elif schema.name == "transactions":
-            got = _transactions(parsed, schema, tmp, options)
+            got = _transactions(parsed, schema, tmp, options, label)
         else:
             got = _native_append(parsed, schema, tmp) or _careful_append(
                 parsed, schema, tmp, "orders"
@@ -156,23 +164,38 @@ def read_table(
         cleanup(parsed)  # the transcoded copy; the rows read are staged
 
 
-def _transactions(parsed, schema: TableSchema, tmp: Path, options: ReadOptions) -> Ingested:
+def _transactions(
+    parsed, schema: TableSchema, tmp: Path, options: ReadOptions, label: str
+) -> Ingested:
     """A transactions file by the route that fits it: order lines (``--lines``, a
     table of lines, or order ids repeated in the file's first 64 KiB) or orders
     natively, else the careful rules. A refund marker signs both routes' rows by
     one expression (``refund_signs``)."""
     shape = options.shape
+    # the order status and refunded amount beside the amount (a header check only when
+    # the file has neither)
+    rule = sale_rule(
+        parsed,
+        mapping=options.mapping,
+        sale=options.sale_status,
+        no_sale=options.no_sale_status,
+        label=label,
+    )
     signs = refund_signs(options.refund_prefix, parsed.canonical) if options.refund_prefix else []
     parsed.with_native_columns(signs)
     if shape == "lines" or (shape is None and _ids_repeat_early(parsed, schema.key)):
         got = _native_lines(parsed, schema, tmp, shape)
     else:
         got = _native_append(parsed, schema, tmp)
-    if got is not None:
+    if got is None:
+        if signs:  # the careful rows, signed alike (built only now: they need a pass of their own)
+            parsed.rows = parsed.rows.with_columns(signs)
+        got = _careful_append(
+            parsed, schema, tmp, shape, aside=rule is not None and rule.sets_aside
+        )
+    if rule is None:
         return got
-    if signs:  # the careful rows, signed alike (built only now: they need a pass of their own)
-        parsed.rows = parsed.rows.with_columns(signs)
-    return _careful_append(parsed, schema, tmp, shape)
+    return replace(got, refunds=refunds(rule, got.rows, label=label))
 
 
 def _no_hash(_path: Path) -> Callable[[], str]:
@@ -197,13 +220,19 @@ def _reasons(rejected: pl.DataFrame) -> tuple:
 
 
 def _dropped(rejected: pl.DataFrame) -> dict:
-    """rejected / duplicates / reasons of a rejects frame."""
+    """rejected / duplicates / reasons of a rejects frame (rows set aside as not sales,
+    ``ingest.sales``, are in the frame and counted apart: ``Ingested.set_aside``)."""
     duplicates = rejected.filter(pl.col(REASON).str.starts_with("duplicate ")).height
+    bad = (
+        rejected.filter(~pl.col(REASON).str.starts_with(NOT_A_SALE))
+        if rejected.height
+        else rejected
+    )
     return {
         "rejects": rejected,
         "duplicates": duplicates,
-        "rejected": rejected.height - duplicates,
-        "reasons": _reasons(rejected),
+        "rejected": bad.height - duplicates,
+        "reasons": _reasons(bad),
     }
 
 
@@ -378,7 +407,9 @@ def _line_id_repeats(rows: pl.LazyFrame, key: str) -> bool:
     return bool(both.select(pl.struct(key, LINE_ID).is_duplicated().any()).collect().item())
 
 
-def _careful_append(parsed, schema: TableSchema, tmp: Path, shape: str | None) -> Ingested:
+def _careful_append(
+    parsed, schema: TableSchema, tmp: Path, shape: str | None, *, aside: bool = False
+) -> Ingested:
     """Every rule, every reason: rejects with line numbers, duplicates listed.
 
     The file is parsed once, into a staging part (the source fields are kept only
@@ -446,6 +477,8 @@ def _careful_append(parsed, schema: TableSchema, tmp: Path, shape: str | None) -
         anonymous = {"anonymous_rows": n_anon, "anonymous_amount": round(amount or 0.0, 2)}
         if n_anon:
             anonymous["anonymous"] = _anonymous_lines(stage, key, key not in mapping, tmp)
+    if aside:  # rows not sales by their order status (ingest.sales): counted with their money
+        anonymous["set_aside"] = set_aside(rows)
     return Ingested(
         info=parsed.info,
         rows=good,

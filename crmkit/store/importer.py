@@ -71,6 +71,8 @@ class ImportOptions:
     wait: float = 60.0  # seconds to wait for another import's lock
     shape: str | None = None  # transactions: "lines" | "orders"; None: detected
     refund_prefix: str | None = None  # transactions: order ids starting with it are refunds
+    sale_status: tuple[str, ...] = ()  # transactions: order status values that are sales...
+    no_sale_status: tuple[str, ...] = ()  # ...and that are not (ingest.sales)
     sheet: str | None = None  # a workbook's sheet (default: the first)
     force: bool = False  # import a file that looks like the other table's anyway
     native: bool = True  # False: the careful rules only, never the native parse
@@ -87,6 +89,8 @@ class ImportOptions:
             decimal_comma=self.decimal_comma,
             shape=self.shape,
             refund_prefix=self.refund_prefix,
+            sale_status=tuple(self.sale_status),
+            no_sale_status=tuple(self.no_sale_status),
             force=self.force,
             native=self.native,
         )
@@ -104,8 +108,9 @@ class ImportOptions:
         """The options of ``crmkit import TABLE``: each flag given (not None / not
         False) wins over crmkit.yaml: ``columns: {TABLE: ...}`` under ``mapping``
         (entry by entry), ``import: {encoding, sep, date_format, decimal_comma,
-        refund_marker}`` (the last for transactions), ``service: {score_scale}``
-        (feedback's ``scale``)."""
+        refund_marker, sale_status, no_sale_status}`` (the last three for transactions;
+        the status values of the flags and of the file add up), ``service:
+        {score_scale}`` (feedback's ``scale``)."""
         section = config.section("import")
         merged = {
             "mapping": {**config.columns(table), **(mapping or {})},
@@ -119,11 +124,30 @@ class ImportOptions:
             merged["refund_prefix"] = flags.pop("refund_prefix", None) or section.get(
                 "refund_marker"
             )
+            for name in ("sale_status", "no_sale_status"):
+                merged[name] = _values(section.get(name), name) + tuple(flags.pop(name, None) or ())
         if table == "feedback":
             from crmkit.service import normalise_scale, scale_setting
 
             merged["table_options"] = {"scale": normalise_scale(scale) or scale_setting(config)}
         return cls(**merged, **{k: v for k, v in flags.items() if v is not None})
+
+
+def _values(setting, name: str) -> tuple[str, ...]:
+    """A crmkit.yaml list of status values (one value alone is a list of one)."""
+    if setting is None:
+        return ()
+    if isinstance(setting, str | int | float):
+        return (str(setting),)
+    if isinstance(setting, list) and all(isinstance(v, str | int | float) for v in setting):
+        return tuple(str(v) for v in setting)
+    from crmkit.errors import ConfigError
+
+    raise ConfigError(
+        f"import: {name}: expected a list of status values, not {type(setting).__name__}",
+        file="crmkit.yaml",
+        hint=f'e.g. import: {{{name}: ["on-hold", "已发货"]}}',
+    )
 
 
 @dataclass(frozen=True)
@@ -157,6 +181,14 @@ class ImportResult:
     finished_at: str = ""
     seconds: float = 0.0
     extra_columns: dict[str, str] = field(default_factory=dict)  # kept column -> source header
+    # transactions (ingest.sales): rows set aside as not sales by their order status, by
+    # reason: [reason, column, rows, amount, first line] (in the rejects file; not rejects)
+    set_aside: list = field(default_factory=list)
+    refunds: list | None = None  # [rows, money] of refunded amounts subtracted from amounts
+
+    @property
+    def set_aside_rows(self) -> int:
+        return sum(r[2] for r in self.set_aside)
 
     @property
     def dropped(self) -> int:
@@ -342,6 +374,8 @@ def _import_file(
             orders=got.orders if schema.mode != "upsert" else 0,
             ignored_columns=list(got.info.ignored),
             extra_columns=dict(got.info.extra),
+            set_aside=[list(r) for r in got.set_aside],
+            refunds=list(got.refunds) if got.refunds is not None else None,
             details={**got.details, **(fed.counts if fed is not None else {})},
             rejects_file=_write_rejects(store, table, got),
             mode="replace" if options.replace else schema.mode,
@@ -400,11 +434,21 @@ def _check_result(result: ImportResult, options: ImportOptions, path) -> None:
         raise exc
     if result.imported + result.already_stored + result.updated == 0:
         # nothing in the store came from this file: a cron job must notice
-        what = (
-            "the file has a header and no rows"
-            if result.rows_read == 0
-            else f"all {result.rows_read:,} rows were dropped: {result.reasons_text()}"
-        )
+        from crmkit.ingest.sales import describe
+
+        if result.rows_read == 0:
+            what = "the file has a header and no rows"
+        elif result.set_aside_rows == result.rows_read:
+            what = describe(tuple(tuple(r) for r in result.set_aside))
+        else:
+            what = f"all {result.rows_read:,} rows were dropped: " + "; ".join(
+                t
+                for t in (
+                    result.reasons_text(),
+                    describe(tuple(tuple(r) for r in result.set_aside)) if result.set_aside else "",
+                )
+                if t
+            )
         exc = InputError(
             f"nothing imported: {what}",
             file=str(path),

@@ -1,0 +1,461 @@
+"""Whether a row of a transactions export is a sale: the order status and the
+refunded amount that shop exports write beside the amount (docs/import.md).
+
+The one owner of the rule, for both readers of a transactions file: ``crmkit
+import`` (``ingest.table``) and ``segment --transactions FILE`` (``sources``) call
+``sale_rule`` on the ``Parsed`` file before reading rows from it.
+
+- **Order status.** A column named as an order's or a payment's status
+  (``STATUS_HEADERS``: ``Financial Status``, ``Order Status``, ``order-status``,
+  ``订单状态``, ``交易状态``, ``status`` ...). Each value is a sale (money taken:
+  ``paid``, ``completed``, ``交易成功``), not a sale (nothing taken or all of it
+  given back: ``cancelled``, ``refunded``, ``pending``, ``交易关闭``, ``等待买家付款``),
+  a partial refund (``partially_refunded``, ``部分退款``: a sale, net of the refund
+  column), or unknown. A row that is not a sale is set aside: not stored, written
+  to the rejects file with the reason ``not a sale: status "交易关闭"``, and counted
+  apart from the rejects (rows and money per value; never in ``--max-reject-rate``).
+  A blank status on a line of an order takes the status of the order's line that
+  has one (Shopify writes it on an order's first line only); an order with no
+  status at all counts as a sale, as it would without the column. An unknown
+  value is never guessed: the read stops (exit 3) naming the value, its column
+  and first line, and the fix (``--sale-status`` / ``--no-sale-status``, or
+  ``import: {sale_status: [...], no_sale_status: [...]}`` in crmkit.yaml).
+- **Refunded amount.** A column of the money given back on a row
+  (``REFUND_HEADERS``: ``Refunded Amount``, ``退款金额``, ``refund_amount`` ...) is
+  subtracted from its amount: the stored amount is net (refunds reduce revenue,
+  crmkit's model), the refund column is stored as written beside it, so the
+  amount the export wrote is their sum. An order whose refunds exceed its amount
+  cannot be read either way and stops the read.
+
+A file with neither column costs nothing (``sale_rule`` looks at its headers
+only). Files whose every status is a sale keep the native parse (the refund is an
+added column of it, as the refund marker's signs are); a file with a row to set
+aside is read by the careful rules, which give each row its reason.
+``--map NAME=HEADER`` (any name not a transactions column) keeps a column as a
+plain column; ``--map order_status=HEADER`` / ``--map refund_amount=HEADER``
+name a column whose header is not recognised.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+from crmkit.errors import InputError
+from crmkit.ingest.fields import money_expr
+from crmkit.ingest.structure import COLUMN, LINE, REASON
+from crmkit.schema import norm_header
+
+#: the reason of a row set aside (``not a sale: status "cancelled"``); such rows
+#: are in the rejects file, and counted apart from the rejected rows
+NOT_A_SALE = "not a sale: "
+
+#: headers of an order's or a payment's status (matched as schema aliases are:
+#: case, spaces, ``-`` and ``_`` ignored). Not a fulfilment, shipping or refund
+#: status (their values say nothing of the money), and not ``state`` (an address).
+STATUS_HEADERS = (
+    "status",
+    "order_status",
+    "financial_status",
+    "payment_status",
+    "transaction_status",
+    "订单状态",
+    "交易状态",
+    "付款状态",
+    "支付状态",
+    "状态",
+)
+
+#: headers of the money given back on a row (not a yes/no ``Refunded`` flag)
+REFUND_HEADERS = (
+    "refunded_amount",
+    "refund_amount",
+    "amount_refunded",
+    "refund",
+    "refunds",
+    "total_refunded",
+    "refund_total",
+    "refunded_total",
+    "order_refunds",
+    "退款金额",
+    "退款",
+    "已退款金额",
+    "退款总额",
+    "已退金额",
+)
+
+SALE, NO_SALE, PARTIAL = "sale", "no sale", "partial"
+
+_SALE = (
+    # English: Shopify financial status, WooCommerce, Amazon, generic
+    "paid", "completed", "complete", "processing", "shipped", "delivered", "fulfilled",
+    "success", "successful", "succeeded", "settled", "captured", "done", "finished",
+    "unshipped", "partially_shipped", "shipping", "in_transit",
+    "shipped - delivered to buyer",
+    # Taobao / Tmall / JD / generic Chinese
+    "交易成功", "已完成", "完成", "已付款", "已支付", "支付成功", "付款成功",
+    "买家已付款，等待卖家发货", "卖家已发货，等待买家确认", "等待卖家发货", "等待买家确认收货",
+    "已发货", "待发货", "待收货", "已收货", "已签收", "等待出库", "等待确认收货",
+    "已付款待发货", "部分发货", "交易完成", "订单完成",
+)  # fmt: skip
+_NO_SALE = (
+    "cancelled", "canceled", "void", "voided", "refunded", "unpaid", "failed", "declined",
+    "expired", "pending", "pending payment", "pending_payment", "awaiting payment",
+    "draft", "checkout-draft", "trash", "abandoned", "payment failed",
+    "交易关闭", "已关闭", "订单关闭", "已取消", "取消", "订单取消", "交易取消", "已退款",
+    "退款成功", "全额退款", "等待买家付款", "待付款", "未付款", "待支付", "未支付",
+    "支付失败", "付款失败", "已作废", "作废", "无效订单", "交易失败",
+)  # fmt: skip
+_PARTIAL = ("partially_refunded", "partial refund", "部分退款", "部分退款成功")
+
+
+def norm_value(text: str) -> str:
+    """A status value's normal form: NFKC (full-width to half-width), case folded,
+    without spaces, punctuation, ``-`` and ``_``; WooCommerce's ``wc-`` prefix
+    dropped (``wc-completed``)."""
+    s = unicodedata.normalize("NFKC", str(text)).casefold().strip()
+    s = re.sub(r"^wc-", "", s)
+    return re.sub(r"[\s\W_]+", "", s)
+
+
+_KNOWN = {
+    **{norm_value(v): SALE for v in _SALE},
+    **{norm_value(v): NO_SALE for v in _NO_SALE},
+    **{norm_value(v): PARTIAL for v in _PARTIAL},
+}
+
+
+def classify(value: str, *, sale: Iterable[str] = (), no_sale: Iterable[str] = ()) -> str | None:
+    """``SALE``, ``NO_SALE``, ``PARTIAL`` or None (unknown) for one status value;
+    the user's ``sale`` / ``no_sale`` values (compared in normal form) win."""
+    n = norm_value(value)
+    if n in {norm_value(v) for v in no_sale}:
+        return NO_SALE
+    if n in {norm_value(v) for v in sale}:
+        return SALE
+    return _KNOWN.get(n)
+
+
+@dataclass(frozen=True)
+class SaleRule:
+    """What ``sale_rule`` found in one file: the status columns (name, header)
+    with the values of each that are not sales, and the refund column."""
+
+    status: tuple[tuple[str, str], ...]
+    no_sale: Mapping[str, tuple[str, ...]]  # column name -> its values that are not sales
+    refund: tuple[str, str] | None
+    key: str | None  # the order id column, when the file has one
+    decimal_comma: bool = False  # how the refund column is written
+
+    @property
+    def sets_aside(self) -> bool:
+        return any(self.no_sale.values())
+
+
+def _found(info, mapping: Mapping[str, str], names: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The file's extra columns (name, header) named by one of ``names``: by their
+    header, or by the name a ``--map NAME=HEADER`` gave them (that name only)."""
+    wanted = {norm_header(n) for n in names}
+    out = []
+    for name, header in info.extra.items():
+        chosen = name in mapping  # --map NAME=HEADER: the user named it
+        if norm_header(name if chosen else header) in wanted:
+            out.append((name, header))
+    return out
+
+
+def sale_rule(
+    parsed,
+    *,
+    mapping: Mapping[str, str] = {},  # noqa: B006 - read only
+    sale: Iterable[str] = (),
+    no_sale: Iterable[str] = (),
+    label: str | None = None,
+) -> SaleRule | None:
+    """Apply the rule to ``parsed`` (a transactions file, ``ingest.Parsed``): its
+    rows (careful and native) get the net amount and, where a status says no sale,
+    the reason ``not a sale: ...``; a file with such a row loses its native parse
+    (the careful rules give each row its reason). Returns what was found, or None
+    when the file has no status or refund column (nothing read, nothing changed).
+
+    Raises ``InputError`` (exit 3) for a status value that is not known (and not
+    named by ``sale`` / ``no_sale``), and for a partial refund in a file without a
+    refund column: crmkit cannot tell how much of such a row was a sale."""
+    info = parsed.info
+    status = _found(info, mapping, STATUS_HEADERS)
+    refunds = _found(info, mapping, REFUND_HEADERS)
+    if not status and not refunds:
+        return None
+    label = label or str(info.path)
+    sale, no_sale = tuple(sale), tuple(no_sale)
+    refund = refunds[0] if refunds else None
+    key = "transaction_id" if "transaction_id" in info.mapping else None
+    aside: dict[str, tuple[str, ...]] = {}
+    for name, header in status:
+        values = _distinct(parsed, name)
+        kinds = {v: classify(v, sale=sale, no_sale=no_sale) for v in values}
+        unknown = [v for v, k in kinds.items() if k is None]
+        if unknown:
+            unknown = _confirmed(parsed, name, unknown)  # not only on rows rejected anyway
+        if unknown:
+            _refuse_unknown(parsed, name, header, unknown, kinds, label)
+        partial = [v for v, k in kinds.items() if k == PARTIAL]
+        if partial and refund is None:
+            _refuse_partial(parsed, name, header, partial[0], label)
+        aside[name] = tuple(v for v, k in kinds.items() if k == NO_SALE)
+    rule = SaleRule(tuple(status), aside, refund, key, parsed.decimal_comma)
+    native, careful = _exprs(rule)
+    if rule.sets_aside:
+        parsed.native = None  # a row to set aside: the careful rules give it its reason
+    else:
+        parsed.with_native_columns(native)
+    parsed.rows = (
+        parsed.rows.with_columns(careful)
+        .with_columns(pl.col("__reason").alias(REASON), pl.col("__column").alias(COLUMN))
+        .drop("__reason", "__column")
+    )
+    return rule
+
+
+def _distinct(parsed, name: str) -> list[str]:
+    """The distinct non-blank values of the column ``name`` (stripped): from the
+    native parse (one column read), else from the careful rows."""
+    from crmkit.ingest.native import FAILURES
+
+    value = pl.col(name).str.strip_chars()
+    query = lambda rows: (  # noqa: E731
+        rows.select(value.filter(value != "").unique()).collect().to_series().to_list()
+    )
+    if parsed.native is not None:
+        try:
+            return query(parsed.native)
+        except FAILURES:
+            pass
+    return query(parsed.rows)
+
+
+def _confirmed(parsed, name: str, values: list[str]) -> list[str]:
+    """Those of ``values`` that are on a row the careful rules keep (the native
+    parse also reads rows the careful rules reject, e.g. a shifted line)."""
+    value = pl.col(name).str.strip_chars()
+    found = (
+        parsed.rows.filter(pl.col(REASON).is_null() & value.is_in(values))
+        .select(value.unique())
+        .collect()
+        .to_series()
+        .to_list()
+    )
+    return [v for v in values if v in found]
+
+
+def _first(parsed, name: str, value: str) -> tuple[int | None, int]:
+    """(first line, rows) of a status value, among the rows the careful rules keep."""
+    value_of = pl.col(name).str.strip_chars()
+    return (
+        parsed.rows.filter(pl.col(REASON).is_null() & (value_of == value))
+        .select(pl.col(LINE).min(), pl.len())
+        .collect()
+        .row(0)
+    )
+
+
+def _refuse_unknown(parsed, name, header, unknown, kinds, label) -> None:
+    value = unknown[0]
+    line, n = _first(parsed, name, value)
+    others = (
+        f" (and {len(unknown) - 1} more unknown: "
+        + ", ".join(f'"{v}"' for v in unknown[1:4])
+        + ("..." if len(unknown) > 4 else "")
+        + ")"
+        if len(unknown) > 1
+        else ""
+    )
+    known = sorted(v for v, k in kinds.items() if k is not None)
+    raise InputError(
+        f'order status "{value}" ({n:,} rows{others}) is not one crmkit knows: it cannot '
+        "tell whether such rows are sales"
+        + (f" (known here: {', '.join(known[:5])})" if known else ""),
+        file=label,
+        line=line,
+        column=header,
+        hint=f'say what it means: crmkit import ... --sale-status "{value}" (money taken: '
+        f'counted) or --no-sale-status "{value}" (nothing taken or all refunded: set aside); '
+        f'for every command, in crmkit.yaml: import: {{sale_status: ["{value}"]}} or '
+        f'{{no_sale_status: ["{value}"]}}; or keep the column as it is: '
+        f'--map other_name="{header}"',
+    )
+
+
+def _refuse_partial(parsed, name, header, value, label) -> None:
+    line, n = _first(parsed, name, value)
+    raise InputError(
+        f'order status "{value}" ({n:,} rows): part of the order was refunded, and the '
+        "file has no refunded-amount column to subtract",
+        file=label,
+        line=line,
+        column=header,
+        hint="name the column of the refunded money: --map refund_amount=HEADER; or "
+        f'--sale-status "{value}" to count the whole amount, --no-sale-status "{value}" '
+        "to set such orders aside (crmkit.yaml: import: {sale_status: [...]} or "
+        "{no_sale_status: [...]})",
+    )
+
+
+def _status_value(rule: SaleRule, name: str) -> pl.Expr:
+    """A row's status in column ``name``: its own, else (blank) that of the first
+    line of its order that has one."""
+    own = pl.col(name).str.strip_chars()
+    own = pl.when(own != "").then(own)
+    if rule.key is None:
+        return own
+    order = own.drop_nulls().first().over(rule.key)
+    return pl.coalesce(own, pl.when(pl.col(rule.key).is_not_null()).then(order))
+
+
+def _exprs(rule: SaleRule) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """(native columns, careful columns): the net amount, and on the careful rows
+    the working ``__reason`` / ``__column`` (a row set aside, an unparseable refund)."""
+    native: list[pl.Expr] = []
+    reason, column = pl.col(REASON), pl.col(COLUMN)
+    # a row without a customer that is not a sale is no sale nobody is counted for
+    open_ = pl.col(REASON).is_null() | (pl.col(REASON) == "missing customer_id")
+    aside = pl.lit(False)
+    for name, header in reversed(rule.status):
+        values = rule.no_sale.get(name, ())
+        if not values:
+            continue
+        value = _status_value(rule, name)
+        hit = value.is_in(values).fill_null(False)
+        reason = (
+            pl.when(open_ & hit)
+            .then(pl.format(NOT_A_SALE + 'status "{}"', value))
+            .otherwise(reason)
+        )
+        column = pl.when(open_ & hit).then(pl.lit(header)).otherwise(column)
+        aside = aside | hit
+    careful: list[pl.Expr] = []
+    if rule.refund is not None:
+        name, header = rule.refund
+        text = pl.col(name).str.strip_chars()
+        text = pl.when(text != "").then(text)
+        refund = money_expr(text, decimal_comma=rule.decimal_comma)
+        bad = text.is_not_null() & refund.is_null()
+        keep = pl.col(REASON).is_null() & ~aside
+        reason = (
+            pl.when(keep & bad)
+            .then(pl.lit("unparseable refund amount (subtracted from the amount; docs/import.md)"))
+            .otherwise(reason)
+        )
+        column = pl.when(keep & bad).then(pl.lit(header)).otherwise(column)
+        careful.append(
+            pl.when(aside)
+            .then(pl.col("amount"))
+            .otherwise(pl.col("amount") - refund.abs().fill_null(0.0))
+            .alias("amount")
+        )
+        exact = text.cast(pl.Float64, strict=True)  # another spelling raises: careful rules
+        native.append((pl.col("amount") - exact.abs().fill_null(0.0)).alias("amount"))
+    careful = [reason.alias("__reason"), column.alias("__column"), *careful]
+    return native, careful
+
+
+# --- what a read reports ------------------------------------------------------------------
+
+
+def set_aside(rows: pl.LazyFrame | pl.DataFrame) -> tuple:
+    """The rows set aside among ``rows`` (LINE, REASON, COLUMN, amount) by reason:
+    ``(reason, column, rows, amount, first line)``, most rows first."""
+    got = (
+        rows.lazy()
+        .filter(pl.col(REASON).str.starts_with(NOT_A_SALE))
+        .group_by(REASON, COLUMN)
+        .agg(
+            pl.len().alias("n"),
+            pl.col("amount").sum().round(2).alias("amount"),
+            pl.col(LINE).cast(pl.Int64).min().alias("first"),
+        )
+        .sort(["n", "first"], descending=[True, False])
+        .collect()
+    )
+    return tuple(tuple(r) for r in got.rows())
+
+
+def describe(aside: tuple) -> str:
+    """``3 rows are not sales by their status, carrying 1,322.50 (2 x status
+    "交易关闭" 1,234.50, 订单状态, first on line 3; ...)``."""
+    n = sum(r[2] for r in aside)
+    money = sum(r[3] or 0.0 for r in aside)
+    parts = "; ".join(
+        f"{rows:,} x {why.removeprefix(NOT_A_SALE)} {amount or 0:,.2f} ({col}, first on line {first})"
+        for why, col, rows, amount, first in aside[:5]
+    )
+    return f"{n:,} rows are not sales by their status, carrying {money:,.2f}: {parts}"
+
+
+def refunds(
+    rule: SaleRule | None, rows: pl.LazyFrame | pl.DataFrame, *, label: str
+) -> tuple | None:
+    """``(rows, money)`` of the refunds subtracted from the stored ``rows`` (net
+    amounts, the refund column as written), or None when the file has no refund
+    column. Raises ``InputError`` for an order whose refunds exceed its amount
+    (the refund of the order, or of a line written on each line? crmkit cannot tell)."""
+    if rule is None or rule.refund is None:
+        return None
+    name, header = rule.refund
+    refund = money_expr(pl.col(name), decimal_comma=rule.decimal_comma).abs().fill_null(0.0)
+    by = rule.key
+    lf = rows.lazy().select(
+        pl.col(by) if by else pl.int_range(pl.len()).alias("__row"),
+        pl.col("amount"),
+        refund.alias("__refund"),
+    )
+    key = by or "__row"
+    over = (
+        lf.group_by(key)
+        .agg(pl.col("amount").sum(), pl.col("__refund").sum())
+        .filter((pl.col("__refund") > 0) & (pl.col("amount") < -0.005))
+        .head(1)
+    )
+    totals = lf.select(
+        (pl.col("__refund") > 0).sum().alias("rows"),
+        pl.col("__refund").sum().round(2).alias("money"),
+    )
+    over, totals = pl.collect_all([over, totals])
+    if over.height:
+        o = over.row(0, named=True)
+        gross = o["amount"] + o["__refund"]
+        raise InputError(
+            f"the refunded amount is more than the amount ({header} {o['__refund']:,.2f} "
+            f"against {gross:,.2f}" + (f" in order {o[key]})" if by else ")"),
+            file=label,
+            column=header,
+            hint="is the amount column the order's total? (--map amount=HEADER); or keep "
+            f'{header} as a plain column: --map other_name="{header}"',
+        )
+    return tuple(totals.row(0))
+
+
+def left_out(rule: SaleRule | None, bad: pl.DataFrame, *, warn, label: str) -> pl.DataFrame:
+    """For a reader that leaves rejected rows out (``segment --transactions FILE``):
+    the rows of ``bad`` (LINE, REASON, COLUMN, amount) set aside as not sales are
+    said through ``warn`` with their money; the other rejected rows are returned."""
+    if rule is None or not rule.sets_aside:
+        return bad
+    aside = pl.col(REASON).str.starts_with(NOT_A_SALE)
+    if warn is not None and bad.filter(aside).height:
+        warn(f"{label}: {describe(set_aside(bad.filter(aside)))}; left out")
+    return bad.filter(~aside)
+
+
+def say_refunds(rule: SaleRule | None, good: pl.DataFrame, *, warn, label: str) -> None:
+    """Check the refunds of ``good`` (``refunds``) and say what was subtracted."""
+    got = refunds(rule, good, label=label)
+    if got and got[0] and warn is not None:
+        warn(
+            f"{label}: refunds of {got[1]:,.2f} subtracted from the amounts of "
+            f"{got[0]:,} rows ({rule.refund[1]}); the amounts used are net"
+        )
