@@ -121,6 +121,13 @@ def print_summary(result) -> None:
                 f"  {n:>8,} x {why.split(': ', 1)[-1]}  {amount or 0:,.2f}  "
                 f"({column}, first on line {first})"
             )
+    gone = getattr(r, "now_not_sales", None)
+    if gone:
+        lines.append(
+            f"  now not sales    {gone[0]:>12,}  orders stored by an earlier import ({gone[1]:,.2f}) "
+            "are not sales in this file; the store keeps them: import the full export with "
+            "--replace to take them out"
+        )
     refunds = getattr(r, "refunds", None)
     if refunds:
         lines.append(

@@ -103,6 +103,7 @@ class Ingested:
     # (reason, column, rows, amount, first line); refunds subtracted (rows, money)
     set_aside: tuple = ()
     refunds: tuple | None = None
+    aside_orders: pl.DataFrame | None = None  # the order ids set aside (``key``), if any
 
 
 def read_table(
@@ -479,6 +480,13 @@ def _careful_append(
             anonymous["anonymous"] = _anonymous_lines(stage, key, key not in mapping, tmp)
     if aside:  # rows not sales by their order status (ingest.sales): counted with their money
         anonymous["set_aside"] = set_aside(rows)
+        if key in mapping:  # for the importer: orders stored earlier that are not sales now
+            anonymous["aside_orders"] = (
+                rows.filter(pl.col(REASON).str.starts_with(NOT_A_SALE) & pl.col(key).is_not_null())
+                .select(key)
+                .unique()
+                .collect()
+            )
     return Ingested(
         info=parsed.info,
         rows=good,

@@ -185,6 +185,9 @@ class ImportResult:
     # reason: [reason, column, rows, amount, first line] (in the rejects file; not rejects)
     set_aside: list = field(default_factory=list)
     refunds: list | None = None  # [rows, money] of refunded amounts subtracted from amounts
+    # [orders, their stored money]: orders stored by an earlier import that this file
+    # sets aside as not sales (the store keeps them: an append never changes a stored row)
+    now_not_sales: list | None = None
 
     @property
     def set_aside_rows(self) -> int:
@@ -376,6 +379,7 @@ def _import_file(
             extra_columns=dict(got.info.extra),
             set_aside=[list(r) for r in got.set_aside],
             refunds=list(got.refunds) if got.refunds is not None else None,
+            now_not_sales=_now_not_sales(got, existing, schema.key),
             details={**got.details, **(fed.counts if fed is not None else {})},
             rejects_file=_write_rejects(store, table, got),
             mode="replace" if options.replace else schema.mode,
@@ -411,6 +415,20 @@ def _import_file(
         store.clean_tmp()  # also when reading the input was interrupted
         lock.release()
     return result
+
+
+def _now_not_sales(got: Ingested, existing: pl.LazyFrame | None, key: str) -> list | None:
+    """[orders, stored money] of the orders already in the store that this file sets
+    aside as not sales (cancelled or refunded since): None when there are none."""
+    if got.aside_orders is None or got.aside_orders.height == 0 or existing is None:
+        return None
+    n, money = (
+        existing.join(got.aside_orders.lazy(), on=key, how="semi")
+        .select(pl.col(key).n_unique(), pl.col("amount").sum().round(2))
+        .collect()
+        .row(0)
+    )
+    return [n, money or 0.0] if n else None
 
 
 def _check_result(result: ImportResult, options: ImportOptions, path) -> None:

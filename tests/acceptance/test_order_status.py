@@ -21,7 +21,7 @@ from crmkit.store.importer import import_file
 
 
 def stored(store: Path, table: str = "transactions") -> pl.DataFrame:
-    return pl.read_parquet(sorted((store / table).glob("*.parquet")))
+    return Store(store).scan(table).collect()
 
 
 def rejects(store: Path) -> list[dict]:
@@ -461,3 +461,58 @@ def test_a_workbook_taobao_export(tmp_path):
     assert sorted(stored(s)["transaction_id"]) == [r[0] for r in sold]
     assert "not sales                   3" in got.stderr
     assert stored(s)["date"].min() == dt.date(2024, 3, 5)
+
+
+def test_an_order_stored_as_a_sale_and_cancelled_since_is_named(tmp_path):
+    """An append never changes a stored row: the summary counts the stored orders a
+    later export shows cancelled, with their stored money, and names --replace."""
+    s = tmp_path / "s"
+    first = tmp_path / "monday.csv"
+    first.write_text(
+        "order_id,customer_id,date,amount,status\nT1,C1,2024-03-01,10.00,paid\n"
+        "T2,C2,2024-03-02,7.50,paid\n",
+        encoding="utf-8",
+    )
+    assert run("import", "transactions", first, "--store", s).exit_code == 0
+    later = tmp_path / "tuesday.csv"
+    later.write_text(
+        "order_id,customer_id,date,amount,status\nT1,C1,2024-03-01,10.00,paid\n"
+        "T2,C2,2024-03-02,7.50,refunded\nT3,C1,2024-03-03,4.00,cancelled\n"
+        "T4,C2,2024-03-04,2.00,paid\n",
+        encoding="utf-8",
+    )
+    got = run("import", "transactions", later, "--store", s)
+    assert got.exit_code == 0, got.output
+    assert "now not sales               1  orders stored by an earlier import (7.50)" in got.stderr
+    assert "--replace" in got.stderr
+    got = run("import", "transactions", later, "--store", s, "--replace")
+    assert got.exit_code == 0, got.output
+    assert sorted(stored(s)["transaction_id"]) == ["T1", "T4"]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("交易关闭", "no sale"), ("等待买家付款", "no sale"), ("已取消", "no sale"),
+        ("Cancelled", "no sale"), ("canceled", "no sale"), ("wc-cancelled", "no sale"),
+        ("Pending Payment", "no sale"), ("pending_payment", "no sale"), (" VOIDED ", "no sale"),
+        ("refunded", "no sale"), ("failed", "no sale"), ("未付款", "no sale"),
+        ("已退款", "no sale"), ("已关闭", "no sale"), ("待付款", "no sale"),
+        ("paid", "sale"), ("Completed", "sale"), ("wc-processing", "sale"), ("Shipped", "sale"),
+        ("交易成功", "sale"), ("买家已付款,等待卖家发货", "sale"),  # a half-width comma too
+        ("卖家已发货，等待买家确认", "sale"), ("Partially_Refunded", "partial"),
+        ("部分退款", "partial"), ("on-hold", None), ("closed", None), ("authorized", None),
+        ("退款中", None), ("VIP", None),
+    ],
+)  # fmt: skip
+def test_status_values_in_any_case_spacing_and_width(value, kind):
+    from crmkit.ingest.sales import classify
+
+    assert classify(value) == kind
+
+
+def test_the_users_word_wins():
+    from crmkit.ingest.sales import classify
+
+    assert classify("On Hold", sale=["on-hold"]) == "sale"
+    assert classify("processing", no_sale=["Processing"]) == "no sale"
