@@ -133,11 +133,21 @@ def _record(result, added: int):
     )
 
 
-def file_lines(path, *, mapping: dict[str, str] | None = None, files=None) -> pl.LazyFrame:
+def file_lines(
+    path,
+    *,
+    mapping: dict[str, str] | None = None,
+    files=None,
+    sale_status: tuple[str, ...] = (),
+    no_sale_status: tuple[str, ...] = (),
+) -> pl.LazyFrame:
     """The anonymous lines of a transactions file read directly (``--transactions
     FILE``), numbered by their position in their order (so :func:`crmkit.orders.orders`
-    sums an order's lines). A Parquet file has none (it holds what it holds)."""
+    sums an order's lines). A Parquet file has none (it holds what it holds). A line
+    whose order status says it is not a sale is none (``crmkit.ingest.sales``; the
+    status values named by ``sale_status`` / ``no_sale_status``); refunds are netted."""
     from crmkit.ingest import LINE, cleanup, read_source
+    from crmkit.ingest.sales import sale_rule
     from crmkit.inputkind import InputFiles
     from crmkit.schema import TRANSACTIONS
     from crmkit.store import empty_table
@@ -148,6 +158,7 @@ def file_lines(path, *, mapping: dict[str, str] | None = None, files=None) -> pl
         return empty_table(TABLE)
     parsed = read_source(plain.path, TRANSACTIONS, mapping=mapping)
     try:
+        sale_rule(parsed, mapping=mapping or {}, sale=sale_status, no_sale=no_sale_status)
         rows = parsed.rows.sort(LINE)
         if ORDER in parsed.info.mapping:
             rows = rows.with_columns(window_line_no().alias(LINE_NO))

@@ -174,7 +174,16 @@ class Inputs:
 
         given = {k: v for k, v in parse_mapping(self._mapping).items() if k in TRANSACTIONS.names}
         mapping = {**self.config.columns("transactions"), **given}
-        return file_lines(self._transactions, mapping=mapping, files=self._files)
+        from crmkit.store.importer import ImportOptions
+
+        reading = ImportOptions.from_settings(self.config, "transactions")  # its status values
+        return file_lines(
+            self._transactions,
+            mapping=mapping,
+            files=self._files,
+            sale_status=reading.sale_status,
+            no_sale_status=reading.no_sale_status,
+        )
 
     @property
     def customers(self) -> pl.LazyFrame:

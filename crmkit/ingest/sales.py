@@ -150,6 +150,7 @@ class SaleRule:
     refund: tuple[str, str] | None
     key: str | None  # the order id column, when the file has one
     decimal_comma: bool = False  # how the refund column is written
+    blank: frozenset = frozenset()  # status columns in which some row has no value
 
     @property
     def sets_aside(self) -> bool:
@@ -195,8 +196,11 @@ def sale_rule(
     refund = refunds[0] if refunds else None
     key = "transaction_id" if "transaction_id" in info.mapping else None
     aside: dict[str, tuple[str, ...]] = {}
+    blank = set()  # status columns with a row without a value
     for name, header in status:
-        values = _distinct(parsed, name)
+        values, blanks = _distinct(parsed, name)
+        if blanks:
+            blank.add(name)
         kinds = {v: classify(v, sale=sale, no_sale=no_sale) for v in values}
         unknown = [v for v, k in kinds.items() if k is None]
         if unknown:
@@ -207,7 +211,7 @@ def sale_rule(
         if partial and refund is None:
             _refuse_partial(parsed, name, header, partial[0], label)
         aside[name] = tuple(v for v, k in kinds.items() if k == NO_SALE)
-    rule = SaleRule(tuple(status), aside, refund, key, parsed.decimal_comma)
+    rule = SaleRule(tuple(status), aside, refund, key, parsed.decimal_comma, frozenset(blank))
     native, careful = _exprs(rule)
     if rule.sets_aside:
         parsed.native = None  # a row to set aside: the careful rules give it its reason
@@ -221,21 +225,25 @@ def sale_rule(
     return rule
 
 
-def _distinct(parsed, name: str) -> list[str]:
-    """The distinct non-blank values of the column ``name`` (stripped): from the
-    native parse (one column read), else from the careful rows."""
+def _distinct(parsed, name: str) -> tuple[list[str], bool]:
+    """The distinct non-blank values of the column ``name`` (stripped), and whether
+    some row has none: from the native parse (one column read), else from the
+    careful rows."""
     from crmkit.ingest.native import FAILURES
 
     value = pl.col(name).str.strip_chars()
     query = lambda rows: (  # noqa: E731
-        rows.select(value.filter(value != "").unique()).collect().to_series().to_list()
+        rows.select(pl.when(value != "").then(value).unique()).collect().to_series().to_list()
     )
+    got = None
     if parsed.native is not None:
         try:
-            return query(parsed.native)
+            got = query(parsed.native)
         except FAILURES:
             pass
-    return query(parsed.rows)
+    if got is None:
+        got = query(parsed.rows)
+    return [v for v in got if v is not None], None in got
 
 
 def _confirmed(parsed, name: str, values: list[str]) -> list[str]:
@@ -310,7 +318,7 @@ def _status_value(rule: SaleRule, name: str) -> pl.Expr:
     line of its order that has one."""
     own = pl.col(name).str.strip_chars()
     own = pl.when(own != "").then(own)
-    if rule.key is None:
+    if rule.key is None or name not in rule.blank:
         return own
     order = own.drop_nulls().first().over(rule.key)
     return pl.coalesce(own, pl.when(pl.col(rule.key).is_not_null()).then(order))

@@ -128,6 +128,15 @@ def test_a_cancelled_order_without_a_customer_is_no_revenue_nobody_is_counted_fo
     assert got.exit_code == 0, got.output
     assert "no customer                 1  rows rejected, carrying 5.00 of revenue" in got.stderr
     assert "not sales                   1" in got.stderr
+    # report kpi --include-anonymous: 10.00 with a customer, 5.00 without; never the 70.00
+    for source in (["--store", tmp_path / "s"], ["--transactions", f]):
+        got = run(
+            "report", "kpi", *source, "--include-anonymous", "--as-of", "2024-03-31",
+            "--period", "month", "--format", "csv",
+        )  # fmt: skip
+        assert got.exit_code == 0, got.output
+        kpis = {r["metric"]: r["value"] for r in csv.DictReader(io.StringIO(got.stdout))}
+        assert float(kpis["revenue"]) == 15.0
 
 
 def test_only_orders_that_are_not_sales_import_nothing_and_say_why(tmp_path):
@@ -408,6 +417,12 @@ def test_a_clean_status_column_and_refunds_by_both_routes(tmp_path, native):
     and by the careful rules alike."""
     f = tmp_path / "clean.csv"
     f.write_text(CLEAN, encoding="utf-8")
+    from crmkit.ingest import ReadOptions, read_table
+    from crmkit.schema import TRANSACTIONS
+
+    # the route: the native parse stands (a staged part), or the careful rules
+    got = read_table(f, TRANSACTIONS, ReadOptions(native=native), tmp_dir=tmp_path / "tmp")
+    assert (got.staged is not None) == native
     result = import_file(Store(tmp_path / "s"), "transactions", f, native=native)
     assert (result.imported, result.rejected, result.set_aside) == (3, 0, [])
     assert result.refunds == [1, 5.0]
@@ -516,3 +531,21 @@ def test_the_users_word_wins():
 
     assert classify("On Hold", sale=["on-hold"]) == "sale"
     assert classify("processing", no_sale=["Processing"]) == "no sale"
+
+
+def test_a_refund_that_is_not_an_amount_rejects_its_row(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text(
+        "order_id,customer_id,date,amount,Refunded Amount\nT1,C1,2024-03-01,10.00,2.50\n"
+        'T2,C1,2024-03-02,30.00,yes\nT3,C2,2024-03-03,"1,200.00","1,000.00"\n',
+        encoding="utf-8",
+    )
+    s = tmp_path / "s"
+    got = run("import", "transactions", f, "--store", s)
+    assert got.exit_code == 0, got.output
+    assert (
+        "1 x unparseable refund amount" in got.stderr
+        and "(Refunded Amount, first on line 3)" in got.stderr
+    )
+    rows = stored(s).sort("transaction_id")
+    assert rows.select("transaction_id", "amount").rows() == [("T1", 7.5), ("T3", 200.0)]
