@@ -352,3 +352,49 @@ def test_last_gap_days_same_by_join_and_by_aggregate():
     by_agg = segment_customers(c, t, as_of=AS_OF, rules=rules, rescan=False).collect()
     assert_frame_equal(by_join, by_agg, check_exact=True)
     assert by_join["last_gap_days"].null_count() < by_join.height  # something to compare
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=40),
+    buys=st.lists(st.booleans(), min_size=40, max_size=40),
+)
+def test_quantile_scores_of_one_source_share_a_rank_and_agree_with_the_method(
+    tmp_path, values, buys
+):
+    # three quantile scores on monetary (two in one direction, sharing a rank; one
+    # inverted) and one on frequency, each checked against the documented method
+    from crmkit.rules import apply_rules
+
+    freq = [1 if b else 0 for b in buys[: len(values)]]
+    p = tmp_path / "many.yaml"
+    p.write_text(
+        "version: 1\nscores:\n"
+        "  m5: {column: monetary, method: quantile, bins: 5}\n"
+        "  m10: {column: monetary, method: quantile, bins: 10}\n"
+        "  m3low: {column: monetary, method: quantile, bins: 3, better: lower}\n"
+        "  f4: {column: frequency, method: quantile, bins: 4}\n"
+        'column: tier\nsegments:\n  - name: any\n    when: "TRUE"\n',
+        encoding="utf-8",
+    )
+    df = pl.DataFrame(
+        {"frequency": freq, "monetary": [float(v) for v in values]},
+        schema={"frequency": pl.Int64, "monetary": pl.Float64},
+    )
+    out = apply_rules(df.lazy(), load_rules([p])).collect()
+    assert out.columns == ["frequency", "monetary", "m5", "m10", "m3low", "f4", "tier"]
+    bought = [float(v) for v, f in zip(values, freq, strict=True) if f]
+    fs = [f for f in freq if f]
+    for name, bins, lower, src, pool in [
+        ("m5", 5, False, values, bought),
+        ("m10", 10, False, values, bought),
+        ("m3low", 3, True, values, bought),
+        ("f4", 4, False, freq, fs),
+    ]:
+        want = [
+            ref_score(float(v) if src is values else v, pool, bins=bins, lower=lower) if f else 0
+            for v, f in zip(src, freq, strict=True)
+        ]
+        assert out[name].to_list() == want, name

@@ -159,6 +159,10 @@ class PolarsOps:
         return frame.select(names)
 
     @staticmethod
+    def drop(frame: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
+        return frame.drop(names)
+
+    @staticmethod
     def rename(frame: pl.LazyFrame, mapping: dict[str, str]) -> pl.LazyFrame:
         return frame.rename(mapping) if mapping else frame
 
