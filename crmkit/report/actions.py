@@ -91,6 +91,7 @@ def action_list(
     )
     cols_used: list[str] = []
     ranks: list[pl.Expr] = []
+    texts: list[pl.Expr] = []  # written for the customers on the list only
     for col in columns:
         c = classification(rulesets, col)
         if c is None or col not in names:
@@ -98,14 +99,14 @@ def action_list(
         actions = {s.name: s.action for s in c.segments if s.action}
         labels = {s.name: (s.label or s.name) for s in c.segments}
         follow = {s.name: _RANK[s.follow_up] for s in c.segments if s.follow_up}
-        lf = lf.with_columns(
+        texts += [
             pl.col(col)
             .replace_strict(labels, default=None, return_dtype=pl.String)
             .alias(f"{col}_label"),
             pl.col(col)
             .replace_strict(actions, default=None, return_dtype=pl.String)
             .alias(f"{col}_action"),
-        )
+        ]
         cols_used += [col, f"{col}_label", f"{col}_action"]
         ranks.append(pl.col(col).replace_strict(follow, default=None, return_dtype=pl.Int64))
     if not ranks:
@@ -123,9 +124,10 @@ def action_list(
     return (
         lf.filter(keep)
         .with_columns(
+            *texts,
             pl.col("_rank")
             .replace_strict(label_of, default=None, return_dtype=pl.String)
-            .alias("priority")
+            .alias("priority"),
         )
         .sort(
             [owner, "_rank", "monetary" if "monetary" in names else CID, CID],
