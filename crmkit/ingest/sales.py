@@ -110,6 +110,9 @@ _NO_SALE = (
     "退款成功", "全额退款", "等待买家付款", "待付款", "未付款", "待支付", "未支付",
     "支付失败", "付款失败", "已作废", "作废", "无效订单", "交易失败",
 )  # fmt: skip
+# the no-sale values that say the money was given back: on a row of a negative amount
+# (the refund itself) they are ambiguous (``_refuse_negative``)
+_REFUNDED_VALUES = ("refunded", "已退款", "退款成功", "全额退款")
 _PARTIAL = ("partially_refunded", "partial refund", "部分退款", "部分退款成功")
 
 
@@ -122,6 +125,7 @@ def norm_value(text: str) -> str:
     return re.sub(r"[\s\W_]+", "", s)
 
 
+_REFUNDED = frozenset(norm_value(v) for v in _REFUNDED_VALUES)
 _KNOWN = {
     **{norm_value(v): SALE for v in _SALE},
     **{norm_value(v): NO_SALE for v in _NO_SALE},
@@ -211,6 +215,9 @@ def sale_rule(
         if partial and refund is None:
             _refuse_partial(parsed, name, header, partial[0], label)
         aside[name] = tuple(v for v, k in kinds.items() if k == NO_SALE)
+        named = {norm_value(v) for v in no_sale}  # the user's word: no question
+        refunded = [v for v in aside[name] if norm_value(v) in _REFUNDED - named]
+        _refuse_negative(parsed, name, header, refunded, label)
     rule = SaleRule(tuple(status), aside, refund, key, parsed.decimal_comma, frozenset(blank))
     native, careful = _exprs(rule)
     if rule.sets_aside:
@@ -310,6 +317,37 @@ def _refuse_partial(parsed, name, header, value, label) -> None:
         f'--sale-status "{value}" to count the whole amount, --no-sale-status "{value}" '
         "to set such orders aside (crmkit.yaml: import: {sale_status: [...]} or "
         "{no_sale_status: [...]})",
+    )
+
+
+def _refuse_negative(parsed, name, header, values, label) -> None:
+    """A row with a negative amount (a refund, a return) whose status says the money
+    was given back (``refunded``, ``退款成功``): is it the refund of a sale in this file, whose own
+    row says ``refunded`` too (then both are no sale), or of a sale stored earlier or
+    written ``completed`` (then it is the money given back)? crmkit cannot tell:
+    raise, unless the user named the value (``no_sale``)."""
+    if not values:
+        return
+    value = pl.col(name).str.strip_chars()
+    hit = pl.col(REASON).is_null() & (pl.col("amount") < 0) & value.is_in(values)
+    found = (
+        parsed.rows.filter(hit)
+        .select(value.first().alias("v"), pl.col(LINE).min(), pl.len())
+        .collect()
+    )
+    if found["len"][0] == 0:
+        return
+    v, line, n = found.row(0)
+    raise InputError(
+        f'a negative amount (a refund) with order status "{v}" ({n:,} rows): is it the '
+        "refund of a sale this file also sets aside, or the money given back for a sale "
+        "counted elsewhere? crmkit cannot tell",
+        file=label,
+        line=line,
+        column=header,
+        hint=f'when the export lists each refund as its own negative row: --sale-status "{v}" '
+        f'(every row counted as written); else --no-sale-status "{v}" (every such row set '
+        "aside, refunds too); crmkit.yaml: import: {sale_status: [...]} or {no_sale_status: [...]}",
     )
 
 

@@ -549,3 +549,32 @@ def test_a_refund_that_is_not_an_amount_rejects_its_row(tmp_path):
     )
     rows = stored(s).sort("transaction_id")
     assert rows.select("transaction_id", "amount").rows() == [("T1", 7.5), ("T3", 200.0)]
+
+
+def test_a_refund_row_whose_status_says_refunded_is_not_guessed(tmp_path):
+    """R1 (-100.00, refunded) is the money given back for T1 (completed): set aside,
+    revenue would be 100.00 too much; with T1 also 'refunded', both set aside is right.
+    crmkit cannot tell which export it has: it asks. A cancelled refund (R2) is no
+    money given back: set aside."""
+    f = tmp_path / "t.csv"
+    f.write_text(
+        "order_id,customer_id,date,amount,status\nT1,C1,2024-03-01,100.00,completed\n"
+        "R1,C1,2024-03-05,-100.00,refunded\nT2,C2,2024-03-02,7.00,paid\n"
+        "R2,C2,2024-03-06,-7.00,cancelled\n",
+        encoding="utf-8",
+    )
+    s = tmp_path / "s"
+    got = run("import", "transactions", f, "--store", s)
+    assert got.exit_code == 3
+    assert (
+        ':3: column "status": a negative amount (a refund) with order status "refunded"'
+        in got.stderr
+    )
+    got = run("import", "transactions", f, "--store", s, "--sale-status", "refunded")
+    assert got.exit_code == 0, got.output
+    rows = stored(s).sort("transaction_id")
+    assert rows.select("transaction_id", "amount").rows() == [
+        ("R1", -100.0), ("T1", 100.0), ("T2", 7.0),
+    ]  # fmt: skip
+    assert '1 x status "cancelled"  -7.00  (status, first on line 5)' in got.stderr
+    assert monetary(["--store", s], "2024-03-31") == {"C1": 0.0, "C2": 7.0}
