@@ -92,9 +92,11 @@ def commands(crmkit: list[str], folder: Path, customers: Path, transactions: Pat
 
 
 def run(cmd: list[str], env: dict, n: int) -> float:
+    """Wall seconds of one run, in the temporary folder: ``python -m crmkit`` puts the
+    current directory first on sys.path, so a checkout there would shadow ``--src``."""
     cmd = [c.replace("{n}", str(n)) for c in cmd]
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=env["CRMKIT_BENCH_DIR"])
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr}")
@@ -116,6 +118,7 @@ def main() -> None:
     env.pop("CRMKIT_CONFIG", None)
     crmkit = [PY, "-m", "crmkit"]
     folder = Path(tempfile.mkdtemp(prefix="crmkit-startup-"))
+    env["CRMKIT_BENCH_DIR"] = str(folder)
     try:
         customers, transactions = write_inputs(folder)
         for table, path in (("customers", customers), ("transactions", transactions)):
@@ -143,7 +146,11 @@ def main() -> None:
 def importtime(cmd: list[str], env: dict) -> None:
     """The imports of one command, by cumulative time (``-X importtime``), top 40."""
     done = subprocess.run(
-        [cmd[0], "-X", "importtime", *cmd[1:]], env=env, capture_output=True, text=True
+        [cmd[0], "-X", "importtime", *cmd[1:]],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=env["CRMKIT_BENCH_DIR"],
     )
     rows = []
     for line in done.stderr.splitlines():

@@ -8,14 +8,15 @@ from typing import Annotated
 
 import typer
 
-from crmkit.cli import options, render
+from crmkit.cli import options
 from crmkit.cli.context import Inputs, state
-from crmkit.cli.render import emit, err_console, warn
 
 
 def _print_holdout_summary(
     errors: dict, *, calibration_end: date, as_of: date, duration: float, unit: str
 ) -> None:
+    from crmkit.cli.render import err_console
+
     actual, predicted = errors["actual_purchases"], errors["predicted_purchases"]
     share = f" ({predicted / actual - 1:+.1%})" if actual else ""
     err_console.print(
@@ -115,6 +116,8 @@ def clv(
     See docs/clv.md for every column's formula.
     """
     from crmkit import clv as C
+    from crmkit.cli import render
+    from crmkit.cli.render import emit, err_console, warn
     from crmkit.clv.settings import clv_settings, forecast_groups
     from crmkit.errors import UsageError
     from crmkit.periods import parse_date

@@ -9,7 +9,6 @@ import typer
 
 from crmkit.cli import options
 from crmkit.cli.context import state, store_dir
-from crmkit.cli.render import ImportProgress, err_console
 
 SheetOpt = Annotated[
     str | None,
@@ -25,6 +24,7 @@ SheetOpt = Annotated[
 def _run(ctx: typer.Context, table: str, file: Path, store: Path | None, quiet: bool, **flags):
     """Merge the flags with crmkit.yaml (``ImportOptions.from_settings``), import, and
     print the summary."""
+    from crmkit.cli.render import ImportProgress, err_console
     from crmkit.errors import ThresholdError
     from crmkit.sources import parse_mapping
     from crmkit.store import Store, import_file
@@ -64,6 +64,8 @@ def _run(ctx: typer.Context, table: str, file: Path, store: Path | None, quiet: 
 
 def print_summary(result) -> None:
     """The import summary, on stderr (stdout stays clean for data)."""
+    from crmkit.cli.render import err_console
+
     r = result
     lines = [
         f"{r.table} from {r.source} ({r.encoding}, {r.separator}-separated)",

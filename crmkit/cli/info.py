@@ -9,7 +9,6 @@ import typer
 
 from crmkit.cli import options
 from crmkit.cli.context import store_dir
-from crmkit.cli.render import out_console, styled
 
 
 def info(
@@ -20,6 +19,7 @@ def info(
     """Show the store's tables, rows, customers, date range and last imports."""
     from rich.table import Table
 
+    from crmkit.cli.render import out_console, styled
     from crmkit.store import Store, store_info
 
     facts = store_info(Store(store_dir(ctx, store)))

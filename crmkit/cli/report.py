@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from crmkit.cli import options, render
+from crmkit.cli import options
 from crmkit.cli.context import Inputs
-from crmkit.cli.render import emit, err_console, out_console
 
 if TYPE_CHECKING:
     import polars as pl
+    from rich.table import Table
 
 
 # --------------------------------------------------------------------------- helpers
@@ -34,6 +33,8 @@ def rich_frame(
     """The whole frame as one rich table (no width limit): ``bars`` columns
     (0-100) get a small inline bar; a ``units`` column formats the value columns
     (money / count / pct) and is hidden; ``change_pct`` green when better."""
+    from crmkit.cli import render
+
     group = render.frame_table(
         df, title=title, width=None, bars=bars, units=units, change_style=change_style
     )
@@ -57,6 +58,8 @@ def show(
     """Terminal: a table fitted to its width (bars, coloured changes; see
     :mod:`crmkit.cli.render`); otherwise exactly the frame, via emit."""
     from crmkit import output
+    from crmkit.cli import render
+    from crmkit.cli.render import emit, out_console
 
     resolved = output.resolve_format(
         fmt, out, isatty=out_console.is_terminal and sys.stdout.isatty()
@@ -117,6 +120,7 @@ def kpi(
     ] = False,
 ) -> None:
     """KPIs for the last complete period vs the one before (revenue, orders, retention, churn, ...)."""
+    from crmkit.cli import render
     from crmkit.report import with_dimensions
     from crmkit.report.kpi import kpi_report
     from crmkit.report.targets import load_targets, skipped_targets
@@ -210,6 +214,7 @@ def _kpi_spark(
     quiet=False,
 ):
     """report kpi --engine spark: the same definitions on Spark (crmkit.engine.run.kpi)."""
+    from crmkit.cli import render
     from crmkit.cli.context import Reporting, spark_tables, state
     from crmkit.engine import run
     from crmkit.report.targets import load_targets, skipped_targets
@@ -280,6 +285,7 @@ def cohorts(
     quiet: options.QuietOpt = False,
 ) -> None:
     """Acquisition cohorts x periods since first purchase: retained customers, retention %, revenue."""
+    from crmkit.cli import render
     from crmkit.report.cohorts import cohort_table, retention_matrix
 
     inp = Inputs(
@@ -358,6 +364,8 @@ def segments(
     spark_remote: options.SparkRemoteOpt = None,
 ) -> None:
     """Per segment now and at the previous period end: customers, share, revenue, average R/F/M; --migration for who moved where."""
+    from crmkit.cli import render
+    from crmkit.cli.render import out_console
     from crmkit.report import segments as S
 
     by = list(by or [])
@@ -487,6 +495,7 @@ def owners(
     quiet: options.QuietOpt = False,
 ) -> None:
     """Per sales owner: customers held, revenue, retention, high-value and at-risk share, targets."""
+    from crmkit.cli import render
     from crmkit.report import owners as O
     from crmkit.report import segments as S
     from crmkit.report.targets import load_targets
@@ -591,6 +600,8 @@ def actions(
     quiet: options.QuietOpt = False,
 ) -> None:
     """Customers who need follow-up today (their segment or lifecycle stage has follow_up in the rules), as of --as-of; one CSV per owner with --out DIR/."""
+    from crmkit.cli import render
+    from crmkit.cli.render import err_console
     from crmkit.errors import UsageError
     from crmkit.report import actions as A
     from crmkit.report import segments as S
@@ -680,6 +691,8 @@ def weekly(
     quiet: options.QuietOpt = False,
 ) -> None:
     """The cron bundle: report.html (self-contained), report.xlsx and one CSV per report, in OUT/<period>/."""
+    from crmkit.cli import render
+    from crmkit.cli.render import err_console
     from crmkit.report import weekly as W
 
     inp = Inputs(
@@ -752,6 +765,7 @@ def service(
     quiet: options.QuietOpt = False,
 ) -> None:
     """Service KPIs for the last complete period vs the one before: CSAT, NPS, response rate, tickets, resolution hours, SLA, backlog."""
+    from crmkit.cli import render
     from crmkit.errors import StoreError
     from crmkit.report import with_dimensions
     from crmkit.service import check_sla_hours, has_rows, service_report, sla_hours_setting

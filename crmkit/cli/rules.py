@@ -9,7 +9,6 @@ import typer
 
 from crmkit.cli import options
 from crmkit.cli.context import state
-from crmkit.cli.render import err_console, out_console, styled
 
 
 def check(
@@ -59,6 +58,7 @@ def check(
 
     Exit code 0 if every file is valid and complete, 4 otherwise.
     """
+    from crmkit.cli.render import err_console, out_console, styled
     from crmkit.errors import EXIT_RULES
     from crmkit.rules import check_rules, shipped_rule_paths
     from crmkit.segment import rule_paths_for

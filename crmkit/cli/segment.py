@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crmkit.cli import options, render
+from crmkit.cli import options
 from crmkit.cli.context import Inputs, state
-from crmkit.cli.render import emit, err_console, out_console, styled
 
 if TYPE_CHECKING:
     import polars as pl
 
 
 def _say_now(msg: str) -> None:
+    from crmkit.cli.render import err_console
+
     err_console.print(msg, highlight=False)
 
 
@@ -117,6 +118,8 @@ def segment(
     r_score, f_score, m_score, segment, lifecycle_stage, value_tier, ... (see
     docs/features.md and docs/rules.md).
     """
+    from crmkit.cli import render
+    from crmkit.cli.render import emit
     from crmkit.periods import latest_date, parse_date
     from crmkit.rules import load_rules
     from crmkit.segment import (
@@ -214,6 +217,7 @@ def _key_columns_at_a_terminal(df: pl.DataFrame, rulesets, *, fmt, out, columns)
     """A terminal table without --columns shows the key columns (and says so); every
     other output gets them all."""
     from crmkit import output
+    from crmkit.cli.render import err_console, out_console, styled
     from crmkit.segment import key_columns
 
     if columns or out is not None:
@@ -258,6 +262,7 @@ def _segment_spark(
     """--engine spark: the same rules on Spark; collected for the usual outputs, or
     written by Spark as a Parquet folder (--out DIR/)."""
     from crmkit.cli.context import spark_tables
+    from crmkit.cli.render import emit
     from crmkit.engine import run
 
     config = state(ctx).config
@@ -303,6 +308,8 @@ def _emit_summary(
     parts: dict[str, pl.DataFrame], *, fmt, out, title: str, bom: bool = True, quiet: bool = False
 ) -> None:
     from crmkit import output
+    from crmkit.cli import render
+    from crmkit.cli.render import emit, err_console, out_console
 
     seg, cuts = parts["segments"], parts["cut_points"]
     isatty = out_console.is_terminal and sys.stdout.isatty()

@@ -71,3 +71,18 @@ def test_command_modules_import_only_the_shared_modules():
             elif isinstance(node, ast.Import):
                 for a in node.names:
                     assert not a.name.startswith("crmkit.cli"), f"{path.name} imports {a.name}"
+
+
+def test_the_cli_imports_no_data_or_terminal_library_before_a_command_needs_it():
+    """Every command, --help included, starts by importing crmkit.cli: it loads no
+    Polars, numpy, sqlglot or rich (rendering, data and rules are imported by the
+    commands that use them; benchmarks/bench_startup.py measures the start-up)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, crmkit.cli; "
+        "print(sorted(m for m in ('polars', 'numpy', 'sqlglot', 'rich') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
