@@ -112,6 +112,7 @@ class Parsed:
         self.trimmed = False
         self._checked = self.native = None
         self._added: list[pl.Expr] = []  # columns added to the native rows (with_native_columns)
+        self._steps: list[Callable] = []  # steps over the careful rows, once built (map_rows)
         if can_be_native:
             self._set_native(trim=_native.edge_space_in(src, info.sep, source=info.path))
         # the byte facts of the file Polars reads; the sha256 is of the user's file only
@@ -233,7 +234,19 @@ class Parsed:
 
     @cached_property
     def rows(self) -> pl.LazyFrame:
-        return _general_rows(self)
+        rows = _general_rows(self)
+        for step in self._steps:
+            rows = step(rows)
+        return rows
+
+    def map_rows(self, step: Callable[[pl.LazyFrame], pl.LazyFrame]) -> None:
+        """Apply ``step`` to the careful rows: now if they are built, else when they
+        are (building them costs the structure pass; a native parse that stands never
+        needs them)."""
+        if "rows" in self.__dict__:
+            self.rows = step(self.rows)
+        else:
+            self._steps.append(step)
 
 
 def read_source(

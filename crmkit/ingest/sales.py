@@ -224,10 +224,13 @@ def sale_rule(
         parsed.native = None  # a row to set aside: the careful rules give it its reason
     else:
         parsed.with_native_columns(native)
-    parsed.rows = (
-        parsed.rows.with_columns(careful)
-        .with_columns(pl.col("__reason").alias(REASON), pl.col("__column").alias(COLUMN))
-        .drop("__reason", "__column")
+    # the careful rows alike, when they are built (a native parse that stands needs none)
+    parsed.map_rows(
+        lambda rows: (
+            rows.with_columns(careful)
+            .with_columns(pl.col("__reason").alias(REASON), pl.col("__column").alias(COLUMN))
+            .drop("__reason", "__column")
+        )
     )
     return rule
 
