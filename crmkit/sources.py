@@ -164,7 +164,6 @@ def read_table_file(
     finally:
         cleanup(parsed)
     good = _complete(good.lazy(), schema, p.name).collect()
-    say_refunds(rule, good, warn=warn, label=str(p))
     n = good.height
     what = schema.key
     if not unique and table == "transactions" and LINE_NO not in good.columns:
@@ -196,6 +195,7 @@ def read_table_file(
     if good.height < n and warn:
         kept = "the last" if schema.mode == "upsert" else "the first"
         warn(f"{p}: {n - good.height:,} rows repeat a {what} already seen; {kept} of each is used")
+    say_refunds(rule, good, warn=warn, label=str(p))  # over the rows kept: copies dropped
     return good.lazy()
 
 

@@ -81,6 +81,7 @@ REFUND_HEADERS = (
     "refund_total",
     "refunded_total",
     "order_refunds",
+    "order_refund",
     "退款金额",
     "退款",
     "已退款金额",
@@ -446,12 +447,22 @@ def describe(aside: tuple) -> str:
 
 
 def refunds(
-    rule: SaleRule | None, rows: pl.LazyFrame | pl.DataFrame, *, label: str
+    rule: SaleRule | None,
+    rows: pl.LazyFrame | pl.DataFrame,
+    *,
+    label: str,
+    own_lines: bool = False,
+    importing: bool = True,
 ) -> tuple | None:
     """``(rows, money)`` of the refunds subtracted from the stored ``rows`` (net
-    amounts, the refund column as written), or None when the file has no refund
-    column. Raises ``InputError`` for an order whose refunds exceed its amount
-    (the refund of the order, or of a line written on each line? crmkit cannot tell)."""
+    amounts, the refund column as written; repeated keys are order lines), or None
+    when the file has no refund column. Raises ``InputError`` when
+
+    - every order of several lines that has a refund carries one refund on each of
+      its lines (an order's refund repeated, as WooCommerce-like exports repeat the
+      order's columns: subtracted from each line it would count once per line), unless
+      ``own_lines`` (``--lines``: the lines' own refunds);
+    - an order's refunds exceed its amount (crmkit cannot tell which figure is whose)."""
     if rule is None or rule.refund is None:
         return None
     name, header = rule.refund
@@ -463,17 +474,40 @@ def refunds(
         refund.alias("__refund"),
     )
     key = by or "__row"
-    over = (
-        lf.group_by(key)
-        .agg(pl.col("amount").sum(), pl.col("__refund").sum())
-        .filter((pl.col("__refund") > 0) & (pl.col("amount") < -0.005))
-        .head(1)
+    r = pl.col("__refund")
+    orders = lf.group_by(key).agg(
+        pl.col("amount").sum(),
+        r.sum().alias("__refund"),
+        pl.len().alias("lines"),
+        (r > 0).sum().alias("refunded"),
+        r.n_unique().alias("values"),
+        r.max().alias("each"),
     )
-    totals = lf.select(
-        (pl.col("__refund") > 0).sum().alias("rows"),
-        pl.col("__refund").sum().round(2).alias("money"),
-    )
-    over, totals = pl.collect_all([over, totals])
+    repeated = pl.col("lines") > 1
+    each_line = repeated & (pl.col("refunded") == pl.col("lines")) & (pl.col("values") == 1)
+    multi = orders.filter(repeated & (pl.col("refunded") > 0))
+    facts = multi.select(pl.len().alias("n"), each_line.all().alias("all"))
+    example = multi.filter(each_line).head(1)
+    over = orders.filter((r > 0) & (pl.col("amount") < -0.005)).head(1)
+    totals = lf.select((r > 0).sum().alias("rows"), r.sum().round(2).alias("money"))
+    facts, example, over, totals = pl.collect_all([facts, example, over, totals])
+    n, every = facts.row(0)
+    if n and every and not own_lines:
+        e = example.row(0, named=True)
+        raise InputError(
+            f"every line of an order has the same refund (order {e[key]}: {header} "
+            f"{e['each']:,.2f} on each of its {e['lines']} lines): the order's refund, not the "
+            "line's; subtracted from each line, it would count once per line",
+            file=label,
+            column=header,
+            hint="keep it as a plain column (not subtracted): --map order_refund_total="
+            f'"{header}"'
+            + (
+                "; --lines if these are the lines' own refunds"
+                if importing
+                else "; or import it with --lines if these are the lines' own refunds"
+            ),
+        )
     if over.height:
         o = over.row(0, named=True)
         gross = o["amount"] + o["__refund"]
@@ -502,7 +536,7 @@ def left_out(rule: SaleRule | None, bad: pl.DataFrame, *, warn, label: str) -> p
 
 def say_refunds(rule: SaleRule | None, good: pl.DataFrame, *, warn, label: str) -> None:
     """Check the refunds of ``good`` (``refunds``) and say what was subtracted."""
-    got = refunds(rule, good, label=label)
+    got = refunds(rule, good, label=label, importing=False)
     if got and got[0] and warn is not None:
         warn(
             f"{label}: refunds of {got[1]:,.2f} subtracted from the amounts of "

@@ -196,7 +196,9 @@ def _transactions(
         )
     if rule is None:
         return got
-    return replace(got, refunds=refunds(rule, got.rows, label=label))
+    return replace(
+        got, refunds=refunds(rule, got.rows, label=label, own_lines=options.shape == "lines")
+    )
 
 
 def _no_hash(_path: Path) -> Callable[[], str]:

@@ -578,3 +578,57 @@ def test_a_refund_row_whose_status_says_refunded_is_not_guessed(tmp_path):
     ]  # fmt: skip
     assert '1 x status "cancelled"  -7.00  (status, first on line 5)' in got.stderr
     assert monetary(["--store", s], "2024-03-31") == {"C1": 0.0, "C2": 7.0}
+
+
+# order 9001's refund of 10.00 written on each of its 3 lines (the order's columns
+# repeated on every line); 9002 refunded nothing
+REFUND_ON_EVERY_LINE = """\
+Order Number,Customer ID,Order Date,Product,Line Total,Order Refund
+9001,C1,2024-03-01,Tea,20.00,10.00
+9001,C1,2024-03-01,Cup,15.00,10.00
+9001,C1,2024-03-01,Pot,30.00,10.00
+9002,C2,2024-03-02,Tea,20.00,0.00
+9002,C2,2024-03-02,Cup,5.00,0.00
+"""
+
+
+def test_an_orders_refund_on_every_line_is_refused_not_subtracted_per_line(tmp_path):
+    f = tmp_path / "lines.csv"
+    f.write_text(REFUND_ON_EVERY_LINE, encoding="utf-8")
+    s = tmp_path / "s"
+    maps = ["--map", "amount=Line Total"]
+    got = run("import", "transactions", f, "--store", s, *maps)
+    assert got.exit_code == 3
+    assert (
+        "every line of an order has the same refund (order 9001: Order Refund 10.00 on each of its 3 lines)"
+        in got.stderr
+    )
+    assert '--map order_refund_total="Order Refund"' in got.stderr
+    assert not (s / "transactions").exists()
+    got = run("segment", "--transactions", f, *maps, "--as-of", "2024-03-31")
+    assert got.exit_code == 3 and "every line of an order has the same refund" in got.stderr
+    # kept as a plain column: the lines' amounts as written (65.00 and 25.00)
+    got = run(
+        "import", "transactions", f, "--store", s, *maps, "--map", "order_refund_total=Order Refund"
+    )
+    assert got.exit_code == 0, got.output
+    assert monetary(["--store", s], "2024-03-31") == {"C1": 65.0, "C2": 25.0}
+
+
+def test_each_lines_own_refund_is_subtracted_from_its_line(tmp_path):
+    """Taobao's sub-order export: each line its own refund (one line of 3001 refunded)."""
+    f = tmp_path / "lines.csv"
+    f.write_text(
+        "订单编号,买家会员名,付款时间,宝贝标题,实付金额,退款金额\n"
+        "3001,张三,2024-03-01,茶杯,20.00,20.00\n3001,张三,2024-03-01,茶壶,50.00,0\n"
+        "3002,李四,2024-03-02,茶叶,30.00,5.00\n3002,李四,2024-03-02,茶杯,20.00,5.00\n"
+        "3002,李四,2024-03-02,茶盘,10.00,0\n",
+        encoding="utf-8",
+    )
+    s = tmp_path / "s"
+    got = run("import", "transactions", f, "--store", s, "--map", "customer_id=买家会员名")
+    assert got.exit_code == 0, got.output
+    rows = stored(s).sort("transaction_id", "line_no")
+    assert rows["amount"].to_list() == [0.0, 50.0, 25.0, 15.0, 10.0]
+    assert "refunds                 30.00  subtracted from the amounts of 3 rows" in got.stderr
+    assert monetary(["--store", s], "2024-03-31") == {"张三": 50.0, "李四": 50.0}
