@@ -102,6 +102,8 @@ _SALE = (
     "买家已付款，等待卖家发货", "卖家已发货，等待买家确认", "等待卖家发货", "等待买家确认收货",
     "已发货", "待发货", "待收货", "已收货", "已签收", "等待出库", "等待确认收货",
     "已付款待发货", "部分发货", "交易完成", "订单完成",
+    # CRM deal stages (Zoho, Salesforce, 纷享销客): a won deal is a sale
+    "closed won", "won", "赢单", "成交", "已成交",
 )  # fmt: skip
 _NO_SALE = (
     "cancelled", "canceled", "void", "voided", "refunded", "unpaid", "failed", "declined",
@@ -110,6 +112,7 @@ _NO_SALE = (
     "交易关闭", "已关闭", "订单关闭", "已取消", "取消", "订单取消", "交易取消", "已退款",
     "退款成功", "全额退款", "等待买家付款", "待付款", "未付款", "待支付", "未支付",
     "支付失败", "付款失败", "已作废", "作废", "无效订单", "交易失败",
+    "closed lost", "lost", "输单", "丢单",
 )  # fmt: skip
 # the no-sale values that say the money was given back: on a row of a negative amount
 # (the refund itself) they are ambiguous (``_refuse_negative``)

@@ -517,7 +517,8 @@ def test_an_order_stored_as_a_sale_and_cancelled_since_is_named(tmp_path):
         ("交易成功", "sale"), ("买家已付款,等待卖家发货", "sale"),  # a half-width comma too
         ("卖家已发货，等待买家确认", "sale"), ("Partially_Refunded", "partial"),
         ("部分退款", "partial"), ("on-hold", None), ("closed", None), ("authorized", None),
-        ("退款中", None), ("VIP", None),
+        ("退款中", None), ("VIP", None), ("Closed Won", "sale"), ("closed-lost", "no sale"),
+        ("赢单", "sale"), ("输单", "no sale"), ("open", None),
     ],
 )  # fmt: skip
 def test_status_values_in_any_case_spacing_and_width(value, kind):
