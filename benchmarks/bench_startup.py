@@ -8,12 +8,13 @@ interpreter. The inputs are tiny (200 customers, ~400 transactions, written here
 so the time is the start-up: interpreter, imports, option parsing, rule loading.
 
     .venv/bin/python benchmarks/bench_startup.py                  # 15 runs of each
-    .venv/bin/python benchmarks/bench_startup.py --runs 31 --src /work/main   # another checkout
+    .venv/bin/python benchmarks/bench_startup.py --src DIR --vs OTHER_DIR     # A/B, in turn
     .venv/bin/python benchmarks/bench_startup.py --importtime segment-store    # where it goes
 
 ``--src DIR`` runs the crmkit of another checkout (``PYTHONPATH=DIR``) with this
-interpreter, for A/B comparisons; bytecode is compiled first (``compileall``), as an
-installed package has it. Commands:
+interpreter; ``--vs DIR2`` runs a second one in turn with it (A B A B ...) and prints
+both medians and the median of the paired ratios A/B. Bytecode is compiled first
+(``compileall``), as an installed package has it. Commands:
 
 * ``python``         ``python -c pass`` (the interpreter alone)
 * ``polars``         ``python -c "import polars"``
@@ -107,38 +108,55 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=15, help="runs of each command (median shown)")
     ap.add_argument("--src", type=Path, default=ROOT, help="the checkout whose crmkit runs")
+    ap.add_argument(
+        "--vs", type=Path, metavar="SRC", help="a second checkout, run in turn with --src"
+    )
     ap.add_argument("--only", help="comma-separated command names")
     ap.add_argument("--importtime", metavar="NAME", help="print -X importtime's top imports")
     args = ap.parse_args()
 
-    src = args.src.resolve()
-    compileall.compile_dir(src / "crmkit", quiet=1)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(src)
-    env.pop("CRMKIT_CONFIG", None)
-    crmkit = [PY, "-m", "crmkit"]
+    srcs = [args.src.resolve()] + ([args.vs.resolve()] if args.vs else [])
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "CRMKIT_CONFIG")
+    }
     folder = Path(tempfile.mkdtemp(prefix="crmkit-startup-"))
-    env["CRMKIT_BENCH_DIR"] = str(folder)
+    envs = []
+    for src in srcs:
+        compileall.compile_dir(src / "crmkit", quiet=1)
+        envs.append({**base, "PYTHONPATH": str(src), "CRMKIT_BENCH_DIR": str(folder)})
+    crmkit = [PY, "-m", "crmkit"]
     try:
         customers, transactions = write_inputs(folder)
         for table, path in (("customers", customers), ("transactions", transactions)):
-            run([*crmkit, "import", table, str(path), "--store", str(folder / "store")], env, 0)
+            run([*crmkit, "import", table, str(path), "--store", str(folder / "store")], envs[0], 0)
         cmds = commands(crmkit, folder, customers, transactions)
         if args.importtime:
-            importtime(cmds[args.importtime], env)
+            importtime(cmds[args.importtime], envs[0])
             return
         names = args.only.split(",") if args.only else list(cmds)
-        times: dict[str, list[float]] = {name: [] for name in names}
+        times = {(name, k): [] for name in names for k in range(len(srcs))}
         for name in names:  # one warm-up run each (page cache, bytecode)
-            run(cmds[name], env, -1)
+            for env in envs:
+                run(cmds[name], env, -1)
         for i in range(args.runs):
             for name in names:
-                times[name].append(run(cmds[name], env, i))
-        print(f"crmkit from {src}, {PY}, median of {args.runs} runs (min-max), ms")
+                for k, env in enumerate(envs):
+                    times[name, k].append(run(cmds[name], env, i))
+        print(f"{PY}, median of {args.runs} runs (min-max), ms")
+        print(f"  A: {srcs[0]}" + (f"\n  B: {srcs[1]} (run in turn with A)" if args.vs else ""))
         for name in names:
-            t = sorted(times[name])
-            med = statistics.median(t) * 1000
-            print(f"  {name:<14} {med:7.0f}   ({t[0] * 1000:.0f}-{t[-1] * 1000:.0f})")
+            cells = []
+            for k in range(len(srcs)):
+                t = sorted(times[name, k])
+                cells.append(
+                    f"{statistics.median(t) * 1000:7.0f} ({t[0] * 1000:.0f}-{t[-1] * 1000:.0f})"
+                )
+            if args.vs:
+                ratio = statistics.median(
+                    a / b for a, b in zip(times[name, 0], times[name, 1], strict=True)
+                )
+                cells.append(f"A/B {ratio:.2f}")
+            print(f"  {name:<14} " + "   ".join(cells))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
