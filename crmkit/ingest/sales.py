@@ -54,6 +54,9 @@ from crmkit.schema import norm_header
 #: are in the rejects file, and counted apart from the rejected rows
 NOT_A_SALE = "not a sale: "
 
+#: the native rows' columns of a row set aside (``sale_rule(native_aside=True)``)
+ASIDE, ASIDE_COLUMN = "__crmkit_aside", "__crmkit_aside_column"
+
 #: headers of an order's or a payment's status (matched as schema aliases are:
 #: case, spaces, ``-`` and ``_`` ignored). Not a fulfilment, shipping or refund
 #: status (their values say nothing of the money), and not ``state`` (an address).
@@ -184,6 +187,7 @@ def sale_rule(
     sale: Iterable[str] = (),
     no_sale: Iterable[str] = (),
     label: str | None = None,
+    native_aside: bool = False,
 ) -> SaleRule | None:
     """Apply the rule to ``parsed`` (a transactions file, ``ingest.Parsed``): its
     rows (careful and native) get the net amount and, where a status says no sale,
@@ -193,7 +197,12 @@ def sale_rule(
 
     Raises ``InputError`` (exit 3) for a status value that is not known (and not
     named by ``sale`` / ``no_sale``), and for a partial refund in a file without a
-    refund column: crmkit cannot tell how much of such a row was a sale."""
+    refund column: crmkit cannot tell how much of such a row was a sale.
+
+    ``native_aside``: a file with rows to set aside keeps its native parse, whose
+    rows then carry the reason in ``ASIDE`` (and the header in ``ASIDE_COLUMN``;
+    null for a sale): the caller must leave such rows out (``ingest.table``'s
+    orders route). By default such a file loses its native parse."""
     info = parsed.info
     status = _found(info, mapping, STATUS_HEADERS)
     refunds = _found(info, mapping, REFUND_HEADERS)
@@ -224,9 +233,9 @@ def sale_rule(
         _refuse_negative(parsed, name, header, refunded, label)
     rule = SaleRule(tuple(status), aside, refund, key, parsed.decimal_comma, frozenset(blank))
     native, careful = _exprs(rule)
-    if rule.sets_aside:
+    if rule.sets_aside and not native_aside:
         parsed.native = None  # a row to set aside: the careful rules give it its reason
-    else:
+    else:  # (with ``native_aside``, the native rows say which are set aside: ``ASIDE``)
         parsed.with_native_columns(native)
     # the careful rows alike, when they are built (a native parse that stands needs none)
     parsed.map_rows(
@@ -373,6 +382,9 @@ def _exprs(rule: SaleRule) -> tuple[list[pl.Expr], list[pl.Expr]]:
     """(native columns, careful columns): the net amount, and on the careful rows
     the working ``__reason`` / ``__column`` (a row set aside, an unparseable refund)."""
     native: list[pl.Expr] = []
+    # the native rows: a parse that stands has every order id once, so a row's own
+    # status is its order's (no window)
+    native_reason, native_column = pl.lit(None, pl.String), pl.lit(None, pl.String)
     reason, column = pl.col(REASON), pl.col(COLUMN)
     # a row without a customer that is not a sale is no sale nobody is counted for
     open_ = pl.col(REASON).is_null() | (pl.col(REASON) == "missing customer_id")
@@ -390,6 +402,12 @@ def _exprs(rule: SaleRule) -> tuple[list[pl.Expr], list[pl.Expr]]:
         )
         column = pl.when(open_ & hit).then(pl.lit(header)).otherwise(column)
         aside = aside | hit
+        own = pl.col(name).str.strip_chars()
+        mine = own.is_in(values).fill_null(False)
+        native_reason = (
+            pl.when(mine).then(pl.format(NOT_A_SALE + 'status "{}"', own)).otherwise(native_reason)
+        )
+        native_column = pl.when(mine).then(pl.lit(header)).otherwise(native_column)
     careful: list[pl.Expr] = []
     if rule.refund is not None:
         name, header = rule.refund
@@ -411,8 +429,13 @@ def _exprs(rule: SaleRule) -> tuple[list[pl.Expr], list[pl.Expr]]:
             .alias("amount")
         )
         exact = text.cast(pl.Float64, strict=True)  # another spelling raises: careful rules
-        native.append((pl.col("amount") - exact.abs().fill_null(0.0)).alias("amount"))
+        net = pl.col("amount") - exact.abs().fill_null(0.0)
+        native.append(
+            pl.when(native_reason.is_null()).then(net).otherwise(pl.col("amount")).alias("amount")
+        )
     careful = [reason.alias("__reason"), column.alias("__column"), *careful]
+    if any(rule.no_sale.values()):
+        native = [native_reason.alias(ASIDE), native_column.alias(ASIDE_COLUMN), *native]
     return native, careful
 
 

@@ -181,10 +181,14 @@ def _transactions(
         sale=options.sale_status,
         no_sale=options.no_sale_status,
         label=label,
+        native_aside=True,
     )
     signs = refund_signs(options.refund_prefix, parsed.canonical) if options.refund_prefix else []
     parsed.with_native_columns(signs)
-    if shape == "lines" or (shape is None and _ids_repeat_early(parsed, schema.key)):
+    lines = shape == "lines" or (shape is None and _ids_repeat_early(parsed, schema.key))
+    if rule is not None and rule.sets_aside:  # rows to set aside: orders natively, or careful
+        got = None if lines else _native_aside(parsed, schema, tmp)
+    elif lines:
         got = _native_lines(parsed, schema, tmp, shape)
     else:
         got = _native_append(parsed, schema, tmp)
@@ -256,6 +260,88 @@ def _native_append(parsed, schema: TableSchema, tmp: Path) -> Ingested | None:
             for c in schema.columns
         ]
         + [pl.col(name) for name in parsed.info.extra],
+    )
+
+
+def _native_aside(parsed, schema: TableSchema, tmp: Path) -> Ingested | None:
+    """A clean file of orders with rows whose status says no sale (``ingest.sales``):
+    the native parse staged without them, in one streaming pass with its checks and
+    the rows set aside (row index, reason, column, amount, order id); what the
+    careful rules store, count and write to the rejects file, without them. A parse
+    that stands has one record per line after the header (``native.stands``), so a
+    row's line is its index + 2; the fields of the rows set aside are read again as
+    written (no quotes in such a file: the careful rules read them alike). None when
+    the parse does not stand (the careful rules then decide)."""
+    from crmkit.ingest.sales import ASIDE, ASIDE_COLUMN
+
+    key = schema.key
+    if parsed.native is None or key not in parsed.info.mapping:
+        return None
+    rows = parsed.native
+    present = set(rows.collect_schema().names())
+    columns = [
+        pl.col(c.name) if c.name in present else pl.lit(None, dtype=c.dtype).alias(c.name)
+        for c in schema.columns
+    ] + [pl.col(name) for name in parsed.info.extra]
+    staged = _stage_path(tmp)
+    sale = pl.col(ASIDE).is_null()
+    try:
+        sink = (
+            rows.filter(sale)
+            .select(columns)
+            .sink_parquet(staged, compression=COMPRESSION, lazy=True)
+        )
+        aside = (
+            rows.with_row_index("__i")
+            .filter(~sale)
+            .select(
+                (pl.col("__i").cast(pl.Int64) + 2).alias(LINE),
+                pl.col(ASIDE).alias(REASON),
+                pl.col(ASIDE_COLUMN).alias(COLUMN),
+                "amount",
+                key,
+            )
+        )
+        checks = native.checks(parsed._checked, schema, read=False)
+        _, row, aside = pl.collect_all([sink, checks, aside], engine="streaming")
+        row = row.row(0, named=True)
+    except native.FAILURES:
+        staged.unlink(missing_ok=True)
+        return None
+    if not parsed.stands(row, rows=pl.scan_parquet(staged, glob=False)):
+        staged.unlink(missing_ok=True)
+        return _native_aside(parsed, schema, tmp) if parsed.retrim() else None
+    info = parsed.info
+    raw = (
+        pl.scan_csv(
+            parsed.src,
+            glob=False,
+            has_header=False,
+            skip_lines=1,
+            separator=info.sep,
+            schema=dict.fromkeys(parsed.raw_names, pl.String),
+            encoding="utf8",
+            missing_columns="insert",
+        )
+        .with_row_index("__i")
+        .select((pl.col("__i").cast(pl.Int64) + 2).alias(LINE), *parsed.raw_names)
+        .join(aside.lazy().select(LINE, REASON, COLUMN), on=LINE, how="inner")
+        .with_columns(pl.lit(None, pl.String).alias(RAW))
+    )
+    good = row["n"] - aside.height
+    return Ingested(
+        info=info,
+        rows=pl.scan_parquet(staged, glob=False),
+        rejects=rejects_frame(parsed, raw).collect(),
+        rows_read=row["n"],
+        good=good,
+        rejected=0,
+        duplicates=0,
+        sha256="",
+        orders=good,
+        staged=staged,
+        set_aside=set_aside(aside),
+        aside_orders=aside.select(key).drop_nulls().unique(),
     )
 
 

@@ -633,3 +633,56 @@ def test_each_lines_own_refund_is_subtracted_from_its_line(tmp_path):
     assert rows["amount"].to_list() == [0.0, 50.0, 25.0, 15.0, 10.0]
     assert "refunds                 30.00  subtracted from the amounts of 3 rows" in got.stderr
     assert monetary(["--store", s], "2024-03-31") == {"张三": 50.0, "李四": 50.0}
+
+
+# a clean export (ISO dates, plain numbers, no quotes): the native parse applies
+NATIVE_ROWS = [
+    ("1001", "张三", "2024-03-05", "1234.50", "交易成功", "0"),
+    ("1002", "李四", "2024-03-06", "88.00", "交易关闭", "88.00"),
+    ("1003", "张三", "2024-03-07", "45.50", "交易成功", "5.50"),
+    ("1004", "王五", "2024-03-08", "300.00", "等待买家付款", ""),
+    ("1005", "李四", "2024-03-09", "20.00", "已发货", ""),
+    ("1006", "赵六", "2024-03-10", "66.60", "交易关闭", ""),
+]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_rows_set_aside_by_the_native_parse_and_the_careful_rules_alike(tmp_path, encoding):
+    from crmkit.ingest import ReadOptions, read_table
+    from crmkit.schema import TRANSACTIONS
+
+    f = tmp_path / "t.csv"
+    f.write_bytes(
+        (
+            "订单编号,买家会员名,付款时间,实付金额,订单状态,退款金额\n"
+            + "".join(",".join(r) + "\n" for r in NATIVE_ROWS)
+        ).encode(encoding)
+    )
+    maps = {"customer_id": "买家会员名"}
+    got = read_table(f, TRANSACTIONS, ReadOptions(mapping=maps), tmp_dir=tmp_path / "tmp")
+    assert got.staged is not None  # the native route stood
+    results, frames, kept = [], [], []
+    for native in (True, False):
+        s = tmp_path / f"s-{native}"
+        results.append(import_file(Store(s), "transactions", f, mapping=maps, native=native))
+        frames.append(stored(s).sort("transaction_id"))
+        kept.append(rejects(s))
+    assert frames[0].equals(frames[1])
+    assert kept[0] == kept[1]
+    a, b = results
+    fields = ("rows_read", "imported", "rejected", "set_aside", "refunds", "anonymous_rows")
+    assert [getattr(a, x) for x in fields] == [getattr(b, x) for x in fields]
+    sold = [r for r in NATIVE_ROWS if r[4] in ("交易成功", "已发货")]
+    assert frames[0].select("transaction_id", "amount").rows() == [
+        (r[0], float(money(r[3]) - money(r[5] or "0"))) for r in sold
+    ]
+    assert [(r["line"], r["订单编号"], r["reason"]) for r in kept[0]] == [
+        ("3", "1002", 'not a sale: status "交易关闭"'),
+        ("5", "1004", 'not a sale: status "等待买家付款"'),
+        ("7", "1006", 'not a sale: status "交易关闭"'),
+    ]
+    assert a.set_aside == [
+        ['not a sale: status "交易关闭"', "订单状态", 2, 154.6, 3],
+        ['not a sale: status "等待买家付款"', "订单状态", 1, 300.0, 5],
+    ]
+    assert (a.rows_read, a.imported, a.anonymous_rows, a.refunds) == (6, 3, 0, [1, 5.5])
