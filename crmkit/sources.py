@@ -31,7 +31,7 @@ from crmkit.ingest import (
     csv_parse_error,
     read_source,
 )
-from crmkit.ingest.sales import left_out, sale_rule, say_refunds
+from crmkit.ingest.sales import left_out, native_left_out, sale_rule, say_refunds
 from crmkit.inputkind import InputFiles, read_input
 from crmkit.orders import (
     LINE_ID,
@@ -148,6 +148,8 @@ def read_table_file(
     try:
         good = None if table in HOOKS or parsed.native is None else parsed.collect_native()
         unique = good is not None  # the native parse stands only with unique keys
+        if good is not None:  # orders set aside by their status, in the native rows
+            good = native_left_out(rule, good, warn=warn, label=str(p))
         if good is None:
             rows = parsed.rows.collect()
             bad = rows.filter(pl.col(REASON).is_not_null())
@@ -205,7 +207,14 @@ def _sale_rule(parsed, table: str, mapping, sale, no_sale, *, label: str):
     if table != "transactions":
         return None
     try:
-        return sale_rule(parsed, mapping=mapping or {}, sale=sale, no_sale=no_sale, label=label)
+        return sale_rule(
+            parsed,
+            mapping=mapping or {},
+            sale=sale,
+            no_sale=no_sale,
+            label=label,
+            native_aside=True,
+        )
     except BaseException:
         cleanup(parsed)
         raise

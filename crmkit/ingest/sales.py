@@ -560,6 +560,22 @@ def left_out(rule: SaleRule | None, bad: pl.DataFrame, *, warn, label: str) -> p
     return bad.filter(~aside)
 
 
+def native_left_out(rule: SaleRule | None, good: pl.DataFrame, *, warn, label: str) -> pl.DataFrame:
+    """``left_out`` for the rows of a native parse that stood (``sale_rule(native_aside=
+    True)``), in file order (a row's line is its index + 2): the rows set aside said
+    and left out, the working columns dropped."""
+    if rule is None or ASIDE not in good.columns:
+        return good
+    aside = pl.col(ASIDE).is_not_null()
+    if warn is not None and good.select(aside.any()).item():
+        rows = good.with_row_index(LINE, offset=2).filter(aside)
+        rows = rows.select(
+            LINE, pl.col(ASIDE).alias(REASON), pl.col(ASIDE_COLUMN).alias(COLUMN), "amount"
+        )
+        warn(f"{label}: {describe(set_aside(rows))}; left out")
+    return good.filter(~aside).drop(ASIDE, ASIDE_COLUMN)
+
+
 def say_refunds(rule: SaleRule | None, good: pl.DataFrame, *, warn, label: str) -> None:
     """Check the refunds of ``good`` (``refunds``) and say what was subtracted."""
     got = refunds(rule, good, label=label, importing=False)

@@ -686,3 +686,31 @@ def test_rows_set_aside_by_the_native_parse_and_the_careful_rules_alike(tmp_path
         ['not a sale: status "等待买家付款"', "订单状态", 1, 300.0, 5],
     ]
     assert (a.rows_read, a.imported, a.anonymous_rows, a.refunds) == (6, 3, 0, [1, 5.5])
+
+
+def test_segment_reads_a_file_with_rows_to_set_aside_alike_by_both_routes(tmp_path):
+    from crmkit.sources import read_table_file
+
+    f = tmp_path / "t.csv"
+    f.write_text(
+        "订单编号,买家会员名,付款时间,实付金额,订单状态,退款金额\n"
+        + "".join(",".join(r) + "\n" for r in NATIVE_ROWS),
+        encoding="utf-8",
+    )
+    maps = {"customer_id": "买家会员名"}
+    said: dict[bool, list[str]] = {True: [], False: []}
+    frames = {
+        native: read_table_file(
+            f, "transactions", mapping=maps, warn=said[native].append, native=native
+        ).collect()
+        for native in (True, False)
+    }
+    assert frames[True].equals(frames[False])
+    assert said[True] == said[False]
+    assert said[True][0].endswith(
+        '3 rows are not sales by their status, carrying 454.60: 2 x status "交易关闭" 154.60 '
+        '(订单状态, first on line 3); 1 x status "等待买家付款" 300.00 (订单状态, first on line 5); '
+        "left out"
+    )
+    sold = [r for r in NATIVE_ROWS if r[4] in ("交易成功", "已发货")]
+    assert sorted(frames[True]["transaction_id"]) == [r[0] for r in sold]
