@@ -397,3 +397,22 @@ def test_output_column_may_not_replace_a_feature(tmp_path):
     assert error_of(p).startswith(
         f'{p}:3: derived column "frequency" would replace an existing column'
     )
+
+
+def test_first_matching_segment_wins_and_no_match_or_a_null_condition_gives_null(tmp_path):
+    p = write(
+        tmp_path,
+        "version: 1\ncolumn: band\nsegments:\n"
+        '  - name: big\n    label: 大\n    when: "monetary > 5"\n'
+        '  - name: mid\n    when: "monetary > 2"\n'  # no label: its name
+        '  - name: tiny\n    label: 小\n    when: "monetary > 0 AND monetary < 1"\n',
+    )
+    df = pl.DataFrame(
+        {"frequency": [1] * 6, "monetary": [9.0, 6.0, 3.0, 1.5, 0.5, None]},
+        schema={"frequency": pl.Int64, "monetary": pl.Float64},
+    )
+    out = apply_rules(df.lazy(), load_rules([p])).collect()
+    # 9 and 6 match big and mid: the first wins; 1.5 matches nothing; null compares to null
+    assert out["band"].to_list() == ["big", "big", "mid", None, "tiny", None]
+    assert out["band_label"].to_list() == ["大", "大", "mid", None, "小", None]
+    assert out.schema["band"] == pl.String and out.schema["band_label"] == pl.String
