@@ -107,6 +107,63 @@ def test_taobao_ids_in_excel_text_formulas_join_the_customers(tmp_path):
     assert monetary == {"007": 1280.0, "张三": 88.0}
 
 
+# Taobao/Tmall's order report (订单报表) as the seller centre writes it: the buyer is
+# 买家会员名, the money paid 买家实际支付金额 (beside 总金额 and 买家应付货款), the date
+# 订单创建时间 (beside 订单付款时间); no --map needed
+TAOBAO_REPORT_HEADER = (
+    "订单编号,买家会员名,买家支付宝账号,支付单号,买家应付货款,买家应付邮费,总金额,"
+    "买家实际支付金额,订单状态,买家留言,收货人姓名,收货地址,联系手机,订单创建时间,"
+    "订单付款时间,宝贝标题,宝贝种类,宝贝总数量,店铺名称,订单关闭原因,退款金额"
+)
+
+
+def test_taobao_order_report_headers_are_read_without_a_map(tmp_path):
+    rows = [
+        # id, buyer, payable, postage, total, paid, status, created, paid at, title, qty, refund
+        ("T1", "tb_amy", "100.00", "10.00", "110.00", "95.00", "交易成功",
+         "2024-03-01 23:59:00", "2024-03-02 00:01:00", "茶叶", "2", "0.00"),
+        ("T2", "tb_bob", "50.00", "0.00", "50.00", "50.00", "交易关闭",
+         "2024-03-03 10:00:00", "", "茶杯", "1", "0.00"),
+        ("T3", "tb_amy", "80.00", "0.00", "80.00", "80.00", "交易成功",
+         "2024-03-05 09:00:00", "2024-03-05 09:02:00", "茶壶", "1", "30.00"),
+    ]  # fmt: skip
+    lines = [TAOBAO_REPORT_HEADER]
+    for (
+        tid,
+        buyer,
+        payable,
+        post,
+        total,
+        paid,
+        status,
+        created,
+        paid_at,
+        title,
+        qty,
+        refund,
+    ) in rows:
+        fields = [tid, buyer, "a@alipay", "P" + tid, payable, post, total, paid, status, "",
+                  "收货人", "地址", "13800000000", created, paid_at, title, "1", qty, "店", "", refund]  # fmt: skip
+        lines.append(",".join(fields))
+    f = tmp_path / "ExportOrderList.csv"
+    f.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+    s = tmp_path / "s"
+    got = run("import", "transactions", f, "--store", s)
+    assert got.exit_code == 0, got.output
+    # the paid amount net of the refund, the creation date, the buyer's account; the
+    # closed order set aside (not a sale)
+    assert by_order(s) == {
+        "T1": ("tb_amy", dt.date(2024, 3, 1), 95.0),
+        "T3": ("tb_amy", dt.date(2024, 3, 5), 50.0),
+    }
+    df = stored(s).sort("transaction_id")
+    assert df["product"].to_list() == ["茶叶", "茶壶"]
+    assert df["quantity"].to_list() == [2.0, 1.0]
+    assert "总金额" in got.stderr  # the other name of the amount is said
+    monetary = segment_monetary(["--transactions", f], "2024-03-31")
+    assert monetary == {"tb_amy": 145.0}
+
+
 # --------------------------------------------------------------------------- European ERPs
 
 EURO = [
