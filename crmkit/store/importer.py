@@ -144,7 +144,8 @@ def _values(setting, name: str) -> tuple[str, ...]:
     from crmkit.errors import ConfigError
 
     raise ConfigError(
-        f"import: {name}: expected a list of status values, not {type(setting).__name__}",
+        f"import: {name}: expected a list of status values"
+        + (", not a mapping" if isinstance(setting, Mapping) else ""),
         file="crmkit.yaml",
         hint=f'e.g. import: {{{name}: ["on-hold", "已发货"]}}',
     )

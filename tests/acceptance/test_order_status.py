@@ -714,3 +714,17 @@ def test_segment_reads_a_file_with_rows_to_set_aside_alike_by_both_routes(tmp_pa
     )
     sold = [r for r in NATIVE_ROWS if r[4] in ("交易成功", "已发货")]
     assert sorted(frames[True]["transaction_id"]) == [r[0] for r in sold]
+
+
+def test_a_status_setting_that_is_not_a_list_of_values(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("crmkit.yaml").write_text("import:\n  no_sale_status: {a: 1}\n", encoding="utf-8")
+    f = _woo(tmp_path / "woo.csv")
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 4
+    assert "import: no_sale_status: expected a list of status values, not a mapping" in got.stderr
+    # one value alone is a list of one
+    Path("crmkit.yaml").write_text("import:\n  no_sale_status: Processing\n", encoding="utf-8")
+    got = run("import", "transactions", f, "--store", tmp_path / "s")
+    assert got.exit_code == 0, got.output
+    assert '1 x status "Processing"' in got.stderr
