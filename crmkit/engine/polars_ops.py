@@ -32,18 +32,12 @@ class PolarsOps:
 
     @staticmethod
     def first_match(pairs: list[tuple[pl.Expr, str]]) -> pl.Expr:
-        """CASE WHEN c1 THEN v1 WHEN c2 ... END (a null condition counts as false).
-
-        The chain picks the position of the first match (an integer per row) and the
-        value is looked up once: a chain of text values rebuilds a text column at every
-        step (1M customers, 11 segments: 0.18 -> 0.03 s CPU)."""
+        """CASE WHEN c1 THEN v1 WHEN c2 ... END (a null condition counts as false)."""
         chain = None
-        for i, (cond, _) in enumerate(pairs):
+        for cond, value in pairs:
             cond = cond.fill_null(False)
-            step = pl.lit(i, dtype=pl.UInt32)
-            chain = (pl.when(cond) if chain is None else chain.when(cond)).then(step)
-        position = chain.otherwise(pl.lit(None, dtype=pl.UInt32))
-        return pl.lit(pl.Series([value for _, value in pairs], dtype=pl.String)).gather(position)
+            chain = (pl.when(cond) if chain is None else chain.when(cond)).then(pl.lit(value))
+        return chain.otherwise(pl.lit(None, dtype=pl.String))
 
     @staticmethod
     def map_values(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
@@ -157,10 +151,6 @@ class PolarsOps:
     @staticmethod
     def select(frame: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
         return frame.select(names)
-
-    @staticmethod
-    def drop(frame: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
-        return frame.drop(names)
 
     @staticmethod
     def rename(frame: pl.LazyFrame, mapping: dict[str, str]) -> pl.LazyFrame:

@@ -219,10 +219,6 @@ class SparkOps:
         return frame.select(*names)
 
     @staticmethod
-    def drop(frame, names: list[str]):
-        return frame.drop(*names)
-
-    @staticmethod
     def rename(frame, mapping: dict[str, str]):
         return frame.withColumnsRenamed(mapping) if mapping else frame
 

@@ -30,18 +30,18 @@ from crmkit.rules.model import (
 )
 
 
-def score_expr(s: Score, *, buyer=None, ops=None, worse=None):
+def score_expr(s: Score, *, buyer=None, ops=None):
     """The score as an Int64 expression over a frame with one row per customer.
-    ``ops``: the engine's operations (``crmkit.engine``; default Polars). ``worse``:
-    for a quantile score, :func:`worse_expr`'s value when the frame already has it
-    (as a column shared by the scores of one source, see :func:`apply_rules`)."""
+    ``ops``: the engine's operations (``crmkit.engine``; default Polars)."""
     o = ops or POLARS
     buyer = o.col("frequency") > 0 if buyer is None else buyer
     v = o.col(s.source)
     lower = s.better == "lower"
     if s.method == "quantile":
-        n = o.count_all(o.when(buyer, v))
-        worse = worse_expr(s, buyer=buyer, ops=o) if worse is None else worse
+        masked = o.when(buyer, v)
+        n = o.count_all(masked)
+        # rank "min" counts the strictly better-or-worse values below; descending for lower-is-better
+        worse = o.rank_min(masked, descending=lower) - 1
         score = 1 + o.floordiv(s.bins * worse, n)
     elif s.method == "mean":
         mean = o.mean_where(v, buyer)
@@ -51,15 +51,6 @@ def score_expr(s: Score, *, buyer=None, ops=None, worse=None):
         parts = [(v < t) if lower else (v > t) for t in s.thresholds]
         score = 1 + o.sum_horizontal([o.cast_int(p) for p in parts])
     return o.cast_int(o.when(buyer & o.is_not_null(v), score, 0)).alias(s.column)
-
-
-def worse_expr(s: Score, *, buyer=None, ops=None):
-    """How many buyers have a strictly worse ``s.source`` value than the row (null
-    for a non-buyer): the rank a quantile score is cut from."""
-    o = ops or POLARS
-    buyer = o.col("frequency") > 0 if buyer is None else buyer
-    # rank "min" counts the strictly better-or-worse values below; descending for lower-is-better
-    return o.rank_min(o.when(buyer, o.col(s.source)), descending=s.better == "lower") - 1
 
 
 def score_exprs(rulesets: list[RuleSet]) -> list[pl.Expr]:
@@ -131,20 +122,9 @@ def apply_rules(features, rulesets: list[RuleSet]):
             )
 
     lf = features
-    # the quantile scores of one source share one rank (m_score and m_decile: a
-    # sort of 1M values each, ~0.18 s CPU; Polars does not share it by itself)
-    quantile = [s for s in all_scores(rulesets) if s.method == "quantile"]
-    ranks = {(s.source, s.better): f"\0worse {s.source} {s.better}" for s in quantile}
-    if ranks:
-        lf = o.with_columns(lf, {ranks[s.source, s.better]: worse_expr(s, ops=o) for s in quantile})
-    scores = {}
-    for s in all_scores(rulesets):
-        shared = ranks[s.source, s.better] if s.method == "quantile" else None
-        scores[s.column] = score_expr(s, ops=o, worse=o.col(shared) if shared else None)
+    scores = {s.column: score_expr(s, ops=o) for s in all_scores(rulesets)}
     if scores:
         lf = o.with_columns(lf, scores)
-    if ranks:
-        lf = o.drop(lf, list(ranks.values()))
     for rs in rulesets:
         if rs.derive:
             lf = o.with_columns(
