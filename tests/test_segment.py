@@ -361,11 +361,9 @@ def test_last_gap_days_same_by_join_and_by_aggregate():
     values=st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=40),
     buys=st.lists(st.booleans(), min_size=40, max_size=40),
 )
-def test_quantile_scores_of_one_source_share_a_rank_and_agree_with_the_method(
-    tmp_path, values, buys
-):
-    # three quantile scores on monetary (two in one direction, sharing a rank; one
-    # inverted) and one on frequency, each checked against the documented method
+def test_several_quantile_scores_of_one_source_each_agree_with_the_method(tmp_path, values, buys):
+    # three quantile scores on monetary (two in one direction, one inverted) and one
+    # on frequency, each checked against the documented method
     from crmkit.rules import apply_rules
 
     freq = [1 if b else 0 for b in buys[: len(values)]]
