@@ -41,10 +41,10 @@ def _wanted(columns: str | None, where: str | None, summary: bool) -> set[str] |
         return None
     wanted = {c.strip() for c in columns.split(",")} if columns else {"customer_id", "monetary"}
     if where:
-        from crmkit.rules import ConditionError, parse_condition
+        from crmkit.rules import ConditionError, compiled
 
         try:
-            wanted |= set(parse_condition(where).columns)
+            wanted |= set(compiled(where).columns)
         except ConditionError:  # a bad --where is reported by filter_segments
             return None
     return wanted

@@ -10,8 +10,10 @@ Public API (stable):
   ``crmkit rules check`` prints: validation errors, score combinations that fall
   through to the catch-all (or to no segment at all), rules that can never match;
   with ``data``, also the rules that fail on real rows.
-- ``parse_condition(text) -> Condition``: a condition parsed and checked against the
-  whitelist (``ConditionError`` otherwise); ``condition_expr(text) -> pl.Expr``.
+- ``compiled(text) -> Compiled``: a condition parsed, checked against the whitelist
+  (``ConditionError`` otherwise) and printed as Polars SQL, with the columns it reads;
+  ``condition_expr(text) -> pl.Expr``. ``parse_condition(text) -> Condition`` gives
+  the checked tree itself (imports sqlglot; the Spark compiler prints from it).
 - ``rule_failure(exc) -> RulesError | None``: the rule (file, line, name) behind an
   error raised while collecting the frame of the latest ``apply_rules``.
 - ``score_exprs(rulesets)``, ``classify_exprs(ruleset, ...)``: the compiled Polars
@@ -42,14 +44,17 @@ customers with no purchase always score 0):
   (``> mean``; for ``better: lower`` ``< mean``), else 1 ("low").
 
 Conditions are data, not code: parsed by sqlglot and checked against a whitelist
-(``crmkit.rules.condition``), then printed as Polars SQL from the checked tree and
-compiled by ``polars.sql_expr``; never ``eval``, never the user's text. Files are
+(``crmkit.rules.condition``), then printed as Polars SQL from the checked tree
+(``crmkit.rules.polars_sql``) and compiled by ``polars.sql_expr``; never ``eval``,
+never the user's text. The shipped files' conditions are compiled ahead by the same
+code (``crmkit.rules.compiled``), so commands on them do not import sqlglot. Files are
 read by ``crmkit.safe_yaml`` (regular files up to 1 MiB, no aliases, no duplicate
 keys, line numbers recorded). docs/security.md says what a rule file can and cannot do.
 
 Modules: ``model`` (the dataclasses), ``loader`` (YAML -> model, with file and line),
-``condition`` (SQL text -> checked tree), ``compile`` (model -> Polars expressions;
-schema checks), ``check`` (``rules check``; run-time failures traced to their rule).
+``condition`` (SQL text -> checked tree), ``polars_sql`` (checked tree -> Polars SQL),
+``compiled`` (a condition's Polars SQL and columns; the shipped ones ahead of time),
+``compile`` (model -> Polars expressions; schema checks), ``check`` (``rules check``; run-time failures traced to their rule).
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ from crmkit.rules.compile import (
     shipped_score_columns,
     validate_columns,
 )
-from crmkit.rules.condition import ConditionError, parse_condition
+from crmkit.rules.compiled import ConditionError, compiled
 from crmkit.rules.loader import (
     default_rule_paths,
     load_rule_file,
@@ -111,13 +116,13 @@ __all__ = [
     "apply_rules",
     "check_rules",
     "classify_expr",
+    "compiled",
     "condition_expr",
     "cut_points",
     "default_rule_paths",
     "known_columns",
     "load_rule_file",
     "load_rules",
-    "parse_condition",
     "resolve_rule_path",
     "rule_failure",
     "score_expr",
@@ -127,3 +132,12 @@ __all__ = [
     "shipped_score_columns",
     "validate_columns",
 ]
+
+
+def __getattr__(name: str):
+    # parse_condition imports sqlglot: only when asked for (PEP 562)
+    if name == "parse_condition":
+        from crmkit.rules.condition import parse_condition
+
+        return parse_condition
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ from crmkit.rules.compile import (
     score_exprs,
     validate_columns,
 )
-from crmkit.rules.condition import shown
+from crmkit.rules.compiled import shown
 from crmkit.rules.loader import _check_cross_file, load_rule_file, resolve_rule_path
 from crmkit.rules.model import Classification, RuleSet, Score, _roots, all_scores, rule_error
 

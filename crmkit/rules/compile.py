@@ -1,11 +1,10 @@
 """Rules -> Polars expressions: scores, derived columns, classifications; and the
 check of every condition against a frame's schema (columns exist, types fit).
 
-The seam for other engines is ``to_polars(condition)``: it takes a parsed, checked
-``Condition`` (``crmkit.rules.condition``) and prints its tree as Polars SQL of its
-own, node by node (``polars_sql``): every column name double-quoted, every string
-single-quoted with quotes doubled, every operation in parentheses, so Polars never
-parses text a user wrote. A Spark compiler does the same from the same tree.
+A condition becomes a Polars expression through ``condition_expr(text)``: its
+compiled form (``crmkit.rules.compiled``: parsed and checked, then printed as Polars
+SQL of crmkit's own, so Polars never parses text a user wrote). A Spark compiler
+prints the same checked tree for Spark (``crmkit.rules.spark``).
 """
 
 from __future__ import annotations
@@ -14,11 +13,10 @@ from contextvars import ContextVar
 from pathlib import Path
 
 import polars as pl
-from sqlglot import exp
 
 from crmkit.engine.polars_ops import POLARS
 from crmkit.errors import RulesError, did_you_mean
-from crmkit.rules.condition import CAST_TYPES, Condition, parse_condition, shown
+from crmkit.rules.compiled import Compiled, compiled, shown
 from crmkit.rules.loader import load_rule_file, shipped_rule_paths
 from crmkit.rules.model import (
     SCORE_ALIASES,
@@ -144,180 +142,9 @@ def apply_rules(features, rulesets: list[RuleSet]):
     return lf
 
 
-# --------------------------------------------------------------------------- conditions
-
-_OPS = {
-    exp.Or: "OR",
-    exp.And: "AND",
-    exp.EQ: "=",
-    exp.NEQ: "<>",
-    exp.GT: ">",
-    exp.GTE: ">=",
-    exp.LT: "<",
-    exp.LTE: "<=",
-    exp.Like: "LIKE",
-    exp.ILike: "ILIKE",
-    exp.DPipe: "||",
-    exp.Add: "+",
-    exp.Sub: "-",
-    exp.Mul: "*",
-    exp.Div: "/",
-    exp.Mod: "%",
-}
-# How tightly each operation binds (standard SQL; higher binds tighter). Everything not
-# listed is an atom: a name, a value, a call, CAST(...), CASE ... END.
-_PREC = {exp.Or: 1, exp.And: 2, exp.Not: 3, exp.DPipe: 5, exp.Neg: 8}
-_PREC.update(dict.fromkeys((exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE), 4))
-_PREC.update(dict.fromkeys((exp.Like, exp.ILike, exp.Is, exp.In, exp.Between), 4))
-_PREC.update({exp.Add: 6, exp.Sub: 6, exp.Mul: 7, exp.Div: 7, exp.Mod: 7})
-_ATOM = 9
-_COMPARE = 4
-_FUNCS = {  # node -> (Polars SQL name, argument names in order; "expressions" spreads a list)
-    exp.Abs: ("ABS", ("this",)),
-    exp.Round: ("ROUND", ("this", "decimals")),
-    exp.Floor: ("FLOOR", ("this",)),
-    exp.Ceil: ("CEIL", ("this",)),
-    exp.Coalesce: ("COALESCE", ("this", "expressions")),
-    exp.Nullif: ("NULLIF", ("this", "expression")),
-    exp.Greatest: ("GREATEST", ("this", "expressions")),
-    exp.Least: ("LEAST", ("this", "expressions")),
-    exp.Lower: ("LOWER", ("this",)),
-    exp.Upper: ("UPPER", ("this",)),
-    exp.Length: ("LENGTH", ("this",)),
-    exp.Year: ("YEAR", ("this",)),
-    exp.Month: ("MONTH", ("this",)),
-}
-
-
 def condition_expr(text: str) -> pl.Expr:
-    """Parse, check and compile one condition (raises ``ConditionError``)."""
-    return to_polars(parse_condition(text))
-
-
-def to_polars(cond: Condition) -> pl.Expr:
-    """A checked condition as a Polars expression."""
-    return pl.sql_expr(polars_sql(cond.tree))
-
-
-def polars_sql(node: exp.Expression) -> str:
-    """Polars SQL for a checked tree (only the node types ``condition`` allows).
-
-    Parentheses only where precedence needs them (the user's own are dropped and
-    re-derived), so chains stay flat: Polars' SQL parser gives up past ~50 levels of
-    nesting and slows down exponentially on nested ``(NOT (``."""
-    node = _bare(node)
-    kind = type(node)
-    if kind in _OPS:
-        return _binary(node)
-    if kind in _FUNCS:
-        name, names = _FUNCS[kind]
-        return f"{name}({', '.join(_args(node, names))})"
-    return _FORMS.get(kind, _compound)(node)
-
-
-def _bare(node: exp.Expression) -> exp.Expression:
-    """Without its parentheses and double negations (NOT NOT x is x, NULL included)."""
-    while True:
-        if isinstance(node, exp.Paren):
-            node = node.this
-        elif isinstance(node, exp.Not) and isinstance(_unparen(node.this), exp.Not):
-            node = _unparen(node.this).this
-        else:
-            return node
-
-
-def _unparen(node: exp.Expression) -> exp.Expression:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    return node
-
-
-def _wrap(node: exp.Expression, at_least: int) -> str:
-    """``node`` as an operand: in parentheses unless it binds at least this tightly.
-    ``||`` is always wrapped (engines rank it differently)."""
-    node = _bare(node)
-    text = polars_sql(node)
-    prec = _PREC.get(type(node), _ATOM)
-    return text if prec >= at_least and type(node) is not exp.DPipe else f"({text})"
-
-
-def _binary(node: exp.Expression) -> str:
-    kind = type(node)
-    prec = _PREC[kind]
-    if prec == _COMPARE:  # comparisons do not chain: every compound operand wrapped
-        left, right = _wrap(node.this, prec + 1), _wrap(node.expression, prec + 1)
-    elif kind is exp.DPipe:
-        left, right = _wrap(node.this, _ATOM), _wrap(node.expression, _ATOM)
-    else:  # left-associative: a - b - c stays flat, a - (b - c) keeps its parentheses
-        left, right = _wrap(node.this, prec), _wrap(node.expression, prec + 1)
-    op = ("NOT " if node.args.get("negate") else "") + _OPS[kind]
-    return f"{left} {op} {right}"
-
-
-def _quote(text: str, mark: str) -> str:
-    return mark + text.replace(mark, mark + mark) + mark
-
-
-def _args(node: exp.Expression, names: tuple[str, ...]) -> list[str]:
-    out: list[str] = []
-    for name in names:
-        value = node.args.get(name)
-        if isinstance(value, list):
-            out.extend(polars_sql(v) for v in value)
-        elif value is not None:
-            out.append(polars_sql(value))
-    return out
-
-
-def _literal(node: exp.Literal) -> str:
-    return _quote(node.this, "'") if node.is_string else node.this
-
-
-def _case(node: exp.Case) -> str:
-    parts = ["CASE"]
-    if node.this is not None:
-        parts.append(polars_sql(node.this))
-    for branch in node.args["ifs"]:
-        parts.append(f"WHEN {polars_sql(branch.this)} THEN {polars_sql(branch.args['true'])}")
-    if node.args.get("default") is not None:
-        parts.append(f"ELSE {polars_sql(node.args['default'])}")
-    return " ".join(parts) + " END"
-
-
-def _cast(node: exp.Cast) -> str:
-    return f"CAST({polars_sql(node.this)} AS {CAST_TYPES[node.to.this]})"
-
-
-def _days(value: exp.Expression) -> str:
-    return f"CAST(CAST({polars_sql(value)} AS DATE) AS INTEGER)"
-
-
-def _between(n: exp.Between) -> str:
-    low, high = _wrap(n.args["low"], _COMPARE + 1), _wrap(n.args["high"], _COMPARE + 1)
-    return f"{_wrap(n.this, _COMPARE + 1)} BETWEEN {low} AND {high}"
-
-
-_FORMS = {
-    exp.Column: lambda n: _quote(n.name, '"'),
-    exp.Literal: _literal,
-    exp.Boolean: lambda n: "TRUE" if n.this else "FALSE",
-    exp.Null: lambda n: "NULL",
-    # -x: always "-(...)" or "-name"/"-1", never "--" (which would start a comment)
-    exp.Neg: lambda n: f"-{_wrap(n.this, _ATOM)}",
-    exp.Not: lambda n: f"NOT {_wrap(n.this, _PREC[exp.Not])}",
-    exp.Is: lambda n: f"{_wrap(n.this, _COMPARE + 1)} IS {polars_sql(n.expression)}",
-    exp.In: lambda n: f"{_wrap(n.this, _COMPARE + 1)} IN ({', '.join(_args(n, ('expressions',)))})",
-    exp.Between: _between,
-    exp.Case: _case,
-    exp.Cast: _cast,
-    exp.TryCast: lambda n: "TRY_" + _cast(n),
-    # date_diff('day', start, end): days from start to end, whole days on every engine
-    exp.DateDiff: lambda n: f"({_days(n.this)} - {_days(n.expression)})",
-}
-
-
-def _compound(node: exp.Expression) -> str:
-    raise TypeError(f"not a checked condition node: {type(node).__name__}")  # a bug if reached
+    """One condition as a Polars expression (raises ``ConditionError``)."""
+    return pl.sql_expr(compiled(text).polars)
 
 
 # --------------------------------------------------------------------------- validation
@@ -417,7 +244,7 @@ def _unknown_column_hint(name: str, schema) -> str:
 
 def _probe(sql: str, schema: dict, path: Path, line, rule, what: str):
     """The condition's result type on ``schema`` (an empty frame: no data is read)."""
-    cond = parse_condition(sql)
+    cond = compiled(sql)
     for name in cond.columns:
         if name not in schema:
             raise rule_error(
@@ -429,7 +256,7 @@ def _probe(sql: str, schema: dict, path: Path, line, rule, what: str):
             )
     try:
         _check_date_arithmetic(cond, schema)
-        dtype = _dtype(to_polars(cond), schema)
+        dtype = _dtype(pl.sql_expr(cond.polars), schema)
     except (pl.exceptions.SQLSyntaxError, pl.exceptions.SQLInterfaceError) as exc:
         raise rule_error(
             f"{what} {shown(sql)} is too complex for Polars: {polars_reason(exc)}",
@@ -472,20 +299,18 @@ def _dtype(expr: pl.Expr, schema: dict) -> pl.DataType:
     return pl.DataFrame(schema=schema).lazy().select(expr.alias("_x")).collect().schema["_x"]
 
 
-def _check_date_arithmetic(cond: Condition, schema: dict) -> None:
+def _check_date_arithmetic(cond: Compiled, schema: dict) -> None:
     """Refuse arithmetic on dates: in Polars ``date - date`` is a duration whose
     comparison with a number counts microseconds and ``date + 1`` is an error; in
     Spark they are days. The same condition must mean the same on every engine, so
     only ``date_diff('day', ...)`` counts days."""
-    dated = any(schema[c].is_temporal() for c in cond.columns) or any(
-        t.this == exp.DataType.Type.DATE for t in cond.tree.find_all(exp.DataType)
-    )
+    dated = cond.date_cast or any(schema[c].is_temporal() for c in cond.columns)
     if not dated:  # no date anywhere: nothing to probe
         return
-    for node in cond.tree.find_all(exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg):
-        for part in (node.this, node.args.get("expression")):
-            if part is not None and _dtype(pl.sql_expr(polars_sql(part)), schema).is_temporal():
-                raise _DateArithmetic(shown(node.sql(dialect="duckdb")))
+    for op, parts in cond.arithmetic:
+        for part in parts:
+            if _dtype(pl.sql_expr(part), schema).is_temporal():
+                raise _DateArithmetic(shown(op))
 
 
 def polars_reason(exc: Exception, width: int = 160) -> str:

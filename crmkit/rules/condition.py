@@ -33,6 +33,8 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
+from crmkit.rules.compiled import ConditionError
+
 DIALECT = "duckdb"  # how rule conditions are read (Polars SQL is close to it)
 MAX_CHARS = 50_000  # about 8,000 values in an IN list
 MAX_OPERATORS = 256  # Polars takes ~0.07 s for 256 ORs, 2 s for 1,000 and crashes near 6,000
@@ -131,15 +133,6 @@ _CLOSE = {TokenType.R_PAREN, TokenType.END}
 IN_HINT = "for a list of values write column IN (value1, value2, ...)"
 
 
-class ConditionError(ValueError):
-    """A condition that is not allowed or not SQL; ``hint`` says what to write instead."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-
 @dataclass(frozen=True)
 class Condition:
     """A parsed, checked condition: the text as written, its tree, the columns it reads."""
@@ -147,11 +140,6 @@ class Condition:
     text: str
     tree: exp.Expression
     columns: tuple[str, ...]
-
-
-def shown(text: str, width: int = 80) -> str:
-    """A condition quoted for a message, cut to ``width`` characters."""
-    return repr(text if len(text) <= width else text[: width - 3] + "...")
 
 
 def allowed_functions() -> str:

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from crmkit.errors import RulesError, did_you_mean
-from crmkit.rules.condition import ConditionError, parse_condition, shown
+from crmkit.rules.compiled import ConditionError, compiled, shown
 from crmkit.rules.model import (
     CLASS_KEYS,
     DEFAULT_FILES,
@@ -302,10 +302,10 @@ def _parse_score(key: str, spec, path: Path, line: int) -> Score:
 
 
 def _compile(sql: str, path: Path, line, rule, what="condition") -> None:
-    """Parse and check a condition (``crmkit.rules.condition``); its columns and types
+    """Parse and check a condition (``crmkit.rules.compiled``); its columns and types
     are checked later, against a schema (``crmkit.rules.compile.validate_columns``)."""
     try:
-        parse_condition(sql)
+        compiled(sql)
     except ConditionError as exc:
         raise rule_error(
             f"bad SQL in {what} {shown(sql)}: {exc.message}", path, line, rule, hint=exc.hint

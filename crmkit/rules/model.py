@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crmkit.errors import RulesError
-from crmkit.rules.condition import parse_condition
+from crmkit.rules.compiled import compiled
 
 SCORE_ALIASES = {  # score key -> (output column, source column)
     "recency": ("r_score", "recency_days"),
@@ -118,7 +118,7 @@ class RuleSet:
 
 
 def _roots(sql: str) -> set[str]:
-    return set(parse_condition(sql).columns)
+    return set(compiled(sql).columns)
 
 
 def all_scores(rulesets: list[RuleSet]) -> list[Score]:

@@ -98,10 +98,10 @@ _HINT = "run these rules without --engine spark (docs/spark.md)"
 
 def _reads_polars_only(sql: str, polars_only: dict, *, what: str) -> str | None:
     """The message for a condition reading columns Spark does not compute, or None."""
-    from crmkit.rules.condition import parse_condition
+    from crmkit.rules.compiled import compiled
 
     try:
-        read = sorted(set(parse_condition(sql).columns) & set(polars_only))
+        read = sorted(set(compiled(sql).columns) & set(polars_only))
     except Exception:  # refused by the whitelist: to_spark_sql says why
         return None
     if not read:
@@ -277,7 +277,7 @@ def _fails(df, expr) -> BaseException | None:
 
 
 def _traced(df, expr, text, path, line, rule, derived) -> RulesError | None:
-    from crmkit.rules.condition import shown
+    from crmkit.rules.compiled import shown
     from crmkit.rules.model import rule_error
 
     exc = _fails(df, expr)
