@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -274,3 +276,32 @@ def test_a_transcoded_file_padded_late_is_parsed_trimmed_the_second_time(tmp_pat
         cleanup(first)
         if second is not None:
             cleanup(second)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_the_byte_pass_starts_numpy_without_a_pool_of_blas_threads_and_leaves_the_environment():
+    """numpy imported by the byte pass starts no OpenBLAS worker threads (the pass does
+    no linear algebra), and the setting that does it is not left in the environment."""
+    import subprocess
+
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    }
+    code = (
+        "import os, sys\n"
+        "from crmkit.ingest import native\n"
+        "before = len(os.listdir('/proc/self/task'))\n"
+        "native._numpy()\n"
+        "assert 'numpy' in sys.modules\n"
+        "print(len(os.listdir('/proc/self/task')) - before, "
+        "os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert done.stdout.split() == ["0", "None"]
+    # the same import without it does start workers where there is more than one core
+    plain = "import os; b = len(os.listdir('/proc/self/task')); import numpy; "
+    plain += "print(len(os.listdir('/proc/self/task')) - b)"
+    threads = subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True, env=env)
+    assert (int(threads.stdout) > 0) == (len(os.sched_getaffinity(0)) > 1)
