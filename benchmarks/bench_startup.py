@@ -10,10 +10,13 @@ so the time is the start-up: interpreter, imports, option parsing, rule loading.
     .venv/bin/python benchmarks/bench_startup.py                  # 15 runs of each
     .venv/bin/python benchmarks/bench_startup.py --src DIR --vs OTHER_DIR     # A/B, in turn
     .venv/bin/python benchmarks/bench_startup.py --importtime segment-store    # where it goes
+    .venv/bin/python benchmarks/bench_startup.py --vs /work/main --vs-python /work/main/.venv/bin/python
 
 ``--src DIR`` runs the crmkit of another checkout (``PYTHONPATH=DIR``) with this
 interpreter; ``--vs DIR2`` runs a second one in turn with it (A B A B ...) and prints
-both medians and the median of the paired ratios A/B. Bytecode is compiled first
+both medians and the median of the paired ratios A/B; ``--vs-python PY`` runs the
+second checkout with another interpreter (another venv: other library versions, e.g.
+typer 0.28 against 0.29). Bytecode is compiled first
 (``compileall``), as an installed package has it. Commands:
 
 * ``python``         ``python -c pass`` (the interpreter alone)
@@ -67,14 +70,16 @@ def write_inputs(folder: Path) -> tuple[Path, Path]:
     return customers, transactions
 
 
-def commands(crmkit: list[str], folder: Path, customers: Path, transactions: Path) -> dict:
+def commands(py: str, folder: Path, customers: Path, transactions: Path) -> dict:
+    """The commands above, run by the interpreter ``py``."""
+    crmkit = [py, "-m", "crmkit"]
     store = folder / "store"
     segment = [*crmkit, "segment", "--as-of", AS_OF, "--rules", "rfm", "--columns", JOB_COLUMNS]
     new_store = folder / "new-store-{n}"
     return {
-        "python": [PY, "-c", "pass"],
-        "polars": [PY, "-c", "import polars"],
-        "import-cli": [PY, "-c", "import crmkit.cli"],
+        "python": [py, "-c", "pass"],
+        "polars": [py, "-c", "import polars"],
+        "import-cli": [py, "-c", "import crmkit.cli"],
         "help": [*crmkit, "--help"],
         "segment-help": [*crmkit, "segment", "--help"],
         "segment-store": [*segment, "--store", str(store), "--out", str(folder / "s.csv")],
@@ -111,6 +116,9 @@ def main() -> None:
     ap.add_argument(
         "--vs", type=Path, metavar="SRC", help="a second checkout, run in turn with --src"
     )
+    ap.add_argument(
+        "--vs-python", metavar="PY", help="the interpreter for --vs (default: this one)"
+    )
     ap.add_argument("--only", help="comma-separated command names")
     ap.add_argument("--importtime", metavar="NAME", help="print -X importtime's top imports")
     args = ap.parse_args()
@@ -124,26 +132,32 @@ def main() -> None:
     for src in srcs:
         compileall.compile_dir(src / "crmkit", quiet=1)
         envs.append({**base, "PYTHONPATH": str(src), "CRMKIT_BENCH_DIR": str(folder)})
-    crmkit = [PY, "-m", "crmkit"]
+    pys = [PY, args.vs_python or PY][: len(srcs)]
+    load = os.getloadavg()
     try:
         customers, transactions = write_inputs(folder)
         for table, path in (("customers", customers), ("transactions", transactions)):
-            run([*crmkit, "import", table, str(path), "--store", str(folder / "store")], envs[0], 0)
-        cmds = commands(crmkit, folder, customers, transactions)
+            store = ["import", table, str(path), "--store", str(folder / "store")]
+            run([PY, "-m", "crmkit", *store], envs[0], 0)
+        sides = [commands(py, folder, customers, transactions) for py in pys]
         if args.importtime:
-            importtime(cmds[args.importtime], envs[0])
+            importtime(sides[0][args.importtime], envs[0])
             return
+        cmds = sides[0]
         names = args.only.split(",") if args.only else list(cmds)
         times = {(name, k): [] for name in names for k in range(len(srcs))}
         for name in names:  # one warm-up run each (page cache, bytecode)
-            for env in envs:
-                run(cmds[name], env, -1)
+            for k, env in enumerate(envs):
+                run(sides[k][name], env, -1)
         for i in range(args.runs):
             for name in names:
                 for k, env in enumerate(envs):
-                    times[name, k].append(run(cmds[name], env, i))
-        print(f"{PY}, median of {args.runs} runs (min-max), ms")
-        print(f"  A: {srcs[0]}" + (f"\n  B: {srcs[1]} (run in turn with A)" if args.vs else ""))
+                    times[name, k].append(run(sides[k][name], env, i))
+        print(f"median of {args.runs} runs (min-max), ms")
+        print(f"  load average (1, 5, 15 min) at start {load}, at end {os.getloadavg()}")
+        print(f"  A: {srcs[0]} ({pys[0]})")
+        if args.vs:
+            print(f"  B: {srcs[1]} ({pys[1]}), run in turn with A")
         for name in names:
             cells = []
             for k in range(len(srcs)):

@@ -13,7 +13,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperArgument, TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from crmkit import __version__
 from crmkit.cli import clv, imports, info, report, rules, segment
@@ -21,16 +21,27 @@ from crmkit.cli.context import State
 from crmkit.errors import EXIT_ERROR, CrmkitError, without_values
 
 
-# Help shows arguments as users type them: `FILE` (not Typer's `{file}` / `<path>`).
-def _usage_name(self: TyperArgument) -> str:
-    name = self.display_name_raw
-    if self.nargs != 1 and not name.endswith("..."):
+class CrmkitCommand(TyperCommand):
+    """Every command's class: its usage line shows arguments as users type them,
+    ``crmkit import customers [OPTIONS] FILE`` (Typer writes a required one
+    ``{FILE}``); an optional one is ``[FILE...]``. Set on every command by
+    ``_finish_commands`` below."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                pieces.append(_usage_name(param))
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
+def _usage_name(argument: TyperArgument) -> str:
+    name = argument.metavar or (argument.name or "").upper()
+    if argument.nargs != 1 and not name.endswith("..."):
         name += "..."
-    return name if self.required else f"[{name}]"
-
-
-TyperArgument._usage_display_name = _usage_name
-TyperArgument.display_type_rich = lambda self, ctx: None
+    return name if argument.required else f"[{name}]"
 
 
 def _debug_requested(ctx: typer.Context) -> bool:
@@ -186,23 +197,26 @@ for _module in (imports, info, report, clv, segment, rules):
     _module.register(app)
 
 
-def _add_examples(typer_app: typer.Typer, path: str) -> None:
-    """Each command's examples (crmkit.cli.examples) at the end of its --help."""
+def _finish_commands(typer_app: typer.Typer, path: str) -> None:
+    """Every command's class (CrmkitCommand) and its examples (crmkit.cli.examples)
+    at the end of its --help."""
     from crmkit.cli.examples import epilog
 
     for cmd in typer_app.registered_commands:
         name = cmd.name or cmd.callback.__name__.replace("_", "-")
         cmd.epilog = cmd.epilog or epilog(f"{path} {name}".strip())
+        if cmd.cls in (None, TyperCommand):  # typer's default: not a class of our own
+            cmd.cls = CrmkitCommand
     for group in typer_app.registered_groups:
         sub = f"{path} {group.name}".strip()
         group.epilog = group.epilog or epilog(sub)
-        _add_examples(group.typer_instance, sub)
+        _finish_commands(group.typer_instance, sub)
 
 
 from crmkit.cli.examples import epilog as _epilog  # noqa: E402
 
 app.info.epilog = _epilog("")
-_add_examples(app, "")
+_finish_commands(app, "")
 
 
 def main() -> None:

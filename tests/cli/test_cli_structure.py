@@ -86,3 +86,43 @@ def test_the_cli_imports_no_data_or_terminal_library_before_a_command_needs_it()
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _loaded_after(args: list[str], prefixes: tuple[str, ...]) -> tuple[int, str, list[str]]:
+    """Run ``crmkit ARGS`` in a fresh interpreter: its exit code, its stdout, and the
+    loaded modules whose names start with one of ``prefixes``."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        f"sys.argv = ['crmkit', *{args!r}]\n"
+        "from crmkit.cli import main\n"
+        "try:\n    main()\n    code = 0\nexcept SystemExit as exc:\n    code = exc.code or 0\n"
+        f"loaded = sorted(m for m in sys.modules if m.split('.')[0].startswith({prefixes!r}))\n"
+        "print(code, repr(loaded), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    code_text, loaded = done.stderr.strip().splitlines()[-1].split(" ", 1)
+    return int(code_text), done.stdout, eval(loaded)
+
+
+def test_help_and_a_segment_from_the_store_load_no_pydantic(store, tmp_path):
+    """Typer 0.29 converts every parameter through pydantic (~0.1 s of start-up per
+    command, benchmarks/RESULTS.md session 6); the pin typer<0.29 keeps it out.
+    pydantic is also no dependency of anything else crmkit imports on these paths."""
+    out = tmp_path / "s.csv"
+    segment = ["segment", "--store", str(store), "--as-of", "2024-06-30"]
+    for args in (["--help"], ["segment", "--help"], [*segment, "--out", str(out), "-q"]):
+        code, stdout, loaded = _loaded_after(args, ("pydantic",))
+        assert code == 0, args
+        assert loaded == [], (args, loaded)
+        if "--help" in args:
+            assert stdout.startswith("Usage: crmkit"), stdout
+    # one row per customer of either input file (the run really segmented the store)
+    import helpers
+
+    expected = {r["customer_id"] for r in helpers.csv_rows(helpers.CUSTOMERS_CSV)}
+    expected |= {r["customer_id"] for r in helpers.csv_rows(helpers.TRANSACTIONS_CSV)}
+    got = [r["customer_id"] for r in helpers.csv_rows(out.read_text(encoding="utf-8-sig"))]
+    assert sorted(got) == sorted(expected)

@@ -45,11 +45,46 @@ def test_help_has_examples_and_no_internal_types(path, cmd):
     assert "Examples:" in text and 1 <= len(examples) <= 3, text
     assert examples == list(EXAMPLES[path])
     assert not re.search(r"<(str|int|float|bool|path|list\[[a-z]+\]|[a-z ]+ range)>", text), text
-    assert not re.search(r"\{[a-z_]+\}", text.split("\n", 1)[0]), text  # usage line
+    usage = text.split("\n", 1)[0]  # arguments as typed: FILE, not {FILE} / <path> / {file}
+    assert not re.search(r"\{[A-Za-z_.]+\}|<[A-Za-z_.]+>", usage), text
     for line in text.splitlines():  # a flag takes no value: nothing between it and its help
         m = re.match(r"^\s+(?:-\w, )?(--(quiet|debug|replace|summary|no-bom))\s+(\S+)", line)
         if m:
             assert not m.group(3).isupper() and not m.group(3).startswith("<"), line
+
+
+def test_usage_lines_show_arguments_as_typed():
+    """A required argument is FILE, an optional repeatable one [FILE...] (Typer's own
+    usage line writes {FILE}; crmkit.cli.CrmkitCommand writes it as typed)."""
+    for words, usage in (
+        ("import customers", "Usage: crmkit import customers [OPTIONS] FILE"),
+        ("import feedback", "Usage: crmkit import feedback [OPTIONS] FILE"),
+        ("rules check", "Usage: crmkit rules check [OPTIONS] [FILE...]"),
+        ("segment", "Usage: crmkit segment [OPTIONS]"),
+    ):
+        r = CliRunner().invoke(app, [*words.split(), "--help"], prog_name="crmkit")
+        assert r.exit_code == 0 and r.stdout.splitlines()[0] == usage, r.stdout
+    r = CliRunner().invoke(app, ["import", "customers"], prog_name="crmkit")  # usage error
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0] == "Usage: crmkit import customers [OPTIONS] FILE"
+    assert r.stderr.strip().splitlines()[-1] == "Error: Missing argument 'FILE'."
+
+
+def test_a_number_option_given_no_number_names_the_option_and_the_value():
+    """Typer's own check (exit 2): the option and what was typed, so the user sees
+    which value was wrong."""
+    for args, option, typed in (
+        (["clv", "--horizon", "abc"], "--horizon", "'abc'"),
+        (["report", "service", "--sla-hours", "x1"], "--sla-hours", "'x1'"),
+        (["report", "cohorts", "--cohorts", "2.5"], "--cohorts", "'2.5'"),
+        (["report", "cohorts", "--cohorts", "0"], "--cohorts", "0"),
+        (["import", "customers", "x.csv", "--wait", "-1"], "--wait", "-1"),
+        (["import", "customers", "x.csv", "--max-reject-rate", "2"], "--max-reject-rate", "2"),
+    ):
+        r = CliRunner().invoke(app, args)
+        last = r.stderr.strip().splitlines()[-1]
+        assert r.exit_code == 2, (args, r.output)
+        assert last.startswith(f"Error: Invalid value for '{option}': {typed}"), (args, last)
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES), ids=lambda p: p or "crmkit")
