@@ -146,8 +146,8 @@ def file_lines(
     sums an order's lines). A Parquet file has none (it holds what it holds). A line
     whose order status says it is not a sale is none (``crmkit.ingest.sales``; the
     status values named by ``sale_status`` / ``no_sale_status``); refunds are netted."""
-    from crmkit.ingest import LINE, cleanup, read_source
-    from crmkit.ingest.sales import sale_rule
+    from crmkit.ingest import LINE, REASON, cleanup, read_source
+    from crmkit.ingest.sales import NOT_A_SALE, refuse_refund_rows, sale_rule
     from crmkit.inputkind import InputFiles
     from crmkit.schema import TRANSACTIONS
     from crmkit.store import empty_table
@@ -157,14 +157,22 @@ def file_lines(
     if plain.path.suffix.lower() in (".parquet", ".pq"):
         return empty_table(TABLE)
     parsed = read_source(plain.path, TRANSACTIONS, mapping=mapping)
+    label = str(path)
     try:
-        sale_rule(parsed, mapping=mapping or {}, sale=sale_status, no_sale=no_sale_status)
+        rule = sale_rule(
+            parsed, mapping=mapping or {}, sale=sale_status, no_sale=no_sale_status, label=label
+        )
         rows = parsed.rows.sort(LINE)
         if ORDER in parsed.info.mapping:
             rows = rows.with_columns(window_line_no().alias(LINE_NO))
+        # one pass: the lines without a customer, and the rows set aside by their status
+        # (checked as the other readers check theirs)
+        aside = pl.col(REASON).str.starts_with(NOT_A_SALE)
+        rows = rows.filter((pl.col(REASON) == REASON_TEXT) | aside).collect()
+        refuse_refund_rows(rule, rows.filter(aside), label=label)
         return (
             anonymous_lines(
-                rows,
+                rows.lazy(),
                 columns=[*TRANSACTIONS.names, LINE_NO],
                 content=ORDER not in parsed.info.mapping,
             )

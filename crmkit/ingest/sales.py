@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -118,7 +118,7 @@ _NO_SALE = (
     "closed lost", "lost", "输单", "丢单",
 )  # fmt: skip
 # the no-sale values that say the money was given back: on a row of a negative amount
-# (the refund itself) they are ambiguous (``_refuse_negative``)
+# (the refund itself) they are ambiguous (``refuse_refund_rows``)
 _REFUNDED_VALUES = ("refunded", "已退款", "退款成功", "全额退款")
 _PARTIAL = ("partially_refunded", "partial refund", "部分退款", "部分退款成功")
 
@@ -162,6 +162,10 @@ class SaleRule:
     key: str | None  # the order id column, when the file has one
     decimal_comma: bool = False  # how the refund column is written
     blank: frozenset = frozenset()  # status columns in which some row has no value
+    # column name -> its values that say the money was given back (``refunded``), not
+    # named by the user: on a row of a negative amount they are ambiguous
+    # (``refuse_refund_rows``, checked on the rows a reader set aside)
+    refunded: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def sets_aside(self) -> bool:
@@ -213,6 +217,7 @@ def sale_rule(
     refund = refunds[0] if refunds else None
     key = "transaction_id" if "transaction_id" in info.mapping else None
     aside: dict[str, tuple[str, ...]] = {}
+    refunded: dict[str, tuple[str, ...]] = {}
     blank = set()  # status columns with a row without a value
     for name, header in status:
         values, blanks = _distinct(parsed, name)
@@ -229,9 +234,10 @@ def sale_rule(
             _refuse_partial(parsed, name, header, partial[0], label)
         aside[name] = tuple(v for v, k in kinds.items() if k == NO_SALE)
         named = {norm_value(v) for v in no_sale}  # the user's word: no question
-        refunded = [v for v in aside[name] if norm_value(v) in _REFUNDED - named]
-        _refuse_negative(parsed, name, header, refunded, label)
-    rule = SaleRule(tuple(status), aside, refund, key, parsed.decimal_comma, frozenset(blank))
+        refunded[name] = tuple(v for v in aside[name] if norm_value(v) in _REFUNDED - named)
+    rule = SaleRule(
+        tuple(status), aside, refund, key, parsed.decimal_comma, frozenset(blank), refunded
+    )
     native, careful = _exprs(rule)
     if rule.sets_aside and not native_aside:
         parsed.native = None  # a row to set aside: the careful rules give it its reason
@@ -336,35 +342,57 @@ def _refuse_partial(parsed, name, header, value, label) -> None:
     )
 
 
-def _refuse_negative(parsed, name, header, values, label) -> None:
-    """A row with a negative amount (a refund, a return) whose status says the money
-    was given back (``refunded``, ``退款成功``): is it the refund of a sale in this file, whose own
-    row says ``refunded`` too (then both are no sale), or of a sale stored earlier or
-    written ``completed`` (then it is the money given back)? crmkit cannot tell:
-    raise, unless the user named the value (``no_sale``)."""
-    if not values:
+def refuse_refund_rows(rule: SaleRule | None, rows: pl.LazyFrame | pl.DataFrame, *, label: str):
+    """Raise ``InputError`` (exit 3) for a row of ``rows`` with a negative amount (a
+    refund, a return) whose own status says the money was given back (``refunded``,
+    ``退款成功``; ``SaleRule.refunded``): is it the refund of a sale in this file, whose
+    own row says ``refunded`` too (then both are no sale), or of a sale stored earlier
+    or written ``completed`` (then it is the money given back)? crmkit cannot tell; the
+    user names the value (``--sale-status`` / ``--no-sale-status``).
+
+    ``rows``: the rows a reader set aside by their status (LINE, ``amount``, the status
+    columns as written, ``customer_id``), from the route that read the file: such a row
+    is always set aside, so no reader parses the file again for it. A row without a
+    customer is not asked about (it is rejected for that)."""
+    if rule is None or not any(rule.refunded.values()):
         return
-    value = pl.col(name).str.strip_chars()
-    hit = pl.col(REASON).is_null() & (pl.col("amount") < 0) & value.is_in(values)
-    found = (
-        parsed.rows.filter(hit)
-        .select(value.first().alias("v"), pl.col(LINE).min(), pl.len())
-        .collect()
-    )
-    if found["len"][0] == 0:
-        return
-    v, line, n = found.row(0)
-    raise InputError(
-        f'a negative amount (a refund) with order status "{v}" ({n:,} rows): is it the '
-        "refund of a sale this file also sets aside, or the money given back for a sale "
-        "counted elsewhere? crmkit cannot tell",
-        file=label,
-        line=line,
-        column=header,
-        hint=f'when the export lists each refund as its own negative row: --sale-status "{v}" '
-        f'(every row counted as written); else --no-sale-status "{v}" (every such row set '
-        "aside, refunds too); crmkit.yaml: import: {sale_status: [...]} or {no_sale_status: [...]}",
-    )
+    rows = rows.lazy()
+    names = rows.collect_schema().names()
+    base = pl.col("amount") < 0
+    if "customer_id" in names:
+        base = base & pl.col("customer_id").is_not_null()
+    checks, asked = [], []
+    for i, (name, header) in enumerate(rule.status):
+        values = rule.refunded.get(name, ())
+        if not values:
+            continue
+        value = pl.col(name).str.strip_chars()
+        hit = (base & value.is_in(values)).fill_null(False)
+        line = pl.col(LINE).filter(hit)
+        checks += [
+            hit.sum().alias(f"n{i}"),
+            line.min().alias(f"line{i}"),
+            value.filter(hit).sort_by(line).first().alias(f"v{i}"),
+        ]
+        asked.append((i, header))
+    found = rows.select(checks).collect().row(0, named=True)
+    for i, header in asked:
+        n = found[f"n{i}"]
+        if not n:
+            continue
+        v, line = found[f"v{i}"], found[f"line{i}"]
+        raise InputError(
+            f'a negative amount (a refund) with order status "{v}" ({n:,} rows): is it the '
+            "refund of a sale this file also sets aside, or the money given back for a sale "
+            "counted elsewhere? crmkit cannot tell",
+            file=label,
+            line=line,
+            column=header,
+            hint=f'when the export lists each refund as its own negative row: --sale-status "{v}" '
+            f'(every row counted as written); else --no-sale-status "{v}" (every such row set '
+            "aside, refunds too); crmkit.yaml: import: {sale_status: [...]} or "
+            "{no_sale_status: [...]}",
+        )
 
 
 def _status_value(rule: SaleRule, name: str) -> pl.Expr:
@@ -555,6 +583,7 @@ def left_out(rule: SaleRule | None, bad: pl.DataFrame, *, warn, label: str) -> p
     if rule is None or not rule.sets_aside:
         return bad
     aside = pl.col(REASON).str.starts_with(NOT_A_SALE)
+    refuse_refund_rows(rule, bad.filter(aside), label=label)
     if warn is not None and bad.filter(aside).height:
         warn(f"{label}: {describe(set_aside(bad.filter(aside)))}; left out")
     return bad.filter(~aside)
@@ -567,8 +596,9 @@ def native_left_out(rule: SaleRule | None, good: pl.DataFrame, *, warn, label: s
     if rule is None or ASIDE not in good.columns:
         return good
     aside = pl.col(ASIDE).is_not_null()
-    if warn is not None and good.select(aside.any()).item():
-        rows = good.with_row_index(LINE, offset=2).filter(aside)
+    rows = good.with_row_index(LINE, offset=2).filter(aside)
+    refuse_refund_rows(rule, rows, label=label)
+    if warn is not None and rows.height:
         rows = rows.select(
             LINE, pl.col(ASIDE).alias(REASON), pl.col(ASIDE_COLUMN).alias(COLUMN), "amount"
         )

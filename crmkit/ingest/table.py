@@ -31,7 +31,7 @@ from crmkit.errors import InputError
 from crmkit.ingest import native
 from crmkit.ingest.general import rejects_frame
 from crmkit.ingest.native import keys_unique
-from crmkit.ingest.sales import NOT_A_SALE, refunds, sale_rule, set_aside
+from crmkit.ingest.sales import NOT_A_SALE, refunds, refuse_refund_rows, sale_rule, set_aside
 from crmkit.ingest.source import inspect_source
 from crmkit.ingest.structure import COLUMN, LINE, RAW, REASON
 from crmkit.orders import (
@@ -186,8 +186,11 @@ def _transactions(
     signs = refund_signs(options.refund_prefix, parsed.canonical) if options.refund_prefix else []
     parsed.with_native_columns(signs)
     lines = shape == "lines" or (shape is None and _ids_repeat_early(parsed, schema.key))
+    # the rows set aside, checked on the route that read them (a refund whose status says
+    # "refunded" is ambiguous: ingest.sales.refuse_refund_rows)
+    check = lambda rows: refuse_refund_rows(rule, rows, label=label)  # noqa: E731
     if rule is not None and rule.sets_aside:  # rows to set aside: orders natively, or careful
-        got = None if lines else _native_aside(parsed, schema, tmp)
+        got = None if lines else _native_aside(parsed, schema, tmp, check)
     elif lines:
         got = _native_lines(parsed, schema, tmp, shape)
     else:
@@ -195,9 +198,8 @@ def _transactions(
     if got is None:
         if signs:  # the careful rows, signed alike (built only now: they need a pass of their own)
             parsed.rows = parsed.rows.with_columns(signs)
-        got = _careful_append(
-            parsed, schema, tmp, shape, aside=rule is not None and rule.sets_aside
-        )
+        aside = rule is not None and rule.sets_aside
+        got = _careful_append(parsed, schema, tmp, shape, aside=check if aside else None)
     if rule is None:
         return got
     return replace(
@@ -263,15 +265,18 @@ def _native_append(parsed, schema: TableSchema, tmp: Path) -> Ingested | None:
     )
 
 
-def _native_aside(parsed, schema: TableSchema, tmp: Path) -> Ingested | None:
+def _native_aside(
+    parsed, schema: TableSchema, tmp: Path, check: Callable[[pl.DataFrame], None]
+) -> Ingested | None:
     """A clean file of orders with rows whose status says no sale (``ingest.sales``):
     the native parse staged without them, in one streaming pass with its checks and
     the rows set aside (row index, reason, column, amount, order id); what the
     careful rules store, count and write to the rejects file, without them. A parse
     that stands has one record per line after the header (``native.stands``), so a
     row's line is its index + 2; the fields of the rows set aside are read again as
-    written (no quotes in such a file: the careful rules read them alike). None when
-    the parse does not stand (the careful rules then decide)."""
+    written (no quotes in such a file: the careful rules read them alike). ``check``
+    is given the rows set aside (line, amount, customer, the extra columns) when the
+    parse stands. None when the parse does not stand (the careful rules then decide)."""
     from crmkit.ingest.sales import ASIDE, ASIDE_COLUMN
 
     key = schema.key
@@ -300,6 +305,8 @@ def _native_aside(parsed, schema: TableSchema, tmp: Path) -> Ingested | None:
                 pl.col(ASIDE_COLUMN).alias(COLUMN),
                 "amount",
                 key,
+                *[c for c in ("customer_id",) if c in present],
+                *[c for c in parsed.info.extra if c != key],
             )
         )
         checks = native.checks(parsed._checked, schema, read=False)
@@ -310,7 +317,8 @@ def _native_aside(parsed, schema: TableSchema, tmp: Path) -> Ingested | None:
         return None
     if not parsed.stands(row, rows=pl.scan_parquet(staged, glob=False)):
         staged.unlink(missing_ok=True)
-        return _native_aside(parsed, schema, tmp) if parsed.retrim() else None
+        return _native_aside(parsed, schema, tmp, check) if parsed.retrim() else None
+    check(aside)
     info = parsed.info
     raw = (
         pl.scan_csv(
@@ -497,9 +505,16 @@ def _line_id_repeats(rows: pl.LazyFrame, key: str) -> bool:
 
 
 def _careful_append(
-    parsed, schema: TableSchema, tmp: Path, shape: str | None, *, aside: bool = False
+    parsed,
+    schema: TableSchema,
+    tmp: Path,
+    shape: str | None,
+    *,
+    aside: Callable[[pl.LazyFrame], None] | None = None,
 ) -> Ingested:
     """Every rule, every reason: rejects with line numbers, duplicates listed.
+    ``aside``: the file has rows not sales by their order status (``ingest.sales``),
+    given to it (it may raise) and counted apart.
 
     The file is parsed once, into a staging part (the source fields are kept only
     for rejected rows); the duplicate check, the rejects and the good rows read
@@ -516,6 +531,8 @@ def _careful_append(
     source_fields = (*parsed.raw_names, RAW)
     parsed_rows = rows
     stage, rows = _stage_careful(rows, [*canonical, *extras], source_fields, tmp)
+    if aside is not None:
+        aside(rows.filter(pl.col(REASON).str.starts_with(NOT_A_SALE)))
     if (
         shape is None
         and key in mapping
@@ -566,7 +583,9 @@ def _careful_append(
         anonymous = {"anonymous_rows": n_anon, "anonymous_amount": round(amount or 0.0, 2)}
         if n_anon:
             anonymous["anonymous"] = _anonymous_lines(stage, key, key not in mapping, tmp)
-    if aside:  # rows not sales by their order status (ingest.sales): counted with their money
+    if (
+        aside is not None
+    ):  # rows not sales by their order status (ingest.sales): counted with their money
         anonymous["set_aside"] = set_aside(rows)
         if key in mapping:  # for the importer: orders stored earlier that are not sales now
             anonymous["aside_orders"] = (

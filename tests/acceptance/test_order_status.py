@@ -728,3 +728,110 @@ def test_a_status_setting_that_is_not_a_list_of_values(tmp_path, monkeypatch):
     got = run("import", "transactions", f, "--store", tmp_path / "s")
     assert got.exit_code == 0, got.output
     assert '1 x status "Processing"' in got.stderr
+
+
+# ------------------------------------------- a refund row whose status says refunded: every reader
+
+# T2 is a refunded sale (positive: not asked); R0 a cancelled refund (set aside, not
+# asked); R1 and R2 are refunds written "refunded" / "Refunded": asked, first on line 5
+REFUND_ROWS = """\
+order_id,customer_id,date,amount,status
+{first},C1,2024-03-01,100.00,completed
+T2,C2,2024-03-02,40.00,refunded
+R0,C2,2024-03-03,-5.00,cancelled
+R1,C1,2024-03-05,-100.00,refunded
+R2,C3,2024-03-06,-12.50,Refunded
+"""
+# both routes, chosen by the input: no quote (the native parse stands), or one quoted
+# order id (the byte pass finds a quote: the careful rules)
+ROUTES = {"native": "T1", "careful": '"T1"'}
+REFUSED = ':5: column "status": a negative amount (a refund) with order status "refunded" (2 rows)'
+
+
+def _refund_rows(tmp_path: Path, route: str) -> Path:
+    f = tmp_path / f"{route}.csv"
+    f.write_text(REFUND_ROWS.format(first=ROUTES[route]), encoding="utf-8")
+    return f
+
+
+def _route_is(f: Path, route: str, tmp_path: Path) -> None:
+    """The file is read by ``route``, by the import and by segment's reader (the same
+    file with the value decided: every refunded row set aside)."""
+    from crmkit.ingest import ReadOptions, read_source, read_table
+    from crmkit.schema import TRANSACTIONS
+
+    options = ReadOptions(no_sale_status=("refunded",))
+    got = read_table(f, TRANSACTIONS, options, tmp_dir=tmp_path / "tmp")
+    assert (got.staged is not None) == (route == "native")
+    assert (read_source(f, TRANSACTIONS).collect_native() is not None) == (route == "native")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_refund_row_written_refunded_is_refused_by_the_import_by_either_route(tmp_path, route):
+    f = _refund_rows(tmp_path, route)
+    _route_is(f, route, tmp_path)
+    s = tmp_path / "s"
+    got = run("import", "transactions", f, "--store", s)
+    assert got.exit_code == 3
+    (line,) = got.stderr.strip().splitlines()  # one line
+    assert line.startswith(f"Error: {f}{REFUSED}")
+    assert '--sale-status "refunded"' in line and '--no-sale-status "refunded"' in line
+    assert not (s / "transactions").exists()
+    # decided: every refunded row set aside (T2, R1, R2) and the cancelled refund R0
+    got = run("import", "transactions", f, "--store", s, "--no-sale-status", "refunded")
+    assert got.exit_code == 0, got.output
+    assert stored(s).select("transaction_id", "amount").rows() == [("T1", 100.0)]
+    assert f"not sales        {4:>12,}" in got.stderr
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_refund_row_written_refunded_is_refused_by_segment_by_either_route(tmp_path, route):
+    f = _refund_rows(tmp_path, route)
+    _route_is(f, route, tmp_path)
+    got = run("segment", "--transactions", f, "--as-of", "2024-03-31", "--format", "csv")
+    assert got.exit_code == 3
+    (line,) = got.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {f}{REFUSED}")
+    # decided in crmkit.yaml: every row counted as written (C1: 100 - 100; C2: 40, R0 set
+    # aside as a cancelled refund; C3: the refund alone)
+    (tmp_path / "crmkit.yaml").write_text("import:\n  sale_status: [refunded]\n", encoding="utf-8")
+    got = run(
+        "--config", tmp_path / "crmkit.yaml", "segment", "--transactions", f,
+        "--as-of", "2024-03-31", "--format", "csv",
+    )  # fmt: skip
+    assert got.exit_code == 0, got.output
+    rows = {r["customer_id"]: float(r["monetary"]) for r in csv.DictReader(io.StringIO(got.stdout))}
+    assert rows == {"C1": 0.0, "C2": 40.0, "C3": -12.5}
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_refund_row_written_refunded_is_refused_by_the_anonymous_reader(tmp_path, route):
+    """``report kpi --include-anonymous --transactions``'s own reader of the file."""
+    from crmkit.anonymous import file_lines
+    from crmkit.errors import InputError
+
+    f = _refund_rows(tmp_path, route)
+    with pytest.raises(InputError) as caught:
+        file_lines(f)
+    assert str(caught.value).startswith(f"{f}{REFUSED}")
+    assert file_lines(f, no_sale_status=("refunded",)).collect().height == 0  # none anonymous
+
+
+def test_refunded_values_do_not_make_the_rule_read_the_file_the_careful_way(tmp_path):
+    """The question about refund rows is asked of the rows the route read: a clean
+    file with "refunded" orders keeps its native parse, its careful rows never built."""
+    from crmkit.ingest import read_source
+    from crmkit.ingest.sales import sale_rule
+    from crmkit.schema import TRANSACTIONS
+
+    f = tmp_path / "t.csv"
+    f.write_text(
+        "order_id,customer_id,date,amount,status\nT1,C1,2024-03-01,10.00,paid\n"
+        "T2,C2,2024-03-02,7.00,refunded\n",
+        encoding="utf-8",
+    )
+    parsed = read_source(f, TRANSACTIONS)
+    rule = sale_rule(parsed, native_aside=True)
+    assert rule.refunded == {"status": ("refunded",)}
+    assert "rows" not in parsed.__dict__
+    assert parsed.collect_native()["transaction_id"].to_list() == ["T1", "T2"]
