@@ -20,6 +20,12 @@ import`` (``ingest.table``) and ``segment --transactions FILE`` (``sources``) ca
   value is never guessed: the read stops (exit 3) naming the value, its column
   and first line, and the fix (``--sale-status`` / ``--no-sale-status``, or
   ``import: {sale_status: [...], no_sale_status: [...]}`` in crmkit.yaml).
+- **Refund status.** A column of the status of a refund asked for on the order
+  (``REFUND_STATUS_HEADERS``: Taobao's ``退款状态``): a refund made (``退款成功``: a sale,
+  net of the refund column, which must exist and say how much), none (``退款关闭``,
+  ``没有申请退款``, blank: a sale), or unknown (``退款中``: the read stops, as for an
+  order status). Where it and the refund column disagree, ``refunds`` raises. The
+  user's ``--sale-status`` / ``--no-sale-status`` values apply to it too.
 - **Refunded amount.** A column of the money given back on a row
   (``REFUND_HEADERS``: ``Refunded Amount``, ``退款金额``, ``refund_amount`` ...) is
   subtracted from its amount: the stored amount is net (refunds reduce revenue,
@@ -73,6 +79,10 @@ STATUS_HEADERS = (
     "状态",
 )
 
+#: headers of a refund's status, beside the order's (Taobao/Tmall's 订单报表: 退款状态):
+#: whether money of the row was given back; the refunded-amount column says how much
+REFUND_STATUS_HEADERS = ("refund_status", "退款状态", "退款状况")
+
 #: headers of the money given back on a row (not a yes/no ``Refunded`` flag)
 REFUND_HEADERS = (
     "refunded_amount",
@@ -122,6 +132,20 @@ _NO_SALE = (
 _REFUNDED_VALUES = ("refunded", "已退款", "退款成功", "全额退款")
 _PARTIAL = ("partially_refunded", "partial refund", "部分退款", "部分退款成功")
 
+# the values of a refund status column (``REFUND_STATUS_HEADERS``): a refund made (how much:
+# the refunded-amount column), or none (never asked for, or the request closed)
+REFUND_MADE, NO_REFUND = "refund made", "no refund"
+_REFUND_MADE = (
+    "退款成功", "已退款", "退款完成", "全额退款", "部分退款", "部分退款成功",
+    "refunded", "partially_refunded", "refund successful", "refund succeeded",
+    "refund completed",
+)  # fmt: skip
+_NO_REFUND = (
+    "没有申请退款", "未申请退款", "无退款", "无", "退款关闭", "退款已关闭", "退款撤销",
+    "no refund", "none", "not refunded", "refund closed", "refund cancelled",
+    "refund canceled",
+)  # fmt: skip
+
 
 def norm_value(text: str) -> str:
     """A status value's normal form: NFKC (full-width to half-width), case folded,
@@ -140,15 +164,25 @@ _KNOWN = {
 }
 
 
-def classify(value: str, *, sale: Iterable[str] = (), no_sale: Iterable[str] = ()) -> str | None:
-    """``SALE``, ``NO_SALE``, ``PARTIAL`` or None (unknown) for one status value;
-    the user's ``sale`` / ``no_sale`` values (compared in normal form) win."""
+_REFUND_KNOWN = {
+    **{norm_value(v): REFUND_MADE for v in _REFUND_MADE},
+    **{norm_value(v): NO_REFUND for v in _NO_REFUND},
+}
+
+
+def classify(
+    value: str, *, sale: Iterable[str] = (), no_sale: Iterable[str] = (), refund: bool = False
+) -> str | None:
+    """``SALE``, ``NO_SALE``, ``PARTIAL`` or None (unknown) for one order status value;
+    with ``refund``, a refund status value: ``REFUND_MADE``, ``NO_REFUND`` or None. The
+    user's ``sale`` / ``no_sale`` values (compared in normal form) win (``SALE``: the row
+    counted, net of the refunded-amount column; ``NO_SALE``: set aside)."""
     n = norm_value(value)
     if n in {norm_value(v) for v in no_sale}:
         return NO_SALE
     if n in {norm_value(v) for v in sale}:
         return SALE
-    return _KNOWN.get(n)
+    return (_REFUND_KNOWN if refund else _KNOWN).get(n)
 
 
 @dataclass(frozen=True)
@@ -166,6 +200,12 @@ class SaleRule:
     # named by the user: on a row of a negative amount they are ambiguous
     # (``refuse_refund_rows``, checked on the rows a reader set aside)
     refunded: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # refund status columns (also in ``status``, with the user's no-sale values): name ->
+    # (header, its values saying a refund was made, its values saying none was), for
+    # ``refunds`` to hold against the refunded amounts
+    refund_status: Mapping[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = field(
+        default_factory=dict
+    )
 
     @property
     def sets_aside(self) -> bool:
@@ -210,7 +250,8 @@ def sale_rule(
     info = parsed.info
     status = _found(info, mapping, STATUS_HEADERS)
     refunds = _found(info, mapping, REFUND_HEADERS)
-    if not status and not refunds:
+    refund_status = _found(info, mapping, REFUND_STATUS_HEADERS)
+    if not status and not refunds and not refund_status:
         return None
     label = label or str(info.path)
     sale, no_sale = tuple(sale), tuple(no_sale)
@@ -235,8 +276,29 @@ def sale_rule(
         aside[name] = tuple(v for v, k in kinds.items() if k == NO_SALE)
         named = {norm_value(v) for v in no_sale}  # the user's word: no question
         refunded[name] = tuple(v for v in aside[name] if norm_value(v) in _REFUNDED - named)
+    checks = {}
+    for name, header in refund_status:  # a line's own: a blank one is no refund said
+        values, _ = _distinct(parsed, name)
+        kinds = {v: classify(v, sale=sale, no_sale=no_sale, refund=True) for v in values}
+        unknown = [v for v, k in kinds.items() if k is None]
+        if unknown:
+            unknown = _confirmed(parsed, name, unknown)
+        if unknown:
+            _refuse_unknown(parsed, name, header, unknown, kinds, label, refund=True)
+        made = tuple(v for v, k in kinds.items() if k == REFUND_MADE)
+        if made and refund is None:
+            _refuse_partial(parsed, name, header, made[0], label, refund=True)
+        aside[name] = tuple(v for v, k in kinds.items() if k == NO_SALE)
+        checks[name] = (header, made, tuple(v for v, k in kinds.items() if k == NO_REFUND))
     rule = SaleRule(
-        tuple(status), aside, refund, key, parsed.decimal_comma, frozenset(blank), refunded
+        (*status, *refund_status),
+        aside,
+        refund,
+        key,
+        parsed.decimal_comma,
+        frozenset(blank),
+        refunded,
+        checks,
     )
     native, careful = _exprs(rule)
     if rule.sets_aside and not native_aside:
@@ -300,7 +362,7 @@ def _first(parsed, name: str, value: str) -> tuple[int | None, int]:
     )
 
 
-def _refuse_unknown(parsed, name, header, unknown, kinds, label) -> None:
+def _refuse_unknown(parsed, name, header, unknown, kinds, label, *, refund=False) -> None:
     value = unknown[0]
     line, n = _first(parsed, name, value)
     others = (
@@ -312,26 +374,47 @@ def _refuse_unknown(parsed, name, header, unknown, kinds, label) -> None:
         else ""
     )
     known = sorted(v for v, k in kinds.items() if k is not None)
+    what, question, counted, aside = (
+        (
+            "refund status",
+            "whether their money was given back",
+            "no refund: counted, net of the refunded amount as written",
+            "set aside",
+        )
+        if refund
+        else (
+            "order status",
+            "whether such rows are sales",
+            "money taken: counted",
+            "nothing taken or all refunded: set aside",
+        )
+    )
     raise InputError(
-        f'order status "{value}" ({n:,} rows{others}) is not one crmkit knows: it cannot '
-        "tell whether such rows are sales"
+        f'{what} "{value}" ({n:,} rows{others}) is not one crmkit knows: it cannot tell '
+        + question
         + (f" (known here: {', '.join(known[:5])})" if known else ""),
         file=label,
         line=line,
         column=header,
-        hint=f'say what it means: crmkit import ... --sale-status "{value}" (money taken: '
-        f'counted) or --no-sale-status "{value}" (nothing taken or all refunded: set aside); '
+        hint=f'say what it means: --sale-status "{value}" ({counted}) or '
+        f'--no-sale-status "{value}" ({aside}), on this command or crmkit import; '
         f'for every command, in crmkit.yaml: import: {{sale_status: ["{value}"]}} or '
         f'{{no_sale_status: ["{value}"]}}; or keep the column as it is: '
-        f'--map other_name="{header}"',
+        f'crmkit import ... --map other_name="{header}", for every command '
+        f'columns: {{transactions: {{other_name: "{header}"}}}} in crmkit.yaml',
     )
 
 
-def _refuse_partial(parsed, name, header, value, label) -> None:
+def _refuse_partial(parsed, name, header, value, label, *, refund=False) -> None:
     line, n = _first(parsed, name, value)
     raise InputError(
-        f'order status "{value}" ({n:,} rows): part of the order was refunded, and the '
-        "file has no refunded-amount column to subtract",
+        (
+            f'refund status "{value}" ({n:,} rows): money was given back, and the file has '
+            "no refunded-amount column to say how much"
+            if refund
+            else f'order status "{value}" ({n:,} rows): part of the order was refunded, and '
+            "the file has no refunded-amount column to subtract"
+        ),
         file=label,
         line=line,
         column=header,
@@ -516,7 +599,9 @@ def refunds(
       its lines (an order's refund repeated, as WooCommerce-like exports repeat the
       order's columns: subtracted from each line it would count once per line), unless
       ``own_lines`` (``--lines``: the lines' own refunds);
-    - an order's refunds exceed its amount (crmkit cannot tell which figure is whose)."""
+    - an order's refunds exceed its amount (crmkit cannot tell which figure is whose);
+    - a row's refund status (``SaleRule.refund_status``) says a refund was made and it has
+      no refunded amount, or says none was and it has one."""
     if rule is None or rule.refund is None:
         return None
     name, header = rule.refund
@@ -526,9 +611,11 @@ def refunds(
         pl.col(by) if by else pl.int_range(pl.len()).alias("__row"),
         pl.col("amount"),
         refund.alias("__refund"),
+        *rule.refund_status,
     )
     key = by or "__row"
     r = pl.col("__refund")
+    _refuse_refund_status(rule, lf, key, label=label)
     orders = lf.group_by(key).agg(
         pl.col("amount").sum(),
         r.sum().alias("__refund"),
@@ -574,6 +661,62 @@ def refunds(
             f'{header} as a plain column: --map other_name="{header}"',
         )
     return tuple(totals.row(0))
+
+
+def _refuse_refund_status(rule: SaleRule, lf: pl.LazyFrame, key: str, *, label: str) -> None:
+    """Raise when a row's refund status and its refunded amount (``__refund``, the
+    stored rows) disagree: a refund made (``退款成功``) and nothing refunded, or none
+    (``退款关闭``, ``没有申请退款``) and money refunded. Which is right is not crmkit's to
+    guess: subtracting, or not, would change the revenue silently."""
+    if not rule.refund_status:
+        return
+    r = pl.col("__refund")
+    queries, asked = [], []
+    for name, (header, made, none) in rule.refund_status.items():
+        value = pl.col(name).str.strip_chars()
+        for values, odd, kind in ((made, r == 0, REFUND_MADE), (none, r > 0, NO_REFUND)):
+            if not values:
+                continue
+            hit = value.is_in(values) & odd
+            queries.append(
+                lf.filter(hit).select(
+                    pl.len().alias("n"),
+                    pl.col(key).first().alias("order"),
+                    value.first().alias("value"),
+                    r.first().alias("refund"),
+                )
+            )
+            asked.append((header, kind))
+    if not queries:
+        return
+    _, refund_header = rule.refund
+    for (header, kind), got in zip(asked, pl.collect_all(queries), strict=True):
+        n, order, value, money = got.row(0)
+        if not n:
+            continue
+        where = f"order {order}" if key != "__row" else "a row"
+        more = f" and {n - 1:,} more" if n > 1 else ""
+        if kind == REFUND_MADE:
+            message = (
+                f'refund status "{value}" on {where}{more} with no refunded amount '
+                f"({refund_header} empty or 0): how much was given back?"
+            )
+            fix = "count such rows as written"
+        else:
+            message = (
+                f"a refunded amount on {where}{more} whose refund status says none was made "
+                f'({header} "{value}", {refund_header} {money:,.2f}): crmkit cannot tell '
+                "which is right"
+            )
+            fix = f"subtract {refund_header} as written"
+        raise InputError(
+            message,
+            file=label,
+            column=header,
+            hint=f'--sale-status "{value}" to {fix}, --no-sale-status "{value}" to set such '
+            "rows aside (crmkit.yaml: import: {sale_status: [...]} or {no_sale_status: [...]}); "
+            f"or name another column of the refunded money: --map refund_amount=HEADER",
+        )
 
 
 def left_out(rule: SaleRule | None, bad: pl.DataFrame, *, warn, label: str) -> pl.DataFrame:
