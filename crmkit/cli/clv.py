@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from crmkit.cli import options
-from crmkit.cli.context import Inputs, state
+from crmkit.cli.context import Inputs, add_sale_status, state
 
 
 def _print_holdout_summary(
@@ -104,6 +104,8 @@ def clv(
     sheet: options.InputSheetOpt = None,
     customers: options.CustomersFileOpt = None,
     map: options.MapOpt = None,
+    sale_status: options.SaleStatusOpt = None,
+    no_sale_status: options.NoSaleStatusOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
     bom: options.BomOpt = True,
@@ -122,6 +124,7 @@ def clv(
     from crmkit.errors import UsageError
     from crmkit.periods import parse_date
 
+    add_sale_status(ctx, sale_status, no_sale_status)
     config = state(ctx).config
     settings = clv_settings(
         config, time_unit=time_unit, horizon=horizon, discount_rate=discount_rate, margin=margin

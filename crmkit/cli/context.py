@@ -72,6 +72,27 @@ def input_files(ctx: typer.Context, sheet: list[str] | None = None):
     return st.files
 
 
+def add_sale_status(
+    ctx: typer.Context, sale_status: list[str] | None, no_sale_status: list[str] | None
+) -> None:
+    """``--sale-status`` / ``--no-sale-status`` of a command that reads transactions files
+    directly: added to this run's crmkit.yaml ``import: {sale_status, no_sale_status}``
+    (they add up, as for ``crmkit import``), which every reader of such a file takes to
+    ``crmkit.ingest.sales.sale_rule`` (the rows, the anonymous lines, Spark's input)."""
+    if not sale_status and not no_sale_status:
+        return
+    from dataclasses import replace
+
+    st = state(ctx)
+    section = dict(st.config.section("import"))
+    for name, given in (("sale_status", sale_status), ("no_sale_status", no_sale_status)):
+        had = section.get(name)
+        if not given or not (had is None or isinstance(had, str | int | float | list)):
+            continue  # a setting that is not a list of values: the reader says so
+        section[name] = [*([] if had is None else had if isinstance(had, list) else [had]), *given]
+    st._config = replace(st.config, data={**st.config.data, "import": section})
+
+
 def warn_line(msg: str) -> None:
     from crmkit.cli.render import warn
 

@@ -227,26 +227,8 @@ def import_transactions(
             metavar="PREFIX",
         ),
     ] = None,
-    sale_status: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--sale-status",
-            help="An order status value that is a sale (money taken), beside the known "
-            "ones (paid, completed, 交易成功...); repeatable. Default: import: sale_status: "
-            "in crmkit.yaml (docs/import.md).",
-            metavar="VALUE",
-        ),
-    ] = None,
-    no_sale_status: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--no-sale-status",
-            help="An order status value that is not a sale (nothing taken or all refunded: "
-            "such rows are set aside), beside the known ones (cancelled, refunded, 交易关闭...); "
-            "repeatable. Default: import: no_sale_status: in crmkit.yaml.",
-            metavar="VALUE",
-        ),
-    ] = None,
+    sale_status: options.SaleStatusOpt = None,
+    no_sale_status: options.NoSaleStatusOpt = None,
     customer_columns: Annotated[
         str | None,
         typer.Option(

@@ -67,6 +67,28 @@ MapOpt = Annotated[
     ),
 ]
 
+# order status values (crmkit.ingest.sales): every command that reads a transactions file
+SaleStatusOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sale-status",
+        help="An order status value that is a sale (money taken), beside the known "
+        "ones (paid, completed, 交易成功...); repeatable. Default: import: sale_status: "
+        "in crmkit.yaml (docs/import.md).",
+        metavar="VALUE",
+    ),
+]
+NoSaleStatusOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--no-sale-status",
+        help="An order status value that is not a sale (nothing taken or all refunded: "
+        "such rows are set aside), beside the known ones (cancelled, refunded, 交易关闭...); "
+        "repeatable. Default: import: no_sale_status: in crmkit.yaml.",
+        metavar="VALUE",
+    ),
+]
+
 # --------------------------------------------------------------------------- dates, rules, grouping
 AsOfOpt = Annotated[
     str | None,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crmkit.cli import options
-from crmkit.cli.context import Inputs
+from crmkit.cli.context import Inputs, add_sale_status
 
 if TYPE_CHECKING:
     import polars as pl
@@ -101,6 +101,8 @@ def kpi(
     transactions: options.TransactionsFileOpt = None,
     sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
+    sale_status: options.SaleStatusOpt = None,
+    no_sale_status: options.NoSaleStatusOpt = None,
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
@@ -120,6 +122,7 @@ def kpi(
     ] = False,
 ) -> None:
     """KPIs for the last complete period vs the one before (revenue, orders, retention, churn, ...)."""
+    add_sale_status(ctx, sale_status, no_sale_status)
     from crmkit.cli import render
     from crmkit.report import with_dimensions
     from crmkit.report.kpi import kpi_report
@@ -279,12 +282,15 @@ def cohorts(
     transactions: options.TransactionsFileOpt = None,
     sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
+    sale_status: options.SaleStatusOpt = None,
+    no_sale_status: options.NoSaleStatusOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
     bom: options.BomOpt = True,
     quiet: options.QuietOpt = False,
 ) -> None:
     """Acquisition cohorts x periods since first purchase: retained customers, retention %, revenue."""
+    add_sale_status(ctx, sale_status, no_sale_status)
     from crmkit.cli import render
     from crmkit.report.cohorts import cohort_table, retention_matrix
 
@@ -354,6 +360,8 @@ def segments(
     transactions: options.TransactionsFileOpt = None,
     sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
+    sale_status: options.SaleStatusOpt = None,
+    no_sale_status: options.NoSaleStatusOpt = None,
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
@@ -364,6 +372,7 @@ def segments(
     spark_remote: options.SparkRemoteOpt = None,
 ) -> None:
     """Per segment now and at the previous period end: customers, share, revenue, average R/F/M; --migration for who moved where."""
+    add_sale_status(ctx, sale_status, no_sale_status)
     from crmkit.cli import render
     from crmkit.cli.render import out_console
     from crmkit.report import segments as S
@@ -488,6 +497,8 @@ def owners(
     transactions: options.TransactionsFileOpt = None,
     sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
+    sale_status: options.SaleStatusOpt = None,
+    no_sale_status: options.NoSaleStatusOpt = None,
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
@@ -495,6 +506,7 @@ def owners(
     quiet: options.QuietOpt = False,
 ) -> None:
     """Per sales owner: customers held, revenue, retention, high-value and at-risk share, targets."""
+    add_sale_status(ctx, sale_status, no_sale_status)
     from crmkit.cli import render
     from crmkit.report import owners as O
     from crmkit.report import segments as S
@@ -594,12 +606,15 @@ def actions(
     transactions: options.TransactionsFileOpt = None,
     sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
+    sale_status: options.SaleStatusOpt = None,
+    no_sale_status: options.NoSaleStatusOpt = None,
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     bom: options.BomOpt = True,
     quiet: options.QuietOpt = False,
 ) -> None:
     """Customers who need follow-up today (their segment or lifecycle stage has follow_up in the rules), as of --as-of; one CSV per owner with --out DIR/."""
+    add_sale_status(ctx, sale_status, no_sale_status)
     from crmkit.cli import render
     from crmkit.cli.render import err_console
     from crmkit.errors import UsageError
@@ -686,11 +701,14 @@ def weekly(
     transactions: options.TransactionsFileOpt = None,
     sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
+    sale_status: options.SaleStatusOpt = None,
+    no_sale_status: options.NoSaleStatusOpt = None,
     rules: options.RulesOpt = None,
     bom: options.BomOpt = True,
     quiet: options.QuietOpt = False,
 ) -> None:
     """The cron bundle: report.html (self-contained), report.xlsx and one CSV per report, in OUT/<period>/."""
+    add_sale_status(ctx, sale_status, no_sale_status)
     from crmkit.cli import render
     from crmkit.cli.render import err_console
     from crmkit.report import weekly as W
@@ -758,6 +776,8 @@ def service(
     feedback: options.FeedbackFileOpt = None,
     tickets: options.TicketsFileOpt = None,
     mapping: options.MapOpt = None,
+    sale_status: options.SaleStatusOpt = None,
+    no_sale_status: options.NoSaleStatusOpt = None,
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
     out: options.OutOpt = None,
@@ -765,6 +785,7 @@ def service(
     quiet: options.QuietOpt = False,
 ) -> None:
     """Service KPIs for the last complete period vs the one before: CSAT, NPS, response rate, tickets, resolution hours, SLA, backlog."""
+    add_sale_status(ctx, sale_status, no_sale_status)
     from crmkit.cli import render
     from crmkit.errors import StoreError
     from crmkit.report import with_dimensions

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from crmkit.cli import options
-from crmkit.cli.context import Inputs, state
+from crmkit.cli.context import Inputs, add_sale_status, state
 
 if TYPE_CHECKING:
     import polars as pl
@@ -61,6 +61,8 @@ def segment(
     transactions: options.TransactionsFileOpt = None,
     sheet: options.InputSheetOpt = None,
     mapping: options.MapOpt = None,
+    sale_status: options.SaleStatusOpt = None,
+    no_sale_status: options.NoSaleStatusOpt = None,
     as_of: options.AsOfOpt = None,
     rules: options.RulesOpt = None,
     fmt: options.FormatOpt = None,
@@ -130,6 +132,7 @@ def segment(
     )
     from crmkit.sources import collect_native_first
 
+    add_sale_status(ctx, sale_status, no_sale_status)
     config = state(ctx).config
     segment = segment or []
     given = parse_date(as_of) if as_of is not None else None

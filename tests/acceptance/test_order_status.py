@@ -835,3 +835,64 @@ def test_refunded_values_do_not_make_the_rule_read_the_file_the_careful_way(tmp_
     assert rule.refunded == {"status": ("refunded",)}
     assert "rows" not in parsed.__dict__
     assert parsed.collect_native()["transaction_id"].to_list() == ["T1", "T2"]
+
+
+# ------------------------------------------- the status flags on the commands that read files
+
+# T3 (no customer) and T4 are "on-hold": unknown until the analyst says
+ON_HOLD = """\
+order_id,customer_id,date,amount,status
+T1,C1,2024-03-05,10.00,paid
+T2,,2024-03-06,5.00,paid
+T3,,2024-03-07,70.00,on-hold
+T4,C2,2024-03-08,20.00,On Hold
+"""
+
+
+def test_segment_takes_the_status_flags(tmp_path, monkeypatch):
+    f = tmp_path / "t.csv"
+    f.write_text(ON_HOLD, encoding="utf-8")
+    got = run("segment", "--transactions", f, "--as-of", "2024-03-31")
+    assert got.exit_code == 3 and "is not one crmkit knows" in got.stderr
+    assert monetary(["--transactions", f, "--sale-status", "on-hold"], "2024-03-31") == {
+        "C1": 10.0, "C2": 20.0,
+    }  # fmt: skip
+    assert monetary(["--transactions", f, "--no-sale-status", "ON-HOLD"], "2024-03-31") == {
+        "C1": 10.0
+    }
+    # the flags add up with crmkit.yaml's values: paid set aside there, on-hold counted here
+    monkeypatch.chdir(tmp_path)
+    Path("crmkit.yaml").write_text("import:\n  no_sale_status: paid\n", encoding="utf-8")
+    assert monetary(["--transactions", f, "--sale-status", "on-hold"], "2024-03-31") == {"C2": 20.0}
+
+
+def test_report_kpi_takes_the_status_flags_for_the_lines_without_a_customer_too(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text(ON_HOLD, encoding="utf-8")
+    args = ["report", "kpi", "--transactions", f, "--include-anonymous", "--as-of", "2024-03-31",
+            "--period", "month", "--format", "csv"]  # fmt: skip
+    assert run(*args).exit_code == 3
+    for flag, revenue in (("--sale-status", 10 + 20 + 5 + 70), ("--no-sale-status", 10 + 5)):
+        got = run(*args, flag, "on-hold")
+        assert got.exit_code == 0, got.output
+        kpis = {r["metric"]: r["value"] for r in csv.DictReader(io.StringIO(got.stdout))}
+        assert float(kpis["revenue"]) == revenue
+
+
+def test_every_command_that_reads_a_transactions_file_takes_the_status_flags():
+    import typer
+
+    from crmkit.cli import app
+
+    def commands(group, path=()):
+        for name, cmd in getattr(group, "commands", {}).items():
+            yield from commands(cmd, (*path, name))
+        if not getattr(group, "commands", None):
+            yield path, {o for p in group.params for o in getattr(p, "opts", [])}
+
+    readers = {
+        p: opts for p, opts in commands(typer.main.get_command(app)) if "--transactions" in opts
+    }
+    assert {"segment", "kpi", "weekly", "clv"} <= {p[-1] for p in readers}
+    for path, opts in readers.items():
+        assert {"--sale-status", "--no-sale-status"} <= opts, path
