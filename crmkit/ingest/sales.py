@@ -337,25 +337,32 @@ def _distinct(parsed, name: str) -> tuple[list[str], bool]:
     return [v for v in got if v is not None], None in got
 
 
+def _open() -> pl.Expr:
+    """A careful row whose status counts: one the careful rules keep, or one kept apart
+    as a sale without a customer (its revenue is counted: crmkit.anonymous)."""
+    return pl.col(REASON).is_null() | (pl.col(REASON) == "missing customer_id")
+
+
 def _confirmed(parsed, name: str, values: list[str]) -> list[str]:
-    """Those of ``values`` that are on a row the careful rules keep (the native
-    parse also reads rows the careful rules reject, e.g. a shifted line)."""
+    """Those of ``values`` that are on a row whose status counts (``_open``: the native
+    parse also reads rows the careful rules reject, e.g. a shifted line), in the order
+    of their first line (the refusal names the first: the same every run)."""
     value = pl.col(name).str.strip_chars()
-    found = (
-        parsed.rows.filter(pl.col(REASON).is_null() & value.is_in(values))
-        .select(value.unique())
-        .collect()
-        .to_series()
+    return (
+        parsed.rows.filter(_open() & value.is_in(values))
+        .group_by(value.alias("v"))
+        .agg(pl.col(LINE).min())
+        .sort(LINE)
+        .collect()["v"]
         .to_list()
     )
-    return [v for v in values if v in found]
 
 
 def _first(parsed, name: str, value: str) -> tuple[int | None, int]:
-    """(first line, rows) of a status value, among the rows the careful rules keep."""
+    """(first line, rows) of a status value, among the rows whose status counts."""
     value_of = pl.col(name).str.strip_chars()
     return (
-        parsed.rows.filter(pl.col(REASON).is_null() & (value_of == value))
+        parsed.rows.filter(_open() & (value_of == value))
         .select(pl.col(LINE).min(), pl.len())
         .collect()
         .row(0)
@@ -498,7 +505,7 @@ def _exprs(rule: SaleRule) -> tuple[list[pl.Expr], list[pl.Expr]]:
     native_reason, native_column = pl.lit(None, pl.String), pl.lit(None, pl.String)
     reason, column = pl.col(REASON), pl.col(COLUMN)
     # a row without a customer that is not a sale is no sale nobody is counted for
-    open_ = pl.col(REASON).is_null() | (pl.col(REASON) == "missing customer_id")
+    open_ = _open()
     aside = pl.lit(False)
     for name, header in reversed(rule.status):
         values = rule.no_sale.get(name, ())
