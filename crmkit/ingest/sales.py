@@ -441,16 +441,13 @@ def refuse_refund_rows(rule: SaleRule | None, rows: pl.LazyFrame | pl.DataFrame,
     user names the value (``--sale-status`` / ``--no-sale-status``).
 
     ``rows``: the rows a reader set aside by their status (LINE, ``amount``, the status
-    columns as written, ``customer_id``), from the route that read the file: such a row
-    is always set aside, so no reader parses the file again for it. A row without a
-    customer is not asked about (it is rejected for that)."""
+    columns as written), from the route that read the file: such a row is always set
+    aside, so no reader parses the file again for it. A row without a customer is asked
+    about too (its revenue is counted apart: ``crmkit.anonymous``)."""
     if rule is None or not any(rule.refunded.values()):
         return
     rows = rows.lazy()
-    names = rows.collect_schema().names()
     base = pl.col("amount") < 0
-    if "customer_id" in names:
-        base = base & pl.col("customer_id").is_not_null()
     checks, asked = [], []
     for i, (name, header) in enumerate(rule.status):
         values = rule.refunded.get(name, ())

@@ -275,7 +275,7 @@ def _native_aside(
     that stands has one record per line after the header (``native.stands``), so a
     row's line is its index + 2; the fields of the rows set aside are read again as
     written (no quotes in such a file: the careful rules read them alike). ``check``
-    is given the rows set aside (line, amount, customer, the extra columns) when the
+    is given the rows set aside (line, amount, the extra columns) when the
     parse stands. None when the parse does not stand (the careful rules then decide)."""
     from crmkit.ingest.sales import ASIDE, ASIDE_COLUMN
 
@@ -305,7 +305,6 @@ def _native_aside(
                 pl.col(ASIDE_COLUMN).alias(COLUMN),
                 "amount",
                 key,
-                *[c for c in ("customer_id",) if c in present],
                 *[c for c in parsed.info.extra if c != key],
             )
         )

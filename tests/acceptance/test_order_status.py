@@ -901,3 +901,27 @@ def test_every_command_that_reads_a_transactions_file_takes_the_status_flags():
     assert {"segment", "kpi", "weekly", "clv"} <= {p[-1] for p in readers}
     for path, opts in readers.items():
         assert {"--sale-status", "--no-sale-status"} <= opts, path
+
+
+def test_a_refund_row_without_a_customer_written_refunded_is_asked_about_too(tmp_path):
+    """R1 gives back T1's 100.00 but names no customer: its revenue is counted apart
+    (--include-anonymous), so the same question stands."""
+    f = tmp_path / "t.csv"
+    f.write_text(
+        "order_id,customer_id,date,amount,status\nT1,C1,2024-03-01,100.00,completed\n"
+        "R1,,2024-03-05,-100.00,refunded\n",
+        encoding="utf-8",
+    )
+    kpi_args = ["report", "kpi", "--transactions", f, "--include-anonymous",
+                "--as-of", "2024-03-31", "--period", "month", "--format", "csv"]  # fmt: skip
+    for args in (["import", "transactions", f, "--store", tmp_path / "s"], kpi_args):
+        got = run(*args)
+        assert got.exit_code == 3
+        assert (
+            f'{f}:3: column "status": a negative amount (a refund) with order status "refunded" (1 rows)'
+            in got.stderr
+        )
+    got = run(*kpi_args, "--sale-status", "refunded")  # counted as written: 100.00 - 100.00
+    assert got.exit_code == 0, got.output
+    kpis = {r["metric"]: r["value"] for r in csv.DictReader(io.StringIO(got.stdout))}
+    assert float(kpis["revenue"]) == 0.0
