@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from crmkit.ingest.fields import FIRST_DAY
 from crmkit.orders import orders
 from crmkit.periods import Period, bounds, check_period, index_expr, index_of, label
 
@@ -55,7 +56,7 @@ def cohort_table(
     """
     kind = check_period(kind)
     last = _last_index(period, kind)
-    first_idx = last - cohorts + 1
+    first_idx = _first_index(last, cohorts, kind)
     tx = (
         orders(transactions)
         .select(CID, "date", "amount")
@@ -84,27 +85,29 @@ def cohort_table(
             pl.col("amount").sum().alias("revenue"),
         )
     )
-    # the full grid, so a period without purchases shows 0 rather than vanishing
-    grid_rows = [(c, k) for c in range(first_idx, last + 1) for k in range(0, last - c + 1)]
-    meta = pl.LazyFrame(
+    # the full grid of the cohorts that have customers, so a period without purchases
+    # shows 0 rather than vanishing; labels and first days once per period
+    periods = range(first_idx, last + 1)
+    names = pl.LazyFrame(
         {
-            "_cohort": [c for c, _ in grid_rows],
-            "period_offset": [k for _, k in grid_rows],
-            "cohort": [label(c, kind) for c, _ in grid_rows],
-            "cohort_start": [bounds(c, kind)[0] for c, _ in grid_rows],
-            "period_start": [bounds(c + k, kind)[0] for c, k in grid_rows],
+            "_idx": list(periods),
+            "_label": [label(i, kind) for i in periods],
+            "_start": [bounds(i, kind)[0] for i in periods],
         },
-        schema={
-            "_cohort": pl.Int64,
-            "period_offset": pl.Int64,
-            "cohort": pl.String,
-            "cohort_start": pl.Date,
-            "period_start": pl.Date,
-        },
+        schema={"_idx": pl.Int64, "_label": pl.String, "_start": pl.Date},
+    )
+    meta = (
+        sizes.with_columns(pl.int_ranges(0, last - pl.col("_cohort") + 1).alias("period_offset"))
+        .explode("period_offset")
+        .with_columns(pl.col("period_offset").cast(pl.Int64))
+        .join(names, left_on="_cohort", right_on="_idx", how="inner")
+        .rename({"_label": "cohort", "_start": "cohort_start"})
+        .with_columns((pl.col("_cohort") + pl.col("period_offset")).alias("_at"))
+        .join(names.select("_idx", "_start"), left_on="_at", right_on="_idx", how="inner")
+        .rename({"_start": "period_start"})
     )
     return (
-        meta.join(sizes, on="_cohort", how="inner")
-        .join(cells, on=["_cohort", "period_offset"], how="left")
+        meta.join(cells, on=["_cohort", "period_offset"], how="left")
         .with_columns(
             pl.col("customers").fill_null(0),
             pl.col("revenue").fill_null(0.0).round(2),
@@ -125,11 +128,18 @@ def _last_index(period: Period, kind: str) -> int:
     return last
 
 
+def _first_index(last: int, cohorts: int, kind: str) -> int:
+    """The first of the latest ``cohorts`` periods up to ``last``, and no earlier than
+    the period of the first day a date can have (``FIRST_DAY``): more cohorts than
+    there can be (``--cohorts 100000``) are all of them."""
+    return max(last - cohorts + 1, index_of(FIRST_DAY, kind))
+
+
 def first_day(period: Period, kind: str = "month", cohorts: int = 12):
     """The first day the cohort cells read (the first cohort's start) when the
     first purchases are given to :func:`cohort_table`."""
     kind = check_period(kind)
-    return bounds(_last_index(period, kind) - cohorts + 1, kind)[0]
+    return bounds(_first_index(_last_index(period, kind), cohorts, kind), kind)[0]
 
 
 def table_end(period: Period, kind: str = "month"):

@@ -209,6 +209,37 @@ def test_cohorts_hand_worked(data):
     ]
 
 
+@pytest.mark.parametrize("many", ["100000", "99999999999999999999999"])
+def test_more_cohorts_than_there_can_be_are_all_of_them(data, many):
+    """--cohorts beyond the periods since the year 1000 (the first day a date can
+    have) used to stop with a traceback (OverflowError) or "year -6307 is out of
+    range"; it is every cohort, as in the hand-worked table above (3 months), and the
+    grid holds only the cohorts with customers, so it is as quick as 12."""
+    # month: the hand-worked table; quarter: Q1 2024 (A B C D F), offset 0; year: 2024 is
+    # not complete on 2024-03-31 and 2023 holds no purchase
+    for kind, expected in (("month", 6), ("week", None), ("quarter", 1), ("year", 0)):
+        wide = run(data, "cohorts", "--as-of", "2024-03-31", "--cohort", kind, "--cohorts", many)
+        assert wide.exit_code == 0, wide.output
+        all_of = run(data, "cohorts", "--as-of", "2024-03-31", "--cohort", kind, "-f", "csv")
+        wide_csv = run(
+            data,
+            "cohorts",
+            "--as-of",
+            "2024-03-31",
+            "--cohort",
+            kind,
+            "--cohorts",
+            many,
+            "-f",
+            "csv",
+        )
+        got = rows(wide_csv.stdout)
+        if expected is not None:
+            assert len(got) == expected
+        # 12 weeks do not reach back to January: the wide table has more, beginning earlier
+        assert rows(all_of.stdout) == got[len(got) - len(rows(all_of.stdout)) :]
+
+
 def test_segments_reconcile_and_migration(data):
     r = run(data, "segments", "--as-of", "2024-03-31", "--period", "month", "-f", "csv")
     assert r.exit_code == 0, r.output

@@ -17,7 +17,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from test_report_cli import CUSTOMERS, TX
+from helpers import CUSTOMERS_CSV as CUSTOMERS
+from helpers import TRANSACTIONS_CSV as TX
 from typer.testing import CliRunner
 
 from crmkit.cli import app
