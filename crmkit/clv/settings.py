@@ -53,6 +53,13 @@ def clv_settings(
         unit_days(unit)
     else:
         unit = config.clv_time_unit(DEFAULT_TIME_UNIT)
+    for flag, value in (
+        ("--horizon", horizon),
+        ("--discount-rate", discount_rate),
+        ("--margin", margin),
+    ):
+        if value is not None and not math.isfinite(value):
+            raise UsageError(f"{flag} must be a finite number, got {value:g}")
     if horizon is None:
         horizon = _config_number(config, "horizon", DEFAULT_HORIZON[unit], "--horizon")
     if discount_rate is None:

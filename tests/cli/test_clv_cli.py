@@ -251,6 +251,17 @@ def test_bad_time_unit_and_mode_combination():
     assert "--calibration-end and --forecast cannot be combined" in result.stderr
 
 
+@pytest.mark.parametrize("flag", ["--horizon", "--discount-rate", "--margin"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_number_flag_that_is_not_finite_is_refused(flag, value):
+    """--horizon nan printed NaN columns and --horizon inf was taken (exit 0); like the
+    same settings in crmkit.yaml, a flag must be a finite number."""
+    result = run("clv", "--transactions", CDNOW, "--as-of", "1997-09-30", flag, value)
+    assert result.exit_code == 2, result.output
+    assert f"{flag} must be a finite number, got {value}" in result.stderr
+    assert result.stdout == ""
+
+
 def test_time_unit_day(cdnow_scores):
     result = run(
         "clv", "--transactions", CDNOW, "--as-of", "1997-09-30", "--time-unit", "day", "--params"
