@@ -104,12 +104,16 @@ def scan_bytes(
     *,
     sha256: bool = False,
     on_bytes: Callable[[int], None] | None = None,
-    chunk: int = 8 << 20,
+    chunk: int = 256 << 10,
     source: Path | None = None,
 ) -> Future[ByteFacts]:
     """``ByteFacts`` of ``path``, computed in a background thread (hashing and
     counting release the GIL, so it runs beside the Polars parse). ``on_bytes``
     is told the bytes read so far after each ``chunk`` bytes (a progress display).
+    ``chunk``: 256 KiB, so a chunk and the arrays made of it stay in the processor's
+    cache from one numpy pass to the next: 0.34 -> 0.21 s of CPU for the 430 MB of
+    10M transactions, 0.049 -> 0.022 s for 1M customers, against 8 MiB chunks (median
+    of 5, quiet; 128 KiB no better).
     ``source``: the user's file ``path`` is the UTF-8 text of (itself by default):
     remembered when a field is padded (``edge_space_in``)."""
     return _POOL.submit(
