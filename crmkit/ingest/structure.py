@@ -236,12 +236,23 @@ def _field_count_problems_slow(
     quotes that do not pair up), and the records written again in standard
     quoting to a temporary file (returned last) that Polars reads the same way:
     a quote inside an unquoted field (``Monitor 27"``) is a character to the csv
-    module, as to Excel, while Polars reads on to the next quote."""
+    module, as to Excel, while Polars reads on to the next quote. A read stopped by
+    an error (a quote never closed) removes its copy: it holds the user's records."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="records-", suffix=".csv", dir=tmp_dir)
+    try:
+        return _records_pass(info, src, fd, Path(tmp))
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _records_pass(
+    info: SourceInfo, src: Path, fd: int, tmp: Path
+) -> tuple[pl.DataFrame, pl.DataFrame, int, int, Path]:
     n = len(info.headers)
     recs, founds, starts, raws, whys, cols = [], [], [], [], [], []
     blank = 0
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="records-", suffix=".csv", dir=tmp_dir)
     # lines end at \n only, as for Polars (newline="" would also end them at a lone \r)
     with (
         open(src, encoding="utf-8", newline="\n") as fh,
@@ -308,4 +319,4 @@ def _field_count_problems_slow(
     line_map = pl.DataFrame(
         {"rec": range(len(starts)), LINE: starts}, schema={"rec": pl.UInt32, LINE: pl.Int64}
     )
-    return problems, line_map, len(starts), blank, Path(tmp)
+    return problems, line_map, len(starts), blank, tmp

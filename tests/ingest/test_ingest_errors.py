@@ -54,6 +54,24 @@ def test_a_bad_byte_after_the_first_mib_names_its_line(tmp_path, route):
     assert not (tmp_path / "s" / "transactions").exists()
 
 
+def test_a_read_stopped_by_a_quote_never_closed_leaves_no_copy_behind(tmp_path, monkeypatch):
+    """The careful structure pass writes the records again to a temporary file; a read
+    it stops (exit 3) used to leave that copy of the user's rows in the temp folder."""
+    import tempfile
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    src = tmp_path / "q.csv"
+    src.write_text(f'{HEADER}\nT1,C1,2024-01-01,5\nT2,"C2,2024-01-02,6\n', encoding="utf-8")
+    for args in (
+        ("import", "transactions", src, "--store", tmp_path / "s"),
+        ("segment", "--transactions", src, "--as-of", "2024-02-01"),
+    ):
+        _one_line(run(*args), EXIT_DATA)
+        assert sorted(p.name for p in temp.iterdir()) == []
+
+
 @pytest.mark.parametrize("route", ["import", "segment"])
 def test_a_bad_byte_in_a_compressed_file_names_the_users_file_and_line(tmp_path, route):
     data, line, offset = _big_utf8_with_bad_byte(50_000)
