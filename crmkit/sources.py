@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from crmkit.config import Config
-from crmkit.errors import InputError, UsageError
+from crmkit.errors import InputError, UsageError, nearest
 from crmkit.ingest import (
     FAST_FAILURES,
     LINE,
@@ -393,4 +393,23 @@ def parse_mapping(pairs: list[str] | None) -> dict[str, str]:
                 hint="write it as canonical=source, e.g. --map amount=实付金额",
             )
         out[canon.strip()] = source.strip()
+    return out
+
+
+def file_mapping(pairs: list[str] | None) -> dict[str, str]:
+    """``--map`` of a command that reads ``--customers``/``--transactions`` files
+    directly: each entry names a column of one of those tables, which says which file
+    it applies to. Any other name would be left out without a word (``crmkit import``
+    knows its table and keeps such a name as a column of the file's own): refused."""
+    out = parse_mapping(pairs)
+    known = set(TABLES["customers"].names) | set(TABLES["transactions"].names)
+    for canon, source in out.items():
+        if canon not in known:
+            guess = nearest(canon, sorted(known))
+            raise UsageError(
+                f'--map {canon}={source}: "{canon}" is not a customers or transactions column',
+                hint=(f'did you mean "{guess}"? ' if guess else "")
+                + "to read a column under a name of your own from a file given directly, "
+                f'name it in crmkit.yaml (columns: {{transactions: {{{canon}: "{source}"}}}})',
+            )
     return out

@@ -104,7 +104,7 @@ def spark_tables(ctx: typer.Context, *, master, remote, store, customers, transa
     store, or files given directly: ``crmkit.engine.run.load_tables``) and the
     source to name in messages."""
     from crmkit.engine import run
-    from crmkit.sources import parse_mapping
+    from crmkit.sources import file_mapping
 
     config = state(ctx).config
     spark = run.open_session(config, master=master, remote=remote)
@@ -116,7 +116,7 @@ def spark_tables(ctx: typer.Context, *, master, remote, store, customers, transa
         store=store_dir,
         customers=customers,
         transactions=transactions,
-        mapping=parse_mapping(mapping),
+        mapping=file_mapping(mapping),
         warn=warn_line,
     )
     return spark, tables, str(store_dir or transactions)
@@ -153,7 +153,7 @@ class Inputs:
         pending: list | None = None,
         sheet: list[str] | None = None,
     ) -> None:
-        from crmkit.sources import load_tables, parse_mapping
+        from crmkit.sources import file_mapping, load_tables
 
         self.config = state(ctx).config
         # files given directly win over the store
@@ -171,7 +171,7 @@ class Inputs:
             transactions=transactions,
             feedback=feedback,
             tickets=tickets,
-            mapping=parse_mapping(mapping),
+            mapping=file_mapping(mapping),
             warn=warn or warn_line,
             pending=pending,
             files=files,
@@ -182,7 +182,7 @@ class Inputs:
         """Sales without a customer: the store's ``anonymous`` table, or those of the
         ``--transactions`` file (:mod:`crmkit.anonymous`)."""
         from crmkit.anonymous import TABLE, file_lines
-        from crmkit.sources import parse_mapping
+        from crmkit.sources import file_mapping
         from crmkit.store import Store
 
         if self.from_store:
@@ -193,7 +193,7 @@ class Inputs:
             return empty_table(TABLE)
         from crmkit.schema import TRANSACTIONS
 
-        given = {k: v for k, v in parse_mapping(self._mapping).items() if k in TRANSACTIONS.names}
+        given = {k: v for k, v in file_mapping(self._mapping).items() if k in TRANSACTIONS.names}
         mapping = {**self.config.columns("transactions"), **given}
         from crmkit.store.importer import ImportOptions
 

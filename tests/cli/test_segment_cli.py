@@ -238,3 +238,25 @@ def test_every_command_has_help():
     for args in (["segment", "--help"], ["rules", "check", "--help"]):
         res = invoke(args)
         assert res.exit_code == 0 and "Usage" in res.stdout
+
+
+@pytest.mark.parametrize("command", [["segment"], ["report", "kpi"], ["clv"]])
+def test_a_map_to_no_column_of_the_files_is_refused_not_left_out(tmp_path, command):
+    """--map on a command that reads files directly applies each entry to the table
+    whose column it names; a name of neither table (a typo, or a name of one's own)
+    used to be dropped without a word. Now exit 2, the entry named, the fix given."""
+    tx = tmp_path / "t.csv"
+    tx.write_text(
+        "order_id,customer_id,date,amount,Status\nT1,C1,2024-01-01,5,paid\n", encoding="utf-8"
+    )
+    for pair, guess in (("amuont=Amount", '"amount"'), ("my_status=Status", None)):
+        r = runner.invoke(app, [*command, "--transactions", str(tx), "--map", pair])
+        assert r.exit_code == 2, r.output
+        canon, source = pair.split("=")
+        assert f'--map {pair}: "{canon}" is not a customers or transactions column' in r.stderr
+        assert f'columns: {{transactions: {{{canon}: "{source}"}}}}' in r.stderr
+        assert (f"did you mean {guess}?" in r.stderr) if guess else True
+    ok = runner.invoke(
+        app, ["segment", "--transactions", str(tx), "--map", "transaction_id=order_id"]
+    )
+    assert ok.exit_code == 0, ok.output
