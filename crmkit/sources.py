@@ -396,12 +396,20 @@ def parse_mapping(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def file_mapping(pairs: list[str] | None) -> dict[str, str]:
+def file_mapping(pairs: list[str] | None, *, files: bool = True) -> dict[str, str]:
     """``--map`` of a command that reads ``--customers``/``--transactions`` files
     directly: each entry names a column of one of those tables, which says which file
     it applies to. Any other name would be left out without a word (``crmkit import``
-    knows its table and keeps such a name as a column of the file's own): refused."""
+    knows its table and keeps such a name as a column of the file's own): refused.
+    ``files=False``: the command reads the store, whose columns were named when they
+    were imported; a ``--map`` would change nothing, and is refused too."""
     out = parse_mapping(pairs)
+    if out and not files:
+        raise UsageError(
+            "--map applies to files given with --customers/--transactions, not to the store",
+            hint="the store's columns were named at import (crmkit import ... --map); "
+            "drop --map, or give the files",
+        )
     known = set(TABLES["customers"].names) | set(TABLES["transactions"].names)
     for canon, source in out.items():
         if canon not in known:

@@ -116,7 +116,7 @@ def spark_tables(ctx: typer.Context, *, master, remote, store, customers, transa
         store=store_dir,
         customers=customers,
         transactions=transactions,
-        mapping=file_mapping(mapping),
+        mapping=file_mapping(mapping, files=files),
         warn=warn_line,
     )
     return spark, tables, str(store_dir or transactions)
@@ -171,7 +171,7 @@ class Inputs:
             transactions=transactions,
             feedback=feedback,
             tickets=tickets,
-            mapping=file_mapping(mapping),
+            mapping=file_mapping(mapping, files=not self.from_store),
             warn=warn or warn_line,
             pending=pending,
             files=files,

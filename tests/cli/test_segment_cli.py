@@ -260,3 +260,13 @@ def test_a_map_to_no_column_of_the_files_is_refused_not_left_out(tmp_path, comma
         app, ["segment", "--transactions", str(tx), "--map", "transaction_id=order_id"]
     )
     assert ok.exit_code == 0, ok.output
+
+
+def test_a_map_with_the_store_is_refused_not_ignored(store):
+    """The store's columns were named when they were imported; a --map on a command
+    that reads the store changed nothing, without a word."""
+    for command in (["segment"], ["report", "kpi"]):
+        r = runner.invoke(app, [*command, "--store", str(store), "--map", "amount=Total"])
+        assert r.exit_code == 2, r.output
+        assert "--map applies to files given with --customers/--transactions" in r.stderr
+    assert runner.invoke(app, ["segment", "--store", str(store)]).exit_code == 0
