@@ -140,12 +140,15 @@ def file_lines(
     files=None,
     sale_status: tuple[str, ...] = (),
     no_sale_status: tuple[str, ...] = (),
+    **text,
 ) -> pl.LazyFrame:
     """The anonymous lines of a transactions file read directly (``--transactions
     FILE``), numbered by their position in their order (so :func:`crmkit.orders.orders`
     sums an order's lines). A Parquet file has none (it holds what it holds). A line
     whose order status says it is not a sale is none (``crmkit.ingest.sales``; the
-    status values named by ``sale_status`` / ``no_sale_status``); refunds are netted."""
+    status values named by ``sale_status`` / ``no_sale_status``); refunds are netted.
+    ``text``: how to read the text (``encoding``, ``sep``, ``date_format``,
+    ``decimal_comma``), as the file's other rows are read (``sources.file_reading``)."""
     from crmkit.ingest import LINE, REASON, cleanup, read_source
     from crmkit.ingest.sales import NOT_A_SALE, refuse_refund_rows, sale_rule
     from crmkit.inputkind import InputFiles
@@ -156,7 +159,7 @@ def file_lines(
     plain = files.plain(path, "transactions")
     if plain.path.suffix.lower() in (".parquet", ".pq"):
         return empty_table(TABLE)
-    parsed = read_source(plain.path, TRANSACTIONS, mapping=mapping)
+    parsed = read_source(plain.path, TRANSACTIONS, mapping=mapping, **text)
     label = str(path)
     try:
         rule = sale_rule(

@@ -337,7 +337,7 @@ def load_tables(
                 files=files,
                 warn=warn,
                 pending=pending,
-                **_text_reading(config, table, mapping),
+                **file_reading(config, table, mapping),
             )
         for table, path in (("feedback", feedback), ("tickets", tickets)):
             out[table] = (
@@ -358,11 +358,14 @@ def load_tables(
     return out
 
 
-def _text_reading(config: Config, table: str, mapping: dict[str, str] | None) -> dict:
+def file_reading(config: Config, table: str, mapping: dict[str, str] | None) -> dict:
     """How to read a file given directly: the column mapping (``--map`` entries for
     ``table`` over crmkit.yaml's ``columns:``) and crmkit.yaml's ``import:`` defaults
-    for the text (encoding, sep, date_format, decimal_comma), merged exactly as
-    ``crmkit import`` merges them (``ImportOptions.from_settings``)."""
+    for the text (encoding, sep, date_format, decimal_comma) and, for transactions, the
+    order status values, merged exactly as ``crmkit import`` merges them
+    (``ImportOptions.from_settings``). The one source of these options for every reader
+    of such a file: the rows (``load_tables``) and the anonymous sales
+    (``crmkit.anonymous.file_lines``)."""
     from crmkit.store.importer import ImportOptions
 
     names = set(TABLES[table].names)

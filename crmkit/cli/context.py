@@ -182,7 +182,7 @@ class Inputs:
         """Sales without a customer: the store's ``anonymous`` table, or those of the
         ``--transactions`` file (:mod:`crmkit.anonymous`)."""
         from crmkit.anonymous import TABLE, file_lines
-        from crmkit.sources import file_mapping
+        from crmkit.sources import file_mapping, file_reading
         from crmkit.store import Store
 
         if self.from_store:
@@ -191,20 +191,8 @@ class Inputs:
             from crmkit.store import empty_table
 
             return empty_table(TABLE)
-        from crmkit.schema import TRANSACTIONS
-
-        given = {k: v for k, v in file_mapping(self._mapping).items() if k in TRANSACTIONS.names}
-        mapping = {**self.config.columns("transactions"), **given}
-        from crmkit.store.importer import ImportOptions
-
-        reading = ImportOptions.from_settings(self.config, "transactions")  # its status values
-        return file_lines(
-            self._transactions,
-            mapping=mapping,
-            files=self._files,
-            sale_status=reading.sale_status,
-            no_sale_status=reading.no_sale_status,
-        )
+        reading = file_reading(self.config, "transactions", file_mapping(self._mapping))
+        return file_lines(self._transactions, files=self._files, **reading)
 
     @property
     def customers(self) -> pl.LazyFrame:

@@ -89,6 +89,32 @@ def test_kpi_include_anonymous_hand_worked(tmp_path):
     assert kpis(run(*KPI, "--transactions", src, "--include-anonymous")) == got
 
 
+def test_the_anonymous_sales_of_a_file_are_read_with_crmkit_yaml_text_settings(tmp_path):
+    """--include-anonymous reads a --transactions file's lines without a customer as
+    its other rows are read: crmkit.yaml's sep, decimal_comma and date_format. The
+    anonymous reader used to take only the column mapping: day-first dates stopped
+    it (ambiguous), and with a decimal comma its lines were dropped without a word."""
+    imported(tmp_path, LINES)
+    got = kpis(run(*KPI, "--store", tmp_path / "s", "--include-anonymous"))
+
+    def european(line: str) -> str:
+        order, code, qty, price, customer, day = line.split(",")
+        y, m, d = day.split("-")
+        return ";".join([order, code, qty, price.replace(".", ","), customer, f"{d}/{m}/{y}"])
+
+    text = HEADER.replace(",", ";") + "\n".join(european(x) for x in LINES.splitlines()) + "\n"
+    src = tmp_path / "eu.csv"
+    src.write_text(text, encoding="utf-8")
+    config = tmp_path / "crmkit.yaml"
+    config.write_text(
+        'import:\n  sep: ";"\n  decimal_comma: true\n  date_format: "%d/%m/%Y"\n',
+        encoding="utf-8",
+    )
+    direct = kpis(run("--config", config, *KPI, "--transactions", src, "--include-anonymous"))
+    assert direct == got
+    assert direct["revenue"] == ("17.5", "5.0")  # the hand-worked figures above
+
+
 def test_without_anonymous_sales_nothing_changes(tmp_path):
     imported(tmp_path, LINES.replace(",,", ",17850,"))
     assert Store(tmp_path / "s").scan("anonymous").collect().height == 0
