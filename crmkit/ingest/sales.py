@@ -261,15 +261,9 @@ def sale_rule(
     refunded: dict[str, tuple[str, ...]] = {}
     blank = set()  # status columns with a row without a value
     for name, header in status:
-        values, blanks = _distinct(parsed, name)
+        kinds, blanks = _kinds(parsed, name, header, sale=sale, no_sale=no_sale, label=label)
         if blanks:
             blank.add(name)
-        kinds = {v: classify(v, sale=sale, no_sale=no_sale) for v in values}
-        unknown = [v for v, k in kinds.items() if k is None]
-        if unknown:
-            unknown = _confirmed(parsed, name, unknown)  # not only on rows rejected anyway
-        if unknown:
-            _refuse_unknown(parsed, name, header, unknown, kinds, label)
         partial = [v for v, k in kinds.items() if k == PARTIAL]
         if partial and refund is None:
             _refuse_partial(parsed, name, header, partial[0], label)
@@ -278,13 +272,9 @@ def sale_rule(
         refunded[name] = tuple(v for v in aside[name] if norm_value(v) in _REFUNDED - named)
     checks = {}
     for name, header in refund_status:  # a line's own: a blank one is no refund said
-        values, _ = _distinct(parsed, name)
-        kinds = {v: classify(v, sale=sale, no_sale=no_sale, refund=True) for v in values}
-        unknown = [v for v, k in kinds.items() if k is None]
-        if unknown:
-            unknown = _confirmed(parsed, name, unknown)
-        if unknown:
-            _refuse_unknown(parsed, name, header, unknown, kinds, label, refund=True)
+        kinds, _ = _kinds(
+            parsed, name, header, sale=sale, no_sale=no_sale, label=label, refund=True
+        )
         made = tuple(v for v, k in kinds.items() if k == REFUND_MADE)
         if made and refund is None:
             _refuse_partial(parsed, name, header, made[0], label, refund=True)
@@ -314,6 +304,22 @@ def sale_rule(
         )
     )
     return rule
+
+
+def _kinds(
+    parsed, name: str, header: str, *, sale, no_sale, label: str, refund: bool = False
+) -> tuple[dict[str, str | None], bool]:
+    """The kind (``classify``) of each distinct value of the status column ``name``,
+    and whether some row has none. Raises ``InputError`` for a value crmkit does not
+    know on a row whose status counts (``_confirmed``: not only on rows rejected anyway)."""
+    values, blanks = _distinct(parsed, name)
+    kinds = {v: classify(v, sale=sale, no_sale=no_sale, refund=refund) for v in values}
+    unknown = [v for v, k in kinds.items() if k is None]
+    if unknown:
+        unknown = _confirmed(parsed, name, unknown)
+    if unknown:
+        _refuse_unknown(parsed, name, header, unknown, kinds, label, refund=refund)
+    return kinds, blanks
 
 
 def _distinct(parsed, name: str) -> tuple[list[str], bool]:
