@@ -115,7 +115,7 @@ def print_summary(result) -> None:
     if aside:  # not sales by their order status (ingest.sales): not rejects, kept in the file
         money = sum(a[3] or 0.0 for a in aside)
         lines.append(
-            f"  not sales        {sum(a[2] for a in aside):>12,}  rows set aside by their order "
+            f"  not sales        {r.set_aside_rows:>12,}  rows set aside by their order "
             f"status, carrying {money:,.2f} (in the rejects file)"
         )
         for why, column, n, amount, first in aside[:5]:
